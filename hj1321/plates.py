@@ -1,0 +1,176 @@
+"""Licence plates: alphabet, grammar (GA 36-2018 plate kinds), canonical form and colours.
+
+Canonical form (ARCHITECTURE.md "Conventions"): upper case, no separator dot or spaces,
+e.g. ``鄂A12345``, ``粤ZP560港``. Colours are the canonical names; camera and platform code
+schemes (REGULATION.md §3.1) are mapped at the edges of the system, never stored.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from hj1321.errors import InvalidValueError
+
+#: The 31 province-level abbreviations that open an ordinary plate.
+PROVINCES: Final = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
+#: Plate letters: the Latin alphabet without I and O (they would be confused with 1 and 0).
+LETTERS: Final = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+DIGITS: Final = "0123456789"
+#: Prefix of embassy plates.
+EMBASSY_PREFIX: Final = "使"
+#: Suffixes: trailer, coach (driving school), police, Hong Kong, Macau, consulate.
+SUFFIXES: Final = "挂学警港澳领"
+#: Every character that may appear in a canonical plate.
+PLATE_ALPHABET: Final = PROVINCES + LETTERS + DIGITS + EMBASSY_PREFIX + SUFFIXES
+#: Letters that mark the energy kind on new-energy plates (D pure electric, F other; A–K since 2021).
+NEV_ENERGY_LETTERS: Final = "ABCDEFGHJK"
+
+_SEPARATORS = re.compile(r"[\s·•.\-_・:]+")
+
+
+class PlateColour(StrEnum):
+    """Canonical plate colours (ARCHITECTURE.md)."""
+
+    BLUE = "blue"
+    YELLOW = "yellow"
+    GREEN = "green"  # small new-energy vehicle, white-to-green gradient
+    YELLOW_GREEN = "yellow_green"  # large new-energy vehicle
+    WHITE = "white"
+    BLACK = "black"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        """The Chinese name shown to people."""
+        return _COLOUR_LABELS[self]
+
+
+_COLOUR_LABELS: Final = {
+    PlateColour.BLUE: "蓝色",
+    PlateColour.YELLOW: "黄色",
+    PlateColour.GREEN: "绿色(渐变绿)",
+    PlateColour.YELLOW_GREEN: "黄绿双拼色",
+    PlateColour.WHITE: "白色",
+    PlateColour.BLACK: "黑色",
+    PlateColour.OTHER: "其他",
+}
+
+
+class PlateKind(StrEnum):
+    """Grammatical kinds of plates that a gate must read."""
+
+    ORDINARY = "ordinary"
+    NEV_SMALL = "nev_small"
+    NEV_LARGE = "nev_large"
+    TRAILER = "trailer"
+    COACH = "coach"
+    POLICE = "police"
+    EMBASSY = "embassy"
+    CONSULATE = "consulate"
+    HK_MACAU = "hk_macau"
+
+    @property
+    def label(self) -> str:
+        """The Chinese name shown to people."""
+        return _KIND_LABELS[self]
+
+
+_KIND_LABELS: Final = {
+    PlateKind.ORDINARY: "普通号牌",
+    PlateKind.NEV_SMALL: "小型新能源号牌",
+    PlateKind.NEV_LARGE: "大型新能源号牌",
+    PlateKind.TRAILER: "挂车号牌",
+    PlateKind.COACH: "教练车号牌",
+    PlateKind.POLICE: "警用号牌",
+    PlateKind.EMBASSY: "使馆号牌",
+    PlateKind.CONSULATE: "领馆号牌",
+    PlateKind.HK_MACAU: "港澳入出境号牌",
+}
+
+#: Colours each kind is issued in; the first is the most common.
+KIND_COLOURS: Final[dict[PlateKind, tuple[PlateColour, ...]]] = {
+    PlateKind.ORDINARY: (PlateColour.BLUE, PlateColour.YELLOW),
+    PlateKind.NEV_SMALL: (PlateColour.GREEN,),
+    PlateKind.NEV_LARGE: (PlateColour.YELLOW_GREEN,),
+    PlateKind.TRAILER: (PlateColour.YELLOW,),
+    PlateKind.COACH: (PlateColour.YELLOW,),
+    PlateKind.POLICE: (PlateColour.WHITE,),
+    PlateKind.EMBASSY: (PlateColour.BLACK,),
+    PlateKind.CONSULATE: (PlateColour.BLACK,),
+    PlateKind.HK_MACAU: (PlateColour.BLACK,),
+}
+
+_P = f"[{PROVINCES}]"
+_L = f"[{LETTERS}]"
+_A = f"[{LETTERS}{DIGITS}]"
+_E = f"[{NEV_ENERGY_LETTERS}]"
+_GRAMMAR: Final[tuple[tuple[PlateKind, re.Pattern[str]], ...]] = (
+    (PlateKind.ORDINARY, re.compile(f"{_P}{_L}{_A}{{5}}")),
+    (PlateKind.NEV_SMALL, re.compile(f"{_P}{_L}{_E}{_A}[0-9]{{4}}")),
+    (PlateKind.NEV_LARGE, re.compile(f"{_P}{_L}[0-9]{{5}}{_E}")),
+    (PlateKind.TRAILER, re.compile(f"{_P}{_L}{_A}{{4}}挂")),
+    (PlateKind.COACH, re.compile(f"{_P}{_L}{_A}{{4}}学")),
+    (PlateKind.POLICE, re.compile(f"{_P}{_L}{_A}{{4}}警")),
+    (PlateKind.CONSULATE, re.compile(f"{_P}{_L}{_A}{{4}}领")),
+    (PlateKind.HK_MACAU, re.compile(f"粤Z{_A}{{4}}[港澳]")),
+    (PlateKind.EMBASSY, re.compile("使[0-9]{6}")),
+)
+#: Longest canonical plate (8 characters: NEV plates).
+MAX_PLATE_LENGTH: Final = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Plate:
+    """A plate number that follows the grammar, in canonical form."""
+
+    number: str
+    kind: PlateKind
+
+    @property
+    def colours(self) -> tuple[PlateColour, ...]:
+        """Colours a plate of this kind is issued in."""
+        return KIND_COLOURS[self.kind]
+
+
+def canonical_plate(raw: str) -> str:
+    """Return the canonical spelling of a plate: NFKC, upper case, separators removed.
+
+    This does not check the grammar; :func:`parse_plate` does.
+    """
+    text = unicodedata.normalize("NFKC", raw).upper()
+    return _SEPARATORS.sub("", text)
+
+
+def parse_plate(raw: str) -> Plate:
+    """Parse a plate number, returning its canonical form and kind.
+
+    Raises:
+        InvalidValueError: with a Chinese reason when the text is no valid plate.
+    """
+    number = canonical_plate(raw)
+    if not number:
+        raise InvalidValueError("plate.empty", "车牌号码为空", raw)
+    if len(number) > MAX_PLATE_LENGTH:
+        raise InvalidValueError("plate.length", f"车牌号码过长（{len(number)} 位，最多 8 位）", raw)
+    bad = [c for c in number if c not in PLATE_ALPHABET]
+    if bad:
+        raise InvalidValueError("plate.character", f"车牌号码含有非法字符“{bad[0]}”", raw)
+    if number[0] not in PROVINCES and number[0] != EMBASSY_PREFIX:
+        raise InvalidValueError("plate.province", f"车牌首字“{number[0]}”不是省份简称", raw)
+    for kind, pattern in _GRAMMAR:
+        if pattern.fullmatch(number):
+            return Plate(number, kind)
+    raise InvalidValueError("plate.grammar", f"“{number}”不符合任何号牌格式", raw)
+
+
+def is_valid_plate(raw: str) -> bool:
+    """Tell whether ``raw`` is a plate number that follows the grammar."""
+    try:
+        parse_plate(raw)
+    except InvalidValueError:
+        return False
+    return True

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages EcoGate needs when they are missing: CJK fonts (plate images, PDFs).
+# Runs as root on CI and dev machines (apt-get); prints what it would need otherwise.
+set -euo pipefail
+need=()
+if ! fc-list :lang=zh 2>/dev/null | grep -q .; then need+=(fonts-noto-cjk fonts-wqy-zenhei fontconfig); fi
+if ! command -v fc-list >/dev/null 2>&1; then need+=(fontconfig); fi
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" != "0" ]; then
+  echo "缺少系统软件包: ${need[*]} (请以 root 运行 apt-get install)" >&2
+  exit 1
+fi
+echo "installing Debian packages: ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
