@@ -1,0 +1,1 @@
+"""Database layer of the cloud: models, engines, sessions and migrations."""

@@ -1,0 +1,89 @@
+"""Pass events (进出记录) and weighings: append-only records born on the agent.
+
+A pass event is never updated in place; corrections and review outcomes are new rows that reference
+it (ARCHITECTURE.md "Data model"). Each event carries the agent's hash chain: the hash of its
+canonical form and the previous event's hash (per agent).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Numeric,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenants.base import Base, TenantOwned, utcnow_column
+
+
+class PassEvent(TenantOwned, Base):
+    """One vehicle crossing one lane once (id = UUIDv7 made on the agent)."""
+
+    __tablename__ = "pass_event"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "site_id"], ["site.tenant_id", "site.id"]),
+        ForeignKeyConstraint(["tenant_id", "lane_id"], ["lane.tenant_id", "lane.id"]),
+        ForeignKeyConstraint(["tenant_id", "agent_id"], ["agent.tenant_id", "agent.id"]),
+        UniqueConstraint("tenant_id", "agent_id", "seq"),
+        CheckConstraint("direction IN ('in', 'out')", name="direction"),
+        CheckConstraint("decision IN ('allow', 'refuse')", name="decision"),
+        CheckConstraint("trigger IN ('auto', 'manual_release', 'manual_entry')", name="trigger"),
+        Index("ix_pass_event_tenant_time", "tenant_id", "occurred_at"),
+        Index("ix_pass_event_tenant_plate_time", "tenant_id", "plate", "occurred_at"),
+    )
+
+    site_id: Mapped[uuid.UUID]
+    lane_id: Mapped[uuid.UUID]
+    agent_id: Mapped[uuid.UUID]
+    seq: Mapped[int] = mapped_column(BigInteger)  # per-agent sequence number
+    direction: Mapped[str] = mapped_column(String(3))
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))  # agent clock
+    received_at: Mapped[dt.datetime] = utcnow_column()  # cloud receipt
+    plate: Mapped[str] = mapped_column(String(10))
+    plate_colour: Mapped[str] = mapped_column(String(12))
+    confidence: Mapped[float] = mapped_column(Float)
+    vehicle_id: Mapped[uuid.UUID | None]
+    decision: Mapped[str] = mapped_column(String(6))
+    reason_codes: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    trigger: Mapped[str] = mapped_column(String(16), default="auto")
+    operator: Mapped[str | None] = mapped_column(String(64))
+    manual_reason: Mapped[str | None] = mapped_column(String(200))
+    scene_sha256: Mapped[str | None] = mapped_column(String(64))
+    plate_sha256: Mapped[str | None] = mapped_column(String(64))
+    cargo_name: Mapped[str | None] = mapped_column(String(64))
+    anomaly_flags: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, object]] = mapped_column(JSONB, default=dict)  # the event as the agent sent it
+
+
+class Weighing(TenantOwned, Base):
+    """A stable weighbridge reading, linked to the pass it belongs to."""
+
+    __tablename__ = "weighing"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "site_id"], ["site.tenant_id", "site.id"]),
+        ForeignKeyConstraint(["tenant_id", "pass_event_id"], ["pass_event.tenant_id", "pass_event.id"]),
+        CheckConstraint("weight_kg >= -100000 AND weight_kg <= 200000", name="weight_range"),
+        Index("ix_weighing_tenant_time", "tenant_id", "occurred_at"),
+    )
+
+    site_id: Mapped[uuid.UUID]
+    pass_event_id: Mapped[uuid.UUID | None]
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[dt.datetime] = utcnow_column()
+    weight_kg: Mapped[Decimal] = mapped_column(Numeric(10, 1))
+    indicator: Mapped[str] = mapped_column(String(32), default="")
+    cargo_name: Mapped[str | None] = mapped_column(String(64))
