@@ -1,0 +1,34 @@
+"""Durable outbox of pass events and their media (SQLite WAL, synchronous=FULL, fsync'd blobs)."""
+
+from __future__ import annotations
+
+from agent.outbox.blobs import BlobStore, sha256_hex
+from agent.outbox.store import (
+    Alarm,
+    AppendResult,
+    ClipData,
+    Outbox,
+    OutboxError,
+    OutboxFullError,
+    OutboxSettings,
+    OutboxStats,
+    PhotoData,
+    SpaceState,
+    Status,
+)
+
+__all__ = [
+    "Alarm",
+    "AppendResult",
+    "BlobStore",
+    "ClipData",
+    "Outbox",
+    "OutboxError",
+    "OutboxFullError",
+    "OutboxSettings",
+    "OutboxStats",
+    "PhotoData",
+    "SpaceState",
+    "Status",
+    "sha256_hex",
+]
