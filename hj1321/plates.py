@@ -135,6 +135,16 @@ class Plate:
         """Colours a plate of this kind is issued in."""
         return KIND_COLOURS[self.kind]
 
+    @property
+    def province(self) -> str | None:
+        """The province abbreviation the plate opens with (None for embassy plates)."""
+        return None if self.kind is PlateKind.EMBASSY else self.number[0]
+
+    @property
+    def is_new_energy(self) -> bool:
+        """True for the 8-character new-energy plates (small and large)."""
+        return self.kind in {PlateKind.NEV_SMALL, PlateKind.NEV_LARGE}
+
 
 def canonical_plate(raw: str) -> str:
     """Return the canonical spelling of a plate: NFKC, upper case, separators removed.
@@ -145,12 +155,15 @@ def canonical_plate(raw: str) -> str:
     return _SEPARATORS.sub("", text)
 
 
-def parse_plate(raw: str) -> Plate:
+def parse_plate(raw: object) -> Plate:
     """Parse a plate number, returning its canonical form and kind.
 
     Raises:
-        InvalidValueError: with a Chinese reason when the text is no valid plate.
+        InvalidValueError: with a Chinese reason when the text is no valid plate (codes
+            ``plate.type``, ``.empty``, ``.length``, ``.character``, ``.province``, ``.grammar``).
     """
+    if not isinstance(raw, str):
+        raise InvalidValueError("plate.type", "车牌号码应为文本", raw)
     number = canonical_plate(raw)
     if not number:
         raise InvalidValueError("plate.empty", "车牌号码为空", raw)
@@ -167,7 +180,7 @@ def parse_plate(raw: str) -> Plate:
     raise InvalidValueError("plate.grammar", f"“{number}”不符合任何号牌格式", raw)
 
 
-def is_valid_plate(raw: str) -> bool:
+def is_valid_plate(raw: object) -> bool:
     """Tell whether ``raw`` is a plate number that follows the grammar."""
     try:
         parse_plate(raw)
