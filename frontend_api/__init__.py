@@ -1,1 +1,1 @@
-"""frontend_api package."""
+"""What people use: the web portal and the JSON API behind it (mounted by cloud.app)."""

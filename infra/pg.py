@@ -164,7 +164,9 @@ class EmbeddedPostgres:
         if result.returncode != 0:
             raise EmbeddedPostgresError(f"initdb 失败: {result.stderr.strip()}")
         self._save_state()
-        log.info("initialised PostgreSQL cluster", data_dir=str(self._pgdata), seconds=round(time.monotonic() - started, 2))
+        log.info(
+            "initialised PostgreSQL cluster", data_dir=str(self._pgdata), seconds=round(time.monotonic() - started, 2)
+        )
 
     def is_running(self) -> bool:
         """Tell whether a server is running on this data folder."""

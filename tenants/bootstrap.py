@@ -58,14 +58,16 @@ async def ensure_roles(admin_url: str, passwords: dict[str, str]) -> None:
         await conn.close()
 
 
-async def create_database(admin_url: str, database: str, passwords: dict[str, str], *, recreate: bool = False) -> DatabaseUrls:
+async def create_database(
+    admin_url: str, database: str, passwords: dict[str, str], *, recreate: bool = False
+) -> DatabaseUrls:
     """Ensure ``database`` exists, owned by the owner role, and return the role URLs for it."""
     conn = await asyncpg.connect(_plain(admin_url))
     try:
         if recreate:
             await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
-            await conn.execute(f'CREATE DATABASE "{database}" OWNER {OWNER_ROLE} ENCODING \'UTF8\' TEMPLATE template0')
+            await conn.execute(f"CREATE DATABASE \"{database}\" OWNER {OWNER_ROLE} ENCODING 'UTF8' TEMPLATE template0")
         await conn.execute(f'REVOKE ALL ON DATABASE "{database}" FROM PUBLIC')
         await conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {APP_ROLE}, {REGULATOR_ROLE}')
     finally:

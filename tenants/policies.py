@@ -18,7 +18,9 @@ CURRENT_REGION: Final = "NULLIF(current_setting('app.region_code', true), '')"
 CURRENT_LOGIN: Final = "NULLIF(current_setting('app.login', true), '')"
 #: Regulator visibility of a tenant id: its region code starts with the regulator's prefix.
 REGION_ADMITS_TENANT: Final = (
-    "EXISTS (SELECT 1 FROM tenant r WHERE r.id = {col} AND r.region_code LIKE " + CURRENT_REGION + " || '%')"
+    "EXISTS (SELECT 1 FROM tenant r WHERE r.id = {col} AND r.region_code LIKE "  # noqa: S608 - constants only
+    + CURRENT_REGION
+    + " || '%')"
 )
 
 
@@ -60,7 +62,7 @@ def tenant_root_table(op: _Op) -> None:
         f"CREATE POLICY regulator_region ON tenant FOR SELECT TO {REGULATOR_ROLE} "
         f"USING (region_code LIKE {CURRENT_REGION} || '%')"
     )
-    op.execute(f"GRANT SELECT, UPDATE ON tenant TO {APP_ROLE}")
+    op.execute(f"GRANT SELECT, INSERT, UPDATE ON tenant TO {APP_ROLE}")
     op.execute(f"GRANT SELECT ON tenant TO {REGULATOR_ROLE}")
 
 

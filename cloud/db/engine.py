@@ -45,7 +45,9 @@ class Database:
     def from_settings(cls, settings: DatabaseSettings) -> Database:
         """Create both pools (connections open lazily)."""
         if not settings.app_url or not settings.regulator_url:
-            raise RuntimeError("数据库未配置：请设置 DATABASE_APP_URL 与 DATABASE_REGULATOR_URL，或先运行 ecogate db bootstrap")
+            raise RuntimeError(
+                "数据库未配置：请设置 DATABASE_APP_URL 与 DATABASE_REGULATOR_URL，或先运行 ecogate db bootstrap"
+            )
         return cls(_engine(settings.app_url, settings), _engine(settings.regulator_url, settings))
 
     def _maker(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

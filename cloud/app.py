@@ -1,0 +1,88 @@
+"""The composition root: ``create_app(settings)`` assembles the Litestar application.
+
+It mounts the routers of ``frontend_api`` (portal JSON API) and, later, the agent hub; nothing
+imports this module (ARCHITECTURE.md "Top-level layout").
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.auth.guards import authenticated, provide_principal
+from cloud.blobs import BlobStore
+from cloud.db.engine import Database
+from cloud.lib.problems import EXCEPTION_HANDLERS
+from cloud.settings import Settings
+from tenants.context import Principal
+
+log = structlog.get_logger(__name__)
+
+
+@get("/health", opt={"public": True}, include_in_schema=False, sync_to_thread=False)
+def health() -> dict[str, str]:
+    """Liveness probe."""
+    return {"status": "ok"}
+
+
+def create_app(settings: Settings, database: Database | None = None) -> Litestar:
+    """Build the cloud application from explicit settings."""
+    from frontend_api.api import routers  # noqa: PLC0415 - composition root only
+
+    if not settings.auth.session_secret:
+        log.warning("ECOGATE_SESSION_SECRET not set; using a random secret (sessions end on restart)")
+    secret = settings.auth.session_secret or secrets.token_urlsafe(32)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        db = database or Database.from_settings(settings.database)
+        app.state.database = db
+        try:
+            yield
+        finally:
+            if database is None:
+                await db.dispose()
+
+    app = Litestar(
+        route_handlers=[health, *routers()],
+        guards=[authenticated],
+        dependencies={
+            "principal": Provide(provide_principal, sync_to_thread=False),
+            "session": Provide(_session_dependency),
+            "blob_store": Provide(lambda: blob_store, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="EcoGate 环保门禁电子台账云平台 API",
+            version="1.0.0",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        request_max_body_size=settings.blobs.max_bytes + 1024 * 1024,
+        debug=False,
+    )
+    blob_store = BlobStore(settings.blobs.root)
+    app.state.settings = _with_secret(settings, secret)
+    return app
+
+
+async def _session_dependency(principal: NamedDependency[Principal], state: State) -> AsyncIterator[AsyncSession]:
+    database: Database = state.database
+    async with database.session(principal) as session:
+        yield session
+
+
+def _with_secret(settings: Settings, secret: str) -> Settings:
+    from dataclasses import replace  # noqa: PLC0415
+
+    return replace(settings, auth=replace(settings.auth, session_secret=secret))

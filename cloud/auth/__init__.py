@@ -1,0 +1,1 @@
+"""Authentication: password hashes, signed tokens, the principal of a request, role guards."""

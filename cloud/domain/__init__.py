@@ -1,0 +1,1 @@
+"""Business slices of the cloud (sites, vehicles, passes, audit, users…)."""

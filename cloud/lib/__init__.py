@@ -1,0 +1,1 @@
+"""Cross-cutting helpers of the cloud: problem details, time, pagination."""

@@ -1,0 +1,163 @@
+"""RFC 9457 Problem Details: one error type for the domain and the handlers that render it.
+
+Every error a person or a client sees carries a machine ``code`` and a Chinese ``title``/``detail``;
+validation errors list each offending field in ``errors`` (ARCHITECTURE.md "Conventions").
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from hj1321.errors import InvalidValueError
+
+log = structlog.get_logger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    """One offending input field."""
+
+    field: str
+    code: str
+    message: str
+
+
+class ProblemError(Exception):
+    """A domain error that becomes a Problem Details response."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str = "",
+        errors: list[FieldError] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {code}: {detail or title}")
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail or title
+        self.errors = errors or []
+
+
+def not_found(what: str = "对象") -> ProblemError:
+    """404 for an object that does not exist or is not the caller's to see (they are indistinguishable)."""
+    return ProblemError(404, "not_found", "未找到", f"{what}不存在或无权访问")
+
+
+def forbidden(detail: str = "当前账号无权执行此操作") -> ProblemError:
+    """403 for an authenticated caller without the right role."""
+    return ProblemError(403, "forbidden", "无权操作", detail)
+
+
+def invalid_field(field: str, err: InvalidValueError) -> ProblemError:
+    """422 for a value that breaks a rule of the regulation's vocabulary."""
+    return ProblemError(
+        422,
+        "validation_failed",
+        "数据校验未通过",
+        f"字段 {field}：{err.message}",
+        [FieldError(field=field, code=err.code, message=err.message)],
+    )
+
+
+def _body(status: int, code: str, title: str, detail: str, instance: str, errors: list[FieldError]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"https://ecogate.cn/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": instance,
+    }
+    if errors:
+        body["errors"] = [msgspec.structs.asdict(e) for e in errors]
+    return body
+
+
+def _response(request: Request[Any, Any, Any], problem: ProblemError) -> Response[dict[str, Any]]:
+    body = _body(problem.status, problem.code, problem.title, problem.detail, request.url.path, problem.errors)
+    return Response(content=body, status_code=problem.status, media_type=PROBLEM_JSON)
+
+
+_AT = re.compile(r"at `\$\.?([^`]*)`")
+
+
+def _validation_errors(exc: ValidationException) -> list[FieldError]:
+    errors: list[FieldError] = []
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", ""))
+        key = str(item.get("key") or "")
+        match = _AT.search(message)
+        field = key or (match.group(1) if match else "body")
+        errors.append(FieldError(field=field or "body", code="invalid", message=_translate(message)))
+    return errors
+
+
+def _translate(message: str) -> str:
+    """Render msgspec/litestar validation messages in Chinese, keeping the technical part."""
+    replacements = (
+        ("Expected", "类型应为"),
+        ("got", "实际为"),
+        ("Object missing required field", "缺少必填字段"),
+        ("Object contains unknown field", "包含未知字段"),
+        ("Invalid enum value", "取值不在代码表中"),
+        ("Expected `str` of length <=", "字符串过长，最多"),
+        ("Expected `str` of length >=", "字符串过短，至少"),
+        ("Missing required", "缺少必填参数"),
+        ("JSON is malformed", "JSON 格式错误"),
+    )
+    for en, zh in replacements:
+        message = message.replace(en, zh)
+    return message
+
+
+def problem_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:  # noqa: PLR0911 - one branch per exception family
+    """Render any exception as Problem Details."""
+    if isinstance(exc, ProblemError):
+        return _response(request, exc)
+    if isinstance(exc, InvalidValueError):
+        return _response(request, ProblemError(422, "validation_failed", "数据校验未通过", exc.message))
+    if isinstance(exc, ValidationException):
+        errors = _validation_errors(exc)
+        detail = "；".join(f"{e.field}：{e.message}" for e in errors) or "请求参数不合法"
+        return _response(request, ProblemError(400, "request_invalid", "请求参数不合法", detail, errors))
+    if isinstance(exc, NotAuthorizedException):
+        return _response(request, ProblemError(401, "unauthorized", "未登录或登录已过期", "请先登录"))
+    if isinstance(exc, PermissionDeniedException):
+        return _response(request, forbidden(str(exc.detail) if exc.detail else "当前账号无权执行此操作"))
+    if isinstance(exc, NotFoundException):
+        return _response(request, ProblemError(404, "not_found", "未找到", "请求的资源不存在"))
+    if isinstance(exc, HTTPException):
+        return _response(request, ProblemError(exc.status_code, "http_error", "请求无法处理", str(exc.detail)))
+    if isinstance(exc, IntegrityError):
+        log.warning("integrity error", error=str(exc.orig))
+        return _response(request, ProblemError(409, "conflict", "数据冲突", "数据与已有记录冲突（重复或引用不存在）"))
+    if isinstance(exc, DBAPIError) and "row-level security" in str(exc.orig):
+        return _response(request, forbidden("无权写入该租户的数据"))
+    log.error("unhandled error", path=request.url.path, exc_info=exc)
+    return _response(
+        request, ProblemError(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "服务器内部错误", "请稍后重试")
+    )
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {Exception: problem_handler}
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "FieldError", "MediaType", "ProblemError", "problem_handler"]

@@ -1,0 +1,14 @@
+"""The JSON API under ``/api/v1``: one module per area, each exporting its route handlers."""
+
+from __future__ import annotations
+
+from litestar import Router
+from litestar.types import ControllerRouterHandler
+
+
+def routers() -> list[ControllerRouterHandler]:
+    """Every API router, in one list for the composition root."""
+    from frontend_api.api import auth, sites  # noqa: PLC0415
+
+    handlers: list[ControllerRouterHandler] = [*auth.HANDLERS, *sites.HANDLERS]
+    return [Router(path="/api/v1", route_handlers=handlers)]

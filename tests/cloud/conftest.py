@@ -1,0 +1,143 @@
+"""Cloud test fixtures: the app on this worker's database, an HTTP client, tenants and accounts."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from cloud.app import create_app
+from cloud.auth.passwords import hash_password
+from cloud.db.engine import Database
+from cloud.settings import AuthSettings, BlobSettings, DatabaseSettings, Settings
+from tenants.context import Principal, Role
+from tenants.ids import new_id
+from tenants.onboarding import AccountSpec, TenantSpec, add_tenant_user, create_staff_account, onboard_tenant
+
+PASSWORD = "Passw0rd!2024"
+_counter = itertools.count(1)
+
+# Valid 统一社会信用代码 values (GB 32100 check characters verified) for test enterprises.
+USCC_POOL = [
+    "91420100177570439A",
+    "91420000177571159B",
+    "91420500714697813M",
+    "91110000100011743X",
+    "91420100300192541Y",
+    "914201007612344549",
+]
+
+
+@dataclass
+class TenantHandle:
+    """A tenant made for a test, with its administrator's login."""
+
+    tenant_id: uuid.UUID
+    admin_login: str
+    name: str
+
+
+@pytest.fixture(name="settings")
+def fx_settings(db_urls: object, tmp_path: Path) -> Settings:
+    """Settings pointing at this worker's database and a temporary blob store."""
+    return Settings(
+        database=DatabaseSettings(
+            app_url=db_urls.app_url,  # type: ignore[attr-defined]
+            owner_url=db_urls.owner_url,  # type: ignore[attr-defined]
+            regulator_url=db_urls.regulator_url,  # type: ignore[attr-defined]
+            pool_size=2,
+        ),
+        auth=AuthSettings(session_secret="test-secret-" + "x" * 32),
+        blobs=BlobSettings(root=tmp_path / "blobs"),
+        data_dir=tmp_path,
+    )
+
+
+@pytest.fixture(name="app")
+def fx_app(settings: Settings) -> Litestar:
+    """The cloud application with its own connection pools (it runs on the test client's event loop)."""
+    return create_app(settings)
+
+
+@pytest.fixture(name="client")
+async def fx_client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """An HTTP client for the app (in-process ASGI)."""
+    async with AsyncTestClient(app=app) as client:
+        yield client
+
+
+PLATFORM_ACTOR = Principal(user_id=uuid.UUID(int=1), role=Role.PLATFORM_ADMIN, login="test-platform")
+
+
+@pytest.fixture(name="make_tenant")
+def fx_make_tenant(database: Database) -> Callable[..., Awaitable[TenantHandle]]:
+    """Factory: onboard a tenant (default region 420102 武汉市江岸区) with an administrator."""
+
+    async def make(region_code: str = "420102", name: str | None = None, grade: str = "B") -> TenantHandle:
+        n = next(_counter)
+        suffix = uuid.uuid4().hex[:8]
+        tenant_name = name or f"测试钢铁有限公司{n}"
+        spec = TenantSpec(
+            name=tenant_name,
+            uscc=f"9142{suffix.upper()}{n:06d}"[:18].ljust(18, "0"),
+            industry="steel",
+            region_code=region_code,
+            grade=grade,
+        )
+        login = f"admin-{suffix}"
+        admin = AccountSpec(login=login, display_name="企业管理员", password_hash=hash_password(PASSWORD))
+        tenant_id = await onboard_tenant(database.session, spec, admin, PLATFORM_ACTOR)
+        return TenantHandle(tenant_id, login, tenant_name)
+
+    return make
+
+
+@pytest.fixture(name="make_user")
+def fx_make_user(database: Database) -> Callable[..., Awaitable[str]]:
+    """Factory: add a user with a role to a tenant; returns the login."""
+
+    async def make(tenant_id: uuid.UUID, role: Role) -> str:
+        login = f"{role.value}-{uuid.uuid4().hex[:8]}"
+        account = AccountSpec(login=login, display_name="测试用户", password_hash=hash_password(PASSWORD))
+        await add_tenant_user(database.session, tenant_id, account, role, PLATFORM_ACTOR)
+        return login
+
+    return make
+
+
+@pytest.fixture(name="make_staff")
+def fx_make_staff(database: Database) -> Callable[..., Awaitable[str]]:
+    """Factory: a platform admin, installer or regulator account; returns the login."""
+
+    async def make(kind: str, region_code: str | None = None) -> str:
+        login = f"{kind}-{uuid.uuid4().hex[:8]}"
+        account = AccountSpec(login=login, display_name="测试人员", password_hash=hash_password(PASSWORD))
+        await create_staff_account(database.session, account, kind, region_code)
+        return login
+
+    return make
+
+
+@pytest.fixture(name="login_as")
+def fx_login_as(client: AsyncTestClient[Litestar]) -> Callable[..., Awaitable[dict[str, str]]]:
+    """Log in and return bearer headers."""
+
+    async def login(login: str, password: str = PASSWORD, tenant_id: uuid.UUID | None = None) -> dict[str, str]:
+        body: dict[str, object] = {"login": login, "password": password}
+        if tenant_id is not None:
+            body["tenant_id"] = str(tenant_id)
+        response = await client.post("/api/v1/auth/login", json=body)
+        assert response.status_code == 200, response.text
+        client.cookies.clear()  # tests authenticate explicitly with bearer headers
+        return {"Authorization": f"Bearer {response.json()['token']}"}
+
+    return login
+
+
+__all__ = ["PASSWORD", "TenantHandle", "new_id"]
