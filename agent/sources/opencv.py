@@ -1,0 +1,284 @@
+"""OpenCV frame sources: RTSP/HTTP camera streams, video files and image folders.
+
+Blocking OpenCV calls (open, read, decode) run in worker threads (``asyncio.to_thread``) so the
+agent's event loop stays responsive. Streams reconnect with exponential backoff and report
+``silent`` after ``silent_after_s`` without a frame; files and folders end when they are exhausted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, Final
+
+import cv2
+import numpy as np
+
+from agent.sources.base import Frame, Roi, SourceError, SourceHealth
+
+IMAGE_SUFFIXES: Final = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+VIDEO_SUFFIXES: Final = frozenset({".avi", ".mp4", ".mkv", ".mov", ".m4v", ".flv", ".ts", ".webm", ".mpg", ".mpeg"})
+STREAM_SCHEMES: Final = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+def read_image(path: str | Path) -> Frame:
+    """Decode an image file (any path, also non-ASCII) to BGR.
+
+    Raises:
+        SourceError: the file is missing, empty or no decodable image.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise SourceError(f"文件不存在: {p}")
+    data = p.read_bytes()
+    if not data:
+        raise SourceError(f"图像文件为空: {p}")
+    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if img is None or img.size == 0:
+        raise SourceError(f"无法解码图像: {p}")
+    return np.asarray(img, dtype=np.uint8)
+
+
+class _Base:
+    """Shared health bookkeeping."""
+
+    def __init__(self, name: str, roi: Roi | None, silent_after_s: float) -> None:
+        self.name = name
+        self.roi = roi
+        self.silent_after_s = silent_after_s
+        self._started = time.monotonic()
+        self._last_frame: float | None = None
+        self._frames = 0
+        self._reconnects = 0
+        self._errors = 0
+        self._last_error: str | None = None
+        self._connected = False
+        self._closed = False
+
+    def _got_frame(self) -> float:
+        now = time.monotonic()
+        self._last_frame = now
+        self._frames += 1
+        return now
+
+    def _error(self, message: str) -> None:
+        self._errors += 1
+        self._last_error = message
+
+    @property
+    def silent(self) -> bool:
+        """No frame for longer than ``silent_after_s`` (counted from start before the first frame)."""
+        since = self._last_frame if self._last_frame is not None else self._started
+        return time.monotonic() - since > self.silent_after_s
+
+    def health(self) -> SourceHealth:
+        """Counters and state for heartbeats."""
+        age = None if self._last_frame is None else time.monotonic() - self._last_frame
+        return SourceHealth(
+            name=self.name,
+            connected=self._connected,
+            silent=self.silent,
+            frames=self._frames,
+            reconnects=self._reconnects,
+            errors=self._errors,
+            last_frame_age_s=age,
+            last_error=self._last_error,
+        )
+
+    async def close(self) -> None:
+        """Stop iterating."""
+        self._closed = True
+
+
+CaptureFactory = Callable[[str], Any]
+
+
+class StreamSource(_Base):
+    """A camera stream read with ``cv2.VideoCapture``, reconnecting with exponential backoff.
+
+    Args:
+        url: ``rtsp://…``, ``http://…`` (MJPEG) or anything VideoCapture opens.
+        silent_after_s: the "camera silent" signal after this long without a frame.
+        backoff_s / backoff_max_s: first and longest wait between reconnect attempts.
+        max_fps: drop frames above this rate (0: no limit).
+        capture_factory: builds the capture (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str | None = None,
+        roi: Roi | None = None,
+        silent_after_s: float = 5.0,
+        backoff_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        max_fps: float = 0.0,
+        capture_factory: CaptureFactory | None = None,
+    ) -> None:
+        super().__init__(name or url, roi, silent_after_s)
+        self.url = url
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self.max_fps = max_fps
+        self._factory: CaptureFactory = capture_factory or cv2.VideoCapture
+        self._capture: Any = None
+
+    def _open(self) -> Any:
+        capture = self._factory(self.url)
+        if capture is None or not capture.isOpened():
+            if capture is not None:
+                capture.release()
+            return None
+        return capture
+
+    async def __aiter__(self) -> AsyncIterator[tuple[float, Frame]]:
+        delay = self.backoff_s
+        last_emit = 0.0
+        while not self._closed:
+            if self._capture is None:
+                self._capture = await asyncio.to_thread(self._open)
+                if self._capture is None:
+                    self._connected = False
+                    self._error(f"无法连接摄像机: {self.url}")
+                    await asyncio.sleep(delay)
+                    delay = min(self.backoff_max_s, delay * 2)
+                    self._reconnects += 1
+                    continue
+                self._connected = True
+                delay = self.backoff_s
+            ok, frame = await asyncio.to_thread(self._capture.read)
+            if not ok or frame is None or frame.size == 0:
+                self._error(f"视频流中断: {self.url}")
+                await asyncio.to_thread(self._capture.release)
+                self._capture = None
+                self._connected = False
+                await asyncio.sleep(delay)
+                delay = min(self.backoff_max_s, delay * 2)
+                self._reconnects += 1
+                continue
+            now = self._got_frame()
+            if self.max_fps > 0 and now - last_emit < 1.0 / self.max_fps:
+                continue
+            last_emit = now
+            yield now, np.asarray(frame, dtype=np.uint8)
+
+    async def close(self) -> None:
+        """Stop and release the capture."""
+        self._closed = True
+        if self._capture is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._capture.release)
+            self._capture = None
+        self._connected = False
+
+
+class FileSource(_Base):
+    """A video file, frame by frame; ``realtime`` paces it at its own frame rate, ``step`` skips frames.
+
+    The timestamps are monotonic clock values when ``realtime``, else ``start + index / fps``.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        roi: Roi | None = None,
+        realtime: bool = False,
+        step: int = 1,
+        silent_after_s: float = 5.0,
+    ) -> None:
+        self.path = Path(path)
+        super().__init__(name or self.path.name, roi, silent_after_s)
+        self.realtime = realtime
+        self.step = max(1, step)
+        self.fps = 0.0
+
+    async def __aiter__(self) -> AsyncIterator[tuple[float, Frame]]:
+        if not self.path.is_file():
+            raise SourceError(f"文件不存在: {self.path}")
+        if self.path.stat().st_size == 0:
+            raise SourceError(f"视频文件为空: {self.path}")
+        capture = await asyncio.to_thread(cv2.VideoCapture, str(self.path))
+        if not capture.isOpened():
+            raise SourceError(f"无法打开视频: {self.path}")
+        self._connected = True
+        try:
+            fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+            self.fps = fps if 0 < fps < 1000 else 25.0
+            start = time.monotonic()
+            index = 0
+            while not self._closed:
+                ok, frame = await asyncio.to_thread(capture.read)
+                if not ok or frame is None:
+                    break
+                index += 1
+                if (index - 1) % self.step:
+                    continue
+                ts = start + (index - 1) / self.fps
+                if self.realtime:
+                    wait = ts - time.monotonic()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
+                    ts = time.monotonic()
+                self._got_frame()
+                yield ts, np.asarray(frame, dtype=np.uint8)
+        finally:
+            capture.release()
+            self._connected = False
+
+
+class FolderSource(_Base):
+    """The images of a folder in name order; unreadable files are counted as errors and skipped."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        roi: Roi | None = None,
+        interval_s: float = 0.0,
+        silent_after_s: float = 5.0,
+    ) -> None:
+        self.path = Path(path)
+        super().__init__(name or self.path.name, roi, silent_after_s)
+        self.interval_s = interval_s
+
+    def files(self) -> list[Path]:
+        """Image files of the folder, sorted by name."""
+        if not self.path.is_dir():
+            raise SourceError(f"目录不存在: {self.path}")
+        return sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+    async def __aiter__(self) -> AsyncIterator[tuple[float, Frame]]:
+        self._connected = True
+        try:
+            for file in self.files():
+                if self._closed:
+                    break
+                try:
+                    frame = await asyncio.to_thread(read_image, file)
+                except SourceError as exc:
+                    self._error(str(exc))
+                    continue
+                yield self._got_frame(), frame
+                if self.interval_s > 0:
+                    await asyncio.sleep(self.interval_s)
+        finally:
+            self._connected = False
+
+
+def open_source(
+    spec: str, *, roi: Roi | None = None, silent_after_s: float = 5.0
+) -> StreamSource | FileSource | FolderSource:
+    """A source for ``spec``: a stream URL, a folder of images or a video file."""
+    if spec.lower().startswith(STREAM_SCHEMES):
+        return StreamSource(spec, roi=roi, silent_after_s=silent_after_s)
+    path = Path(spec)
+    if path.is_dir():
+        return FolderSource(path, roi=roi, silent_after_s=silent_after_s)
+    return FileSource(path, roi=roi, silent_after_s=silent_after_s)

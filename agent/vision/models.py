@@ -1,0 +1,56 @@
+"""The ONNX models shipped inside the rapidocr_onnxruntime wheel, loaded from site-packages.
+
+Nothing is downloaded at run time: the detection and recognition models are files of the
+installed wheel (``rapidocr_onnxruntime/models``), and the recognizer's dictionary is read from
+the recognition model's ONNX metadata (key ``character``). The package itself is never imported
+(its import pulls in its whole pipeline); only its location is looked up.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+from typing import Final
+
+import onnxruntime as ort
+
+DET_MODEL: Final = "ch_PP-OCRv4_det_infer.onnx"
+REC_MODEL: Final = "ch_PP-OCRv4_rec_infer.onnx"
+
+
+class ModelsMissingError(RuntimeError):
+    """The rapidocr_onnxruntime wheel (with its models) is not installed."""
+
+
+@functools.cache
+def model_dir() -> Path:
+    """Folder holding the wheel's ONNX models."""
+    spec = importlib.util.find_spec("rapidocr_onnxruntime")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelsMissingError("未安装 rapidocr_onnxruntime==1.4.4（车牌识别模型随该软件包提供）")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "models"
+    for name in (DET_MODEL, REC_MODEL):
+        if not (folder / name).is_file():
+            raise ModelsMissingError(f"模型文件缺失: {folder / name}")
+    return folder
+
+
+def create_session(name: str, threads: int | None = None) -> ort.InferenceSession:
+    """An onnxruntime CPU session for model file ``name``; ``threads`` None lets ORT use all cores."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.inter_op_num_threads = 1
+    if threads is not None:
+        options.intra_op_num_threads = max(1, threads)
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(model_dir() / name), options, providers=["CPUExecutionProvider"])
+
+
+def rec_characters(session: ort.InferenceSession) -> list[str]:
+    """The recognizer's output classes: ``blank``, the embedded dictionary, then a space."""
+    meta = session.get_modelmeta().custom_metadata_map
+    if "character" not in meta:
+        raise ModelsMissingError("识别模型缺少内嵌字典（ONNX 元数据 character）")
+    chars: list[str] = meta["character"].splitlines()
+    return ["blank", *chars, " "]

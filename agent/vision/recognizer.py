@@ -1,0 +1,355 @@
+"""Licence-plate recognizer: coarse text detection, fine detection per region, plate-decoded rec.
+
+Pipeline for one frame (all models from the rapidocr_onnxruntime wheel, see ``models``):
+
+1. **Coarse localisation.** The PP-OCRv4 det model runs on the frame downscaled to 640 px on the
+   long side (about 18 ms instead of ~85 ms at full size). Its text boxes that could be plate text
+   become regions of the full-resolution frame, grown upwards to catch the small top row of
+   double-row plates. A frame (or lane ROI) of at most 720 px is one region as it is.
+2. **Fine detection.** The det model runs again on each region at full resolution (upscaled when
+   the text is small), giving tight text-line boxes. Boxes on one row are joined (the plate's
+   separator dot splits a line), and a short line above a taller one of the same width is paired
+   as a double-row plate.
+3. **Recognition.** Each candidate line is rectified to 48 px height and run through the rec model
+   in one batch; the output is decoded with :class:`agent.vision.decode.PlateDecoder` (plate
+   alphabet, province-only first character, grammar). A double-row plate is decoded from its top
+   and bottom line together.
+4. **Colour** follows from the plate kind and the pixels (:mod:`agent.vision.colour`).
+
+Thread safety: :meth:`PlateRecognizer.recognize` keeps no state between calls and onnxruntime
+sessions may run concurrently, so one recognizer can serve several threads.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Final
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from agent.vision.colour import plate_colour
+from agent.vision.decode import PlateDecoder
+from agent.vision.detect import TextBox, TextDetector
+from agent.vision.models import DET_MODEL, REC_MODEL, create_session, rec_characters
+from agent.vision.types import InvalidFrameError, PlateRead
+
+Image8 = npt.NDArray[np.uint8]
+FloatArray = npt.NDArray[np.float32]
+
+_COARSE_SIDE: Final = 640
+_SINGLE_REGION_SIDE: Final = 720
+_REC_HEIGHT: Final = 48
+_REC_MAX_WIDTH: Final = 400
+_REC_BATCH: Final = 8
+_LINE_GROW: Final = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class _Region:
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+    text_h: float
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    lines: tuple[TextBox, ...]  # one line, or top and bottom row
+
+    @property
+    def double_row(self) -> bool:
+        return len(self.lines) == 2
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        xs1, ys1, xs2, ys2 = zip(*(line.bounds for line in self.lines), strict=True)
+        return min(xs1), min(ys1), max(xs2), max(ys2)
+
+
+def _as_bgr(frame: object) -> Image8:
+    if not isinstance(frame, np.ndarray):
+        raise InvalidFrameError("输入不是图像数组")
+    if frame.size == 0 or frame.ndim not in {2, 3} or min(frame.shape[:2]) < 8:
+        raise InvalidFrameError(f"图像尺寸无效: {frame.shape}")
+    img = frame
+    if img.dtype != np.uint8:
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        return np.asarray(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
+    if img.shape[2] == 4:
+        return np.asarray(cv2.cvtColor(img, cv2.COLOR_BGRA2BGR), dtype=np.uint8)
+    if img.shape[2] == 1:
+        return np.asarray(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
+    if img.shape[2] != 3:
+        raise InvalidFrameError(f"图像通道数无效: {img.shape[2]}")
+    return np.ascontiguousarray(img)
+
+
+def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _fbox(box: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
+    return float(box[0]), float(box[1]), float(box[2]), float(box[3])
+
+
+def _join(boxes: list[TextBox]) -> TextBox:
+    if len(boxes) == 1:
+        return boxes[0]
+    pts = np.concatenate([cv2.boxPoints(((b.cx, b.cy), (b.w, b.h), b.angle)) for b in boxes]).astype(np.float32)
+    (cx, cy), (w, h), angle = cv2.minAreaRect(pts)
+    if w < h:
+        w, h = h, w
+        angle += 90.0
+    angle = ((angle + 90.0) % 180.0) - 90.0
+    return TextBox(cx, cy, w, h, angle, max(b.score for b in boxes))
+
+
+def _rows(boxes: list[TextBox]) -> list[TextBox]:
+    """Join boxes that sit on one text row with small gaps (the separator dot splits plate text)."""
+    boxes = sorted(boxes, key=lambda b: b.cx)
+    groups: list[list[TextBox]] = []
+    for box in boxes:
+        x1, _, _, _ = box.bounds
+        for group in groups:
+            last = group[-1]
+            h = max(last.h, box.h)
+            gap = x1 - last.bounds[2]
+            if abs(last.cy - box.cy) < 0.35 * h and 0.6 < box.h / last.h < 1.65 and gap < 1.7 * h:
+                group.append(box)
+                break
+        else:
+            groups.append([box])
+    return [_join(g) for g in groups]
+
+
+def _rectify(img: Image8, box: TextBox) -> Image8:
+    """Warp a rotated text box to an upright crop of height 48."""
+    w = max(box.w, 1.0)
+    h = max(box.h, 1.0)
+    out_w = int(min(_REC_MAX_WIDTH, max(16, round(_REC_HEIGHT * w / h))))
+    rad = math.radians(box.angle)
+    cos, sin = math.cos(rad), math.sin(rad)
+    ux, uy = cos * w / 2, sin * w / 2
+    vx, vy = -sin * h / 2, cos * h / 2
+    src = np.array(
+        [
+            [box.cx - ux - vx, box.cy - uy - vy],
+            [box.cx + ux - vx, box.cy + uy - vy],
+            [box.cx + ux + vx, box.cy + uy + vy],
+            [box.cx - ux + vx, box.cy - uy + vy],
+        ],
+        dtype=np.float32,
+    )
+    dst = np.array([[0, 0], [out_w, 0], [out_w, _REC_HEIGHT], [0, _REC_HEIGHT]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(src, dst)
+    warped = cv2.warpPerspective(
+        img, matrix, (out_w, _REC_HEIGHT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return np.asarray(warped, dtype=np.uint8)
+
+
+class PlateRecognizer:
+    """Find and read licence plates in BGR frames (see the module docstring for the pipeline).
+
+    Args:
+        threads: onnxruntime intra-op threads per model (None: all cores).
+        min_confidence: reads below this are dropped (no plate).
+        review_confidence: reads below this are kept but marked ``needs_review``.
+    """
+
+    def __init__(
+        self,
+        threads: int | None = None,
+        *,
+        min_confidence: float = 0.5,
+        review_confidence: float = 0.85,
+        max_regions: int = 8,
+    ) -> None:
+        self._det = TextDetector(create_session(DET_MODEL, threads))
+        self._rec = create_session(REC_MODEL, threads)
+        self._rec_input = self._rec.get_inputs()[0].name
+        self.decoder = PlateDecoder(rec_characters(self._rec))
+        self.min_confidence = min_confidence
+        self.review_confidence = review_confidence
+        self.max_regions = max_regions
+
+    # -- localisation ---------------------------------------------------------------------------
+
+    def _regions(self, img: Image8) -> list[_Region]:
+        h, w = img.shape[:2]
+        if max(h, w) <= _SINGLE_REGION_SIDE:
+            return [_Region(0, 0, w, h, 0.0, 1.0)]
+        scale = _COARSE_SIDE / max(h, w)
+        small = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        regions: list[_Region] = []
+        for raw in self._det.detect(np.asarray(small, dtype=np.uint8), min_size=2.0):
+            box = raw.scaled(1.0 / scale)
+            bx1, by1, bx2, by2 = box.bounds
+            th = box.h
+            if not 6 <= th <= 160 or box.w / th < 0.8:
+                continue
+            regions.append(
+                _Region(
+                    max(0, int(bx1 - 0.15 * box.w - th)),
+                    max(0, int(by1 - 1.3 * th)),
+                    min(w, int(bx2 + 0.15 * box.w + th)),
+                    min(h, int(by2 + 0.7 * th)),
+                    th,
+                    box.score,
+                )
+            )
+        regions.sort(key=lambda r: -r.score)
+        merged: list[_Region] = []
+        for r in regions:
+            for i, m in enumerate(merged):
+                if r.x1 < m.x2 and m.x1 < r.x2 and r.y1 < m.y2 and m.y1 < r.y2:
+                    merged[i] = _Region(
+                        min(m.x1, r.x1),
+                        min(m.y1, r.y1),
+                        max(m.x2, r.x2),
+                        max(m.y2, r.y2),
+                        min(m.text_h, r.text_h),
+                        m.score,
+                    )
+                    break
+            else:
+                merged.append(r)
+        return merged[: self.max_regions]
+
+    def _candidates(self, img: Image8, region: _Region) -> list[_Candidate]:
+        crop = img[region.y1 : region.y2, region.x1 : region.x2]
+        factor = 1.0
+        if 0 < region.text_h < 24:
+            factor = min(2.0, 28.0 / region.text_h)
+        if factor != 1.0:
+            crop = np.asarray(cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC), np.uint8)
+        boxes = [
+            b.scaled(1.0 / factor, region.x1, region.y1)
+            for b in self._det.detect(np.asarray(crop, dtype=np.uint8), min_size=3.0)
+            if b.score >= 0.4
+        ]
+        lines = [b for b in _rows([b for b in boxes if b.h >= 5]) if b.h >= 6]
+        candidates: list[_Candidate] = []
+        for bottom in lines:
+            aspect = bottom.w / bottom.h
+            if 1.5 <= aspect <= 9.0:
+                # Grow the line by about one character each side: the det model often leaves out a
+                # red character (警, 使, 领) or a faint first/last one; the decoder drops stray strokes.
+                grow = _LINE_GROW * bottom.h
+                grown = TextBox(bottom.cx, bottom.cy, bottom.w + 2 * grow, bottom.h, bottom.angle, bottom.score)
+                candidates.append(_Candidate((grown,)))
+            for top in lines:
+                if top is bottom or not 0.3 * bottom.h <= top.h <= 0.87 * bottom.h or top.w > 1.05 * bottom.w:
+                    continue
+                gap = bottom.bounds[1] - top.bounds[3]
+                if -0.35 * bottom.h <= gap <= 0.8 * bottom.h and bottom.bounds[0] <= top.cx <= bottom.bounds[2]:
+                    candidates.append(_Candidate((top, bottom)))
+        return candidates
+
+    # -- recognition ----------------------------------------------------------------------------
+
+    def _run_rec(self, crops: list[Image8]) -> list[FloatArray]:
+        outputs: list[FloatArray] = [np.zeros((0, 0), np.float32)] * len(crops)
+        order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1])
+        for start in range(0, len(order), _REC_BATCH):
+            chunk = order[start : start + _REC_BATCH]
+            width = max(crops[i].shape[1] for i in chunk)
+            width = max(64, math.ceil(width / 8) * 8)
+            batch = np.zeros((len(chunk), 3, _REC_HEIGHT, width), dtype=np.float32)
+            for j, i in enumerate(chunk):
+                c = crops[i]
+                batch[j, :, :, : c.shape[1]] = (c.astype(np.float32).transpose(2, 0, 1) - 127.5) / 127.5
+            probs = self._rec.run(None, {self._rec_input: batch})[0]
+            for j, i in enumerate(chunk):
+                steps = max(1, math.ceil(crops[i].shape[1] / 8) + 1)
+                outputs[i] = np.asarray(probs[j, :steps], dtype=np.float32)
+        return outputs
+
+    def read_lines(self, crops: list[Image8]) -> list[FloatArray]:
+        """Raw rec output (T × classes) of upright 48-px-high crops (for tests and diagnostics)."""
+        return self._run_rec(crops)
+
+    def recognize(
+        self, frame: npt.NDArray[np.generic], roi: tuple[int, int, int, int] | None = None, source: str = ""
+    ) -> list[PlateRead]:
+        """Read the plates in ``frame`` (BGR, or grey/BGRA), optionally only inside ``roi``.
+
+        Raises:
+            InvalidFrameError: ``frame`` is no usable image.
+        """
+        started = time.perf_counter()
+        img = _as_bgr(frame)
+        ox = oy = 0
+        if roi is not None:
+            x1, y1, x2, y2 = (int(v) for v in roi)
+            x1, y1 = max(0, x1), max(0, y1)
+            x2, y2 = min(img.shape[1], x2), min(img.shape[0], y2)
+            if x2 - x1 < 8 or y2 - y1 < 8:
+                raise InvalidFrameError(f"车道感兴趣区域无效: {roi}")
+            img = np.ascontiguousarray(img[y1:y2, x1:x2])
+            ox, oy = x1, y1
+        candidates: list[_Candidate] = []
+        for region in self._regions(img):
+            candidates.extend(self._candidates(img, region))
+        crops: list[Image8] = []
+        spans: list[tuple[int, int]] = []
+        for cand in candidates:
+            spans.append((len(crops), len(crops) + len(cand.lines)))
+            crops.extend(_rectify(img, line) for line in cand.lines)
+        outputs = self._run_rec(crops) if crops else []
+        found: list[tuple[float, PlateRead]] = []
+        for cand, (a, b) in zip(candidates, spans, strict=True):
+            decoded = self.decoder.decode(outputs[a:b])
+            if decoded is None or decoded.confidence < self.min_confidence:
+                continue
+            x1f, y1f, x2f, y2f = cand.bounds()
+            pad_x = 0.04 * (x2f - x1f)
+            pad_y = 0.12 * (y2f - y1f)
+            box = (
+                max(0, int(x1f - pad_x)),
+                max(0, int(y1f - pad_y)),
+                min(img.shape[1], math.ceil(x2f + pad_x)),
+                min(img.shape[0], math.ceil(y2f + pad_y)),
+            )
+            colour = plate_colour(decoded.plate, img[box[1] : box[3], box[0] : box[2]])
+            read = PlateRead(
+                plate=decoded.plate,
+                colour=str(colour),
+                confidence=decoded.confidence,
+                box=(box[0] + ox, box[1] + oy, box[2] + ox, box[3] + oy),
+                char_confidences=tuple(round(p, 4) for p in decoded.char_confidences),
+                double_row=cand.double_row,
+                needs_review=decoded.confidence < self.review_confidence,
+                source=source,
+            )
+            found.append((decoded.confidence, read))
+        found.sort(key=lambda item: -item[0])
+        kept: list[PlateRead] = []
+        for _, read in found:
+            if all(_iou(_fbox(read.box), _fbox(k.box)) < 0.2 for k in kept):
+                kept.append(read)
+        ms = (time.perf_counter() - started) * 1000.0
+        return [
+            PlateRead(
+                plate=r.plate,
+                colour=r.colour,
+                confidence=r.confidence,
+                box=r.box,
+                ms=ms,
+                char_confidences=r.char_confidences,
+                double_row=r.double_row,
+                needs_review=r.needs_review,
+                source=source,
+            )
+            for r in kept
+        ]
