@@ -1,0 +1,146 @@
+"""Typed, strict configuration of each device driver; the ``type`` key selects the driver.
+
+Unknown keys are rejected and every number is bounded, so a typo in the agent's config file fails
+at start-up with a clear message instead of at the first truck.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from agent.devices.led import LedEncoding
+from agent.devices.scale_protocols import WeightUnit
+from agent.devices.serial_link import SerialSettings
+from agent.devices.stability import StabilitySettings
+
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=600)]
+UnitId = Annotated[int, msgspec.Meta(ge=0, le=247)]
+Address = Annotated[int, msgspec.Meta(ge=0, le=0xFFFF)]
+
+
+class DeviceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, tag_field="type"):
+    """Fields every device has."""
+
+    name: str
+    """Device name used in health reports, logs and the booth UI (e.g. ``lane1-barrier``)."""
+
+
+class ModbusRelayBarrierConfig(DeviceConfig, frozen=True, tag="modbus_relay"):
+    """``type = "modbus_relay"``: barrier wired to a Modbus RTU relay/IO board."""
+
+    port: str
+    """Device path (``/dev/ttyUSB0``) or ``socket://host:port`` of a serial server."""
+    serial: SerialSettings = msgspec.field(default_factory=SerialSettings)
+    """Line settings."""
+    unit_id: UnitId = 1
+    """Modbus unit (slave) id of the board."""
+    open_coil: Address = 0
+    """Coil pulsed to raise the arm."""
+    close_coil: Address = 1
+    """Coil pulsed to lower the arm."""
+    pulse_s: Seconds = 0.3
+    """How long a coil stays on."""
+    open_input: Address = 0
+    """Discrete input of the open limit switch."""
+    closed_input: Address = 1
+    """Discrete input of the closed limit switch."""
+    fault_input: Address | None = 2
+    """Discrete input of the controller's fault output (None when not wired)."""
+    timeout_s: Seconds = 0.5
+    """Modbus answer timeout."""
+    poll_s: Seconds = 0.5
+    """Status poll interval."""
+    travel_timeout_s: Seconds = 8.0
+    """Arm not at the commanded limit after this long → fault."""
+
+
+class HttpAnprBarrierConfig(DeviceConfig, frozen=True, tag="http_anpr"):
+    """``type = "http_anpr"``: an ANPR camera that drives the barrier, over the generic HTTP profile."""
+
+    base_url: str
+    """Camera base URL, e.g. ``http://192.168.1.64``."""
+    token: str | None = None
+    """Bearer token, when the camera requires one."""
+    timeout_s: Seconds = 2.0
+    """HTTP timeout per request."""
+    poll_s: Seconds = 1.0
+    """Status poll interval."""
+    travel_timeout_s: Seconds = 8.0
+    """Arm not at the commanded position after this long → fault."""
+
+
+class _WeighbridgeConfig(DeviceConfig, frozen=True):
+    port: str
+    """Device path or ``socket://host:port``."""
+    serial: SerialSettings = msgspec.field(default_factory=SerialSettings)
+    """Line settings."""
+    stability: StabilitySettings = msgspec.field(default_factory=StabilitySettings)
+    """Stable-weight rule."""
+    stale_after_s: Seconds = 3.0
+    """No valid frame for this long → fault."""
+    reconnect_s: Seconds = 1.0
+    """Wait between attempts to reopen the port."""
+
+
+class Xk3190A9Config(_WeighbridgeConfig, frozen=True, tag="xk3190_a9"):
+    """``type = "xk3190_a9"``: 耀华 XK3190-A9 continuous output."""
+
+    unit: WeightUnit = "kg"
+    """Unit set on the indicator (the frame does not carry it)."""
+
+
+class Xk3190A12Config(_WeighbridgeConfig, frozen=True, tag="xk3190_a12"):
+    """``type = "xk3190_a12"``: A12-style ASCII lines (``ww012.340t``)."""
+
+
+class ToledoConfig(_WeighbridgeConfig, frozen=True, tag="toledo"):
+    """``type = "toledo"``: Mettler Toledo standard continuous output."""
+
+    checksum: bool = True
+    """Whether the indicator appends the checksum byte."""
+
+
+class SerialLedConfig(DeviceConfig, frozen=True, tag="serial_led"):
+    """``type = "serial_led"``: EG-LED/1 screen."""
+
+    port: str
+    """Device path or ``socket://host:port``."""
+    serial: SerialSettings = msgspec.field(default_factory=SerialSettings)
+    """Line settings."""
+    address: Annotated[int, msgspec.Meta(ge=0, le=255)] = 1
+    """Screen address on the bus."""
+    encoding: LedEncoding = "gbk"
+    """Text encoding of the screen."""
+    max_lines: Annotated[int, msgspec.Meta(ge=1, le=16)] = 4
+    """Lines the screen has."""
+    timeout_s: Seconds = 0.5
+    """Answer timeout."""
+    keepalive_s: Seconds = 5.0
+    """Ping interval that keeps the health current."""
+
+
+class ModbusDigitalInputConfig(DeviceConfig, frozen=True, tag="modbus_di"):
+    """``type = "modbus_di"``: ground-loop detector outputs read as Modbus discrete inputs."""
+
+    port: str
+    """Device path or ``socket://host:port``."""
+    serial: SerialSettings = msgspec.field(default_factory=SerialSettings)
+    """Line settings."""
+    unit_id: UnitId = 1
+    """Modbus unit id."""
+    channels: tuple[Address, ...] = (0,)
+    """Discrete inputs to watch (one per loop)."""
+    poll_s: Seconds = 0.1
+    """Poll interval."""
+    debounce_s: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0.2
+    """A change must hold this long before it is an event."""
+    timeout_s: Seconds = 0.5
+    """Modbus answer timeout."""
+
+
+BarrierConfig = ModbusRelayBarrierConfig | HttpAnprBarrierConfig
+WeighbridgeConfig = Xk3190A9Config | Xk3190A12Config | ToledoConfig
+LedConfig = SerialLedConfig
+DigitalInputConfig = ModbusDigitalInputConfig
