@@ -110,11 +110,11 @@ def _load_dev_state(data_dir: Path) -> dict[str, str]:
     path = data_dir / DEV_STATE_FILE
     if not path.exists():
         return {}
-    data: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
-    return data
+    data: dict[str, object] = json.loads(path.read_text(encoding="utf-8"))
+    return {k: v for k, v in data.items() if isinstance(v, str)}
 
 
-def save_dev_state(data_dir: Path, values: dict[str, str]) -> None:
+def save_dev_state(data_dir: Path, values: dict[str, object]) -> None:
     """Write the local development database URLs and secrets (mode 0600)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / DEV_STATE_FILE

@@ -23,17 +23,6 @@ from tenants.onboarding import AccountSpec, TenantSpec, add_tenant_user, create_
 PASSWORD = "Passw0rd!2024"
 _counter = itertools.count(1)
 
-# Valid 统一社会信用代码 values (GB 32100 check characters verified) for test enterprises.
-USCC_POOL = [
-    "91420100177570439A",
-    "91420000177571159B",
-    "91420500714697813M",
-    "91110000100011743X",
-    "91420100300192541Y",
-    "914201007612344549",
-]
-
-
 @dataclass
 class TenantHandle:
     """A tenant made for a test, with its administrator's login."""

@@ -1,0 +1,1 @@
+"""Command groups of the ``ecogate`` console script that belong to the cloud."""

@@ -1,0 +1,36 @@
+"""``ecogate cloud serve``: run the cloud application with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def main(argv: list[str]) -> int:
+    """Run ``ecogate cloud serve [--host H] [--port P]``."""
+    parser = argparse.ArgumentParser(prog="ecogate cloud", description="运行云端服务")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="启动 HTTP/WebSocket 服务")
+    serve.add_argument("--host", default=None, help="监听地址（默认 127.0.0.1）")
+    serve.add_argument("--port", type=int, default=None, help="端口（默认 8000）")
+    serve.add_argument("--no-migrate", action="store_true", help="启动前不执行数据库迁移")
+    args = parser.parse_args(argv)
+
+    import uvicorn  # noqa: PLC0415
+
+    from cloud.app import create_app  # noqa: PLC0415
+    from cloud.cli._common import ensure_dev_database  # noqa: PLC0415
+    from cloud.db import migrate  # noqa: PLC0415
+    from cloud.logging import configure_logging  # noqa: PLC0415
+    from cloud.settings import Settings  # noqa: PLC0415
+
+    configure_logging()
+    settings = Settings.from_env()
+    if not settings.database.app_url:
+        settings = ensure_dev_database()
+    if not args.no_migrate and settings.database.owner_url:
+        migrate.upgrade(settings.database.owner_url)
+    host = args.host or settings.server.host
+    port = args.port or settings.server.port
+    print(f"EcoGate 云端服务：http://{host}:{port}/  （API 文档 /schema）")  # noqa: T201
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", ws="websockets-sansio")
+    return 0
