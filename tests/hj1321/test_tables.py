@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hj1321 import (
+    CODE_TABLES,
     KEY_INDUSTRIES,
     ControlStrategy,
     FuelType,
@@ -63,6 +64,11 @@ TABLES: list[type[CodeTable]] = [
     ControlStrategy,
 ]
 CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def test_registry_lists_every_table() -> None:
+    assert list(CODE_TABLES.values()) == TABLES
+    assert all(name == table.TABLE for name, table in CODE_TABLES.items())
 
 
 @pytest.mark.parametrize("table", TABLES, ids=lambda t: t.__name__)
