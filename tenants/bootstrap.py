@@ -47,6 +47,8 @@ async def ensure_roles(admin_url: str, passwords: dict[str, str]) -> None:
     """Create the three roles, or reset their attributes and passwords, as an administrator."""
     conn = await asyncpg.connect(_plain(admin_url))
     try:
+        # Serialise concurrent bootstraps (test workers sharing one external server).
+        await conn.execute("SELECT pg_advisory_lock(4201)")
         for role, password in passwords.items():
             exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
             verb = "ALTER" if exists else "CREATE"

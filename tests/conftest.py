@@ -1,8 +1,8 @@
 """Root test configuration: the anyio backend and a real PostgreSQL for every test worker.
 
-The xdist controller (or a plain pytest run) starts one embedded PostgreSQL, or uses the server named
-by ``DATABASE_URL`` (an admin URL), and creates the owner, app and regulator roles; each worker then
-creates its own database, migrated to head, on first use (ARCHITECTURE.md "Tenant isolation").
+On first use of a database fixture each test worker starts its own embedded PostgreSQL (or uses the
+server named by ``DATABASE_URL``, an admin URL), creates the owner, app and regulator roles and its own
+database migrated to head (ARCHITECTURE.md "Tenant isolation"). Pure unit runs start no server.
 """
 
 from __future__ import annotations
@@ -17,36 +17,15 @@ from pathlib import Path
 
 import pytest
 
-_ADMIN_ENV = "ECOGATE_TEST_ADMIN_URL"
 _PASSWORDS_ENV = "ECOGATE_TEST_ROLE_PASSWORDS"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if hasattr(config, "workerinput") or os.environ.get(_ADMIN_ENV):
-        return
-    from infra.pg import EmbeddedPostgres  # noqa: PLC0415
-    from tenants.bootstrap import ensure_roles, new_passwords  # noqa: PLC0415
+    # Role passwords are made once by the controller so every worker sets the same ones.
+    if not os.environ.get(_PASSWORDS_ENV):
+        from tenants.bootstrap import new_passwords  # noqa: PLC0415
 
-    admin_url = os.environ.get("DATABASE_URL", "")
-    if not admin_url:
-        data_dir = Path(tempfile.mkdtemp(prefix="ecogate-test-pg-"))
-        server = EmbeddedPostgres(data_dir).start()
-        config.stash[_SERVER_KEY] = server
-        admin_url = server.admin_url
-    passwords = new_passwords()
-    asyncio.run(ensure_roles(admin_url, passwords))
-    os.environ[_ADMIN_ENV] = admin_url
-    os.environ[_PASSWORDS_ENV] = json.dumps(passwords)
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    server = config.stash.get(_SERVER_KEY, None)
-    if server is not None:
-        server.stop()
-        shutil.rmtree(server.data_dir, ignore_errors=True)
-
-
-_SERVER_KEY = pytest.StashKey["object"]()
+        os.environ[_PASSWORDS_ENV] = json.dumps(new_passwords())
 
 
 @pytest.fixture(name="anyio_backend", scope="session")
@@ -56,9 +35,25 @@ def fx_anyio_backend() -> str:
 
 
 @pytest.fixture(name="admin_url", scope="session")
-def fx_admin_url() -> str:
-    """The administrator URL of the test server (bootstrap work only)."""
-    return os.environ[_ADMIN_ENV]
+def fx_admin_url() -> Iterator[str]:
+    """The administrator URL of the test server (bootstrap work only), started on first use.
+
+    ``DATABASE_URL`` (an admin URL) selects an external server; otherwise this worker starts its own
+    embedded PostgreSQL in a temporary folder and stops it at the end of the session.
+    """
+    from infra.pg import EmbeddedPostgres  # noqa: PLC0415
+    from tenants.bootstrap import ensure_roles  # noqa: PLC0415
+
+    server = None
+    admin_url = os.environ.get("DATABASE_URL", "")
+    if not admin_url:
+        server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="ecogate-test-pg-"))).start()
+        admin_url = server.admin_url
+    asyncio.run(ensure_roles(admin_url, json.loads(os.environ[_PASSWORDS_ENV])))
+    yield admin_url
+    if server is not None:
+        server.stop()
+        shutil.rmtree(server.data_dir, ignore_errors=True)
 
 
 @pytest.fixture(name="worker_name", scope="session")
