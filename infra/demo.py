@@ -141,7 +141,7 @@ def main(argv: list[str]) -> int:
 
     configure_logging()
     embedded = not os.environ.get("DATABASE_URL")
-    print("正在启动内置 PostgreSQL 并迁移数据库 …", flush=True)  # noqa: T201
+    print("正在启动内置 PostgreSQL 并迁移数据库 …", flush=True)
     settings = ensure_dev_database()
     try:
         migrate.upgrade(settings.database.owner_url)
@@ -154,10 +154,10 @@ def main(argv: list[str]) -> int:
 
         async def run() -> None:
             task = asyncio.create_task(server.serve())
-            while not server.started and not task.done():
+            while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn exposes only a flag
                 await asyncio.sleep(0.05)
             if server.started:
-                print(_banner(url, result), flush=True)  # noqa: T201
+                print(_banner(url, result), flush=True)
             if args.seconds:
                 await asyncio.wait({task}, timeout=args.seconds)
                 server.should_exit = True
@@ -169,7 +169,7 @@ def main(argv: list[str]) -> int:
     finally:
         if embedded:
             EmbeddedPostgres(data_dir() / "pg").stop()
-        print("演示已停止，所有服务均已关闭。", flush=True)  # noqa: T201
+        print("演示已停止，所有服务均已关闭。", flush=True)
     return 0
 
 
