@@ -315,9 +315,8 @@ async def main_async(args: argparse.Namespace) -> int:
     print(
         "RLS = app role (NOSUPERUSER NOBYPASSRLS), tenant via set_config in the transaction, no tenant filter in SQL;"
     )
-    print(
-        "base = superuser (RLS bypassed) with an explicit tenant_id filter. Times include the transaction round trips."
-    )
+    print("base = superuser (RLS bypassed) with an explicit tenant_id filter; (query) times the statement alone,")
+    print("(whole txn) adds BEGIN, the set_config round trip (RLS side only) and COMMIT.")
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return 0
