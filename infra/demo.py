@@ -70,7 +70,7 @@ async def seed(settings: object) -> DemoSeed:
         actor = Principal(user_id=uuid.UUID(int=0), role=Role.PLATFORM_ADMIN, login="demo-seed")
         tenant_id = await onboard_tenant(
             database.session,
-            TenantSpec(**DEMO_TENANT, key_vehicle_unit=True),  # type: ignore[arg-type]
+            TenantSpec(**DEMO_TENANT, key_vehicle_unit=True),
             AccountSpec("demo-admin", "张工（企业管理员）", pw),
             actor,
         )
