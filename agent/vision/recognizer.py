@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import cv2
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -43,9 +44,11 @@ FloatArray = npt.NDArray[np.float32]
 _COARSE_SIDE: Final = 640
 _SINGLE_REGION_SIDE: Final = 720
 _REC_HEIGHT: Final = 48
-_REC_MAX_WIDTH: Final = 400
+_REC_MAX_WIDTH: Final = 320
 _REC_BATCH: Final = 8
 _LINE_GROW: Final = 0.5
+_FINE_TEXT_H: Final = 32.0
+_ROI_SIDE: Final = 480
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,7 @@ class _Region:
 @dataclass(frozen=True, slots=True)
 class _Candidate:
     lines: tuple[TextBox, ...]  # one line, or top and bottom row
+    origin: TextBox  # the detected line it was made from
 
     @property
     def double_row(self) -> bool:
@@ -132,6 +136,22 @@ def _rows(boxes: list[TextBox]) -> list[TextBox]:
     return [_join(g) for g in groups]
 
 
+def _sub_box(box: TextBox, top: float, bottom: float, side: float = 0.0) -> TextBox:
+    """Part of ``box`` in its own frame: rows ``top``..``bottom`` (fractions of its height, may lie
+    outside 0..1), narrowed by ``side`` of its width on each side (negative grows it)."""
+    rad = math.radians(box.angle)
+    mid = (top + bottom) / 2 - 0.5
+    shift = mid * box.h
+    return TextBox(
+        box.cx - math.sin(rad) * shift,
+        box.cy + math.cos(rad) * shift,
+        box.w * (1 - 2 * side),
+        box.h * (bottom - top),
+        box.angle,
+        box.score,
+    )
+
+
 def _rectify(img: Image8, box: TextBox) -> Image8:
     """Warp a rotated text box to an upright crop of height 48."""
     w = max(box.w, 1.0)
@@ -188,7 +208,8 @@ class PlateRecognizer:
     def _regions(self, img: Image8) -> list[_Region]:
         h, w = img.shape[:2]
         if max(h, w) <= _SINGLE_REGION_SIDE:
-            return [_Region(0, 0, w, h, 0.0, 1.0)]
+            # A lane ROI (or small picture) is one region; big ones are shrunk for the fine pass.
+            return [_Region(0, 0, w, h, -min(1.0, _ROI_SIDE / max(h, w)), 1.0)]
         scale = _COARSE_SIDE / max(h, w)
         small = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         regions: list[_Region] = []
@@ -226,43 +247,71 @@ class PlateRecognizer:
                 merged.append(r)
         return merged[: self.max_regions]
 
-    def _candidates(self, img: Image8, region: _Region) -> list[_Candidate]:
+    def _lines(self, img: Image8, region: _Region) -> list[TextBox]:
+        """Fine text lines of one region, in ``img`` coordinates."""
         crop = img[region.y1 : region.y2, region.x1 : region.x2]
-        factor = 1.0
-        if 0 < region.text_h < 24:
-            factor = min(2.0, 28.0 / region.text_h)
+        # Bring the text to about 32 px for the fine pass: upscale small plates, shrink big ones.
+        # A whole small image (text_h <= 0) carries its factor instead (see _regions).
+        factor = -region.text_h if region.text_h <= 0 else min(2.0, max(0.5, _FINE_TEXT_H / region.text_h))
         if factor != 1.0:
-            crop = np.asarray(cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC), np.uint8)
+            interpolation = cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA
+            crop = np.asarray(cv2.resize(crop, None, fx=factor, fy=factor, interpolation=interpolation), np.uint8)
         boxes = [
             b.scaled(1.0 / factor, region.x1, region.y1)
             for b in self._det.detect(np.asarray(crop, dtype=np.uint8), min_size=3.0)
             if b.score >= 0.4
         ]
-        lines = [b for b in _rows([b for b in boxes if b.h >= 5]) if b.h >= 6]
+        return [b for b in _rows([b for b in boxes if b.h >= 5]) if b.h >= 6]
+
+    @staticmethod
+    def _candidates(lines: list[TextBox]) -> tuple[list[_Candidate], set[int]]:
+        """Single-row candidates and explicit double-row pairs; also the ids of paired bottoms."""
         candidates: list[_Candidate] = []
+        paired: set[int] = set()
         for bottom in lines:
             aspect = bottom.w / bottom.h
             if 1.5 <= aspect <= 9.0:
                 # Grow the line by about one character each side: the det model often leaves out a
                 # red character (警, 使, 领) or a faint first/last one; the decoder drops stray strokes.
-                grow = _LINE_GROW * bottom.h
-                grown = TextBox(bottom.cx, bottom.cy, bottom.w + 2 * grow, bottom.h, bottom.angle, bottom.score)
-                candidates.append(_Candidate((grown,)))
+                candidates.append(_Candidate((_sub_box(bottom, 0.0, 1.0, -_LINE_GROW * bottom.h / bottom.w),), bottom))
             for top in lines:
                 if top is bottom or not 0.3 * bottom.h <= top.h <= 0.87 * bottom.h or top.w > 1.05 * bottom.w:
                     continue
                 gap = bottom.bounds[1] - top.bounds[3]
-                if -0.35 * bottom.h <= gap <= 0.8 * bottom.h and bottom.bounds[0] <= top.cx <= bottom.bounds[2]:
-                    candidates.append(_Candidate((top, bottom)))
-        return candidates
+                if -0.5 * bottom.h <= gap <= 0.8 * bottom.h and bottom.bounds[0] <= top.cx <= bottom.bounds[2]:
+                    candidates.append(_Candidate((top, bottom), bottom))
+                    paired.add(id(bottom))
+        return candidates, paired
+
+    @staticmethod
+    def _fallback_candidates(lines: list[TextBox], paired: set[int], reads: list[PlateRead]) -> list[_Candidate]:
+        """Second chance for double-row plates whose rows the det model merged or half missed."""
+        out: list[_Candidate] = []
+        for line in lines:
+            b = _fbox(tuple(int(v) for v in line.bounds))  # type: ignore[arg-type]
+            if any(_iou(b, _fbox(r.box)) > 0.1 for r in reads):
+                continue
+            aspect = line.w / line.h
+            if 1.3 <= aspect <= 3.2:  # both rows in one box: split at the gap between the rows
+                out.append(_Candidate((_sub_box(line, 0.0, 0.38), _sub_box(line, 0.34, 1.0)), line))
+            if 2.2 <= aspect <= 5.5 and id(line) not in paired:  # top row not found: read above the line
+                out.append(_Candidate((_sub_box(line, -0.72, 0.06, 0.12), line), line))
+        return out
 
     # -- recognition ----------------------------------------------------------------------------
 
     def _run_rec(self, crops: list[Image8]) -> list[FloatArray]:
         outputs: list[FloatArray] = [np.zeros((0, 0), np.float32)] * len(crops)
+        # Batch only crops of about the same width: the model's cost grows with the padded width,
+        # and on a CPU batching saves little else.
         order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1])
-        for start in range(0, len(order), _REC_BATCH):
-            chunk = order[start : start + _REC_BATCH]
+        chunks: list[list[int]] = []
+        for i in order:
+            if chunks and len(chunks[-1]) < _REC_BATCH and crops[i].shape[1] <= 1.15 * crops[chunks[-1][0]].shape[1]:
+                chunks[-1].append(i)
+            else:
+                chunks.append([i])
+        for chunk in chunks:
             width = max(crops[i].shape[1] for i in chunk)
             width = max(64, math.ceil(width / 8) * 8)
             batch = np.zeros((len(chunk), 3, _REC_HEIGHT, width), dtype=np.float32)
@@ -279,28 +328,7 @@ class PlateRecognizer:
         """Raw rec output (T × classes) of upright 48-px-high crops (for tests and diagnostics)."""
         return self._run_rec(crops)
 
-    def recognize(
-        self, frame: npt.NDArray[np.generic], roi: tuple[int, int, int, int] | None = None, source: str = ""
-    ) -> list[PlateRead]:
-        """Read the plates in ``frame`` (BGR, or grey/BGRA), optionally only inside ``roi``.
-
-        Raises:
-            InvalidFrameError: ``frame`` is no usable image.
-        """
-        started = time.perf_counter()
-        img = _as_bgr(frame)
-        ox = oy = 0
-        if roi is not None:
-            x1, y1, x2, y2 = (int(v) for v in roi)
-            x1, y1 = max(0, x1), max(0, y1)
-            x2, y2 = min(img.shape[1], x2), min(img.shape[0], y2)
-            if x2 - x1 < 8 or y2 - y1 < 8:
-                raise InvalidFrameError(f"车道感兴趣区域无效: {roi}")
-            img = np.ascontiguousarray(img[y1:y2, x1:x2])
-            ox, oy = x1, y1
-        candidates: list[_Candidate] = []
-        for region in self._regions(img):
-            candidates.extend(self._candidates(img, region))
+    def _read(self, img: Image8, candidates: list[_Candidate], source: str) -> list[tuple[float, PlateRead]]:
         crops: list[Image8] = []
         spans: list[tuple[int, int]] = []
         for cand in candidates:
@@ -326,13 +354,40 @@ class PlateRecognizer:
                 plate=decoded.plate,
                 colour=str(colour),
                 confidence=decoded.confidence,
-                box=(box[0] + ox, box[1] + oy, box[2] + ox, box[3] + oy),
+                box=box,
                 char_confidences=tuple(round(p, 4) for p in decoded.char_confidences),
                 double_row=cand.double_row,
                 needs_review=decoded.confidence < self.review_confidence,
                 source=source,
             )
             found.append((decoded.confidence, read))
+        return found
+
+    def recognize(
+        self, frame: npt.NDArray[np.generic], roi: tuple[int, int, int, int] | None = None, source: str = ""
+    ) -> list[PlateRead]:
+        """Read the plates in ``frame`` (BGR, or grey/BGRA), optionally only inside ``roi``.
+
+        Raises:
+            InvalidFrameError: ``frame`` is no usable image.
+        """
+        started = time.perf_counter()
+        img = _as_bgr(frame)
+        ox = oy = 0
+        if roi is not None:
+            x1, y1, x2, y2 = (int(v) for v in roi)
+            x1, y1 = max(0, x1), max(0, y1)
+            x2, y2 = min(img.shape[1], x2), min(img.shape[0], y2)
+            if x2 - x1 < 8 or y2 - y1 < 8:
+                raise InvalidFrameError(f"车道感兴趣区域无效: {roi}")
+            img = np.ascontiguousarray(img[y1:y2, x1:x2])
+            ox, oy = x1, y1
+        lines = [line for region in self._regions(img) for line in self._lines(img, region)]
+        candidates, paired = self._candidates(lines)
+        found = self._read(img, candidates, source)
+        extra = self._fallback_candidates(lines, paired, [r for _, r in found])
+        if extra:
+            found += self._read(img, extra, source)
         found.sort(key=lambda item: -item[0])
         kept: list[PlateRead] = []
         for _, read in found:
@@ -340,16 +395,6 @@ class PlateRecognizer:
                 kept.append(read)
         ms = (time.perf_counter() - started) * 1000.0
         return [
-            PlateRead(
-                plate=r.plate,
-                colour=r.colour,
-                confidence=r.confidence,
-                box=r.box,
-                ms=ms,
-                char_confidences=r.char_confidences,
-                double_row=r.double_row,
-                needs_review=r.needs_review,
-                source=source,
-            )
+            msgspec.structs.replace(r, box=(r.box[0] + ox, r.box[1] + oy, r.box[2] + ox, r.box[3] + oy), ms=ms)
             for r in kept
         ]

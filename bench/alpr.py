@@ -1,0 +1,243 @@
+"""ALPR benchmark: our plate recognizer vs the plain PP-OCR pipeline of the same wheel, same run.
+
+Scenes come from :func:`agent.synth.scene.generate_scene` with fixed seeds (conditions cycle with
+the seed, so every condition, ``empty`` included, has about 1/9 of the scenes). Figures:
+
+* exact whole-plate accuracy per plate category and per condition, colour accuracy, false reads
+  on empty scenes (our recognizer, 2 threads);
+* p50/p95 ms per 1280×720 frame with 1 and 2 onnxruntime threads, and with a lane ROI that holds
+  the plate (the plate box grown by half a plate width);
+* the baseline: ``RapidOCR()`` full-frame det + full-dictionary rec (no cls), a read is any line
+  (or vertically adjacent pair of lines, for double-row plates) whose canonical text is a valid
+  plate; measured on the first ``--baseline-scenes`` scenes, with our figures on the same subset;
+* resident memory of the process with our recognizer loaded (before the baseline is loaded).
+
+Usage: ``.venv/bin/python bench/alpr.py [--scenes 1000] [--baseline-scenes 300] [--seed 0]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import os
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agent.synth.scene import CONDITIONS, SceneTruth, generate_scene  # noqa: E402
+from agent.vision import PlateRecognizer  # noqa: E402
+from hj1321.plates import canonical_plate, is_valid_plate  # noqa: E402
+
+
+def rss_mb() -> float:
+    try:
+        import psutil  # noqa: PLC0415
+
+        return psutil.Process().memory_info().rss / 2**20
+    except ImportError:  # pragma: no cover
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def roi_for(truth: SceneTruth) -> tuple[int, int, int, int] | None:
+    if truth.box is None:
+        return None
+    x1, y1, x2, y2 = truth.box
+    m = (x2 - x1) // 2
+    return max(0, x1 - m), max(0, y1 - m), min(1280, x2 + m), min(720, y2 + m)
+
+
+class Baseline:
+    """The plain rapidocr pipeline: full-frame det + full-dictionary rec, plates picked by grammar."""
+
+    def __init__(self) -> None:
+        from rapidocr_onnxruntime import RapidOCR  # noqa: PLC0415
+
+        self.engine = RapidOCR()
+
+    def read(self, img: np.ndarray) -> str | None:
+        result, _ = self.engine(img, use_det=True, use_cls=False, use_rec=True)
+        if not result:
+            return None
+        lines = [
+            (np.asarray(box, dtype=np.float32), canonical_plate(text), float(score)) for box, text, score in result
+        ]
+        found: list[tuple[float, str]] = [(s, t) for _, t, s in lines if is_valid_plate(t)]
+        for box_a, text_a, s_a in lines:  # double-row: a line right above another
+            for box_b, text_b, s_b in lines:
+                if box_a is box_b:
+                    continue
+                ax1, ay1 = box_a.min(axis=0)
+                ax2, ay2 = box_a.max(axis=0)
+                bx1, by1 = box_b.min(axis=0)
+                bx2, by2 = box_b.max(axis=0)
+                bh = by2 - by1
+                if ay2 <= by1 + 0.3 * bh and by1 - ay2 < bh and bx1 <= (ax1 + ax2) / 2 <= bx2:
+                    text = text_a + text_b
+                    if is_valid_plate(text):
+                        found.append((min(s_a, s_b), text))
+        return max(found)[1] if found else None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenes", type=int, default=1000)
+    parser.add_argument("--baseline-scenes", type=int, default=300)
+    parser.add_argument("--timing-scenes", type=int, default=200, help="scenes timed with 1 thread and with ROI")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--show-failures", action="store_true")
+    args = parser.parse_args()
+    started = dt.datetime.now().astimezone()
+    print(f"# ALPR bench, {started:%Y-%m-%d %H:%M %Z}, {os.cpu_count()} cores, scenes={args.scenes}, seed={args.seed}")
+
+    t0 = time.perf_counter()
+    scenes = [generate_scene(args.seed + i) for i in range(args.scenes)]
+    print(f"generated {len(scenes)} scenes in {time.perf_counter() - t0:.1f} s")
+
+    rss_before = rss_mb()
+    rec2 = PlateRecognizer(threads=2)
+    rec2.recognize(scenes[0][0])
+    rss_loaded = rss_mb()
+
+    by_cat: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by_cond: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    colour_ok = colour_n = 0
+    false_reads = empties = 0
+    ours_correct: list[bool] = []
+    ms2: list[float] = []
+    failures: list[str] = []
+    for img, truth in scenes:
+        t = time.perf_counter()
+        reads = rec2.recognize(img)
+        ms2.append((time.perf_counter() - t) * 1000)
+        best = reads[0] if reads else None
+        if truth.plate is None:
+            empties += 1
+            false_reads += bool(reads)
+            ok = not reads
+            by_cond["empty"][0] += ok
+            by_cond["empty"][1] += 1
+            ours_correct.append(ok)
+            if not ok:
+                failures.append(f"seed {truth.seed} empty: read {[r.plate for r in reads]}")
+            continue
+        ok = best is not None and best.plate == truth.plate
+        ours_correct.append(ok)
+        cat = str(truth.category)
+        for table, key in ((by_cat, cat), (by_cond, truth.condition)):
+            table[key][0] += ok
+            table[key][1] += 1
+        if best is not None and best.plate == truth.plate:
+            colour_n += 1
+            colour_ok += best.colour == truth.colour
+            if best.colour != truth.colour:
+                failures.append(f"seed {truth.seed} colour {truth.colour} read {best.colour}")
+        if not ok:
+            failures.append(
+                f"seed {truth.seed} {truth.condition} {cat} {truth.plate}: read {[(r.plate, round(r.confidence, 2)) for r in reads]}"
+            )
+    rss_after = rss_mb()
+
+    timing = scenes[: args.timing_scenes]
+    rec1 = PlateRecognizer(threads=1)
+    rec1.recognize(timing[0][0])
+    ms1 = []
+    for img, _ in timing:
+        t = time.perf_counter()
+        rec1.recognize(img)
+        ms1.append((time.perf_counter() - t) * 1000)
+    roi_ms: dict[int, list[float]] = {1: [], 2: []}
+    roi_ok = roi_n = 0
+    for img, truth in timing:
+        roi = roi_for(truth)
+        if roi is None:
+            continue
+        for threads, rec in ((1, rec1), (2, rec2)):
+            t = time.perf_counter()
+            reads = rec.recognize(img, roi)
+            roi_ms[threads].append((time.perf_counter() - t) * 1000)
+            if threads == 2:
+                roi_n += 1
+                roi_ok += bool(reads) and reads[0].plate == truth.plate
+    del rec1
+    gc.collect()
+
+    base_n = min(args.baseline_scenes, len(scenes))
+    base_ok = 0
+    base_false = 0
+    base_ms: list[float] = []
+    if base_n:
+        baseline = Baseline()
+        baseline.read(scenes[0][0])
+        for img, truth in scenes[:base_n]:
+            t = time.perf_counter()
+            got = baseline.read(img)
+            base_ms.append((time.perf_counter() - t) * 1000)
+            if truth.plate is None:
+                base_false += got is not None
+                base_ok += got is None
+            else:
+                base_ok += got == truth.plate
+    ours_sub = sum(ours_correct[:base_n])
+    ours_ms_sub = ms2[:base_n]
+
+    def acc(v: list[int]) -> str:
+        return f"{100 * v[0] / v[1]:.1f}% ({v[0]}/{v[1]})" if v[1] else "n/a"
+
+    plate_total = [sum(v[0] for v in by_cat.values()), sum(v[1] for v in by_cat.values())]
+    print()
+    print("| metric | value |")
+    print("|---|---|")
+    print(f"| exact plate accuracy, all plate scenes | {acc(plate_total)} |")
+    for cat in sorted(by_cat):
+        print(f"| exact, category {cat} | {acc(by_cat[cat])} |")
+    for cond in CONDITIONS:
+        if cond in by_cond:
+            label = "no read on empty scene" if cond == "empty" else "exact"
+            print(f"| {label}, condition {cond} | {acc(by_cond[cond])} |")
+    print(f"| colour accuracy (plates read correctly) | {acc([colour_ok, colour_n])} |")
+    print(f"| false reads on empty scenes | {100 * false_reads / max(1, empties):.2f}% ({false_reads}/{empties}) |")
+    print(f"| ms per 1280×720 frame, 2 threads (p50 / p95, n={len(ms2)}) | {pct(ms2, 50):.1f} / {pct(ms2, 95):.1f} |")
+    print(f"| ms per 1280×720 frame, 1 thread (p50 / p95, n={len(ms1)}) | {pct(ms1, 50):.1f} / {pct(ms1, 95):.1f} |")
+    for threads in (1, 2):
+        v = roi_ms[threads]
+        print(
+            f"| ms with lane ROI holding the plate, {threads} thread(s) (p50 / p95, n={len(v)}) | {pct(v, 50):.1f} / {pct(v, 95):.1f} |"
+        )
+    print(f"| exact accuracy with lane ROI (2 threads) | {acc([roi_ok, roi_n])} |")
+    print(
+        f"| RSS: before / recognizer loaded / after {len(scenes)} frames (MB) | {rss_before:.0f} / {rss_loaded:.0f} / {rss_after:.0f} |"
+    )
+    if base_n:
+        print(f"| **baseline subset: first {base_n} scenes** | |")
+        print(f"| ours: correct (plate exact or nothing on empty) | {acc([ours_sub, base_n])} |")
+        print(f"| plain PP-OCR: correct (plate exact or nothing on empty) | {acc([base_ok, base_n])} |")
+        print(f"| plain PP-OCR: false reads on empty scenes | {base_false} |")
+        print(f"| ours ms p50 / p95 (2 threads) | {pct(ours_ms_sub, 50):.1f} / {pct(ours_ms_sub, 95):.1f} |")
+        print(f"| plain PP-OCR ms p50 / p95 (default threads) | {pct(base_ms, 50):.1f} / {pct(base_ms, 95):.1f} |")
+        speedup = statistics.median(base_ms) / statistics.median(ours_ms_sub)
+        print(f"| speed-up (p50 ratio) | {speedup:.1f}× |")
+    print(f"\nfinished {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, {time.perf_counter() - t0:.0f} s")
+    if args.show_failures:
+        print("\nfailures:")
+        for line in failures:
+            print(" ", line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
