@@ -62,7 +62,7 @@ _SIGN_COLOURS: Final = (
     ((30, 30, 190), (240, 240, 240)),  # red sign
     ((35, 35, 35), (240, 240, 240)),  # black sign
 )
-_BODY_COLOURS: Final = (
+BODY_COLOURS: Final = (
     (235, 235, 235),
     (200, 120, 30),
     (40, 40, 180),
@@ -88,7 +88,7 @@ class SceneTruth(msgspec.Struct, frozen=True):
     box: tuple[int, int, int, int] | None = None
 
 
-def _background(rng: random.Random) -> Image8:
+def background(rng: random.Random) -> Image8:
     img = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
     sky = np.array([rng.randint(150, 230), rng.randint(140, 210), rng.randint(110, 190)], dtype=np.float32)
     horizon = rng.randint(200, 320)
@@ -125,7 +125,7 @@ def _draw_text(img: Image8, text: str, org: tuple[int, int], size: int, colour: 
     img[y:y2, x:x2] = np.asarray(patch)[:, :, ::-1]
 
 
-def _signs(img: Image8, rng: random.Random, avoid: tuple[int, int, int, int] | None) -> None:
+def draw_signs(img: Image8, rng: random.Random, avoid: tuple[int, int, int, int] | None) -> None:
     for _ in range(rng.randint(1, 3)):
         text = rng.choice(_SLOGANS)
         size = rng.randint(20, 44)
@@ -145,15 +145,22 @@ def _signs(img: Image8, rng: random.Random, avoid: tuple[int, int, int, int] | N
 
 
 def _vehicle(img: Image8, rng: random.Random, plate_w: int, plate_h: int) -> tuple[int, int]:
-    """Draw a vehicle front sized for the plate; return the plate centre on its bumper."""
+    """Draw a random vehicle front sized for the plate; return the plate centre on its bumper."""
     body_w = int(plate_w * rng.uniform(3.2, 4.5))
     body_h = int(body_w * rng.uniform(0.7, 0.95))
     cx = rng.randint(plate_w + 40, WIDTH - plate_w - 40)
     # Keep the bumper (bottom - body_h / 5) high enough for the whole plate to stay in the frame.
     lowest = HEIGHT - 12 - plate_h + body_h // 5
     bottom = min(rng.randint(int(HEIGHT * 0.75), HEIGHT + body_h // 6), lowest)
+    px, py = draw_vehicle(img, cx, bottom, body_w, body_h, rng.choice(BODY_COLOURS), plate_h)
+    return px + rng.randint(-body_w // 10, body_w // 10), py
+
+
+def draw_vehicle(
+    img: Image8, cx: int, bottom: int, body_w: int, body_h: int, body: tuple[int, int, int], plate_h: int
+) -> tuple[int, int]:
+    """Draw a truck front (cab, windscreen, grille, lamps, bumper); return the plate centre."""
     x1, y1 = cx - body_w // 2, bottom - body_h
-    body = rng.choice(_BODY_COLOURS)
     cv2.rectangle(img, (x1, y1), (x1 + body_w, bottom), body, -1)
     shade = tuple(max(0, c - 60) for c in body)
     cv2.rectangle(
@@ -164,13 +171,13 @@ def _vehicle(img: Image8, rng: random.Random, plate_w: int, plate_h: int) -> tup
         cv2.line(img, (x1 + body_w // 4, gy), (x1 + body_w * 3 // 4, gy), shade, max(1, body_h // 80))
     lamp_y = (grille_top + grille_bottom) // 2
     for lx in (x1 + body_w // 9, x1 + body_w * 8 // 9):
-        cv2.ellipse(img, (lx, lamp_y), (body_w // 14, body_h // 22), 0, 0, 360, (230, 240, 245), -1)
+        cv2.ellipse(img, (lx, lamp_y), (max(1, body_w // 14), max(1, body_h // 22)), 0, 0, 360, (230, 240, 245), -1)
     bumper_y = y1 + body_h * 4 // 5
     cv2.rectangle(img, (x1, bumper_y - plate_h), (x1 + body_w, bumper_y + plate_h), (60, 60, 60), -1)
-    return cx + rng.randint(-body_w // 10, body_w // 10), bumper_y
+    return cx, bumper_y
 
 
-def _place_plate(
+def place_plate(
     img: Image8, plate: Image8, rng: random.Random, centre: tuple[int, int], width: int, skew: float
 ) -> tuple[int, int, int, int]:
     """Warp ``plate`` to ``width`` px at ``centre`` with rotation and perspective; return its box."""
@@ -255,7 +262,7 @@ def generate_scene(
     condition = condition or condition_for(seed)
     if condition not in CONDITIONS:
         raise ValueError(f"未知场景条件: {condition}")
-    img = _background(rng)
+    img = background(rng)
     box: tuple[int, int, int, int] | None = None
     if condition == "empty":
         spec = None
@@ -268,8 +275,8 @@ def generate_scene(
         height = int(width * plate.shape[0] / plate.shape[1])
         centre = _vehicle(img, rng, width, height)
         skew = 6.0 if condition == "skew" else 3.0
-        box = _place_plate(img, plate, rng, centre, width, skew)
-    _signs(img, rng, box)
+        box = place_plate(img, plate, rng, centre, width, skew)
+    draw_signs(img, rng, box)
     blur = rng.randint(5, 9) if condition == "motion_blur" else rng.randint(1, 3)
     img = _motion_blur(img, blur, rng.choice((0.0, 90.0, rng.uniform(0, 180))))
     if condition == "glare":
