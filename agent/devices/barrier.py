@@ -23,12 +23,15 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import aiohttp
+import structlog
 
 from agent.devices.broadcast import Broadcast, Subscription
 from agent.devices.health import HealthTracker
 from agent.devices.modbus_link import ModbusLink, ModbusRequestError
 from agent.devices.serial_link import SerialSettings
 from agent.devices.types import BarrierState, BarrierStatus, DeviceHealth
+
+_log = structlog.get_logger("agent.devices.barrier")
 
 Action = Literal["open", "close"]
 _ACTION_TEXT: dict[Action, str] = {"open": "抬杆", "close": "落杆"}
@@ -151,7 +154,11 @@ class _PolledBarrier(ABC):
 
     async def _poll(self) -> None:
         while True:
-            await self.status()
+            try:
+                await self.status()
+            except Exception as exc:  # noqa: BLE001 - the poll is its own watchdog: report, never die
+                _log.exception("barrier.poll_error", device=self.name)
+                self._health.fault("internal_error", "道闸状态查询程序异常，正在重试", repr(exc))
             await asyncio.sleep(self.poll_s)
 
     @abstractmethod

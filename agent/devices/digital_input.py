@@ -7,11 +7,15 @@ import contextlib
 import time
 from datetime import UTC, datetime
 
+import structlog
+
 from agent.devices.broadcast import Broadcast, Subscription
 from agent.devices.health import HealthTracker
 from agent.devices.modbus_link import ModbusLink, ModbusRequestError
 from agent.devices.serial_link import SerialSettings
 from agent.devices.types import DeviceHealth, VehicleEvent
+
+_log = structlog.get_logger("agent.devices.digital_input")
 
 
 class ModbusDigitalInput:
@@ -90,7 +94,11 @@ class ModbusDigitalInput:
     async def run(self) -> None:
         """Poll until cancelled."""
         while True:
-            await self.poll_once()
+            try:
+                await self.poll_once()
+            except Exception as exc:  # noqa: BLE001 - the poll is its own watchdog: report, never die
+                _log.exception("digital_input.poll_error", device=self.name)
+                self._health.fault("internal_error", "地感输入程序异常，正在重试", repr(exc))
             await asyncio.sleep(self.poll_s)
 
     async def poll_once(self) -> list[VehicleEvent]:

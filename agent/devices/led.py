@@ -24,9 +24,13 @@ import contextlib
 from dataclasses import dataclass
 from typing import Literal
 
+import structlog
+
 from agent.devices.health import HealthTracker
 from agent.devices.serial_link import LinkError, SerialLink, SerialSettings
 from agent.devices.types import DeviceHealth, LedColour, LedLine, LedScreen
+
+_log = structlog.get_logger("agent.devices.led")
 
 STX = 0x02
 ETX = 0x03
@@ -221,7 +225,11 @@ class SerialLedDisplay:
 
     async def _keepalive(self) -> None:
         while True:
-            await self.ping()
+            try:
+                await self.ping()
+            except Exception as exc:  # noqa: BLE001 - the keep-alive is its own watchdog: report, never die
+                _log.exception("led.keepalive_error", device=self.name)
+                self._health.fault("internal_error", "LED显示屏程序异常，正在重试", repr(exc))
             await asyncio.sleep(self.keepalive_s)
 
     async def _transact(self, frame: LedFrame) -> bool:

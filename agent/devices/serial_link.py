@@ -7,6 +7,7 @@ there; the event loop never blocks and a slow port never starves the loop's shar
 from __future__ import annotations
 
 import asyncio
+import termios
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 R = TypeVar("R")
+
+# what pyserial lets escape when a port vanishes: termios.error is no OSError subclass
+_PORT_ERRORS = (serial.SerialException, OSError, ValueError, termios.error)
 
 
 class SerialSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -83,7 +87,7 @@ class SerialLink:
 
         try:
             self._port = await self._call(_open)
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except _PORT_ERRORS as exc:
             raise LinkError(str(exc)) from exc
 
     async def read(self, max_bytes: int = 4096) -> bytes:
@@ -100,7 +104,7 @@ class SerialLink:
 
         try:
             return await self._call(_read)
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except _PORT_ERRORS as exc:
             await self.close()
             raise LinkError(str(exc)) from exc
 
@@ -114,7 +118,7 @@ class SerialLink:
 
         try:
             await self._call(_write)
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except _PORT_ERRORS as exc:
             await self.close()
             raise LinkError(str(exc)) from exc
 
@@ -123,7 +127,7 @@ class SerialLink:
         port = self._require()
         try:
             await self._call(port.reset_input_buffer)
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except _PORT_ERRORS as exc:
             await self.close()
             raise LinkError(str(exc)) from exc
 
@@ -136,7 +140,7 @@ class SerialLink:
         def _close() -> None:
             try:
                 port.close()
-            except (serial.SerialException, OSError):
+            except _PORT_ERRORS:
                 return
 
         await self._call(_close)

@@ -142,6 +142,11 @@ class SerialWeighbridge:
                 self._health.fault("port_lost", f"地磅串口 {self.url} 断开", str(exc))
                 await self._link.close()
                 await asyncio.sleep(self.reconnect_s)
+            except Exception as exc:  # noqa: BLE001 - the reader is its own watchdog: report, never die
+                _log.exception("weighbridge.reader_error", device=self.name)
+                self._health.fault("internal_error", "地磅读取程序异常，正在重试", repr(exc))
+                await self._link.close()
+                await asyncio.sleep(self.reconnect_s)
 
     async def _read_loop(self) -> None:
         opened = time.monotonic()

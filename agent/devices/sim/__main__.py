@@ -13,6 +13,7 @@ import json
 import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
@@ -112,11 +113,17 @@ async def _command(lane: LaneSimulators, line: str) -> str:  # noqa: C901, PLR09
 
 
 async def _read_commands(lane: LaneSimulators) -> None:
+    # stdin is read by a daemon thread: a blocked readline must never keep the process from exiting
     loop = asyncio.get_running_loop()
-    while True:
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line:
-            return
+    lines: asyncio.Queue[str] = asyncio.Queue()
+
+    def _pump() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+        loop.call_soon_threadsafe(lines.put_nowait, "")
+
+    threading.Thread(target=_pump, name="sim-stdin", daemon=True).start()
+    while line := await lines.get():
         reply = await _command(lane, line)
         if reply:
             print(reply, flush=True)  # noqa: T201 - the CLI's output
