@@ -8,7 +8,14 @@ from litestar.types import ControllerRouterHandler
 
 def routers() -> list[ControllerRouterHandler]:
     """Every API router, in one list for the composition root."""
-    from frontend_api.api import auth, sites  # noqa: PLC0415
+    from frontend_api.api import audit, auth, passes, sites, users, vehicles  # noqa: PLC0415
 
-    handlers: list[ControllerRouterHandler] = [*auth.HANDLERS, *sites.HANDLERS]
+    handlers: list[ControllerRouterHandler] = [
+        *auth.HANDLERS,
+        *sites.HANDLERS,
+        *users.HANDLERS,
+        *vehicles.HANDLERS,
+        *passes.HANDLERS,
+        *audit.HANDLERS,
+    ]
     return [Router(path="/api/v1", route_handlers=handlers)]

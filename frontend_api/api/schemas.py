@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Generic, TypeVar
 
 import msgspec
+from litestar.params import QueryParameter
 
 from tenants.context import Role
 
@@ -12,8 +13,9 @@ T = TypeVar("T")
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100, description="名称")]
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$", description="编号")]
-Limit = Annotated[int, msgspec.Meta(ge=1, le=500, description="每页条数")]
-Offset = Annotated[int, msgspec.Meta(ge=0, description="跳过条数")]
+# Query parameters carry their bounds in QueryParameter: Litestar does not enforce msgspec.Meta there.
+Limit = Annotated[int, QueryParameter(ge=1, le=500, description="每页条数")]
+Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000, description="跳过条数")]
 
 
 class Page(msgspec.Struct, Generic[T]):
@@ -26,8 +28,11 @@ class Page(msgspec.Struct, Generic[T]):
 
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="原因")]
-#: A time bound: a China date (2026-11-28) or an ISO 8601 datetime.
-TimeBound = Annotated[str, msgspec.Meta(max_length=40, description="日期（YYYY-MM-DD，北京时间）或 ISO 8601 时间")]
+_BOUND = "日期（YYYY-MM-DD，北京时间）或 ISO 8601 时间"
+#: ``from``/``to`` query bounds (Python keywords, hence the explicit names).
+From = Annotated[str | None, QueryParameter(name="from", max_length=40, description=f"起始{_BOUND}")]
+To = Annotated[str | None, QueryParameter(name="to", max_length=40, description=f"截止{_BOUND}（含当天）")]
+PlateQuery = Annotated[str | None, QueryParameter(max_length=16, description="车牌号码（可部分匹配）")]
 
 
 #: Opt of handlers that only a tenant administrator may call.

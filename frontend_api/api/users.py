@@ -10,7 +10,7 @@ import msgspec
 from litestar import get, patch, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.domain import onboarding, users
@@ -214,7 +214,7 @@ def _region(r: m.Region) -> RegionOut:
 @get("/regions", operation_id="ListRegions")
 async def list_regions(
     session: NamedDependency[AsyncSession],
-    parent: FromQuery[Annotated[str, msgspec.Meta(max_length=6)] | None] = None,
+    parent: Annotated[str | None, QueryParameter(max_length=6, description="上级行政区划代码")] = None,
 ) -> list[RegionOut]:
     """Provinces, or the divisions directly under ``parent`` (any signed-in user)."""
     async with session.begin():
