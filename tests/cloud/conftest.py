@@ -23,6 +23,7 @@ from tenants.onboarding import AccountSpec, TenantSpec, add_tenant_user, create_
 PASSWORD = "Passw0rd!2024"
 _counter = itertools.count(1)
 
+
 @dataclass
 class TenantHandle:
     """A tenant made for a test, with its administrator's login."""
@@ -129,4 +130,91 @@ def fx_login_as(client: AsyncTestClient[Litestar]) -> Callable[..., Awaitable[di
     return login
 
 
-__all__ = ["PASSWORD", "TenantHandle", "new_id"]
+@pytest.fixture(name="superuser_url")
+def fx_superuser_url(admin_url: str, db_urls: object) -> str:
+    """A superuser URL (asyncpg ``postgresql://``) on this worker's database: bypasses RLS, for snapshots."""
+    from urllib.parse import urlsplit, urlunsplit  # noqa: PLC0415
+
+    database = urlsplit(db_urls.owner_url).path  # type: ignore[attr-defined]
+    parts = urlsplit(admin_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    return urlunsplit((parts.scheme, parts.netloc, database, parts.query, ""))
+
+
+@dataclass
+class LedgerHandle:
+    """A site with one gate, an in and an out lane, an agent, pass events and weighings (see seed_passes)."""
+
+    tenant_id: uuid.UUID
+    site_id: uuid.UUID
+    gate_id: uuid.UUID
+    lane_in: uuid.UUID
+    lane_out: uuid.UUID
+    agent_id: uuid.UUID
+    pass_ids: list[uuid.UUID]
+    weighing_ids: list[uuid.UUID]
+
+
+@pytest.fixture(name="seed_passes")
+def fx_seed_passes(database: Database) -> Callable[..., Awaitable[LedgerHandle]]:
+    """Factory: site, gate, lanes and agent for a tenant plus pass events, inserted as the app role.
+
+    ``events`` are dicts with ``plate`` and ``occurred_at`` and optionally ``direction``, ``decision``,
+    ``trigger``, ``weight_kg`` (adds a weighing); they go through cloud.domain.passes (the ingest path).
+    """
+    from cloud.db import models as m  # noqa: PLC0415
+    from cloud.domain import passes  # noqa: PLC0415
+
+    async def seed(tenant_id: uuid.UUID, events: list[dict[str, object]]) -> LedgerHandle:
+        actor = Principal(user_id=uuid.UUID(int=2), role=Role.TENANT_ADMIN, tenant_id=tenant_id, login="test-agent")
+        async with database.session(actor) as session, session.begin():
+            site = m.Site(tenant_id=tenant_id, name="测试厂区", address="")
+            session.add(site)
+            await session.flush()
+            gate = m.Gate(tenant_id=tenant_id, site_id=site.id, code="G1", name="东门")
+            agent = m.Agent(tenant_id=tenant_id, site_id=site.id, name="agent-1", status="active", health={})
+            session.add_all([gate, agent])
+            await session.flush()
+            lane_in = m.Lane(tenant_id=tenant_id, gate_id=gate.id, code="L1", name="入口", direction="in")
+            lane_out = m.Lane(tenant_id=tenant_id, gate_id=gate.id, code="L2", name="出口", direction="out")
+            session.add_all([lane_in, lane_out])
+            await session.flush()
+            pass_ids: list[uuid.UUID] = []
+            weighing_ids: list[uuid.UUID] = []
+            for seq, spec in enumerate(events, start=1):
+                direction = str(spec.get("direction", "in"))
+                event = passes.NewPassEvent(
+                    id=new_id(),
+                    site_id=site.id,
+                    lane_id=lane_in.id if direction == "in" else lane_out.id,
+                    agent_id=agent.id,
+                    seq=seq,
+                    direction=direction,
+                    occurred_at=spec["occurred_at"],  # type: ignore[arg-type]
+                    plate=str(spec["plate"]),
+                    plate_colour=str(spec.get("plate_colour", "yellow")),
+                    confidence=0.98,
+                    decision=str(spec.get("decision", "allow")),
+                    trigger=str(spec.get("trigger", "auto")),
+                    prev_hash="0" * 64,
+                    hash=f"{seq:064x}",
+                    payload={"seq": seq},
+                )
+                row = await passes.insert_pass_event(session, tenant_id, event)
+                pass_ids.append(row.id)
+                if "weight_kg" in spec:
+                    weighing = await passes.insert_weighing(
+                        session,
+                        tenant_id,
+                        site_id=site.id,
+                        occurred_at=event.occurred_at,
+                        weight_kg=spec["weight_kg"],  # type: ignore[arg-type]
+                        pass_event_id=row.id,
+                        cargo_name="煤炭",
+                    )
+                    weighing_ids.append(weighing.id)
+        return LedgerHandle(tenant_id, site.id, gate.id, lane_in.id, lane_out.id, agent.id, pass_ids, weighing_ids)
+
+    return seed
+
+
+__all__ = ["PASSWORD", "LedgerHandle", "TenantHandle", "new_id"]

@@ -1,0 +1,167 @@
+"""Pass events (进出记录) and weighings: filtered, paginated reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import msgspec
+from litestar import get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.domain import passes
+from frontend_api.api.schemas import From, Limit, Offset, Page, PlateQuery, To
+
+if TYPE_CHECKING:
+    from cloud.db import models as m
+
+Cursor = Annotated[str | None, QueryParameter(max_length=200, description="上一页返回的 next_cursor")]
+
+
+class PassOut(msgspec.Struct):
+    """A pass event: one vehicle crossing one lane once."""
+
+    id: uuid.UUID
+    site_id: uuid.UUID
+    lane_id: uuid.UUID
+    agent_id: uuid.UUID
+    seq: int
+    direction: str
+    occurred_at: dt.datetime
+    received_at: dt.datetime
+    plate: str
+    plate_colour: str
+    confidence: float
+    vehicle_id: uuid.UUID | None
+    decision: str
+    reason_codes: list[str]
+    trigger: str
+    operator: str | None
+    manual_reason: str | None
+    scene_sha256: str | None
+    plate_sha256: str | None
+    cargo_name: str | None
+    anomaly_flags: list[str]
+    prev_hash: str
+    hash: str
+
+
+class WeighingOut(msgspec.Struct):
+    """A stable weighbridge reading."""
+
+    id: uuid.UUID
+    site_id: uuid.UUID
+    pass_event_id: uuid.UUID | None
+    occurred_at: dt.datetime
+    received_at: dt.datetime
+    weight_kg: Decimal
+    indicator: str
+    cargo_name: str | None
+
+
+class PassDetailOut(msgspec.Struct):
+    """A pass event with the agent's payload and its weighings."""
+
+    event: PassOut
+    payload: dict[str, Any]
+    weighings: list[WeighingOut]
+
+
+class PassPageOut(msgspec.Struct):
+    """A page of pass events; pass ``next_cursor`` back as ``cursor`` for the next page."""
+
+    items: list[PassOut]
+    total: int
+    limit: int
+    offset: int
+    next_cursor: str | None
+
+
+def _pass(e: m.PassEvent) -> PassOut:
+    return PassOut(
+        e.id,
+        e.site_id,
+        e.lane_id,
+        e.agent_id,
+        e.seq,
+        e.direction,
+        e.occurred_at,
+        e.received_at,
+        e.plate,
+        e.plate_colour,
+        e.confidence,
+        e.vehicle_id,
+        e.decision,
+        list(e.reason_codes),
+        e.trigger,
+        e.operator,
+        e.manual_reason,
+        e.scene_sha256,
+        e.plate_sha256,
+        e.cargo_name,
+        list(e.anomaly_flags),
+        e.prev_hash,
+        e.hash,
+    )
+
+
+def _weighing(w: m.Weighing) -> WeighingOut:
+    return WeighingOut(
+        w.id, w.site_id, w.pass_event_id, w.occurred_at, w.received_at, w.weight_kg, w.indicator, w.cargo_name
+    )
+
+
+@get("/passes", operation_id="ListPasses")
+async def list_passes(
+    session: NamedDependency[AsyncSession],
+    plate: PlateQuery = None,
+    start: From = None,
+    end: To = None,
+    site_id: FromQuery[uuid.UUID | None] = None,
+    lane_id: FromQuery[uuid.UUID | None] = None,
+    direction: FromQuery[Literal["in", "out"] | None] = None,
+    decision: FromQuery[Literal["allow", "refuse"] | None] = None,
+    trigger: FromQuery[Literal["auto", "manual_release", "manual_entry"] | None] = None,
+    vehicle_id: FromQuery[uuid.UUID | None] = None,
+    cursor: Cursor = None,
+    limit: FromQuery[Limit] = 50,
+    offset: FromQuery[Offset] = 0,
+) -> PassPageOut:
+    """Pass events, newest first; filter by plate, time (China dates or ISO times), lane, direction…"""
+    criteria = passes.PassFilter(plate, start, end, site_id, lane_id, direction, decision, trigger, vehicle_id)
+    async with session.begin():
+        page = await passes.list_passes(session, criteria, limit, offset, cursor)
+    return PassPageOut([_pass(e) for e in page.items], page.total, limit, offset, page.next_cursor)
+
+
+@get("/passes/{pass_id:uuid}", operation_id="GetPass")
+async def get_pass(pass_id: FromPath[uuid.UUID], session: NamedDependency[AsyncSession]) -> PassDetailOut:
+    """A pass event with its weighings."""
+    async with session.begin():
+        event, weighings = await passes.get_pass(session, pass_id)
+    return PassDetailOut(_pass(event), dict(event.payload), [_weighing(w) for w in weighings])
+
+
+@get("/weighings", operation_id="ListWeighings")
+async def list_weighings(
+    session: NamedDependency[AsyncSession],
+    start: From = None,
+    end: To = None,
+    site_id: FromQuery[uuid.UUID | None] = None,
+    pass_event_id: FromQuery[uuid.UUID | None] = None,
+    cargo_name: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    limit: FromQuery[Limit] = 50,
+    offset: FromQuery[Offset] = 0,
+) -> Page[WeighingOut]:
+    """Weighings, newest first; filter by time, site, pass event or cargo."""
+    criteria = passes.WeighingFilter(start, end, site_id, pass_event_id, cargo_name)
+    async with session.begin():
+        rows, total = await passes.list_weighings(session, criteria, limit, offset)
+    return Page([_weighing(w) for w in rows], total, limit, offset)
+
+
+HANDLERS = [list_passes, get_pass, list_weighings]
