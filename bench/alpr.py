@@ -31,9 +31,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.synth.scene import CONDITIONS, SceneTruth, generate_scene  # noqa: E402
-from agent.vision import PlateRecognizer  # noqa: E402
-from hj1321.plates import canonical_plate, is_valid_plate  # noqa: E402
+from agent.synth.scene import CONDITIONS, SceneTruth, generate_scene
+from agent.vision import PlateRecognizer
+from hj1321.plates import canonical_plate, is_valid_plate
 
 
 def rss_mb() -> float:
@@ -42,7 +42,7 @@ def rss_mb() -> float:
 
         return psutil.Process().memory_info().rss / 2**20
     except ImportError:  # pragma: no cover
-        with open("/proc/self/status", encoding="ascii") as fh:
+        with Path("/proc/self/status").open(encoding="ascii") as fh:
             for line in fh:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024
@@ -81,7 +81,7 @@ class Baseline:
             for box_b, text_b, s_b in lines:
                 if box_a is box_b:
                     continue
-                ax1, ay1 = box_a.min(axis=0)
+                ax1, _ = box_a.min(axis=0)
                 ax2, ay2 = box_a.max(axis=0)
                 bx1, by1 = box_b.min(axis=0)
                 bx2, by2 = box_b.max(axis=0)

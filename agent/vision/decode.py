@@ -3,7 +3,8 @@
 The recognizer is a CTC head over a 6,625-class general Chinese dictionary. For plates we
 
 1. keep only the columns of blank, the plate alphabet (``hj1321.plates.PLATE_ALPHABET``) and the
-   separator dot (which the model reads as a character and we drop), then take a greedy path;
+   separator dot (which the model reads as a character and we drop), each plate class summed with
+   its look-alikes (lower case, full width, and O → 0, I → 1), then take a greedy path;
 2. cut the path into *segments*, one per emitted character, each with the per-class maximum
    probability over its frames;
 3. choose each position's character among the classes its position allows (the first over the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import unicodedata
 from typing import Final
 
 import msgspec
@@ -34,6 +36,7 @@ _FIRST: Final = PROVINCES + EMBASSY_PREFIX
 _MIDDLE: Final = LETTERS + DIGITS
 _LAST: Final = LETTERS + DIGITS + SUFFIXES
 #: Alternatives per position tried by the best-first search.
+_ALIASES: Final = {"O": "0", "I": "1", "〇": "0", "|": "1"}
 _TOP_K: Final = 3
 _MAX_TRIES: Final = 200
 
@@ -73,8 +76,17 @@ class PlateDecoder:
         if missing:
             raise ValueError(f"识别模型字典缺少车牌字符: {''.join(missing)}")
         self.alphabet = PLATE_ALPHABET
-        seps = [index[c] for c in SEPARATORS if c in index]
-        self._columns = np.array([0, *(index[c] for c in PLATE_ALPHABET), *seps], dtype=np.intp)
+        # Fold look-alikes into the plate class they stand for: lower case and full-width forms,
+        # and O/I, which plates never use, into 0/1. Column groups: blank, each plate class, separators.
+        groups: list[list[int]] = [[0]] + [[index[c]] for c in PLATE_ALPHABET]
+        slot = {c: i + 1 for i, c in enumerate(PLATE_ALPHABET)}
+        for i, c in enumerate(characters[1:-1], start=1):
+            folded = _ALIASES.get(unicodedata.normalize("NFKC", c).upper(), unicodedata.normalize("NFKC", c).upper())
+            if folded in slot and c != folded:
+                groups[slot[folded]].append(i)
+        groups.append([index[c] for c in SEPARATORS if c in index] or [0])
+        self._columns = np.array([i for g in groups for i in g], dtype=np.intp)
+        self._starts = np.cumsum([0] + [len(g) for g in groups[:-1]]).astype(np.intp)
         self._n = len(PLATE_ALPHABET)
         pos = {c: i for i, c in enumerate(PLATE_ALPHABET)}
         self._first = np.array([pos[c] for c in _FIRST], dtype=np.intp)
@@ -83,7 +95,7 @@ class PlateDecoder:
 
     def segments(self, probs: FloatArray) -> list[Segment]:
         """Cut the masked greedy path of one line (T × C) into character segments."""
-        sub = probs[:, self._columns]
+        sub = np.add.reduceat(probs[:, self._columns], self._starts, axis=1)
         path = sub.argmax(axis=1)
         found: list[Segment] = []
         start = -1
