@@ -118,6 +118,11 @@ async def _get(
     return obj
 
 
+def _changes(patch: msgspec.Struct) -> dict[str, object]:
+    # Absent fields decode as None; only the given ones change (None would break NOT NULL columns).
+    return {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not None}
+
+
 def _tenant(principal: NamedDependency[Principal]) -> uuid.UUID:
     if principal.tenant_id is None:
         raise ProblemError(400, "tenant_required", "需要企业身份", "该操作需要以企业身份登录")
@@ -171,7 +176,7 @@ async def update_site(
     """Change a site's name or address."""
     async with session.begin():
         site = await _get(session, m.Site, principal.tenant_id, site_id, "厂区")
-        changes = msgspec.structs.asdict(data)
+        changes = _changes(data)
         for key, value in changes.items():
             setattr(site, key, value)
         audit.record(session, principal, "site.updated", "site", site.id, changes)
@@ -238,7 +243,7 @@ async def update_gate(
     """Change a gate."""
     async with session.begin():
         gate = await _get(session, m.Gate, principal.tenant_id, gate_id, "出入口")
-        changes = msgspec.structs.asdict(data)
+        changes = _changes(data)
         for key, value in changes.items():
             setattr(gate, key, value)
         audit.record(session, principal, "gate.updated", "gate", gate.id, changes)
@@ -307,7 +312,7 @@ async def update_lane(
     """Change a lane."""
     async with session.begin():
         lane = await _get(session, m.Lane, principal.tenant_id, lane_id, "道闸")
-        changes = msgspec.structs.asdict(data)
+        changes = _changes(data)
         for key, value in changes.items():
             setattr(lane, key, value)
         audit.record(session, principal, "lane.updated", "lane", lane.id, changes)
