@@ -56,7 +56,8 @@ class SerialLink:
         self.settings = settings or SerialSettings()
         self.read_timeout = read_timeout
         self.write_timeout = write_timeout
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"serial-{name}")
+        self._name = name
+        self._executor: ThreadPoolExecutor | None = None
         self._port: serial.SerialBase | None = None
 
     @property
@@ -65,6 +66,8 @@ class SerialLink:
         return self._port is not None
 
     async def _call(self, fn: Callable[[], R]) -> R:
+        if self._executor is None:  # made lazily so that a link can be reused after shutdown()
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"serial-{self._name}")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     async def open(self) -> None:
@@ -148,7 +151,9 @@ class SerialLink:
     async def shutdown(self) -> None:
         """Close the port and stop the worker thread."""
         await self.close()
-        self._executor.shutdown(wait=False)
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)
 
     def _require(self) -> serial.SerialBase:
         if self._port is None:

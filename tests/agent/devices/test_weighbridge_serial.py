@@ -153,3 +153,15 @@ async def test_port_missing_at_start_then_appears(pty_factory: EndpointFactory, 
         await wb.stop()
         await sim.stop()
     assert wb.health.level is HealthLevel.STOPPED
+
+
+@pytest.mark.anyio
+async def test_restart_after_stop(rig: Rig, eventually: Eventually) -> None:
+    rig.sim.set_weight(1_230)
+    await eventually(lambda: rig.wb.latest is not None and rig.wb.latest.kg == 1_230)
+    await rig.wb.stop()
+    assert rig.wb.health.level is HealthLevel.STOPPED
+    rig.sim.set_weight(4_560)
+    await rig.wb.start()  # what a supervisor's watchdog does
+    await eventually(lambda: rig.wb.latest is not None and rig.wb.latest.kg == 4_560)
+    assert rig.wb.health.level is HealthLevel.OK
