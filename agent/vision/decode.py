@@ -92,6 +92,7 @@ class PlateDecoder:
         self._first = np.array([pos[c] for c in _FIRST], dtype=np.intp)
         self._middle = np.array([pos[c] for c in _MIDDLE], dtype=np.intp)
         self._last = np.array([pos[c] for c in _LAST], dtype=np.intp)
+        self._hints = frozenset(pos[c] for c in PROVINCES + EMBASSY_PREFIX + DIGITS + SUFFIXES)
 
     def segments(self, probs: FloatArray) -> list[Segment]:
         """Cut the masked greedy path of one line (T × C) into character segments."""
@@ -108,6 +109,10 @@ class PlateDecoder:
             if is_char and start < 0:
                 start, current = t, cls
         return found
+
+    def evidence(self, probs: FloatArray, min_p: float) -> int:
+        """How many segments of a line read as a digit, province, 使 or suffix (a plate hint)."""
+        return sum(1 for seg in self.segments(probs) if seg.best >= min_p and int(seg.probs.argmax()) in self._hints)
 
     def _allowed(self, count: int) -> list[npt.NDArray[np.intp]]:
         return [self._first] + [self._middle] * (count - 2) + [self._last]

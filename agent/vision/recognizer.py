@@ -2,19 +2,22 @@
 
 Pipeline for one frame (all models from the rapidocr_onnxruntime wheel, see ``models``):
 
-1. **Coarse localisation.** The PP-OCRv4 det model runs on the frame downscaled to 640 px on the
-   long side (about 18 ms instead of ~85 ms at full size). Its text boxes that could be plate text
-   become regions of the full-resolution frame, grown upwards to catch the small top row of
-   double-row plates. A frame (or lane ROI) of at most 720 px is one region as it is.
-2. **Fine detection.** The det model runs again on each region at full resolution (upscaled when
-   the text is small), giving tight text-line boxes. Boxes on one row are joined (the plate's
-   separator dot splits a line), and a short line above a taller one of the same width is paired
-   as a double-row plate.
-3. **Recognition.** Each candidate line is rectified to 48 px height and run through the rec model
-   in one batch; the output is decoded with :class:`agent.vision.decode.PlateDecoder` (plate
-   alphabet, province-only first character, grammar). A double-row plate is decoded from its top
-   and bottom line together.
-4. **Colour** follows from the plate kind and the pixels (:mod:`agent.vision.colour`).
+1. **Coarse pass.** The PP-OCRv4 det model runs on the frame downscaled to 512 px on the long side
+   (about 10 ms instead of ~85 ms at full size). Its boxes, joined per text row (the plate's
+   separator dot splits a line) and mapped back to full resolution, are read directly: each line
+   of plate-like shape (width/height 1.3–5.4, grown by half a character each side for a red or
+   faint end character) and each short line right above a taller one (a double-row plate) is
+   rectified to 48 px height and run through the rec model, then decoded with
+   :class:`agent.vision.decode.PlateDecoder` (plate alphabet, province-only first character,
+   grammar). This reads most plates.
+2. **Fine pass**, only for coarse lines left unread that still look like plate text (three or more
+   digits, provinces or suffixes in them, or the squat shape of a double-row plate): the det model
+   runs again at full resolution on a region around them (scaled so the text is about 32 px
+   high), the same candidates are read, and for lines still unexplained two double-row fallbacks
+   are tried: splitting a line that holds both rows, and reading the strip above a lone bottom row.
+3. **Colour** follows from the plate kind and the pixels (:mod:`agent.vision.colour`).
+
+A frame (or lane ROI) of at most 720 px skips the coarse pass: it is one fine-pass region.
 
 Thread safety: :meth:`PlateRecognizer.recognize` keeps no state between calls and onnxruntime
 sessions may run concurrently, so one recognizer can serve several threads.
@@ -41,7 +44,7 @@ from agent.vision.types import InvalidFrameError, PlateRead
 Image8 = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
 
-_COARSE_SIDE: Final = 640
+_COARSE_SIDE: Final = 512
 _SINGLE_REGION_SIDE: Final = 720
 _REC_HEIGHT: Final = 48
 _REC_MAX_WIDTH: Final = 320
@@ -49,6 +52,13 @@ _REC_BATCH: Final = 8
 _LINE_GROW: Final = 0.5
 _FINE_TEXT_H: Final = 32.0
 _ROI_SIDE: Final = 480
+#: A coarse line with at least this many digits, provinces or suffixes (each at least this likely)
+#: but no valid read gets the fine pass (letters do not count: they are common on signs).
+_EVIDENCE_MIN: Final = 3
+#: Longest width/height of a plate text line as the det model boxes it (measured ≤ 4.6 on
+#: generated scenes; slogans run longer), so longer lines are not read.
+_MAX_LINE_ASPECT: Final = 5.4
+_EVIDENCE_P: Final = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +110,11 @@ def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, flo
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def _explained(line: TextBox, reads: list[PlateRead]) -> bool:
+    b = line.bounds
+    return any(_iou(b, _fbox(r.box)) > 0.1 for r in reads)
 
 
 def _fbox(box: tuple[int, int, int, int]) -> tuple[float, float, float, float]:
@@ -205,20 +220,20 @@ class PlateRecognizer:
 
     # -- localisation ---------------------------------------------------------------------------
 
-    def _regions(self, img: Image8) -> list[_Region]:
+    def _coarse_lines(self, img: Image8) -> list[TextBox]:
+        """Text lines found on the downscaled frame, in full-resolution coordinates."""
         h, w = img.shape[:2]
-        if max(h, w) <= _SINGLE_REGION_SIDE:
-            # A lane ROI (or small picture) is one region; big ones are shrunk for the fine pass.
-            return [_Region(0, 0, w, h, -min(1.0, _ROI_SIDE / max(h, w)), 1.0)]
         scale = _COARSE_SIDE / max(h, w)
         small = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        boxes = [raw.scaled(1.0 / scale) for raw in self._det.detect(np.asarray(small, dtype=np.uint8), min_size=2.0)]
+        return [b for b in _rows(boxes) if 6 <= b.h <= 160 and b.w / b.h >= 0.8]
+
+    def _regions(self, lines: list[TextBox], w: int, h: int) -> list[_Region]:
+        """Full-resolution regions around coarse lines, grown upwards for a double-row top row."""
         regions: list[_Region] = []
-        for raw in self._det.detect(np.asarray(small, dtype=np.uint8), min_size=2.0):
-            box = raw.scaled(1.0 / scale)
+        for box in lines:
             bx1, by1, bx2, by2 = box.bounds
             th = box.h
-            if not 6 <= th <= 160 or box.w / th < 0.8:
-                continue
             regions.append(
                 _Region(
                     max(0, int(bx1 - 0.15 * box.w - th)),
@@ -247,6 +262,17 @@ class PlateRecognizer:
                 merged.append(r)
         return merged[: self.max_regions]
 
+    def _read_lines(
+        self, img: Image8, lines: list[TextBox], source: str
+    ) -> tuple[list[tuple[float, PlateRead]], dict[int, int]]:
+        """Candidates from ``lines`` read, then the double-row fallbacks for lines left unexplained."""
+        candidates, paired = self._candidates(lines)
+        found, evidence = self._read(img, candidates, source)
+        extra = self._fallback_candidates(lines, paired, [r for _, r in found])
+        if extra:
+            found += self._read(img, extra, source)[0]
+        return found, evidence
+
     def _lines(self, img: Image8, region: _Region) -> list[TextBox]:
         """Fine text lines of one region, in ``img`` coordinates."""
         crop = img[region.y1 : region.y2, region.x1 : region.x2]
@@ -270,7 +296,7 @@ class PlateRecognizer:
         paired: set[int] = set()
         for bottom in lines:
             aspect = bottom.w / bottom.h
-            if 1.5 <= aspect <= 9.0:
+            if 1.3 <= aspect <= _MAX_LINE_ASPECT:
                 # Grow the line by about one character each side: the det model often leaves out a
                 # red character (警, 使, 领) or a faint first/last one; the decoder drops stray strokes.
                 candidates.append(_Candidate((_sub_box(bottom, 0.0, 1.0, -_LINE_GROW * bottom.h / bottom.w),), bottom))
@@ -288,8 +314,7 @@ class PlateRecognizer:
         """Second chance for double-row plates whose rows the det model merged or half missed."""
         out: list[_Candidate] = []
         for line in lines:
-            b = _fbox(tuple(int(v) for v in line.bounds))  # type: ignore[arg-type]
-            if any(_iou(b, _fbox(r.box)) > 0.1 for r in reads):
+            if _explained(line, reads):
                 continue
             aspect = line.w / line.h
             if 1.3 <= aspect <= 3.2:  # both rows in one box: split at the gap between the rows
@@ -328,7 +353,10 @@ class PlateRecognizer:
         """Raw rec output (T × classes) of upright 48-px-high crops (for tests and diagnostics)."""
         return self._run_rec(crops)
 
-    def _read(self, img: Image8, candidates: list[_Candidate], source: str) -> list[tuple[float, PlateRead]]:
+    def _read(
+        self, img: Image8, candidates: list[_Candidate], source: str
+    ) -> tuple[list[tuple[float, PlateRead]], dict[int, int]]:
+        """Read candidates; also return, per origin line, the most plate characters seen in it."""
         crops: list[Image8] = []
         spans: list[tuple[int, int]] = []
         for cand in candidates:
@@ -336,7 +364,11 @@ class PlateRecognizer:
             crops.extend(_rectify(img, line) for line in cand.lines)
         outputs = self._run_rec(crops) if crops else []
         found: list[tuple[float, PlateRead]] = []
+        evidence: dict[int, int] = {}
         for cand, (a, b) in zip(candidates, spans, strict=True):
+            if len(cand.lines) == 1:
+                count = self.decoder.evidence(outputs[a], _EVIDENCE_P)
+                evidence[id(cand.origin)] = max(count, evidence.get(id(cand.origin), 0))
             decoded = self.decoder.decode(outputs[a:b])
             if decoded is None or decoded.confidence < self.min_confidence:
                 continue
@@ -361,7 +393,7 @@ class PlateRecognizer:
                 source=source,
             )
             found.append((decoded.confidence, read))
-        return found
+        return found, evidence
 
     def recognize(
         self, frame: npt.NDArray[np.generic], roi: tuple[int, int, int, int] | None = None, source: str = ""
@@ -382,12 +414,29 @@ class PlateRecognizer:
                 raise InvalidFrameError(f"车道感兴趣区域无效: {roi}")
             img = np.ascontiguousarray(img[y1:y2, x1:x2])
             ox, oy = x1, y1
-        lines = [line for region in self._regions(img) for line in self._lines(img, region)]
-        candidates, paired = self._candidates(lines)
-        found = self._read(img, candidates, source)
-        extra = self._fallback_candidates(lines, paired, [r for _, r in found])
-        if extra:
-            found += self._read(img, extra, source)
+        h, w = img.shape[:2]
+        if max(h, w) <= _SINGLE_REGION_SIDE:
+            # A lane ROI (or small picture) is one region; big ones are shrunk for the fine pass.
+            whole = _Region(0, 0, w, h, -min(1.0, _ROI_SIDE / max(h, w)), 1.0)
+            found, _ = self._read_lines(img, self._lines(img, whole), source)
+        else:
+            # Pass 1: read the coarse lines directly (enough for most plates of 150 px and more).
+            coarse = self._coarse_lines(img)
+            candidates, _ = self._candidates(coarse)
+            found, evidence = self._read(img, candidates, source)
+            # Pass 2: fine detection around coarse lines that look like unread plate text: enough
+            # digits, provinces or suffixes, or the squat shape of a double-row plate with some.
+            pending = [
+                line
+                for line in coarse
+                if not _explained(line, [r for _, r in found])
+                and (
+                    evidence.get(id(line), 0) >= _EVIDENCE_MIN
+                    or (evidence.get(id(line), 0) >= _EVIDENCE_MIN - 1 and 1.2 <= line.w / line.h <= 3.2)
+                )
+            ]
+            for region in self._regions(pending, w, h):
+                found += self._read_lines(img, self._lines(img, region), source)[0]
         found.sort(key=lambda item: -item[0])
         kept: list[PlateRead] = []
         for _, read in found:
