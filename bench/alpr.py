@@ -50,7 +50,7 @@ def rss_mb() -> float:
 
 
 _RSS_PROBE = """
-import sys, resource, glob
+import sys, glob
 sys.path.insert(0, {root!r})
 import cv2, psutil
 from agent.vision import PlateRecognizer
@@ -59,8 +59,9 @@ rec = PlateRecognizer(threads=2)
 for path in sorted(glob.glob({folder!r} + "/*.png")):
     rec.recognize(cv2.imread(path))
 rss = psutil.Process().memory_info().rss
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(before / 2**20, rss / 2**20, peak / 2**20)
+# VmHWM, not ru_maxrss: the latter starts from the parent's size at fork.
+peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
+print(before / 2**20, rss / 2**20, peak)
 """
 
 

@@ -126,6 +126,11 @@ def _draw_text(img: Image8, text: str, org: tuple[int, int], size: int, colour: 
 
 
 def draw_signs(img: Image8, rng: random.Random, avoid: tuple[int, int, int, int] | None) -> None:
+    """Draw one to three signs with slogans, keeping a margin around ``avoid`` (the plate): a sign
+    glued to the side of a plate is not what a gate camera sees."""
+    if avoid is not None:
+        mx, my = (avoid[2] - avoid[0]) // 3, (avoid[3] - avoid[1]) // 2
+        avoid = (avoid[0] - mx, avoid[1] - my, avoid[2] + mx, avoid[3] + my)
     for _ in range(rng.randint(1, 3)):
         text = rng.choice(_SLOGANS)
         size = rng.randint(20, 44)

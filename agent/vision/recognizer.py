@@ -15,7 +15,10 @@ Pipeline for one frame (all models from the rapidocr_onnxruntime wheel, see ``mo
    runs again at full resolution on a region around them (scaled so the text is about 32 px
    high), the same candidates are read, and for lines still unexplained two double-row fallbacks
    are tried: splitting a line that holds both rows, and reading the strip above a lone bottom row.
-3. **Colour** follows from the plate kind and the pixels (:mod:`agent.vision.colour`).
+3. **Rescue pass**, only when nothing was read: the fine pass around every other coarse line,
+   reading also both ends of long lines (a plate whose line ran into text beside it). It costs
+   time on empty frames only.
+4. **Colour** follows from the plate kind and the pixels (:mod:`agent.vision.colour`).
 
 A frame (or lane ROI) of at most 720 px skips the coarse pass: it is one fine-pass region.
 
@@ -167,6 +170,20 @@ def _sub_box(box: TextBox, top: float, bottom: float, side: float = 0.0) -> Text
     )
 
 
+def _window(box: TextBox, left: float, right: float) -> TextBox:
+    """The part of ``box`` between fractions ``left`` and ``right`` of its width."""
+    rad = math.radians(box.angle)
+    shift = ((left + right) / 2 - 0.5) * box.w
+    return TextBox(
+        box.cx + math.cos(rad) * shift,
+        box.cy + math.sin(rad) * shift,
+        box.w * (right - left),
+        box.h,
+        box.angle,
+        box.score,
+    )
+
+
 def _rectify(img: Image8, box: TextBox) -> Image8:
     """Warp a rotated text box to an upright crop of height 48."""
     w = max(box.w, 1.0)
@@ -233,6 +250,9 @@ class PlateRecognizer:
         regions: list[_Region] = []
         for box in lines:
             bx1, by1, bx2, by2 = box.bounds
+            # A squat line is likely both rows of a double-row plate: size the fine pass for its
+            # small top row, not for the whole box.
+            text_h = box.h * (0.4 if box.w / box.h < 2.4 else 1.0)
             th = box.h
             regions.append(
                 _Region(
@@ -240,7 +260,7 @@ class PlateRecognizer:
                     max(0, int(by1 - 1.3 * th)),
                     min(w, int(bx2 + 0.15 * box.w + th)),
                     min(h, int(by2 + 0.7 * th)),
-                    th,
+                    text_h,
                     box.score,
                 )
             )
@@ -263,12 +283,12 @@ class PlateRecognizer:
         return merged[: self.max_regions]
 
     def _read_lines(
-        self, img: Image8, lines: list[TextBox], source: str
+        self, img: Image8, lines: list[TextBox], source: str, rescue: bool = False
     ) -> tuple[list[tuple[float, PlateRead]], dict[int, int]]:
         """Candidates from ``lines`` read, then the double-row fallbacks for lines left unexplained."""
         candidates, paired = self._candidates(lines)
         found, evidence = self._read(img, candidates, source)
-        extra = self._fallback_candidates(lines, paired, [r for _, r in found])
+        extra = self._fallback_candidates(lines, paired, [r for _, r in found], rescue)
         if extra:
             found += self._read(img, extra, source)[0]
         return found, evidence
@@ -301,7 +321,7 @@ class PlateRecognizer:
                 # red character (警, 使, 领) or a faint first/last one; the decoder drops stray strokes.
                 candidates.append(_Candidate((_sub_box(bottom, 0.0, 1.0, -_LINE_GROW * bottom.h / bottom.w),), bottom))
             for top in lines:
-                if top is bottom or not 0.3 * bottom.h <= top.h <= 0.87 * bottom.h or top.w > 1.05 * bottom.w:
+                if top is bottom or not 0.2 * bottom.h <= top.h <= 0.87 * bottom.h or top.w > 1.05 * bottom.w:
                     continue
                 gap = bottom.bounds[1] - top.bounds[3]
                 if -0.5 * bottom.h <= gap <= 0.8 * bottom.h and bottom.bounds[0] <= top.cx <= bottom.bounds[2]:
@@ -310,8 +330,11 @@ class PlateRecognizer:
         return candidates, paired
 
     @staticmethod
-    def _fallback_candidates(lines: list[TextBox], paired: set[int], reads: list[PlateRead]) -> list[_Candidate]:
-        """Second chance for double-row plates whose rows the det model merged or half missed."""
+    def _fallback_candidates(
+        lines: list[TextBox], paired: set[int], reads: list[PlateRead], rescue: bool = False
+    ) -> list[_Candidate]:
+        """Second chance for double-row plates whose rows the det model merged or half missed; when
+        rescuing, also both ends of long lines (a plate whose line ran into text beside it)."""
         out: list[_Candidate] = []
         for line in lines:
             if _explained(line, reads):
@@ -321,6 +344,10 @@ class PlateRecognizer:
                 out.append(_Candidate((_sub_box(line, 0.0, 0.38), _sub_box(line, 0.34, 1.0)), line))
             if 2.2 <= aspect <= 5.5 and id(line) not in paired:  # top row not found: read above the line
                 out.append(_Candidate((_sub_box(line, -0.72, 0.06, 0.12), line), line))
+            if rescue and aspect > _MAX_LINE_ASPECT:
+                part = min(0.9, 4.6 / aspect)
+                out.append(_Candidate((_window(line, 0.0, part),), line))
+                out.append(_Candidate((_window(line, 1.0 - part, 1.0),), line))
         return out
 
     # -- recognition ----------------------------------------------------------------------------
@@ -437,6 +464,12 @@ class PlateRecognizer:
             ]
             for region in self._regions(pending, w, h):
                 found += self._read_lines(img, self._lines(img, region), source)[0]
+            if not found:
+                # Pass 3, only when nothing was read: the fine pass around every other line of
+                # plate-like shape (dark or blurred plates give the coarse read too little to go on).
+                rest = [line for line in coarse if line not in pending]
+                for region in self._regions(rest, w, h):
+                    found += self._read_lines(img, self._lines(img, region), source, rescue=True)[0]
         found.sort(key=lambda item: -item[0])
         kept: list[PlateRead] = []
         for _, read in found:
