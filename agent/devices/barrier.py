@@ -29,6 +29,7 @@ from agent.devices.broadcast import Broadcast, Subscription
 from agent.devices.health import HealthTracker
 from agent.devices.modbus_link import ModbusLink, ModbusRequestError
 from agent.devices.serial_link import SerialSettings
+from agent.devices.tasks import cancel_and_wait
 from agent.devices.types import BarrierState, BarrierStatus, DeviceHealth
 
 _log = structlog.get_logger("agent.devices.barrier")
@@ -83,10 +84,7 @@ class _PolledBarrier(ABC):
     async def stop(self) -> None:
         """Stop polling and release the connection."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         await self._release()
         self._health.stopped()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from datetime import UTC, datetime
 
@@ -13,6 +12,7 @@ from agent.devices.broadcast import Broadcast, Subscription
 from agent.devices.health import HealthTracker
 from agent.devices.modbus_link import ModbusLink, ModbusRequestError
 from agent.devices.serial_link import SerialSettings
+from agent.devices.tasks import cancel_and_wait
 from agent.devices.types import DeviceHealth, VehicleEvent
 
 _log = structlog.get_logger("agent.devices.digital_input")
@@ -84,10 +84,7 @@ class ModbusDigitalInput:
     async def stop(self) -> None:
         """Stop polling and close the port."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         self._link.close()
         self._health.stopped()
 

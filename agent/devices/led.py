@@ -20,7 +20,6 @@ get ``N`` (``CS``) when their address is readable, otherwise silence.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +27,7 @@ import structlog
 
 from agent.devices.health import HealthTracker
 from agent.devices.serial_link import LinkError, SerialLink, SerialSettings
+from agent.devices.tasks import cancel_and_wait
 from agent.devices.types import DeviceHealth, LedColour, LedLine, LedScreen
 
 _log = structlog.get_logger("agent.devices.led")
@@ -194,10 +194,7 @@ class SerialLedDisplay:
     async def stop(self) -> None:
         """Stop pinging and close the port."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         await self._link.shutdown()
         self._health.stopped()
 

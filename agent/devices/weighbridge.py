@@ -9,7 +9,6 @@ own when the port returns.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from agent.devices.health import HealthTracker
 from agent.devices.scale_protocols import ScaleParser, ScaleProtocol, WeightUnit, make_parser
 from agent.devices.serial_link import LinkError, SerialLink, SerialSettings
 from agent.devices.stability import StabilityDetector, StabilitySettings
+from agent.devices.tasks import cancel_and_wait
 from agent.devices.types import DeviceHealth, StableWeight, WeightReading
 
 _log = structlog.get_logger("agent.devices.weighbridge")
@@ -118,10 +118,7 @@ class SerialWeighbridge:
     async def stop(self) -> None:
         """Stop the reader and close the port."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         await self._link.shutdown()
         self._health.stopped()
 

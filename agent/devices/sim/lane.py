@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -15,6 +14,7 @@ from agent.devices.sim.led import LedDisplaySimulator
 from agent.devices.sim.modbus import LoopDetectorSimulator, RelayBarrierSimulator
 from agent.devices.sim.profiles import ScaleProfile
 from agent.devices.sim.weighbridge import WeighbridgeSimulator
+from agent.devices.tasks import cancel_and_wait
 
 Transport = Literal["pty", "tcp"]
 
@@ -104,10 +104,7 @@ class LaneSimulators:
 
     async def stop(self) -> None:
         """Stop every simulator and remove the ports."""
-        if self._auto is not None:
-            self._auto.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._auto
+        await cancel_and_wait(self._auto)
         for sim in (self.weighbridge, self.barrier, self.led, self.loop, self.anpr_http):
             if sim is not None:
                 await sim.stop()

@@ -8,12 +8,12 @@ with a broken checksum or digit), ``silence`` (indicator stops sending), ``vanis
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 from agent.devices.scale_protocols import ScaleProtocol, WeightUnit, encode_frame
 from agent.devices.sim.endpoints import SimEndpoint
 from agent.devices.sim.profiles import ScaleProfile
+from agent.devices.tasks import cancel_and_wait
 
 
 class WeighbridgeSimulator:
@@ -96,10 +96,7 @@ class WeighbridgeSimulator:
     async def stop(self) -> None:
         """Stop streaming and remove the port."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         await self.endpoint.stop()
 
     async def vanish(self) -> None:
