@@ -325,7 +325,10 @@ class PlateRecognizer:
                     continue
                 gap = bottom.bounds[1] - top.bounds[3]
                 if -0.5 * bottom.h <= gap <= 0.8 * bottom.h and bottom.bounds[0] <= top.cx <= bottom.bounds[2]:
-                    candidates.append(_Candidate((top, bottom), bottom))
+                    # The top row's two characters sit far apart and the det model often boxes
+                    # only one: read the top row across the middle of the bottom row's width.
+                    row = TextBox(bottom.cx, top.cy, 0.8 * bottom.w, top.h, bottom.angle, top.score)
+                    candidates.append(_Candidate((row, bottom), bottom))
                     paired.add(id(bottom))
         return candidates, paired
 
