@@ -151,6 +151,7 @@ def main() -> int:
     by_cond: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     colour_ok = colour_n = 0
     false_reads = empties = 0
+    review = {True: [0, 0], False: [0, 0]}  # correct / wrong reads: [marked for review, all]
     ours_correct: list[bool] = []
     ms2: list[float] = []
     failures: list[str] = []
@@ -171,6 +172,9 @@ def main() -> int:
             continue
         ok = best is not None and best.plate == truth.plate
         ours_correct.append(ok)
+        if best is not None:
+            review[ok][0] += best.needs_review
+            review[ok][1] += 1
         cat = str(truth.category)
         for table, key in ((by_cat, cat), (by_cond, truth.condition)):
             table[key][0] += ok
@@ -244,6 +248,8 @@ def main() -> int:
             label = "no read on empty scene" if cond == "empty" else "exact"
             print(f"| {label}, condition {cond} | {acc(by_cond[cond])} |")
     print(f"| colour accuracy (plates read correctly) | {acc([colour_ok, colour_n])} |")
+    print(f"| wrong plate reads marked needs_review | {acc(review[False])} |")
+    print(f"| correct plate reads marked needs_review | {acc(review[True])} |")
     print(f"| false reads on empty scenes | {100 * false_reads / max(1, empties):.2f}% ({false_reads}/{empties}) |")
     print(f"| ms per 1280×720 frame, 2 threads (p50 / p95, n={len(ms2)}) | {pct(ms2, 50):.1f} / {pct(ms2, 95):.1f} |")
     print(f"| ms per 1280×720 frame, 1 thread (p50 / p95, n={len(ms1)}) | {pct(ms1, 50):.1f} / {pct(ms1, 95):.1f} |")

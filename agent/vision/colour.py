@@ -45,3 +45,17 @@ def plate_colour(plate: str, crop: Image8) -> PlateColour:
     b, _, r = pixels.mean(axis=0)
     guess = PlateColour.BLUE if b > r else PlateColour.YELLOW
     return guess if guess in choices else choices[0]
+
+
+def colour_conflict(colour: PlateColour, crop: Image8) -> bool:
+    """Whether the pixels contradict the colour the grammar gave (e.g. a green NEV plate read as a
+    7-character ordinary plate because a character was lost): such reads go to review."""
+    if crop.size == 0:
+        return False
+    b, g, r = crop.reshape(-1, 3).astype(np.float32).mean(axis=0)
+    greenish = g > 1.1 * r and g > 1.1 * b
+    if colour in {PlateColour.BLUE, PlateColour.YELLOW, PlateColour.WHITE, PlateColour.BLACK}:
+        return bool(greenish)
+    if colour in {PlateColour.GREEN, PlateColour.YELLOW_GREEN}:
+        return bool(b > 1.2 * g)
+    return False

@@ -38,7 +38,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from agent.vision.colour import plate_colour
+from agent.vision.colour import colour_conflict, plate_colour
 from agent.vision.decode import PlateDecoder
 from agent.vision.detect import TextBox, TextDetector
 from agent.vision.models import DET_MODEL, REC_MODEL, create_session, rec_characters
@@ -411,7 +411,9 @@ class PlateRecognizer:
                 min(img.shape[1], math.ceil(x2f + pad_x)),
                 min(img.shape[0], math.ceil(y2f + pad_y)),
             )
-            colour = plate_colour(decoded.plate, img[box[1] : box[3], box[0] : box[2]])
+            plate_area = img[box[1] : box[3], box[0] : box[2]]
+            colour = plate_colour(decoded.plate, plate_area)
+            suspect = colour_conflict(colour, plate_area)
             read = PlateRead(
                 plate=decoded.plate,
                 colour=str(colour),
@@ -419,7 +421,7 @@ class PlateRecognizer:
                 box=box,
                 char_confidences=tuple(round(p, 4) for p in decoded.char_confidences),
                 double_row=cand.double_row,
-                needs_review=decoded.confidence < self.review_confidence,
+                needs_review=decoded.confidence < self.review_confidence or suspect,
                 source=source,
             )
             found.append((decoded.confidence, read))
