@@ -8,7 +8,7 @@ from litestar.types import ControllerRouterHandler
 
 def routers() -> list[ControllerRouterHandler]:
     """Every API router, in one list for the composition root."""
-    from frontend_api.api import audit, auth, passes, sites, users, vehicles  # noqa: PLC0415
+    from frontend_api.api import audit, auth, passes, reports, sites, users, vehicles  # noqa: PLC0415
 
     handlers: list[ControllerRouterHandler] = [
         *auth.HANDLERS,
@@ -17,5 +17,6 @@ def routers() -> list[ControllerRouterHandler]:
         *vehicles.HANDLERS,
         *passes.HANDLERS,
         *audit.HANDLERS,
+        *reports.HANDLERS,
     ]
     return [Router(path="/api/v1", route_handlers=handlers)]

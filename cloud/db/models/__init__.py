@@ -4,6 +4,13 @@ from cloud.db.models._agents import Agent, Device
 from cloud.db.models._audit import AuditLog
 from cloud.db.models._blobs import Blob
 from cloud.db.models._passes import PassEvent, Weighing
+from cloud.db.models._reports import (
+    ExportJob,
+    NonRoadTransport,
+    ReportDaily,
+    ReportDailyReason,
+    ReportRefreshState,
+)
 from cloud.db.models._sites import Gate, Lane, Site
 from cloud.db.models._vehicles import Vehicle, VehicleDocument, VehicleVersion
 from tenants.base import Base
@@ -15,11 +22,16 @@ __all__ = [
     "Base",
     "Blob",
     "Device",
+    "ExportJob",
     "Gate",
     "Lane",
     "Membership",
+    "NonRoadTransport",
     "PassEvent",
     "Region",
+    "ReportDaily",
+    "ReportDailyReason",
+    "ReportRefreshState",
     "Site",
     "Tenant",
     "UserAccount",

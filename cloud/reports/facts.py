@@ -1,0 +1,314 @@
+"""The per-pass facts every report is built from, the daily aggregates that cache them, and their refresh.
+
+One SQL definition (:data:`FACTS_SQL`) turns a pass event into its reportable attributes:
+
+* the China day and hour of ``occurred_at``;
+* the vehicle attributes the agent recorded at decision time (``payload.vehicle``: category, fuel,
+  emission stage, heavy); when the event has no snapshot (a manual entry, an old agent), the vehicle
+  version in force when the pass occurred (the newest version created at or before it, else the
+  first version); the carrier (车队名称) always comes from that version;
+* the net weight of the trip from ``payload.weighing.net_kg`` (kilograms); none = not weighed;
+* the emergency level in force (``payload.emergency_level``).
+
+The aggregates (``report_daily``, ``report_daily_reason``) hold exactly :data:`GROUPED_SQL` for whole
+days. A tenant's watermark says which source rows are folded in; days touched by events received
+since then (minus a safety lag for transactions still in flight) are rebuilt on the next read by a
+role that may write, and computed raw on the fly for one that may not (regulators).
+"""
+
+# SQL here is assembled from module constants only; every value is a bound parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+#: Seconds between the gate and the cloud within which a pass counts as timely [I].
+TIMELY_SECONDS = 300
+#: Rows received this long before the watermark are re-checked (transactions still in flight).
+SAFETY_LAG = dt.timedelta(minutes=10)
+
+#: Heavy truck from a vehicle version, the SQL twin of ``hj1321.is_heavy_truck`` (REGULATION.md §4.4).
+_HEAVY_FROM_VERSION = """
+CASE
+  WHEN vv.vehicle_id IS NULL THEN NULL
+  WHEN left(vv.vehicle_type, 2) IN ('H1', 'Q1') OR vv.vehicle_type IN ('Z11', 'Z51') THEN true
+  WHEN vv.total_mass_kg IS NULL OR vv.total_mass_kg < 12000 THEN false
+  ELSE vv.vehicle_type IS NULL OR left(vv.vehicle_type, 1) IN ('H', 'Q', 'Z', 'X')
+END"""
+
+#: One row per pass event of ``:tenant_id`` in ``[:start, :end)`` with its reportable attributes.
+FACTS_SQL = f"""
+SELECT p.id, p.occurred_at, p.received_at, p.plate, p.plate_colour, p.direction, p.decision, p.trigger,
+       p.site_id, p.lane_id, p.vehicle_id, p.cargo_name, p.reason_codes, p.anomaly_flags, p.operator,
+       p.manual_reason, p.scene_sha256, p.plate_sha256,
+       (p.occurred_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
+       extract(hour FROM p.occurred_at AT TIME ZONE 'Asia/Shanghai')::int AS hour,
+       COALESCE(p.payload #>> '{{vehicle,category}}', vv.category) AS category,
+       COALESCE(p.payload #>> '{{vehicle,fuel}}', vv.fuel_type) AS fuel,
+       COALESCE(p.payload #>> '{{vehicle,emission_stage}}', vv.emission_stage) AS stage,
+       COALESCE((p.payload #>> '{{vehicle,heavy}}')::boolean, {_HEAVY_FROM_VERSION}) AS heavy,
+       vv.fleet_name AS carrier,
+       COALESCE(NULLIF(p.payload ->> 'emergency_level', ''), 'none') AS emergency_level,
+       (p.payload #>> '{{weighing,net_kg}}')::numeric AS net_kg,
+       vv.vehicle_type, vv.vin, vv.register_date, vv.brand_model, vv.engine_model, vv.engine_maker,
+       vv.engine_no, vv.use_nature, vv.network_status, vv.env_list_no, vv.owner_name
+FROM pass_event p
+LEFT JOIN LATERAL (
+    SELECT v.vehicle_id, v.category, v.fuel_type, v.emission_stage, v.vehicle_type, v.total_mass_kg, v.fleet_name,
+           v.vin, v.register_date, v.brand_model, v.engine_model, v.engine_maker, v.engine_no, v.use_nature,
+           v.network_status, v.env_list_no, v.owner_name
+    FROM vehicle_version v
+    WHERE v.tenant_id = p.tenant_id AND v.vehicle_id = p.vehicle_id
+    ORDER BY CASE WHEN v.created_at <= p.occurred_at THEN v.version ELSE -v.version END DESC
+    LIMIT 1
+) vv ON true
+WHERE p.tenant_id = :tenant_id AND p.occurred_at >= :start AND p.occurred_at < :end
+"""
+
+#: SQL predicates over a facts row ``f`` (twins of the Python definitions in cloud.reports.stats).
+ROAD = "(f.category IS NULL OR f.category = 'transport')"
+NEV = "(f.fuel IN ('C', 'N', 'P') OR f.stage = 'D')"
+STAGE_AT_LEAST_5 = "(f.stage IN ('5', '6', '7', 'D') OR f.fuel IN ('C', 'N', 'P'))"
+COMPLETE = (
+    "(f.plate <> '' AND f.plate_colour <> 'other' AND f.scene_sha256 IS NOT NULL AND f.stage IS NOT NULL"
+    " AND f.fuel IS NOT NULL AND (f.cargo_name IS NULL OR f.net_kg IS NOT NULL))"
+)
+CARGO_UNWEIGHED = f"(f.decision = 'allow' AND {ROAD} AND f.cargo_name IS NOT NULL AND f.net_kg IS NULL)"
+MANUAL_WITH_REASON = "(f.trigger = 'manual_release' AND COALESCE(btrim(f.manual_reason), '') <> '')"
+
+DIMENSIONS = (
+    "day",
+    "hour",
+    "direction",
+    "decision",
+    "trigger",
+    "category",
+    "fuel",
+    "stage",
+    "heavy",
+    "carrier",
+    "emergency_level",
+)
+MEASURES = ("passes", "weighed", "net_kg", "complete", "timely", "flagged", "cargo_unweighed", "manual_with_reason")
+
+_GROUP = ", ".join(f"f.{d}" for d in DIMENSIONS)
+GROUPED_SQL = f"""
+SELECT {_GROUP},
+       count(*)::int AS passes,
+       count(f.net_kg)::int AS weighed,
+       COALESCE(sum(f.net_kg), 0) AS net_kg,
+       (count(*) FILTER (WHERE {COMPLETE}))::int AS complete,
+       (count(*) FILTER (WHERE f.received_at - f.occurred_at <= interval '{TIMELY_SECONDS} seconds'))::int AS timely,
+       (count(*) FILTER (WHERE cardinality(f.anomaly_flags) > 0))::int AS flagged,
+       (count(*) FILTER (WHERE {CARGO_UNWEIGHED}))::int AS cargo_unweighed,
+       (count(*) FILTER (WHERE {MANUAL_WITH_REASON}))::int AS manual_with_reason
+FROM ({FACTS_SQL}) f
+WHERE f.day = ANY(:days)
+GROUP BY {_GROUP}
+"""
+
+REASONS_SQL = f"""
+SELECT f.day, r.reason, count(*)::int AS passes
+FROM ({FACTS_SQL}) f
+CROSS JOIN LATERAL unnest(
+    CASE WHEN cardinality(f.reason_codes) = 0 THEN ARRAY['unspecified']::varchar[] ELSE f.reason_codes END
+) AS r(reason)
+WHERE f.decision = 'refuse' AND f.day = ANY(:days)
+GROUP BY f.day, r.reason
+"""
+
+
+@dataclass(frozen=True)
+class CubeRow:
+    """Grouped facts; a dimension not grouped on is None."""
+
+    day: dt.date | None
+    hour: int | None
+    direction: str | None
+    decision: str | None
+    trigger: str | None
+    category: str | None
+    fuel: str | None
+    stage: str | None
+    heavy: bool | None
+    carrier: str | None
+    emergency_level: str | None
+    passes: int
+    weighed: int
+    net_kg: Decimal
+    complete: int
+    timely: int
+    flagged: int
+    cargo_unweighed: int
+    manual_with_reason: int
+
+
+def _bounds(days: list[dt.date]) -> dict[str, Any]:
+    from cloud.domain.common import CHINA_TZ  # noqa: PLC0415 - keep the module's import list short
+
+    first, last = min(days), max(days)
+    return {
+        "start": dt.datetime.combine(first, dt.time(), CHINA_TZ),
+        "end": dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), CHINA_TZ),
+        "days": sorted(days),
+    }
+
+
+async def dirty_days(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[list[dt.date] | None, dt.datetime | None]:
+    """Days whose facts changed since the tenant's watermark; ``None`` = never built (every day)."""
+    watermark = await session.scalar(
+        text("SELECT watermark FROM report_refresh_state WHERE tenant_id = :t"), {"t": tenant_id}
+    )
+    if watermark is None:
+        return None, None
+    rows = await session.execute(
+        text(
+            "SELECT DISTINCT (occurred_at AT TIME ZONE 'Asia/Shanghai')::date FROM pass_event "
+            "WHERE tenant_id = :t AND received_at >= :since"
+        ),
+        {"t": tenant_id, "since": watermark - SAFETY_LAG},
+    )
+    return [r[0] for r in rows], watermark
+
+
+async def all_days(session: AsyncSession, tenant_id: uuid.UUID) -> list[dt.date]:
+    """Every China day on which the tenant has a pass event."""
+    rows = await session.execute(
+        text("SELECT DISTINCT (occurred_at AT TIME ZONE 'Asia/Shanghai')::date FROM pass_event WHERE tenant_id = :t"),
+        {"t": tenant_id},
+    )
+    return [r[0] for r in rows]
+
+
+async def rebuild_days(session: AsyncSession, tenant_id: uuid.UUID, days: list[dt.date]) -> None:
+    """Replace the aggregates of ``days`` with the raw grouped facts (inside the caller's transaction)."""
+    if not days:
+        return
+    params = {"tenant_id": tenant_id, **_bounds(days)}
+    await session.execute(text("DELETE FROM report_daily WHERE tenant_id = :tenant_id AND day = ANY(:days)"), params)
+    await session.execute(
+        text("DELETE FROM report_daily_reason WHERE tenant_id = :tenant_id AND day = ANY(:days)"), params
+    )
+    columns = ", ".join((*DIMENSIONS, *MEASURES))
+    await session.execute(
+        text(
+            f"INSERT INTO report_daily (tenant_id, id, {columns}) "
+            f"SELECT :tenant_id, gen_random_uuid(), {columns} FROM ({GROUPED_SQL}) g"
+        ),
+        params,
+    )
+    await session.execute(
+        text(
+            "INSERT INTO report_daily_reason (tenant_id, id, day, reason, passes) "
+            f"SELECT :tenant_id, gen_random_uuid(), day, reason, passes FROM ({REASONS_SQL}) g"
+        ),
+        params,
+    )
+
+
+async def refresh(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    """Bring the tenant's aggregates up to date (serialised per tenant); returns the days rebuilt.
+
+    Runs in the caller's transaction as a role that may write the aggregates (the application role).
+    """
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext('ecogate.reports:' || :t))"), {"t": str(tenant_id)}
+    )
+    now = await session.scalar(text("SELECT now()"))
+    days, watermark = await dirty_days(session, tenant_id)
+    if days is None:
+        days = await all_days(session, tenant_id)
+    await rebuild_days(session, tenant_id, days)
+    if watermark is None:
+        await session.execute(
+            text(
+                "INSERT INTO report_refresh_state (tenant_id, id, watermark) VALUES (:t, gen_random_uuid(), :now) "
+                "ON CONFLICT (tenant_id) DO UPDATE SET watermark = EXCLUDED.watermark, refreshed_at = now()"
+            ),
+            {"t": tenant_id, "now": now},
+        )
+    else:
+        await session.execute(
+            text("UPDATE report_refresh_state SET watermark = :now, refreshed_at = now() WHERE tenant_id = :t"),
+            {"t": tenant_id, "now": now},
+        )
+    return len(days)
+
+
+def _select_dims(dims: tuple[str, ...], source: str) -> str:
+    return ", ".join(f"{source}.{d}" if d in dims else f"NULL AS {d}" for d in DIMENSIONS)
+
+
+_SUMS = ", ".join(f"sum(s.{m}) AS {m}" for m in MEASURES)
+
+
+async def cube(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    first: dt.date,
+    last: dt.date,
+    dims: tuple[str, ...] = DIMENSIONS,
+    *,
+    raw_days: list[dt.date] | None = None,
+) -> list[CubeRow]:
+    """Facts of ``first``…``last`` grouped by ``dims``: aggregates, except ``raw_days`` computed from passes.
+
+    ``raw_days=None`` computes every day from the passes (the reference path, and the baseline).
+    """
+    in_range = [d for d in (raw_days or []) if first <= d <= last] if raw_days is not None else None
+    group = ", ".join(f"s.{d}" for d in dims) or "NULL"
+    branches: list[str] = []
+    params: dict[str, Any] = {"tenant_id": tenant_id, "first": first, "last": last}
+    if in_range is not None:
+        branches.append(
+            f"SELECT {_select_dims(dims, 'a')}, {', '.join('a.' + m for m in MEASURES)} FROM report_daily a "
+            "WHERE a.tenant_id = :tenant_id AND a.day >= :first AND a.day <= :last AND a.day <> ALL(:raw_days)"
+        )
+        params["raw_days"] = in_range
+    days = in_range if in_range is not None else [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    if days:
+        bounds = _bounds(days)
+        params |= {"start": bounds["start"], "end": bounds["end"], "days": bounds["days"]}
+        branches.append(
+            f"SELECT {_select_dims(dims, 'g')}, {', '.join('g.' + m for m in MEASURES)} FROM ({GROUPED_SQL}) g"
+        )
+    if not branches:
+        return []
+    sql = f"SELECT {_select_dims(dims, 's')}, {_SUMS} FROM ({' UNION ALL '.join(branches)}) s GROUP BY {group}"
+    rows = await session.execute(text(sql), params)
+    return [CubeRow(**row._mapping) for row in rows]  # noqa: SLF001 - SQLAlchemy's public row mapping
+
+
+async def reasons(
+    session: AsyncSession, tenant_id: uuid.UUID, first: dt.date, last: dt.date, *, raw_days: list[dt.date] | None
+) -> dict[str, int]:
+    """Refused passes per reason code over ``first``…``last`` (aggregates, except ``raw_days``)."""
+    in_range = [d for d in (raw_days or []) if first <= d <= last] if raw_days is not None else None
+    out: dict[str, int] = {}
+    if in_range is not None:
+        rows = await session.execute(
+            text(
+                "SELECT reason, sum(passes)::int FROM report_daily_reason WHERE tenant_id = :t AND day >= :first "
+                "AND day <= :last AND day <> ALL(:raw) GROUP BY reason"
+            ),
+            {"t": tenant_id, "first": first, "last": last, "raw": in_range},
+        )
+        for reason, count in rows:
+            out[reason] = out.get(reason, 0) + count
+    days = in_range if in_range is not None else [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    if days:
+        rows = await session.execute(
+            text(f"SELECT reason, sum(passes)::int FROM ({REASONS_SQL}) g GROUP BY reason"),
+            {"tenant_id": tenant_id, **_bounds(days)},
+        )
+        for reason, count in rows:
+            out[reason] = out.get(reason, 0) + count
+    return out

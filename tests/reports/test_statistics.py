@@ -1,0 +1,195 @@
+"""Oracle tests: every statistic equals an independent plain-Python computation over the raw rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+FIRST = dt.date(2026, 8, 1)
+LAST = dt.date(2026, 10, 31)
+ALL_NON_ROAD = {"rail", "water", "pipeline", "tubular_belt", "belt_gallery"}
+
+
+def dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+async def _facts(raw, oracle, ledger, first=FIRST, last=LAST):
+    rows = await raw(ledger.tenant_id)
+    facts = oracle.build_facts(rows["pass_event"], rows["vehicle_version"])
+    return [f for f in facts if first <= f.day <= last], rows
+
+
+async def _non_road(client, ledger) -> None:
+    records = [
+        {
+            "day": "2026-09-03",
+            "mode": "rail",
+            "direction": "in",
+            "cargo_name": "煤炭",
+            "tonnage_t": "1250.500",
+            "trips": 2,
+        },
+        {
+            "day": "2026-09-10",
+            "mode": "belt_gallery",
+            "direction": "in",
+            "cargo_name": "石灰石",
+            "tonnage_t": "800",
+            "trips": 0,
+        },
+        {
+            "day": "2026-10-01",
+            "mode": "water",
+            "direction": "out",
+            "cargo_name": "熟料",
+            "tonnage_t": "3000.125",
+            "trips": 1,
+        },
+    ]
+    ids = []
+    for body in records:
+        r = await client.post(ledger.url("non-road-transport"), json=body, headers=ledger.headers)
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    # A correction supersedes the rail record; a void cancels the water one.
+    fix = {**records[0], "tonnage_t": "1300.000", "supersedes_id": ids[0]}
+    assert (await client.post(ledger.url("non-road-transport"), json=fix, headers=ledger.headers)).status_code == 201
+    void = {**records[2], "voided": True, "supersedes_id": ids[2]}
+    assert (await client.post(ledger.url("non-road-transport"), json=void, headers=ledger.headers)).status_code == 201
+    again = await client.post(ledger.url("non-road-transport"), json=fix, headers=ledger.headers)
+    assert again.status_code == 409
+
+
+def _check_stats(body: dict[str, Any], want: dict[str, Any], oracle) -> None:
+    totals = body["totals"]
+    assert totals["passes"] == want["passes"]
+    assert totals["in"] == want["in"]
+    assert totals["refused"] == want["refused"]
+    assert totals["manual_releases"] == want["manual_releases"]
+    clean = body["clean_transport"]
+    for key in ("total_tonnage_t", "clean_tonnage_t", "ratio_by_tonnage", "ratio_by_trips"):
+        assert dec(clean[key]) == want["clean"][key], key
+    assert clean["total_trips"] == want["clean"]["total_trips"]
+    assert clean["clean_trips"] == want["clean"]["clean_trips"]
+    for mode in clean["modes"]:
+        t, n = want["clean"]["by_mode"].get(mode["mode"], (Decimal("0.000"), 0))
+        assert (dec(mode["tonnage_t"]), mode["trips"]) == (t, n), mode
+    assert {m["code"]: m["trips"] for m in body["emission_stage_mix"] if m["trips"]} == want["stage_trips"]
+    assert {m["code"]: m["trips"] for m in body["fuel_mix"] if m["trips"]} == want["fuel_trips"]
+    assert [h["passes"] for h in body["hours"]["by_hour"]] == want["hours"]
+    hours = want["hours"]
+    assert body["hours"]["peak_hours"] == sorted((h for h in range(24) if hours[h]), key=lambda h: (-hours[h], h))[:3]
+    assert {r["reason"]: r["passes"] for r in body["interceptions"]["by_reason"]} == want["reasons"]
+    carriers = {("" if not c["registered"] else c["carrier"]): c for c in body["carriers"]}
+    assert set(carriers) == set(want["carriers"])
+    for name, c in want["carriers"].items():
+        got = carriers[name]
+        assert (got["trips"], got["compliant_trips"], got["refused"]) == (c["trips"], c["compliant"], c["refused"]), (
+            name
+        )
+        assert dec(got["compliance_ratio"]) == oracle.pct(c["compliant"], c["trips"])
+        assert dec(got["tonnage_t"]) == oracle.tonnes(c["kg"])
+    ratios = [(dec(c["compliance_ratio"]) or Decimal(-1), c["trips"]) for c in body["carriers"]]
+    assert ratios == sorted(ratios, key=lambda x: (-x[0], -x[1]))
+    avg = body["daily_average"]
+    assert dec(avg["avg_entries"]) == want["avg_entries"]
+    assert dec(avg["avg_entries_alert_days"]) == want["avg_entries_alert"]
+    assert dec(avg["avg_entries_normal_days"]) == want["avg_entries_normal"]
+    assert avg["alert_days"] == want["alert_days"]
+    q = body["data_quality"]
+    assert q["complete"] == want["complete"]
+    assert q["timely"] == want["timely"]
+    assert q["flagged"] == want["flagged"] == q["flagged_open"]
+    assert q["cargo_unweighed"] == want["cargo_unweighed"]
+    assert q["manual_releases_with_reason"] == want["manual_with_reason"]
+    assert dec(q["completeness"]) == oracle.pct(want["complete"], want["passes"])
+
+
+async def test_monthly_and_range_statistics_match_the_oracle(client, make_ledger, raw, oracle) -> None:
+    ledger = await make_ledger()
+    await _non_road(client, ledger)
+    clean_modes = ALL_NON_ROAD | {"nev_truck"}  # the default for a non-steel industry
+    for params, first, last in (
+        ({"period": "month", "date": "2026-09"}, dt.date(2026, 9, 1), dt.date(2026, 9, 30)),
+        ({"from": "2026-08-01", "to": "2026-10-31"}, FIRST, LAST),
+        ({"period": "day", "date": "2026-10-05"}, dt.date(2026, 10, 5), dt.date(2026, 10, 5)),
+    ):
+        r = await client.get(ledger.url("reports/statistics"), params=params, headers=ledger.headers)
+        assert r.status_code == 200, r.text
+        facts, rows = await _facts(raw, oracle, ledger, first, last)
+        non_road = oracle.effective_non_road(rows["non_road_transport"], first, last)
+        elapsed = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+        want = oracle.statistics(facts, non_road, clean_modes, elapsed)
+        assert want["passes"] > 0
+        _check_stats(r.json(), want, oracle)
+
+
+async def test_settings_change_the_clean_modes(client, make_ledger, raw, oracle) -> None:
+    ledger = await make_ledger(seed=11, per_day=6)
+    await _non_road(client, ledger)
+    r = await client.put(
+        ledger.url("reports/settings"),
+        json={"clean_modes": ["rail", "belt_gallery", "cn6_truck"]},
+        headers=ledger.headers,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["clean_modes"] == ["rail", "belt_gallery", "cn6_truck"]
+    r = await client.get(
+        ledger.url("reports/clean-transport"), params={"from": "2026-08-01", "to": "2026-10-31"}, headers=ledger.headers
+    )
+    assert r.status_code == 200, r.text
+    facts, rows = await _facts(raw, oracle, ledger)
+    want = oracle.clean_transport(
+        facts, oracle.effective_non_road(rows["non_road_transport"], FIRST, LAST), {"rail", "belt_gallery", "cn6_truck"}
+    )
+    got = r.json()["clean_transport"]
+    assert dec(got["ratio_by_tonnage"]) == want["ratio_by_tonnage"]
+    assert dec(got["ratio_by_trips"]) == want["ratio_by_trips"]
+    assert dec(got["clean_tonnage_t"]) == want["clean_tonnage_t"]
+    bad = await client.put(ledger.url("reports/settings"), json={"clean_modes": ["teleport"]}, headers=ledger.headers)
+    assert bad.status_code == 400
+
+
+async def test_late_events_refresh_the_aggregates_and_regulators_read_raw(
+    client, make_ledger, raw, oracle, add_passes, make_staff, login_as
+) -> None:
+    ledger = await make_ledger(seed=5, per_day=5)
+    params = {"period": "month", "date": "2026-09"}
+    first = await client.get(ledger.url("reports/statistics"), params=params, headers=ledger.headers)
+    assert first.status_code == 200
+    # A backlog arrives from an agent that was offline: passes of September, received now.
+    now = dt.datetime.now(dt.UTC)
+    late = [
+        {
+            "occurred_at": dt.datetime(2026, 9, d, 15, 59, 59, tzinfo=dt.UTC),  # 23:59:59 China time
+            "received_at": now,
+            "plate": "鄂C12345",
+            "cargo_name": "煤炭",
+            "payload": {
+                "vehicle": {"category": "transport", "fuel": "C", "emission_stage": "D", "heavy": True},
+                "weighing": {"weighing_id": "w", "net_kg": 30001},
+            },
+        }
+        for d in (2, 9, 30)
+    ]
+    rows = await add_passes(ledger, late)
+    regulator = await login_as(await make_staff("regulator", "4201"))
+    before_refresh = await client.get(ledger.url("reports/statistics"), params=params, headers=regulator)
+    assert before_refresh.status_code == 200, before_refresh.text
+    after = await client.get(ledger.url("reports/statistics"), params=params, headers=ledger.headers)
+    assert after.status_code == 200
+    sept = [dt.date(2026, 9, 1) + dt.timedelta(days=i) for i in range(30)]
+    facts, _ = await _facts(raw, oracle, ledger, sept[0], sept[-1])
+    want = oracle.statistics(facts, [], ALL_NON_ROAD | {"nev_truck"}, sept)
+    assert after.json()["totals"]["passes"] == first.json()["totals"]["passes"] + len(rows)
+    _check_stats(after.json(), want, oracle)
+    _check_stats(before_refresh.json(), want, oracle)
+    # After the refresh the regulator reads the aggregates: same figures.
+    again = await client.get(ledger.url("reports/statistics"), params=params, headers=regulator)
+    _check_stats(again.json(), want, oracle)
