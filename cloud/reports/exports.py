@@ -156,7 +156,8 @@ def to_html(doc: Document) -> str:
     )
     return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><style>
 @page {{ size: A4 landscape; margin: 10mm;
-  @bottom-center {{ content: "第 " counter(page) " 页 / 共 " counter(pages) " 页"; font-size: 7pt; }} }}
+  @bottom-center {{ content: "第 " counter(page) " 页 / 共 " counter(pages) " 页";
+    font-family: '{PDF_FONT}'; font-size: 7pt; }} }}
 body {{ font-family: '{PDF_FONT}'; font-size: 6.5pt; }}
 p {{ margin: 0 0 1.5mm 0; }} p.h0 {{ font-size: 12pt; font-weight: bold; text-align: center; }}
 table {{ border-collapse: collapse; width: 100%; table-layout: auto; }}

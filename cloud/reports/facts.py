@@ -75,8 +75,9 @@ WHERE p.tenant_id = :tenant_id AND p.occurred_at >= :start AND p.occurred_at < :
 
 #: SQL predicates over a facts row ``f`` (twins of the Python definitions in cloud.reports.stats).
 ROAD = "(f.category IS NULL OR f.category = 'transport')"
-NEV = "(f.fuel IN ('C', 'N', 'P') OR f.stage = 'D')"
-STAGE_AT_LEAST_5 = "(f.stage IN ('5', '6', '7', 'D') OR f.fuel IN ('C', 'N', 'P'))"
+# COALESCE: an unknown fuel or stage is "not new energy" / "not compliant", never NULL (NOT NULL is NULL).
+NEV = "COALESCE(f.fuel IN ('C', 'N', 'P') OR f.stage = 'D', false)"
+STAGE_AT_LEAST_5 = "COALESCE(f.stage IN ('5', '6', '7', 'D') OR f.fuel IN ('C', 'N', 'P'), false)"
 COMPLETE = (
     "(f.plate <> '' AND f.plate_colour <> 'other' AND f.scene_sha256 IS NOT NULL AND f.stage IS NOT NULL"
     " AND f.fuel IS NOT NULL AND (f.cargo_name IS NULL OR f.net_kg IS NOT NULL))"

@@ -220,7 +220,8 @@ async def dashboard(session: AsyncSession, scope: Scope, period: Period, grade: 
 _PASS_WHERE = {
     "clean_transport_ratio": None,  # set below: depends on the tenant's clean modes
     "road_heavy_stage": (
-        f"f.direction = 'in' AND f.decision = 'allow' AND {facts.ROAD} AND f.heavy AND NOT {facts.STAGE_AT_LEAST_5}"
+        f"f.direction = 'in' AND f.decision = 'allow' AND {facts.ROAD} AND COALESCE(f.heavy, false) "
+        f"AND NOT {facts.STAGE_AT_LEAST_5}"
     ),
     "ledger_completeness": f"NOT {facts.COMPLETE}",
     "manual_release_reasons": f"f.trigger = 'manual_release' AND NOT {facts.MANUAL_WITH_REASON}",
@@ -234,7 +235,7 @@ def _clean_where(scope: Scope) -> str:
     if "nev_truck" in clean:
         conditions.append(f"NOT {facts.NEV}")
     if "cn6_truck" in clean:
-        conditions.append(f"NOT (f.stage IN ('6', '7') AND NOT {facts.NEV})")
+        conditions.append(f"NOT (COALESCE(f.stage IN ('6', '7'), false) AND NOT {facts.NEV})")
     return " AND ".join(conditions)
 
 

@@ -83,19 +83,21 @@ SELECT f.*, g.code AS gate_code, l.code AS lane_code,
 FROM ({facts.FACTS_SQL}) f
 JOIN lane l ON l.tenant_id = :tenant_id AND l.id = f.lane_id
 JOIN gate g ON g.tenant_id = :tenant_id AND g.id = l.gate_id
-WHERE {{where}}
+WHERE @WHERE@
 ORDER BY f.occurred_at, f.id
 LIMIT :limit OFFSET :offset
 """
-_PASS_COUNT = f"SELECT count(*) FROM ({facts.FACTS_SQL}) f WHERE {{where}}"
+_PASS_COUNT = f"SELECT count(*) FROM ({facts.FACTS_SQL}) f WHERE @WHERE@"
 
 
 async def _passes(
     session: AsyncSession, scope: Scope, period: Period, limit: int, offset: int, where: str
 ) -> tuple[list[Any], int]:
     params = {"tenant_id": scope.tenant_id, "start": period.start, "end": period.end}
-    total = int(await session.scalar(text(_PASS_COUNT.format(where=where)), params) or 0)
-    rows = await session.execute(text(_PASS_PAGE.format(where=where)), {**params, "limit": limit, "offset": offset})
+    total = int(await session.scalar(text(_PASS_COUNT.replace("@WHERE@", where)), params) or 0)
+    rows = await session.execute(
+        text(_PASS_PAGE.replace("@WHERE@", where)), {**params, "limit": limit, "offset": offset}
+    )
     return list(rows), total
 
 
