@@ -96,6 +96,13 @@ class _Base:
 CaptureFactory = Callable[[str], Any]
 
 
+def open_capture(url: str, timeout_s: float = 5.0) -> cv2.VideoCapture:
+    """``cv2.VideoCapture`` with open and read timeouts, so a dead camera cannot block a worker
+    thread for FFmpeg's default of tens of seconds."""
+    ms = int(timeout_s * 1000)
+    return cv2.VideoCapture(url, cv2.CAP_ANY, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
+
+
 class StreamSource(_Base):
     """A camera stream read with ``cv2.VideoCapture``, reconnecting with exponential backoff.
 
@@ -124,7 +131,7 @@ class StreamSource(_Base):
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self.max_fps = max_fps
-        self._factory: CaptureFactory = capture_factory or cv2.VideoCapture
+        self._factory: CaptureFactory = capture_factory or open_capture
         self._capture: Any = None
 
     def _open(self) -> Any:

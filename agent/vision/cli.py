@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from agent.sources.base import Frame, SourceError
-from agent.sources.opencv import STREAM_SCHEMES, VIDEO_SUFFIXES, read_image
+from agent.sources.opencv import STREAM_SCHEMES, VIDEO_SUFFIXES, open_capture, read_image
 from agent.vision.recognizer import PlateRecognizer
 from agent.vision.types import InvalidFrameError, PlateRead
 from agent.vision.voter import PlateVoter, VehicleRead
@@ -59,7 +59,7 @@ def _open_capture(spec: str) -> tuple[cv2.VideoCapture, float]:
             raise SourceError(f"文件不存在: {path}")
         if path.stat().st_size == 0:
             raise SourceError(f"视频文件为空: {path}")
-    capture = cv2.VideoCapture(spec)
+    capture = open_capture(spec)
     if not capture.isOpened():
         raise SourceError(f"无法打开视频: {spec}")
     fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
