@@ -50,14 +50,12 @@ async def test_ledgers_match_the_raw_rows(client, make_ledger, raw, oracle) -> N
     road = sorted((f for f in facts if f.road), key=lambda f: f.id)
     assert transport["total"] == len(road)
     by_time = sorted(rows["pass_event"], key=lambda p: (p["occurred_at"], p["id"]))
-    expected = [p for p in by_time if any(p["id"] == f.id for f in road)]
+    road_ids = {f.id for f in road}
+    expected = [p for p in by_time if p["id"] in road_ids]
     assert [r["plate"] for r in transport["rows"]] == [p["plate"] for p in expected]
-    for row, p, f in zip(
-        transport["rows"],
-        expected,
-        sorted(road, key=lambda f: (dict((x["id"], x["occurred_at"]) for x in expected)[f.id], f.id)),
-        strict=True,
-    ):
+    fact_of = {f.id: f for f in road}
+    for row, p in zip(transport["rows"], expected, strict=True):
+        f = fact_of[p["id"]]
         assert row["time"] == p["occurred_at"].astimezone(oracle.CN).strftime("%Y-%m-%d %H:%M:%S")
         assert row["direction"] == {"in": "进厂", "out": "出厂"}[p["direction"]]
         assert row["tonnage"] == ("" if f.net_kg is None else f"{oracle.tonnes(f.net_kg):.3f}")
@@ -162,8 +160,8 @@ def _check_pdf(content: bytes, api: dict[str, Any], headers: list[str], enterpri
     fonts: set[str] = set()
     embedded = True
     for page in reader.pages:
-        for font in page["/Resources"]["/Font"].values():
-            font = font.get_object()
+        for ref in page["/Resources"]["/Font"].values():
+            font = ref.get_object()
             fonts.add(str(font["/BaseFont"]))
             descendants = font.get("/DescendantFonts")
             descriptor = (descendants[0].get_object() if descendants else font).get("/FontDescriptor")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import itertools
 import uuid
@@ -107,7 +108,25 @@ def fx_make_world(client, make_tenant, login_as, seed_passes) -> Callable[..., A
             tenant.tenant_id,
             [{"plate": plate, "occurred_at": when, "weight_kg": Decimal("30100.5")}],
         )
+        # Reports (issue 7): a finished export job; report paths name the enterprise itself.
+        started = await client.post(
+            f"/api/v1/enterprises/{tenant.tenant_id}/reports/exports",
+            json={"report": "transport_passes", "format": "csv", "from": "2026-11-28", "to": "2026-11-28"},
+            headers=headers,
+        )
+        assert started.status_code == 202, started.text
+        export = started.json()
+        for _ in range(200):
+            export = await call("GET", f"/api/v1/enterprises/{tenant.tenant_id}/reports/exports/{export['id']}")
+            if export["status"] in {"done", "failed"}:
+                break
+            await asyncio.sleep(0.05)
+        assert export["status"] == "done", export
         world.params = {
+            "tenant_id": str(tenant.tenant_id),
+            "report_type": "transport_passes",
+            "indicator": "open_flags",
+            "export_id": export["id"],
             "site_id": site["id"],
             "gate_id": gate["id"],
             "lane_id": lane["id"],
