@@ -61,6 +61,8 @@ _EVIDENCE_MIN: Final = 3
 #: Longest width/height of a plate text line as the det model boxes it (measured ≤ 4.6 on
 #: generated scenes; slogans run longer), so longer lines are not read.
 _MAX_LINE_ASPECT: Final = 5.4
+#: A read with any character less likely than this goes to review (e.g. 0 at 0.52 against Q at 0.46).
+_CHAR_REVIEW: Final = 0.6
 _EVIDENCE_P: Final = 0.3
 
 
@@ -421,7 +423,9 @@ class PlateRecognizer:
                 box=box,
                 char_confidences=tuple(round(p, 4) for p in decoded.char_confidences),
                 double_row=cand.double_row,
-                needs_review=decoded.confidence < self.review_confidence or suspect,
+                needs_review=decoded.confidence < self.review_confidence
+                or suspect
+                or min(decoded.char_confidences) < _CHAR_REVIEW,
                 source=source,
             )
             found.append((decoded.confidence, read))
