@@ -247,3 +247,73 @@ async def run_job(open_session: SessionFactory, principal: Principal, job_id: uu
     except Exception as exc:
         log.exception("report export failed", job_id=str(job_id))
         await _set(open_session, principal, job_id, status="failed", error=f"导出失败：{type(exc).__name__}")
+
+
+# Job records ------------------------------------------------------------------------------------------
+
+
+async def create_job(
+    session: AsyncSession, principal: Principal, tenant_id: uuid.UUID, report: str, fmt: str, period: Period
+) -> m.ExportJob:
+    """Queue an export job (audited); the caller starts it once the transaction has committed."""
+    from cloud.domain import audit  # noqa: PLC0415
+
+    job = m.ExportJob(
+        tenant_id=tenant_id,
+        report=report,
+        format=fmt,
+        params=period.as_params(),
+        status="queued",
+        progress=0,
+        created_by=principal.user_id,
+    )
+    session.add(job)
+    await session.flush()
+    audit.record(session, principal, "report.export_created", "report_export_job", job.id, {"report": report})
+    await session.refresh(job)
+    return job
+
+
+async def list_jobs(session: AsyncSession, tenant_id: uuid.UUID, limit: int, offset: int) -> list[m.ExportJob]:
+    """Export jobs of the tenant, newest first."""
+    from sqlalchemy import select  # noqa: PLC0415
+
+    return list(
+        await session.scalars(
+            select(m.ExportJob)
+            .where(m.ExportJob.tenant_id == tenant_id)
+            .order_by(m.ExportJob.created_at.desc(), m.ExportJob.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+
+
+async def get_job(session: AsyncSession, tenant_id: uuid.UUID, job_id: uuid.UUID) -> m.ExportJob:
+    """One export job; 404 when it is not the caller's to see."""
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from cloud.lib.problems import not_found  # noqa: PLC0415
+
+    job = await session.scalar(select(m.ExportJob).where(m.ExportJob.tenant_id == tenant_id, m.ExportJob.id == job_id))
+    if job is None:
+        raise not_found("导出任务")
+    return job
+
+
+async def job_file(session: AsyncSession, job: m.ExportJob) -> bytes:
+    """The finished job's file.
+
+    Raises:
+        ProblemError: 409 ``export_not_ready`` while the job has not finished.
+    """
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from cloud.lib.problems import ProblemError  # noqa: PLC0415
+
+    if job.status != "done":
+        raise ProblemError(409, "export_not_ready", "导出尚未完成", "导出任务尚未完成，请稍后再试")
+    content = await session.scalar(
+        select(m.ExportJob.content).where(m.ExportJob.tenant_id == job.tenant_id, m.ExportJob.id == job.id)
+    )
+    return content or b""

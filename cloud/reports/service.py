@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import models as m
+from cloud.domain import audit
 from cloud.lib.problems import FieldError, ProblemError, not_found
 from cloud.reports import facts, stats
 from cloud.reports.periods import Period, china_today
@@ -244,8 +245,10 @@ _DIMENSION_LABELS = {
 }
 
 
-async def update_settings(session: AsyncSession, tenant_id: uuid.UUID, changes: dict[str, Any]) -> ReportSettings:
-    """Change the enterprise's report settings (validated); returns the settings in force."""
+async def update_settings(
+    session: AsyncSession, principal: Principal, tenant_id: uuid.UUID, changes: dict[str, Any]
+) -> ReportSettings:
+    """Change the enterprise's report settings (validated, audited); returns the settings in force."""
     errors: list[FieldError] = []
     modes = changes.get("clean_modes")
     if modes is not None and any(mode not in ALL_MODES for mode in modes):
@@ -261,4 +264,7 @@ async def update_settings(session: AsyncSession, tenant_id: uuid.UUID, changes: 
     stored["reports"] = current
     tenant.settings = stored
     await session.flush()
+    audit.record(
+        session, principal, "report.settings_updated", "tenant", tenant_id, {k: str(v) for k, v in changes.items()}
+    )
     return read_settings(tenant.industry, stored)

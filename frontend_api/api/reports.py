@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import quote
 
 import msgspec
@@ -19,17 +19,17 @@ from litestar import Response, get, post, put
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.db import models as m
-from cloud.domain import audit
-from cloud.lib.problems import ProblemError, not_found
-from cloud.reports import exports, grading, ledgers, service
+from cloud.lib.problems import not_found
+from cloud.reports import exports, grading, ledgers, non_road, service
 from cloud.reports.periods import Period, china_today, months_back, parse_period
 from cloud.reports.settings import ALL_MODES, MODE_LABELS
 from frontend_api.api.schemas import From, Limit, Offset, To
 from tenants.context import Principal, Role
+
+if TYPE_CHECKING:
+    from cloud.db import models as m
 
 ReportType = Literal[
     "transport_passes",
@@ -374,10 +374,7 @@ async def update_report_settings(
         if v is not None
     }
     async with session.begin():
-        settings = await service.update_settings(session, tenant_id, changes)
-        audit.record(
-            session, principal, "report.settings_updated", "tenant", tenant_id, {k: str(v) for k, v in changes.items()}
-        )
+        settings = await service.update_settings(session, principal, tenant_id, changes)
     return _settings_out(settings)
 
 
@@ -434,23 +431,11 @@ async def list_non_road(
     offset: FromQuery[Offset] = 0,
 ) -> dict[str, Any]:
     """Non-road transport records (every version; ``superseded`` marks corrected ones), newest day first."""
+    first = parse_period(None, None, start, start).first if start else None
+    last = parse_period(None, None, end, end).last if end else None
     async with session.begin():
         await service.open_scope(session, principal, tenant_id)
-        query = select(m.NonRoadTransport).where(m.NonRoadTransport.tenant_id == tenant_id)
-        if start:
-            query = query.where(m.NonRoadTransport.day >= parse_period(None, None, start, start).first)
-        if end:
-            query = query.where(m.NonRoadTransport.day <= parse_period(None, None, end, end).last)
-        rows = list(await session.scalars(query.order_by(m.NonRoadTransport.day.desc(), m.NonRoadTransport.id)))
-        superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
-        if rows:
-            superseded |= set(
-                await session.scalars(
-                    select(m.NonRoadTransport.supersedes_id).where(
-                        m.NonRoadTransport.tenant_id == tenant_id, m.NonRoadTransport.supersedes_id.is_not(None)
-                    )
-                )
-            )
+        rows, superseded = await non_road.list_records(session, tenant_id, first, last)
     page = rows[offset : offset + limit]
     return {
         "items": [_non_road(r, r.id in superseded) for r in page],
@@ -470,41 +455,12 @@ async def create_non_road(
     """Record rail/water/pipeline/belt tonnage (a correction supersedes an earlier record; audited)."""
     if principal.tenant_id != tenant_id:
         raise not_found("企业")
-    today = china_today()
-    if data.day > today or data.day.year < 2000:
-        raise ProblemError(422, "validation_failed", "数据校验未通过", "日期不能晚于今天或早于 2000 年")
-    if not Decimal(0) <= data.tonnage_t <= Decimal(10_000_000) or data.tonnage_t.as_tuple().exponent < -3:  # type: ignore[operator]
-        raise ProblemError(422, "validation_failed", "数据校验未通过", "运输量应在 0–10,000,000 吨之间，最多 3 位小数")
+    record = non_road.NewRecord(
+        data.day, data.mode, data.direction, data.cargo_name, data.tonnage_t, data.trips, data.note,
+        data.supersedes_id, data.voided,
+    )  # fmt: skip
     async with session.begin():
-        if data.supersedes_id is not None:
-            target = await session.scalar(select(m.NonRoadTransport).where(m.NonRoadTransport.id == data.supersedes_id))
-            if target is None:
-                raise not_found("非道路运输记录")
-            taken = await session.scalar(
-                select(m.NonRoadTransport.id).where(m.NonRoadTransport.supersedes_id == data.supersedes_id)
-            )
-            if taken is not None:
-                raise ProblemError(409, "conflict", "数据冲突", "该记录已被更正，请更正最新的记录")
-        row = m.NonRoadTransport(
-            tenant_id=tenant_id,
-            day=data.day,
-            mode=data.mode,
-            direction=data.direction,
-            cargo_name=data.cargo_name,
-            tonnage_t=data.tonnage_t,
-            trips=data.trips,
-            note=data.note,
-            supersedes_id=data.supersedes_id,
-            voided=data.voided,
-            created_by=principal.user_id,
-        )
-        session.add(row)
-        await session.flush()
-        audit.record(
-            session, principal, "non_road_transport.created", "non_road_transport", row.id,
-            {"mode": data.mode, "tonnage_t": str(data.tonnage_t), "supersedes_id": str(data.supersedes_id or "")},
-        )  # fmt: skip
-        await session.refresh(row)
+        row = await non_road.add_record(session, principal, tenant_id, record)
     return _non_road(row, superseded=False)
 
 
@@ -567,19 +523,7 @@ async def create_export(
         raise not_found("企业")
     window = parse_period(data.period, data.date, data.start, data.end)
     async with session.begin():
-        job = m.ExportJob(
-            tenant_id=tenant_id,
-            report=data.report,
-            format=data.format,
-            params=window.as_params(),
-            status="queued",
-            progress=0,
-            created_by=principal.user_id,
-        )
-        session.add(job)
-        await session.flush()
-        audit.record(session, principal, "report.export_created", "report_export_job", job.id, {"report": data.report})
-        await session.refresh(job)
+        job = await exports.create_job(session, principal, tenant_id, data.report, data.format, window)
     exports.start_job(state.database.session, principal, job.id)
     return Response(_export(job), status_code=202)
 
@@ -595,26 +539,13 @@ async def list_exports(
     """Export jobs of the enterprise, newest first."""
     async with session.begin():
         await service.open_scope(session, principal, tenant_id)
-        rows = list(
-            await session.scalars(
-                select(m.ExportJob)
-                .where(m.ExportJob.tenant_id == tenant_id)
-                .order_by(m.ExportJob.created_at.desc(), m.ExportJob.id.desc())
-                .limit(limit)
-                .offset(offset)
-            )
-        )
+        rows = await exports.list_jobs(session, tenant_id, limit, offset)
     return {"items": [_export(j) for j in rows], "limit": limit, "offset": offset}
 
 
 async def _job(session: AsyncSession, principal: Principal, tenant_id: uuid.UUID, export_id: uuid.UUID) -> m.ExportJob:
     await service.open_scope(session, principal, tenant_id)
-    job = await session.scalar(
-        select(m.ExportJob).where(m.ExportJob.tenant_id == tenant_id, m.ExportJob.id == export_id)
-    )
-    if job is None:
-        raise not_found("导出任务")
-    return job
+    return await exports.get_job(session, tenant_id, export_id)
 
 
 @get("/enterprises/{tenant_id:uuid}/reports/exports/{export_id:uuid}", operation_id="GetReportExport")
@@ -644,10 +575,8 @@ async def get_export_file(
     """The finished export's file (409 while it is still running)."""
     async with session.begin():
         job = await _job(session, principal, tenant_id, export_id)
-        if job.status != "done":
-            raise ProblemError(409, "export_not_ready", "导出尚未完成", "导出任务尚未完成，请稍后再试")
-        content = await session.scalar(select(m.ExportJob.content).where(m.ExportJob.id == export_id))
-    return _download(content or b"", job.content_type or "application/octet-stream", job.filename or "report")
+        content = await exports.job_file(session, job)
+    return _download(content, job.content_type or "application/octet-stream", job.filename or "report")
 
 
 HANDLERS = [
