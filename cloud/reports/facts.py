@@ -100,9 +100,7 @@ DIMENSIONS = (
 )
 MEASURES = ("passes", "weighed", "net_kg", "complete", "timely", "flagged", "cargo_unweighed", "manual_with_reason")
 
-_GROUP = ", ".join(f"f.{d}" for d in DIMENSIONS)
-GROUPED_SQL = f"""
-SELECT {_GROUP},
+_MEASURE_SQL = f"""
        count(*)::int AS passes,
        count(f.net_kg)::int AS weighed,
        COALESCE(sum(f.net_kg), 0) AS net_kg,
@@ -110,11 +108,49 @@ SELECT {_GROUP},
        (count(*) FILTER (WHERE f.received_at - f.occurred_at <= interval '{TIMELY_SECONDS} seconds'))::int AS timely,
        (count(*) FILTER (WHERE cardinality(f.anomaly_flags) > 0))::int AS flagged,
        (count(*) FILTER (WHERE {CARGO_UNWEIGHED}))::int AS cargo_unweighed,
-       (count(*) FILTER (WHERE {MANUAL_WITH_REASON}))::int AS manual_with_reason
-FROM ({FACTS_SQL}) f
-WHERE f.day = ANY(:days)
-GROUP BY {_GROUP}
-"""
+       (count(*) FILTER (WHERE {MANUAL_WITH_REASON}))::int AS manual_with_reason"""
+
+
+def grouped_sql(dims: tuple[str, ...]) -> str:
+    """The raw facts of the days ``:days`` grouped by ``dims``, with every measure."""
+    group = ", ".join(f"f.{d}" for d in dims)
+    return f"SELECT {group}, {_MEASURE_SQL} FROM ({FACTS_SQL}) f WHERE f.day = ANY(:days) " + (
+        f"GROUP BY {group}" if group else ""
+    )
+
+
+@dataclass(frozen=True)
+class Grain:
+    """One aggregate table: the dimensions it keeps (each with every measure)."""
+
+    table: str
+    dims: tuple[str, ...]
+
+
+#: Three narrow grains instead of one wide one: hour and carrier multiply the groups of a day
+#: (almost one group per pass at 1,400 passes a day), so they live in tables of their own.
+GRAINS = (
+    Grain(
+        "report_daily",
+        ("day", "direction", "decision", "trigger", "category", "fuel", "stage", "heavy", "emergency_level"),
+    ),
+    Grain("report_daily_carrier", ("day", "direction", "decision", "category", "fuel", "stage", "heavy", "carrier")),
+    Grain("report_daily_hour", ("day", "hour", "direction", "decision")),
+)
+GROUPED_SQL = grouped_sql(GRAINS[0].dims)
+
+
+def grain_for(dims: tuple[str, ...]) -> Grain:
+    """The first grain that keeps every dimension of ``dims``.
+
+    Raises:
+        ValueError: when no grain keeps them all (a programming error).
+    """
+    for grain in GRAINS:
+        if set(dims) <= set(grain.dims):
+            return grain
+    raise ValueError(f"no aggregate keeps {dims}")
+
 
 REASONS_SQL = f"""
 SELECT f.day, r.reason, count(*)::int AS passes
@@ -194,18 +230,21 @@ async def rebuild_days(session: AsyncSession, tenant_id: uuid.UUID, days: list[d
     if not days:
         return
     params = {"tenant_id": tenant_id, **_bounds(days)}
-    await session.execute(text("DELETE FROM report_daily WHERE tenant_id = :tenant_id AND day = ANY(:days)"), params)
     await session.execute(
         text("DELETE FROM report_daily_reason WHERE tenant_id = :tenant_id AND day = ANY(:days)"), params
     )
-    columns = ", ".join((*DIMENSIONS, *MEASURES))
-    await session.execute(
-        text(
-            f"INSERT INTO report_daily (tenant_id, id, {columns}) "
-            f"SELECT :tenant_id, gen_random_uuid(), {columns} FROM ({GROUPED_SQL}) g"
-        ),
-        params,
-    )
+    for grain in GRAINS:
+        columns = ", ".join((*grain.dims, *MEASURES))
+        await session.execute(
+            text(f"DELETE FROM {grain.table} WHERE tenant_id = :tenant_id AND day = ANY(:days)"), params
+        )
+        await session.execute(
+            text(
+                f"INSERT INTO {grain.table} (tenant_id, id, {columns}) "
+                f"SELECT :tenant_id, gen_random_uuid(), {columns} FROM ({grouped_sql(grain.dims)}) g"
+            ),
+            params,
+        )
     await session.execute(
         text(
             "INSERT INTO report_daily_reason (tenant_id, id, day, reason, passes) "
@@ -269,8 +308,9 @@ async def cube(
     branches: list[str] = []
     params: dict[str, Any] = {"tenant_id": tenant_id, "first": first, "last": last}
     if in_range is not None:
+        grain = grain_for(dims)
         branches.append(
-            f"SELECT {_select_dims(dims, 'a')}, {', '.join('a.' + m for m in MEASURES)} FROM report_daily a "
+            f"SELECT {_select_dims(dims, 'a')}, {', '.join('a.' + m for m in MEASURES)} FROM {grain.table} a "
             "WHERE a.tenant_id = :tenant_id AND a.day >= :first AND a.day <= :last AND a.day <> ALL(:raw_days)"
         )
         params["raw_days"] = in_range
@@ -279,7 +319,7 @@ async def cube(
         bounds = _bounds(days)
         params |= {"start": bounds["start"], "end": bounds["end"], "days": bounds["days"]}
         branches.append(
-            f"SELECT {_select_dims(dims, 'g')}, {', '.join('g.' + m for m in MEASURES)} FROM ({GROUPED_SQL}) g"
+            f"SELECT {_select_dims(dims, 'g')}, {', '.join('g.' + m for m in MEASURES)} FROM ({grouped_sql(dims)}) g"
         )
     if not branches:
         return []

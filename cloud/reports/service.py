@@ -25,6 +25,9 @@ from cloud.reports.periods import Period, china_today
 from cloud.reports.settings import ALL_MODES, ReportSettings, read_settings
 from tenants.context import Principal
 
+CORE = facts.GRAINS[0].dims
+CARRIER = ("direction", "decision", "category", "fuel", "stage", "heavy", "carrier")
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -103,7 +106,9 @@ def upload_status() -> dict[str, Any] | None:
 
 async def statistics(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Any]:
     """Every statistic of the period (definitions in cloud.reports.stats and docs/reports.md)."""
-    rows = await facts.cube(session, scope.tenant_id, period.first, period.last, raw_days=scope.raw_days)
+    rows = await facts.cube(session, scope.tenant_id, period.first, period.last, CORE, raw_days=scope.raw_days)
+    hours = await facts.cube(session, scope.tenant_id, period.first, period.last, ("hour",), raw_days=scope.raw_days)
+    carriers = await facts.cube(session, scope.tenant_id, period.first, period.last, CARRIER, raw_days=scope.raw_days)
     reasons = await facts.reasons(session, scope.tenant_id, period.first, period.last, raw_days=scope.raw_days)
     nr = await non_road(session, scope.tenant_id, period)
     today = china_today()
@@ -115,9 +120,9 @@ async def statistics(session: AsyncSession, scope: Scope, period: Period) -> dic
         "emission_stage_mix": stats.mix(rows, "stage"),
         "fuel_mix": stats.mix(rows, "fuel"),
         "daily_average": stats.daily_average(rows, elapsed),
-        "hours": stats.hourly(rows),
+        "hours": stats.hourly(hours),
         "interceptions": stats.interceptions(reasons, total["refused"]),
-        "carriers": stats.carriers(rows),
+        "carriers": stats.carriers(carriers),
         "data_quality": stats.data_quality(rows, await open_flags(session, scope.tenant_id, period), upload_status()),
     }
 

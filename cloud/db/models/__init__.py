@@ -8,6 +8,8 @@ from cloud.db.models._reports import (
     ExportJob,
     NonRoadTransport,
     ReportDaily,
+    ReportDailyCarrier,
+    ReportDailyHour,
     ReportDailyReason,
     ReportRefreshState,
 )
@@ -30,6 +32,8 @@ __all__ = [
     "PassEvent",
     "Region",
     "ReportDaily",
+    "ReportDailyCarrier",
+    "ReportDailyHour",
     "ReportDailyReason",
     "ReportRefreshState",
     "Site",

@@ -34,23 +34,9 @@ from tenants.base import Base, TenantOwned, utcnow_column
 NON_ROAD_MODES = ("rail", "water", "pipeline", "tubular_belt", "belt_gallery")
 
 
-class ReportDaily(TenantOwned, Base):
-    """Pass counts and tonnage of one China day and hour, by every dimension the reports group on."""
+class _Measures:
+    """The measures every aggregate keeps (definitions in cloud.reports.facts)."""
 
-    __tablename__ = "report_daily"
-    __table_args__ = (Index("ix_report_daily_tenant_day", "tenant_id", "day"),)
-
-    day: Mapped[dt.date] = mapped_column(Date)
-    hour: Mapped[int] = mapped_column(SmallInteger)
-    direction: Mapped[str] = mapped_column(String(3))
-    decision: Mapped[str] = mapped_column(String(6))
-    trigger: Mapped[str] = mapped_column(String(16))
-    category: Mapped[str | None] = mapped_column(String(10))
-    fuel: Mapped[str | None] = mapped_column(String(12))
-    stage: Mapped[str | None] = mapped_column(String(12))
-    heavy: Mapped[bool | None] = mapped_column(Boolean)
-    carrier: Mapped[str | None] = mapped_column(String(100))
-    emergency_level: Mapped[str] = mapped_column(String(16))
     passes: Mapped[int] = mapped_column(Integer)
     weighed: Mapped[int] = mapped_column(Integer)
     net_kg: Mapped[Decimal] = mapped_column(Numeric(16, 1))
@@ -59,6 +45,51 @@ class ReportDaily(TenantOwned, Base):
     flagged: Mapped[int] = mapped_column(Integer)
     cargo_unweighed: Mapped[int] = mapped_column(Integer)
     manual_with_reason: Mapped[int] = mapped_column(Integer)
+
+
+class ReportDaily(_Measures, TenantOwned, Base):
+    """Pass counts and tonnage of one China day by direction, decision, trigger, vehicle and warning level."""
+
+    __tablename__ = "report_daily"
+    __table_args__ = (Index("ix_report_daily_tenant_day", "tenant_id", "day"),)
+
+    day: Mapped[dt.date] = mapped_column(Date)
+    direction: Mapped[str] = mapped_column(String(3))
+    decision: Mapped[str] = mapped_column(String(6))
+    trigger: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str | None] = mapped_column(String(10))
+    fuel: Mapped[str | None] = mapped_column(String(12))
+    stage: Mapped[str | None] = mapped_column(String(12))
+    heavy: Mapped[bool | None] = mapped_column(Boolean)
+    emergency_level: Mapped[str] = mapped_column(String(16))
+
+
+class ReportDailyCarrier(_Measures, TenantOwned, Base):
+    """The same measures per carrier (车队名称) and vehicle, for the carrier ranking."""
+
+    __tablename__ = "report_daily_carrier"
+    __table_args__ = (Index("ix_report_daily_carrier_tenant_day", "tenant_id", "day"),)
+
+    day: Mapped[dt.date] = mapped_column(Date)
+    direction: Mapped[str] = mapped_column(String(3))
+    decision: Mapped[str] = mapped_column(String(6))
+    category: Mapped[str | None] = mapped_column(String(10))
+    fuel: Mapped[str | None] = mapped_column(String(12))
+    stage: Mapped[str | None] = mapped_column(String(12))
+    heavy: Mapped[bool | None] = mapped_column(Boolean)
+    carrier: Mapped[str | None] = mapped_column(String(100))
+
+
+class ReportDailyHour(_Measures, TenantOwned, Base):
+    """The same measures per China hour of the day (peak hours)."""
+
+    __tablename__ = "report_daily_hour"
+    __table_args__ = (Index("ix_report_daily_hour_tenant_day", "tenant_id", "day"),)
+
+    day: Mapped[dt.date] = mapped_column(Date)
+    hour: Mapped[int] = mapped_column(SmallInteger)
+    direction: Mapped[str] = mapped_column(String(3))
+    decision: Mapped[str] = mapped_column(String(6))
 
 
 class ReportDailyReason(TenantOwned, Base):
