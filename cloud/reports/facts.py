@@ -111,10 +111,10 @@ _MEASURE_SQL = f"""
        (count(*) FILTER (WHERE {MANUAL_WITH_REASON}))::int AS manual_with_reason"""
 
 
-def grouped_sql(dims: tuple[str, ...]) -> str:
-    """The raw facts of the days ``:days`` grouped by ``dims``, with every measure."""
+def grouped_sql(dims: tuple[str, ...], source: str = f"({FACTS_SQL})") -> str:
+    """The facts of the days ``:days`` grouped by ``dims``, with every measure (``source``: raw facts)."""
     group = ", ".join(f"f.{d}" for d in dims)
-    return f"SELECT {group}, {_MEASURE_SQL} FROM ({FACTS_SQL}) f WHERE f.day = ANY(:days) " + (
+    return f"SELECT {group}, {_MEASURE_SQL} FROM {source} f WHERE f.day = ANY(:days) " + (
         f"GROUP BY {group}" if group else ""
     )
 
@@ -152,15 +152,20 @@ def grain_for(dims: tuple[str, ...]) -> Grain:
     raise ValueError(f"no aggregate keeps {dims}")
 
 
-REASONS_SQL = f"""
+def reasons_sql(source: str = f"({FACTS_SQL})") -> str:
+    """Refused passes of the days ``:days`` per day and reason code."""
+    return f"""
 SELECT f.day, r.reason, count(*)::int AS passes
-FROM ({FACTS_SQL}) f
+FROM {source} f
 CROSS JOIN LATERAL unnest(
     CASE WHEN cardinality(f.reason_codes) = 0 THEN ARRAY['unspecified']::varchar[] ELSE f.reason_codes END
 ) AS r(reason)
 WHERE f.decision = 'refuse' AND f.day = ANY(:days)
 GROUP BY f.day, r.reason
 """
+
+
+REASONS_SQL = reasons_sql()
 
 
 @dataclass(frozen=True)
@@ -230,25 +235,25 @@ async def rebuild_days(session: AsyncSession, tenant_id: uuid.UUID, days: list[d
     if not days:
         return
     params = {"tenant_id": tenant_id, **_bounds(days)}
-    await session.execute(
-        text("DELETE FROM report_daily_reason WHERE tenant_id = :tenant_id AND day = ANY(:days)"), params
-    )
-    for grain in GRAINS:
+    for table in (*(g.table for g in GRAINS), "report_daily_reason"):
+        await session.execute(text(f"DELETE FROM {table} WHERE tenant_id = :tenant_id AND day = ANY(:days)"), params)
+    # One statement: the facts of the days are computed once (a materialised CTE) and feed every grain.
+    inserts = []
+    for n, grain in enumerate(GRAINS):
         columns = ", ".join((*grain.dims, *MEASURES))
-        await session.execute(
-            text(f"DELETE FROM {grain.table} WHERE tenant_id = :tenant_id AND day = ANY(:days)"), params
+        inserts.append(
+            f"i{n} AS (INSERT INTO {grain.table} (tenant_id, id, {columns}) "
+            f"SELECT :tenant_id, gen_random_uuid(), {columns} FROM ({grouped_sql(grain.dims, 'facts')}) g)"
         )
-        await session.execute(
-            text(
-                f"INSERT INTO {grain.table} (tenant_id, id, {columns}) "
-                f"SELECT :tenant_id, gen_random_uuid(), {columns} FROM ({grouped_sql(grain.dims)}) g"
-            ),
-            params,
-        )
+    inserts.append(
+        "ir AS (INSERT INTO report_daily_reason (tenant_id, id, day, reason, passes) "
+        f"SELECT :tenant_id, gen_random_uuid(), day, reason, passes FROM ({reasons_sql('facts')}) g)"
+    )
     await session.execute(
         text(
-            "INSERT INTO report_daily_reason (tenant_id, id, day, reason, passes) "
-            f"SELECT :tenant_id, gen_random_uuid(), day, reason, passes FROM ({REASONS_SQL}) g"
+            f"WITH facts AS MATERIALIZED (SELECT * FROM ({FACTS_SQL}) f WHERE f.day = ANY(:days)), "
+            + ", ".join(inserts)
+            + " SELECT 1"
         ),
         params,
     )
