@@ -55,6 +55,7 @@ _REC_BATCH: Final = 8
 _LINE_GROW: Final = 0.5
 _FINE_TEXT_H: Final = 32.0
 _ROI_SIDE: Final = 480
+_FINE_MAX_SIDE: Final = 960
 #: A coarse line with at least this many digits, provinces or suffixes (each at least this likely)
 #: but no valid read gets the fine pass (letters do not count: they are common on signs).
 _EVIDENCE_MIN: Final = 3
@@ -301,6 +302,8 @@ class PlateRecognizer:
         # Bring the text to about 32 px for the fine pass: upscale small plates, shrink big ones.
         # A whole small image (text_h <= 0) carries its factor instead (see _regions).
         factor = -region.text_h if region.text_h <= 0 else min(2.0, max(0.5, _FINE_TEXT_H / region.text_h))
+        # Bound the det input (time, and the memory arena's high-water mark).
+        factor = min(factor, _FINE_MAX_SIDE / max(crop.shape[0], crop.shape[1], 1))
         if factor != 1.0:
             interpolation = cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA
             crop = np.asarray(cv2.resize(crop, None, fx=factor, fy=factor, interpolation=interpolation), np.uint8)
