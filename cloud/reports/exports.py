@@ -40,7 +40,9 @@ CONTENT_TYPES = {
 #: Rows fetched per query while exporting (progress moves per chunk).
 CHUNK = 2000
 #: Synchronous downloads stop here; larger exports go through a background job.
-SYNC_MAX_ROWS = 20_000
+SYNC_MAX_ROWS = {"xlsx": 20_000, "csv": 20_000, "pdf": 2_000}
+#: A PDF of a ledger is for printing: beyond this many rows the job asks for Excel instead.
+PDF_MAX_ROWS = 20_000
 #: The CJK font the PDF embeds (Debian fonts-noto-cjk; PLATFORM-NOTES.md §10).
 PDF_FONT = "Noto Sans CJK SC"
 
@@ -90,7 +92,7 @@ async def collect(
             413,
             "export_too_large",
             "导出数据量过大",
-            f"该报表共 {total} 行，超过直接下载上限 {max_rows} 行，请创建后台导出任务",
+            f"该报表共 {total} 行，超过上限 {max_rows} 行；请缩短期间、改用 Excel/CSV 或创建后台导出任务",
         )
     out = list(rows)
     while len(out) < total:
@@ -230,7 +232,9 @@ async def run_job(open_session: SessionFactory, principal: Principal, job_id: uu
 
         async with open_session(principal) as session, session.begin():
             scope = await open_scope(session, principal, tenant_id)
-            rows = await collect(session, scope, ledger, period, progress=progress)
+            rows = await collect(
+                session, scope, ledger, period, progress=progress, max_rows=PDF_MAX_ROWS if fmt == "pdf" else None
+            )
         await _set(open_session, principal, job_id, progress=85, rows=len(rows))
         doc = Document(ledger, scope.name, scope.uscc, period, dt.datetime.now(dt.UTC), rows)
         content = await render(fmt, doc)

@@ -187,12 +187,12 @@ async def export_ledger(
     start: From = None,
     end: To = None,
 ) -> Response[bytes]:
-    """Download a report file now (up to 20,000 rows; larger ones through a background export)."""
+    """Download a report file now (Excel/CSV up to 20,000 rows, PDF 2,000; larger: a background export)."""
     window = _period(period, date, start, end)
     ledger = ledgers.LEDGERS[report_type]
     async with session.begin():
         scope = await service.open_scope(session, principal, tenant_id)
-        rows = await exports.collect(session, scope, ledger, window, max_rows=exports.SYNC_MAX_ROWS)
+        rows = await exports.collect(session, scope, ledger, window, max_rows=exports.SYNC_MAX_ROWS[fmt])
     doc = exports.Document(ledger, scope.name, scope.uscc, window, dt.datetime.now(dt.UTC), rows)
     content = await exports.render(fmt, doc)
     return _download(content, exports.CONTENT_TYPES[fmt], f"{doc.filename}.{fmt}")

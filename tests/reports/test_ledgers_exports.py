@@ -204,3 +204,17 @@ async def test_background_export_reports_progress_and_keeps_the_file(client, mak
     listed = (await client.get(ledger.url("reports/exports"), headers=ledger.headers)).json()
     assert [j["id"] for j in listed["items"]] == [job["id"]]
     assert Decimal(1) == 1
+
+
+async def test_large_synchronous_download_is_refused(client, make_ledger, monkeypatch) -> None:
+    from cloud.reports import exports  # noqa: PLC0415
+
+    ledger = await make_ledger(seed=1, per_day=4)
+    monkeypatch.setitem(exports.SYNC_MAX_ROWS, "csv", 2)
+    r = await client.get(
+        ledger.url("reports/ledgers/transport_passes/export"),
+        params={"period": "month", "date": "2026-09", "format": "csv"},
+        headers=ledger.headers,
+    )
+    assert r.status_code == 413
+    assert r.json()["code"] == "export_too_large"
