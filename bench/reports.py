@@ -181,8 +181,7 @@ async def populate(admin_db: str, events: int, small: int, rng: random.Random) -
         t = await make_tenant(conn, i, regions[i % len(regions)])
         vs = await make_vehicles(conn, t, 50, rng)
         others.append(t["id"])
-        for _ in range(small):
-            batch.append(event(t, vs, start + dt.timedelta(seconds=rng.randrange(span * 86400)), rng))
+        batch.extend(event(t, vs, start + dt.timedelta(seconds=rng.randrange(span * 86400)), rng) for _ in range(small))
     await conn.copy_records_to_table("pass_event", records=batch, columns=EVENT_COLUMNS)
     await conn.execute("ANALYZE")
     total = await conn.fetchval("SELECT count(*) FROM pass_event")
