@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloud.auth.guards import authenticated, provide_principal
 from cloud.blobs import BlobStore
 from cloud.db.engine import Database
+from cloud.hub import agent_socket
 from cloud.lib.problems import EXCEPTION_HANDLERS
 from cloud.settings import Settings
 from tenants.context import Principal
@@ -53,7 +54,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
                 await db.dispose()
 
     app = Litestar(
-        route_handlers=[health, *routers()],
+        route_handlers=[health, agent_socket, *routers()],
         guards=[authenticated],
         dependencies={
             "principal": Provide(provide_principal, sync_to_thread=False),

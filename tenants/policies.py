@@ -112,3 +112,21 @@ def drop_policies(op: _Op, table: str) -> None:
     op.execute(f"DROP POLICY IF EXISTS regulator_region ON {table}")
     op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+
+
+def agent_lookup_policy(op: _Op) -> None:
+    """Let the application read the single ``agent`` row being authenticated, before any tenant is known.
+
+    An agent connects with ``<agent id>.<secret>``; the hub sets ``app.login`` to ``agent:<id>``
+    (like a password login) and reads that one row to check the credential hash and learn the
+    tenant and site, so authentication needs no cross-tenant read.
+    """
+    op.execute(
+        f"CREATE POLICY agent_lookup ON agent FOR SELECT TO {APP_ROLE} "
+        f"USING ('agent:' || id::text = {CURRENT_LOGIN})"
+    )
+
+
+def drop_agent_lookup_policy(op: _Op) -> None:
+    """Undo :func:`agent_lookup_policy`."""
+    op.execute("DROP POLICY IF EXISTS agent_lookup ON agent")

@@ -1,0 +1,248 @@
+"""Agent ↔ cloud websocket messages (protocol version 1), see docs/protocol.md.
+
+Every frame is one msgpack-encoded, tagged struct: ``type`` names the message and ``v`` the
+protocol version it was written for. :func:`decode` refuses anything malformed, unknown, too large
+or newer than :data:`PROTOCOL_VERSION` with a :class:`ProtocolError` carrying the websocket close
+code to use.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Final, cast
+
+import msgspec
+
+from agent_protocol.events import PassEvent
+
+__all__ = [
+    "CLOSE_AUTH",
+    "CLOSE_PROTOCOL",
+    "CLOSE_TOO_BIG",
+    "CLOSE_VERSION",
+    "MAX_FRAME_BYTES",
+    "PROTOCOL_VERSION",
+    "Ack",
+    "BlobOffer",
+    "BlobPut",
+    "BlobWant",
+    "Command",
+    "CommandResult",
+    "Error",
+    "EventBatch",
+    "Heartbeat",
+    "Hello",
+    "Message",
+    "ProtocolError",
+    "Welcome",
+    "decode",
+    "encode",
+]
+
+#: Version of this message set; a peer refuses frames with a higher ``v``.
+PROTOCOL_VERSION: Final = 1
+#: Largest frame either side accepts (a batch of events or one blob).
+MAX_FRAME_BYTES: Final = 16 * 1024 * 1024
+#: Largest blob sent in one BlobPut.
+MAX_BLOB_BYTES: Final = MAX_FRAME_BYTES - 64 * 1024
+#: Most events in one EventBatch.
+MAX_BATCH_EVENTS: Final = 500
+
+#: Close codes: malformed frame (RFC 6455), frame too big, unknown/newer version, refused credential.
+CLOSE_PROTOCOL: Final = 1002
+CLOSE_TOO_BIG: Final = 1009
+CLOSE_VERSION: Final = 4400
+CLOSE_AUTH: Final = 4401
+
+Sha256Hex = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+Version = Annotated[int, msgspec.Meta(ge=1)]
+Seq = Annotated[int, msgspec.Meta(ge=0)]
+Text = Annotated[str, msgspec.Meta(max_length=500)]
+
+
+class _Msg(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", forbid_unknown_fields=False):
+    v: Version = PROTOCOL_VERSION
+
+
+class Hello(_Msg, tag="hello", frozen=True, kw_only=True):
+    """Agent → cloud, first frame: who I am and the last sequence number the cloud acked."""
+
+    agent_id: Annotated[str, msgspec.Meta(max_length=64)]
+    protocol: Version = PROTOCOL_VERSION
+    last_acked_seq: Seq = 0
+    agent_clock: datetime
+    software: Text = ""
+
+
+class Welcome(_Msg, tag="welcome", frozen=True, kw_only=True):
+    """Cloud → agent, reply to Hello: server clock, what the cloud holds."""
+
+    server_clock: datetime
+    last_stored_seq: Seq = 0
+    registry_version: Text | None = None
+    policy_version: Text | None = None
+
+
+class EventBatch(_Msg, tag="events", frozen=True, kw_only=True):
+    """Agent → cloud: consecutive sealed events of the agent's chain, in seq order."""
+
+    events: Annotated[list[PassEvent], msgspec.Meta(max_length=MAX_BATCH_EVENTS)]
+
+
+class Ack(_Msg, tag="ack", frozen=True, kw_only=True):
+    """Cloud → agent: every event up to ``up_to_seq`` is durably stored (sent after commit)."""
+
+    up_to_seq: Seq
+
+
+class BlobOffer(_Msg, tag="blob_offer", frozen=True, kw_only=True):
+    """Agent → cloud: blobs the agent can upload."""
+
+    sha256: Annotated[list[Sha256Hex], msgspec.Meta(max_length=4096)]
+
+
+class BlobWant(_Msg, tag="blob_want", frozen=True, kw_only=True):
+    """Cloud → agent: the offered blobs the cloud lacks."""
+
+    sha256: Annotated[list[Sha256Hex], msgspec.Meta(max_length=4096)]
+
+
+class BlobPut(_Msg, tag="blob_put", frozen=True, kw_only=True):
+    """Agent → cloud: one blob's bytes."""
+
+    sha256: Sha256Hex
+    data: bytes
+    mime: Annotated[str, msgspec.Meta(max_length=64)] = "image/jpeg"
+
+
+class BlobStored(_Msg, tag="blob_stored", frozen=True, kw_only=True):
+    """Cloud → agent: the blob is stored (or refused, ``ok`` false, e.g. hash mismatch)."""
+
+    sha256: Sha256Hex
+    ok: bool = True
+
+
+class DeviceState(msgspec.Struct, frozen=True, kw_only=True):
+    """Health of one attached device."""
+
+    device: Annotated[str, msgspec.Meta(max_length=100)]
+    ok: bool
+    detail: Text = ""
+
+
+class Heartbeat(_Msg, tag="heartbeat", frozen=True, kw_only=True):
+    """Agent → cloud, every few seconds: queue and disk figures, device health, agent clock."""
+
+    agent_clock: datetime
+    queue_depth: Seq = 0
+    oldest_unsent_age_s: float | None = None
+    disk_free_bytes: Seq = 0
+    head_seq: Seq = 0
+    devices: Annotated[list[DeviceState], msgspec.Meta(max_length=256)] = []
+    alarms: Annotated[list[Text], msgspec.Meta(max_length=50)] = []
+
+
+class Command(_Msg, tag="command", frozen=True, kw_only=True):
+    """Cloud → agent: an instruction (open barrier, emergency level…); not yet sent by the hub."""
+
+    command_id: Annotated[str, msgspec.Meta(max_length=64)]
+    name: Annotated[str, msgspec.Meta(max_length=64)]
+    args: dict[str, str | int | float | bool | None] = {}
+
+
+class CommandResult(_Msg, tag="command_result", frozen=True, kw_only=True):
+    """Agent → cloud: outcome of a Command."""
+
+    command_id: Annotated[str, msgspec.Meta(max_length=64)]
+    ok: bool
+    message: Text = ""
+
+
+class Error(_Msg, tag="error", frozen=True, kw_only=True):
+    """Either way: something was refused; ``message`` is Chinese, for people."""
+
+    code: Annotated[str, msgspec.Meta(max_length=64)]
+    message: Text
+    fatal: bool = False
+
+
+Message = (
+    Hello
+    | Welcome
+    | EventBatch
+    | Ack
+    | BlobOffer
+    | BlobWant
+    | BlobPut
+    | BlobStored
+    | Heartbeat
+    | Command
+    | CommandResult
+    | Error
+)
+
+
+class ProtocolError(Exception):
+    """A frame the receiver cannot accept; ``close_code`` is the websocket close code to use."""
+
+    def __init__(self, message: str, close_code: int = CLOSE_PROTOCOL) -> None:
+        super().__init__(message)
+        self.message = message
+        self.close_code = close_code
+
+
+class _Envelope(msgspec.Struct, kw_only=True):
+    type: str = ""
+    v: int = 0
+
+
+_ENCODER: Final = msgspec.msgpack.Encoder()
+_DECODER: Final = msgspec.msgpack.Decoder(Message)
+_ENVELOPE: Final = msgspec.msgpack.Decoder(_Envelope)
+_TAGS: Final = frozenset(
+    msgspec.inspect.type_info(t).tag  # type: ignore[attr-defined]
+    for t in (
+        Hello,
+        Welcome,
+        EventBatch,
+        Ack,
+        BlobOffer,
+        BlobWant,
+        BlobPut,
+        BlobStored,
+        Heartbeat,
+        Command,
+        CommandResult,
+        Error,
+    )
+)
+
+
+def encode(message: Message) -> bytes:
+    """The msgpack frame of ``message``."""
+    return _ENCODER.encode(message)
+
+
+def decode(frame: bytes | bytearray | memoryview | str) -> Message:
+    """Decode one frame.
+
+    Raises:
+        ProtocolError: text frame, oversized, malformed, unknown type (1002/1009) or a newer
+            protocol version (4400).
+    """
+    if isinstance(frame, str):
+        raise ProtocolError("只接受二进制帧（msgpack）")
+    if len(frame) > MAX_FRAME_BYTES:
+        raise ProtocolError(f"帧过大（{len(frame)} 字节，上限 {MAX_FRAME_BYTES}）", CLOSE_TOO_BIG)
+    try:
+        envelope = _ENVELOPE.decode(frame)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ProtocolError(f"帧格式错误：{exc}") from exc
+    if envelope.v > PROTOCOL_VERSION:
+        raise ProtocolError(f"协议版本 {envelope.v} 高于本端支持的 {PROTOCOL_VERSION}，请升级", CLOSE_VERSION)
+    if envelope.type not in _TAGS:
+        raise ProtocolError(f"未知消息类型：{envelope.type!r}", CLOSE_VERSION)
+    try:
+        return cast("Message", _DECODER.decode(frame))
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ProtocolError(f"消息内容无效：{exc}") from exc

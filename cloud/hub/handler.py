@@ -1,0 +1,260 @@
+"""``/agent/ws``: authenticate an agent, then ingest its event batches, blobs and heartbeats.
+
+The credential is checked before anything is read from the socket; a refused agent gets close code
+4401 (the ASGI server turns a close *before* accept into a bare HTTP 403, so the hub accepts and
+closes at once to give the agent a machine-readable code). Each EventBatch is verified against the
+agent's stored chain head, checked against the agent's site and lanes, inserted in one short
+transaction (idempotent on ``(tenant_id, id)``) and acknowledged after commit. A malformed frame
+closes the connection (1002/1009/4400) and writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import uuid
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent_protocol import messages as msg
+from agent_protocol.events import GENESIS_HASH, PassEvent, SnapshotRole, verify_chain
+from cloud.blobs import BlobStore
+from cloud.db import models as m
+from cloud.db.engine import Database
+from cloud.hub.credentials import AgentIdentity, authenticate_agent
+from hj1321.plates import canonical_plate
+
+log = structlog.get_logger(__name__)
+
+#: Clock difference between agent and cloud that the stored health flags.
+CLOCK_SKEW_LIMIT_S = 30.0
+
+
+class _RefusedError(Exception):
+    """A batch the hub will not store: tell the agent and close."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@websocket("/agent/ws", opt={"public": True})
+async def agent_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    """The agent connection (docs/protocol.md)."""
+    database: Database = socket.app.state.database
+    blobs = BlobStore(socket.app.state.settings.blobs.root)
+    identity = await authenticate_agent(database, socket.headers.get("authorization"))
+    if identity is None:
+        log.warning("hub.auth_refused", client=str(socket.client))
+        await socket.accept()
+        await socket.close(code=msg.CLOSE_AUTH, reason="代理凭据无效或已吊销")
+        return
+    await socket.accept()
+    session = _AgentSession(socket, database, blobs, identity)
+    try:
+        await session.run()
+    except WebSocketDisconnect:
+        log.info("hub.disconnected", agent_id=str(identity.agent_id))
+
+
+class _AgentSession:
+    def __init__(
+        self, socket: WebSocket[Any, Any, Any], database: Database, blobs: BlobStore, who: AgentIdentity
+    ) -> None:
+        self.socket = socket
+        self.database = database
+        self.blobs = blobs
+        self.who = who
+        self.lanes: frozenset[str] = frozenset()
+        self.log = log.bind(agent_id=str(who.agent_id), tenant_id=str(who.tenant_id))
+
+    async def _close(self, code: int, reason: str) -> None:
+        await self.socket.close(code=code, reason=reason[:120])
+
+    async def _send(self, message: msg.Message) -> None:
+        await self.socket.send_bytes(msg.encode(message))
+
+    async def _receive(self) -> msg.Message:
+        event = await self.socket.receive()
+        if event["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(detail="disconnected", code=int(event.get("code", 1000)))
+        data = event.get("bytes")
+        if not isinstance(data, bytes):
+            return msg.decode(str(event.get("text") or ""))
+        return msg.decode(data)
+
+    async def run(self) -> None:
+        try:
+            await self._handshake()
+            while await self._dispatch(await self._receive()):
+                pass
+        except msg.ProtocolError as exc:
+            self.log.warning("hub.protocol_error", code=exc.close_code, detail=exc.message)
+            await self._close(exc.close_code, exc.message)
+
+    async def _handshake(self) -> None:
+        hello = await self._receive()
+        if not isinstance(hello, msg.Hello):
+            raise msg.ProtocolError("第一条消息必须是 hello")
+        if hello.agent_id != str(self.who.agent_id):
+            raise msg.ProtocolError("hello 中的代理编号与凭据不符")
+        head_seq, _ = await self._load_state()
+        await self._send(msg.Welcome(server_clock=dt.datetime.now(dt.UTC), last_stored_seq=head_seq))
+        self.log.info("hub.connected", last_acked_seq=hello.last_acked_seq, stored_seq=head_seq)
+
+    async def _dispatch(self, message: msg.Message) -> bool:
+        """Handle one message; False once the connection is closed."""
+        if isinstance(message, msg.EventBatch):
+            try:
+                up_to = await self._ingest(message.events)
+            except _RefusedError as refused:
+                self.log.warning("hub.batch_refused", code=refused.code, detail=refused.message)
+                await self._send(msg.Error(code=refused.code, message=refused.message, fatal=True))
+                await self._close(msg.CLOSE_PROTOCOL, refused.code)
+                return False
+            await self._send(msg.Ack(up_to_seq=up_to))
+        elif isinstance(message, msg.BlobOffer):
+            await self._send(msg.BlobWant(sha256=await self._missing(message.sha256)))
+        elif isinstance(message, msg.BlobPut):
+            await self._send(msg.BlobStored(sha256=message.sha256, ok=await self._put_blob(message)))
+        elif isinstance(message, msg.Heartbeat):
+            await self._heartbeat(message)
+        elif isinstance(message, msg.CommandResult):
+            self.log.info("hub.command_result", command_id=message.command_id, ok=message.ok)
+        elif isinstance(message, msg.Error):
+            self.log.warning("hub.agent_error", code=message.code, message=message.message)
+        else:
+            raise msg.ProtocolError(f"代理不应发送 {type(message).__name__}")
+        return True
+
+    async def _load_state(self) -> tuple[int, str]:
+        async with self.database.session(self.who.principal) as session, session.begin():
+            rows = await session.execute(
+                select(m.Lane.id).join(m.Gate, m.Gate.id == m.Lane.gate_id).where(m.Gate.site_id == self.who.site_id)
+            )
+            self.lanes = frozenset(str(r[0]) for r in rows)
+            return await self._head(session)
+
+    async def _head(self, session: AsyncSession) -> tuple[int, str]:
+        row = (
+            await session.execute(
+                select(m.PassEvent.seq, m.PassEvent.hash)
+                .where(m.PassEvent.agent_id == self.who.agent_id)
+                .order_by(m.PassEvent.seq.desc())
+                .limit(1)
+            )
+        ).one_or_none()
+        return (0, GENESIS_HASH) if row is None else (int(row.seq), str(row.hash))
+
+    def _check(self, events: list[PassEvent]) -> None:
+        agent, site = str(self.who.agent_id), str(self.who.site_id)
+        for event in events:
+            if event.agent_id != agent:
+                raise _RefusedError("wrong_agent", f"事件 {event.event_id} 属于另一个代理")
+            if event.site_id != site:
+                raise _RefusedError("wrong_site", f"事件 {event.event_id} 的厂区不是本代理所属厂区")
+            if event.lane_id not in self.lanes:
+                raise _RefusedError("unknown_lane", f"事件 {event.event_id} 的道闸不属于本厂区")
+
+    async def _ingest(self, events: list[PassEvent]) -> int:
+        if not events:
+            raise _RefusedError("empty_batch", "空的事件批次")
+        events = sorted(events, key=lambda e: e.seq)
+        self._check(events)
+        async with self.database.session(self.who.principal) as session, session.begin():
+            head_seq, head_hash = await self._head(session)
+            fresh = [e for e in events if e.seq > head_seq]
+            if fresh:
+                if fresh[0].seq != head_seq + 1:
+                    raise _RefusedError("seq_gap", f"序号不连续：云端已存到 {head_seq}，收到 {fresh[0].seq}")
+                report = verify_chain(fresh, head_hash)
+                if not report.ok:
+                    raise _RefusedError("chain_broken", report.detail or "哈希链断裂")
+                rows = [self._row(e) for e in fresh]
+                await session.execute(
+                    pg_insert(m.PassEvent).values(rows).on_conflict_do_nothing(index_elements=["tenant_id", "id"])
+                )
+        return events[-1].seq
+
+    def _row(self, event: PassEvent) -> dict[str, object]:
+        snaps = {s.role: s.sha256 for s in event.evidence.snapshots}
+        trigger = event.trigger
+        manual = trigger.reason_text or (trigger.reason_code.value if trigger.reason_code else None)
+        return {
+            "tenant_id": self.who.tenant_id,
+            "id": uuid.UUID(event.event_id),
+            "site_id": self.who.site_id,
+            "lane_id": uuid.UUID(event.lane_id),
+            "agent_id": self.who.agent_id,
+            "seq": event.seq,
+            "direction": event.direction.value,
+            "occurred_at": event.occurred_at,
+            "plate": canonical_plate(event.plate or "")[:10],
+            "plate_colour": event.plate_colour.value if event.plate_colour is not None else "",
+            "confidence": event.confidence,
+            "decision": event.decision.value,
+            "reason_codes": [c[:32] for c in event.reasons],
+            "trigger": trigger.kind.value,
+            "operator": trigger.operator[:64] if trigger.operator else None,
+            "manual_reason": manual[:200] if manual else None,
+            "scene_sha256": snaps.get(SnapshotRole.SCENE),
+            "plate_sha256": snaps.get(SnapshotRole.PLATE),
+            "cargo_name": event.cargo[:64] if event.cargo else None,
+            "anomaly_flags": [a[:32] for a in event.anomalies],
+            "prev_hash": event.prev_hash,
+            "hash": event.hash,
+            "payload": msgspec.to_builtins(event),
+        }
+
+    async def _missing(self, offered: list[str]) -> list[str]:
+        if not offered:
+            return []
+        async with self.database.session(self.who.principal) as session, session.begin():
+            known = set((await session.scalars(select(m.Blob.sha256).where(m.Blob.sha256.in_(offered)))).all())
+        return [h for h in dict.fromkeys(offered) if h not in known or not self.blobs.has(h)]
+
+    async def _put_blob(self, put: msg.BlobPut) -> bool:
+        if hashlib.sha256(put.data).hexdigest() != put.sha256:
+            log.warning("hub.blob_hash_mismatch", sha256=put.sha256)
+            return False
+        await asyncio.to_thread(self.blobs.put, put.data)
+        async with self.database.session(self.who.principal) as session, session.begin():
+            await session.execute(
+                pg_insert(m.Blob)
+                .values(
+                    tenant_id=self.who.tenant_id,
+                    sha256=put.sha256,
+                    size_bytes=len(put.data),
+                    content_type=put.mime,
+                )
+                .on_conflict_do_nothing(index_elements=["tenant_id", "sha256"])
+            )
+        return True
+
+    async def _heartbeat(self, beat: msg.Heartbeat) -> None:
+        now = dt.datetime.now(dt.UTC)
+        skew = (beat.agent_clock - now).total_seconds()
+        health: dict[str, object] = {
+            "queue_depth": beat.queue_depth,
+            "oldest_unsent_age_s": beat.oldest_unsent_age_s,
+            "disk_free_bytes": beat.disk_free_bytes,
+            "head_seq": beat.head_seq,
+            "devices": msgspec.to_builtins(beat.devices),
+            "alarms": list(beat.alarms),
+            "agent_clock": beat.agent_clock.isoformat(),
+            "clock_skew_s": round(skew, 3),
+            "clock_skew": abs(skew) > CLOCK_SKEW_LIMIT_S,
+        }
+        async with self.database.session(self.who.principal) as session, session.begin():
+            await session.execute(
+                update(m.Agent).where(m.Agent.id == self.who.agent_id).values(health=health, last_seen_at=func.now())
+            )
