@@ -1,0 +1,249 @@
+"""Stream the outbox to the cloud hub: blobs by content hash, events in order, acks after commit.
+
+One :class:`SyncClient` per agent. :meth:`SyncClient.run` keeps a websocket open with the
+library's reconnect loop and exponential backoff. On every (re)connection, events that were sent
+but never acknowledged are put back to ``pending`` and sent again (the cloud stores each event id
+once, so a replay never duplicates). A refused credential (close code 4401 or HTTP 401/403) and an
+unsupported protocol version (4400) are fatal: retrying cannot help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections.abc import Callable, Generator
+from datetime import UTC, datetime
+from typing import Final
+
+import structlog
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import backoff
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from agent.outbox import Outbox
+from agent_protocol import messages as msg
+from agent_protocol.events import PassEvent
+
+__all__ = ["SyncAuthError", "SyncClient", "SyncFatalError"]
+
+log = structlog.get_logger(__name__)
+
+#: Events per EventBatch.
+DEFAULT_BATCH: Final = 100
+#: Batches sent and not yet acknowledged.
+DEFAULT_WINDOW: Final = 4
+
+
+class SyncFatalError(RuntimeError):
+    """The cloud refused this agent in a way retrying cannot fix."""
+
+
+class SyncAuthError(SyncFatalError):
+    """The cloud refused the agent's credential (unknown, wrong or revoked)."""
+
+
+class SyncClient:
+    """Deliver an :class:`~agent.outbox.Outbox` to the cloud hub over a websocket."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        outbox: Outbox,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        window: int = DEFAULT_WINDOW,
+        heartbeat_s: float = 15.0,
+        poll_s: float = 0.5,
+        reconnect_delays: Callable[[], Generator[float]] = backoff,
+    ) -> None:
+        """Prepare a client; nothing connects before :meth:`run`."""
+        self.url = url
+        self.token = token
+        self.outbox = outbox
+        self.batch_size = max(1, min(batch_size, msg.MAX_BATCH_EVENTS))
+        self.window = max(1, window)
+        self.heartbeat_s = heartbeat_s
+        self.poll_s = poll_s
+        self.reconnect_delays = reconnect_delays
+        self.last_acked_seq = 0
+        self.connections = 0
+        self._cloud_has: set[str] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sync until ``stop`` is set.
+
+        Raises:
+            SyncAuthError: the credential was refused.
+            SyncFatalError: the cloud speaks a protocol version this agent does not.
+        """
+        try:
+            async for ws in connect(
+                self.url,
+                additional_headers={"Authorization": f"Bearer {self.token}"},
+                max_size=msg.MAX_FRAME_BYTES,
+                open_timeout=10,
+                reconnect_delays=self.reconnect_delays,
+            ):
+                self.connections += 1
+                try:
+                    await _Connection(self, ws).run(stop)
+                except ConnectionClosed as exc:
+                    code = exc.rcvd.code if exc.rcvd is not None else None
+                    reason = exc.rcvd.reason if exc.rcvd is not None else ""
+                    if code == msg.CLOSE_AUTH:
+                        raise SyncAuthError(f"云端拒绝了代理凭据：{reason}") from exc
+                    if code == msg.CLOSE_VERSION:
+                        raise SyncFatalError(f"云端不支持本代理的协议版本：{reason}") from exc
+                    log.warning("sync.disconnected", code=code, reason=reason)
+                    continue
+                except msg.ProtocolError as exc:
+                    log.warning("sync.protocol_error", detail=exc.message)
+                    await ws.close(exc.close_code, exc.message[:120])
+                    continue
+                if stop.is_set():
+                    return
+        except InvalidStatus as exc:
+            if exc.response.status_code in {401, 403}:
+                raise SyncAuthError(f"云端拒绝了代理凭据（HTTP {exc.response.status_code}）") from exc
+            raise SyncFatalError(f"云端拒绝了连接（HTTP {exc.response.status_code}）") from exc
+
+
+class _Connection:
+    """One websocket connection's worth of sync state."""
+
+    def __init__(self, client: SyncClient, ws: ClientConnection) -> None:
+        self.client = client
+        self.outbox = client.outbox
+        self.ws = ws
+        self.inflight: list[int] = []  # last seq of each unacked batch
+        self.wants: asyncio.Queue[list[str]] = asyncio.Queue()
+        self.wake = asyncio.Event()
+        self.fatal: msg.Error | None = None
+
+    async def _send(self, message: msg.Message) -> None:
+        await self.ws.send(msg.encode(message))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        requeued = self.outbox.requeue_stale(-1.0)  # everything sent on an earlier connection
+        if requeued:
+            log.info("sync.replay", count=requeued)
+        await self._send(
+            msg.Hello(
+                agent_id=self.outbox.agent_id,
+                last_acked_seq=self.client.last_acked_seq,
+                agent_clock=datetime.now(UTC),
+            )
+        )
+        welcome = msg.decode(await self.ws.recv(decode=False))
+        if not isinstance(welcome, msg.Welcome):
+            raise SyncFatalError(f"云端未回应 welcome：{type(welcome).__name__}")
+        if welcome.last_stored_seq > 0:
+            self._acked(welcome.last_stored_seq)
+        log.info("sync.connected", stored_seq=welcome.last_stored_seq)
+        reader = asyncio.create_task(self._read())
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await self._write(stop, reader, stopper)
+        finally:
+            stopper.cancel()
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await reader
+        if stop.is_set():
+            await self.ws.close()
+
+    def _acked(self, up_to: int) -> None:
+        self.outbox.mark_acked(up_to_seq=up_to)
+        self.client.last_acked_seq = max(self.client.last_acked_seq, up_to)
+        self.inflight = [s for s in self.inflight if s > up_to]
+
+    async def _read(self) -> None:
+        async for frame in self.ws:
+            message = msg.decode(frame)
+            if isinstance(message, msg.Ack):
+                self._acked(message.up_to_seq)
+            elif isinstance(message, msg.BlobWant):
+                self.wants.put_nowait(message.sha256)
+            elif isinstance(message, msg.BlobStored):
+                if message.ok:
+                    self.client._cloud_has.add(message.sha256)  # noqa: SLF001
+            elif isinstance(message, msg.Error):
+                log.error("sync.cloud_error", code=message.code, message=message.message, fatal=message.fatal)
+                if message.fatal:
+                    self.fatal = message
+            elif isinstance(message, msg.Command):
+                await self._send(
+                    msg.CommandResult(command_id=message.command_id, ok=False, message="代理尚不支持远程指令")
+                )
+            self.wake.set()
+
+    async def _write(self, stop: asyncio.Event, reader: asyncio.Task[None], stopper: asyncio.Task[bool]) -> None:
+        next_beat = 0.0
+        while not stop.is_set():
+            if reader.done():
+                reader.result()  # re-raise ConnectionClosed / ProtocolError
+                raise ConnectionClosed(None, None)
+            now = time.monotonic()
+            if now >= next_beat:
+                await self._heartbeat()
+                next_beat = now + self.client.heartbeat_s
+            sent = False
+            if len(self.inflight) < self.client.window:
+                batch = self.outbox.next_batch(self.client.batch_size)
+                if batch:
+                    await self._upload_blobs(batch, reader)
+                    await self._send(msg.EventBatch(events=batch))
+                    self.outbox.mark_sent(e.event_id for e in batch)
+                    self.inflight.append(batch[-1].seq)
+                    sent = True
+            if not sent:
+                self.wake.clear()
+                waker = asyncio.create_task(self.wake.wait())
+                await asyncio.wait(
+                    {waker, reader, stopper},
+                    timeout=min(self.client.poll_s, max(0.0, next_beat - time.monotonic())),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                waker.cancel()
+
+    async def _upload_blobs(self, batch: list[PassEvent], reader: asyncio.Task[None]) -> None:
+        hashes = [h for e in batch for h in e.evidence.blob_hashes() if h not in self.client._cloud_has]  # noqa: SLF001
+        hashes = list(dict.fromkeys(hashes))
+        if not hashes:
+            return
+        await self._send(msg.BlobOffer(sha256=hashes))
+        getter = asyncio.create_task(self.wants.get())
+        await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+        if not getter.done():
+            getter.cancel()
+            reader.result()
+            raise ConnectionClosed(None, None)
+        wanted = set(getter.result())
+        for digest in hashes:
+            if digest not in wanted:
+                self.client._cloud_has.add(digest)  # noqa: SLF001
+                continue
+            data = self.outbox.read_blob(digest)
+            if data is None or hashlib.sha256(data).hexdigest() != digest:
+                log.warning("sync.blob_unavailable", sha256=digest)  # dropped or downsampled under disk pressure
+                continue
+            if len(data) > msg.MAX_BLOB_BYTES:
+                log.warning("sync.blob_too_large", sha256=digest, size=len(data))
+                continue
+            await self._send(msg.BlobPut(sha256=digest, data=data))
+
+    async def _heartbeat(self) -> None:
+        stats = self.outbox.stats()
+        await self._send(
+            msg.Heartbeat(
+                agent_clock=datetime.now(UTC),
+                queue_depth=stats.queue_depth,
+                oldest_unsent_age_s=stats.oldest_unsent_age_s,
+                disk_free_bytes=max(0, stats.free_bytes),
+                head_seq=stats.head_seq,
+                alarms=[a.message[:500] for a in stats.alarms],
+            )
+        )
