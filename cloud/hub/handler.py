@@ -171,6 +171,8 @@ class _AgentSession:
         events = sorted(events, key=lambda e: e.seq)
         self._check(events)
         async with self.database.session(self.who.principal) as session, session.begin():
+            # Two connections of one agent (a stale one not yet timed out) must not interleave.
+            await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(str(self.who.agent_id), 0))))
             head_seq, head_hash = await self._head(session)
             fresh = [e for e in events if e.seq > head_seq]
             if fresh:

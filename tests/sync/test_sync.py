@@ -230,8 +230,9 @@ async def test_refusals(
         (b"\xc1\x00garbage", msg.CLOSE_PROTOCOL),
         ("hello", msg.CLOSE_PROTOCOL),
         (msg.encode(msg.Ack(up_to_seq=1, v=msg.PROTOCOL_VERSION + 1)), msg.CLOSE_VERSION),
+        (b"\x00" * (msg.MAX_FRAME_BYTES + 1), msg.CLOSE_TOO_BIG),
     ):
-        async with connect(url, additional_headers=headers) as ws:
+        async with connect(url, additional_headers=headers, max_size=None) as ws:
             await ws.send(hello)
             await ws.recv()
             await ws.send(frame)
