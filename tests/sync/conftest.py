@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -92,10 +93,21 @@ class CloudProcess:
                 time.sleep(0.1)
         raise RuntimeError("cloud did not start")
 
+    def pause(self) -> None:
+        """Freeze the process (SIGSTOP): connections stay open, nothing is answered."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Thaw a frozen process (SIGCONT)."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         """Terminate the process (SIGTERM, then SIGKILL)."""
         if self.proc is None:
             return
+        self.resume()
         self.proc.terminate()
         try:
             self.proc.wait(timeout=10)

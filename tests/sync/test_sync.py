@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import random
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,14 @@ async def run_until_acked(sync: SyncClient, box: Outbox, count: int, limit_s: fl
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+async def until(predicate: Callable[[], bool], limit_s: float = 10.0) -> None:
+    for _ in range(int(limit_s / 0.02)):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError
 
 
 async def stored(database: Database, site: Any) -> list[Any]:
@@ -241,3 +250,41 @@ async def test_refusals(
             assert closed.value.rcvd is not None
             assert closed.value.rcvd.code == code, frame
     assert await stored(database, site) == []
+
+
+async def test_client_killed_before_ack_replays_without_duplicates(
+    make_tenant: Any, make_site: Any, cloud_process: Any, database: Database, tmp_path: Path
+) -> None:
+    tenant = await make_tenant()
+    site = await make_site(tenant.tenant_id)
+    folder = tmp_path / "agent"
+    box = Outbox(folder, agent_id=str(site.agent_id))
+    fill(box, site, 40, photos=False)
+    cloud_process.start()
+    await run_until_acked(client(cloud_process, site, box), box, 40)
+
+    # The cloud freezes (no acks); the agent sends more, then is killed before any ack arrives.
+    stop = asyncio.Event()
+    sync = client(cloud_process, site, box, batch_size=25)
+    task = asyncio.create_task(sync.run(stop))
+    await until(lambda: sync.connections > 0)
+    await asyncio.sleep(0.3)
+    cloud_process.pause()
+    try:
+        for n in range(41, 141):
+            box.append(draft(site, n))
+        await until(lambda: box.stats().sent >= 100)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 30)
+        assert box.stats().acked == 40
+        box.close()
+    finally:
+        cloud_process.resume()  # the frozen cloud now commits what it had received
+
+    box = Outbox(folder, agent_id=str(site.agent_id))
+    assert box.replayed == 100
+    await run_until_acked(client(cloud_process, site, box), box, 140)
+    rows = await stored(database, site)
+    assert [r.seq for r in rows] == list(range(1, 141))
+    box.close()
