@@ -234,6 +234,27 @@ async def test_refusals(
     box.close()
     assert await stored(database, site) == []
 
+    # A skewed agent clock is flagged in the stored health.
+    async with connect(url, additional_headers=headers) as ws:
+        await ws.send(hello)
+        await ws.recv()
+        await ws.send(msg.encode(msg.Heartbeat(agent_clock=datetime.now(UTC) + timedelta(minutes=2), queue_depth=7)))
+        await ws.send(msg.encode(msg.BlobOffer(sha256=[])))
+        assert msg.decode(await ws.recv(decode=False)) == msg.BlobWant(sha256=[])  # the heartbeat is stored
+    async with database.session(site.principal) as session, session.begin():
+        health = await session.scalar(select(m.Agent.health).where(m.Agent.id == site.agent_id))
+    assert health is not None
+    assert health["clock_skew"] is True
+    assert health["queue_depth"] == 7
+
+    # A hello naming another agent closes the connection.
+    async with connect(url, additional_headers=headers) as ws:
+        await ws.send(msg.encode(msg.Hello(agent_id=str(other_site.agent_id), agent_clock=datetime.now(UTC))))
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == msg.CLOSE_PROTOCOL
+
     # Malformed frames close the connection: garbage, a text frame, a newer protocol version.
     for frame, code in (
         (b"\xc1\x00garbage", msg.CLOSE_PROTOCOL),
