@@ -210,6 +210,8 @@ class _Connection:
                 waker.cancel()
 
     async def _upload_blobs(self, batch: list[PassEvent], reader: asyncio.Task[None]) -> None:
+        if len(self.client._cloud_has) > 200_000:  # noqa: SLF001 - a cache of confirmed hashes, kept bounded
+            self.client._cloud_has.clear()  # noqa: SLF001
         hashes = [h for e in batch for h in e.evidence.blob_hashes() if h not in self.client._cloud_has]  # noqa: SLF001
         hashes = list(dict.fromkeys(hashes))
         if not hashes:
