@@ -122,8 +122,7 @@ def agent_lookup_policy(op: _Op) -> None:
     tenant and site, so authentication needs no cross-tenant read.
     """
     op.execute(
-        f"CREATE POLICY agent_lookup ON agent FOR SELECT TO {APP_ROLE} "
-        f"USING ('agent:' || id::text = {CURRENT_LOGIN})"
+        f"CREATE POLICY agent_lookup ON agent FOR SELECT TO {APP_ROLE} USING ('agent:' || id::text = {CURRENT_LOGIN})"
     )
 
 
