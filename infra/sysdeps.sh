@@ -7,6 +7,7 @@ if ! fc-list :lang=zh 2>/dev/null | grep -q .; then need+=(fonts-noto-cjk fonts-
 if ! command -v fc-list >/dev/null 2>&1; then need+=(fontconfig); fi
 # weasyprint (PDF reports) needs Pango.
 if ! ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0; then need+=(libpango-1.0-0 libpangoft2-1.0-0); fi
+if ! ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset; then need+=(libharfbuzz-subset0); fi
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != "0" ]; then
   echo "缺少系统软件包: ${need[*]} (请以 root 运行 apt-get install)" >&2
