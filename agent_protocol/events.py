@@ -243,6 +243,7 @@ class PassEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     reasons: tuple[Code, ...] = ()
     message: Annotated[str, msgspec.Meta(max_length=500)] = ""
     trigger: Trigger = Trigger()
+    related_event_id: ShortText | None = None  # e.g. the refused pass a manual release overrides
     vehicle: VehicleSnapshot | None = None
     emergency_level: ShortText = "none"
     policy_version: ShortText | None = None

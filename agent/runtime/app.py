@@ -1,0 +1,257 @@
+"""Composition of the running agent from its configuration: the only place the pieces are wired.
+
+Start order (stop is the reverse): data folder → outbox (migrate, replay sent→pending) →
+local registry and policy → decision engine → command journal → devices → lane workers → booth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import structlog
+
+from agent.decision.engine import DecisionEngine
+from agent.decision.registry import LocalRegistry, load_snapshot, save_snapshot
+from agent.devices.interfaces import Barrier, Device, LedDisplay
+from agent.devices.registry import BARRIERS, LED_DISPLAYS, WEIGHBRIDGES, DeviceRegistry
+from agent.evidence.ring import FrameRing
+from agent.outbox.store import Alarm, Outbox
+from agent.runtime.config import AgentConfig, LaneConfig, device_configs
+from agent.runtime.pipeline import CommandJournal, LaneEvent, LanePipeline, ReadSource
+from agent.runtime.sources import SpoolReadSource
+from agent.runtime.supervisor import Supervisor
+from hj1321.rules import ControlPolicy, decode_policy, default_policy, encode_policy
+
+if TYPE_CHECKING:
+    from agent.outbox.store import OutboxStats
+
+__all__ = ["Agent"]
+
+log = structlog.get_logger(__name__)
+
+_REGISTRIES: dict[str, DeviceRegistry[Any]] = {"barriers": BARRIERS, "leds": LED_DISPLAYS, "weighbridges": WEIGHBRIDGES}
+
+
+class Agent:
+    """The whole agent process: build from config, run under the supervisor."""
+
+    def __init__(
+        self,
+        cfg: AgentConfig,
+        *,
+        free_space: Callable[[], int] | None = None,
+        booth: bool | None = None,
+    ) -> None:
+        """Prepare (nothing is opened until :meth:`run`).
+
+        Args:
+            cfg: validated configuration.
+            free_space: free-space probe for the outbox (tests).
+            booth: override ``cfg.booth.enabled``.
+        """
+        self.cfg = cfg
+        self.data = cfg.data_path
+        self.supervisor = Supervisor(
+            restart_budget=cfg.agent.restart_budget, restart_window_s=cfg.agent.restart_window_s
+        )
+        self.alarms: list[Alarm] = []
+        self.lanes: dict[str, LanePipeline] = {}
+        self.devices: dict[str, Device] = {}
+        self.rings: dict[str, FrameRing] = {}
+        self.lane_listeners: list[Callable[[LaneEvent], None]] = []
+        self.online: Callable[[], bool] = lambda: False  # replaced by the sync layer (issue 5)
+        self._free_space = free_space
+        self._booth_enabled = cfg.booth.enabled if booth is None else booth
+        self.outbox: Outbox | None = None
+        self.engine: DecisionEngine | None = None
+        self.journal: CommandJournal | None = None
+        self._booth_runner: Any = None
+
+    # ------------------------------------------------------------------ alarms
+
+    def alarm(self, item: Alarm) -> None:
+        """Keep an alarm for the booth and heartbeats."""
+        self.alarms.append(item)
+        del self.alarms[:-200]
+
+    def stats(self) -> OutboxStats | None:
+        """Outbox statistics (None before start)."""
+        return None if self.outbox is None else self.outbox.stats()
+
+    # ------------------------------------------------------------------ services
+
+    async def _start_outbox(self) -> None:
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.outbox = await asyncio.to_thread(
+            Outbox,
+            self.data / "outbox",
+            agent_id=self.cfg.agent.id,
+            settings=self.cfg.outbox,
+            free_space=self._free_space,
+            on_alarm=self.alarm,
+        )
+        log.info("agent.outbox_open", replayed=self.outbox.replayed, head=self.outbox.head()[0])
+
+    async def _stop_outbox(self) -> None:
+        if self.outbox is not None:
+            await asyncio.to_thread(self.outbox.close)
+
+    def _load_policy(self) -> ControlPolicy:
+        cached = self.data / "policy.json"
+        if cached.exists():
+            return decode_policy(cached.read_bytes())
+        if self.cfg.policy_file:
+            return decode_policy(Path(self.cfg.policy_file).read_bytes())
+        policy = default_policy()
+        cached.write_bytes(encode_policy(policy))
+        return policy
+
+    async def _start_decision(self) -> None:
+        registry_path = self.data / "registry.json"
+        if not registry_path.exists() and self.cfg.registry_seed:
+            seed = load_snapshot(Path(self.cfg.registry_seed))
+            await asyncio.to_thread(save_snapshot, registry_path, seed)
+        try:
+            snapshot = load_snapshot(registry_path)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            self.alarm(_alarm("registry_corrupt", f"本地车辆库文件损坏，按空库运行：{exc}"))
+            snapshot = load_snapshot(self.data / "registry.absent")
+        self.engine = DecisionEngine(
+            registry=LocalRegistry(snapshot), policy=self._load_policy(), settings=self.cfg.policy
+        )
+        log.info("agent.decision_ready", registry=snapshot.version, vehicles=len(snapshot.vehicles))
+
+    async def _noop(self) -> None:
+        return None
+
+    async def _start_journal(self) -> None:
+        if self.cfg.agent.command_journal:
+            self.journal = CommandJournal(self.data / "barrier-commands.log")
+
+    async def _stop_journal(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+
+    async def _start_devices(self) -> None:
+        configs = device_configs(self.cfg)
+        used = {n for lane in self.cfg.lanes for n in (lane.barrier, lane.led, lane.weighbridge) if n}
+        for name in sorted(used):
+            section, config = configs[name]
+            device = _REGISTRIES[section].create(config)
+            await device.start()
+            self.devices[name] = device
+            log.info("agent.device_started", device=name, kind=device.kind)
+
+    async def _stop_devices(self) -> None:
+        for name, device in reversed(list(self.devices.items())):
+            try:
+                await device.stop()
+            except Exception:
+                log.exception("agent.device_stop_failed", device=name)
+
+    # ------------------------------------------------------------------ lanes
+
+    def _source(self, lane: LaneConfig) -> ReadSource:
+        if lane.source.type == "spool":
+            assert lane.source.path is not None
+            return SpoolReadSource(Path(lane.source.path), poll_s=lane.source.poll_s)
+        from agent.runtime.sources import VisionReadSource  # noqa: PLC0415
+        from agent.sources.opencv import open_source  # noqa: PLC0415 - vision stack only when cameras are used
+        from agent.vision import PlateRecognizer, PlateVoter  # noqa: PLC0415
+
+        camera = next(c for c in self.cfg.cameras if c.id == lane.camera)
+        ring = self.rings.setdefault(
+            camera.id,
+            FrameRing(seconds=self.cfg.evidence.clip_before_s + 15.0, fps=self.cfg.evidence.clip_fps),
+        )
+        return VisionReadSource(
+            lane_id=lane.id,
+            frames=open_source(camera.url, roi=camera.roi),
+            recognizer=PlateRecognizer(),
+            voter=PlateVoter(),
+            ring=ring,
+            jpeg_quality=self.cfg.evidence.jpeg_quality,
+        )
+
+    def _build_lane(self, lane: LaneConfig) -> LanePipeline:
+        assert self.engine is not None
+        assert self.outbox is not None
+        camera = next((c for c in self.cfg.cameras if c.id == lane.camera), None)
+        barrier = self.devices.get(lane.barrier) if lane.barrier else None
+        led = self.devices.get(lane.led) if lane.led else None
+        ring = self.rings.get(lane.camera) if lane.camera else None
+        return LanePipeline(
+            lane_id=lane.id,
+            lane_name=lane.name,
+            direction=lane.direction,
+            agent_id=self.cfg.agent.id,
+            site_id=self.cfg.site.id,
+            engine=self.engine,
+            outbox=self.outbox,
+            barrier=barrier if isinstance(barrier, Barrier) else None,
+            led=led if isinstance(led, LedDisplay) else None,
+            journal=self.journal,
+            clips=ring if self.cfg.evidence.clip else None,
+            clip_before_s=self.cfg.evidence.clip_before_s,
+            nvr=(camera.nvr.nvr, camera.nvr.channel) if camera is not None and camera.nvr is not None else None,
+            listeners=self.lane_listeners,
+            on_alarm=self.alarm,
+        )
+
+    async def _start_lanes(self) -> None:
+        for lane in self.cfg.lanes:
+            pipeline = self._build_lane(lane)
+            self.lanes[lane.id] = pipeline
+
+            def make(lane: LaneConfig = lane, pipeline: LanePipeline = pipeline) -> Any:
+                source = self._source(lane)
+                if lane.camera and pipeline.clips is None and self.cfg.evidence.clip:
+                    pipeline.clips = self.rings.get(lane.camera)
+                return pipeline.run(source)
+
+            self.supervisor.add_worker(f"lane-{lane.id}", make)
+
+    async def _start_booth(self) -> None:
+        if not self._booth_enabled:
+            return
+        try:
+            booth = importlib.import_module("agent.booth.server")  # aiohttp app only when enabled
+        except ImportError:
+            log.warning("booth UI is not available in this build; continuing without it")
+            return
+        self._booth_runner = await booth.start_booth(self)
+
+    async def _stop_booth(self) -> None:
+        if self._booth_runner is not None:
+            await self._booth_runner.cleanup()
+
+    # ------------------------------------------------------------------ run
+
+    def build(self) -> Supervisor:
+        """Register the services in start order."""
+        sup = self.supervisor
+        sup.add_service("outbox", self._start_outbox, self._stop_outbox)
+        sup.add_service("decision", self._start_decision, self._noop)
+        sup.add_service("journal", self._start_journal, self._stop_journal)
+        sup.add_service("devices", self._start_devices, self._stop_devices)
+        sup.add_service("lanes", self._start_lanes, self._noop)
+        sup.add_service("booth", self._start_booth, self._stop_booth)
+        return sup
+
+    async def run(self, *, install_signals: bool = True) -> int:
+        """Run until SIGTERM/SIGINT (or a fatal failure); return the exit code."""
+        sup = self.build()
+        if install_signals:
+            sup.install_signal_handlers()
+        return await sup.run()
+
+
+def _alarm(code: str, message: str) -> Alarm:
+    import time  # noqa: PLC0415
+
+    return Alarm(code=code, message=message, at=time.time())

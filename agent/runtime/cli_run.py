@@ -1,0 +1,37 @@
+"""``ecogate agent run FILE``: run the agent until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import structlog
+
+from agent.runtime.app import Agent
+from agent.runtime.config import ConfigError, load_config
+
+__all__ = ["main"]
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def main(argv: list[str]) -> int:
+    """Load the config and run; exit code 0 after a clean stop, 2 for a bad config, 3 after a crash loop."""
+    if len(argv) != 1 or argv[0] in {"-h", "--help"}:
+        print("用法: ecogate agent run <配置文件.toml>", file=sys.stderr)  # noqa: T201
+        return 2 if len(argv) != 1 else 0
+    try:
+        cfg = load_config(Path(argv[0]))
+    except ConfigError as exc:
+        print("配置错误，代理未启动：", file=sys.stderr)  # noqa: T201
+        for error in exc.errors:
+            print(f"  - {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[cfg.agent.log_level]))
+    return asyncio.run(Agent(cfg).run())
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,415 @@
+"""The lane pipeline: read → decision → durable outbox write → barrier / LED commands.
+
+The one invariant: **no barrier command before the pass event (with its photos) is committed**.
+:meth:`LanePipeline.handle_read` awaits :meth:`agent.outbox.Outbox.append` (fsync'd blobs, then
+a ``synchronous=FULL`` commit) and only then, for an allowed pass, journals and sends the open
+command. A refused pass never reaches ``barrier.open()``. If the outbox cannot store the event
+the barrier stays shut and the guard is alarmed. Manual releases and manual plate entries by a
+signed-in guard go through the same path and become pass events too.
+
+A read whose ``read_id`` is already stored (a replayed source after a crash) is not stored twice;
+if the crash came between the commit and the commands, the commands are sent now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import msgspec
+import structlog
+
+from agent.decision.engine import DecisionEngine, DecisionOutcome, DecisionRequest
+from agent.devices.interfaces import Barrier, LedDisplay
+from agent.devices.types import LedColour, LedLine, LedScreen
+from agent.outbox.store import Alarm, ClipData, Outbox, OutboxError, PhotoData
+from agent_protocol.events import (
+    Decision,
+    Direction,
+    Evidence,
+    ManualReason,
+    NvrRef,
+    PassEvent,
+    Trigger,
+    TriggerKind,
+    new_event_id,
+)
+from hj1321.plates import PlateColour, canonical_plate
+
+__all__ = [
+    "ClipProvider",
+    "CommandJournal",
+    "LaneEvent",
+    "LanePipeline",
+    "LaneRead",
+    "ReadSource",
+]
+
+log = structlog.get_logger(__name__)
+
+
+class LaneRead(msgspec.Struct, frozen=True, kw_only=True):
+    """One vehicle read on one lane (from the voter, or a spool line)."""
+
+    read_id: str
+    plate: str | None
+    colour: PlateColour | None = None
+    confidence: float = 0.0
+    moment: datetime
+    internal_code: str | None = None
+    photos: tuple[PhotoData, ...] = ()
+    needs_review: bool = False
+
+
+class ReadSource(Protocol):
+    """Where a lane's reads come from."""
+
+    def reads(self) -> AsyncIterator[LaneRead]:
+        """Reads as vehicles arrive."""
+        ...
+
+
+class ClipProvider(Protocol):
+    """Cuts the evidence clip of a pass from a frame ring buffer."""
+
+    def clip(self, start: datetime, end: datetime) -> ClipData | None:
+        """Encoded frames between ``start`` and ``end`` (None when none are buffered)."""
+        ...
+
+
+class CommandJournal:
+    """Append-only, fsync'd log of every barrier command (audit trail; the soak checks it)."""
+
+    def __init__(self, path: Path) -> None:
+        """Open (creating) the journal for appending."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def record(self, *, lane_id: str, event_id: str, command: str) -> None:
+        """Durably note that ``command`` is about to be sent for ``event_id``."""
+        line = json.dumps(
+            {
+                "at": datetime.now(UTC).isoformat(),
+                "lane": lane_id,
+                "event_id": event_id,
+                "command": command,
+                "pid": os.getpid(),
+            },
+            ensure_ascii=False,
+        )
+        os.write(self._fd, (line + "\n").encode())
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        """Close the file."""
+        os.close(self._fd)
+
+
+class LaneEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """What the booth is told after each pass (or failure) on a lane."""
+
+    lane_id: str
+    event: PassEvent | None
+    prompt_guard: bool = False
+    barrier_opened: bool = False
+    error: str | None = None
+
+
+def _stage_text(event: PassEvent) -> str:
+    stage = event.vehicle.emission_stage if event.vehicle else None
+    if stage is None:
+        return "排放阶段未知"
+    return {"D": "电动", "X": "无排放阶段"}.get(
+        stage, f"国{'0一二三四五六七'[int(stage)]}" if stage.isdigit() else stage
+    )
+
+
+class LanePipeline:
+    """Everything that happens on one lane."""
+
+    def __init__(
+        self,
+        *,
+        lane_id: str,
+        lane_name: str,
+        direction: Direction,
+        agent_id: str,
+        site_id: str,
+        engine: DecisionEngine,
+        outbox: Outbox,
+        barrier: Barrier | None = None,
+        led: LedDisplay | None = None,
+        journal: CommandJournal | None = None,
+        clips: ClipProvider | None = None,
+        clip_before_s: float = 5.0,
+        nvr: tuple[str, int] | None = None,
+        listeners: list[Callable[[LaneEvent], None]] | None = None,
+        on_alarm: Callable[[Alarm], None] | None = None,
+    ) -> None:
+        """Wire a lane to its decision engine, outbox and devices."""
+        self.lane_id = lane_id
+        self.lane_name = lane_name
+        self.direction = direction
+        self.agent_id = agent_id
+        self.site_id = site_id
+        self.engine = engine
+        self.outbox = outbox
+        self.barrier = barrier
+        self.led = led
+        self.journal = journal
+        self.clips = clips
+        self.clip_before_s = clip_before_s
+        self.nvr = nvr
+        self.listeners = listeners if listeners is not None else []
+        self.on_alarm = on_alarm
+        self.last_event: PassEvent | None = None
+        self.last_refused: PassEvent | None = None
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ automatic passes
+
+    async def run(self, source: ReadSource) -> None:
+        """Handle every read of ``source`` in order (the supervisor restarts this on failure)."""
+        await self.finish_unactuated()
+        async for read in source.reads():
+            await self.handle_read(read)
+
+    async def finish_unactuated(self) -> int:
+        """After a crash: send the commands of committed events of this lane that never got them."""
+        pending = [e for e in await asyncio.to_thread(self.outbox.unactuated) if e.lane_id == self.lane_id]
+        for event in pending:
+            log.info("lane.finish_unactuated", lane=self.lane_id, event_id=event.event_id, decision=event.decision)
+            await self._actuate(event)
+        return len(pending)
+
+    async def handle_read(self, read: LaneRead) -> PassEvent | None:
+        """Decide, persist, then command the barrier. Returns the stored event (None if not stored)."""
+        plate = canonical_plate(read.plate) if read.plate else None
+        req = DecisionRequest(
+            lane_id=self.lane_id,
+            direction=self.direction,
+            moment=read.moment,
+            plate=plate,
+            plate_colour=read.colour,
+            internal_code=read.internal_code,
+            confidence=read.confidence,
+        )
+        outcome = await self.engine.decide(req)
+        draft = self._draft(
+            outcome,
+            plate=plate,
+            colour=read.colour,
+            internal_code=read.internal_code,
+            confidence=read.confidence,
+            moment=read.moment,
+            read_id=read.read_id,
+            trigger=Trigger(kind=TriggerKind.AUTO),
+            extra_anomalies=("needs_review",) if read.needs_review else (),
+        )
+        return await self._record_and_actuate(draft, photos=read.photos, prompt=outcome.prompt_guard)
+
+    # ------------------------------------------------------------------ manual actions (booth)
+
+    async def manual_release(
+        self, *, operator: str, reason: ManualReason, text: str, plate: str | None = None
+    ) -> PassEvent | None:
+        """A guard raises the barrier by hand, with a reason: a pass event like any other."""
+        ref = self.last_refused
+        if plate:
+            plate = canonical_plate(plate)
+        elif ref is not None:
+            plate = ref.plate
+        draft = PassEvent(
+            event_id=new_event_id(),
+            agent_id=self.agent_id,
+            site_id=self.site_id,
+            lane_id=self.lane_id,
+            direction=self.direction,
+            occurred_at=datetime.now(UTC),
+            plate=plate,
+            plate_colour=ref.plate_colour if ref is not None and ref.plate == plate else None,
+            internal_code=ref.internal_code if ref is not None else None,
+            confidence=1.0 if plate else 0.0,
+            evidence=Evidence(snapshots=ref.evidence.snapshots) if ref is not None else Evidence(),
+            decision=Decision.ALLOW,
+            reasons=("manual_release",),
+            message=f"放行：门岗人工放行（{reason.label}）",
+            trigger=Trigger(kind=TriggerKind.MANUAL_RELEASE, operator=operator, reason_code=reason, reason_text=text),
+            related_event_id=ref.event_id if ref is not None else None,
+            vehicle=ref.vehicle if ref is not None else None,
+            emergency_level=self.engine.level.value,
+            policy_version=self.engine.policy.version,
+            anomalies=("manual_release",),
+        )
+        event = await self._record_and_actuate(draft, photos=(), prompt=False)
+        if event is not None:
+            self.last_refused = None
+        return event
+
+    async def manual_entry(
+        self, *, operator: str, plate: str, colour: PlateColour | None = None, internal_code: str | None = None
+    ) -> PassEvent | None:
+        """A guard types the plate the camera missed; the normal decision applies."""
+        canon = canonical_plate(plate) if plate else None
+        now = datetime.now(UTC)
+        req = DecisionRequest(
+            lane_id=self.lane_id,
+            direction=self.direction,
+            moment=now,
+            plate=canon,
+            plate_colour=colour,
+            internal_code=internal_code,
+            confidence=1.0,
+            manual=True,
+        )
+        outcome = await self.engine.decide(req)
+        ref = self.last_refused
+        draft = self._draft(
+            outcome,
+            plate=canon,
+            colour=colour,
+            internal_code=internal_code,
+            confidence=1.0,
+            moment=now,
+            read_id=None,
+            trigger=Trigger(kind=TriggerKind.MANUAL_ENTRY, operator=operator),
+            extra_anomalies=("manual_entry",),
+        )
+        if ref is not None:
+            draft = msgspec.structs.replace(
+                draft, related_event_id=ref.event_id, evidence=Evidence(snapshots=ref.evidence.snapshots)
+            )
+        return await self._record_and_actuate(draft, photos=(), prompt=outcome.prompt_guard)
+
+    # ------------------------------------------------------------------ internals
+
+    def _draft(
+        self,
+        outcome: DecisionOutcome,
+        *,
+        plate: str | None,
+        colour: PlateColour | None,
+        internal_code: str | None,
+        confidence: float,
+        moment: datetime,
+        read_id: str | None,
+        trigger: Trigger,
+        extra_anomalies: tuple[str, ...] = (),
+    ) -> PassEvent:
+        nvr = None
+        if self.nvr is not None:
+            nvr = NvrRef(
+                nvr=self.nvr[0],
+                channel=self.nvr[1],
+                start=datetime.fromtimestamp(moment.timestamp() - self.clip_before_s, UTC),
+                end=moment,
+            )
+        return PassEvent(
+            event_id=new_event_id(),
+            agent_id=self.agent_id,
+            site_id=self.site_id,
+            lane_id=self.lane_id,
+            direction=self.direction,
+            occurred_at=moment,
+            plate=plate,
+            plate_colour=colour,
+            internal_code=internal_code,
+            confidence=round(max(0.0, min(1.0, confidence)), 4),
+            read_id=read_id,
+            evidence=Evidence(nvr=nvr),
+            decision=outcome.decision,
+            reasons=outcome.reasons,
+            message=outcome.message,
+            trigger=trigger,
+            vehicle=outcome.vehicle,
+            emergency_level=outcome.emergency_level,
+            policy_version=outcome.policy_version,
+            anomalies=outcome.anomalies + extra_anomalies,
+        )
+
+    async def _record_and_actuate(
+        self, draft: PassEvent, *, photos: tuple[PhotoData, ...], prompt: bool
+    ) -> PassEvent | None:
+        async with self._lock:
+            clip = None
+            if self.clips is not None and draft.read_id is not None:
+                start = datetime.fromtimestamp(draft.occurred_at.timestamp() - self.clip_before_s, UTC)
+                clip = self.clips.clip(start, datetime.now(UTC))
+            try:
+                result = await asyncio.to_thread(self.outbox.append, draft, photos=photos, clip=clip)
+            except OutboxError as exc:
+                log.exception("lane.outbox_failed", lane=self.lane_id)
+                await self._show_error("系统存储故障", "请稍候 联系门岗")
+                self._notify(LaneEvent(lane_id=self.lane_id, event=None, prompt_guard=True, error=str(exc)))
+                return None
+            event = result.event
+            if result.duplicate and result.actuated:
+                return event
+            opened = await self._actuate(event)
+            self.last_event = event
+            if event.decision is Decision.REFUSE:
+                self.last_refused = event
+            self._notify(LaneEvent(lane_id=self.lane_id, event=event, prompt_guard=prompt, barrier_opened=opened))
+            return event
+
+    async def _actuate(self, event: PassEvent) -> bool:
+        """Send the barrier/LED commands of a committed event; True when an open command was sent."""
+        opened = False
+        if event.decision is Decision.ALLOW and self.barrier is not None:
+            if self.journal is not None:
+                await asyncio.to_thread(
+                    self.journal.record, lane_id=self.lane_id, event_id=event.event_id, command="open"
+                )
+            status = await self.barrier.open()
+            opened = True
+            if status.fault:
+                log.warning("lane.barrier_fault", lane=self.lane_id, message=status.message)
+        await self._show(event)
+        await asyncio.to_thread(self.outbox.mark_actuated, event.event_id)
+        return opened
+
+    async def _show(self, event: PassEvent) -> None:
+        if self.led is None:
+            return
+        allowed = event.decision is Decision.ALLOW
+        colour = LedColour.GREEN if allowed else LedColour.RED
+        text = event.message.split("：", 1)[-1][:16]
+        screen = LedScreen(
+            (
+                LedLine(event.plate or event.internal_code or "未识别", LedColour.YELLOW),
+                LedLine(_stage_text(event), colour),
+                LedLine("欢迎光临 请通行" if allowed else "禁止通行", colour),
+                LedLine(text, colour),
+            )
+        )
+        try:
+            await self.led.show(screen)
+        except Exception:  # noqa: BLE001 - a broken screen must never stop the lane
+            log.warning("lane.led_failed", lane=self.lane_id)
+
+    async def _show_error(self, line1: str, line2: str) -> None:
+        if self.led is None:
+            return
+        try:
+            await self.led.show(LedScreen((LedLine(line1, LedColour.RED), LedLine(line2, LedColour.RED))))
+        except Exception:  # noqa: BLE001
+            log.warning("lane.led_failed", lane=self.lane_id)
+
+    def _notify(self, item: LaneEvent) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(item)
+            except Exception:  # noqa: BLE001 - a listener (booth) must never break the lane
+                log.warning("lane.listener_failed", lane=self.lane_id)
+
+
+def monotonic_to_utc(ts: float) -> datetime:
+    """Convert a ``time.monotonic()`` stamp to UTC wall-clock time (for reads from the voter)."""
+    return datetime.fromtimestamp(time.time() - (time.monotonic() - ts), UTC)
