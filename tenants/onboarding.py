@@ -52,6 +52,25 @@ def _check_tenant(spec: TenantSpec) -> None:
         raise InvalidValueError("tenant.name", "企业名称不能为空", spec.name)
 
 
+async def _add_tenant_account(
+    session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID, account: AccountSpec, role: Role
+) -> None:
+    """Add a tenant user's account and its membership to the session's transaction."""
+    session.add(
+        UserAccount(
+            id=user_id,
+            login=account.login,
+            display_name=account.display_name,
+            password_hash=account.password_hash,
+            kind="tenant",
+            tenant_id=tenant_id,
+            must_change_password=account.must_change_password,
+        )
+    )
+    await session.flush()
+    session.add(Membership(tenant_id=tenant_id, user_id=user_id, role=role.value))
+
+
 async def onboard_tenant(session_for: SessionFor, spec: TenantSpec, admin: AccountSpec, actor: Principal) -> uuid.UUID:
     """Create the tenant, its first administrator and the membership, in one transaction."""
     _check_tenant(spec)
@@ -74,19 +93,7 @@ async def onboard_tenant(session_for: SessionFor, spec: TenantSpec, admin: Accou
             )
         )
         await session.flush()
-        session.add(
-            UserAccount(
-                id=admin_id,
-                login=admin.login,
-                display_name=admin.display_name,
-                password_hash=admin.password_hash,
-                kind="tenant",
-                tenant_id=tenant_id,
-                must_change_password=admin.must_change_password,
-            )
-        )
-        await session.flush()
-        session.add(Membership(tenant_id=tenant_id, user_id=admin_id, role=Role.TENANT_ADMIN.value))
+        await _add_tenant_account(session, tenant_id, admin_id, admin, Role.TENANT_ADMIN)
     return tenant_id
 
 
@@ -125,19 +132,7 @@ async def add_tenant_user(
     user_id = new_id()
     scope = Principal(user_id=actor.user_id, role=actor.role, tenant_id=tenant_id, login=actor.login)
     async with session_for(scope) as session, session.begin():
-        session.add(
-            UserAccount(
-                id=user_id,
-                login=account.login,
-                display_name=account.display_name,
-                password_hash=account.password_hash,
-                kind="tenant",
-                tenant_id=tenant_id,
-                must_change_password=account.must_change_password,
-            )
-        )
-        await session.flush()
-        session.add(Membership(tenant_id=tenant_id, user_id=user_id, role=role.value))
+        await _add_tenant_account(session, tenant_id, user_id, account, role)
     return user_id
 
 
