@@ -42,6 +42,7 @@ class PassEvent(TenantOwned, Base):
         CheckConstraint("trigger IN ('auto', 'manual_release', 'manual_entry')", name="trigger"),
         Index("ix_pass_event_tenant_time", "tenant_id", "occurred_at"),
         Index("ix_pass_event_tenant_plate_time", "tenant_id", "plate", "occurred_at"),
+        Index("ix_pass_event_tenant_received", "tenant_id", "received_at"),  # migration 0002 (report refresh)
     )
 
     site_id: Mapped[uuid.UUID]
