@@ -83,7 +83,8 @@ def test_bad_configs_are_rejected_with_chinese_message(raw: dict[str, object], n
 
 
 def test_registry_lists_types_and_refuses_duplicates() -> None:
-    assert set(BARRIERS.types) == {"modbus_relay", "http_anpr"}
-    assert set(WEIGHBRIDGES.types) == {"xk3190_a9", "xk3190_a12", "toledo"}
+    # Built-in drivers; other modules (e.g. the runtime's virtual devices) may register more.
+    assert set(BARRIERS.types) >= {"modbus_relay", "http_anpr"}
+    assert set(WEIGHBRIDGES.types) >= {"xk3190_a9", "xk3190_a12", "toledo"}
     with pytest.raises(ValueError, match="已注册"):
         BARRIERS.register("modbus_relay", Xk3190A9Config, lambda cfg: None)  # type: ignore[arg-type,return-value]
