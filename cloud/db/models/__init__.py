@@ -3,6 +3,22 @@
 from cloud.db.models._agents import Agent, Device
 from cloud.db.models._audit import AuditLog
 from cloud.db.models._blobs import Blob
+from cloud.db.models._compliance import (
+    AuditSample,
+    BlacklistEntry,
+    BlacklistRevocation,
+    ChainAnchor,
+    CheckFlag,
+    CheckResolution,
+    CheckState,
+    CloudChainEntry,
+    EmergencyResponse,
+    InventoryLine,
+    InventorySheet,
+    PolicyVersion,
+    RegionAlert,
+    VehicleReview,
+)
 from cloud.db.models._passes import PassEvent, Weighing
 from cloud.db.models._reports import (
     ExportJob,
@@ -21,16 +37,29 @@ from tenants.models import Membership, Region, Tenant, UserAccount
 __all__ = [
     "Agent",
     "AuditLog",
+    "AuditSample",
     "Base",
+    "BlacklistEntry",
+    "BlacklistRevocation",
     "Blob",
+    "ChainAnchor",
+    "CheckFlag",
+    "CheckResolution",
+    "CheckState",
+    "CloudChainEntry",
     "Device",
+    "EmergencyResponse",
     "ExportJob",
     "Gate",
+    "InventoryLine",
+    "InventorySheet",
     "Lane",
     "Membership",
     "NonRoadTransport",
     "PassEvent",
+    "PolicyVersion",
     "Region",
+    "RegionAlert",
     "ReportDaily",
     "ReportDailyCarrier",
     "ReportDailyHour",
@@ -41,6 +70,7 @@ __all__ = [
     "UserAccount",
     "Vehicle",
     "VehicleDocument",
+    "VehicleReview",
     "VehicleVersion",
     "Weighing",
 ]

@@ -15,7 +15,7 @@ from tenants.roles import APP_ROLE, REGULATOR_ROLE
 pytestmark = pytest.mark.anyio
 
 #: Tables shared by all tenants, readable by every role and written only by migrations.
-GLOBAL_TABLES = frozenset({"region", "ecogate_schema_version"})
+GLOBAL_TABLES = frozenset({"region", "ecogate_schema_version", "region_alert"})  # region_alert: ADR 0005
 
 
 def _owned() -> set[str]:
