@@ -22,6 +22,7 @@ from typing import Any, Final
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.compliance import reviews
 from cloud.db import models as m
 from cloud.domain import audit
 from cloud.domain.common import CHINA_TZ, FieldErrors, require_tenant
@@ -414,7 +415,13 @@ async def _check_duplicates(
 
 
 def _version(
-    principal: Principal, vehicle: m.Vehicle, number: int, data: Mapping[str, Any], status: str, reason: str
+    principal: Principal,
+    vehicle: m.Vehicle,
+    number: int,
+    data: Mapping[str, Any],
+    status: str,
+    reason: str,
+    review: str = "pending",
 ) -> m.VehicleVersion:
     return m.VehicleVersion(
         tenant_id=vehicle.tenant_id,
@@ -422,7 +429,7 @@ def _version(
         version=number,
         category=vehicle.category,
         status=status,
-        review="pending",
+        review=review,
         reason=reason,
         created_by=principal.user_id,
         **data,
@@ -506,7 +513,12 @@ async def _append(
     reason: str,
 ) -> m.VehicleVersion:
     number = vehicle.current_version + 1
-    version = _version(principal, vehicle, number, data, status, reason)
+    # Maker-checker (issue 6): a version that changes nothing reviewed keeps the previous verification.
+    previous = await session.get(m.VehicleVersion, (vehicle.tenant_id, vehicle.current_version_id))
+    review = "pending"
+    if previous is not None:
+        review = reviews.carried_review(await reviews.state_of(session, previous), version_data(previous), data)
+    version = _version(principal, vehicle, number, data, status, reason, review)
     session.add(version)
     await session.flush()
     vehicle.current_version_id = version.id

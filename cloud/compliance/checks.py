@@ -1,0 +1,650 @@
+"""Logic checks over the pass ledger and the vehicle ledger (PRODUCT.md problems 1–4).
+
+Each check has a reason code and a Chinese explanation (:data:`REASONS`). A finding is an
+append-only ``check_flag`` row (idempotent on ``(code, subject_key)``), shown red until a person
+resolves it with a reason (``check_resolution``). :func:`run_checks` is the one entry point: it
+checks every pass event received since the tenant's watermark (with an overlap, so a late commit is
+never missed), sweeps for absences (an entry with no exit after N hours, a weighing that never came)
+and checks the vehicle versions written since the last run. It is called as records arrive (the
+ingest hook, the pass insert path), before the review queue is read, and by ``ecogate ledger checks``.
+
+Thresholds are tenant settings (``tenant.settings["compliance"]``, defaults in :class:`CheckSettings`),
+all [I]: REGULATION.md gives the problems (PRODUCT.md 1–4) but no numbers.
+"""
+
+# SQL here is assembled from constants only; every value is a bound parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.compliance import chain
+from cloud.db import models as m
+from cloud.domain.common import CHINA_TZ
+from hj1321.errors import InvalidValueError
+from hj1321.vehicles import is_heavy_truck
+
+#: code → (title, explanation). Shown to people next to every red record.
+REASONS: Final[dict[str, tuple[str, str]]] = {
+    "exit_without_entry": (
+        "出场无入场记录",
+        "车辆出场前在本厂区找不到对应的入场记录，可能漏拍、人工抬杆未登记或车牌识别错误",
+    ),
+    "entry_without_exit": ("入场超时未出场", "车辆入场后超过规定时长仍无出场记录，可能漏拍出场或车辆滞留"),
+    "exit_before_entry": ("出场时间早于入场时间", "出场记录的时间早于其对应的入场记录，通常是设备时钟不同步或设备故障"),
+    "too_many_passes": ("通行次数异常", "同一车辆在时间窗内通行次数超过阈值，可能重复抓拍或台账造假"),
+    "clock_skew": ("时钟偏差", "记录时间与云端接收时间或代理时钟偏差超过阈值，记录时间不可信"),
+    "stage_missing": ("排放阶段缺失", "通行车辆在台账中没有排放阶段（或未在台账登记），无法判定是否合规"),
+    "stage_unverified": ("排放阶段未复核", "车辆新建或排放阶段变更后尚未经第二人复核（双人复核）"),
+    "weighing_missing": ("缺少称重记录", "运输货物的车辆通行后在规定时间内没有关联的地磅称重数据"),
+    "net_weight_negative": ("净重为负", "称重得到的净重小于零，称重数据或皮重/毛重顺序有误"),
+    "net_weight_over_rated": ("净重超过核定载质量", "称重净重超过该车台账登记的核定载质量"),
+    "cargo_mismatch": ("货物名称与地磅不符", "通行记录的运输货物名称与地磅称重记录的货物名称不一致"),
+    "unknown_internal": ("未登记的厂内车辆或机械", "出入口出现了台账中没有的厂内运输车辆或非道路移动机械"),
+    "plate_two_vins": (
+        "同一车牌对应两个车辆识别代号",
+        "台账中同一车牌号码登记了不同的车辆识别代号（VIN），可能套牌或录入错误",
+    ),
+    "cn6_heavy_diesel_not_networked": (
+        "国六重型柴油车未联网",
+        "国六重型柴油货车应接入远程排放监控平台（REGULATION.md §1.4.2 (a) 第 18 项 联网状态），台账显示未联网",
+    ),
+    "blacklisted_allowed": ("黑名单车辆被放行", "黑名单中的车辆在名单有效期内被放行入场"),
+}
+_OVERLAP: Final = dt.timedelta(minutes=5)
+_BATCH: Final = 5000
+_INTERNAL: Final = frozenset({"in_plant", "nrmm"})
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    """Thresholds of the logic checks (tenant setting ``compliance``; every default is [I])."""
+
+    pairing_window_h: float = 72.0  # an exit pairs with an entry at most this long before it
+    max_stay_h: float = 24.0  # entry without exit after this long
+    pass_window_h: float = 24.0  # "same truck in and out ten times a day"
+    max_passes: int = 10
+    clock_tolerance_s: float = 60.0  # a record may be at most this far ahead of its receipt
+    weighing_grace_min: float = 30.0  # a weighing must be linked within this long
+    rated_load_tolerance_pct: float = 0.0
+    sweep_lookback_days: float = 7.0
+
+    @classmethod
+    def of(cls, settings: Mapping[str, Any] | None) -> CheckSettings:
+        """Read the tenant's ``compliance`` settings (unknown keys ignored, bad values fall back)."""
+        raw = dict((settings or {}).get("compliance") or {})
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in raw:
+                try:
+                    values[f.name] = type(getattr(cls(), f.name))(raw[f.name])
+                except (TypeError, ValueError):
+                    continue
+        return cls(**values)
+
+
+@dataclass
+class _Flag:
+    code: str
+    subject_key: str
+    message: str
+    pass_event_id: uuid.UUID | None = None
+    vehicle_id: uuid.UUID | None = None
+    plate: str | None = None
+    occurred_at: dt.datetime | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Vehicle:
+    vehicle_id: uuid.UUID
+    version: m.VehicleVersion
+    review: str
+
+
+@dataclass
+class CheckRun:
+    """What one :func:`run_checks` call did."""
+
+    passes_checked: int = 0
+    vehicles_checked: int = 0
+    flags_added: int = 0
+    codes: dict[str, int] = field(default_factory=dict)
+
+
+def _hours(value: float) -> str:
+    return f"{value:g} 小时"
+
+
+def _china(at: dt.datetime) -> str:
+    return at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class _Ledger:
+    """The tenant's current vehicle versions, indexed for pass lookups."""
+
+    def __init__(self, rows: Iterable[tuple[m.Vehicle, m.VehicleVersion]], reviews: Mapping[uuid.UUID, str]) -> None:
+        self.by_id: dict[uuid.UUID, _Vehicle] = {}
+        self.by_plate: dict[str, _Vehicle] = {}
+        self.by_code: dict[str, _Vehicle] = {}
+        for vehicle, version in rows:
+            if version.status != "active":
+                continue
+            item = _Vehicle(vehicle.id, version, reviews.get(version.id, version.review))
+            self.by_id[vehicle.id] = item
+            if version.plate:
+                self.by_plate[version.plate] = item
+            for code in (version.env_reg_code, version.internal_code, version.plate):
+                if code:
+                    self.by_code["".join(code.split()).upper()] = item
+
+    def find(self, event: Mapping[str, Any]) -> _Vehicle | None:
+        if event["vehicle_id"] is not None and event["vehicle_id"] in self.by_id:
+            return self.by_id[event["vehicle_id"]]
+        registry_id = ((event["payload"] or {}).get("vehicle") or {}).get("registry_id")
+        if registry_id:
+            try:
+                found = self.by_id.get(uuid.UUID(str(registry_id)))
+            except ValueError:
+                found = None
+            if found is not None:
+                return found
+        internal = (event["payload"] or {}).get("internal_code")
+        if internal:
+            found = self.by_code.get("".join(str(internal).split()).upper())
+            if found is not None:
+                return found
+        return self.by_plate.get(event["plate"]) if event["plate"] else None
+
+
+async def _ledger(session: AsyncSession, tenant_id: uuid.UUID) -> _Ledger:
+    rows = list(
+        await session.execute(
+            select(m.Vehicle, m.VehicleVersion)
+            .join(
+                m.VehicleVersion,
+                (m.VehicleVersion.tenant_id == m.Vehicle.tenant_id)
+                & (m.VehicleVersion.id == m.Vehicle.current_version_id),
+            )
+            .where(m.Vehicle.tenant_id == tenant_id)
+        )
+    )
+    verdicts = {
+        vid: str(decision)
+        for vid, decision in await session.execute(select(m.VehicleReview.version_id, m.VehicleReview.decision))
+    }
+    return _Ledger(((v, ver) for v, ver in rows), verdicts)
+
+
+_COLUMNS: Final = (
+    "id, site_id, agent_id, seq, direction, occurred_at, received_at, plate, decision, trigger, vehicle_id, "
+    "cargo_name, anomaly_flags, payload"
+)
+
+
+async def _previous(session: AsyncSession, tenant_id: uuid.UUID, event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The pass of the same plate recorded just before ``event`` at the same site (agent order)."""
+    row = (
+        (
+            await session.execute(
+                text(
+                    f"SELECT {_COLUMNS} FROM pass_event WHERE tenant_id = :t AND site_id = :s AND plate = :p "
+                    "AND ((agent_id = :a AND seq < :q) OR (agent_id <> :a AND occurred_at < :o)) "
+                    "ORDER BY (agent_id = :a) DESC, seq DESC, occurred_at DESC LIMIT 1"
+                ),
+                {
+                    "t": tenant_id,
+                    "s": event["site_id"],
+                    "p": event["plate"],
+                    "a": event["agent_id"],
+                    "q": event["seq"],
+                    "o": event["occurred_at"],
+                },
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else dict(row)
+
+
+def _category(event: Mapping[str, Any], vehicle: _Vehicle | None) -> str:
+    if vehicle is not None:
+        return vehicle.version.category
+    snap = (event["payload"] or {}).get("vehicle") or {}
+    return str(snap.get("category") or "")
+
+
+async def _check_pass(  # noqa: C901, PLR0912 - one checklist per pass
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    event: Mapping[str, Any],
+    ledger: _Ledger,
+    settings: CheckSettings,
+    blacklist: Mapping[str, list[tuple[dt.datetime, dt.datetime | None]]],
+) -> list[_Flag]:
+    flags: list[_Flag] = []
+    pid, plate, at = event["id"], event["plate"] or None, event["occurred_at"]
+    vehicle = ledger.find(event)
+    category = _category(event, vehicle)
+    internal_vehicle = category in _INTERNAL
+    payload = event["payload"] or {}
+
+    def flag(code: str, message: str, key: str | None = None, **detail: Any) -> None:
+        flags.append(
+            _Flag(
+                code,
+                key or str(pid),
+                message,
+                pid,
+                vehicle.vehicle_id if vehicle else None,
+                plate,
+                at,
+                detail,
+            )
+        )
+
+    # Clock skew: a record from the future, or one the agent itself marked (REGULATION.md §1.6 data quality).
+    ahead = (at - event["received_at"]).total_seconds()
+    if ahead > settings.clock_tolerance_s:
+        flag(
+            "clock_skew",
+            f"记录时间 {_china(at)} 比云端接收时间晚 {ahead:.0f} 秒，代理时钟可能超前",
+            ahead_s=round(ahead),
+        )
+    elif "clock_skew" in (event["anomaly_flags"] or []):
+        flag("clock_skew", "代理在记录时报告了时钟偏差")
+
+    if plate and not internal_vehicle:
+        previous = await _previous(session, tenant_id, event)
+        if event["direction"] == "out":
+            entered = previous is not None and previous["direction"] == "in" and previous["decision"] == "allow"
+            if entered and previous is not None and previous["occurred_at"] > at:
+                flag(
+                    "exit_before_entry",
+                    f"出场时间 {_china(at)} 早于入场时间 {_china(previous['occurred_at'])}",
+                    entry_id=str(previous["id"]),
+                )
+            elif not entered or (
+                previous is not None and (at - previous["occurred_at"]) > dt.timedelta(hours=settings.pairing_window_h)
+            ):
+                flag(
+                    "exit_without_entry",
+                    f"车辆 {plate} 于 {_china(at)} 出场，此前 {_hours(settings.pairing_window_h)}内无入场记录",
+                )
+        # Too many passes: one flag per plate and China day, on the pass that crosses the threshold.
+        window = dt.timedelta(hours=settings.pass_window_h)
+        count = await session.scalar(
+            text(
+                "SELECT count(*) FROM pass_event WHERE tenant_id = :t AND plate = :p AND occurred_at > :lo "
+                "AND occurred_at <= :hi"
+            ),
+            {"t": tenant_id, "p": plate, "lo": at - window, "hi": at},
+        )
+        if int(count or 0) > settings.max_passes:
+            day = at.astimezone(CHINA_TZ).date().isoformat()
+            flag(
+                "too_many_passes",
+                f"车辆 {plate} 在 {_hours(settings.pass_window_h)}内通行 {count} 次，超过 {settings.max_passes} 次",
+                key=f"{plate}:{day}",
+                count=int(count or 0),
+            )
+
+    if event["decision"] == "allow":
+        if vehicle is None and plate and not payload.get("internal_code"):
+            flag("stage_missing", f"车辆 {plate} 未在台账中登记，排放阶段缺失")
+        elif vehicle is not None and not vehicle.version.emission_stage:
+            flag("stage_missing", f"车辆 {plate or ''} 的台账未登记排放阶段")
+        elif vehicle is not None and vehicle.review != "verified":
+            flag(
+                "stage_unverified",
+                f"车辆 {plate or ''} 的台账第 {vehicle.version.version} 版尚未复核（{vehicle.review}）",
+            )
+        if plate and event["direction"] == "in":
+            for since, until in blacklist.get(plate, []):
+                if since <= at and (until is None or at < until):
+                    flag("blacklisted_allowed", f"黑名单车辆 {plate} 于 {_china(at)} 被放行")
+                    break
+
+    internal_code = payload.get("internal_code")
+    unknown = "unknown_internal" in (event["anomaly_flags"] or [])
+    if (internal_code and vehicle is None) or unknown:
+        flag("unknown_internal", f"出入口出现未登记的厂内车辆或机械（编号 {internal_code or plate or '未知'}）")
+    return flags
+
+
+async def _weighing_flags(  # noqa: C901 - one checklist per weighed pass
+    session: AsyncSession, tenant_id: uuid.UUID, ledger: _Ledger, settings: CheckSettings, now: dt.datetime
+) -> list[_Flag]:
+    """Weighing checks on allowed passes old enough for their weighing to have arrived."""
+    hi = now - dt.timedelta(minutes=settings.weighing_grace_min)
+    lo = hi - dt.timedelta(days=settings.sweep_lookback_days)
+    result = (
+        await session.execute(
+            text(
+                f"SELECT {_COLUMNS}, agg.n, agg.min_w, agg.max_w, agg.cargos FROM pass_event p "
+                "LEFT JOIN LATERAL (SELECT count(*) AS n, min(w.weight_kg) AS min_w, max(w.weight_kg) AS max_w, "
+                "array_remove(array_agg(DISTINCT w.cargo_name), NULL) AS cargos FROM weighing w "
+                "WHERE w.tenant_id = p.tenant_id AND w.pass_event_id = p.id) agg ON true "
+                "WHERE p.tenant_id = :t AND p.decision = 'allow' AND p.occurred_at >= :lo AND p.occurred_at < :hi"
+            ),
+            {"t": tenant_id, "lo": lo, "hi": hi},
+        )
+    ).mappings()
+    rows = [dict(r) for r in result]
+    flags: list[_Flag] = []
+    for row in rows:
+        vehicle = ledger.find(row)
+        if _category(row, vehicle) in _INTERNAL:
+            continue
+        link = (row["payload"] or {}).get("weighing") or {}
+        net: Decimal | None = None
+        if link.get("net_kg") is not None:
+            net = Decimal(link["net_kg"])
+        elif link.get("gross_kg") is not None and link.get("tare_kg") is not None:
+            net = Decimal(link["gross_kg"]) - Decimal(link["tare_kg"])
+        elif int(row["n"] or 0) >= 2:
+            net = Decimal(row["max_w"]) - Decimal(row["min_w"])
+        weighed = bool(link) or int(row["n"] or 0) > 0
+        base = {"pass_event_id": row["id"], "vehicle_id": vehicle.vehicle_id if vehicle else None}
+        plate, at = row["plate"] or None, row["occurred_at"]
+        if row["cargo_name"] and not weighed:
+            flags.append(
+                _Flag(
+                    "weighing_missing",
+                    str(row["id"]),
+                    f"车辆 {plate} 运输“{row['cargo_name']}”，通行 {settings.weighing_grace_min:g} 分钟后仍无称重数据",
+                    plate=plate,
+                    occurred_at=at,
+                    **base,
+                )
+            )
+        negative = (net is not None and net < 0) or (row["min_w"] is not None and Decimal(row["min_w"]) < 0)
+        if negative:
+            flags.append(
+                _Flag(
+                    "net_weight_negative",
+                    str(row["id"]),
+                    f"车辆 {plate} 的称重净重为 {net if net is not None else row['min_w']} 千克",
+                    plate=plate,
+                    occurred_at=at,
+                    detail={"net_kg": str(net) if net is not None else None},
+                    **base,
+                )
+            )
+        rated = vehicle.version.rated_load_kg if vehicle is not None else None
+        if net is not None and rated:
+            limit = Decimal(rated) * (1 + Decimal(str(settings.rated_load_tolerance_pct)) / 100)
+            if net > limit:
+                flags.append(
+                    _Flag(
+                        "net_weight_over_rated",
+                        str(row["id"]),
+                        f"车辆 {plate} 的称重净重 {net} 千克超过核定载质量 {rated} 千克",
+                        plate=plate,
+                        occurred_at=at,
+                        detail={"net_kg": str(net), "rated_load_kg": rated},
+                        **base,
+                    )
+                )
+        cargo = _norm(row["cargo_name"])
+        others = {_norm(c) for c in (row["cargos"] or []) if _norm(c)}
+        if cargo and others and cargo not in others:
+            flags.append(
+                _Flag(
+                    "cargo_mismatch",
+                    str(row["id"]),
+                    f"通行记录货物“{row['cargo_name']}”与地磅记录“{'、'.join(sorted(row['cargos']))}”不一致",
+                    plate=plate,
+                    occurred_at=at,
+                    **base,
+                )
+            )
+    return flags
+
+
+def _norm(value: object) -> str:
+    return "".join(str(value or "").split()).upper()
+
+
+async def _overstay_flags(
+    session: AsyncSession, tenant_id: uuid.UUID, ledger: _Ledger, settings: CheckSettings, now: dt.datetime
+) -> list[_Flag]:
+    """Allowed entries with no exit within ``max_stay_h`` (checked once the time has passed)."""
+    stay = dt.timedelta(hours=settings.max_stay_h)
+    hi = now - stay
+    lo = hi - dt.timedelta(days=settings.sweep_lookback_days)
+    result = (
+        await session.execute(
+            text(
+                f"SELECT {_COLUMNS} FROM pass_event p WHERE p.tenant_id = :t AND p.direction = 'in' "
+                "AND p.decision = 'allow' AND p.plate <> '' AND p.occurred_at >= :lo AND p.occurred_at < :hi "
+                "AND NOT EXISTS (SELECT 1 FROM pass_event q WHERE q.tenant_id = p.tenant_id AND q.site_id = p.site_id "
+                "AND q.plate = p.plate AND q.direction = 'out' AND q.occurred_at > p.occurred_at "
+                "AND q.occurred_at <= p.occurred_at + :stay)"
+            ),
+            {"t": tenant_id, "lo": lo, "hi": hi, "stay": stay},
+        )
+    ).mappings()
+    rows = [dict(r) for r in result]
+    flags = []
+    for row in rows:
+        vehicle = ledger.find(row)
+        if _category(row, vehicle) in _INTERNAL:
+            continue
+        flags.append(
+            _Flag(
+                "entry_without_exit",
+                str(row["id"]),
+                f"车辆 {row['plate']} 于 {_china(row['occurred_at'])} 入场，{_hours(settings.max_stay_h)}内无出场记录",
+                row["id"],
+                vehicle.vehicle_id if vehicle else None,
+                row["plate"],
+                row["occurred_at"],
+            )
+        )
+    return flags
+
+
+async def _vehicle_flags(
+    session: AsyncSession, tenant_id: uuid.UUID, since: dt.datetime | None
+) -> tuple[list[_Flag], int]:
+    """Vehicle-level checks for vehicles with versions written since ``since``."""
+    query = select(m.VehicleVersion.vehicle_id, m.VehicleVersion.plate).where(m.VehicleVersion.tenant_id == tenant_id)
+    if since is not None:
+        query = query.where(m.VehicleVersion.created_at > since - _OVERLAP)
+    touched = list(await session.execute(query))
+    vehicle_ids = {v for v, _ in touched}
+    plates = {p for _, p in touched if p}
+    flags: list[_Flag] = []
+    if plates:
+        rows = await session.execute(
+            select(
+                m.VehicleVersion.plate, m.VehicleVersion.vin, m.VehicleVersion.vehicle_id, m.VehicleVersion.created_at
+            )
+            .where(m.VehicleVersion.tenant_id == tenant_id, m.VehicleVersion.plate.in_(plates))
+            .order_by(m.VehicleVersion.created_at)
+        )
+        vins: dict[str, dict[str, uuid.UUID]] = {}
+        for plate, vin, vehicle_id, _created in rows:
+            if vin and plate:
+                vins.setdefault(plate, {})[vin] = vehicle_id
+        for plate, by_vin in vins.items():
+            if len(by_vin) > 1:
+                listed = "、".join(sorted(by_vin))
+                flags.append(
+                    _Flag(
+                        "plate_two_vins",
+                        f"{plate}:{'|'.join(sorted(by_vin))}"[:80],
+                        f"车牌 {plate} 在台账中对应 {len(by_vin)} 个车辆识别代号：{listed}",
+                        vehicle_id=list(by_vin.values())[-1],
+                        plate=plate,
+                        detail={"vins": sorted(by_vin)},
+                    )
+                )
+    if vehicle_ids:
+        current = await session.execute(
+            select(m.VehicleVersion)
+            .join(
+                m.Vehicle,
+                (m.Vehicle.tenant_id == m.VehicleVersion.tenant_id)
+                & (m.Vehicle.current_version_id == m.VehicleVersion.id),
+            )
+            .where(m.Vehicle.tenant_id == tenant_id, m.Vehicle.id.in_(vehicle_ids))
+        )
+        for version in current.scalars():
+            if not _cn6_heavy_diesel(version) or version.network_status == "connected":
+                continue
+            status = {"disconnected": "未联网", None: "未填写"}.get(version.network_status, "未知")
+            flags.append(
+                _Flag(
+                    "cn6_heavy_diesel_not_networked",
+                    f"{version.vehicle_id}:{version.network_status}",
+                    f"国六重型柴油货车 {version.plate or version.vin} 的联网状态为“{status}”",
+                    vehicle_id=version.vehicle_id,
+                    plate=version.plate,
+                    detail={"version": version.version, "network_status": version.network_status},
+                )
+            )
+    return flags, len(vehicle_ids)
+
+
+def _cn6_heavy_diesel(version: m.VehicleVersion) -> bool:
+    if version.status != "active" or version.category == "nrmm":
+        return False
+    if version.fuel_type != "B" or version.emission_stage != "6":
+        return False
+    try:
+        return is_heavy_truck(version.vehicle_type, version.total_mass_kg)
+    except InvalidValueError:
+        return False
+
+
+async def _blacklist(
+    session: AsyncSession, tenant_id: uuid.UUID
+) -> dict[str, list[tuple[dt.datetime, dt.datetime | None]]]:
+    rows = await session.execute(
+        select(
+            m.BlacklistEntry.plate,
+            m.BlacklistEntry.created_at,
+            m.BlacklistEntry.valid_until,
+            m.BlacklistRevocation.created_at,
+        )
+        .outerjoin(
+            m.BlacklistRevocation,
+            (m.BlacklistRevocation.tenant_id == m.BlacklistEntry.tenant_id)
+            & (m.BlacklistRevocation.entry_id == m.BlacklistEntry.id),
+        )
+        .where(m.BlacklistEntry.tenant_id == tenant_id)
+    )
+    out: dict[str, list[tuple[dt.datetime, dt.datetime | None]]] = {}
+    for plate, since, until, revoked in rows:
+        end = min((t for t in (until, revoked) if t is not None), default=None)
+        out.setdefault(plate, []).append((since, end))
+    return out
+
+
+async def _insert(session: AsyncSession, tenant_id: uuid.UUID, flags: list[_Flag], run: CheckRun) -> None:
+    if not flags:
+        return
+    unique: dict[tuple[str, str], _Flag] = {}
+    for f in flags:
+        unique.setdefault((f.code, f.subject_key), f)
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "id": uuid.uuid4(),
+            "code": f.code,
+            "subject_key": f.subject_key[:80],
+            "pass_event_id": f.pass_event_id,
+            "vehicle_id": f.vehicle_id,
+            "plate": f.plate[:10] if f.plate else None,
+            "occurred_at": f.occurred_at,
+            "message": f.message[:400],
+            "detail": f.detail,
+        }
+        for f in unique.values()
+    ]
+    result = await session.execute(
+        pg_insert(m.CheckFlag)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "code", "subject_key"])
+        .returning(m.CheckFlag.id, m.CheckFlag.code)
+    )
+    for flag_id, code in result:
+        chain.note_new(session.sync_session, tenant_id, "check_flag", flag_id)
+        run.flags_added += 1
+        run.codes[code] = run.codes.get(code, 0) + 1
+
+
+async def run_checks(session: AsyncSession, tenant_id: uuid.UUID, now: dt.datetime | None = None) -> CheckRun:
+    """Run every logic check that is due for the tenant (inside the caller's transaction).
+
+    Args:
+        session: a writer's session scoped to the tenant.
+        tenant_id: the tenant.
+        now: the moment absences are judged at (tests pass a fixed one; default the database clock).
+    """
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"checks:{tenant_id}", 0))))
+    moment = now or dt.datetime.now(dt.UTC)
+    tenant = await session.get(m.Tenant, tenant_id)
+    settings = CheckSettings.of(tenant.settings if tenant is not None else None)
+    state = await session.scalar(select(m.CheckState).where(m.CheckState.tenant_id == tenant_id).with_for_update())
+    if state is None:
+        state = m.CheckState(tenant_id=tenant_id)
+        session.add(state)
+        await session.flush()
+    run = CheckRun()
+    ledger = await _ledger(session, tenant_id)
+    blacklist = await _blacklist(session, tenant_id)
+    since = (state.passes_until - _OVERLAP) if state.passes_until is not None else None
+    cursor: tuple[dt.datetime, uuid.UUID] | None = None
+    newest = state.passes_until
+    flags: list[_Flag] = []
+    while True:
+        params: dict[str, Any] = {"t": tenant_id, "n": _BATCH}
+        where = "tenant_id = :t"
+        if since is not None:
+            where += " AND received_at > :since"
+            params["since"] = since
+        if cursor is not None:
+            where += " AND (received_at, id) > (:c_at, :c_id)"
+            params["c_at"], params["c_id"] = cursor
+        rows = [
+            dict(r)
+            for r in (
+                await session.execute(
+                    text(f"SELECT {_COLUMNS} FROM pass_event WHERE {where} ORDER BY received_at, id LIMIT :n"),
+                    params,
+                )
+            ).mappings()
+        ]
+        for row in rows:
+            flags.extend(await _check_pass(session, tenant_id, row, ledger, settings, blacklist))
+            newest = row["received_at"] if newest is None else max(newest, row["received_at"])
+        run.passes_checked += len(rows)
+        if len(rows) < _BATCH:
+            break
+        cursor = (rows[-1]["received_at"], rows[-1]["id"])
+    flags.extend(await _weighing_flags(session, tenant_id, ledger, settings, moment))
+    flags.extend(await _overstay_flags(session, tenant_id, ledger, settings, moment))
+    vehicle_flags, run.vehicles_checked = await _vehicle_flags(session, tenant_id, state.vehicles_until)
+    flags.extend(vehicle_flags)
+    await _insert(session, tenant_id, flags, run)
+    state.passes_until = newest
+    state.vehicles_until = await session.scalar(
+        select(func.max(m.VehicleVersion.created_at)).where(m.VehicleVersion.tenant_id == tenant_id)
+    )
+    state.swept_at = moment
+    await session.flush()
+    return run
