@@ -8,7 +8,17 @@ from litestar.types import ControllerRouterHandler
 
 def routers() -> list[ControllerRouterHandler]:
     """Every API router, in one list for the composition root."""
-    from frontend_api.api import audit, auth, passes, reports, sites, users, vehicles  # noqa: PLC0415
+    from frontend_api.api import (  # noqa: PLC0415
+        audit,
+        auth,
+        compliance,
+        compliance_records,
+        passes,
+        reports,
+        sites,
+        users,
+        vehicles,
+    )
 
     handlers: list[ControllerRouterHandler] = [
         *auth.HANDLERS,
@@ -18,5 +28,7 @@ def routers() -> list[ControllerRouterHandler]:
         *passes.HANDLERS,
         *audit.HANDLERS,
         *reports.HANDLERS,
+        *compliance.HANDLERS,
+        *compliance_records.HANDLERS,
     ]
     return [Router(path="/api/v1", route_handlers=handlers)]

@@ -122,7 +122,20 @@ def fx_make_world(client, make_tenant, login_as, seed_passes) -> Callable[..., A
                 break
             await asyncio.sleep(0.05)
         assert export["status"] == "done", export
+        # Compliance (issue 6): a blacklist entry, a count sheet, an audit sample and the check flags.
+        entry = await call("POST", "/api/v1/compliance/blacklist", json={"plate": f"鄂B{n:05d}", "reason": f"超标{n}"})
+        sheet = await call("POST", "/api/v1/compliance/inventories", json={"title": f"隔离盘点{n}"})
+        sample = await call("POST", "/api/v1/compliance/audit-samples", json={"quarter": "2026Q4", "seed": "iso"})
+        flagged = await call("GET", "/api/v1/compliance/flags", params={"status": "all"})
+        assert flagged["items"], flagged
         world.params = {
+            "flag_id": flagged["items"][0]["id"],
+            "entry_id": entry["id"],
+            "inventory_id": sheet["id"],
+            "sample_id": sample["id"],
+            "alert_id": str(uuid.uuid4()),
+            "quarter": "2026Q4",
+            "seed": "iso",
             "tenant_id": str(tenant.tenant_id),
             "report_type": "transport_passes",
             "indicator": "open_flags",
@@ -151,6 +164,8 @@ def fx_make_world(client, make_tenant, login_as, seed_passes) -> Callable[..., A
             lane["name"],
             document["sha256"],
             admin_id,
+            entry["plate"],
+            sheet["title"],
             str(ledger.site_id),
             str(ledger.weighing_ids[0]),
             *(v for k, v in world.params.items() if k.endswith("_id") or k == "sha256"),

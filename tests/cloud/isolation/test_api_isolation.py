@@ -70,6 +70,39 @@ def _body(method: str, path: str, login: str) -> dict[str, Any]:
             "json": {"day": "2026-11-01", "mode": "rail", "direction": "in", "cargo_name": "煤炭", "tonnage_t": "100"}
         },
         ("POST", "/api/v1/enterprises/{tenant_id}/reports/exports"): {"json": {"report": "nrmm", "format": "csv"}},
+        # Compliance (issue 6)
+        ("POST", "/api/v1/compliance/flags/{flag_id}/resolutions"): {
+            "json": {"outcome": "dismissed", "reason": "篡改"}
+        },
+        ("POST", "/api/v1/vehicles/{vehicle_id}/reviews"): {
+            "json": {"version": 2, "decision": "verified", "reason": "篡改"}
+        },
+        ("POST", "/api/v1/compliance/policy"): {"json": {"control": {}, "reason": "篡改"}},
+        ("POST", "/api/v1/admin/region-alerts"): {
+            "json": {"region_code": "4201", "level": "red", "ends_at": "2099-01-01T00:00:00Z", "reason": "篡改"}
+        },
+        ("POST", "/api/v1/admin/region-alerts/{alert_id}/cancel"): {"json": {"reason": "篡改"}},
+        ("POST", "/api/v1/enterprises/{tenant_id}/ledger/verify"): {"json": {"anchors": []}},
+        ("POST", "/api/v1/compliance/blacklist"): {"json": {"plate": f"鄂C{n:05d}"}},
+        ("POST", "/api/v1/compliance/blacklist/{entry_id}/revoke"): {"json": {"reason": "篡改"}},
+        ("POST", "/api/v1/compliance/blacklist/import"): {
+            "data": {"source": "regulator"},
+            "files": {"file": ("b.csv", f"车牌号码\n鄂D{n:05d}\n".encode(), "text/csv")},
+        },
+        ("POST", "/api/v1/vehicles/import"): {
+            "data": {"category": "nrmm"},
+            "files": {
+                "file": ("v.csv", f"环保登记编码,PIN,排放阶段,燃料类型\nATK{n},P{n},国四,柴油\n".encode(), "text/csv")
+            },
+        },
+        ("POST", "/api/v1/vehicles/qr"): {"data": {"payload": "排放阶段:国五|发动机型号:WP10"}},
+        ("POST", "/api/v1/vehicles/{vehicle_id}/qr"): {"json": {"payload": "排放阶段:国五"}},
+        ("POST", "/api/v1/compliance/inventories"): {"json": {"title": f"攻击盘点{n}"}},
+        ("POST", "/api/v1/compliance/inventories/{inventory_id}/counts"): {
+            "json": {"items": [{"identifier": "X1", "present": True}]}
+        },
+        ("POST", "/api/v1/compliance/inventories/{inventory_id}/close"): {"json": {"follow_ups": {}}},
+        ("POST", "/api/v1/compliance/audit-samples"): {"json": {"quarter": "2026Q4"}},
         ("POST", "/api/v1/vehicles/{vehicle_id}/documents"): {
             "data": {"kind": "other"},
             "files": {"file": ("x.png", PNG, "image/png")},
