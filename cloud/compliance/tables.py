@@ -12,6 +12,7 @@ import datetime as dt
 import io
 import re
 import unicodedata
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -95,7 +96,7 @@ def _xlsx_rows(data: bytes) -> list[Sequence[Any]]:
 
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+    except (InvalidFileException, zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
         raise _file_error("import_unreadable", f"无法读取 Excel 文件：{exc}") from exc
     sheet = book.worksheets[0]
     rows: list[Sequence[Any]] = [list(r) for r in sheet.iter_rows(values_only=True)]
