@@ -61,7 +61,7 @@ async def _upload(client: Any, url: str, headers: dict[str, str], data: bytes, n
 async def test_blacklist_import_reports_every_row(client, make_tenant, login_as) -> None:
     tenant = await make_tenant()
     headers = await login_as(tenant.admin_login)
-    future = (dt.date.today() + dt.timedelta(days=90)).isoformat()
+    future = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=90)).isoformat()
     rows = [
         ["车牌号码", "号牌颜色", "车辆识别代号", "超标原因", "有效期至"],
         ["鄂A·10001", "黄", _vin(1), "尾气超标", future],  # 2: ok
