@@ -88,6 +88,8 @@ async def test_region_alert_reaches_every_agent_channel_within_5s(
             assert response.status_code == 201, response.text
             await asyncio.wait_for(both.wait(), timeout=5)
             await asyncio.sleep(0.3)  # give a wrong NOTIFY for 宜昌 the chance to show up
+            cancel = f"/api/v1/admin/region-alerts/{response.json()['alert']['id']}/cancel"
+            assert (await client.post(cancel, json={"reason": "测试结束"}, headers=headers)).status_code == 200
     finally:
         await conn.close()
     elapsed = {t: received[t] - started for t in received}

@@ -204,14 +204,15 @@ async def test_policy_versions_window_and_push(client, make_tenant, login_as, li
 async def test_region_alert_reaches_the_region_only(
     client, make_tenant, make_staff, login_as, listener, database
 ) -> None:
-    jiangan = await make_tenant(region_code="420102", grade="C")
-    wuchang = await make_tenant(region_code="420106", grade="B")
+    # 黄石市 (4202): the end-to-end test uses 武汉 (4201) in the same database.
+    jiangan = await make_tenant(region_code="420202", grade="C")
+    wuchang = await make_tenant(region_code="420203", grade="B")
     yichang = await make_tenant(region_code="420502", grade="C")
     admin = await login_as(await make_staff("platform_admin"))
     tenant_headers = await login_as(jiangan.admin_login)
     forbidden = await client.post(
         "/api/v1/admin/region-alerts",
-        json={"region_code": "4201", "level": "orange", "ends_at": "2099-01-01T00:00:00Z", "reason": "x"},
+        json={"region_code": "4202", "level": "orange", "ends_at": "2099-01-01T00:00:00Z", "reason": "x"},
         headers=tenant_headers,
     )
     assert forbidden.status_code == 403
@@ -219,7 +220,7 @@ async def test_region_alert_reaches_the_region_only(
     declared = await client.post(
         "/api/v1/admin/region-alerts",
         json={
-            "region_code": "4201",
+            "region_code": "4202",
             "level": "orange",
             "ends_at": ends.isoformat(),
             "reason": "武汉市重污染天气橙色预警",
@@ -227,7 +228,7 @@ async def test_region_alert_reaches_the_region_only(
         headers=admin,
     )
     assert declared.status_code == 201, declared.text
-    assert declared.json()["tenants"] >= 2  # other tests' tenants of 4201 share this database
+    assert declared.json()["tenants"] >= 2  # other tests' tenants of 4202 share this database
     alert_id = declared.json()["alert"]["id"]
     mine = {str(jiangan.tenant_id), str(wuchang.tenant_id), str(yichang.tenant_id)}
     messages = await listener.wait(2)
@@ -276,7 +277,7 @@ async def test_region_alert_reaches_the_region_only(
             break
         await asyncio.sleep(0.05)
     assert ends == ["orange", "orange", "none", "none"]
-    regulator = await login_as(await make_staff("regulator", "4201"))
+    regulator = await login_as(await make_staff("regulator", "4202"))
     alerts = (await client.get("/api/v1/admin/region-alerts", headers=regulator)).json()
     assert [a["id"] for a in alerts["items"]] == [alert_id]
 
