@@ -85,9 +85,13 @@ def _pending(
             m.CloudChainEntry.tenant_id == tenant_id, m.CloudChainEntry.record_type == name
         )
         query = select(table).where(table.c.tenant_id == tenant_id, table.c.id.not_in(sealed))
-        if only is not None:
-            query = query.where(table.c.id.in_(only[name]))
-        out.extend((name, dict(r)) for r in session.execute(query).mappings())
+        if only is None:
+            out.extend((name, dict(r)) for r in session.execute(query).mappings())
+            continue
+        ids = sorted(only[name])
+        for start in range(0, len(ids), _CHUNK):  # asyncpg takes at most 32767 parameters
+            chunk = query.where(table.c.id.in_(ids[start : start + _CHUNK]))
+            out.extend((name, dict(r)) for r in session.execute(chunk).mappings())
     out.sort(key=lambda item: (item[1]["created_at"], item[0], str(item[1]["id"])))
     return out
 

@@ -63,6 +63,8 @@ REASONS: Final[dict[str, tuple[str, str]]] = {
 }
 _OVERLAP: Final = dt.timedelta(minutes=5)
 _BATCH: Final = 5000
+_INSERT_CHUNK: Final = 1000
+_SWEEP_EVERY: Final = dt.timedelta(minutes=1)
 _INTERNAL: Final = frozenset({"in_plant", "nrmm"})
 
 
@@ -575,16 +577,17 @@ async def _insert(session: AsyncSession, tenant_id: uuid.UUID, flags: list[_Flag
         }
         for f in unique.values()
     ]
-    result = await session.execute(
-        pg_insert(m.CheckFlag)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "code", "subject_key"])
-        .returning(m.CheckFlag.id, m.CheckFlag.code)
-    )
-    for flag_id, code in result:
-        chain.note_new(session.sync_session, tenant_id, "check_flag", flag_id)
-        run.flags_added += 1
-        run.codes[code] = run.codes.get(code, 0) + 1
+    for start in range(0, len(rows), _INSERT_CHUNK):  # asyncpg takes at most 32767 parameters
+        result = await session.execute(
+            pg_insert(m.CheckFlag)
+            .values(rows[start : start + _INSERT_CHUNK])
+            .on_conflict_do_nothing(index_elements=["tenant_id", "code", "subject_key"])
+            .returning(m.CheckFlag.id, m.CheckFlag.code)
+        )
+        for flag_id, code in result:
+            chain.note_new(session.sync_session, tenant_id, "check_flag", flag_id)
+            run.flags_added += 1
+            run.codes[code] = run.codes.get(code, 0) + 1
 
 
 async def run_checks(session: AsyncSession, tenant_id: uuid.UUID, now: dt.datetime | None = None) -> CheckRun:
@@ -636,8 +639,11 @@ async def run_checks(session: AsyncSession, tenant_id: uuid.UUID, now: dt.dateti
         if len(rows) < _BATCH:
             break
         cursor = (rows[-1]["received_at"], rows[-1]["id"])
-    flags.extend(await _weighing_flags(session, tenant_id, ledger, settings, moment))
-    flags.extend(await _overstay_flags(session, tenant_id, ledger, settings, moment))
+    # The absence sweeps scan days of records: at most once a minute unless a moment is given.
+    if now is not None or state.swept_at is None or moment - state.swept_at >= _SWEEP_EVERY:
+        flags.extend(await _weighing_flags(session, tenant_id, ledger, settings, moment))
+        flags.extend(await _overstay_flags(session, tenant_id, ledger, settings, moment))
+        state.swept_at = moment
     vehicle_flags, run.vehicles_checked = await _vehicle_flags(session, tenant_id, state.vehicles_until)
     flags.extend(vehicle_flags)
     await _insert(session, tenant_id, flags, run)
@@ -645,6 +651,5 @@ async def run_checks(session: AsyncSession, tenant_id: uuid.UUID, now: dt.dateti
     state.vehicles_until = await session.scalar(
         select(func.max(m.VehicleVersion.created_at)).where(m.VehicleVersion.tenant_id == tenant_id)
     )
-    state.swept_at = moment
     await session.flush()
     return run
