@@ -299,3 +299,20 @@ async def test_flags_are_red_until_resolved(database, plant) -> None:
     async with database.session(_admin(plant.tenant_id)) as session, session.begin():
         rows = list(await session.scalars(select(m.CheckFlag).where(m.CheckFlag.code == "exit_without_entry")))
     assert len(rows) == 1
+
+
+async def test_a_busy_run_seals_thousands_of_flags(database, plant) -> None:
+    from cloud.compliance import chain  # noqa: PLC0415
+
+    # 1,200 passes with cargo of unknown trucks: > 3,300 flags in one run (asyncpg's 32,767-parameter limit).
+    specs = [(f"鄂A{70000 + i}", T0 + i * M, "in", {"cargo": "煤炭"}) for i in range(1200)]
+    for start in range(0, len(specs), 500):
+        await plant.passes(*specs[start : start + 500])
+    async with database.session(_admin(plant.tenant_id)) as session, session.begin():
+        run = await checks.run_checks(session, plant.tenant_id, T0 + 72 * H)
+    assert run.flags_added == 3600
+    assert run.codes == {"stage_missing": 1200, "weighing_missing": 1200, "entry_without_exit": 1200}
+    async with database.session(_admin(plant.tenant_id)) as session, session.begin():
+        report = await session.run_sync(lambda s: chain.verify(s, plant.tenant_id))
+    assert report.ok, report.problems
+    assert report.cloud_records == 3600
