@@ -408,3 +408,34 @@ async def test_ledger_cli_verify_and_anchor(
     out = capsys.readouterr().out
     assert "校验未通过" in out
     assert "序号 6" in out
+
+
+async def test_review_queue_roles_and_refresh(client, make_tenant, make_user, login_as, make_plant) -> None:
+    tenant = await make_tenant()
+    plant = await make_plant(tenant.tenant_id)
+    await plant.passes(("鄂A80001", T0, "out"))
+    guard = await login_as(await make_user(tenant.tenant_id, Role.GUARD))
+    manager = await login_as(await make_user(tenant.tenant_id, Role.MANAGER))
+    # Reading the queue brings the checks up to date (no explicit run needed).
+    queue = (await client.get("/api/v1/compliance/flags", headers=guard)).json()
+    codes = {f["code"] for f in queue["items"]}
+    assert {"exit_without_entry", "stage_missing"} <= codes
+    summary = (await client.get("/api/v1/compliance/flags/summary", headers=guard)).json()
+    assert summary["open_total"] == queue["total"]
+    flag = next(f for f in queue["items"] if f["code"] == "exit_without_entry")
+    assert flag["title"] == "出场无入场记录"
+    assert flag["status_label"] == "待处理"
+    url = f"/api/v1/compliance/flags/{flag['id']}/resolutions"
+    denied = await client.post(url, json={"outcome": "resolved", "reason": "门岗自行处理"}, headers=guard)
+    assert denied.status_code == 403
+    done = await client.post(url, json={"outcome": "dismissed", "reason": "入场记录在另一厂区"}, headers=manager)
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "closed"
+    again = await client.post(url, json={"outcome": "resolved", "reason": "x"}, headers=manager)
+    assert again.json()["code"] == "flag_closed"
+    by_pass = await client.get(
+        "/api/v1/compliance/flags", params={"status": "all", "pass_event_id": flag["pass_event_id"]}, headers=guard
+    )
+    assert {f["id"] for f in by_pass.json()["items"]} >= {flag["id"]}
+    unknown = await client.get("/api/v1/compliance/flags", params={"code": "nonsense"}, headers=guard)
+    assert unknown.status_code == 422
