@@ -354,6 +354,16 @@ def _verify_agent(  # noqa: C901, PLR0911 - one checklist per record
             except (msgspec.DecodeError, msgspec.ValidationError):
                 return problem("payload", "代理原始记录无法解析（记录被篡改）")
             changed = _row_columns(dict(row), event)
+            two_back = previous[0][1] if len(previous) == 2 else (GENESIS_HASH if len(previous) == 1 else None)
+            if changed == ["seq"] and previous and event.seq == seq - 1 and event.prev_hash == two_back:
+                # Renumbered to make room: the record before it is the one slipped in.
+                inserted_seq, _, inserted_id = previous[-1]
+                return problem(
+                    "inserted",
+                    f"该记录不属于代理的哈希链（记录被插入），其后的记录被改号（原序号 {event.seq}）",
+                    seq=inserted_seq,
+                    rid=inserted_id,
+                )
             if changed:
                 return problem("columns", f"字段 {', '.join(changed)} 与代理原始记录不符（记录被修改）")
             self_consistent = event.hash == event_hash(event, event.prev_hash)
