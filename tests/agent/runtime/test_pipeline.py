@@ -1,0 +1,144 @@
+"""Lane pipeline: the event is committed before the barrier opens; refused or unstored passes never open it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from agent.decision.engine import DecisionEngine, DecisionRequest
+from agent.decision.registry import LocalRegistry, RegistrySnapshot, RegistryVehicle
+from agent.devices.types import BarrierStatus
+from agent.outbox.store import Outbox, OutboxError
+from agent.runtime.pipeline import CommandJournal, LanePipeline, LaneRead
+from agent.runtime.virtual import VirtualBarrier
+from agent_protocol.events import Decision, Direction
+from hj1321.emission import EmissionStage
+from hj1321.plates import PlateColour
+from hj1321.rules import default_policy
+from hj1321.vehicles import FuelType, VehicleCategory
+
+pytestmark = pytest.mark.anyio
+
+KNOWN = "鄂A12345"
+UNKNOWN = "鄂B54321"
+
+
+class CheckingBarrier(VirtualBarrier):
+    """Records, at each open command, how many events the outbox had committed."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        super().__init__("test-barrier")
+        self.outbox = outbox
+        self.committed_at_open: list[int] = []
+
+    async def open(self) -> BarrierStatus:
+        self.committed_at_open.append(len(self.outbox.events()))
+        return await super().open()
+
+
+@pytest.fixture(name="outbox")
+def fx_outbox(tmp_path: Path) -> Iterator[Outbox]:
+    box = Outbox(tmp_path / "outbox", agent_id="agent-1")
+    yield box
+    box.close()
+
+
+def _lane(outbox: Outbox, barrier: VirtualBarrier, journal: CommandJournal | None = None) -> LanePipeline:
+    vehicle = RegistryVehicle(
+        registry_id="v1",
+        category=VehicleCategory.TRANSPORT,
+        plate=KNOWN,
+        plate_colour=PlateColour.YELLOW,
+        fuel=FuelType.DIESEL,
+        emission_stage=EmissionStage("6"),
+    )
+    engine = DecisionEngine(registry=LocalRegistry(RegistrySnapshot(vehicles=(vehicle,))), policy=default_policy())
+    return LanePipeline(
+        lane_id="east-in",
+        lane_name="东门入口",
+        direction=Direction.IN,
+        agent_id="agent-1",
+        site_id="site-1",
+        engine=engine,
+        outbox=outbox,
+        barrier=barrier,
+        journal=journal,
+    )
+
+
+def _read(read_id: str, plate: str) -> LaneRead:
+    return LaneRead(read_id=read_id, plate=plate, colour=PlateColour.YELLOW, confidence=0.97, moment=datetime.now(UTC))
+
+
+async def test_allowed_pass_is_committed_before_the_open_command(outbox: Outbox, tmp_path: Path) -> None:
+    barrier = CheckingBarrier(outbox)
+    journal = CommandJournal(tmp_path / "barrier-commands.log")
+    lane = _lane(outbox, barrier, journal)
+    event = await lane.handle_read(_read("r1", KNOWN))
+    journal.close()
+    assert event is not None
+    assert event.decision is Decision.ALLOW
+    assert barrier.committed_at_open == [1]
+    assert outbox.unactuated() == []
+    (line,) = (tmp_path / "barrier-commands.log").read_text(encoding="utf-8").splitlines()
+    assert json.loads(line)["event_id"] == event.event_id
+
+
+async def test_refused_pass_is_stored_and_never_opens(outbox: Outbox) -> None:
+    barrier = CheckingBarrier(outbox)
+    lane = _lane(outbox, barrier)
+    event = await lane.handle_read(_read("r2", UNKNOWN))
+    assert event is not None
+    assert event.decision is Decision.REFUSE
+    assert barrier.opened == 0
+    assert lane.last_refused == event
+    assert len(outbox.events()) == 1
+
+
+async def test_unstorable_pass_keeps_the_barrier_shut(outbox: Outbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    barrier = CheckingBarrier(outbox)
+    lane = _lane(outbox, barrier)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OutboxError("磁盘已满")
+
+    monkeypatch.setattr(outbox, "append", broken)
+    assert await lane.handle_read(_read("r3", KNOWN)) is None
+    assert barrier.opened == 0
+
+
+async def test_replayed_read_is_stored_once_and_finishes_unsent_commands(outbox: Outbox) -> None:
+    barrier = CheckingBarrier(outbox)
+    lane = _lane(outbox, barrier)
+    first = await lane.handle_read(_read("r4", KNOWN))
+    assert first is not None
+    again = await lane.handle_read(_read("r4", KNOWN))
+    assert again is not None
+    assert again.event_id == first.event_id
+    assert barrier.opened == 1  # already actuated: not opened twice
+    # A crash between the commit and the command: the restarted lane sends it.
+    crashed = _lane(outbox, barrier)
+    draft = crashed._draft(
+        await crashed.engine.decide(
+            DecisionRequest(
+                lane_id="east-in", direction=Direction.IN, moment=datetime.now(UTC), plate=KNOWN, confidence=0.97
+            )
+        ),
+        plate=KNOWN,
+        colour=None,
+        internal_code=None,
+        confidence=0.97,
+        moment=datetime.now(UTC),
+        read_id="r5",
+        trigger=first.trigger,
+    )
+    outbox.append(draft)
+    assert [e.read_id for e in outbox.unactuated()] == ["r5"]
+    assert await crashed.finish_unactuated() == 1
+    assert barrier.opened == 2
+    assert outbox.unactuated() == []
+    assert len(outbox.events()) == 2
