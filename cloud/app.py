@@ -38,6 +38,7 @@ def health() -> dict[str, str]:
 def create_app(settings: Settings, database: Database | None = None) -> Litestar:
     """Build the cloud application from explicit settings."""
     from frontend_api.api import routers  # noqa: PLC0415 - composition root only
+    from frontend_api.portal import routes as portal_routes  # noqa: PLC0415 - composition root only
 
     if not settings.auth.session_secret:
         log.warning("ECOGATE_SESSION_SECRET not set; using a random secret (sessions end on restart)")
@@ -54,7 +55,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
                 await db.dispose()
 
     app = Litestar(
-        route_handlers=[health, agent_socket, *routers()],
+        route_handlers=[health, agent_socket, *routers(), *portal_routes()],
         guards=[authenticated],
         dependencies={
             "principal": Provide(provide_principal, sync_to_thread=False),

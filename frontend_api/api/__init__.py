@@ -9,13 +9,16 @@ from litestar.types import ControllerRouterHandler
 def routers() -> list[ControllerRouterHandler]:
     """Every API router, in one list for the composition root."""
     from frontend_api.api import (  # noqa: PLC0415
+        agents,
         audit,
         auth,
         compliance,
         compliance_records,
         passes,
+        regulator,
         reports,
         sites,
+        uplink,
         users,
         vehicles,
     )
@@ -30,5 +33,8 @@ def routers() -> list[ControllerRouterHandler]:
         *reports.HANDLERS,
         *compliance.HANDLERS,
         *compliance_records.HANDLERS,
+        *agents.HANDLERS,
+        *uplink.HANDLERS,
+        *regulator.HANDLERS,
     ]
     return [Router(path="/api/v1", route_handlers=handlers)]

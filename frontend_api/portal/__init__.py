@@ -1,0 +1,10 @@
+"""The web portal (issue 9): server-rendered pages mounted beside the JSON API."""
+
+from __future__ import annotations
+
+from litestar.types import ControllerRouterHandler
+
+
+def routes() -> list[ControllerRouterHandler]:
+    """Every portal route handler, for the composition root."""
+    return []
