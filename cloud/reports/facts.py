@@ -8,7 +8,10 @@ One SQL definition (:data:`FACTS_SQL`) turns a pass event into its reportable at
   version in force when the pass occurred (the newest version created at or before it, else the
   first version); the carrier (车队名称) always comes from that version;
 * the net weight of the trip from ``payload.weighing.net_kg`` (kilograms); none = not weighed;
-* the emergency level in force (``payload.emergency_level``).
+* the emergency level in force (``payload.emergency_level``);
+* the newest correction of the pass (``pass_correction``), whose fields win over the event's: plate,
+  plate colour, direction, vehicle (then the version in force replaces the agent's snapshot), cargo and
+  net weight; a voided pass is left out. Days with corrections since the watermark are dirty.
 
 The aggregates (``report_daily``, ``report_daily_reason``) hold exactly :data:`GROUPED_SQL` for whole
 days. A tenant's watermark says which source rows are folded in; days touched by events received
@@ -44,33 +47,45 @@ CASE
   ELSE vv.vehicle_type IS NULL OR left(vv.vehicle_type, 1) IN ('H', 'Q', 'Z', 'X')
 END"""
 
+#: The agent's vehicle snapshot, unless a correction named another vehicle (then the version in force).
+_SNAPSHOT = "(CASE WHEN pc.vehicle_id IS NULL THEN p.payload -> 'vehicle' END)"
+
 #: One row per pass event of ``:tenant_id`` in ``[:start, :end)`` with its reportable attributes.
 FACTS_SQL = f"""
-SELECT p.id, p.occurred_at, p.received_at, p.plate, p.plate_colour, p.direction, p.decision, p.trigger,
-       p.site_id, p.lane_id, p.vehicle_id, p.cargo_name, p.reason_codes, p.anomaly_flags, p.operator,
-       p.manual_reason, p.scene_sha256, p.plate_sha256,
+SELECT p.id, p.occurred_at, p.received_at, COALESCE(pc.plate, p.plate) AS plate,
+       COALESCE(pc.plate_colour, p.plate_colour) AS plate_colour, COALESCE(pc.direction, p.direction) AS direction,
+       p.decision, p.trigger, p.site_id, p.lane_id, COALESCE(pc.vehicle_id, p.vehicle_id) AS vehicle_id,
+       COALESCE(pc.cargo_name, p.cargo_name) AS cargo_name, p.reason_codes, p.anomaly_flags, p.operator,
+       p.manual_reason, p.scene_sha256, p.plate_sha256, pc.id AS correction_id,
        (p.occurred_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
        extract(hour FROM p.occurred_at AT TIME ZONE 'Asia/Shanghai')::int AS hour,
-       COALESCE(p.payload #>> '{{vehicle,category}}', vv.category) AS category,
-       COALESCE(p.payload #>> '{{vehicle,fuel}}', vv.fuel_type) AS fuel,
-       COALESCE(p.payload #>> '{{vehicle,emission_stage}}', vv.emission_stage) AS stage,
-       COALESCE((p.payload #>> '{{vehicle,heavy}}')::boolean, {_HEAVY_FROM_VERSION}) AS heavy,
+       COALESCE({_SNAPSHOT} #>> '{{category}}', vv.category) AS category,
+       COALESCE({_SNAPSHOT} #>> '{{fuel}}', vv.fuel_type) AS fuel,
+       COALESCE({_SNAPSHOT} #>> '{{emission_stage}}', vv.emission_stage) AS stage,
+       COALESCE(({_SNAPSHOT} #>> '{{heavy}}')::boolean, {_HEAVY_FROM_VERSION}) AS heavy,
        vv.fleet_name AS carrier,
        COALESCE(NULLIF(p.payload ->> 'emergency_level', ''), 'none') AS emergency_level,
-       (p.payload #>> '{{weighing,net_kg}}')::numeric AS net_kg,
+       COALESCE(pc.net_kg, (p.payload #>> '{{weighing,net_kg}}')::numeric) AS net_kg,
        vv.vehicle_type, vv.vin, vv.register_date, vv.brand_model, vv.engine_model, vv.engine_maker,
        vv.engine_no, vv.use_nature, vv.network_status, vv.env_list_no, vv.owner_name
 FROM pass_event p
+LEFT JOIN LATERAL (
+    SELECT c.id, c.plate, c.plate_colour, c.vehicle_id, c.direction, c.cargo_name, c.net_kg, c.void
+    FROM pass_correction c
+    WHERE c.tenant_id = p.tenant_id AND c.pass_event_id = p.id
+    ORDER BY c.created_at DESC, c.id DESC
+    LIMIT 1
+) pc ON true
 LEFT JOIN LATERAL (
     SELECT v.vehicle_id, v.category, v.fuel_type, v.emission_stage, v.vehicle_type, v.total_mass_kg, v.fleet_name,
            v.vin, v.register_date, v.brand_model, v.engine_model, v.engine_maker, v.engine_no, v.use_nature,
            v.network_status, v.env_list_no, v.owner_name
     FROM vehicle_version v
-    WHERE v.tenant_id = p.tenant_id AND v.vehicle_id = p.vehicle_id
+    WHERE v.tenant_id = p.tenant_id AND v.vehicle_id = COALESCE(pc.vehicle_id, p.vehicle_id)
     ORDER BY CASE WHEN v.created_at <= p.occurred_at THEN v.version ELSE -v.version END DESC
     LIMIT 1
 ) vv ON true
-WHERE p.tenant_id = :tenant_id AND p.occurred_at >= :start AND p.occurred_at < :end
+WHERE p.tenant_id = :tenant_id AND p.occurred_at >= :start AND p.occurred_at < :end AND pc.void IS NOT TRUE
 """
 
 #: SQL predicates over a facts row ``f`` (twins of the Python definitions in cloud.reports.stats).
@@ -213,8 +228,11 @@ async def dirty_days(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[list[
         return None, None
     rows = await session.execute(
         text(
-            "SELECT DISTINCT (occurred_at AT TIME ZONE 'Asia/Shanghai')::date FROM pass_event "
-            "WHERE tenant_id = :t AND received_at >= :since"
+            "SELECT (occurred_at AT TIME ZONE 'Asia/Shanghai')::date FROM pass_event "
+            "WHERE tenant_id = :t AND received_at >= :since "
+            "UNION SELECT (p.occurred_at AT TIME ZONE 'Asia/Shanghai')::date FROM pass_correction c "
+            "JOIN pass_event p ON p.tenant_id = c.tenant_id AND p.id = c.pass_event_id "
+            "WHERE c.tenant_id = :t AND c.created_at >= :since"
         ),
         {"t": tenant_id, "since": watermark - SAFETY_LAG},
     )

@@ -6,6 +6,8 @@ enterprise of its region (its own pool and RLS policy). The enterprise is named 
 naming another enterprise gets 404, as for any object that is not theirs.
 """
 
+# ruff: noqa: S608 - SQL here is assembled from module constants only; every value is a bound parameter.
+
 from __future__ import annotations
 
 import datetime as dt
@@ -82,21 +84,34 @@ async def non_road(session: AsyncSession, tenant_id: uuid.UUID, period: Period) 
     return [stats.NonRoadRow(mode, direction, Decimal(t), int(n)) for mode, direction, t, n in rows]
 
 
-async def open_flags(session: AsyncSession, tenant_id: uuid.UUID, period: Period) -> int:
-    """Pass events of the period carrying an anomaly flag that no review has closed.
+#: The newest resolution of check flag ``f`` (none = open).
+_OUTCOME = (
+    "(SELECT r.outcome FROM check_resolution r WHERE r.tenant_id = f.tenant_id AND r.flag_id = f.id "
+    "ORDER BY r.created_at DESC, r.id DESC LIMIT 1)"
+)
+# SQL assembled from the module constants above only; every value is a bound parameter.
+_OPEN_FLAGS_SQL = f"""
+SELECT count(*) FROM pass_event p
+WHERE p.tenant_id = :t AND p.occurred_at >= :s AND p.occurred_at < :e
+  AND (SELECT c.void FROM pass_correction c WHERE c.tenant_id = p.tenant_id AND c.pass_event_id = p.id
+       ORDER BY c.created_at DESC, c.id DESC LIMIT 1) IS NOT TRUE
+  AND (EXISTS (SELECT 1 FROM check_flag f WHERE f.tenant_id = p.tenant_id AND f.pass_event_id = p.id
+               AND COALESCE({_OUTCOME}, 'reopened') = 'reopened')
+       OR (cardinality(p.anomaly_flags) > 0
+           AND NOT EXISTS (SELECT 1 FROM check_flag f WHERE f.tenant_id = p.tenant_id AND f.pass_event_id = p.id
+                           AND {_OUTCOME} IN ('resolved', 'dismissed'))))
+"""
 
-    Reviews are issue 6's (cloud/compliance); until its table lands every flagged pass counts as open.
+
+async def open_flags(session: AsyncSession, tenant_id: uuid.UUID, period: Period) -> int:
+    """Pass events of the period with a flag nobody has closed (issue 6 reviews; docs/reports.md).
+
+    Open: a logic-check flag whose newest resolution is none or ``reopened``; or anomaly flags from
+    the agent on a pass none of whose check flags a reviewer has resolved or dismissed. Voided passes
+    do not count.
     """
-    return int(
-        await session.scalar(
-            text(
-                "SELECT count(*) FROM pass_event WHERE tenant_id = :t AND occurred_at >= :s AND occurred_at < :e "
-                "AND cardinality(anomaly_flags) > 0"
-            ),
-            {"t": tenant_id, "s": period.start, "e": period.end},
-        )
-        or 0
-    )
+    params = {"t": tenant_id, "s": period.start, "e": period.end}
+    return int(await session.scalar(text(_OPEN_FLAGS_SQL), params) or 0)
 
 
 def upload_status() -> dict[str, Any] | None:

@@ -8,13 +8,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
-from litestar import get
+from litestar import get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.domain import passes
+from cloud.domain import pass_corrections, passes
 from frontend_api.api.schemas import From, Limit, Offset, Page, PlateQuery, To
+from tenants.context import Principal
 
 if TYPE_CHECKING:
     from cloud.db import models as m
@@ -63,12 +64,47 @@ class WeighingOut(msgspec.Struct):
     cargo_name: str | None
 
 
+class CorrectionOut(msgspec.Struct):
+    """A correction of a pass event: the fields it restates (null = unchanged), or a void, with who and why."""
+
+    id: uuid.UUID
+    pass_event_id: uuid.UUID
+    plate: str | None
+    plate_colour: str | None
+    vehicle_id: uuid.UUID | None
+    direction: str | None
+    cargo_name: str | None
+    net_kg: Decimal | None
+    void: bool
+    reason: str
+    created_by: uuid.UUID
+    created_by_login: str
+    created_at: dt.datetime
+
+
+class PassCorrectionIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Correct a pass event (更正): give the reason and at least one field, or ``void``.
+
+    The newest correction of a pass is the one in force, so restate every field that should stay changed.
+    """
+
+    reason: Annotated[str, msgspec.Meta(max_length=200, description="更正原因（必填）")]
+    plate: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+    plate_colour: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+    vehicle_id: uuid.UUID | None = None
+    direction: Literal["in", "out"] | None = None
+    cargo_name: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    net_kg: Annotated[str, msgspec.Meta(max_length=16)] | int | float | None = None
+    void: bool = False
+
+
 class PassDetailOut(msgspec.Struct):
-    """A pass event with the agent's payload and its weighings."""
+    """A pass event with the agent's payload, its weighings and its corrections (oldest first)."""
 
     event: PassOut
     payload: dict[str, Any]
     weighings: list[WeighingOut]
+    corrections: list[CorrectionOut] = []
 
 
 class PassPageOut(msgspec.Struct):
@@ -138,12 +174,56 @@ async def list_passes(
     return PassPageOut([_pass(e) for e in page.items], page.total, limit, offset, page.next_cursor)
 
 
+def _correction(c: m.PassCorrection) -> CorrectionOut:
+    return CorrectionOut(
+        c.id,
+        c.pass_event_id,
+        c.plate,
+        c.plate_colour,
+        c.vehicle_id,
+        c.direction,
+        c.cargo_name,
+        c.net_kg,
+        c.void,
+        c.reason,
+        c.created_by,
+        c.created_by_login,
+        c.created_at,
+    )
+
+
 @get("/passes/{pass_id:uuid}", operation_id="GetPass")
 async def get_pass(pass_id: FromPath[uuid.UUID], session: NamedDependency[AsyncSession]) -> PassDetailOut:
-    """A pass event with its weighings."""
+    """A pass event with its weighings and corrections."""
     async with session.begin():
         event, weighings = await passes.get_pass(session, pass_id)
-    return PassDetailOut(_pass(event), dict(event.payload), [_weighing(w) for w in weighings])
+        corrections = await pass_corrections.list_corrections(session, event.id)
+    return PassDetailOut(
+        _pass(event), dict(event.payload), [_weighing(w) for w in weighings], [_correction(c) for c in corrections]
+    )
+
+
+@post("/passes/{pass_id:uuid}/corrections", operation_id="CorrectPass")
+async def correct_pass(
+    pass_id: FromPath[uuid.UUID],
+    data: JSONBody[PassCorrectionIn],
+    session: NamedDependency[AsyncSession],
+    principal: NamedDependency[Principal],
+) -> CorrectionOut:
+    """Correct a pass event or void it: a new correction row recording who and why (the event never changes)."""
+    request = pass_corrections.CorrectionInput(
+        reason=data.reason,
+        plate=data.plate,
+        plate_colour=data.plate_colour,
+        vehicle_id=data.vehicle_id,
+        direction=data.direction,
+        cargo_name=data.cargo_name,
+        net_kg=data.net_kg,
+        void=data.void,
+    )
+    async with session.begin():
+        correction = await pass_corrections.correct_pass(session, principal, pass_id, request)
+    return _correction(correction)
 
 
 @get("/weighings", operation_id="ListWeighings")
@@ -164,4 +244,4 @@ async def list_weighings(
     return Page([_weighing(w) for w in rows], total, limit, offset)
 
 
-HANDLERS = [list_passes, get_pass, list_weighings]
+HANDLERS = [list_passes, get_pass, correct_pass, list_weighings]

@@ -247,6 +247,49 @@ def generate(ledger: Ledger, first: dt.date, last: dt.date, seed: int = 7, per_d
     return rows
 
 
+def corrections(ledger: Ledger, passes: list[m.PassEvent], seed: int = 7) -> list[m.PassCorrection]:
+    """Corrections of about 5 % of the passes: voids, plates, colours, directions, cargo and net weights,
+    another registered vehicle, and passes corrected twice (the newest wins, even when it restates less)."""
+    rnd = random.Random(seed * 31 + 1)
+    out: list[m.PassCorrection] = []
+    trucks = sorted(k for k in ledger.vehicles if VEHICLES[k][0] == "transport")
+    for event in passes:
+        if rnd.random() >= 0.05:
+            continue
+        times = 2 if rnd.random() < 0.25 else 1
+        for n in range(times):
+            kind = rnd.choice(["void", "plate", "colour", "direction", "cargo", "net", "vehicle", "mixed"])
+            fields: dict[str, Any] = {}
+            if kind == "void":
+                fields["void"] = True
+            if kind in ("plate", "mixed"):
+                fields["plate"] = f"鄂A{rnd.randint(10000, 99999)}"
+            if kind == "colour":
+                fields["plate_colour"] = rnd.choice(["yellow", "green", "yellow_green"])
+            if kind in ("direction", "mixed"):
+                fields["direction"] = "out" if event.direction == "in" else "in"
+            if kind in ("cargo", "mixed"):
+                fields["cargo_name"] = rnd.choice(["煤炭", "焦炭", "铁矿石"])
+            if kind in ("net", "cargo"):
+                fields["net_kg"] = Decimal(rnd.randint(5000, 36000))
+            if kind == "vehicle" and trucks:
+                key = rnd.choice(trucks)  # the read was another registered truck
+                fields["vehicle_id"], fields["plate"] = ledger.vehicles[key], PLATES[key]
+            out.append(
+                m.PassCorrection(
+                    tenant_id=ledger.tenant_id,
+                    id=new_id(),
+                    pass_event_id=event.id,
+                    reason="核对抓拍照片后更正",
+                    created_by=uuid.UUID(int=3),
+                    created_by_login="seed",
+                    created_at=event.received_at + dt.timedelta(hours=1 + n),
+                    **fields,
+                )
+            )
+    return out
+
+
 async def insert(database: Database, ledger: Ledger, rows: list[Any]) -> None:
     """Insert rows as the application role of the ledger's tenant."""
     actor = Principal(user_id=uuid.UUID(int=3), role=Role.TENANT_ADMIN, tenant_id=ledger.tenant_id, login="seed")
@@ -264,7 +307,9 @@ def fx_make_ledger(database: Database, make_tenant: Any, login_as: Any) -> Calla
         site_id, lane_in, lane_out, agent_id = await _base(database, tenant.tenant_id)
         ledger = Ledger(tenant.tenant_id, tenant.name, headers, site_id, lane_in, lane_out, agent_id)
         await add_vehicles(database, ledger)
-        await insert(database, ledger, generate(ledger, FIRST, LAST, seed, per_day))
+        passes = generate(ledger, FIRST, LAST, seed, per_day)
+        await insert(database, ledger, passes)
+        await insert(database, ledger, corrections(ledger, passes, seed))
         return ledger
 
     return make
@@ -281,7 +326,7 @@ def fx_raw(superuser_url: str) -> Callable[[uuid.UUID], Awaitable[dict[str, list
         await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
         try:
             out = {}
-            for table in ("pass_event", "vehicle_version", "non_road_transport"):
+            for table in ("pass_event", "vehicle_version", "non_road_transport", "pass_correction"):
                 rows = await conn.fetch(f"SELECT * FROM {table} WHERE tenant_id = $1", tenant_id)
                 out[table] = [dict(r) for r in rows]
             return out

@@ -101,21 +101,48 @@ def version_in_force(versions: list[dict[str, Any]], at: dt.datetime) -> dict[st
     return min(versions, key=lambda v: v["version"]) if versions else None
 
 
-def build_facts(passes: list[dict[str, Any]], versions: list[dict[str, Any]]) -> list[Fact]:
+def newest_corrections(corrections: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    """The correction in force per pass: the newest by (created_at, id)."""
+    out: dict[Any, dict[str, Any]] = {}
+    for c in corrections:
+        held = out.get(c["pass_event_id"])
+        if held is None or (c["created_at"], c["id"]) > (held["created_at"], held["id"]):
+            out[c["pass_event_id"]] = c
+    return out
+
+
+def build_facts(
+    passes: list[dict[str, Any]],
+    versions: list[dict[str, Any]],
+    corrections: list[dict[str, Any]] = (),  # type: ignore[assignment]
+) -> list[Fact]:
     by_vehicle: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for v in versions:
         by_vehicle[v["vehicle_id"]].append(v)
+    in_force = newest_corrections(list(corrections))
     out = []
-    for p in passes:
+    for original in passes:
+        c = in_force.get(original["id"])
+        if c is not None and c["void"]:
+            continue  # a voided pass leaves the figures
+        p = dict(original)
         payload = p["payload"]
         snap = payload.get("vehicle") or {}
+        net = (payload.get("weighing") or {}).get("net_kg")
+        if c is not None:
+            for name in ("plate", "plate_colour", "direction", "cargo_name"):
+                if c[name] is not None:
+                    p[name] = c[name]
+            if c["vehicle_id"] is not None:
+                p["vehicle_id"] = c["vehicle_id"]
+                snap = {}  # another vehicle: its version in force, not the agent's snapshot
+            if c["net_kg"] is not None:
+                net = c["net_kg"]
         vv = version_in_force(by_vehicle.get(p["vehicle_id"], []), p["occurred_at"]) if p["vehicle_id"] else None
         local = p["occurred_at"].astimezone(CN)
         heavy = snap.get("heavy")
         if heavy is None and vv is not None:
             heavy = is_heavy_truck(vv["vehicle_type"], vv["total_mass_kg"])
-        weighing = payload.get("weighing") or {}
-        net = weighing.get("net_kg")
         out.append(
             Fact(
                 id=p["id"],

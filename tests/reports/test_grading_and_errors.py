@@ -22,7 +22,7 @@ async def test_grading_indicators_and_their_records(client, make_ledger, raw, or
     rows = await raw(ledger.tenant_id)
     facts = [
         f
-        for f in oracle.build_facts(rows["pass_event"], rows["vehicle_version"])
+        for f in oracle.build_facts(rows["pass_event"], rows["vehicle_version"], rows["pass_correction"])
         if dt.date(2026, 8, 1) <= f.day <= dt.date(2026, 10, 31)
     ]
     want = oracle.statistics(facts, [], set(), [])
@@ -83,7 +83,7 @@ async def test_charts(client, make_ledger, raw, oracle) -> None:
     series = r.json()["series"]
     assert [s["period"] for s in series] == ["2026-08", "2026-09", "2026-10"]
     rows = await raw(ledger.tenant_id)
-    facts = oracle.build_facts(rows["pass_event"], rows["vehicle_version"])
+    facts = oracle.build_facts(rows["pass_event"], rows["vehicle_version"], rows["pass_correction"])
     for s in series:
         month = [f for f in facts if f.day.isoformat()[:7] == s["period"]]
         assert s["trips"] == sum(f.trip for f in month)

@@ -39,7 +39,11 @@ async def test_ledgers_match_the_raw_rows(client, make_ledger, raw, oracle) -> N
     sept = {"period": "month", "date": "2026-09"}
     first, last = dt.date(2026, 9, 1), dt.date(2026, 9, 30)
     rows = await raw(ledger.tenant_id)
-    facts = [f for f in oracle.build_facts(rows["pass_event"], rows["vehicle_version"]) if first <= f.day <= last]
+    facts = [
+        f
+        for f in oracle.build_facts(rows["pass_event"], rows["vehicle_version"], rows["pass_correction"])
+        if first <= f.day <= last
+    ]
 
     daily = await _all_rows(client, ledger, "daily_statistics", sept)
     assert daily["rows"] == oracle.daily_rows(facts, first, last)
@@ -52,12 +56,14 @@ async def test_ledgers_match_the_raw_rows(client, make_ledger, raw, oracle) -> N
     by_time = sorted(rows["pass_event"], key=lambda p: (p["occurred_at"], p["id"]))
     road_ids = {f.id for f in road}
     expected = [p for p in by_time if p["id"] in road_ids]
-    assert [r["plate"] for r in transport["rows"]] == [p["plate"] for p in expected]
     fact_of = {f.id: f for f in road}
+    # Plates and directions as corrected (the newest correction of each pass wins).
+    assert [r["plate"] for r in transport["rows"]] == [fact_of[p["id"]].plate for p in expected]
+    assert any(f.plate != p["plate"] for p in expected for f in [fact_of[p["id"]]]), "no corrected plate in September"
     for row, p in zip(transport["rows"], expected, strict=True):
         f = fact_of[p["id"]]
         assert row["time"] == p["occurred_at"].astimezone(oracle.CN).strftime("%Y-%m-%d %H:%M:%S")
-        assert row["direction"] == {"in": "进厂", "out": "出厂"}[p["direction"]]
+        assert row["direction"] == {"in": "进厂", "out": "出厂"}[f.direction]
         assert row["tonnage"] == ("" if f.net_kg is None else f"{oracle.tonnes(f.net_kg):.3f}")
         assert row["carrier"] == (f.carrier or "")
         assert row["decision"] == {"allow": "放行", "refuse": "拦截"}[p["decision"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +22,7 @@ def dec(value: Any) -> Decimal | None:
 
 async def _facts(raw, oracle, ledger, first=FIRST, last=LAST):
     rows = await raw(ledger.tenant_id)
-    facts = oracle.build_facts(rows["pass_event"], rows["vehicle_version"])
+    facts = oracle.build_facts(rows["pass_event"], rows["vehicle_version"], rows["pass_correction"])
     return [f for f in facts if first <= f.day <= last], rows
 
 
@@ -193,3 +194,76 @@ async def test_late_events_refresh_the_aggregates_and_regulators_read_raw(
     # After the refresh the regulator reads the aggregates: same figures.
     again = await client.get(ledger.url("reports/statistics"), params=params, headers=regulator)
     _check_stats(again.json(), want, oracle)
+
+
+async def test_corrections_and_reviews_flow_into_the_figures(client, make_ledger, raw, oracle, database) -> None:
+    """Corrections made after the aggregates were built make their days dirty; reviews close open flags."""
+    from cloud.db import models as m  # noqa: PLC0415
+    from tenants.context import Principal, Role  # noqa: PLC0415
+
+    ledger = await make_ledger(seed=11, per_day=5)
+    params = {"period": "month", "date": "2026-09"}
+    first = await client.get(ledger.url("reports/statistics"), params=params, headers=ledger.headers)
+    assert first.status_code == 200
+    sept = [dt.date(2026, 9, 1) + dt.timedelta(days=i) for i in range(30)]
+    facts, _rows = await _facts(raw, oracle, ledger, sept[0], sept[-1])
+    weighed = next(f for f in facts if f.hauling and f.net_kg is not None)
+    flagged = [f for f in facts if f.flags]
+    victim = next(f for f in facts if f.id not in {weighed.id, *(g.id for g in flagged)})
+    fixes = [
+        (victim.id, {"reason": "重复抓拍，作废", "void": True}),
+        (weighed.id, {"reason": "磅单核对后更正净重", "net_kg": "12345.6"}),
+    ]
+    for pass_id, body in fixes:
+        response = await client.post(f"/api/v1/passes/{pass_id}/corrections", json=body, headers=ledger.headers)
+        assert response.status_code == 201, response.text
+
+    # A logic-check flag on one flagged pass, resolved by a reviewer; another pass gets an open check flag.
+    assert flagged, "the generated month has passes with anomaly flags"
+    actor = Principal(user_id=uuid.UUID(int=3), role=Role.TENANT_ADMIN, tenant_id=ledger.tenant_id, login="seed")
+    clean = next(f for f in facts if not f.flags and f.id != victim.id)
+    async with database.session(actor) as session, session.begin():
+        closed = m.CheckFlag(
+            tenant_id=ledger.tenant_id,
+            code="clock_skew",
+            subject_key=str(flagged[0].id),
+            pass_event_id=flagged[0].id,
+            message="时钟偏差",
+            detail={},
+        )
+        still_open = m.CheckFlag(
+            tenant_id=ledger.tenant_id,
+            code="duplicate_pass",
+            subject_key=str(clean.id),
+            pass_event_id=clean.id,
+            message="重复通行",
+            detail={},
+        )
+        session.add_all([closed, still_open])
+        await session.flush()
+        session.add(
+            m.CheckResolution(
+                tenant_id=ledger.tenant_id,
+                flag_id=closed.id,
+                outcome="resolved",
+                reason="已核实",
+                resolved_by=actor.user_id,
+            )
+        )
+
+    after = await client.get(ledger.url("reports/statistics"), params=params, headers=ledger.headers)
+    assert after.status_code == 200
+    facts, _ = await _facts(raw, oracle, ledger, sept[0], sept[-1])
+    assert victim.id not in {f.id for f in facts}
+    assert next(f for f in facts if f.id == weighed.id).net_kg == Decimal("12345.6")
+    want = oracle.statistics(facts, [], ALL_NON_ROAD | {"nev_truck"}, sept)
+    body = after.json()
+    assert body["totals"]["passes"] == first.json()["totals"]["passes"] - 1 == want["passes"]
+    q = body["data_quality"]
+    assert q["flagged"] == want["flagged"]
+    assert q["flagged_open"] == want["flagged"] - 1 + 1  # one closed by review, one open check flag added
+    clean_transport = body["clean_transport"]
+    assert dec(clean_transport["total_tonnage_t"]) == want["clean"]["total_tonnage_t"]
+    assert [h["passes"] for h in body["hours"]["by_hour"]] == want["hours"]
+    assert body["emission_stage_mix"]
+    assert {m["code"]: m["trips"] for m in body["emission_stage_mix"] if m["trips"]} == (want["stage_trips"])

@@ -19,7 +19,7 @@ from cloud.db.models._compliance import (
     RegionAlert,
     VehicleReview,
 )
-from cloud.db.models._passes import PassEvent, Weighing
+from cloud.db.models._passes import PassCorrection, PassEvent, Weighing
 from cloud.db.models._reports import (
     ExportJob,
     NonRoadTransport,
@@ -56,6 +56,7 @@ __all__ = [
     "Lane",
     "Membership",
     "NonRoadTransport",
+    "PassCorrection",
     "PassEvent",
     "PolicyVersion",
     "Region",

@@ -88,3 +88,36 @@ class Weighing(TenantOwned, Base):
     weight_kg: Mapped[Decimal] = mapped_column(Numeric(10, 1))
     indicator: Mapped[str] = mapped_column(String(32), default="")
     cargo_name: Mapped[str | None] = mapped_column(String(64))
+
+
+class PassCorrection(TenantOwned, Base):
+    """A person's correction of a pass event, with who and why (the event itself never changes).
+
+    A null field keeps the event's value; the newest correction of a pass wins as a whole (so a later
+    correction restates every field it means to keep changed). ``void`` takes the pass out of the
+    ledger figures (a phantom or duplicate read) while the event stays on record.
+    """
+
+    __tablename__ = "pass_correction"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "pass_event_id"], ["pass_event.tenant_id", "pass_event.id"]),
+        ForeignKeyConstraint(["tenant_id", "vehicle_id"], ["vehicle.tenant_id", "vehicle.id"]),
+        CheckConstraint("direction IS NULL OR direction IN ('in', 'out')", name="direction"),
+        CheckConstraint("net_kg IS NULL OR (net_kg >= 0 AND net_kg <= 200000)", name="net_range"),
+        CheckConstraint("btrim(reason) <> ''", name="reason"),
+        Index("ix_pass_correction_tenant_pass", "tenant_id", "pass_event_id", "created_at"),
+        Index("ix_pass_correction_tenant_created", "tenant_id", "created_at"),
+    )
+
+    pass_event_id: Mapped[uuid.UUID]
+    plate: Mapped[str | None] = mapped_column(String(10))
+    plate_colour: Mapped[str | None] = mapped_column(String(12))
+    vehicle_id: Mapped[uuid.UUID | None]
+    direction: Mapped[str | None] = mapped_column(String(3))
+    cargo_name: Mapped[str | None] = mapped_column(String(64))
+    net_kg: Mapped[Decimal | None] = mapped_column(Numeric(10, 1))
+    void: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[uuid.UUID]
+    created_by_login: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = utcnow_column()

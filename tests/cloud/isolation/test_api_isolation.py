@@ -65,6 +65,7 @@ def _body(method: str, path: str, login: str) -> dict[str, Any]:
             "json": {"reason": "篡改", "changes": {"fleet_name": "被篡改"}, "clear": ["owner_name"]}
         },
         ("POST", "/api/v1/vehicles/{vehicle_id}/retire"): {"json": {"reason": "篡改"}},
+        ("POST", "/api/v1/passes/{pass_id}/corrections"): {"json": {"reason": "篡改", "void": True}},
         ("PUT", "/api/v1/enterprises/{tenant_id}/reports/settings"): {"json": {"clean_modes": ["rail"]}},
         ("POST", "/api/v1/enterprises/{tenant_id}/non-road-transport"): {
             "json": {"day": "2026-11-01", "mode": "rail", "direction": "in", "cargo_name": "煤炭", "tonnage_t": "100"}
