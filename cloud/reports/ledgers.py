@@ -435,7 +435,50 @@ EMERGENCY_COLUMNS = (
     ("heavy_cn4_or_below_allowed", "放行国四及以下重型货车车次"),
     ("nrmm_cn2_or_below_allowed", "放行国二及以下非道路移动机械次数"),
     ("baseline_avg_entries", "非预警日日均进厂车次"),
+    ("window", "响应时段"),
+    ("basis", "预警依据"),
 )
+
+#: The tenant's alert periods overlapping ``[:start, :end)``: one row per alert (a cancellation ends it early).
+_ALERT_PERIODS = """
+SELECT COALESCE(r.alert_id, r.id) AS alert, max(r.level) AS level, min(r.starts_at) AS starts_at,
+       COALESCE(min(r.ends_at) FILTER (WHERE r.event = 'cancelled'), max(r.ends_at)) AS ends_at,
+       max(r.reason) FILTER (WHERE r.event = 'declared') AS reason
+FROM emergency_response r
+WHERE r.tenant_id = :tenant_id
+GROUP BY COALESCE(r.alert_id, r.id)
+HAVING min(r.starts_at) < :end
+   AND COALESCE(min(r.ends_at) FILTER (WHERE r.event = 'cancelled'), max(r.ends_at)) > :start
+"""
+
+
+@dataclass(frozen=True)
+class _AlertDay:
+    """The part of one alert period that falls on one China day."""
+
+    level: str
+    window: str
+    basis: str
+
+
+async def _alert_days(s: AsyncSession, scope: Scope, period: Period) -> dict[tuple[dt.date, str], list[_AlertDay]]:
+    """Alert periods of the tenant (issue 6 ``emergency_response``) split into China days of the period."""
+    rows = await s.execute(
+        text(_ALERT_PERIODS), {"tenant_id": scope.tenant_id, "start": period.start, "end": period.end}
+    )
+    out: dict[tuple[dt.date, str], list[_AlertDay]] = defaultdict(list)
+    for row in rows:
+        start = max(row.starts_at, period.start).astimezone(CHINA_TZ)
+        end = min(row.ends_at, period.end).astimezone(CHINA_TZ)
+        day = start.date()
+        while dt.datetime.combine(day, dt.time(), CHINA_TZ) < end:
+            day_start = dt.datetime.combine(day, dt.time(), CHINA_TZ)
+            day_end = day_start + dt.timedelta(days=1)
+            lo, hi = max(start, day_start), min(end, day_end)
+            window = f"{lo:%H:%M}–{'24:00' if hi == day_end else f'{hi:%H:%M}'}"
+            out[(day, row.level)].append(_AlertDay(row.level, window, row.reason or ""))
+            day += dt.timedelta(days=1)
+    return out
 
 
 def _violates_heavy(row: facts.CubeRow) -> bool:
@@ -458,21 +501,26 @@ def _violates_nrmm(row: facts.CubeRow) -> bool:
 
 
 async def _emergency(s: AsyncSession, scope: Scope, period: Period, limit: int, offset: int) -> tuple[list[Row], int]:
-    """Response records per day and warning level, derived from the passes recorded under each level.
+    """Response records per China day and warning level.
 
-    Issue 6 (cloud/compliance) keeps the alert periods themselves; until its table lands, a day with
-    passes under a level is the record of that level's response on that day.
+    A day and level get a record when an alert period of the tenant (``emergency_response``, issue 6)
+    covers part of the day, or when passes were recorded under that level (the agent's level in force,
+    which may come from a regional platform); an alert day without traffic still has its record, with
+    zeros. The window and basis columns come from the alert periods.
     """
     rows = await facts.cube(s, scope.tenant_id, period.first, period.last, _DAY_DIMS, raw_days=scope.raw_days)
+    alerts = await _alert_days(s, scope, period)
     groups: dict[tuple[dt.date, str], list[facts.CubeRow]] = defaultdict(list)
     normal_entries: dict[dt.date, int] = defaultdict(int)
-    alert_days: set[dt.date] = set()
+    alert_days: set[dt.date] = {day for day, _ in alerts}
     for row in rows:
         assert row.day is not None
         assert row.emergency_level is not None
         if row.emergency_level != WarningLevel.NONE.value:
             groups[(row.day, row.emergency_level)].append(row)
             alert_days.add(row.day)
+    for key in alerts:
+        groups.setdefault(key, [])
     for row in rows:
         assert row.day is not None
         if row.day not in alert_days and row.direction == "in" and row.decision == "allow":
@@ -491,6 +539,7 @@ async def _emergency(s: AsyncSession, scope: Scope, period: Period, limit: int, 
 
     out: list[Row] = []
     for (day, level), part in sorted(groups.items(), key=lambda kv: (kv[0][0], -rank(kv[0][1]))):
+        periods = alerts.get((day, level), [])
         out.append(
             {
                 "date": day.isoformat(),
@@ -501,6 +550,8 @@ async def _emergency(s: AsyncSession, scope: Scope, period: Period, limit: int, 
                 "heavy_cn4_or_below_allowed": sum(r.passes for r in part if _violates_heavy(r)),
                 "nrmm_cn2_or_below_allowed": sum(r.passes for r in part if _violates_nrmm(r)),
                 "baseline_avg_entries": "" if baseline is None else f"{baseline:.2f}",
+                "window": "、".join(a.window for a in periods) or "按门禁记录的预警级别",
+                "basis": "；".join(dict.fromkeys(a.basis for a in periods if a.basis)),
             }
         )
     return out[offset : offset + limit], len(out)

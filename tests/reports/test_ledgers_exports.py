@@ -224,3 +224,87 @@ async def test_large_synchronous_download_is_refused(client, make_ledger, monkey
     )
     assert r.status_code == 413
     assert r.json()["code"] == "export_too_large"
+
+
+async def test_emergency_records_follow_the_alert_periods(client, make_ledger, raw, oracle, database, superuser_url):
+    """An alert period of the tenant gives a record for each China day it touches, traffic or not."""
+    import uuid  # noqa: PLC0415
+
+    import asyncpg  # noqa: PLC0415
+
+    from cloud.db import models as m  # noqa: PLC0415
+    from tenants.context import Principal, Role  # noqa: PLC0415
+
+    ledger = await make_ledger(seed=4, per_day=4)
+    cn = oracle.CN
+    actor = Principal(user_id=uuid.UUID(int=3), role=Role.TENANT_ADMIN, tenant_id=ledger.tenant_id, login="seed")
+    declared_at = dt.datetime(2026, 9, 12, 8, 0, tzinfo=cn)
+    planned_end = dt.datetime(2026, 9, 14, 20, 0, tzinfo=cn)
+    cancelled_at = dt.datetime(2026, 9, 13, 18, 30, tzinfo=cn)
+    alert = uuid.uuid4()
+    conn = await asyncpg.connect(superuser_url)  # region_alert is platform data (written by the platform admin)
+    try:
+        await conn.execute(
+            "INSERT INTO region_alert (id, region_code, level, starts_at, ends_at, reason, source, cancelled_at) "
+            "VALUES ($1, '4201', 'yellow', $2, $3, '市重污染天气应急指挥部黄色预警', 'platform', $4)",
+            alert,
+            declared_at,
+            planned_end,
+            cancelled_at,
+        )
+    finally:
+        await conn.close()
+    common = {"tenant_id": ledger.tenant_id, "region_code": "4201"}
+    async with database.session(actor) as session, session.begin():
+        session.add_all(
+            [
+                m.EmergencyResponse(
+                    **common,
+                    alert_id=alert,
+                    event="declared",
+                    level="yellow",
+                    starts_at=declared_at,
+                    ends_at=planned_end,
+                    reason="市重污染天气应急指挥部黄色预警",
+                ),
+                m.EmergencyResponse(
+                    **common,
+                    alert_id=alert,
+                    event="cancelled",
+                    level="yellow",
+                    starts_at=declared_at,
+                    ends_at=cancelled_at,
+                    reason="提前解除",
+                ),
+                m.EmergencyResponse(  # a period without a platform alert (e.g. received from the regional platform)
+                    **common,
+                    alert_id=None,
+                    event="declared",
+                    level="red",
+                    starts_at=dt.datetime(2026, 9, 20, 10, 0, tzinfo=cn),
+                    ends_at=dt.datetime(2026, 9, 20, 16, 0, tzinfo=cn),
+                    reason="省级红色预警",
+                ),
+            ]
+        )
+    rows = await _all_rows(client, ledger, "emergency_responses", {"period": "month", "date": "2026-09"})
+    by_key = {(r["date"], r["level"]): r for r in rows["rows"]}
+    yellow = [r for r in rows["rows"] if r["level"] == "黄色预警"]
+    assert [(r["date"], r["window"]) for r in yellow] == [("2026-09-12", "08:00–24:00"), ("2026-09-13", "00:00–18:30")]
+    assert yellow[0]["basis"] == "市重污染天气应急指挥部黄色预警"
+    red = by_key[("2026-09-20", "红色预警")]
+    assert (red["window"], red["basis"]) == ("10:00–16:00", "省级红色预警")
+    orange = by_key[("2026-09-05", "橙色预警")]  # passes recorded under a level, no alert period on file
+    assert (orange["window"], orange["basis"]) == ("按门禁记录的预警级别", "")
+    facts = oracle.build_facts(*(await _raw_parts(raw, ledger)))
+    for row in rows["rows"]:
+        day = dt.date.fromisoformat(row["date"])
+        level = {"黄色预警": "yellow", "橙色预警": "orange", "红色预警": "red"}[row["level"]]
+        part = [f for f in facts if f.day == day and f.level == level]
+        assert row["entries"] == sum(f.direction == "in" and f.decision == "allow" for f in part)
+        assert row["refused"] == sum(f.decision == "refuse" for f in part)
+
+
+async def _raw_parts(raw, ledger):
+    rows = await raw(ledger.tenant_id)
+    return rows["pass_event"], rows["vehicle_version"], rows["pass_correction"]
