@@ -1,10 +1,19 @@
 """Stream the outbox to the cloud hub: blobs by content hash, events in order, acks after commit.
 
 One :class:`SyncClient` per agent. :meth:`SyncClient.run` keeps a websocket open with the
-library's reconnect loop and exponential backoff. On every (re)connection, events that were sent
-but never acknowledged are put back to ``pending`` and sent again (the cloud stores each event id
-once, so a replay never duplicates). A refused credential (close code 4401 or HTTP 401/403) and an
-unsupported protocol version (4400) are fatal: retrying cannot help.
+library's reconnect loop and a jittered exponential backoff (:func:`jittered_backoff`, so a
+fleet that lost the cloud together does not reconnect in lock-step). On every (re)connection,
+events that were sent but never acknowledged are put back to ``pending`` and sent again (the cloud
+stores each event id once, so a replay never duplicates). A refused credential (close code 4401 or
+HTTP 401/403) and an unsupported protocol version (4400) are fatal: retrying cannot help.
+
+A batch the cloud refuses (``error`` with ``fatal`` then close 1002: broken chain, sequence gap,
+unknown lane) is never dropped: the client raises an alarm (shown at the booth and sent in every
+heartbeat), waits a growing pause (:attr:`SyncClient.refused_delays`, up to 5 minutes) and tries
+again, so a fix on the cloud side (a lane added, a chain repaired) lets the queue drain on its own.
+
+Outbox calls (SQLite with ``synchronous=FULL``: an fsync per write) run in a worker thread so the
+event loop keeps reading acks and answering pings while the disk is slow (docs/sync-faults.md).
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import random
 import time
 from collections.abc import Callable, Generator
 from datetime import UTC, datetime
@@ -19,14 +29,13 @@ from typing import Final
 
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.client import backoff
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from agent.outbox import Outbox
 from agent_protocol import messages as msg
 from agent_protocol.events import PassEvent
 
-__all__ = ["SyncAuthError", "SyncClient", "SyncFatalError"]
+__all__ = ["SyncAuthError", "SyncClient", "SyncFatalError", "jittered_backoff"]
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +43,26 @@ log = structlog.get_logger(__name__)
 DEFAULT_BATCH: Final = 100
 #: Batches sent and not yet acknowledged.
 DEFAULT_WINDOW: Final = 4
+
+
+def jittered_backoff(
+    initial_s: float = 1.0, max_s: float = 60.0, factor: float = 2.0, rng: random.Random | None = None
+) -> Generator[float]:
+    """Reconnect delays: exponential growth capped at ``max_s``, each drawn uniformly in [cap/2, cap].
+
+    The first delay is a random fraction of ``initial_s`` so agents that lost the cloud at the same
+    moment spread their reconnects ("equal jitter"; never zero twice in a row).
+    """
+    draw = rng or random.Random()  # jitter, not a secret
+    yield draw.random() * initial_s
+    cap = initial_s
+    while True:
+        yield draw.uniform(cap / 2, cap)
+        cap = min(max_s, cap * factor)
+
+
+def _refused_backoff() -> Generator[float]:
+    return jittered_backoff(initial_s=5.0, max_s=300.0)
 
 
 class SyncFatalError(RuntimeError):
@@ -57,7 +86,8 @@ class SyncClient:
         window: int = DEFAULT_WINDOW,
         heartbeat_s: float = 15.0,
         poll_s: float = 0.5,
-        reconnect_delays: Callable[[], Generator[float]] = backoff,
+        reconnect_delays: Callable[[], Generator[float]] = jittered_backoff,
+        refused_delays: Callable[[], Generator[float]] = _refused_backoff,
     ) -> None:
         """Prepare a client; nothing connects before :meth:`run`."""
         self.url = url
@@ -68,9 +98,41 @@ class SyncClient:
         self.heartbeat_s = heartbeat_s
         self.poll_s = poll_s
         self.reconnect_delays = reconnect_delays
+        self.refused_delays = refused_delays
         self.last_acked_seq = 0
         self.connections = 0
+        #: Batches the cloud refused so far (each one raised an alarm; the events stay queued).
+        self.refusals = 0
+        #: Chinese alarm texts the client raised (the newest 20), sent in heartbeats.
+        self.alarms: list[str] = []
         self._cloud_has: set[str] = set()
+        self._refused_wait: Generator[float] | None = None
+
+    def _raise_alarm(self, text: str) -> None:
+        self.alarms = [*self.alarms[-19:], text]
+
+    async def _after_refusal(self, refusal: msg.Error, stop: asyncio.Event) -> None:
+        """Alarm and pause after a refused batch; the events stay queued and are offered again."""
+        self.refusals += 1
+        self._raise_alarm(f"云端拒收事件批次（{refusal.code}）：{refusal.message[:200]}；事件保留在本地，将稍后重试")
+        if self._refused_wait is None:
+            self._refused_wait = self.refused_delays()
+        delay = next(self._refused_wait)
+        log.error("sync.batch_refused", code=refusal.code, retry_in_s=round(delay, 1), refusals=self.refusals)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+
+    async def _closed(self, exc: ConnectionClosed, connection: _Connection, stop: asyncio.Event) -> None:
+        """Classify a closed connection: fatal refusals raise, a refused batch pauses, the rest reconnect."""
+        code = exc.rcvd.code if exc.rcvd is not None else None
+        reason = exc.rcvd.reason if exc.rcvd is not None else ""
+        if code == msg.CLOSE_AUTH:
+            raise SyncAuthError(f"云端拒绝了代理凭据：{reason}") from exc
+        if code == msg.CLOSE_VERSION:
+            raise SyncFatalError(f"云端不支持本代理的协议版本：{reason}") from exc
+        log.warning("sync.disconnected", code=code, reason=reason)
+        if connection.fatal is not None:
+            await self._after_refusal(connection.fatal, stop)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sync until ``stop`` is set.
@@ -88,21 +150,14 @@ class SyncClient:
                 reconnect_delays=self.reconnect_delays,
             ):
                 self.connections += 1
+                connection = _Connection(self, ws)
                 try:
-                    await _Connection(self, ws).run(stop)
+                    await connection.run(stop)
                 except ConnectionClosed as exc:
-                    code = exc.rcvd.code if exc.rcvd is not None else None
-                    reason = exc.rcvd.reason if exc.rcvd is not None else ""
-                    if code == msg.CLOSE_AUTH:
-                        raise SyncAuthError(f"云端拒绝了代理凭据：{reason}") from exc
-                    if code == msg.CLOSE_VERSION:
-                        raise SyncFatalError(f"云端不支持本代理的协议版本：{reason}") from exc
-                    log.warning("sync.disconnected", code=code, reason=reason)
-                    continue
+                    await self._closed(exc, connection, stop)
                 except msg.ProtocolError as exc:
                     log.warning("sync.protocol_error", detail=exc.message)
                     await ws.close(exc.close_code, exc.message[:120])
-                    continue
                 if stop.is_set():
                     return
         except InvalidStatus as exc:
@@ -127,7 +182,7 @@ class _Connection:
         await self.ws.send(msg.encode(message))
 
     async def run(self, stop: asyncio.Event) -> None:
-        requeued = self.outbox.requeue_stale(-1.0)  # everything sent on an earlier connection
+        requeued = await asyncio.to_thread(self.outbox.requeue_stale, -1.0)  # sent on an earlier connection
         if requeued:
             log.info("sync.replay", count=requeued)
         await self._send(
@@ -141,7 +196,7 @@ class _Connection:
         if not isinstance(welcome, msg.Welcome):
             raise SyncFatalError(f"云端未回应 welcome：{type(welcome).__name__}")
         if welcome.last_stored_seq > 0:
-            self._acked(welcome.last_stored_seq)
+            await self._acked(welcome.last_stored_seq)
         log.info("sync.connected", stored_seq=welcome.last_stored_seq)
         reader = asyncio.create_task(self._read())
         stopper = asyncio.create_task(stop.wait())
@@ -155,8 +210,10 @@ class _Connection:
         if stop.is_set():
             await self.ws.close()
 
-    def _acked(self, up_to: int) -> None:
-        self.outbox.mark_acked(up_to_seq=up_to)
+    async def _acked(self, up_to: int) -> None:
+        await asyncio.to_thread(self.outbox.mark_acked, up_to_seq=up_to)
+        if up_to > self.client.last_acked_seq:
+            self.client._refused_wait = None  # noqa: SLF001 - progress: the next refusal starts a fresh backoff
         self.client.last_acked_seq = max(self.client.last_acked_seq, up_to)
         self.inflight = [s for s in self.inflight if s > up_to]
 
@@ -164,7 +221,7 @@ class _Connection:
         async for frame in self.ws:
             message = msg.decode(frame)
             if isinstance(message, msg.Ack):
-                self._acked(message.up_to_seq)
+                await self._acked(message.up_to_seq)
             elif isinstance(message, msg.BlobWant):
                 self.wants.put_nowait(message.sha256)
             elif isinstance(message, msg.BlobStored):
@@ -192,11 +249,11 @@ class _Connection:
                 next_beat = now + self.client.heartbeat_s
             sent = False
             if len(self.inflight) < self.client.window:
-                batch = self.outbox.next_batch(self.client.batch_size)
+                batch = await asyncio.to_thread(self.outbox.next_batch, self.client.batch_size)
                 if batch:
                     await self._upload_blobs(batch, reader)
                     await self._send(msg.EventBatch(events=batch))
-                    self.outbox.mark_sent(e.event_id for e in batch)
+                    await asyncio.to_thread(self.outbox.mark_sent, [e.event_id for e in batch])
                     self.inflight.append(batch[-1].seq)
                     sent = True
             if not sent:
@@ -228,7 +285,7 @@ class _Connection:
             if digest not in wanted:
                 self.client._cloud_has.add(digest)  # noqa: SLF001
                 continue
-            data = self.outbox.read_blob(digest)
+            data = await asyncio.to_thread(self.outbox.read_blob, digest)
             if data is None or hashlib.sha256(data).hexdigest() != digest:
                 log.warning("sync.blob_unavailable", sha256=digest)  # dropped or downsampled under disk pressure
                 continue
@@ -238,7 +295,7 @@ class _Connection:
             await self._send(msg.BlobPut(sha256=digest, data=data))
 
     async def _heartbeat(self) -> None:
-        stats = self.outbox.stats()
+        stats = await asyncio.to_thread(self.outbox.stats)
         await self._send(
             msg.Heartbeat(
                 agent_clock=datetime.now(UTC),
@@ -246,6 +303,6 @@ class _Connection:
                 oldest_unsent_age_s=stats.oldest_unsent_age_s,
                 disk_free_bytes=max(0, stats.free_bytes),
                 head_seq=stats.head_seq,
-                alarms=[a.message[:500] for a in stats.alarms],
+                alarms=[*(a.message[:500] for a in stats.alarms), *self.client.alarms],
             )
         )

@@ -5,14 +5,22 @@ The credential is checked before anything is read from the socket; a refused age
 closes at once to give the agent a machine-readable code). Each EventBatch is verified against the
 agent's stored chain head, checked against the agent's site and lanes, inserted in one short
 transaction (idempotent on ``(tenant_id, id)``) and acknowledged after commit. A malformed frame
-closes the connection (1002/1009/4400) and writes nothing.
+closes the connection (1002/1009/4400) and writes nothing. When the database is unreachable (a
+PostgreSQL restart) the connection is closed with 1011 and nothing is acked; the agent reconnects
+and resends.
+
+Test hook (docs/sync-faults.md): ``ECOGATE_HUB_CRASH_AFTER_COMMIT=N`` makes the process exit
+(``os._exit(137)``, as under SIGKILL) right after the N-th committed batch that stored new events,
+before its ack is sent. Unset (the default) it does nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
+import os
 import uuid
 from typing import Any
 
@@ -22,6 +30,7 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_protocol import messages as msg
@@ -36,6 +45,22 @@ log = structlog.get_logger(__name__)
 
 #: Clock difference between agent and cloud that the stored health flags.
 CLOCK_SKEW_LIMIT_S = 30.0
+#: Close code when the database fails under a connection (RFC 6455 "internal error"): retry later.
+CLOSE_UNAVAILABLE = 1011
+#: Fault-injection hook for the crash tests: exit after this many committed batches (0 = never).
+_CRASH_AFTER_COMMIT = int(os.environ.get("ECOGATE_HUB_CRASH_AFTER_COMMIT", "0") or 0)
+_committed_batches = 0
+
+
+def _maybe_crash_after_commit() -> None:
+    """Die like SIGKILL between commit and ack when the test hook asks for it (inert by default)."""
+    global _committed_batches  # noqa: PLW0603 - process-wide counter of the test hook
+    if not _CRASH_AFTER_COMMIT:
+        return
+    _committed_batches += 1
+    if _committed_batches >= _CRASH_AFTER_COMMIT:
+        log.warning("hub.test_crash_after_commit", batches=_committed_batches)
+        os._exit(137)
 
 
 class _RefusedError(Exception):
@@ -100,6 +125,11 @@ class _AgentSession:
         except msg.ProtocolError as exc:
             self.log.warning("hub.protocol_error", code=exc.close_code, detail=exc.message)
             await self._close(exc.close_code, exc.message)
+        except (DBAPIError, OSError) as exc:
+            # Nothing of the current batch is acked: the agent resends it after reconnecting.
+            self.log.warning("hub.database_unavailable", error=type(exc).__name__)
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await self._close(CLOSE_UNAVAILABLE, "云端数据库暂不可用，请稍后重试")
 
     async def _handshake(self) -> None:
         hello = await self._receive()
@@ -185,6 +215,8 @@ class _AgentSession:
                 await session.execute(
                     pg_insert(m.PassEvent).values(rows).on_conflict_do_nothing(index_elements=["tenant_id", "id"])
                 )
+        if fresh:
+            _maybe_crash_after_commit()
         return events[-1].seq
 
     def _row(self, event: PassEvent) -> dict[str, object]:
