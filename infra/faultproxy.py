@@ -73,7 +73,7 @@ class FaultCounts:
         return dict(self.__dict__)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Link:
     """One proxied connection: both stream pairs and the gate that stalls them."""
 

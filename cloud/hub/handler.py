@@ -77,7 +77,15 @@ async def agent_socket(socket: WebSocket[Any, Any, Any]) -> None:
     """The agent connection (docs/protocol.md)."""
     database: Database = socket.app.state.database
     blobs = BlobStore(socket.app.state.settings.blobs.root)
-    identity = await authenticate_agent(database, socket.headers.get("authorization"))
+    try:
+        identity = await authenticate_agent(database, socket.headers.get("authorization"))
+    except (DBAPIError, OSError) as exc:
+        # Not a refusal: the agent must retry (a close before accept would be a bare HTTP 403, which
+        # the agent rightly treats as a refused credential).
+        log.warning("hub.database_unavailable", stage="auth", error=type(exc).__name__)
+        await socket.accept()
+        await socket.close(code=CLOSE_UNAVAILABLE, reason="云端数据库暂不可用，请稍后重试")
+        return
     if identity is None:
         log.warning("hub.auth_refused", client=str(socket.client))
         await socket.accept()
