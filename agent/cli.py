@@ -9,6 +9,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recognize": ("agent.vision.cli", "识别图片或视频中的车牌，每条结果输出一行 JSON"),
     "check-config": ("agent.runtime.cli_check", "检查代理配置文件"),
     "run": ("agent.runtime.cli_run", "按配置文件启动代理"),
+    "hash-pin": ("agent.booth.auth", "生成门岗 PIN 的 argon2 哈希（填入 [[booth.guards]] pin_hash）"),
     "enroll": ("agent.sync.cli_enroll", "用一次性注册码向云端注册本代理"),
 }
 

@@ -17,14 +17,16 @@ import structlog
 
 from agent.decision.engine import DecisionEngine
 from agent.decision.registry import LocalRegistry, load_snapshot, save_snapshot
-from agent.devices.interfaces import Barrier, Device, LedDisplay
+from agent.devices.interfaces import Barrier, Device, LedDisplay, Weighbridge
 from agent.devices.registry import BARRIERS, LED_DISPLAYS, WEIGHBRIDGES, DeviceRegistry
+from agent.devices.weighing import TripWeighingPairer
 from agent.evidence.ring import FrameRing
 from agent.outbox.store import Alarm, Outbox
 from agent.runtime.config import AgentConfig, LaneConfig, device_configs
 from agent.runtime.pipeline import CommandJournal, LaneEvent, LanePipeline, ReadSource
 from agent.runtime.sources import SpoolReadSource
 from agent.runtime.supervisor import Supervisor
+from agent.runtime.weighing import WeighStation, rebuild_pairer
 from hj1321.rules import ControlPolicy, decode_policy, default_policy, encode_policy
 
 if TYPE_CHECKING:
@@ -71,6 +73,9 @@ class Agent:
         self.engine: DecisionEngine | None = None
         self.journal: CommandJournal | None = None
         self._booth_runner: Any = None
+        self.booth: Any = None  # agent.booth.server.BoothServer once started
+        self.pairer = TripWeighingPairer()
+        self.weigh_stations: dict[str, WeighStation] = {}
 
     # ------------------------------------------------------------------ alarms
 
@@ -185,6 +190,13 @@ class Agent:
         barrier = self.devices.get(lane.barrier) if lane.barrier else None
         led = self.devices.get(lane.led) if lane.led else None
         ring = self.rings.get(lane.camera) if lane.camera else None
+        scale = self.devices.get(lane.weighbridge) if lane.weighbridge else None
+        weigh = None
+        if lane.weighbridge and isinstance(scale, Weighbridge):
+            weigh = self.weigh_stations.setdefault(
+                lane.weighbridge, WeighStation(lane.weighbridge, scale, wait_s=lane.weigh_wait_s)
+            )
+            weigh.start()
         return LanePipeline(
             lane_id=lane.id,
             lane_name=lane.name,
@@ -201,9 +213,15 @@ class Agent:
             nvr=(camera.nvr.nvr, camera.nvr.channel) if camera is not None and camera.nvr is not None else None,
             listeners=self.lane_listeners,
             on_alarm=self.alarm,
+            weigh=weigh,
+            pairer=self.pairer,
         )
 
     async def _start_lanes(self) -> None:
+        if any(lane.weighbridge for lane in self.cfg.lanes):
+            assert self.outbox is not None
+            events = await asyncio.to_thread(self._weighed_history)
+            log.info("agent.trips_open", open=rebuild_pairer(self.pairer, events))
         for lane in self.cfg.lanes:
             pipeline = self._build_lane(lane)
             self.lanes[lane.id] = pipeline
@@ -215,6 +233,20 @@ class Agent:
                 return pipeline.run(source)
 
             self.supervisor.add_worker(f"lane-{lane.id}", make)
+
+    def _weighed_history(self) -> list[Any]:
+        """Stored passes (oldest first) to rebuild the open trips after a restart."""
+        assert self.outbox is not None
+        out: list[Any] = []
+        after = 0
+        while batch := self.outbox.events(after_seq=after, limit=1000):
+            out.extend(e for e in batch if e.weighing is not None)
+            after = batch[-1].seq
+        return out
+
+    async def _stop_lanes(self) -> None:
+        for station in self.weigh_stations.values():
+            await station.stop()
 
     async def _start_booth(self) -> None:
         if not self._booth_enabled:
@@ -239,7 +271,7 @@ class Agent:
         sup.add_service("decision", self._start_decision, self._noop)
         sup.add_service("journal", self._start_journal, self._stop_journal)
         sup.add_service("devices", self._start_devices, self._stop_devices)
-        sup.add_service("lanes", self._start_lanes, self._noop)
+        sup.add_service("lanes", self._start_lanes, self._stop_lanes)
         sup.add_service("booth", self._start_booth, self._stop_booth)
         return sup
 

@@ -156,6 +156,10 @@ class LaneConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     barrier: Annotated[Ident | None, msgspec.Meta(description="道闸设备名（devices.barriers[].name）")] = None
     led: Annotated[Ident | None, msgspec.Meta(description="LED 屏设备名（devices.leds[].name）")] = None
     weighbridge: Annotated[Ident | None, msgspec.Meta(description="地磅设备名（devices.weighbridges[].name）")] = None
+    weigh_wait_s: Annotated[
+        float,
+        msgspec.Meta(ge=0.0, le=60.0, description="有地磅的车道：识别后最多等待稳定重量的秒数（超时则记录缺少称重）"),
+    ] = 3.0
     source: Annotated[LaneSourceConfig, msgspec.Meta(description="车辆识别结果来源")] = LaneSourceConfig()
 
 

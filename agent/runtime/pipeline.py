@@ -28,7 +28,9 @@ import structlog
 from agent.decision.engine import DecisionEngine, DecisionOutcome, DecisionRequest
 from agent.devices.interfaces import Barrier, LedDisplay
 from agent.devices.types import LedColour, LedLine, LedScreen
+from agent.devices.weighing import PassWeighing, TripWeighingPairer, pair_weighings
 from agent.outbox.store import Alarm, ClipData, Outbox, OutboxError, PhotoData
+from agent.runtime.weighing import WeighStation, link_for
 from agent_protocol.events import (
     Decision,
     Direction,
@@ -65,6 +67,7 @@ class LaneRead(msgspec.Struct, frozen=True, kw_only=True):
     internal_code: str | None = None
     photos: tuple[PhotoData, ...] = ()
     needs_review: bool = False
+    cargo: str | None = None
 
 
 class ReadSource(Protocol):
@@ -152,8 +155,10 @@ class LanePipeline:
         nvr: tuple[str, int] | None = None,
         listeners: list[Callable[[LaneEvent], None]] | None = None,
         on_alarm: Callable[[Alarm], None] | None = None,
+        weigh: WeighStation | None = None,
+        pairer: TripWeighingPairer | None = None,
     ) -> None:
-        """Wire a lane to its decision engine, outbox and devices."""
+        """Wire a lane to its decision engine, outbox and devices (``weigh``: the lane's weighbridge)."""
         self.lane_id = lane_id
         self.lane_name = lane_name
         self.direction = direction
@@ -169,6 +174,8 @@ class LanePipeline:
         self.nvr = nvr
         self.listeners = listeners if listeners is not None else []
         self.on_alarm = on_alarm
+        self.weigh = weigh
+        self.pairer = pairer
         self.last_event: PassEvent | None = None
         self.last_refused: PassEvent | None = None
         self._lock = asyncio.Lock()
@@ -213,12 +220,14 @@ class LanePipeline:
             trigger=Trigger(kind=TriggerKind.AUTO),
             extra_anomalies=("needs_review",) if read.needs_review else (),
         )
+        if read.cargo:
+            draft = msgspec.structs.replace(draft, cargo=read.cargo)
         return await self._record_and_actuate(draft, photos=read.photos, prompt=outcome.prompt_guard)
 
     # ------------------------------------------------------------------ manual actions (booth)
 
     async def manual_release(
-        self, *, operator: str, reason: ManualReason, text: str, plate: str | None = None
+        self, *, operator: str, reason: ManualReason, text: str, plate: str | None = None, cargo: str | None = None
     ) -> PassEvent | None:
         """A guard raises the barrier by hand, with a reason: a pass event like any other."""
         ref = self.last_refused
@@ -247,6 +256,7 @@ class LanePipeline:
             emergency_level=self.engine.level.value,
             policy_version=self.engine.policy.version,
             anomalies=("manual_release",),
+            cargo=cargo,
         )
         event = await self._record_and_actuate(draft, photos=(), prompt=False)
         if event is not None:
@@ -254,7 +264,13 @@ class LanePipeline:
         return event
 
     async def manual_entry(
-        self, *, operator: str, plate: str, colour: PlateColour | None = None, internal_code: str | None = None
+        self,
+        *,
+        operator: str,
+        plate: str,
+        colour: PlateColour | None = None,
+        internal_code: str | None = None,
+        cargo: str | None = None,
     ) -> PassEvent | None:
         """A guard types the plate the camera missed; the normal decision applies."""
         canon = canonical_plate(plate) if plate else None
@@ -282,6 +298,8 @@ class LanePipeline:
             trigger=Trigger(kind=TriggerKind.MANUAL_ENTRY, operator=operator),
             extra_anomalies=("manual_entry",),
         )
+        if cargo:
+            draft = msgspec.structs.replace(draft, cargo=cargo)
         if ref is not None:
             draft = msgspec.structs.replace(
                 draft, related_event_id=ref.event_id, evidence=Evidence(snapshots=ref.evidence.snapshots)
@@ -338,6 +356,7 @@ class LanePipeline:
         self, draft: PassEvent, *, photos: tuple[PhotoData, ...], prompt: bool
     ) -> PassEvent | None:
         async with self._lock:
+            draft, weighing = await self._weigh(draft)
             clip = None
             if self.clips is not None and draft.read_id is not None:
                 start = datetime.fromtimestamp(draft.occurred_at.timestamp() - self.clip_before_s, UTC)
@@ -350,6 +369,8 @@ class LanePipeline:
                 self._notify(LaneEvent(lane_id=self.lane_id, event=None, prompt_guard=True, error=str(exc)))
                 return None
             event = result.event
+            if weighing is not None and self.pairer is not None and not result.duplicate:
+                self.pairer.record(weighing)
             if result.duplicate and result.actuated:
                 return event
             opened = await self._actuate(event)
@@ -358,6 +379,41 @@ class LanePipeline:
                 self.last_refused = event
             self._notify(LaneEvent(lane_id=self.lane_id, event=event, prompt_guard=prompt, barrier_opened=opened))
             return event
+
+    async def _weigh(self, draft: PassEvent) -> tuple[PassEvent, PassWeighing | None]:
+        """Attach the lane's stable weight (and, on exit, the trip's gross/tare/net) to an allowed pass."""
+        if self.weigh is None or draft.decision is not Decision.ALLOW or not draft.plate:
+            return draft, None
+        stable = await self.weigh.take(draft.occurred_at)
+        if stable is None:
+            log.warning("lane.weighing_missing", lane=self.lane_id, plate=draft.plate)
+            return msgspec.structs.replace(draft, anomalies=(*draft.anomalies, "weighing_missing")), None
+        weighing = PassWeighing(
+            event_id=draft.event_id,
+            plate=draft.plate,
+            direction="in" if draft.direction == "in" else "out",
+            kg=stable.kg,
+            at=stable.at,
+            cargo=draft.cargo,
+        )
+        trip = None
+        if weighing.direction == "out" and self.pairer is not None:
+            entry = next((w for w in self.pairer.open_entries if w.plate == draft.plate), None)
+            if entry is not None:
+                trip = pair_weighings(
+                    entry,
+                    weighing,
+                    empty_net_kg=self.pairer.empty_net_kg,
+                    max_trip=self.pairer.max_trip,
+                    tare_tolerance_kg=self.pairer.tare_tolerance_kg,
+                )
+        link = link_for(draft.event_id, self.weigh.name, stable.kg, trip)
+        anomalies = draft.anomalies
+        cargo = draft.cargo
+        if trip is not None:
+            anomalies = (*anomalies, *trip.flags)
+            cargo = trip.cargo
+        return msgspec.structs.replace(draft, weighing=link, anomalies=anomalies, cargo=cargo), weighing
 
     async def _actuate(self, event: PassEvent) -> bool:
         """Send the barrier/LED commands of a committed event; True when an open command was sent."""

@@ -47,6 +47,7 @@ class SpoolLine(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     internal_code: str | None = None
     photo_size: Annotated[int, msgspec.Meta(ge=0, le=5_000_000)] = 0
     at: datetime | None = None
+    cargo: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
 _LINE = msgspec.json.Decoder(SpoolLine)
@@ -102,6 +103,7 @@ class SpoolReadSource:
                     moment=item.at or datetime.now(UTC),
                     internal_code=item.internal_code,
                     photos=photos,
+                    cargo=item.cargo,
                 )
 
 
