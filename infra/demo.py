@@ -1,23 +1,51 @@
 """``ecogate demo`` (``make demo``): the whole system on embedded defaults; Ctrl-C stops everything.
 
-Starts the embedded PostgreSQL (or uses ``DATABASE_URL``), applies migrations, seeds a demo
-enterprise (a Hubei steel plant with two gates) and a 武汉市 regulator account, runs the cloud and
-prints the URLs and logins. Later parts (regulator simulator, agent on generated video with serial
-device simulators) join through :data:`EXTRA_PARTS`.
+One process tree, started in this order and stopped in the reverse order (docs/demo.md):
+
+1. the embedded PostgreSQL (or ``DATABASE_URL``), migrations, the seed (a Hubei steel plant with
+   two gates and four lanes, its users, a 武汉市 regulator and a platform admin);
+2. the cloud (uvicorn, in this process) with the agent hub;
+3. the regulator platform simulator (``infra/regsim``) when it is present;
+4. the device simulators of the 东门 inbound lane on pseudo-terminals (Modbus barrier, weighbridge,
+   LED) and the demo camera (a generated video of trucks served as an MJPEG stream);
+5. ONE agent process (``python -m infra.demo_agent``), credentialed for the demo site, syncing
+   to the cloud.
+
+Then it prints the URLs and logins and follows the ledger: each pass the cloud stores is printed
+(plate, allowed or refused, why), and the moment the first record arrives is reported as
+"trucks flowing, records uploading" with the seconds since start. ``--seconds N`` stops after N
+seconds (the smoke test); ``--status FILE`` writes the running figures as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import importlib
+import json
 import os
+import shutil
+import signal
 import sys
+import tempfile
+import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import structlog
 
+from infra.demo_agent import AgentSetup, new_setup, write_config
+from infra.demo_video import CAST, GAP_S, SECONDS_PER_VEHICLE, MjpegCamera, ensure_video, registry_snapshot
+
 log = structlog.get_logger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The lane the demo agent serves (its camera is the demo video).
+DEMO_LANE = "G1-1"
 
 DEMO_PASSWORD = os.environ.get("ECOGATE_DEMO_PASSWORD", "EcoGate@2026")
 DEMO_TENANT = {
@@ -108,7 +136,53 @@ async def seed(settings: object) -> DemoSeed:
         await database.dispose()
 
 
-def _banner(url: str, seed_result: DemoSeed) -> str:
+async def ensure_agent(settings: object, tenant_id: uuid.UUID, folder: Path) -> AgentSetup:
+    """The demo agent's cloud identity: reuse the saved credential while its agent row is active.
+
+    A new credential means a new agent (its own sequence and hash chain), so the agent's data
+    folder of an earlier identity is moved aside rather than replayed under the new one.
+    """
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from cloud.db import models as m  # noqa: PLC0415
+    from cloud.db.engine import Database  # noqa: PLC0415
+    from cloud.hub.credentials import issue_agent_credential  # noqa: PLC0415
+    from tenants.context import Principal, Role  # noqa: PLC0415
+
+    scope = Principal(user_id=uuid.UUID(int=0), role=Role.TENANT_ADMIN, tenant_id=tenant_id, login="demo-seed")
+    database = Database.from_settings(settings.database)  # type: ignore[attr-defined]
+    cred_path = folder / "credential.json"
+    try:
+        saved = AgentSetup.load(cred_path)
+        async with database.session(scope) as session, session.begin():
+            lane = (
+                await session.execute(
+                    select(m.Lane.id, m.Lane.name, m.Gate.site_id)
+                    .join(m.Gate, m.Gate.id == m.Lane.gate_id)
+                    .where(m.Lane.code == DEMO_LANE)
+                )
+            ).one()
+            if saved is not None:
+                row = (
+                    await session.execute(
+                        select(m.Agent.status, m.Agent.site_id).where(m.Agent.id == uuid.UUID(saved.agent_id))
+                    )
+                ).one_or_none()
+                if row is not None and row.status == "active" and str(row.site_id) == str(lane.site_id):
+                    return saved
+        data = folder / "agent-data"
+        if data.exists():
+            data.rename(folder / f"agent-data.old-{uuid.uuid4().hex[:8]}")
+        agent_id, token = await issue_agent_credential(database, scope, lane.site_id, "青山厂区东门代理（演示）")
+        setup = new_setup(agent_id, lane.site_id, lane.id, str(lane.name), token)
+        setup.save(cred_path)
+        log.info("demo.agent_enrolled", agent_id=str(agent_id))
+        return setup
+    finally:
+        await database.dispose()
+
+
+def _banner(url: str, seed_result: DemoSeed, parts: dict[str, str]) -> str:
     lines = [
         "",
         "=" * 64,
@@ -120,8 +194,421 @@ def _banner(url: str, seed_result: DemoSeed) -> str:
         f" 登录账号（密码均为 {DEMO_PASSWORD}）:",
     ]
     lines += [f"   {login:<18} {label}" for login, label in LOGINS.items()]
+    lines += [" 组件:"]
+    lines += [f"   {name:<12} {where}" for name, where in parts.items()]
     lines += [" 按 Ctrl-C 停止所有服务。", "=" * 64, ""]
     return "\n".join(lines)
+
+
+def say(text: str) -> None:
+    """A progress line for the person watching (Chinese), timestamped."""
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+@dataclass
+class Figures:
+    """What the demo has done so far (printed, and written to ``--status``)."""
+
+    started_at: float = field(default_factory=time.monotonic)
+    ready_after_s: float | None = None
+    passes: int = 0
+    allowed: int = 0
+    refused: int = 0
+    with_weighing: int = 0
+    barrier_opens: int = 0
+    trucks_on_scale: int = 0
+    regsim_received: int | None = None
+    parts: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        """The figures as a JSON object."""
+        return {
+            "ready_after_s": self.ready_after_s,
+            "passes": self.passes,
+            "allowed": self.allowed,
+            "refused": self.refused,
+            "with_weighing": self.with_weighing,
+            "barrier_opens": self.barrier_opens,
+            "trucks_on_scale": self.trucks_on_scale,
+            "regsim_received": self.regsim_received,
+            "parts": self.parts,
+            "missing": self.missing,
+            "uptime_s": round(time.monotonic() - self.started_at, 1),
+        }
+
+
+_REASONS = {
+    "allowed": "准入",
+    "unknown_vehicle": "未登记车辆",
+    "blacklisted": "黑名单",
+    "emergency_heavy_stage": "预警期间国四及以下重型柴油车",
+    "emergency_nrmm_stage": "预警期间非道路机械排放阶段不符",
+}
+
+
+class Regsim:
+    """The regulator platform simulator (issue 8), when ``infra/regsim`` exists; otherwise a note."""
+
+    def __init__(self) -> None:
+        """Nothing started yet."""
+        self.handle: Any = None
+        self.url: str | None = None
+
+    async def start(self, settings: object, tenant_id: uuid.UUID) -> str | None:
+        """Start the simulator and configure it as the tenant's platform; None when unavailable."""
+        try:
+            module = importlib.import_module("infra.regsim.demo")
+        except ImportError:
+            return None
+        self.handle = await module.start_for_demo(settings, tenant_id)
+        self.url = str(getattr(self.handle, "url", "") or "")
+        return self.url or "已启动"
+
+    def received(self) -> int | None:
+        """Records the simulator accepted so far (None when not running)."""
+        if self.handle is None:
+            return None
+        count = getattr(self.handle, "received", None)
+        return int(count() if callable(count) else count) if count is not None else None
+
+    async def stop(self) -> None:
+        """Stop the simulator."""
+        if self.handle is not None and hasattr(self.handle, "stop"):
+            await self.handle.stop()
+
+
+async def _watch_barrier(lanes: Any, figures: Figures, stop: asyncio.Event, auto_close_s: float = 3.0) -> None:
+    """Count the arm going up; close it once the truck has driven through.
+
+    A real barrier controller lowers the arm by itself when the vehicle leaves the safety loop
+    under it; the Modbus relay simulator has no such loop, so the demo plays that part here.
+    """
+    was_open = False
+    opened_at = 0.0
+    while not stop.is_set():
+        barrier = lanes.barrier
+        now_open = bool(barrier is not None and barrier.is_open)
+        if now_open and not was_open:
+            figures.barrier_opens += 1
+            opened_at = time.monotonic()
+            say(f"东门入口道闸抬起（Modbus 继电器），累计 {figures.barrier_opens} 次")
+        if now_open and time.monotonic() - opened_at > auto_close_s:
+            barrier._coil_changed(barrier.CLOSE_COIL, value=True)  # noqa: SLF001 - the controller's own auto-close
+        was_open = now_open
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.2)
+
+
+async def _watch_ledger(  # noqa: PLR0915 - one polling loop with its printing
+    settings: object, setup: AgentSetup, figures: Figures, regsim: Regsim, stop: asyncio.Event, status: Path | None
+) -> None:
+    from sqlalchemy import func, select  # noqa: PLC0415
+
+    from cloud.db import models as m  # noqa: PLC0415
+    from cloud.db.engine import Database  # noqa: PLC0415
+    from tenants.context import Principal, Role  # noqa: PLC0415
+
+    database = Database.from_settings(settings.database)  # type: ignore[attr-defined]
+    agent_id = uuid.UUID(setup.agent_id)
+    last_seq: int | None = None
+    last_summary = time.monotonic()
+    try:
+        async with database.login_session("demo-admin") as session:
+            user = await session.scalar(select(m.UserAccount).where(m.UserAccount.login == "demo-admin"))
+        assert user is not None
+        scope = Principal(user_id=user.id, role=Role.TENANT_ADMIN, tenant_id=user.tenant_id, login="demo-admin")
+        while not stop.is_set():
+            try:
+                async with database.session(scope) as session, session.begin():
+                    if last_seq is None:
+                        last_seq = int(
+                            await session.scalar(
+                                select(func.coalesce(func.max(m.PassEvent.seq), 0)).where(
+                                    m.PassEvent.agent_id == agent_id
+                                )
+                            )
+                            or 0
+                        )
+                    rows = (
+                        await session.execute(
+                            select(m.PassEvent)
+                            .where(m.PassEvent.agent_id == agent_id, m.PassEvent.seq > last_seq)
+                            .order_by(m.PassEvent.seq)
+                            .limit(200)
+                        )
+                    ).scalars()
+                    for event in rows:
+                        last_seq = event.seq
+                        figures.passes += 1
+                        weighing = (event.payload or {}).get("weighing") if isinstance(event.payload, dict) else None
+                        if weighing:
+                            figures.with_weighing += 1
+                        reasons = "、".join(_REASONS.get(c, c) for c in event.reason_codes if c != "allowed")
+                        if event.decision == "allow":
+                            figures.allowed += 1
+                            kg = weighing.get("gross_kg") if isinstance(weighing, dict) else None
+                            verdict = f"放行，称重 {kg:,} kg" if kg else "放行"
+                        else:
+                            figures.refused += 1
+                            verdict = f"拦截（{reasons or event.decision}）"
+                        say(f"过车 {event.plate or '无牌'} {verdict} — 已上传云端台账（序号 {event.seq}）")
+            except Exception as exc:  # noqa: BLE001 - the watcher must survive a database hiccup
+                log.warning("demo.ledger_poll_failed", error=str(exc))
+            figures.regsim_received = regsim.received()
+            if figures.ready_after_s is None and figures.passes:
+                figures.ready_after_s = round(time.monotonic() - figures.started_at, 1)
+                say(f"就绪：卡车通行中，记录正在上传（启动后 {figures.ready_after_s} 秒）")
+                log.info("demo.ready", trucks_flowing=True, records_uploading=True, after_s=figures.ready_after_s)
+            if time.monotonic() - last_summary >= 30:
+                last_summary = time.monotonic()
+                received = "未运行" if figures.regsim_received is None else f"{figures.regsim_received} 条"
+                say(
+                    f"小结：云端已存 {figures.passes} 条（放行 {figures.allowed}，拦截 {figures.refused}），"
+                    f"道闸抬起 {figures.barrier_opens} 次，地磅来车 {figures.trucks_on_scale} 辆，"
+                    f"监管平台模拟器已收 {received}"
+                )
+            if status is not None:
+                tmp = status.with_suffix(".tmp")
+                tmp.write_text(json.dumps(figures.as_json(), ensure_ascii=False), encoding="utf-8")
+                tmp.replace(status)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+    finally:
+        await database.dispose()
+
+
+def _truck_on_scale(lanes: Any, figures: Figures, vehicle: int) -> None:
+    """The camera shows vehicle ``vehicle`` driving up: it rolls onto the weighbridge as well."""
+    truck = CAST[vehicle % len(CAST)]
+    lanes.truck_passes(truck.kg_loaded, on_scale_s=min(camera_period_s() * 0.9, 8.0), seed=figures.trucks_on_scale)
+    figures.trucks_on_scale += 1
+
+
+class AgentProcess:
+    """The one agent child process (its own session: Ctrl-C reaches it only through us)."""
+
+    def __init__(self, config: Path, log_path: Path, cloud_url: str, token_file: Path) -> None:
+        """Prepare."""
+        self.config = config
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "ECOGATE_AGENT_CLOUD_URL": cloud_url,
+            "ECOGATE_AGENT_TOKEN_FILE": str(token_file),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> int:
+        """Start; returns the pid."""
+        out = self.log_path.open("ab")
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "infra.demo_agent",
+                str(self.config),
+                cwd=ROOT,
+                env=self.env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            out.close()
+        return self.proc.pid
+
+    async def stop(self, timeout_s: float = 15.0) -> int | None:
+        """SIGTERM, wait, SIGKILL if needed; returns the exit code."""
+        if self.proc is None or self.proc.returncode is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(self.proc.wait(), timeout_s)
+        except TimeoutError:
+            log.warning("demo.agent_kill", pid=self.proc.pid)
+            self.proc.kill()
+            return await self.proc.wait()
+
+
+def _write_blob_env(folder: Path, setup: AgentSetup) -> Path:
+    token_file = folder / "agent.token"
+    token_file.write_text(setup.token, encoding="utf-8")
+    token_file.chmod(0o600)
+    return token_file
+
+
+async def run_demo(  # noqa: C901, PLR0915 - the start sequence, its progress lines and its reverse stop
+    settings: object, seed_result: DemoSeed, port: int, seconds: float, status: Path | None, figures: Figures
+) -> None:
+    """Start the cloud, simulators, camera and agent; follow the ledger until stopped."""
+    import uvicorn  # noqa: PLC0415
+
+    from agent.devices.sim.lane import LaneSimulators  # noqa: PLC0415
+    from cloud.app import create_app  # noqa: PLC0415
+    from cloud.cli._common import data_dir  # noqa: PLC0415
+
+    folder = data_dir() / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    url = f"http://127.0.0.1:{port}"
+    stack = contextlib.AsyncExitStack()
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        # --- cloud
+        config = uvicorn.Config(
+            create_app(settings),  # type: ignore[arg-type]
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            ws="websockets-sansio",
+        )
+        server = _QuietServer(config)
+        serve = asyncio.create_task(server.serve())
+
+        async def _stop_server() -> None:
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(serve, 10)
+
+        stack.push_async_callback(_stop_server)
+        while not server.started and not serve.done():  # noqa: ASYNC110 - uvicorn exposes only a flag
+            await asyncio.sleep(0.05)
+        if not server.started:
+            say(f"云端未能在端口 {port} 启动（端口被占用？），演示中止")
+            return
+        figures.parts["云端"] = url
+        say(f"云端已启动：{url}")
+
+        # --- regulator platform simulator
+        regsim = Regsim()
+        try:
+            where = await regsim.start(settings, seed_result.tenant_id)
+        except Exception as exc:
+            log.exception("demo.regsim_failed")
+            where = None
+            figures.missing.append(f"监管平台模拟器启动失败：{exc}")
+        if where is None:
+            if not figures.missing:
+                figures.missing.append("监管平台模拟器（infra/regsim，issue 8）尚未提供：记录只上传到云端")
+            say(figures.missing[-1])
+        else:
+            stack.push_async_callback(regsim.stop)
+            figures.parts["监管平台模拟器"] = where
+            say(f"监管平台模拟器已启动：{where}")
+
+        # --- identity of the agent
+        setup = await ensure_agent(settings, seed_result.tenant_id, folder)
+        say(f"代理凭据就绪（代理 {setup.agent_id[:8]}…，车道 {setup.lane_name}）")
+
+        # --- device simulators on pseudo-terminals
+        dev_dir = Path(tempfile.mkdtemp(prefix="ecogate-demo-dev-"))
+        lanes = await LaneSimulators.start(dev_dir, loop_channels=0, barrier_travel_s=1.0)
+
+        async def _stop_lanes() -> None:
+            await lanes.stop()
+            shutil.rmtree(dev_dir, ignore_errors=True)
+
+        stack.push_async_callback(_stop_lanes)
+        ports = lanes.urls
+        figures.parts["设备模拟器"] = "、".join(f"{k}={v}" for k, v in ports.items())
+        say("设备模拟器已启动（伪终端）：道闸 Modbus RTU、地磅 XK3190-A9、LED 屏")
+
+        # --- camera (generated video of trucks)
+        video = await asyncio.to_thread(ensure_video, folder)
+        camera = MjpegCamera(video, on_vehicle=lambda i: _truck_on_scale(lanes, figures, i))
+        await camera.start()
+        stack.push_async_callback(camera.stop)
+        figures.parts["相机视频流"] = camera.url
+        say(f"演示相机已启动：{camera.url}（{len(CAST)} 辆货车循环驶来）")
+
+        # --- the agent
+        seed_file = folder / "vehicles.json"
+        seed_file.write_bytes(registry_snapshot())
+        agent_cfg = write_config(
+            folder / "agent.toml",
+            setup,
+            data_dir=folder / "agent-data",
+            camera_url=camera.url,
+            ports=ports,
+            registry_seed=seed_file,
+        )
+        agent = AgentProcess(
+            agent_cfg, folder / "agent.log", f"ws://127.0.0.1:{port}/agent/ws", _write_blob_env(folder, setup)
+        )
+        pid = await agent.start()
+        stack.push_async_callback(agent.stop)
+        figures.parts["代理进程"] = f"pid {pid}，日志 {folder / 'agent.log'}"
+        say(f"代理已启动（pid {pid}），等待第一辆车 …")
+
+        print(_banner(url, seed_result, figures.parts), flush=True)
+
+        tasks.append(asyncio.create_task(_watch_barrier(lanes, figures, stop)))
+        tasks.append(asyncio.create_task(_watch_ledger(settings, setup, figures, regsim, stop, status)))
+
+        async def _agent_exit() -> None:
+            assert agent.proc is not None
+            code = await agent.proc.wait()
+            if not stop.is_set():
+                say(f"代理进程意外退出（退出码 {code}），详见 {agent.log_path}")
+                stop.set()
+
+        tasks.append(asyncio.create_task(_agent_exit()))
+        waiters = [asyncio.create_task(stop.wait()), serve]
+        await asyncio.wait(waiters, timeout=seconds or None, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.set()
+        say("正在停止：代理 → 相机 → 设备模拟器 → 监管平台模拟器 → 云端 …")
+        for task in tasks:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(task, 5)
+        await stack.aclose()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        if status is not None:
+            status.write_text(json.dumps(figures.as_json(), ensure_ascii=False), encoding="utf-8")  # noqa: ASYNC240 - last write at stop
+
+
+def camera_period_s() -> float:
+    """Seconds between two trucks of the demo video."""
+    return SECONDS_PER_VEHICLE + GAP_S
+
+
+class _QuietServer:
+    """uvicorn's server without its signal capture (the demo owns SIGINT/SIGTERM)."""
+
+    def __init__(self, config: Any) -> None:
+        import uvicorn  # noqa: PLC0415
+
+        class _Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield
+
+        self._server = _Server(config)
+
+    @property
+    def started(self) -> bool:
+        """uvicorn's started flag."""
+        return bool(self._server.started)
+
+    @property
+    def should_exit(self) -> bool:
+        """uvicorn's exit flag."""
+        return bool(self._server.should_exit)
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        self._server.should_exit = value
+
+    async def serve(self) -> None:
+        """Serve until told to exit."""
+        await self._server.serve()
 
 
 def main(argv: list[str]) -> int:
@@ -129,11 +616,10 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ecogate demo", description="一键演示")
     parser.add_argument("--port", type=int, default=int(os.environ.get("ECOGATE_PORT", "8000")))
     parser.add_argument("--seconds", type=float, default=0, help="运行指定秒数后自动停止（用于冒烟测试）")
+    parser.add_argument("--status", type=Path, default=None, help="把运行数据（JSON）持续写入此文件")
     args = parser.parse_args(argv)
+    figures = Figures()
 
-    import uvicorn  # noqa: PLC0415
-
-    from cloud.app import create_app  # noqa: PLC0415
     from cloud.cli._common import data_dir, ensure_dev_database  # noqa: PLC0415
     from cloud.db import migrate  # noqa: PLC0415
     from cloud.logging import configure_logging  # noqa: PLC0415
@@ -141,35 +627,22 @@ def main(argv: list[str]) -> int:
 
     configure_logging()
     embedded = not os.environ.get("DATABASE_URL")
-    print("正在启动内置 PostgreSQL 并迁移数据库 …", flush=True)
+    say("正在启动内置 PostgreSQL 并迁移数据库 …")
     settings = ensure_dev_database()
     try:
         migrate.upgrade(settings.database.owner_url)
         result = asyncio.run(seed(settings))
-        url = f"http://127.0.0.1:{args.port}"
-        config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=args.port, log_level="warning", ws="websockets-sansio"
-        )
-        server = uvicorn.Server(config)
-
-        async def run() -> None:
-            task = asyncio.create_task(server.serve())
-            while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn exposes only a flag
-                await asyncio.sleep(0.05)
-            if server.started:
-                print(_banner(url, result), flush=True)
-            if args.seconds:
-                await asyncio.wait({task}, timeout=args.seconds)
-                server.should_exit = True
-            await task
-
-        asyncio.run(run())
+        say(f"演示数据就绪：{DEMO_TENANT['name']}（两个出入口、四条车道）、武汉市监管账号、平台管理员")
+        asyncio.run(run_demo(settings, result, args.port, args.seconds, args.status, figures))
     except KeyboardInterrupt:
         pass
     finally:
         if embedded:
             EmbeddedPostgres(data_dir() / "pg").stop()
-        print("演示已停止，所有服务均已关闭。", flush=True)
+        say(
+            f"演示已停止，所有服务均已关闭。本次：云端存入 {figures.passes} 条过车记录"
+            f"（放行 {figures.allowed}，拦截 {figures.refused}），道闸抬起 {figures.barrier_opens} 次。"
+        )
     return 0
 
 
