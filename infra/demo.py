@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import importlib
 import json
 import os
@@ -46,6 +47,8 @@ log = structlog.get_logger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 #: The lane the demo agent serves (its camera is the demo video).
 DEMO_LANE = "G1-1"
+#: 武汉市: the demo declares an orange alert there (the agent's policy runs with it).
+DEMO_ALERT_REGION = "4201"
 
 DEMO_PASSWORD = os.environ.get("ECOGATE_DEMO_PASSWORD", "EcoGate@2026")
 DEMO_TENANT = {
@@ -134,6 +137,102 @@ async def seed(settings: object) -> DemoSeed:
         return DemoSeed(tenant_id, created=True)
     finally:
         await database.dispose()
+
+
+def demo_vin(index: int) -> str:
+    """A well-formed VIN (valid check digit, §3.8) for demo vehicle ``index``."""
+    from hj1321.identifiers import vin_check_digit  # noqa: PLC0415
+
+    base = f"LZZ5BLSX0PW{index + 100_001:06d}"
+    return base[:8] + vin_check_digit(base) + base[9:]
+
+
+async def seed_ledger(settings: object, tenant_id: uuid.UUID) -> list[str]:  # noqa: C901 - three idempotent steps
+    """Mirror the video's cast in the cloud: vehicle ledger, blacklist, and the 武汉市 orange alert.
+
+    Idempotent (existing vehicles and blacklist entries are kept; an alert is declared only when
+    none is in force for 武汉市). Returns what was added, in Chinese, for the console.
+    """
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from cloud.compliance import blacklist, emergency  # noqa: PLC0415
+    from cloud.db import models as m  # noqa: PLC0415
+    from cloud.db.engine import Database  # noqa: PLC0415
+    from cloud.domain.vehicles import create_vehicle  # noqa: PLC0415
+    from cloud.lib.problems import ProblemError  # noqa: PLC0415
+    from tenants.context import Principal, Role  # noqa: PLC0415
+
+    database = Database.from_settings(settings.database)  # type: ignore[attr-defined]
+    done: list[str] = []
+    try:
+        async with database.login_session("demo-admin") as session:
+            admin = await session.scalar(select(m.UserAccount.id).where(m.UserAccount.login == "demo-admin"))
+        async with database.login_session("platform-admin") as session:
+            staff = await session.scalar(select(m.UserAccount.id).where(m.UserAccount.login == "platform-admin"))
+        assert admin is not None
+        assert staff is not None
+        tenant = Principal(user_id=admin, role=Role.TENANT_ADMIN, tenant_id=tenant_id, login="demo-admin")
+        added = 0
+        for i, truck in enumerate(CAST):
+            if not truck.registered:
+                continue
+            data = {
+                "plate": truck.plate,
+                "plate_colour": "yellow",
+                "vin": demo_vin(i),
+                "vehicle_type": "H11",
+                "fuel_type": truck.fuel,
+                "emission_stage": truck.emission_stage,
+            }
+            try:
+                async with database.session(tenant) as session, session.begin():
+                    await create_vehicle(session, tenant, "transport", data, reason="演示数据初始化")
+                added += 1
+            except ProblemError as exc:
+                if exc.status != 409:
+                    log.warning("demo.vehicle_not_seeded", plate=truck.plate, error=str(exc))
+        if added:
+            done.append(f"车辆台账 {added} 辆")
+        for truck in CAST:
+            if not truck.blacklisted:
+                continue
+            try:
+                async with database.session(tenant) as session, session.begin():
+                    await blacklist.add(
+                        session,
+                        tenant,
+                        {"plate": truck.plate, "reason": "超标排放车辆（武汉市生态环境局通报）"},
+                        "regulator",
+                    )
+                done.append(f"黑名单 {truck.plate}")
+            except ProblemError as exc:
+                if exc.status != 409:
+                    log.warning("demo.blacklist_not_seeded", plate=truck.plate, error=str(exc))
+        actor = Principal(user_id=staff, role=Role.PLATFORM_ADMIN, login="platform-admin")
+        now = dt.datetime.now(dt.UTC)
+        async with database.session(actor) as session, session.begin():
+            active = await session.scalar(
+                select(m.RegionAlert.id).where(
+                    m.RegionAlert.region_code == DEMO_ALERT_REGION,
+                    m.RegionAlert.ends_at > now,
+                    m.RegionAlert.starts_at <= now,
+                    m.RegionAlert.cancelled_at.is_(None),
+                )
+            )
+        if active is None:
+            await emergency.declare(
+                database,
+                actor,
+                DEMO_ALERT_REGION,
+                "orange",
+                now - dt.timedelta(minutes=5),
+                now + dt.timedelta(days=2),
+                "武汉市重污染天气橙色预警（演示）",
+            )
+            done.append("武汉市橙色预警")
+    finally:
+        await database.dispose()
+    return done
 
 
 async def ensure_agent(settings: object, tenant_id: uuid.UUID, folder: Path) -> AgentSetup:
@@ -632,6 +731,13 @@ def main(argv: list[str]) -> int:
     try:
         migrate.upgrade(settings.database.owner_url)
         result = asyncio.run(seed(settings))
+        try:
+            added = asyncio.run(seed_ledger(settings, result.tenant_id))
+        except Exception as exc:
+            log.exception("demo.seed_ledger_failed")
+            added = [f"（云端台账初始化失败：{exc}）"]
+        if added:
+            say("云端台账已补充：" + "、".join(added))
         say(f"演示数据就绪：{DEMO_TENANT['name']}（两个出入口、四条车道）、武汉市监管账号、平台管理员")
         asyncio.run(run_demo(settings, result, args.port, args.seconds, args.status, figures))
     except KeyboardInterrupt:
