@@ -478,8 +478,14 @@ async def _watch_ledger(  # noqa: PLR0915 - one polling loop with its printing
 
 
 def _truck_on_scale(lanes: Any, figures: Figures, vehicle: int) -> None:
-    """The camera shows vehicle ``vehicle`` driving up: it rolls onto the weighbridge as well."""
+    """The camera shows vehicle ``vehicle`` driving up: if the gate lets it in, it rolls onto the weighbridge.
+
+    The deck is behind the barrier, so a refused truck never stands on it (and leaves no plateau
+    that the next truck's pass could be given).
+    """
     truck = CAST[vehicle % len(CAST)]
+    if truck.expected != "allow":
+        return
     lanes.truck_passes(truck.kg_loaded, on_scale_s=min(camera_period_s() * 0.9, 8.0), seed=figures.trucks_on_scale)
     figures.trucks_on_scale += 1
 
