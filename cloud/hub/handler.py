@@ -66,6 +66,20 @@ def _maybe_crash_after_commit() -> None:
 _INSERT_EVENTS = pg_insert(m.PassEvent).on_conflict_do_nothing(index_elements=["tenant_id", "id"])
 
 
+def _ingest_slots(socket: WebSocket[Any, Any, Any]) -> asyncio.Semaphore:
+    """The app's gate on ingest transactions: at most the pool size at once.
+
+    Batches beyond it wait here (and their agents wait for acks: back-pressure) instead of opening
+    overflow connections that the pool closes again after each use.
+    """
+    state = socket.app.state
+    slots = getattr(state, "hub_ingest_slots", None)
+    if not isinstance(slots, asyncio.Semaphore):
+        slots = asyncio.Semaphore(max(1, int(state.settings.database.pool_size)))
+        state.hub_ingest_slots = slots
+    return slots
+
+
 class _RefusedError(Exception):
     """A batch the hub will not store: tell the agent and close."""
 
@@ -211,7 +225,11 @@ class _AgentSession:
             raise _RefusedError("empty_batch", "空的事件批次")
         events = sorted(events, key=lambda e: e.seq)
         self._check(events)
-        async with self.database.session(self.who.principal) as session, session.begin():
+        async with (
+            _ingest_slots(self.socket),
+            self.database.session(self.who.principal) as session,
+            session.begin(),
+        ):
             # Two connections of one agent (a stale one not yet timed out) must not interleave.
             await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(str(self.who.agent_id), 0))))
             head_seq, head_hash = await self._head(session)
