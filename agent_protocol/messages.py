@@ -9,7 +9,7 @@ code to use.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Final, cast
+from typing import Annotated, Any, Final, Literal, cast
 
 import msgspec
 
@@ -34,6 +34,7 @@ __all__ = [
     "Hello",
     "Message",
     "ProtocolError",
+    "Snapshot",
     "Welcome",
     "decode",
     "encode",
@@ -48,11 +49,17 @@ MAX_BLOB_BYTES: Final = MAX_FRAME_BYTES - 64 * 1024
 #: Most events in one EventBatch.
 MAX_BATCH_EVENTS: Final = 500
 
-#: Close codes: malformed frame (RFC 6455), frame too big, unknown/newer version, refused credential.
+#: Close codes: malformed frame (RFC 6455), frame too big, unknown/newer version, refused credential
+#: (also sent to a live connection whose credential is revoked or rotated).
 CLOSE_PROTOCOL: Final = 1002
 CLOSE_TOO_BIG: Final = 1009
 CLOSE_VERSION: Final = 4400
 CLOSE_AUTH: Final = 4401
+
+#: Optional capabilities an agent announces in ``Hello.features`` (protocol v1 stays compatible: the
+#: cloud sends a message type only to agents that announced it).
+FEATURE_COMMANDS: Final = "commands"
+FEATURE_SNAPSHOTS: Final = "snapshots"
 
 Sha256Hex = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
 Version = Annotated[int, msgspec.Meta(ge=1)]
@@ -72,6 +79,11 @@ class Hello(_Msg, tag="hello", frozen=True, kw_only=True):
     last_acked_seq: Seq = 0
     agent_clock: datetime
     software: Text = ""
+    #: Capabilities (:data:`FEATURE_COMMANDS`, :data:`FEATURE_SNAPSHOTS`); absent on older agents.
+    features: Annotated[list[Annotated[str, msgspec.Meta(max_length=32)]], msgspec.Meta(max_length=32)] = []
+    #: Versions of the snapshots the agent holds (None: none yet); older ones are replaced at hello.
+    registry_version: Text | None = None
+    policy_version: Text | None = None
 
 
 class Welcome(_Msg, tag="welcome", frozen=True, kw_only=True):
@@ -143,7 +155,7 @@ class Heartbeat(_Msg, tag="heartbeat", frozen=True, kw_only=True):
 
 
 class Command(_Msg, tag="command", frozen=True, kw_only=True):
-    """Cloud → agent: an instruction (open barrier, emergency level…); not yet sent by the hub."""
+    """Cloud → agent: an instruction (docs/sync.md lists the names); the agent answers CommandResult."""
 
     command_id: Annotated[str, msgspec.Meta(max_length=64)]
     name: Annotated[str, msgspec.Meta(max_length=64)]
@@ -156,6 +168,19 @@ class CommandResult(_Msg, tag="command_result", frozen=True, kw_only=True):
     command_id: Annotated[str, msgspec.Meta(max_length=64)]
     ok: bool
     message: Text = ""
+
+
+class Snapshot(_Msg, tag="snapshot", frozen=True, kw_only=True):
+    """Cloud → agent: the whole registry (vehicles + blacklist) or control policy, replacing the held one.
+
+    ``data`` is the builtins form of ``agent.decision.registry.RegistrySnapshot`` (kind ``registry``)
+    or ``hj1321.rules.ControlPolicy`` (kind ``policy``); sent only to agents announcing
+    :data:`FEATURE_SNAPSHOTS`.
+    """
+
+    kind: Literal["registry", "policy"]
+    version: Text
+    data: dict[str, Any]
 
 
 class Error(_Msg, tag="error", frozen=True, kw_only=True):
@@ -178,6 +203,7 @@ Message = (
     | Heartbeat
     | Command
     | CommandResult
+    | Snapshot
     | Error
 )
 
@@ -213,6 +239,7 @@ _TAGS: Final = frozenset(
         Heartbeat,
         Command,
         CommandResult,
+        Snapshot,
         Error,
     )
 )

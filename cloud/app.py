@@ -6,6 +6,7 @@ imports this module (ARCHITECTURE.md "Top-level layout").
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from cloud.auth.guards import authenticated, provide_principal
 from cloud.blobs import BlobStore
 from cloud.db.engine import Database
 from cloud.hub import agent_socket
+from cloud.hub.commands import CommandBus
 from cloud.lib.problems import EXCEPTION_HANDLERS
 from cloud.settings import Settings
 from tenants.context import Principal
@@ -48,9 +50,16 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = database or Database.from_settings(settings.database)
         app.state.database = db
+        # One LISTEN task per process forwards agent commands across replicas (docs/sync.md).
+        bus = CommandBus(db, settings.database.app_url)
+        app.state.command_bus = bus
+        bus_stop = asyncio.Event()
+        bus_task = asyncio.create_task(bus.run(bus_stop))
         try:
             yield
         finally:
+            bus_stop.set()
+            await bus_task
             if database is None:
                 await db.dispose()
 

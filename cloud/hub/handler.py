@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import os
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -38,6 +39,7 @@ from agent_protocol.events import GENESIS_HASH, PassEvent, SnapshotRole, verify_
 from cloud.blobs import BlobStore
 from cloud.db import models as m
 from cloud.db.engine import Database
+from cloud.hub import commands
 from cloud.hub.credentials import AgentIdentity, authenticate_agent
 from hj1321.plates import canonical_plate
 
@@ -110,10 +112,16 @@ async def agent_socket(socket: WebSocket[Any, Any, Any]) -> None:
         return
     await socket.accept()
     session = _AgentSession(socket, database, blobs, identity)
+    bus: commands.CommandBus | None = getattr(socket.app.state, "command_bus", None)
+    if bus is not None:
+        bus.attach(session)
     try:
         await session.run()
     except WebSocketDisconnect:
         log.info("hub.disconnected", agent_id=str(identity.agent_id))
+    finally:
+        if bus is not None:
+            bus.detach(session)
 
 
 class _AgentSession:
@@ -126,12 +134,44 @@ class _AgentSession:
         self.who = who
         self.lanes: frozenset[str] = frozenset()
         self.log = log.bind(agent_id=str(who.agent_id), tenant_id=str(who.tenant_id))
+        #: Capabilities from the agent's hello (commands, snapshots), and the snapshot versions it holds.
+        self.features: frozenset[str] = frozenset()
+        self.held_versions: dict[str, str | None] = {}
+        self.ready = False
+        self._send_lock = asyncio.Lock()
+        self._sync_lock = asyncio.Lock()
+
+    async def deliver(self, command: Mapping[str, Any]) -> None:
+        """Forward a command from the bus (called from the bus's task)."""
+        if not self.ready:
+            return  # the hello sync that is under way sends pending state and commands
+        try:
+            async with self._sync_lock:
+                await commands.forward(self.database, self.who, self.features, self._send, command, self.held_versions)
+            self.log.info("hub.command_sent", command_id=command.get("command_id"), name=command.get("name"))
+        except (WebSocketDisconnect, RuntimeError, OSError, DBAPIError) as exc:
+            self.log.warning("hub.command_not_sent", command_id=command.get("command_id"), error=type(exc).__name__)
+
+    async def kick(self, reason: str) -> None:
+        """Close the connection because the credential was revoked or rotated."""
+        self.log.warning("hub.agent_kicked", reason=reason)
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await self._close(msg.CLOSE_AUTH, reason)
+
+    async def resync(self) -> None:
+        """Send the state in force and pending commands again (after the bus's listener reconnected)."""
+        if not self.ready:
+            return
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError, DBAPIError):
+            async with self._sync_lock:
+                await commands.sync_state(self.database, self.who, self.features, self._send, self.held_versions)
 
     async def _close(self, code: int, reason: str) -> None:
         await self.socket.close(code=code, reason=reason[:120])
 
     async def _send(self, message: msg.Message) -> None:
-        await self.socket.send_bytes(msg.encode(message))
+        async with self._send_lock:  # the bus sends commands from another task
+            await self.socket.send_bytes(msg.encode(message))
 
     async def _receive(self) -> msg.Message:
         event = await self.socket.receive()
@@ -163,8 +203,13 @@ class _AgentSession:
         if hello.agent_id != str(self.who.agent_id):
             raise msg.ProtocolError("hello 中的代理编号与凭据不符")
         head_seq, _ = await self._load_state()
+        self.features = frozenset(hello.features)
+        self.held_versions = {"registry": hello.registry_version, "policy": hello.policy_version}
         await self._send(msg.Welcome(server_clock=dt.datetime.now(dt.UTC), last_stored_seq=head_seq))
         self.log.info("hub.connected", last_acked_seq=hello.last_acked_seq, stored_seq=head_seq)
+        async with self._sync_lock:
+            self.ready = True
+            await commands.sync_state(self.database, self.who, self.features, self._send, self.held_versions)
 
     async def _dispatch(self, message: msg.Message) -> bool:
         """Handle one message; False once the connection is closed."""
@@ -185,6 +230,7 @@ class _AgentSession:
             await self._heartbeat(message)
         elif isinstance(message, msg.CommandResult):
             self.log.info("hub.command_result", command_id=message.command_id, ok=message.ok)
+            await commands.record_result(self.database, self.who, message)
         elif isinstance(message, msg.Error):
             self.log.warning("hub.agent_error", code=message.code, message=message.message)
         else:

@@ -1,6 +1,6 @@
 """Every table of the cloud, imported as ``from cloud.db import models as m`` (STYLE.md)."""
 
-from cloud.db.models._agents import Agent, Device
+from cloud.db.models._agents import Agent, AgentCommand, AgentCommandResult, AgentEnrollmentCode, Device
 from cloud.db.models._audit import AuditLog
 from cloud.db.models._blobs import Blob
 from cloud.db.models._compliance import (
@@ -36,6 +36,9 @@ from tenants.models import Membership, Region, Tenant, UserAccount
 
 __all__ = [
     "Agent",
+    "AgentCommand",
+    "AgentCommandResult",
+    "AgentEnrollmentCode",
     "AuditLog",
     "AuditSample",
     "Base",
