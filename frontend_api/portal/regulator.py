@@ -1,0 +1,357 @@
+"""Regulator pages (issue 9 / issue 8 §6): region overview, read-only drill-down into a ledger, chain check.
+
+A 生态环境局 account sees the enterprises of its region (province, city or county prefix) and
+nothing else: every query runs in the regulator's own session (the regulator database role with
+the region-prefix RLS policies of tenants/policies.py), and a drill-down into an enterprise of
+another region answers 404 exactly like an unknown one. The pages only read; the JSON API's guard
+already refuses every regulator write.
+
+Pages are server-rendered Jinja2 (templates under ``templates/regulator``) and share a small page
+toolkit (:func:`page_principal`, :func:`render`) with the platform-admin pages. They authenticate
+with the portal's session cookie; without one (or with an expired one) they redirect to the login
+page instead of answering Problem JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import uuid
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import quote
+
+import structlog
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.auth.guards import SESSION_COOKIE, load_principal
+from cloud.compliance import chain, emergency
+from cloud.db import models as m
+from cloud.db.engine import Database
+from cloud.lib.problems import ProblemError
+from tenants.context import Principal, Role
+
+__all__ = ["CHINA", "PageAuthError", "csrf_token", "page_principal", "render", "routes", "to_login"]
+
+log = structlog.get_logger(__name__)
+
+CHINA: Final = dt.timezone(dt.timedelta(hours=8), "CST")
+#: Sign-in page of the staff pages (regulators, platform admins) until the portal's own login page serves them.
+LOGIN_PATH: Final = "/staff/login"
+_TEMPLATES = Path(__file__).parent / "templates"
+_ENV = Environment(
+    loader=FileSystemLoader(str(_TEMPLATES)),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_DECISIONS: Final = {"allow": "放行", "refuse": "拦截", "manual": "人工放行"}
+_LEVELS: Final = {"none": "无预警", "yellow": "黄色预警", "orange": "橙色预警", "red": "红色预警"}
+_INDUSTRIES: Final[dict[str, str]] = {}
+
+
+def _industry_label(code: str) -> str:
+    if not _INDUSTRIES:
+        from hj1321.industries import Industry  # noqa: PLC0415
+
+        _INDUSTRIES.update({i.value: i.label for i in Industry})
+    return _INDUSTRIES.get(code, code)
+
+
+def _reasons(codes: list[str] | None) -> str:
+    from cloud.reports.stats import REASON_LABELS  # noqa: PLC0415
+
+    labels = {**REASON_LABELS, "unknown_vehicle": "未登记车辆"}
+    return "、".join(labels.get(c, c) for c in codes or () if c != "allowed") or "—"
+
+
+_ENV.filters["reasons"] = _reasons
+_ENV.filters["decision"] = lambda code: _DECISIONS.get(str(code), str(code))
+_ENV.filters["level"] = lambda code: _LEVELS.get(str(code), str(code))
+_ENV.filters["industry"] = _industry_label
+_ENV.filters["cst"] = lambda moment: moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
+
+
+class PageAuthError(Exception):
+    """The page needs a signed-in user of another kind (or any signed-in user)."""
+
+    def __init__(self, redirect_to: str) -> None:
+        """Remember where the person should go."""
+        super().__init__(redirect_to)
+        self.redirect_to = redirect_to
+
+
+def render(request: Request[Any, Any, Any], template: str, status_code: int = 200, **context: Any) -> Response[str]:
+    """Render a page (HTML, Chinese) with the signed-in person in the layout."""
+    principal: Principal | None = context.pop("principal", None)
+    html = _ENV.get_template(template).render(
+        request_path=request.url.path, me=principal, csrf=context.pop("csrf", ""), **context
+    )
+    return Response(html, media_type="text/html; charset=utf-8", status_code=status_code)
+
+
+def csrf_token(request: Request[Any, Any, Any]) -> str:
+    """The form token of this session (HMAC of the session cookie): a cross-site form cannot know it."""
+    secret = request.app.state.settings.auth.session_secret or ""
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    return hmac.new(secret.encode(), cookie.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+async def page_principal(request: Request[Any, Any, Any], roles: frozenset[Role]) -> Principal:
+    """The signed-in person of a page, who must hold one of ``roles``.
+
+    Raises:
+        PageAuthError: not signed in, expired, or the wrong kind of account (→ login page).
+    """
+    token = request.cookies.get(SESSION_COOKIE)
+    target = f"{LOGIN_PATH}?next={quote(request.url.path)}"
+    if not token:
+        raise PageAuthError(target)
+    state = request.app.state
+    try:
+        principal = await load_principal(state.database, state.settings.auth.session_secret, token)
+    except ProblemError as exc:
+        raise PageAuthError(target) from exc
+    if principal.role not in roles:
+        raise PageAuthError(f"{LOGIN_PATH}?next={quote(request.url.path)}&denied=1")
+    return principal
+
+
+def to_login(exc: PageAuthError) -> Response[Any]:
+    """Send the person to the login page (303 See Other)."""
+    return Redirect(exc.redirect_to, status_code=303)
+
+
+def china_day_start(now: dt.datetime | None = None) -> dt.datetime:
+    """Midnight (China time) of today, as an aware UTC moment."""
+    local = (now or dt.datetime.now(dt.UTC)).astimezone(CHINA)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
+
+
+async def region_overview(session: AsyncSession) -> list[dict[str, Any]]:
+    """Every enterprise the session may see, with today's and the week's figures (one query each)."""
+    today = china_day_start()
+    week = today - dt.timedelta(days=6)
+    tenants = (await session.execute(select(m.Tenant).order_by(m.Tenant.region_code, m.Tenant.name))).scalars().all()
+    rows = await session.execute(
+        select(
+            m.PassEvent.tenant_id,
+            func.count().filter(m.PassEvent.occurred_at >= today).label("today"),
+            func.count().filter(m.PassEvent.occurred_at >= today, m.PassEvent.decision == "refuse").label("refused"),
+            func.count().label("week"),
+            func.count().filter(m.PassEvent.decision == "refuse").label("week_refused"),
+            func.max(m.PassEvent.received_at).label("last_received"),
+        )
+        .where(m.PassEvent.occurred_at >= week)
+        .group_by(m.PassEvent.tenant_id)
+    )
+    figures = {r.tenant_id: r for r in rows}
+    overview = []
+    for tenant in tenants:
+        fig = figures.get(tenant.id)
+        overview.append(
+            {
+                "tenant": tenant,
+                "today": fig.today if fig else 0,
+                "refused": fig.refused if fig else 0,
+                "week": fig.week if fig else 0,
+                "week_refused": fig.week_refused if fig else 0,
+                "refuse_rate": (fig.week_refused / fig.week * 100.0) if fig and fig.week else None,
+                "last_received": fig.last_received if fig else None,
+            }
+        )
+    return overview
+
+
+async def _session(request: Request[Any, Any, Any], principal: Principal) -> Any:
+    database: Database = request.app.state.database
+    return database.session(principal)
+
+
+@get("/regulator", include_in_schema=False, opt={"public": True})
+async def regulator_home(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Region overview: the enterprises of the regulator's region with KPIs and the alert in force."""
+    try:
+        principal = await page_principal(request, frozenset({Role.REGULATOR}))
+    except PageAuthError as exc:
+        return to_login(exc)
+    async with await _session(request, principal) as session, session.begin():
+        overview = await region_overview(session)
+        alerts = await emergency.alerts_for(session, principal.region_code or "")
+    totals = {
+        "enterprises": len(overview),
+        "today": sum(o["today"] for o in overview),
+        "refused": sum(o["refused"] for o in overview),
+        "week": sum(o["week"] for o in overview),
+    }
+    return render(
+        request,
+        "regulator/overview.html",
+        principal=principal,
+        overview=overview,
+        totals=totals,
+        alerts=alerts,
+        region=principal.region_code,
+    )
+
+
+_PAGE_SIZE: Final = 50
+
+
+@get("/regulator/enterprises/{tenant_id:uuid}", include_in_schema=False, opt={"public": True})
+async def regulator_enterprise(
+    request: Request[Any, Any, Any],
+    tenant_id: FromPath[uuid.UUID],
+    plate: FromQuery[str] = "",
+    decision: FromQuery[str] = "",
+    day: FromQuery[str] = "",
+    page: FromQuery[int] = 1,
+) -> Response[Any]:
+    """One enterprise's ledger, read-only: passes with filters, decision and reasons, photos present."""
+    try:
+        principal = await page_principal(request, frozenset({Role.REGULATOR}))
+    except PageAuthError as exc:
+        return to_login(exc)
+    errors: dict[str, str] = {}
+    query = select(m.PassEvent, m.Lane.name.label("lane_name")).outerjoin(
+        m.Lane, (m.Lane.id == m.PassEvent.lane_id) & (m.Lane.tenant_id == m.PassEvent.tenant_id)
+    )
+    query = query.where(m.PassEvent.tenant_id == tenant_id)
+    if plate.strip():
+        query = query.where(m.PassEvent.plate.contains(plate.strip().upper()))
+    if decision in _DECISIONS:
+        query = query.where(m.PassEvent.decision == decision)
+    if day.strip():
+        try:
+            local = dt.datetime.combine(dt.date.fromisoformat(day.strip()), dt.time(), CHINA)
+            query = query.where(
+                m.PassEvent.occurred_at >= local.astimezone(dt.UTC),
+                m.PassEvent.occurred_at < (local + dt.timedelta(days=1)).astimezone(dt.UTC),
+            )
+        except ValueError:
+            errors["day"] = "日期格式应为 年-月-日，例如 2026-11-28"
+    page = max(1, min(page, 10_000))
+    async with await _session(request, principal) as session, session.begin():
+        tenant = await session.scalar(select(m.Tenant).where(m.Tenant.id == tenant_id))
+        if tenant is None:
+            return render(request, "regulator/not_found.html", status_code=404, principal=principal)
+        total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        rows = (
+            await session.execute(
+                query.order_by(m.PassEvent.occurred_at.desc()).limit(_PAGE_SIZE).offset((page - 1) * _PAGE_SIZE)
+            )
+        ).all()
+        alerts = await emergency.alerts_for(session, tenant.region_code)
+    passes = [
+        {
+            "event": row.PassEvent,
+            "lane": row.lane_name or "—",
+            "weighing": (row.PassEvent.payload or {}).get("weighing")
+            if isinstance(row.PassEvent.payload, dict)
+            else None,
+        }
+        for row in rows
+    ]
+    return render(
+        request,
+        "regulator/enterprise.html",
+        principal=principal,
+        tenant=tenant,
+        passes=passes,
+        total=total,
+        page=page,
+        pages=max(1, (total + _PAGE_SIZE - 1) // _PAGE_SIZE),
+        filters={"plate": plate, "decision": decision, "day": day},
+        errors=errors,
+        alerts=alerts,
+        decisions=_DECISIONS,
+    )
+
+
+@get("/regulator/enterprises/{tenant_id:uuid}/verify", include_in_schema=False, opt={"public": True})
+async def regulator_verify(request: Request[Any, Any, Any], tenant_id: FromPath[uuid.UUID]) -> Response[Any]:
+    """Verify the enterprise's hash chains (every agent chain, the cloud chain, the anchors)."""
+    try:
+        principal = await page_principal(request, frozenset({Role.REGULATOR}))
+    except PageAuthError as exc:
+        return to_login(exc)
+    async with await _session(request, principal) as session, session.begin():
+        tenant = await session.scalar(select(m.Tenant).where(m.Tenant.id == tenant_id))
+        if tenant is None:
+            return render(request, "regulator/not_found.html", status_code=404, principal=principal)
+        report = await session.run_sync(lambda s: chain.verify(s, tenant_id))
+    result = chain.report_json(report)
+    log.info("portal.regulator_verify", tenant_id=str(tenant_id), ok=result.get("ok"), by=principal.login)
+    return render(request, "regulator/verify.html", principal=principal, tenant=tenant, report=result)
+
+
+_HOME: Final = {Role.REGULATOR: "/regulator", Role.PLATFORM_ADMIN: "/admin"}
+
+
+def _safe_next(target: str, role: Role) -> str:
+    home = _HOME.get(role, "/")
+    if target.startswith(home) and not target.startswith("//"):
+        return target
+    return home
+
+
+@get(LOGIN_PATH, include_in_schema=False, opt={"public": True})
+async def staff_login_form(request: Request[Any, Any, Any], denied: FromQuery[str] = "") -> Response[Any]:
+    """Sign-in form for regulator and platform-admin accounts."""
+    target = request.query_params.get("next", "")
+    message = "当前账号无权访问该页面，请使用监管或平台管理员账号登录" if denied else ""
+    return render(request, "regulator/login.html", next=target, error=message, login="")
+
+
+@post(LOGIN_PATH, include_in_schema=False, opt={"public": True}, status_code=200)
+async def staff_login(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Check the password, set the portal session cookie, go to the page asked for (or the home page)."""
+    from litestar.datastructures import Cookie  # noqa: PLC0415
+
+    from cloud.auth.passwords import verify_password  # noqa: PLC0415
+    from cloud.auth.tokens import issue_token  # noqa: PLC0415
+
+    form = await request.form()
+    login = str(form.get("login", "")).strip()
+    password = str(form.get("password", ""))
+    target = str(form.get("next", ""))
+    database: Database = request.app.state.database
+    async with database.login_session(login) as session:
+        account = await session.scalar(select(m.UserAccount).where(m.UserAccount.login == login))
+    ok = account is not None and account.is_active and verify_password(account.password_hash, password)
+    if not ok or account is None or account.kind not in {"regulator", "platform_admin"}:
+        message = "账号或密码错误" if not ok else "此入口仅供监管和平台管理员账号使用"
+        log.info("portal.staff_login_failed", login=login[:64])
+        return render(request, "regulator/login.html", status_code=401, next=target, error=message, login=login)
+    settings = request.app.state.settings
+    token = issue_token(settings.auth.session_secret, account.id, None, settings.auth.token_ttl_seconds)
+    role = Role.REGULATOR if account.kind == "regulator" else Role.PLATFORM_ADMIN
+    cookie = Cookie(
+        key=SESSION_COOKIE,
+        value=token,
+        max_age=settings.auth.token_ttl_seconds,
+        httponly=True,
+        samesite="lax",
+        secure=settings.auth.secure_cookies,
+        path="/",
+    )
+    return Redirect(_safe_next(target, role), status_code=303, cookies=[cookie])
+
+
+@get("/staff/logout", include_in_schema=False, opt={"public": True})
+async def staff_logout() -> Response[Any]:
+    """End the session and go back to the sign-in page."""
+    from litestar.datastructures import Cookie  # noqa: PLC0415
+
+    return Redirect(LOGIN_PATH, status_code=303, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
+
+
+def routes() -> list[Any]:
+    """The regulator pages and the staff sign-in."""
+    return [regulator_home, regulator_enterprise, regulator_verify, staff_login_form, staff_login, staff_logout]
