@@ -154,7 +154,7 @@ def _tenant_form(request: Request[Any, Any, Any], principal: Principal, **contex
         principal=principal,
         csrf=csrf_token(request),
         industries=_industries(),
-        grades=GRADES,
+        grades={g: g for g in GRADES},
         plans=PLANS,
         form=context.pop("form", {}),
         errors=context.pop("errors", {}),
