@@ -50,7 +50,7 @@ VALID_USCC = "91420100177570439R"  # the demo plant's code (valid check characte
 
 
 async def _admin(client: Any, make_staff: Any) -> str:
-    login = await make_staff("platform_admin")
+    login: str = await make_staff("platform_admin")
     response = await client.post(
         "/staff/login", data={"login": login, "password": PASSWORD, "next": "/admin"}, follow_redirects=False
     )
