@@ -8,6 +8,8 @@ if ! command -v fc-list >/dev/null 2>&1; then need+=(fontconfig); fi
 # weasyprint (PDF reports) needs Pango.
 if ! ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0; then need+=(libpango-1.0-0 libpangoft2-1.0-0); fi
 if ! ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset; then need+=(libharfbuzz-subset0); fi
+# Portal browser tests (Playwright) drive Debian's Chromium; Playwright's own browser download is blocked.
+if ! command -v chromium >/dev/null 2>&1; then need+=(chromium); fi
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != "0" ]; then
   echo "缺少系统软件包: ${need[*]} (请以 root 运行 apt-get install)" >&2
