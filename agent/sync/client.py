@@ -25,7 +25,7 @@ import random
 import time
 from collections.abc import Callable, Generator
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, Protocol
 
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
@@ -35,7 +35,7 @@ from agent.outbox import Outbox
 from agent_protocol import messages as msg
 from agent_protocol.events import PassEvent
 
-__all__ = ["SyncAuthError", "SyncClient", "SyncFatalError", "jittered_backoff"]
+__all__ = ["CommandHook", "SyncAuthError", "SyncClient", "SyncFatalError", "jittered_backoff"]
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +65,26 @@ def _refused_backoff() -> Generator[float]:
     return jittered_backoff(initial_s=5.0, max_s=300.0)
 
 
+class CommandHook(Protocol):
+    """What the client needs to apply cloud commands and snapshots (``agent.sync.commands.CommandHandler``)."""
+
+    @property
+    def features(self) -> list[str]:
+        """Capabilities announced in hello."""
+        ...
+
+    registry_version: str | None
+    policy_version: str | None
+
+    async def on_command(self, command: msg.Command) -> msg.CommandResult:
+        """Apply a command and answer it."""
+        ...
+
+    async def on_snapshot(self, snapshot: msg.Snapshot) -> None:
+        """Store and apply a snapshot."""
+        ...
+
+
 class SyncFatalError(RuntimeError):
     """The cloud refused this agent in a way retrying cannot fix."""
 
@@ -88,8 +108,13 @@ class SyncClient:
         poll_s: float = 0.5,
         reconnect_delays: Callable[[], Generator[float]] = jittered_backoff,
         refused_delays: Callable[[], Generator[float]] = _refused_backoff,
+        commands: CommandHook | None = None,
     ) -> None:
-        """Prepare a client; nothing connects before :meth:`run`."""
+        """Prepare a client; nothing connects before :meth:`run`.
+
+        ``commands`` applies the cloud's commands and snapshots (without it every command is answered
+        "not supported" and no snapshot is asked for).
+        """
         self.url = url
         self.token = token
         self.outbox = outbox
@@ -106,6 +131,9 @@ class SyncClient:
         #: Chinese alarm texts the client raised (the newest 20), sent in heartbeats.
         self.alarms: list[str] = []
         self._cloud_has: set[str] = set()
+        self.commands = commands
+        #: True while a connection is established (after welcome): ``Agent.online``.
+        self.connected = False
         self._refused_wait: Generator[float] | None = None
 
     def _raise_alarm(self, text: str) -> None:
@@ -185,11 +213,15 @@ class _Connection:
         requeued = await asyncio.to_thread(self.outbox.requeue_stale, -1.0)  # sent on an earlier connection
         if requeued:
             log.info("sync.replay", count=requeued)
+        hook = self.client.commands
         await self._send(
             msg.Hello(
                 agent_id=self.outbox.agent_id,
                 last_acked_seq=self.client.last_acked_seq,
                 agent_clock=datetime.now(UTC),
+                features=hook.features if hook is not None else [],
+                registry_version=hook.registry_version if hook is not None else None,
+                policy_version=hook.policy_version if hook is not None else None,
             )
         )
         welcome = msg.decode(await self.ws.recv(decode=False))
@@ -200,9 +232,11 @@ class _Connection:
         log.info("sync.connected", stored_seq=welcome.last_stored_seq)
         reader = asyncio.create_task(self._read())
         stopper = asyncio.create_task(stop.wait())
+        self.client.connected = True
         try:
             await self._write(stop, reader, stopper)
         finally:
+            self.client.connected = False
             stopper.cancel()
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
@@ -231,11 +265,20 @@ class _Connection:
                 log.error("sync.cloud_error", code=message.code, message=message.message, fatal=message.fatal)
                 if message.fatal:
                     self.fatal = message
-            elif isinstance(message, msg.Command):
-                await self._send(
-                    msg.CommandResult(command_id=message.command_id, ok=False, message="代理尚不支持远程指令")
-                )
+            elif isinstance(message, msg.Command | msg.Snapshot):
+                await self._from_cloud(message)
             self.wake.set()
+
+    async def _from_cloud(self, message: msg.Command | msg.Snapshot) -> None:
+        """Hand a command or snapshot to the command hook (commands are always answered)."""
+        hook = self.client.commands
+        if isinstance(message, msg.Snapshot):
+            if hook is not None:
+                await hook.on_snapshot(message)
+        elif hook is None:
+            await self._send(msg.CommandResult(command_id=message.command_id, ok=False, message="代理尚不支持远程指令"))
+        else:
+            await self._send(await hook.on_command(message))
 
     async def _write(self, stop: asyncio.Event, reader: asyncio.Task[None], stopper: asyncio.Task[bool]) -> None:
         next_beat = 0.0

@@ -325,7 +325,8 @@ async def level_command(database: Database, who: AgentIdentity) -> msg.Command:
         "ends_at": level["ends_at"],
         "alert_id": level["alert_id"],
     }
-    return msg.Command(command_id=str(uuid.uuid4()), name="set_emergency_level", args=args)
+    # Not a stored command: its answer is logged, not recorded ("state:" ids are not UUIDs).
+    return msg.Command(command_id=f"state:{uuid.uuid4()}", name="set_emergency_level", args=args)
 
 
 async def pending_commands(database: Database, who: AgentIdentity) -> list[msg.Command]:

@@ -1,18 +1,20 @@
 """Agent credentials: ``<agent id>.<secret>``, stored as the SHA-256 of the secret.
 
-For now an agent row and its credential are made by :func:`issue_agent_credential` (tests and
-installers' scripts); enrollment with a one-time code issued in the portal comes later.
+An agent row and its credential come from enrollment (:func:`redeem_enrollment_code`: a one-time
+code a tenant admin or installer created for a site, ``POST /api/v1/agent-enrollment``) or from
+:func:`issue_agent_credential` (tests and installers' scripts). Codes are stored as SHA-256 too.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from cloud.db import models as m
 from cloud.db.engine import Database
@@ -95,3 +97,74 @@ async def authenticate_agent(database: Database, authorization: str | None) -> A
     if row is None or not ok or row.status != "active":
         return None
     return AgentIdentity(agent_id=agent_id, tenant_id=row.tenant_id, site_id=row.site_id)
+
+
+#: Alphabet of enrollment codes (no 0/O, 1/I/L: read over the phone and typed at the gate).
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def new_enrollment_code() -> str:
+    """A fresh one-time code: 4 groups of 4 characters (about 79 bits), e.g. ``K7QM-2XRD-9PTA-HC4W``."""
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(16))
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+
+
+def code_hash(code: str) -> str:
+    """What the database keeps of an enrollment code (case, spaces and dashes ignored)."""
+    normal = "".join(ch for ch in code.upper() if ch.isalnum())
+    return hashlib.sha256(normal.encode("ascii", "replace")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolled:
+    """The outcome of an enrollment: the new agent and its bearer token (shown once)."""
+
+    agent_id: uuid.UUID
+    tenant_id: uuid.UUID
+    site_id: uuid.UUID
+    name: str
+    token: str
+
+
+class EnrollmentError(Exception):
+    """The code is unknown, used or expired (one Chinese message for all three: no oracle)."""
+
+
+async def redeem_enrollment_code(database: Database, code: str, software: str = "") -> Enrolled:
+    """Turn a one-time code into an active agent bound to the code's (tenant, site), in one transaction.
+
+    Runs before any tenant is known: the session sees only the code row whose hash it names
+    (``enrollment_lookup`` policy of migration 0006), then scopes itself to that row's tenant.
+
+    Raises:
+        EnrollmentError: unknown, already used or expired code.
+    """
+    digest = code_hash(code)
+    secret = secrets.token_hex(32)
+    async with database.login_session(f"enroll:{digest}") as session, session.begin():
+        row = await session.scalar(
+            select(m.AgentEnrollmentCode).where(m.AgentEnrollmentCode.code_hash == digest).with_for_update()
+        )
+        now = dt.datetime.now(dt.UTC)
+        if row is None or row.used_at is not None or row.expires_at <= now:
+            raise EnrollmentError("注册码无效、已使用或已过期")
+        await session.execute(select(func.set_config("app.tenant_id", str(row.tenant_id), True)))  # noqa: FBT003
+        agent = m.Agent(
+            tenant_id=row.tenant_id,
+            site_id=row.site_id,
+            name=row.agent_name,
+            status="active",
+            credential_hash=secret_hash(secret),
+            health={"software": software[:100]} if software else {},
+        )
+        session.add(agent)
+        await session.flush()
+        row.used_at = now
+        row.agent_id = agent.id
+        return Enrolled(agent.id, row.tenant_id, row.site_id, row.agent_name, f"{agent.id}.{secret}")
+
+
+def new_secret() -> tuple[str, str]:
+    """A fresh agent secret and its stored hash."""
+    secret = secrets.token_hex(32)
+    return secret, secret_hash(secret)

@@ -1,7 +1,367 @@
-"""Placeholder: the agents API is being built (see its issue)."""
+"""Edge agents: enrollment codes, the public enrollment exchange, health, revoke, rotate, commands.
+
+Tenant admins and installers create one-time enrollment codes for a site; ``ecogate agent enroll``
+exchanges a code at ``POST /agent-enrollment`` (public: the code is the credential) for an agent
+bound to the code's (tenant, site). Revoking or rotating a credential closes the agent's live
+connection on whichever cloud replica holds it (docs/sync.md).
+"""
 
 from __future__ import annotations
 
-from litestar.types import ControllerRouterHandler
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Final, Literal
 
-HANDLERS: list[ControllerRouterHandler] = []
+import msgspec
+from litestar import get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.db import models as m
+from cloud.db.engine import Database
+from cloud.domain import audit
+from cloud.domain.common import FieldErrors, require_tenant
+from cloud.hub import commands, credentials
+from cloud.lib.problems import ProblemError, not_found
+from frontend_api.api.schemas import Limit, Name, Offset, Page
+from tenants.context import Principal, Role
+
+ADMINS: Final = {"roles": frozenset({Role.TENANT_ADMIN, Role.INSTALLER, Role.PLATFORM_ADMIN})}
+OPERATORS: Final = {"roles": frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.INSTALLER, Role.PLATFORM_ADMIN})}
+#: An agent that sent nothing for this long is flagged silent (heartbeats come every 15 s).
+SILENT_AFTER: Final = dt.timedelta(seconds=120)
+#: An agent seen this recently is shown online.
+ONLINE_WITHIN: Final = dt.timedelta(seconds=45)
+
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+CodeText = Annotated[str, msgspec.Meta(min_length=4, max_length=64)]
+
+
+class EnrollmentCodeIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A new one-time enrollment code for a site."""
+
+    site_id: uuid.UUID
+    name: Name
+    ttl_hours: Annotated[int, msgspec.Meta(ge=1, le=168)] = 24
+
+
+class EnrollmentCodeOut(msgspec.Struct):
+    """A created code (the code itself is shown only once)."""
+
+    id: uuid.UUID
+    site_id: uuid.UUID
+    name: str
+    code: str
+    expires_at: dt.datetime
+
+
+class EnrollmentIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The agent's side of enrollment."""
+
+    code: CodeText
+    software: Annotated[str, msgspec.Meta(max_length=100)] = ""
+
+
+class EnrollmentOut(msgspec.Struct):
+    """The device credential (``<agent id>.<secret>``) and where to connect."""
+
+    agent_id: uuid.UUID
+    tenant_id: uuid.UUID
+    site_id: uuid.UUID
+    name: str
+    token: str
+    hub_path: str = "/agent/ws"
+
+
+class AgentFlags(msgspec.Struct):
+    """Health flags (each one true means attention)."""
+
+    silent: bool
+    clock_skew: bool
+    queue_growing: bool
+
+
+class AgentOut(msgspec.Struct):
+    """An agent with its latest health."""
+
+    id: uuid.UUID
+    site_id: uuid.UUID
+    name: str
+    status: str
+    online: bool
+    last_seen_at: dt.datetime | None
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+    credential_rotated_at: dt.datetime | None
+    flags: AgentFlags
+    health: dict[str, Any]
+
+
+class RevokeIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Why the credential is revoked."""
+
+    reason: Reason
+
+
+class RotateOut(msgspec.Struct):
+    """The new credential (shown once); the old one stops working at once."""
+
+    agent_id: uuid.UUID
+    token: str
+
+
+class CommandIn(msgspec.Struct, forbid_unknown_fields=True):
+    """An operator command: open a lane's barrier or reload the agent's configuration."""
+
+    name: Literal["open_barrier", "reload_config"]
+    lane_id: uuid.UUID | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class CommandResultOut(msgspec.Struct):
+    """An agent's answer."""
+
+    ok: bool
+    message: str
+    at: dt.datetime
+
+
+class CommandOut(msgspec.Struct):
+    """A command and this agent's answer (None while pending)."""
+
+    id: uuid.UUID
+    name: str
+    args: dict[str, Any]
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    result: CommandResultOut | None
+
+
+def agent_out(agent: m.Agent, now: dt.datetime) -> AgentOut:
+    """The API view of an agent with computed flags."""
+    health = dict(agent.health or {})
+    seen = agent.last_seen_at
+    active = agent.status == "active"
+    silent = active and (seen is None or now - seen > SILENT_AFTER)
+    return AgentOut(
+        id=agent.id,
+        site_id=agent.site_id,
+        name=agent.name,
+        status=agent.status,
+        online=active and seen is not None and now - seen <= ONLINE_WITHIN,
+        last_seen_at=seen,
+        created_at=agent.created_at,
+        revoked_at=agent.revoked_at,
+        credential_rotated_at=agent.credential_rotated_at,
+        flags=AgentFlags(
+            silent=silent,
+            clock_skew=bool(health.get("clock_skew")),
+            queue_growing=bool(health.get("queue_growing")),
+        ),
+        health=health,
+    )
+
+
+async def _agent(session: AsyncSession, agent_id: uuid.UUID) -> m.Agent:
+    agent = await session.scalar(select(m.Agent).where(m.Agent.id == agent_id))
+    if agent is None:
+        raise not_found("代理")
+    return agent
+
+
+@post("/agents/enrollment-codes", operation_id="CreateEnrollmentCode", opt=ADMINS, status_code=201)
+async def create_enrollment_code(
+    data: JSONBody[EnrollmentCodeIn], session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
+) -> EnrollmentCodeOut:
+    """Create a one-time code that enrolls one agent for a site (valid ``ttl_hours``)."""
+    tenant_id = require_tenant(principal)
+    code = credentials.new_enrollment_code()
+    async with session.begin():
+        site = await session.scalar(select(m.Site.id).where(m.Site.id == data.site_id))
+        if site is None:
+            errors = FieldErrors()
+            errors.add("site_id", "site.unknown", "厂区不存在")
+            errors.raise_if_any()
+        row = m.AgentEnrollmentCode(
+            tenant_id=tenant_id,
+            site_id=data.site_id,
+            agent_name=data.name,
+            code_hash=credentials.code_hash(code),
+            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=data.ttl_hours),
+            created_by=principal.user_id,
+        )
+        session.add(row)
+        await session.flush()
+        audit.record(
+            session, principal, "agent.enrollment_code", "agent_enrollment_code", row.id, {"site_id": str(data.site_id)}
+        )
+    return EnrollmentCodeOut(row.id, row.site_id, row.agent_name, code, row.expires_at)
+
+
+@post("/agent-enrollment", operation_id="EnrollAgent", opt={"public": True}, status_code=201)
+async def enroll_agent(data: JSONBody[EnrollmentIn], state: State) -> EnrollmentOut:
+    """Exchange a one-time enrollment code for a device credential (public: the code is the secret)."""
+    database: Database = state.database
+    try:
+        done = await credentials.redeem_enrollment_code(database, data.code, data.software)
+    except credentials.EnrollmentError as exc:
+        raise ProblemError(400, "enrollment_code_invalid", "注册码无效", str(exc)) from exc
+    return EnrollmentOut(done.agent_id, done.tenant_id, done.site_id, done.name, done.token)
+
+
+@get("/agents", operation_id="ListAgents", opt=OPERATORS)
+async def list_agents(
+    session: NamedDependency[AsyncSession],
+    site_id: FromQuery[uuid.UUID | None] = None,
+    limit: FromQuery[Limit] = 50,
+    offset: FromQuery[Offset] = 0,
+) -> Page[AgentOut]:
+    """The tenant's agents with their latest health and flags (silent, clock skew, growing queue)."""
+    query = select(m.Agent)
+    if site_id is not None:
+        query = query.where(m.Agent.site_id == site_id)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.scalars(query.order_by(m.Agent.created_at, m.Agent.id).limit(limit).offset(offset))
+    now = dt.datetime.now(dt.UTC)
+    return Page([agent_out(a, now) for a in rows], total, limit, offset)
+
+
+@get("/agents/{agent_id:uuid}", operation_id="GetAgent", opt=OPERATORS)
+async def get_agent(agent_id: FromPath[uuid.UUID], session: NamedDependency[AsyncSession]) -> AgentOut:
+    """One agent with its latest health."""
+    return agent_out(await _agent(session, agent_id), dt.datetime.now(dt.UTC))
+
+
+@post("/agents/{agent_id:uuid}/revoke", operation_id="RevokeAgent", opt=ADMINS, status_code=200)
+async def revoke_agent(
+    agent_id: FromPath[uuid.UUID],
+    data: JSONBody[RevokeIn],
+    session: NamedDependency[AsyncSession],
+    principal: NamedDependency[Principal],
+) -> AgentOut:
+    """Revoke the agent's credential: refused at the next handshake, a live connection is closed."""
+    async with session.begin():
+        agent = await _agent(session, agent_id)
+        if agent.status == "revoked":
+            raise ProblemError(409, "agent_revoked", "代理已吊销", "该代理的凭据已经吊销")
+        agent.status = "revoked"
+        agent.credential_hash = None
+        agent.revoked_at = dt.datetime.now(dt.UTC)
+        audit.record(session, principal, "agent.revoked", "agent", agent.id, {"reason": data.reason})
+        await commands.disconnect_agents(session, agent.tenant_id, [agent.id], "代理凭据已吊销")
+    return agent_out(agent, dt.datetime.now(dt.UTC))
+
+
+@post("/agents/{agent_id:uuid}/rotate", operation_id="RotateAgentCredential", opt=ADMINS, status_code=200)
+async def rotate_agent(
+    agent_id: FromPath[uuid.UUID], session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
+) -> RotateOut:
+    """Issue a new credential; the old one stops working and a live connection using it is closed."""
+    secret, digest = credentials.new_secret()
+    async with session.begin():
+        agent = await _agent(session, agent_id)
+        if agent.status != "active":
+            raise ProblemError(409, "agent_revoked", "代理已吊销", "已吊销的代理不能更换凭据，请重新注册")
+        agent.credential_hash = digest
+        agent.credential_rotated_at = dt.datetime.now(dt.UTC)
+        audit.record(session, principal, "agent.rotated", "agent", agent.id)
+        await commands.disconnect_agents(session, agent.tenant_id, [agent.id], "代理凭据已更换")
+    return RotateOut(agent.id, f"{agent.id}.{secret}")
+
+
+@post("/agents/{agent_id:uuid}/commands", operation_id="SendAgentCommand", opt=OPERATORS, status_code=201)
+async def send_command(
+    agent_id: FromPath[uuid.UUID],
+    data: JSONBody[CommandIn],
+    session: NamedDependency[AsyncSession],
+    principal: NamedDependency[Principal],
+) -> CommandOut:
+    """Send a command to the agent (delivered by whichever cloud replica holds its connection)."""
+    args: dict[str, str | int | float | bool | None] = {}
+    async with session.begin():
+        agent = await _agent(session, agent_id)
+        if agent.status != "active":
+            raise ProblemError(409, "agent_revoked", "代理已吊销", "不能向已吊销的代理发送指令")
+        if data.name == "open_barrier":
+            if data.lane_id is None:
+                errors = FieldErrors()
+                errors.add("lane_id", "lane.required", "远程开闸必须指定车道")
+                errors.raise_if_any()
+            lane = await session.scalar(
+                select(m.Lane.id)
+                .join(m.Gate, m.Gate.id == m.Lane.gate_id)
+                .where(m.Lane.id == data.lane_id, m.Gate.site_id == agent.site_id)
+            )
+            if lane is None:
+                errors = FieldErrors()
+                errors.add("lane_id", "lane.unknown", "该车道不属于此代理的厂区")
+                errors.raise_if_any()
+            if not data.reason.strip():
+                errors = FieldErrors()
+                errors.add("reason", "reason.empty", "远程开闸必须填写原因")
+                errors.raise_if_any()
+            args = {"lane_id": str(data.lane_id), "reason": data.reason.strip(), "operator": principal.login}
+        ttl = commands.OPERATOR_COMMANDS[data.name]
+        command_id = await commands.issue_command(
+            session, agent.tenant_id, data.name, args, [agent.id], principal.user_id, ttl
+        )
+        audit.record(
+            session, principal, f"agent.command.{data.name}", "agent", agent.id, {"command_id": str(command_id), **args}
+        )
+        row = await session.get_one(m.AgentCommand, (agent.tenant_id, command_id))
+    return CommandOut(row.id, row.name, dict(row.args), row.created_at, row.expires_at, None)
+
+
+@get("/agents/{agent_id:uuid}/commands", operation_id="ListAgentCommands", opt=OPERATORS)
+async def list_commands(
+    agent_id: FromPath[uuid.UUID],
+    session: NamedDependency[AsyncSession],
+    limit: FromQuery[Limit] = 50,
+    offset: FromQuery[Offset] = 0,
+) -> Page[CommandOut]:
+    """Commands addressed to the agent (its own and tenant-wide ones), newest first, with its answers."""
+    agent = await _agent(session, agent_id)
+    addressed = (m.AgentCommand.agent_ids.is_(None)) | (m.AgentCommand.agent_ids.contains([agent.id]))
+    query = select(m.AgentCommand).where(addressed, m.AgentCommand.created_at >= agent.created_at)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = list(
+        await session.scalars(
+            query.order_by(m.AgentCommand.created_at.desc(), m.AgentCommand.id).limit(limit).offset(offset)
+        )
+    )
+    results = {
+        r.command_id: r
+        for r in await session.scalars(
+            select(m.AgentCommandResult).where(
+                m.AgentCommandResult.agent_id == agent.id,
+                m.AgentCommandResult.command_id.in_([c.id for c in rows]),
+            )
+        )
+    }
+    items = [
+        CommandOut(
+            c.id,
+            c.name,
+            dict(c.args),
+            c.created_at,
+            c.expires_at,
+            CommandResultOut(res.ok, res.message, res.created_at) if (res := results.get(c.id)) else None,
+        )
+        for c in rows
+    ]
+    return Page(items, total, limit, offset)
+
+
+HANDLERS = [
+    create_enrollment_code,
+    enroll_agent,
+    list_agents,
+    get_agent,
+    revoke_agent,
+    rotate_agent,
+    send_command,
+    list_commands,
+]

@@ -126,10 +126,15 @@ def fx_make_world(client, make_tenant, login_as, seed_passes) -> Callable[..., A
         entry = await call("POST", "/api/v1/compliance/blacklist", json={"plate": f"鄂B{n:05d}", "reason": f"超标{n}"})
         sheet = await call("POST", "/api/v1/compliance/inventories", json={"title": f"隔离盘点{n}"})
         sample = await call("POST", "/api/v1/compliance/audit-samples", json={"quarter": "2026Q4", "seed": "iso"})
+        # Agents (issue 5): an agent enrolled with a one-time code.
+        code = await call("POST", "/api/v1/agents/enrollment-codes", json={"site_id": site["id"], "name": f"代理{n}"})
+        enrolled = await client.post("/api/v1/agent-enrollment", json={"code": code["code"]})
+        assert enrolled.status_code == 201, enrolled.text
         flagged = await call("GET", "/api/v1/compliance/flags", params={"status": "all"})
         assert flagged["items"], flagged
         world.params = {
             "flag_id": flagged["items"][0]["id"],
+            "agent_id": enrolled.json()["agent_id"],
             "entry_id": entry["id"],
             "inventory_id": sheet["id"],
             "sample_id": sample["id"],

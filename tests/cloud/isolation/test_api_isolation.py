@@ -104,6 +104,13 @@ def _body(method: str, path: str, login: str) -> dict[str, Any]:
         },
         ("POST", "/api/v1/compliance/inventories/{inventory_id}/close"): {"json": {"follow_ups": {}}},
         ("POST", "/api/v1/compliance/audit-samples"): {"json": {"quarter": "2026Q4"}},
+        # Agents (issue 5)
+        ("POST", "/api/v1/agents/enrollment-codes"): {
+            "json": {"site_id": "00000000-0000-7000-8000-000000000000", "name": "攻击"}
+        },
+        ("POST", "/api/v1/agent-enrollment"): {"json": {"code": "AAAA-BBBB-CCCC-DDDD"}},
+        ("POST", "/api/v1/agents/{agent_id}/revoke"): {"json": {"reason": "篡改"}},
+        ("POST", "/api/v1/agents/{agent_id}/commands"): {"json": {"name": "reload_config"}},
         ("POST", "/api/v1/vehicles/{vehicle_id}/documents"): {
             "data": {"kind": "other"},
             "files": {"file": ("x.png", PNG, "image/png")},
