@@ -169,7 +169,7 @@ async def tenant_new(request: Request[Any, Any, Any]) -> Response[Any]:
         principal = await _auth(request)
     except PageAuthError as exc:
         return to_login(exc)
-    return _tenant_form(request, principal, form={"grade": "B", "plan": "standard"})
+    return _tenant_form(request, principal, form={"grade": "B", "plan": "standard", "key_vehicle_unit": "on"})
 
 
 def _validate_tenant(form: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:

@@ -60,6 +60,7 @@ def _industry_label(code: str) -> str:
     if not _INDUSTRIES:
         from hj1321.industries import Industry  # noqa: PLC0415
 
+        _INDUSTRIES.update({"steel": "钢铁"})  # early tenants carry the generic slug
         _INDUSTRIES.update({i.value: i.label for i in Industry})
     return _INDUSTRIES.get(code, code)
 
