@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
+import itertools
 import os
 import uuid
 from collections.abc import Mapping
@@ -47,6 +48,8 @@ log = structlog.get_logger(__name__)
 
 #: Clock difference between agent and cloud that the stored health flags.
 CLOCK_SKEW_LIMIT_S = 30.0
+#: A queue is flagged "growing" when it grew at each of this many heartbeats in a row.
+QUEUE_GROWTH_BEATS = 4
 #: Close code when the database fails under a connection (RFC 6455 "internal error"): retry later.
 CLOSE_UNAVAILABLE = 1011
 #: Fault-injection hook for the crash tests: exit after this many committed batches (0 = never).
@@ -138,6 +141,7 @@ class _AgentSession:
         self.features: frozenset[str] = frozenset()
         self.held_versions: dict[str, str | None] = {}
         self.ready = False
+        self.queue_depths: list[int] = []
         self._send_lock = asyncio.Lock()
         self._sync_lock = asyncio.Lock()
 
@@ -352,6 +356,9 @@ class _AgentSession:
     async def _heartbeat(self, beat: msg.Heartbeat) -> None:
         now = dt.datetime.now(dt.UTC)
         skew = (beat.agent_clock - now).total_seconds()
+        self.queue_depths = [*self.queue_depths[-QUEUE_GROWTH_BEATS:], beat.queue_depth]
+        depths = self.queue_depths
+        growing = len(depths) > QUEUE_GROWTH_BEATS and all(b > a for a, b in itertools.pairwise(depths))
         health: dict[str, object] = {
             "queue_depth": beat.queue_depth,
             "oldest_unsent_age_s": beat.oldest_unsent_age_s,
@@ -362,8 +369,14 @@ class _AgentSession:
             "agent_clock": beat.agent_clock.isoformat(),
             "clock_skew_s": round(skew, 3),
             "clock_skew": abs(skew) > CLOCK_SKEW_LIMIT_S,
+            "queue_growing": growing,
+            "registry_version": self.held_versions.get("registry"),
+            "policy_version": self.held_versions.get("policy"),
+            "features": sorted(self.features),
         }
         async with self.database.session(self.who.principal) as session, session.begin():
             await session.execute(
-                update(m.Agent).where(m.Agent.id == self.who.agent_id).values(health=health, last_seen_at=func.now())
+                update(m.Agent)
+                .where(m.Agent.id == self.who.agent_id)
+                .values(health=health, last_seen_at=func.now(), health_at=func.now())
             )
