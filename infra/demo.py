@@ -289,6 +289,8 @@ def _banner(url: str, seed_result: DemoSeed, parts: dict[str, str]) -> str:
         "=" * 64,
         f" 门户与 API:   {url}/",
         f" API 文档:     {url}/schema",
+        f" 监管门户:     {url}/regulator（wuhan-regulator 登录，只读）",
+        f" 平台管理:     {url}/admin（platform-admin 登录）",
         f" 演示企业:     {DEMO_TENANT['name']}（{'新建' if seed_result.created else '已存在'}）",
         f" 登录账号（密码均为 {DEMO_PASSWORD}）:",
     ]
