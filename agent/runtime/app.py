@@ -273,7 +273,59 @@ class Agent:
         sup.add_service("devices", self._start_devices, self._stop_devices)
         sup.add_service("lanes", self._start_lanes, self._stop_lanes)
         sup.add_service("booth", self._start_booth, self._stop_booth)
+        if self.cfg.cloud is not None:
+            sup.add_worker("sync", self._run_sync)
         return sup
+
+    # ------------------------------------------------------------------ cloud sync (issue 5)
+
+    async def _run_sync(self) -> None:
+        """Deliver the outbox and apply cloud commands until stop (a refused credential parks the worker)."""
+        from agent.sync import commands as sync_commands  # noqa: PLC0415 - only with a [cloud] section
+        from agent.sync import enroll  # noqa: PLC0415
+        from agent.sync.client import SyncClient, SyncFatalError  # noqa: PLC0415
+
+        cloud = self.cfg.cloud
+        assert cloud is not None
+        assert self.outbox is not None
+        stop = self.supervisor.stop_event
+        folder = Path(cloud.credential_file).parent if cloud.credential_file else self.data
+        credential = enroll.load_credential(folder)
+        if credential is None:
+            self.alarm(_alarm("not_enrolled", "代理尚未注册，无法与云端同步：请运行 ecogate agent enroll"))
+            await stop.wait()
+            return
+        handler = sync_commands.CommandHandler(self.data, self.engine, open_barrier=self._remote_open)
+        sync = SyncClient(
+            cloud.url or credential.hub_url,
+            credential.token,
+            self.outbox,
+            batch_size=cloud.batch_size,
+            heartbeat_s=cloud.heartbeat_s,
+            commands=handler,
+        )
+        self.online = lambda: sync.connected
+        try:
+            await sync.run(stop)
+        except SyncFatalError as exc:
+            # Retrying cannot help (revoked credential, unsupported version): alarm and keep the gate running.
+            self.alarm(_alarm("sync_refused", f"云端拒绝同步：{exc}"))
+            await stop.wait()
+        finally:
+            self.online = lambda: False
+            handler.close()
+
+    async def _remote_open(self, lane_id: str | None, reason: str) -> str:
+        """A remote ``open_barrier``: a manual-release pass event, committed before the barrier opens."""
+        from agent_protocol.events import ManualReason  # noqa: PLC0415
+
+        pipeline = self.lanes.get(lane_id or "")
+        if pipeline is None:
+            raise ValueError(f"本代理没有车道 {lane_id}")
+        event = await pipeline.manual_release(operator="云端远程", reason=ManualReason.SUPERVISOR_ORDER, text=reason)
+        if event is None:
+            raise ValueError("放行事件未能保存，道闸未开启")
+        return f"已开闸（事件 {event.event_id}）"
 
     async def run(self, *, install_signals: bool = True) -> int:
         """Run until SIGTERM/SIGINT (or a fatal failure); return the exit code."""

@@ -201,6 +201,24 @@ class DevicesConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     inputs: Annotated[tuple[dict[str, Any], ...], msgspec.Meta(description="地感线圈等开关量输入")] = ()
 
 
+class CloudSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``[cloud]``: sync with the cloud (credential from ``ecogate agent enroll``; docs/sync.md)."""
+
+    url: (
+        Annotated[
+            str,
+            msgspec.Meta(max_length=2048, pattern="^wss?://", description="云端代理通道地址（缺省取注册凭据中的地址）"),
+        ]
+        | None
+    ) = None
+    credential_file: (
+        Annotated[str, msgspec.Meta(max_length=4096, description="注册凭据文件（缺省 data_dir/credential.json）")]
+        | None
+    ) = None
+    heartbeat_s: Annotated[float, msgspec.Meta(ge=1.0, le=300.0, description="心跳间隔（秒）")] = 15.0
+    batch_size: Annotated[int, msgspec.Meta(ge=1, le=500, description="每批上传的事件数")] = 100
+
+
 class AgentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole configuration file."""
 
@@ -213,6 +231,7 @@ class AgentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     outbox: Annotated[OutboxSettings, msgspec.Meta(description="发件箱容量预算")] = OutboxSettings()
     evidence: EvidenceConfig = EvidenceConfig()
     booth: BoothConfig = BoothConfig()
+    cloud: Annotated[CloudSection | None, msgspec.Meta(description="云端同步（缺省则只在本地运行）")] = None
     registry_seed: Annotated[str, msgspec.Meta(max_length=4096, description="首次启动时导入的车辆库 JSON")] | None = (
         None
     )

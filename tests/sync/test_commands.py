@@ -1,0 +1,142 @@
+"""Commands through the agent runtime (issue 5): ``[cloud]`` section, supervised sync worker, Agent.online.
+
+A real agent runtime (outbox, decision engine, virtual barrier) with an enrollment credential in its data
+folder connects to a real cloud process. A ``reload_config`` issued while the agent was offline is
+delivered at hello from the command log; a remote ``open_barrier`` becomes a manual-release pass event
+that reaches the cloud ledger; an emergency level reaches the engine; an expired command is not sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from agent.runtime.app import Agent
+from agent.runtime.config import parse_config
+from agent.sync.enroll import Credential, save_credential
+from cloud.db import models as m
+from cloud.db.engine import Database
+from cloud.hub import commands
+from hj1321.grading import WarningLevel
+
+pytestmark = pytest.mark.anyio
+
+
+async def _until(predicate: Any, limit_s: float = 15.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while not await predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_runtime_sync_worker_applies_commands(
+    cloud_process: Any, make_tenant: Any, make_site: Any, database: Database, tmp_path: Path
+) -> None:
+    tenant = await make_tenant()
+    site = await make_site(tenant.tenant_id)
+    data = tmp_path / "agent"
+    save_credential(
+        data,
+        Credential(
+            agent_id=str(site.agent_id),
+            tenant_id=str(tenant.tenant_id),
+            site_id=str(site.site_id),
+            token=site.token,
+            hub_url=cloud_process.url,
+        ),
+    )
+    spool = tmp_path / "reads.jsonl"
+    spool.write_text("", encoding="utf-8")
+    cfg = parse_config(
+        {
+            "agent": {"id": str(site.agent_id), "data_dir": str(data)},
+            "site": {"id": str(site.site_id), "name": "一厂区"},
+            "booth": {"enabled": False},
+            "devices": {"barriers": [{"type": "virtual", "name": "east-barrier"}]},
+            "lanes": [
+                {
+                    "id": str(site.lane_in),
+                    "name": "东门入口",
+                    "direction": "in",
+                    "barrier": "east-barrier",
+                    "source": {"type": "spool", "path": str(spool)},
+                }
+            ],
+            "cloud": {"heartbeat_s": 1.0},
+        }
+    )
+    # Issued while the agent is offline: one still valid, one already expired.
+    async with database.session(site.principal) as session, session.begin():
+        pending = await commands.issue_command(session, tenant.tenant_id, "reload_config", {}, [site.agent_id], None)
+        expired = await commands.issue_command(
+            session,
+            tenant.tenant_id,
+            "open_barrier",
+            {"lane_id": str(site.lane_in), "reason": "过期"},
+            None,
+            None,
+            ttl=-dt.timedelta(seconds=1),
+        )
+    await asyncio.to_thread(cloud_process.start)
+    agent = Agent(cfg)
+    task = asyncio.create_task(agent.run(install_signals=False))
+
+    async def result_of(command_id: Any) -> m.AgentCommandResult | None:
+        async with database.session(site.principal) as session, session.begin():
+            return await session.scalar(
+                select(m.AgentCommandResult).where(m.AgentCommandResult.command_id == command_id)
+            )
+
+    try:
+
+        async def online() -> bool:
+            return agent.online()
+
+        await _until(online)
+        await _until(lambda: result_of(pending))
+        answered = await result_of(pending)
+        assert answered is not None
+        assert answered.ok is False  # the runtime does not reload in place; the answer says so
+        assert await result_of(expired) is None
+
+        async with database.session(site.principal) as session, session.begin():
+            opened = await commands.issue_command(
+                session,
+                tenant.tenant_id,
+                "open_barrier",
+                {"lane_id": str(site.lane_in), "reason": "远程开闸：救护车"},
+                [site.agent_id],
+                None,
+            )
+            await commands.issue_command(
+                session,
+                tenant.tenant_id,
+                "set_emergency_level",
+                {"level": "orange", "starts_at": None, "ends_at": "2099-01-01T00:00:00+00:00"},
+                None,
+                None,
+            )
+        await _until(lambda: result_of(opened))
+        done = await result_of(opened)
+        assert done is not None
+        assert done.ok, done.message
+
+        async def in_ledger() -> bool:
+            async with database.session(site.principal) as session, session.begin():
+                return (
+                    await session.scalar(select(m.PassEvent.id).where(m.PassEvent.trigger == "manual_release"))
+                ) is not None
+
+        await _until(in_ledger)
+        assert agent.engine is not None
+        assert agent.engine.level is WarningLevel.ORANGE
+    finally:
+        agent.supervisor.request_stop()
+        await asyncio.wait_for(task, 20)
+    assert agent.online() is False
