@@ -292,6 +292,42 @@ async def regulator_verify(request: Request[Any, Any, Any], tenant_id: FromPath[
     return render(request, "regulator/verify.html", principal=principal, tenant=tenant, report=result)
 
 
+@get("/regulator/enterprises/{tenant_id:uuid}/passes/{pass_id:uuid}", include_in_schema=False, opt={"public": True})
+async def regulator_pass(
+    request: Request[Any, Any, Any], tenant_id: FromPath[uuid.UUID], pass_id: FromPath[uuid.UUID]
+) -> Response[Any]:
+    """One pass record, read-only: photos (zoom), decision and reasons, vehicle snapshot, weighing, corrections."""
+    from cloud.domain.pass_corrections import list_corrections  # noqa: PLC0415
+
+    try:
+        principal = await page_principal(request, frozenset({Role.REGULATOR}))
+    except PageAuthError as exc:
+        return to_login(exc)
+    async with await _session(request, principal) as session, session.begin():
+        tenant = await session.scalar(select(m.Tenant).where(m.Tenant.id == tenant_id))
+        event = await session.scalar(
+            select(m.PassEvent).where(m.PassEvent.tenant_id == tenant_id, m.PassEvent.id == pass_id)
+        )
+        if tenant is None or event is None:
+            return render(request, "regulator/not_found.html", status_code=404, principal=principal)
+        lane = await session.scalar(
+            select(m.Lane.name).where(m.Lane.tenant_id == tenant_id, m.Lane.id == event.lane_id)
+        )
+        corrections = await list_corrections(session, event.id)
+    payload = event.payload if isinstance(event.payload, dict) else {}
+    return render(
+        request,
+        "regulator/pass.html",
+        principal=principal,
+        tenant=tenant,
+        event=event,
+        lane=lane or "—",
+        vehicle=payload.get("vehicle") or {},
+        weighing=payload.get("weighing") or {},
+        corrections=corrections,
+    )
+
+
 _HOME: Final = {Role.REGULATOR: "/regulator", Role.PLATFORM_ADMIN: "/admin"}
 
 
@@ -355,4 +391,12 @@ async def staff_logout() -> Response[Any]:
 
 def routes() -> list[Any]:
     """The regulator pages and the staff sign-in."""
-    return [regulator_home, regulator_enterprise, regulator_verify, staff_login_form, staff_login, staff_logout]
+    return [
+        regulator_home,
+        regulator_enterprise,
+        regulator_pass,
+        regulator_verify,
+        staff_login_form,
+        staff_login,
+        staff_logout,
+    ]

@@ -164,6 +164,14 @@ def test_regulator_drill_down_and_admin_in_a_browser(server: str, browser: Any, 
     assert page.get_by_text("共 1 条记录").is_visible()
     assert page.locator('tr[data-plate="鄂A5K930"]').is_visible()
 
+    # the refused record in detail, then back
+    page.locator('tr[data-plate="鄂A5K930"] a').first.click()
+    page.wait_for_url("**/passes/**")
+    renders["记录详情"] = _first_render_ms(page)
+    assert page.locator('[data-decision="refuse"]').is_visible()
+    _shot(page, "regulator-pass")
+    page.go_back()
+
     # chain check
     page.get_by_role("link", name="校验哈希链").first.click()
     page.wait_for_url("**/verify")

@@ -62,7 +62,7 @@ async def test_regulator_sees_region_and_drills_down_read_only(
     wuhan = await make_tenant("420107", name=f"武汉监管测试钢铁{uuid.uuid4().hex[:4]}")
     yichang = await make_tenant("420502", name=f"宜昌监管测试水泥{uuid.uuid4().hex[:4]}")
     now = _now()
-    await seed_passes(
+    ledger_handle = await seed_passes(
         wuhan.tenant_id,
         [
             {"plate": "鄂A12345", "occurred_at": now, "decision": "allow", "weight_kg": 49000},
@@ -70,7 +70,7 @@ async def test_regulator_sees_region_and_drills_down_read_only(
             {"plate": "鄂A77777", "occurred_at": now + dt.timedelta(seconds=9), "decision": "allow"},
         ],
     )
-    await seed_passes(yichang.tenant_id, [{"plate": "鄂E88888", "occurred_at": now}])
+    yichang_handle = await seed_passes(yichang.tenant_id, [{"plate": "鄂E88888", "occurred_at": now}])
     regulator = await make_staff("regulator", "4201")
 
     response = await staff_login(client, regulator)
@@ -116,6 +116,17 @@ async def test_regulator_sees_region_and_drills_down_read_only(
     assert "鄂E88888" not in other.text
     unknown = await client.get(f"/regulator/enterprises/{uuid.uuid4()}")
     assert unknown.status_code == 404
+
+    detail = await client.get(f"/regulator/enterprises/{wuhan.tenant_id}/passes/{ledger_handle.pass_ids[1]}")
+    assert detail.status_code == 200
+    assert "鄂A54321" in detail.text
+    assert 'data-decision="refuse"' in detail.text
+    assert "更正记录" in detail.text
+    assert f"/passes/{ledger_handle.pass_ids[1]}" in ledger.text  # each row links to its record
+    foreign = await client.get(f"/regulator/enterprises/{yichang.tenant_id}/passes/{yichang_handle.pass_ids[0]}")
+    assert foreign.status_code == 404
+    mixed = await client.get(f"/regulator/enterprises/{wuhan.tenant_id}/passes/{yichang_handle.pass_ids[0]}")
+    assert mixed.status_code == 404
 
     verify = await client.get(f"/regulator/enterprises/{wuhan.tenant_id}/verify")
     assert verify.status_code == 200
