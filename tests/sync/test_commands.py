@@ -140,3 +140,63 @@ async def test_runtime_sync_worker_applies_commands(
         agent.supervisor.request_stop()
         await asyncio.wait_for(task, 20)
     assert agent.online() is False
+
+
+async def test_listener_reconnects_and_resends_pending_commands(
+    cloud_process: Any, make_tenant: Any, make_site: Any, database: Database, admin_url: str, tmp_path: Path
+) -> None:
+    """The cloud's LISTEN connection is killed (as by a PostgreSQL failover); a command issued meanwhile
+    still reaches the connected agent: the bus reconnects and resends the pending commands."""
+    import asyncpg  # noqa: PLC0415
+
+    from agent.outbox import Outbox  # noqa: PLC0415
+    from agent.sync import SyncClient  # noqa: PLC0415
+    from agent.sync.commands import CommandHandler  # noqa: PLC0415
+
+    tenant = await make_tenant()
+    site = await make_site(tenant.tenant_id)
+    await asyncio.to_thread(cloud_process.start)
+    reloads: list[float] = []
+
+    async def reload() -> str:
+        reloads.append(time.monotonic())
+        return "已重载"
+
+    handler = CommandHandler(tmp_path / "state", reload_config=reload)
+    box = Outbox(tmp_path / "outbox", agent_id=str(site.agent_id))
+    sync = SyncClient(cloud_process.url, site.token, box, heartbeat_s=0.5, poll_s=0.05, commands=handler)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sync.run(stop))
+    admin = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+
+        async def connected() -> bool:
+            return sync.connected
+
+        await _until(connected)
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+        )
+        assert killed >= 1
+        async with database.session(site.principal) as session, session.begin():
+            command_id = await commands.issue_command(
+                session, tenant.tenant_id, "reload_config", {}, [site.agent_id], None
+            )
+
+        async def answered() -> bool:
+            async with database.session(site.principal) as session, session.begin():
+                found = await session.scalar(
+                    select(m.AgentCommandResult.ok).where(m.AgentCommandResult.command_id == command_id)
+                )
+            return found is True
+
+        await _until(answered, 20)
+        assert len(reloads) == 1  # delivered once even if both the NOTIFY and the resend got through
+    finally:
+        await admin.close()
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        box.close()
+    log = cloud_process.log_path.read_text(errors="replace")
+    assert "reconnect=True" in log
