@@ -74,17 +74,6 @@ def fx_server(db_urls: Any, tmp_path: Path) -> Iterator[str]:
         proc.stop()
 
 
-@pytest.fixture(name="browser")
-def fx_browser() -> Iterator[Any]:
-    """Headless Debian Chromium through Playwright (never a downloaded browser)."""
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 def _first_render_ms(page: Any) -> float:
     value = page.evaluate(
         "() => { const n = performance.getEntriesByType('navigation')[0];"
@@ -99,8 +88,12 @@ def _shot(page: Any, name: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_seed(make_tenant: Any, make_staff: Any, seed_passes: Any, request: pytest.FixtureRequest) -> None:
-    """Seed once for the browser test below (async fixtures, sync browser)."""
+async def test_regulator_drill_down_and_admin_in_a_browser(
+    server: str, make_tenant: Any, make_staff: Any, seed_passes: Any
+) -> None:
+    """What a regulator and an operator see and do, in a real browser (Playwright's sync API in a thread)."""
+    import anyio  # noqa: PLC0415
+
     wuhan = await make_tenant("420107", name="武汉青山示范钢铁有限公司（浏览器测试）")
     yichang = await make_tenant("420502", name="宜昌示范水泥有限公司（浏览器测试）")
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
@@ -113,19 +106,26 @@ async def test_seed(make_tenant: Any, make_staff: Any, seed_passes: Any, request
         ],
     )
     await seed_passes(yichang.tenant_id, [{"plate": "鄂E88888", "occurred_at": now}])
-    request.config.cache_portal = {  # type: ignore[attr-defined]
+    seeded = {
         "wuhan": wuhan,
         "yichang": yichang,
         "regulator": await make_staff("regulator", "4201"),
         "admin": await make_staff("platform_admin"),
     }
+    renders = await anyio.to_thread.run_sync(_walk, server, seeded)
+    print("\nfirst render (ms, DOMContentLoaded):", renders)  # noqa: T201 - reported, not asserted
 
 
-def test_regulator_drill_down_and_admin_in_a_browser(server: str, browser: Any, request: pytest.FixtureRequest) -> None:
-    """What a regulator and an operator see and do, in a real browser."""
-    seeded = getattr(request.config, "cache_portal", None)
-    if seeded is None:
-        pytest.skip("seed test did not run in this worker")
+def _walk(server: str, seeded: dict[str, Any]) -> dict[str, float]:
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            return _pages(browser, server, seeded)
+        finally:
+            browser.close()
+
+
+def _pages(browser: Any, server: str, seeded: dict[str, Any]) -> dict[str, float]:
     context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
     page = context.new_page()
     renders: dict[str, float] = {}
@@ -220,4 +220,4 @@ def test_regulator_drill_down_and_admin_in_a_browser(server: str, browser: Any, 
     assert page.get_by_text("已发布预警").is_visible()
     assert page.get_by_text("武环应急〔2026〕浏览器测试").is_visible()
     context.close()
-    print("\nfirst render (ms, DOMContentLoaded):", renders)  # noqa: T201 - reported, not asserted
+    return renders
