@@ -179,3 +179,52 @@ async def test_staff_pages_need_the_right_sign_in(client: Any, make_tenant: Any,
     out = await client.get("/staff/logout", follow_redirects=False)
     assert out.status_code == 303
     assert (await client.get("/regulator", follow_redirects=False)).status_code == 303
+
+
+async def test_drill_down_shows_entries_that_should_have_been_refused(
+    client: Any, make_tenant: Any, make_staff: Any, seed_passes: Any, database: Any
+) -> None:
+    """A 国四 heavy diesel truck let in during an orange alert is listed as 应拦未拦; a 国六 one is not."""
+    from cloud.compliance import emergency  # noqa: PLC0415
+    from cloud.domain import passes  # noqa: PLC0415
+    from tenants.context import Principal, Role  # noqa: PLC0415
+
+    tenant = await make_tenant("420115", name=f"江夏应急测试{uuid.uuid4().hex[:4]}")
+    handle = await seed_passes(tenant.tenant_id, [])
+    actor = Principal(user_id=uuid.uuid4(), role=Role.PLATFORM_ADMIN, login="test-platform")
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    await emergency.declare(
+        database, actor, "420115", "orange", start, start + dt.timedelta(days=1), f"测试预警{uuid.uuid4().hex[:4]}"
+    )
+    scope = Principal(user_id=uuid.uuid4(), role=Role.TENANT_ADMIN, tenant_id=tenant.tenant_id, login="test-agent")
+    async with database.session(scope) as session, session.begin():
+        for seq, (plate, stage) in enumerate((("鄂A40404", "4"), ("鄂A60606", "6")), start=1):
+            event = passes.NewPassEvent(
+                id=_cloud.new_id(),
+                site_id=handle.site_id,
+                lane_id=handle.lane_in,
+                agent_id=handle.agent_id,
+                seq=seq,
+                direction="in",
+                occurred_at=start + dt.timedelta(minutes=10 + seq),
+                plate=plate,
+                plate_colour="yellow",
+                confidence=0.99,
+                decision="allow",
+                trigger="auto",
+                prev_hash="0" * 64,
+                hash=f"{seq:064x}",
+                payload={
+                    "seq": seq,
+                    "vehicle": {"category": "transport", "fuel": "B", "emission_stage": stage, "heavy": True},
+                },
+            )
+            await passes.insert_pass_event(session, tenant.tenant_id, event)
+    regulator = await make_staff("regulator", "4201")
+    await staff_login(client, regulator)
+    page = await client.get(f"/regulator/enterprises/{tenant.tenant_id}")
+    assert page.status_code == 200
+    assert 'data-missed="1"' in page.text
+    section = page.text.split("应急管控执行", 1)[1].split("</section>", 1)[0]
+    assert "鄂A40404" in section
+    assert "鄂A60606" not in section
