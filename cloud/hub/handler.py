@@ -50,6 +50,8 @@ log = structlog.get_logger(__name__)
 CLOCK_SKEW_LIMIT_S = 30.0
 #: A queue is flagged "growing" when it grew at each of this many heartbeats in a row.
 QUEUE_GROWTH_BEATS = 4
+#: Logic checks (issue 6) run after ingest at most this often per connection, off the ack path.
+CHECKS_EVERY_S = 2.0
 #: Close code when the database fails under a connection (RFC 6455 "internal error"): retry later.
 CLOSE_UNAVAILABLE = 1011
 #: Fault-injection hook for the crash tests: exit after this many committed batches (0 = never).
@@ -142,6 +144,8 @@ class _AgentSession:
         self.held_versions: dict[str, str | None] = {}
         self.ready = False
         self.queue_depths: list[int] = []
+        self._checks: asyncio.Task[None] | None = None
+        self._checks_due = False
         self._send_lock = asyncio.Lock()
         self._sync_lock = asyncio.Lock()
 
@@ -226,6 +230,7 @@ class _AgentSession:
                 await self._close(msg.CLOSE_PROTOCOL, refused.code)
                 return False
             await self._send(msg.Ack(up_to_seq=up_to))
+            self._schedule_checks()
         elif isinstance(message, msg.BlobOffer):
             await self._send(msg.BlobWant(sha256=await self._missing(message.sha256)))
         elif isinstance(message, msg.BlobPut):
@@ -240,6 +245,24 @@ class _AgentSession:
         else:
             raise msg.ProtocolError(f"代理不应发送 {type(message).__name__}")
         return True
+
+    def _schedule_checks(self) -> None:
+        """Run the tenant's logic checks soon after new records (never on the ack path; coalesced)."""
+        self._checks_due = True
+        if self._checks is None or self._checks.done():
+            self._checks = asyncio.create_task(self._run_checks())
+
+    async def _run_checks(self) -> None:
+        from cloud.compliance import checks  # noqa: PLC0415 - the hub needs it only after ingest
+
+        while self._checks_due:
+            self._checks_due = False
+            await asyncio.sleep(CHECKS_EVERY_S)
+            try:
+                async with self.database.session(self.who.principal) as session, session.begin():
+                    await checks.run_checks(session, self.who.tenant_id)
+            except Exception:  # a background job: log, never kill the connection
+                self.log.exception("hub.checks_failed")
 
     async def _load_state(self) -> tuple[int, str]:
         async with self.database.session(self.who.principal) as session, session.begin():

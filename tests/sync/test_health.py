@@ -72,3 +72,51 @@ async def test_heartbeats_and_flags(cloud_process: Any, make_tenant: Any, make_s
         assert late["flags"]["silent"] is True
         listed = await api.get("/api/v1/agents", headers=headers)
         assert {a["id"] for a in listed.json()["items"]} == {str(site.agent_id), str(quiet.agent_id)}
+
+
+async def test_logic_checks_run_after_ingest(
+    cloud_process: Any, make_tenant: Any, make_site: Any, database: Database, tmp_path: Any
+) -> None:
+    """Flags appear as records arrive (issue 6 item 4), without anyone reading the review queue."""
+    import time  # noqa: PLC0415
+
+    from sqlalchemy import func, select  # noqa: PLC0415
+
+    from agent.outbox import Outbox  # noqa: PLC0415
+    from agent.sync import SyncClient  # noqa: PLC0415
+    from agent_protocol.events import Decision, Direction, PassEvent, new_event_id  # noqa: PLC0415
+
+    tenant = await make_tenant()
+    site = await make_site(tenant.tenant_id)
+    await asyncio.to_thread(cloud_process.start)
+    box = Outbox(tmp_path / "outbox", agent_id=str(site.agent_id))
+    box.append(
+        PassEvent(
+            event_id=new_event_id(),
+            agent_id=str(site.agent_id),
+            site_id=str(site.site_id),
+            lane_id=str(site.lane_out),
+            direction=Direction.OUT,
+            occurred_at=datetime.now(UTC) - timedelta(minutes=5),
+            plate="鄂A54321",
+            confidence=0.95,
+            decision=Decision.ALLOW,
+            read_id="r1",
+        )
+    )
+    stop = asyncio.Event()
+    sync = SyncClient(cloud_process.url, site.token, box, heartbeat_s=0.5, poll_s=0.05)
+    task = asyncio.create_task(sync.run(stop))
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            async with database.session(site.principal) as session, session.begin():
+                flags = await session.scalar(select(func.count()).select_from(m.CheckFlag))
+            if flags:
+                break
+            assert time.monotonic() < deadline, "no check flag after ingest"
+            await asyncio.sleep(0.2)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        box.close()
