@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import models as m
 from cloud.db.engine import Database
@@ -168,3 +169,29 @@ def new_secret() -> tuple[str, str]:
     """A fresh agent secret and its stored hash."""
     secret = secrets.token_hex(32)
     return secret, secret_hash(secret)
+
+
+async def create_enrollment_code(
+    session: AsyncSession, principal: Principal, site_id: uuid.UUID, name: str, ttl: dt.timedelta
+) -> tuple[m.AgentEnrollmentCode, str]:
+    """Store a new one-time code for ``site_id`` (inside the caller's transaction); return the row and the code.
+
+    Raises:
+        LookupError: the site is not one of the principal's tenant.
+    """
+    if principal.tenant_id is None:
+        raise ValueError("生成注册码需要企业身份")
+    if await session.scalar(select(m.Site.id).where(m.Site.id == site_id)) is None:
+        raise LookupError("厂区不存在")
+    code = new_enrollment_code()
+    row = m.AgentEnrollmentCode(
+        tenant_id=principal.tenant_id,
+        site_id=site_id,
+        agent_name=name,
+        code_hash=code_hash(code),
+        expires_at=dt.datetime.now(dt.UTC) + ttl,
+        created_by=principal.user_id,
+    )
+    session.add(row)
+    await session.flush()
+    return row, code

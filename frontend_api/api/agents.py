@@ -24,18 +24,13 @@ from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.domain import audit
 from cloud.domain.common import FieldErrors, require_tenant
-from cloud.hub import commands, credentials
+from cloud.hub import commands, credentials, health
 from cloud.lib.problems import ProblemError, not_found
 from frontend_api.api.schemas import Limit, Name, Offset, Page
 from tenants.context import Principal, Role
 
 ADMINS: Final = {"roles": frozenset({Role.TENANT_ADMIN, Role.INSTALLER, Role.PLATFORM_ADMIN})}
 OPERATORS: Final = {"roles": frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.INSTALLER, Role.PLATFORM_ADMIN})}
-#: An agent that sent nothing for this long is flagged silent (heartbeats come every 15 s).
-SILENT_AFTER: Final = dt.timedelta(seconds=120)
-#: An agent seen this recently is shown online.
-ONLINE_WITHIN: Final = dt.timedelta(seconds=45)
-
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 CodeText = Annotated[str, msgspec.Meta(min_length=4, max_length=64)]
 
@@ -142,26 +137,19 @@ class CommandOut(msgspec.Struct):
 
 def agent_out(agent: m.Agent, now: dt.datetime) -> AgentOut:
     """The API view of an agent with computed flags."""
-    health = dict(agent.health or {})
-    seen = agent.last_seen_at
-    active = agent.status == "active"
-    silent = active and (seen is None or now - seen > SILENT_AFTER)
+    state = health.assess(agent, now)
     return AgentOut(
         id=agent.id,
         site_id=agent.site_id,
         name=agent.name,
         status=agent.status,
-        online=active and seen is not None and now - seen <= ONLINE_WITHIN,
-        last_seen_at=seen,
+        online=state.online,
+        last_seen_at=agent.last_seen_at,
         created_at=agent.created_at,
         revoked_at=agent.revoked_at,
         credential_rotated_at=agent.credential_rotated_at,
-        flags=AgentFlags(
-            silent=silent,
-            clock_skew=bool(health.get("clock_skew")),
-            queue_growing=bool(health.get("queue_growing")),
-        ),
-        health=health,
+        flags=AgentFlags(silent=state.silent, clock_skew=state.clock_skew, queue_growing=state.queue_growing),
+        health=dict(agent.health or {}),
     )
 
 
@@ -177,24 +165,17 @@ async def create_enrollment_code(
     data: JSONBody[EnrollmentCodeIn], session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
 ) -> EnrollmentCodeOut:
     """Create a one-time code that enrolls one agent for a site (valid ``ttl_hours``)."""
-    tenant_id = require_tenant(principal)
-    code = credentials.new_enrollment_code()
+    require_tenant(principal)
     async with session.begin():
-        site = await session.scalar(select(m.Site.id).where(m.Site.id == data.site_id))
-        if site is None:
+        try:
+            row, code = await credentials.create_enrollment_code(
+                session, principal, data.site_id, data.name, dt.timedelta(hours=data.ttl_hours)
+            )
+        except LookupError:
             errors = FieldErrors()
             errors.add("site_id", "site.unknown", "厂区不存在")
             errors.raise_if_any()
-        row = m.AgentEnrollmentCode(
-            tenant_id=tenant_id,
-            site_id=data.site_id,
-            agent_name=data.name,
-            code_hash=credentials.code_hash(code),
-            expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=data.ttl_hours),
-            created_by=principal.user_id,
-        )
-        session.add(row)
-        await session.flush()
+            raise
         audit.record(
             session, principal, "agent.enrollment_code", "agent_enrollment_code", row.id, {"site_id": str(data.site_id)}
         )

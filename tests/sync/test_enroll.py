@@ -161,3 +161,41 @@ async def test_enroll_revoke_rotate(
         with pytest.raises(SyncAuthError):
             await asyncio.wait_for(retry.run(asyncio.Event()), 10)
         box.close()
+
+
+async def test_cli_code_and_list(make_tenant: Any, make_site: Any, db_urls: Any, tmp_path: Path) -> None:
+    """``ecogate agents code`` / ``list`` (installers at a shell) against the real database."""
+    tenant = await make_tenant()
+    site = await make_site(tenant.tenant_id)
+    env = {
+        **os.environ,
+        "DATABASE_APP_URL": db_urls.app_url,
+        "DATABASE_OWNER_URL": db_urls.owner_url,
+        "DATABASE_REGULATOR_URL": db_urls.regulator_url,
+        "ECOGATE_DATA_DIR": str(tmp_path),
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ecogate_cli", "agents", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=env,
+        )
+
+    made = await asyncio.to_thread(
+        run, "code", "--tenant", str(tenant.tenant_id), "--site", str(site.site_id), "--name", "西门", "--json"
+    )
+    assert made.returncode == 0, made.stderr
+    assert len(json.loads(made.stdout)["code"]) == 19
+    unknown = await asyncio.to_thread(
+        run, "code", "--tenant", str(tenant.tenant_id), "--site", str(tenant.tenant_id), "--name", "x"
+    )
+    assert unknown.returncode == 1
+    assert "厂区不存在" in unknown.stderr
+    listed = await asyncio.to_thread(run, "list", "--tenant", str(tenant.tenant_id), "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [a["id"] for a in json.loads(listed.stdout)["agents"]] == [str(site.agent_id)]
