@@ -143,7 +143,13 @@ async def test_runtime_sync_worker_applies_commands(
 
 
 async def test_listener_reconnects_and_resends_pending_commands(
-    cloud_process: Any, make_tenant: Any, make_site: Any, database: Database, admin_url: str, tmp_path: Path
+    cloud_process: Any,
+    make_tenant: Any,
+    make_site: Any,
+    database: Database,
+    admin_url: str,
+    db_urls: Any,
+    tmp_path: Path,
 ) -> None:
     """The cloud's LISTEN connection is killed (as by a PostgreSQL failover); a command issued meanwhile
     still reaches the connected agent: the bus reconnects and resends the pending commands."""
@@ -174,9 +180,11 @@ async def test_listener_reconnects_and_resends_pending_commands(
             return sync.connected
 
         await _until(connected)
+        database_name = db_urls.app_url.rsplit("/", 1)[1].split("?")[0]
         killed = await admin.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+            "WHERE query LIKE 'LISTEN%' AND datname = $1 AND pid <> pg_backend_pid()",
+            database_name,
         )
         assert killed >= 1
         async with database.session(site.principal) as session, session.begin():
