@@ -349,34 +349,76 @@ _REASONS = {
 
 
 class Regsim:
-    """The regulator platform simulator (issue 8), when ``infra/regsim`` exists; otherwise a note."""
+    """The regulator platform simulator (issue 8) as the demo tenant's platform, when it is available.
+
+    Uses ``infra.regsim.RegulatorSimulator`` (in-process, ``transport_control`` profile), configures
+    it as the tenant's platform through ``cloud.uplink.platforms.configure`` and runs one
+    ``cloud.uplink.worker.UplinkWorker`` (workers share the outbox with ``FOR UPDATE SKIP LOCKED``,
+    so one in the cloud process as well is harmless). Each missing piece is reported, not fatal.
+    """
 
     def __init__(self) -> None:
         """Nothing started yet."""
-        self.handle: Any = None
-        self.url: str | None = None
+        self.sim: Any = None
+        self.notes: list[str] = []
+        self._worker_task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._database: Any = None
 
     async def start(self, settings: object, tenant_id: uuid.UUID) -> str | None:
-        """Start the simulator and configure it as the tenant's platform; None when unavailable."""
+        """Start the simulator and wire it as the tenant's platform; None when there is no simulator."""
         try:
-            module = importlib.import_module("infra.regsim.demo")
+            regsim = importlib.import_module("infra.regsim")
         except ImportError:
             return None
-        self.handle = await module.start_for_demo(settings, tenant_id)
-        self.url = str(getattr(self.handle, "url", "") or "")
-        return self.url or "已启动"
+        self.sim = regsim.RegulatorSimulator()
+        await self.sim.start()
+        try:
+            platforms = importlib.import_module("cloud.uplink.platforms")
+            worker_module = importlib.import_module("cloud.uplink.worker")
+        except ImportError as exc:
+            self.notes.append(f"上报模块不可用（{exc}）：模拟器已启动，但记录不会上报")
+            return str(self.sim.url)
+        from cloud.blobs import BlobStore  # noqa: PLC0415
+        from cloud.db.engine import Database  # noqa: PLC0415
+        from tenants.context import Principal, Role  # noqa: PLC0415
+
+        self._database = Database.from_settings(settings.database)  # type: ignore[attr-defined]
+        scope = Principal(user_id=uuid.UUID(int=0), role=Role.TENANT_ADMIN, tenant_id=tenant_id, login="demo-seed")
+        try:
+            async with self._database.session(scope) as session, session.begin():
+                await platforms.configure(
+                    session,
+                    tenant_id,
+                    profile="transport_control",
+                    base_url=str(self.sim.url),
+                    enterprise_code=DEMO_TENANT["uscc"],
+                    credentials={"username": "ecogate", "password": "EcoGate@2026"},
+                    enterprise_name=DEMO_TENANT["name"],
+                )
+            worker = worker_module.UplinkWorker(self._database, BlobStore(settings.blobs.root))  # type: ignore[attr-defined]
+            self._worker_task = asyncio.create_task(worker.run(self._stop))
+        except Exception as exc:
+            log.exception("demo.uplink_setup_failed")
+            self.notes.append(f"监管平台模拟器已启动，但未能配置为企业的上报平台：{exc}")
+        return str(self.sim.url)
 
     def received(self) -> int | None:
         """Records the simulator accepted so far (None when not running)."""
-        if self.handle is None:
+        if self.sim is None:
             return None
-        count = getattr(self.handle, "received", None)
-        return int(count() if callable(count) else count) if count is not None else None
+        return len(self.sim.records)
 
     async def stop(self) -> None:
-        """Stop the simulator."""
-        if self.handle is not None and hasattr(self.handle, "stop"):
-            await self.handle.stop()
+        """Stop the worker, then the simulator."""
+        self._stop.set()
+        if self._worker_task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(self._worker_task, 10)
+        if self.sim is not None:
+            await self.sim.stop()
+        if self._database is not None:
+            await self._database.dispose()
 
 
 async def _watch_barrier(lanes: Any, figures: Figures, stop: asyncio.Event, auto_close_s: float = 3.0) -> None:
@@ -607,7 +649,10 @@ async def run_demo(  # noqa: C901, PLR0915 - the start sequence, its progress li
         else:
             stack.push_async_callback(regsim.stop)
             figures.parts["监管平台模拟器"] = where
-            say(f"监管平台模拟器已启动：{where}")
+            say(f"监管平台模拟器已启动：{where}（企业上报平台，transportControl 协议）")
+            for note in regsim.notes:
+                figures.missing.append(note)
+                say(note)
 
         # --- identity of the agent
         setup = await ensure_agent(settings, seed_result.tenant_id, folder)
@@ -724,15 +769,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("ECOGATE_PORT", "8000")))
     parser.add_argument("--seconds", type=float, default=0, help="运行指定秒数后自动停止（用于冒烟测试）")
     parser.add_argument("--status", type=Path, default=None, help="把运行数据（JSON）持续写入此文件")
+    parser.add_argument("--verbose", action="store_true", help="同时输出各组件的详细日志（默认只输出警告及以上）")
     args = parser.parse_args(argv)
     figures = Figures()
+
+    import logging  # noqa: PLC0415
 
     from cloud.cli._common import data_dir, ensure_dev_database  # noqa: PLC0415
     from cloud.db import migrate  # noqa: PLC0415
     from cloud.logging import configure_logging  # noqa: PLC0415
     from infra.pg import EmbeddedPostgres  # noqa: PLC0415
 
-    configure_logging()
+    # The console is for the person watching: progress lines, plus components' warnings and errors.
+    configure_logging(logging.INFO if args.verbose else logging.WARNING)
     embedded = not os.environ.get("DATABASE_URL")
     say("正在启动内置 PostgreSQL 并迁移数据库 …")
     settings = ensure_dev_database()
