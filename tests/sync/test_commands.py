@@ -180,6 +180,11 @@ async def test_listener_reconnects_and_resends_pending_commands(
             return sync.connected
 
         await _until(connected)
+
+        async def hello_synced() -> bool:  # the hello sync (level in force, pending commands) is done
+            return any(k.startswith("state:") for k in handler._seen)
+
+        await _until(hello_synced)
         database_name = db_urls.app_url.rsplit("/", 1)[1].split("?")[0]
         killed = await admin.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -201,10 +206,13 @@ async def test_listener_reconnects_and_resends_pending_commands(
 
         await _until(answered, 20)
         assert len(reloads) == 1  # delivered once even if both the NOTIFY and the resend got through
+
+        async def reconnected() -> bool:
+            return "reconnect=True" in cloud_process.log_path.read_text(errors="replace")
+
+        await _until(reconnected, 20)
     finally:
         await admin.close()
         stop.set()
         await asyncio.wait_for(task, 10)
         box.close()
-    log = cloud_process.log_path.read_text(errors="replace")
-    assert "reconnect=True" in log
