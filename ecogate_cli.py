@@ -17,6 +17,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "cloud": ("cloud.cli.serve", "运行云端服务"),
     "ledger": ("cloud.cli.ledger", "台账：哈希链校验等"),
     "blacklist": ("cloud.cli.blacklist", "超标排放车辆黑名单导入"),
+    "uplink": ("cloud.cli.uplink", "监管平台上传：配置、运行上传进程、补传、上传率"),
     "agents": ("cloud.cli.agents", "云端管理边缘代理：生成注册码、查看运行状态"),
     "agent": ("agent.cli", "门岗边缘代理：识别、运行、配置检查、注册"),
     "demo": ("infra.demo", "一键演示：内置数据库、云端、监管平台模拟器与代理"),

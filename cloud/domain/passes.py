@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloud.db import models as m
 from cloud.domain.common import FieldErrors, decode_cursor, encode_cursor, time_range
 from cloud.lib.problems import FieldError, ProblemError, not_found
+from cloud.uplink import outbox as uplink_outbox
 from hj1321.plates import canonical_plate
 
 
@@ -215,6 +216,8 @@ async def insert_pass_event(session: AsyncSession, tenant_id: uuid.UUID, event: 
     )
     session.add(row)
     await session.flush()
+    # Issue 8: queued for the regulator platform in the same transaction (nothing without a platform).
+    await uplink_outbox.enqueue(session, tenant_id, [(row.id, row.occurred_at)])
     return row
 
 

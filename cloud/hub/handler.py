@@ -42,6 +42,7 @@ from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.hub import commands
 from cloud.hub.credentials import AgentIdentity, authenticate_agent
+from cloud.uplink import outbox as uplink_outbox
 from hj1321.plates import canonical_plate
 
 log = structlog.get_logger(__name__)
@@ -317,6 +318,9 @@ class _AgentSession:
                 # executemany form: one cached compiled statement, sent as multi-row VALUES pages
                 # (compiling .values(rows) anew for every batch cost more than the insert itself).
                 await session.execute(_INSERT_EVENTS, rows)
+                # Issue 8: queued for the regulator in the same transaction (nothing if no platform).
+                queued = [(uuid.UUID(e.event_id), e.occurred_at) for e in fresh]
+                await uplink_outbox.enqueue(session, self.who.tenant_id, queued)
         if fresh:
             _maybe_crash_after_commit()
         return events[-1].seq

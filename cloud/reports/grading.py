@@ -153,8 +153,8 @@ async def dashboard(session: AsyncSession, scope: Scope, period: Period, grade: 
     heavy_ok = sum(r.passes for r in heavy_trips if stats.is_compliant(r.fuel, r.stage))
     in_plant = await _register(session, scope, period, _IN_PLANT_SQL)
     nrmm = await _register(session, scope, period, _NRMM_SQL)
-    quality = stats.data_quality(rows, await open_flags(session, scope.tenant_id, period), upload_status())
-    upload = upload_status()
+    upload = await upload_status(session, scope.tenant_id, period)
+    quality = stats.data_quality(rows, await open_flags(session, scope.tenant_id, period), upload)
     ind = INDICATORS
     items = [
         _result(
@@ -261,7 +261,7 @@ async def records(
             for r in rows[offset : offset + limit]
         ], len(rows)
     if code == "upload_rate":
-        return [], 0
+        return await _not_uploaded(session, scope, period, limit, offset)
     where = _clean_where(scope) if code == "clean_transport_ratio" else _PASS_WHERE[code]
     assert where is not None
     params: dict[str, Any] = {"tenant_id": scope.tenant_id, "start": period.start, "end": period.end}
@@ -292,3 +292,33 @@ def stage_label(code: str | None) -> str:
         return EmissionStage.parse(code).label if code else ""
     except ValueError:
         return code or ""
+
+
+async def _not_uploaded(
+    session: AsyncSession, scope: Scope, period: Period, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The records behind a missed upload rate: queued for the platform and not held by it."""
+    params: dict[str, Any] = {"tenant_id": scope.tenant_id, "start": period.start, "end": period.end}
+    where = "o.tenant_id = :tenant_id AND o.occurred_at >= :start AND o.occurred_at < :end AND o.state <> 'delivered'"
+    total = int(await session.scalar(text(f"SELECT count(*) FROM uplink_outbox o WHERE {where}"), params) or 0)
+    rows = await session.execute(
+        text(
+            "SELECT o.id, o.occurred_at, e.plate, o.state, o.attempts, o.last_message FROM uplink_outbox o "
+            f"JOIN pass_event e ON e.tenant_id = o.tenant_id AND e.id = o.id WHERE {where} "
+            "ORDER BY o.occurred_at, o.id LIMIT :limit OFFSET :offset"
+        ),
+        {**params, "limit": limit, "offset": offset},
+    )
+    states = {"pending": "待上传", "rejected": "平台拒收"}
+    return [
+        {
+            "id": r.id,
+            "href": f"/api/v1/passes/{r.id}",
+            "label": r.plate,
+            "occurred_at": r.occurred_at,
+            "state": states.get(r.state, r.state),
+            "attempts": r.attempts,
+            "platform_message": r.last_message or "",
+        }
+        for r in rows
+    ], total

@@ -114,9 +114,23 @@ async def open_flags(session: AsyncSession, tenant_id: uuid.UUID, period: Period
     return int(await session.scalar(text(_OPEN_FLAGS_SQL), params) or 0)
 
 
-def upload_status() -> dict[str, Any] | None:
-    """Upload rate to the regulator platform: issue 9's outbox (cloud/uplink); None until it lands."""
-    return None
+async def upload_status(session: AsyncSession, tenant_id: uuid.UUID, period: Period) -> dict[str, Any] | None:
+    """Upload KPIs of the period's records (issue 8 outbox, cloud/uplink); None without a platform.
+
+    ``rate`` = records the platform holds / records queued for it (``accepted`` / ``expected``).
+    """
+    from cloud.uplink import outbox  # noqa: PLC0415 - reports read the uplink's tables, nothing more
+
+    status = await outbox.upload_status(session, tenant_id, period.start, period.end)
+    if status is None:
+        return None
+    rate = status["upload_rate"]
+    return {
+        **status,
+        "rate": None if rate is None else Decimal(rate),
+        "accepted": status["delivered"],
+        "expected": status["total"],
+    }
 
 
 async def statistics(session: AsyncSession, scope: Scope, period: Period) -> dict[str, Any]:
@@ -138,7 +152,11 @@ async def statistics(session: AsyncSession, scope: Scope, period: Period) -> dic
         "hours": stats.hourly(hours),
         "interceptions": stats.interceptions(reasons, total["refused"]),
         "carriers": stats.carriers(carriers),
-        "data_quality": stats.data_quality(rows, await open_flags(session, scope.tenant_id, period), upload_status()),
+        "data_quality": stats.data_quality(
+            rows,
+            await open_flags(session, scope.tenant_id, period),
+            await upload_status(session, scope.tenant_id, period),
+        ),
     }
 
 

@@ -1,0 +1,152 @@
+"""``ecogate uplink …``: the regulator uplink from a shell.
+
+* ``ecogate uplink configure --tenant ID --url URL --enterprise CODE --user U --password P [--profile P]``
+  sets the tenant's platform (credentials encrypted at rest) and back-fills every record not yet queued;
+* ``ecogate uplink run [--batch N] [--concurrency N]`` runs a worker until Ctrl-C;
+* ``ecogate uplink resend --tenant ID --from DATE --to DATE`` queues a period again (补传);
+* ``ecogate uplink status --tenant ID [--from DATE --to DATE] [--json]`` prints the upload KPIs.
+
+Dates are China days (``2026-11-28``). Exit codes: 0 done, 1 refused, 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import signal
+import uuid
+from typing import Any
+
+from cloud.cli._common import fail
+
+
+def main(argv: list[str]) -> int:
+    """Run ``ecogate uplink SUBCOMMAND``."""
+    parser = argparse.ArgumentParser(prog="ecogate uplink", description="监管平台上传：配置、运行、补传、统计")
+    sub = parser.add_subparsers(dest="command", required=True)
+    conf = sub.add_parser("configure", help="设置企业对接的监管平台并补齐待传记录")
+    conf.add_argument("--tenant", required=True, help="企业（租户）ID")
+    conf.add_argument("--profile", default="transport_control", help="平台协议族（默认 transport_control）")
+    conf.add_argument("--url", required=True, help="平台地址，如 http://127.0.0.1:18080")
+    conf.add_argument("--enterprise", required=True, help="平台分配的企业编号")
+    conf.add_argument("--name", default="", help="企业名称")
+    conf.add_argument("--user", required=True, help="平台账号")
+    conf.add_argument("--password", required=True, help="平台密码")
+    run = sub.add_parser("run", help="运行上传进程（Ctrl-C 停止）")
+    run.add_argument("--batch", type=int, default=100)
+    run.add_argument("--concurrency", type=int, default=8)
+    for name, text in (("resend", "补传某一时段的记录"), ("status", "上传率、及时率等指标")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--tenant", required=True, help="企业（租户）ID")
+        p.add_argument("--from", dest="first", required=name == "resend", help="起始日期（含）")
+        p.add_argument("--to", dest="last", required=name == "resend", help="结束日期（含）")
+        p.add_argument("--json", action="store_true", help="输出 JSON")
+    args = parser.parse_args(argv)
+    try:
+        result = asyncio.run(_COMMANDS[args.command](args))
+    except (ValueError, LookupError) as exc:
+        return fail(str(exc))
+    if result is not None:
+        print(json.dumps(result, ensure_ascii=False, indent=2, default=str))  # noqa: T201
+    return 0
+
+
+def _database() -> Any:
+    from cloud.db.engine import Database  # noqa: PLC0415
+    from cloud.settings import Settings  # noqa: PLC0415
+
+    return Database.from_settings(Settings.from_env().database)
+
+
+def _principal(tenant: str) -> Any:
+    from tenants.context import Principal, Role  # noqa: PLC0415
+
+    return Principal(user_id=uuid.UUID(int=0), role=Role.TENANT_ADMIN, tenant_id=uuid.UUID(tenant), login="cli")
+
+
+def _span(first: str | None, last: str | None) -> tuple[dt.datetime, dt.datetime]:
+    from cloud.domain.common import CHINA_TZ  # noqa: PLC0415
+
+    start = dt.date.fromisoformat(first) if first else dt.date(2000, 1, 1)
+    end = dt.date.fromisoformat(last) if last else dt.datetime.now(CHINA_TZ).date()
+    if end < start:
+        raise ValueError("结束日期早于起始日期")
+    return dt.datetime.combine(start, dt.time(), CHINA_TZ), dt.datetime.combine(
+        end + dt.timedelta(days=1), dt.time(), CHINA_TZ
+    )
+
+
+async def _configure(args: argparse.Namespace) -> dict[str, Any]:
+    from cloud.uplink import outbox, platforms  # noqa: PLC0415
+
+    database, principal = _database(), _principal(args.tenant)
+    try:
+        async with database.session(principal) as session, session.begin():
+            await platforms.configure(
+                session,
+                principal.tenant_id,
+                profile=args.profile,
+                base_url=args.url,
+                enterprise_code=args.enterprise,
+                enterprise_name=args.name,
+                credentials={"username": args.user, "password": args.password},
+            )
+            start, end = _span(None, None)
+            queued = await outbox.resend_period(session, principal.tenant_id, start, end + dt.timedelta(days=3650))
+    finally:
+        await database.dispose()
+    return {"tenant": args.tenant, "profile": args.profile, "queued": queued}
+
+
+async def _run(args: argparse.Namespace) -> None:
+    from cloud.blobs import BlobStore  # noqa: PLC0415
+    from cloud.settings import Settings  # noqa: PLC0415
+    from cloud.uplink.worker import UplinkWorker  # noqa: PLC0415
+
+    database = _database()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    worker = UplinkWorker(
+        database, BlobStore(Settings.from_env().blobs.root), batch=args.batch, concurrency=args.concurrency
+    )
+    try:
+        await worker.run(stop)
+    finally:
+        await database.dispose()
+
+
+async def _resend(args: argparse.Namespace) -> dict[str, Any]:
+    from cloud.uplink import outbox  # noqa: PLC0415
+
+    database, principal = _database(), _principal(args.tenant)
+    start, end = _span(args.first, args.last)
+    try:
+        async with database.session(principal) as session, session.begin():
+            queued = await outbox.resend_period(session, principal.tenant_id, start, end)
+    finally:
+        await database.dispose()
+    return {"tenant": args.tenant, "from": args.first, "to": args.last, "queued": queued}
+
+
+async def _status(args: argparse.Namespace) -> dict[str, Any] | None:
+    from cloud.uplink import outbox  # noqa: PLC0415
+
+    database, principal = _database(), _principal(args.tenant)
+    start, end = _span(args.first, args.last)
+    try:
+        async with database.session(principal) as session, session.begin():
+            status = await outbox.upload_status(session, principal.tenant_id, start, end)
+    finally:
+        await database.dispose()
+    if status is None:
+        raise LookupError("该企业尚未配置监管平台")
+    return status
+
+
+_COMMANDS = {"configure": _configure, "run": _run, "resend": _resend, "status": _status}

@@ -1,0 +1,68 @@
+"""Regulator uplink: platform configuration, the transactional outbox and its attempt log (issue 8)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKeyConstraint, Index, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenants.base import Base, TenantOwned, utcnow_column
+
+
+class UplinkPlatform(TenantOwned, Base):
+    """The regulator platform a tenant reports to (credentials encrypted: cloud/uplink/platforms.py)."""
+
+    __tablename__ = "uplink_platform"
+
+    profile: Mapped[str] = mapped_column(String(32))
+    base_url: Mapped[str] = mapped_column(String(300))
+    enterprise_code: Mapped[str] = mapped_column(String(64))
+    enterprise_name: Mapped[str] = mapped_column(String(200), default="")
+    credentials_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    photo_max_bytes: Mapped[int] = mapped_column(default=300_000)
+    timeout_s: Mapped[float] = mapped_column(Float, default=10.0)
+    created_at: Mapped[dt.datetime] = utcnow_column()
+    updated_at: Mapped[dt.datetime] = utcnow_column()
+
+
+class UplinkOutbox(TenantOwned, Base):
+    """One record to deliver (id = the pass event's id)."""
+
+    __tablename__ = "uplink_outbox"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "id"], ["pass_event.tenant_id", "pass_event.id"]),
+        CheckConstraint("state IN ('pending', 'delivered', 'rejected')", name="state"),
+        Index("ix_uplink_outbox_due", "state", "next_attempt_at"),
+        Index("ix_uplink_outbox_tenant_occurred", "tenant_id", "occurred_at"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(16), default="pass")
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime] = utcnow_column()
+    platform_serial: Mapped[str | None] = mapped_column(String(64))
+    last_code: Mapped[str | None] = mapped_column(String(32))
+    last_message: Mapped[str | None] = mapped_column(String(400))
+    created_at: Mapped[dt.datetime] = utcnow_column()
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UplinkAttempt(TenantOwned, Base):
+    """One send of one record and the platform's answer (append-only)."""
+
+    __tablename__ = "uplink_attempt"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "outbox_id"], ["uplink_outbox.tenant_id", "uplink_outbox.id"]),
+        Index("ix_uplink_attempt_tenant_outbox", "tenant_id", "outbox_id", "at"),
+    )
+
+    outbox_id: Mapped[uuid.UUID]
+    at: Mapped[dt.datetime] = utcnow_column()
+    outcome: Mapped[str] = mapped_column(String(10))
+    code: Mapped[str | None] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(String(400), default="")
+    duration_ms: Mapped[int] = mapped_column()

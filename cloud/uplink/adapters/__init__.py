@@ -1,0 +1,43 @@
+"""Platform adapters: :func:`build_adapter` picks one by the profile of a :class:`PlatformConfig`."""
+
+from __future__ import annotations
+
+from cloud.uplink.adapters.base import (
+    DownlinkItem,
+    Outcome,
+    PhotoRef,
+    PlatformAdapter,
+    PlatformConfig,
+    PrePassResult,
+    SendResult,
+    UplinkRecord,
+)
+
+__all__ = [
+    "DownlinkItem",
+    "Outcome",
+    "PhotoRef",
+    "PlatformAdapter",
+    "PlatformConfig",
+    "PrePassResult",
+    "SendResult",
+    "UplinkRecord",
+    "build_adapter",
+]
+
+#: Profiles this build knows, by family (REGULATION.md §2). Hubei has no public spec (§2.8): its
+#: tenants pick the family their platform operator speaks.
+PROFILES = ("transport_control",)
+
+
+def build_adapter(config: PlatformConfig) -> PlatformAdapter:
+    """The adapter for ``config.profile``.
+
+    Raises:
+        ValueError: for a profile this build does not implement.
+    """
+    if config.profile == "transport_control":
+        from cloud.uplink.adapters.transport_control import TransportControlAdapter  # noqa: PLC0415
+
+        return TransportControlAdapter(config)
+    raise ValueError(f"未支持的监管平台协议：{config.profile}")

@@ -1,0 +1,98 @@
+"""The transactional uplink outbox: rows written with the record, re-sends (补传), upload KPIs.
+
+:func:`enqueue` is called inside the transaction that inserts pass events (the hub's ingest), so a
+record is queued for the regulator if and only if it is in the ledger. Tenants without an enabled
+platform queue nothing; :func:`resend_period` queues (again) every record of a period — the back-fill
+after a platform is configured and the 补传 a regulator asks for.
+"""
+
+# ruff: noqa: S608 - SQL here is assembled from module constants only; every value is a bound parameter.
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+_ENQUEUE = """
+INSERT INTO uplink_outbox (tenant_id, id, occurred_at)
+SELECT :tenant_id, x.id, x.occurred_at
+FROM unnest(CAST(:ids AS uuid[]), CAST(:times AS timestamptz[])) AS x(id, occurred_at)
+WHERE EXISTS (SELECT 1 FROM uplink_platform p WHERE p.tenant_id = :tenant_id AND p.enabled)
+ON CONFLICT (tenant_id, id) DO NOTHING
+"""
+
+_RESEND = """
+INSERT INTO uplink_outbox (tenant_id, id, occurred_at)
+SELECT e.tenant_id, e.id, e.occurred_at FROM pass_event e
+WHERE e.tenant_id = :tenant_id AND e.occurred_at >= :start AND e.occurred_at < :end
+ON CONFLICT (tenant_id, id) DO UPDATE
+SET state = 'pending', next_attempt_at = now(), delivered_at = NULL
+WHERE uplink_outbox.state <> 'pending'
+"""
+
+
+async def enqueue(session: AsyncSession, tenant_id: uuid.UUID, events: Sequence[tuple[uuid.UUID, dt.datetime]]) -> None:
+    """Queue freshly inserted records ``(id, occurred_at)`` when the tenant reports to a platform."""
+    if not events:
+        return
+    await session.execute(
+        text(_ENQUEUE),
+        {"tenant_id": tenant_id, "ids": [e[0] for e in events], "times": [e[1] for e in events]},
+    )
+
+
+async def resend_period(session: AsyncSession, tenant_id: uuid.UUID, start: dt.datetime, end: dt.datetime) -> int:
+    """补传: queue every record of ``[start, end)`` again (delivered ones too); returns the rows queued."""
+    result = await session.execute(text(_RESEND), {"tenant_id": tenant_id, "start": start, "end": end})
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+#: A record counts as timely when the platform held it within this many seconds of the pass [I].
+TIMELY_SECONDS = 600
+
+_STATUS = f"""
+SELECT count(*) AS total,
+       count(*) FILTER (WHERE o.state = 'delivered') AS delivered,
+       count(*) FILTER (WHERE o.state = 'rejected') AS rejected,
+       count(*) FILTER (WHERE o.state = 'pending') AS pending,
+       count(*) FILTER (WHERE o.state = 'delivered'
+                        AND o.delivered_at - o.occurred_at <= interval '{TIMELY_SECONDS} seconds') AS timely,
+       extract(epoch FROM now() - min(o.occurred_at) FILTER (WHERE o.state = 'pending')) AS oldest_pending_s
+FROM uplink_outbox o
+WHERE o.tenant_id = :tenant_id AND o.occurred_at >= :start AND o.occurred_at < :end
+"""
+
+
+def _pct(num: int, den: int) -> str | None:
+    if not den:
+        return None
+    return str((Decimal(num) * 100 / Decimal(den)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+async def upload_status(
+    session: AsyncSession, tenant_id: uuid.UUID, start: dt.datetime, end: dt.datetime
+) -> dict[str, Any] | None:
+    """Upload KPIs of the records of ``[start, end)``; None when the tenant has no platform.
+
+    ``upload_rate`` = delivered / queued (REGULATION.md §4: ≥ 95 % required); ``timeliness`` = delivered
+    within :data:`TIMELY_SECONDS` / delivered; rejected records wait in the review queue.
+    """
+    has = await session.scalar(text("SELECT 1 FROM uplink_platform WHERE tenant_id = :t"), {"t": tenant_id})
+    if not has:
+        return None
+    row = (await session.execute(text(_STATUS), {"tenant_id": tenant_id, "start": start, "end": end})).one()
+    return {
+        "total": int(row.total),
+        "delivered": int(row.delivered),
+        "rejected": int(row.rejected),
+        "pending": int(row.pending),
+        "upload_rate": _pct(int(row.delivered), int(row.total)),
+        "timeliness": _pct(int(row.timely), int(row.delivered)),
+        "oldest_pending_s": None if row.oldest_pending_s is None else float(row.oldest_pending_s),
+    }

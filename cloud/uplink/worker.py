@@ -1,0 +1,283 @@
+"""Uplink workers: claim due outbox rows, send them, record every answer, retry, reject to review.
+
+One pass of :meth:`UplinkWorker.run_once`: find the tenants with due rows (``uplink_due_tenants()``,
+the only cross-tenant read, ids only), and for each tenant, in one transaction under its RLS scope,
+claim up to ``batch`` due rows with ``FOR UPDATE SKIP LOCKED`` (so any number of workers in any
+number of processes share the work without sending a row twice at once), send them with bounded
+concurrency, and write the outcome of each: delivered; retry later with exponential backoff and
+jitter; or rejected — the platform's reason goes to the review queue as a ``check_flag``
+(``uplink_rejected``). Each send is an ``uplink_attempt`` row. A crash before commit leaves the rows
+pending: they are sent again and the platform's de-duplication on the record serial absorbs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.blobs import BlobStore
+from cloud.compliance import chain
+from cloud.db import models as m
+from cloud.db.engine import Database
+from cloud.uplink import platforms
+from cloud.uplink.adapters import Outcome, PhotoRef, PlatformAdapter, SendResult, UplinkRecord, build_adapter
+from tenants.context import Principal, Role
+
+log = structlog.get_logger(__name__)
+
+#: Backoff after the n-th failed attempt: base · 2ⁿ⁻¹ seconds, capped, with ±50 % jitter.
+BACKOFF_BASE_S = 2.0
+BACKOFF_CAP_S = 600.0
+
+_CLAIM = """
+SELECT o.id, o.attempts, e.occurred_at, e.direction, e.plate, e.plate_colour, e.decision, e.cargo_name,
+       e.scene_sha256, e.plate_sha256, e.payload, g.code AS gate_code, l.code AS lane_code,
+       v.vin, v.emission_stage, v.fuel_type, v.vehicle_type, v.use_nature, v.register_date, v.fleet_name,
+       v.network_status
+FROM uplink_outbox o
+JOIN pass_event e ON e.tenant_id = o.tenant_id AND e.id = o.id
+JOIN lane l ON l.tenant_id = e.tenant_id AND l.id = e.lane_id
+JOIN gate g ON g.tenant_id = l.tenant_id AND g.id = l.gate_id
+LEFT JOIN LATERAL (
+    SELECT vv.* FROM vehicle_version vv
+    WHERE vv.tenant_id = e.tenant_id AND vv.vehicle_id = e.vehicle_id
+    ORDER BY CASE WHEN vv.created_at <= e.occurred_at THEN vv.version ELSE -vv.version END DESC
+    LIMIT 1
+) v ON true
+WHERE o.tenant_id = :tenant_id AND o.state = 'pending' AND o.next_attempt_at <= now()
+ORDER BY o.next_attempt_at, o.occurred_at
+LIMIT :batch
+FOR UPDATE OF o SKIP LOCKED
+"""
+
+
+def backoff_seconds(attempts: int, rnd: random.Random | None = None) -> float:
+    """Delay before the next try after ``attempts`` failures (exponential, capped, jittered ±50 %)."""
+    base = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1))
+    return float(base * (0.5 + (rnd or random).random()))
+
+
+@dataclass
+class WorkerStats:
+    """What the worker has done since it started."""
+
+    sent: int = 0
+    delivered: int = 0
+    duplicates: int = 0
+    retried: int = 0
+    rejected: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class UplinkWorker:
+    """Sends due outbox rows of every tenant; run :meth:`run` as a task or :meth:`run_once` in tests."""
+
+    def __init__(
+        self,
+        database: Database,
+        blobs: BlobStore,
+        *,
+        batch: int = 100,
+        concurrency: int = 8,
+        idle_s: float = 1.0,
+    ) -> None:
+        """Prepare; adapters are made per tenant on first use and kept."""
+        self.database = database
+        self.blobs = blobs
+        self.batch = batch
+        self.concurrency = concurrency
+        self.idle_s = idle_s
+        self.stats = WorkerStats()
+        self._adapters: dict[uuid.UUID, tuple[Any, PlatformAdapter]] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set; sleep ``idle_s`` when nothing was due."""
+        log.info("uplink worker started", batch=self.batch, concurrency=self.concurrency)
+        try:
+            while not stop.is_set():
+                try:
+                    done = await self.run_once()
+                except Exception:
+                    log.exception("uplink pass failed")
+                    done = 0
+                if not done:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.idle_s)
+        finally:
+            await self.close()
+            log.info("uplink worker stopped", **self.stats.__dict__)
+
+    async def close(self) -> None:
+        """Close every adapter's connections."""
+        for _, adapter in self._adapters.values():
+            await adapter.close()
+        self._adapters.clear()
+
+    async def run_once(self) -> int:
+        """One pass over every tenant with due rows; returns the rows sent."""
+        async with self.database.system_session("uplink: tenants with due records") as session, session.begin():
+            tenants = list(await session.scalars(text("SELECT uplink_due_tenants()")))
+        total = 0
+        for tenant_id in tenants:
+            total += await self.run_tenant(tenant_id)
+        return total
+
+    async def run_tenant(self, tenant_id: uuid.UUID) -> int:
+        """Claim, send and settle one batch of the tenant's due rows (one transaction)."""
+        actor = Principal(user_id=uuid.UUID(int=0), role=Role.TENANT_ADMIN, tenant_id=tenant_id, login="uplink-worker")
+        async with self.database.session(actor) as session, session.begin():
+            config = await platforms.load(session, tenant_id)
+            if config is None:
+                return 0
+            adapter = self._adapter(tenant_id, config)
+            rows = list(await session.execute(text(_CLAIM), {"tenant_id": tenant_id, "batch": self.batch}))
+            if not rows:
+                return 0
+            gate = asyncio.Semaphore(self.concurrency)
+
+            async def send(row: Any) -> tuple[Any, SendResult, int]:
+                async with gate:
+                    started = time.perf_counter()
+                    result = await adapter.send(_record(row), self._photo)
+                    return row, result, int((time.perf_counter() - started) * 1000)
+
+            results = await asyncio.gather(*(send(r) for r in rows))
+            for row, result, duration_ms in results:
+                await self._settle(session, tenant_id, row, result, duration_ms)
+        return len(rows)
+
+    def _adapter(self, tenant_id: uuid.UUID, config: Any) -> PlatformAdapter:
+        held = self._adapters.get(tenant_id)
+        if held is not None and held[0] == config:
+            return held[1]
+        adapter = build_adapter(config)
+        self._adapters[tenant_id] = (config, adapter)
+        return adapter
+
+    async def _photo(self, sha256: str) -> bytes | None:
+        if not self.blobs.has(sha256):
+            return None
+        return await asyncio.to_thread(self.blobs.get, sha256)
+
+    async def _settle(
+        self, session: AsyncSession, tenant_id: uuid.UUID, row: Any, result: SendResult, duration_ms: int
+    ) -> None:
+        attempts = int(row.attempts) + 1
+        self.stats.sent += 1
+        self.stats.outcomes[result.outcome.value] = self.stats.outcomes.get(result.outcome.value, 0) + 1
+        params: dict[str, Any] = {
+            "t": tenant_id,
+            "id": row.id,
+            "attempts": attempts,
+            "code": (result.platform_code or "")[:32] or None,
+            "message": result.message[:400],
+            "serial": result.platform_serial,
+        }
+        if result.delivered:
+            self.stats.delivered += 1
+            self.stats.duplicates += result.outcome is Outcome.DUPLICATE
+            state_sql = "state = 'delivered', delivered_at = now()"
+        elif result.outcome is Outcome.REJECTED:
+            self.stats.rejected += 1
+            state_sql = "state = 'rejected'"
+            await self._to_review(session, tenant_id, row, result)
+        else:
+            self.stats.retried += 1
+            delay = max(backoff_seconds(attempts), result.retry_after_s or 0.0)
+            params["next"] = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
+            state_sql = "next_attempt_at = :next"
+        await session.execute(
+            text(
+                f"UPDATE uplink_outbox SET {state_sql}, attempts = :attempts, last_code = :code, "  # noqa: S608 - constant fragments
+                "last_message = :message, platform_serial = COALESCE(:serial, platform_serial) "
+                "WHERE tenant_id = :t AND id = :id"
+            ),
+            params,
+        )
+        session.add(
+            m.UplinkAttempt(
+                tenant_id=tenant_id,
+                outbox_id=row.id,
+                outcome=result.outcome.value,
+                code=params["code"],
+                message=params["message"],
+                duration_ms=duration_ms,
+            )
+        )
+
+    async def _to_review(self, session: AsyncSession, tenant_id: uuid.UUID, row: Any, result: SendResult) -> None:
+        """A permanent rejection becomes a review-queue flag carrying the platform's reason verbatim."""
+        reason = result.message or "平台拒收"
+        inserted = await session.execute(
+            pg_insert(m.CheckFlag)
+            .values(
+                tenant_id=tenant_id,
+                id=uuid.uuid4(),
+                code="uplink_rejected",
+                subject_key=f"uplink:{row.id}:{row.attempts}"[:80],
+                pass_event_id=row.id,
+                plate=(row.plate or "")[:10] or None,
+                occurred_at=row.occurred_at,
+                message=f"监管平台拒收：{reason}"[:400],
+                detail={"platform_code": result.platform_code, "platform_message": reason},
+            )
+            .on_conflict_do_nothing(index_elements=["tenant_id", "code", "subject_key"])
+            .returning(m.CheckFlag.id)
+        )
+        for (flag_id,) in inserted:
+            chain.note_new(session.sync_session, tenant_id, "check_flag", flag_id)
+        log.warning("uplink record rejected", tenant_id=str(tenant_id), record=str(row.id), reason=reason)
+
+
+def _record(row: Any) -> UplinkRecord:
+    payload = row.payload or {}
+    weighing = payload.get("weighing") or {}
+    net = weighing.get("net_kg")
+    photos = tuple(
+        PhotoRef(sha, role)  # type: ignore[arg-type]
+        for sha, role in ((row.scene_sha256, "scene"), (row.plate_sha256, "plate"))
+        if sha
+    )
+    snapshot = payload.get("vehicle") or {}
+    return UplinkRecord(
+        record_id=row.id,
+        kind="pass",
+        occurred_at=row.occurred_at,
+        direction=row.direction,
+        plate=row.plate,
+        plate_colour=row.plate_colour or "other",
+        gate_code=row.gate_code,
+        lane_code=row.lane_code,
+        decision=row.decision,
+        vin=row.vin,
+        emission_stage=snapshot.get("emission_stage") or row.emission_stage,
+        fuel_type=snapshot.get("fuel") or row.fuel_type,
+        vehicle_type=row.vehicle_type,
+        use_nature=row.use_nature,
+        register_date=row.register_date,
+        fleet_name=row.fleet_name,
+        network_status=row.network_status,
+        cargo_name=row.cargo_name,
+        net_kg=None if net is None else _decimal(net),
+        photos=photos,
+    )
+
+
+def _decimal(value: object) -> Any:
+    from decimal import Decimal, InvalidOperation  # noqa: PLC0415
+
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None

@@ -1,0 +1,375 @@
+"""The simulator's aiohttp application and its in-process runner (see the package docstring)."""
+
+# ruff: noqa: PLR0911, C901 - a platform answers each request in one of many documented ways
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import random
+import re
+import secrets
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final, Self
+
+import structlog
+from aiohttp import web
+
+log = structlog.get_logger(__name__)
+
+TOKEN_TTL_S: Final = 2 * 3600
+_PLATE: Final = re.compile(r"^[\u4e00-\u9fa5][A-Z][A-Z0-9\u4e00-\u9fa5]{4,7}$")
+_TIME: Final = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+#: Required ``shareDrivingRecord`` fields and their checks (the platform's own wording in the reasons).
+_REQUIRED: Final = ("lsh", "qybh", "dzbh", "cphm", "cpys", "tgsjq", "tgzt")
+
+
+@dataclass
+class Faults:
+    """Injectable faults; rates are probabilities per request (seeded ``rng`` for repeatable runs)."""
+
+    error_rate: float = 0.0  # 5xx answers
+    timeout_rate: float = 0.0  # the request hangs past any client timeout
+    malformed_rate: float = 0.0  # a body that is not JSON
+    html_rate: float = 0.0  # an HTML error page with status 200
+    lost_answer_rate: float = 0.0  # the record is stored, then the answer never comes (duplicates follow)
+    rate_limit: int = 0  # > 0: at most this many platform requests per second, else 429
+    reject_serials: set[str] = field(default_factory=set)  # records refused with a schema reason
+    timeout_s: float = 30.0
+    seed: int = 7
+
+    def public(self) -> dict[str, Any]:
+        """The settings as JSON."""
+        out = asdict(self)
+        out["reject_serials"] = sorted(self.reject_serials)
+        return out
+
+
+@dataclass
+class SimState:
+    """What the platform holds and has seen."""
+
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    photos: dict[str, list[int]] = field(default_factory=dict)  # serial -> photo numbers held
+    duplicates: int = 0  # submissions of a serial already held
+    rejected: Counter[str] = field(default_factory=Counter)  # serial -> rejections answered
+    requests: Counter[str] = field(default_factory=Counter)  # ipctype / fault -> count
+    heartbeats: int = 0
+    tokens: dict[str, float] = field(default_factory=dict)  # token -> issued at (monotonic)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for the inspection API."""
+        per_enterprise = Counter(str(r.get("qybh")) for r in self.records.values())
+        return {
+            "records": len(self.records),
+            "duplicates": self.duplicates,
+            "rejected": sum(self.rejected.values()),
+            "photos": sum(len(v) for v in self.photos.values()),
+            "heartbeats": self.heartbeats,
+            "requests": dict(self.requests),
+            "per_enterprise": dict(per_enterprise),
+        }
+
+
+class RegulatorSimulator:
+    """The platform, startable in-process (async context manager) or from ``python -m infra.regsim``."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        accounts: dict[str, str] | None = None,
+        faults: Faults | None = None,
+    ) -> None:
+        """``accounts``: username → password (default ``ecogate``/``EcoGate@2026``)."""
+        self.host, self.port = host, port
+        self.accounts = accounts or {"ecogate": "EcoGate@2026"}
+        self.faults = faults or Faults()
+        self.state = SimState()
+        self.app = self._build()
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._rng = random.Random(self.faults.seed)
+        self._window: list[float] = []
+        self.down = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def url(self) -> str:
+        """Base URL of the platform."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def records(self) -> dict[str, dict[str, Any]]:
+        """Accepted records by serial."""
+        return self.state.records
+
+    async def start(self) -> None:
+        """Listen (a free port when ``port`` is 0)."""
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        await self._listen()
+
+    async def _listen(self) -> None:
+        assert self._runner is not None
+        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await self._site.start()
+        if self.port == 0:
+            server = self._site._server  # noqa: SLF001 - aiohttp keeps the bound socket here
+            assert server is not None
+            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        log.info("regulator simulator listening", url=self.url)
+
+    async def set_down(self, down: bool) -> None:
+        """Refuse connections (platform down) or listen again on the same port.
+
+        Connections already open are cut at their next request, as when the platform's host goes away.
+        """
+        self.down = down
+        if down and self._site is not None:
+            await self._site.stop()
+            self._site = None
+        elif not down and self._site is None:
+            await self._listen()
+
+    async def stop(self) -> None:
+        """Stop listening and free the application."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+            self._site = None
+
+    async def __aenter__(self) -> Self:
+        """Start."""
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Stop."""
+        await self.stop()
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far expires now."""
+        self.state.tokens.clear()
+
+    # ------------------------------------------------------------------ application
+
+    def _build(self) -> web.Application:
+        @web.middleware
+        async def cut_when_down(request: web.Request, handler: Any) -> web.StreamResponse:
+            if self.down and not request.path.startswith("/_sim/"):
+                if request.transport is not None:
+                    request.transport.close()
+                raise web.HTTPServiceUnavailable
+            response: web.StreamResponse = await handler(request)
+            return response
+
+        app = web.Application(client_max_size=8 * 1024 * 1024, middlewares=[cut_when_down])
+        app.router.add_post("/restapi/transportControl/get_data", self._get_data)
+        app.router.add_post("/restapi/transportControl/put_data", self._put_data)
+        app.router.add_post("/restapi/transportControl/put_file", self._put_file)
+        app.router.add_get("/_sim/state", self._inspect)
+        app.router.add_get("/_sim/records/{serial}", self._record)
+        app.router.add_post("/_sim/faults", self._set_faults)
+        app.router.add_post("/_sim/expire-tokens", self._expire)
+        app.router.add_post("/_sim/reset", self._reset)
+        return app
+
+    async def _fault(self) -> web.Response | None:
+        """A fault to answer instead of the real handling, per the configured rates."""
+        f, rng = self.faults, self._rng
+        if f.rate_limit > 0:
+            now = time.monotonic()
+            self._window = [t for t in self._window if now - t < 1.0]
+            if len(self._window) >= f.rate_limit:
+                self.state.requests["fault:429"] += 1
+                return web.json_response(
+                    {"code": "429", "status": "请求过于频繁"}, status=429, headers={"Retry-After": "1"}
+                )
+            self._window.append(now)
+        roll = rng.random()
+        for rate, kind in (
+            (f.timeout_rate, "timeout"),
+            (f.error_rate, "5xx"),
+            (f.malformed_rate, "malformed"),
+            (f.html_rate, "html"),
+        ):
+            if roll < rate:
+                self.state.requests[f"fault:{kind}"] += 1
+                if kind == "timeout":
+                    await asyncio.sleep(f.timeout_s)
+                    return web.Response(status=504, text="gateway timeout")
+                if kind == "5xx":
+                    return web.Response(status=rng.choice([500, 502, 503]), text="Internal Server Error")
+                if kind == "malformed":
+                    return web.Response(status=200, text='{"code": "200", "status": ', content_type="application/json")
+                return web.Response(
+                    status=200, text="<html><body><h1>系统维护中</h1></body></html>", content_type="text/html"
+                )
+            roll -= rate
+        return None
+
+    async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"code": "400", "status": "请求不是合法的 JSON"})
+        if not isinstance(body, dict):
+            return web.json_response({"code": "400", "status": "请求体应为 JSON 对象"})
+        return body
+
+    def _token_ok(self, body: dict[str, Any]) -> bool:
+        issued = self.state.tokens.get(str(body.get("access_token")))
+        return issued is not None and time.monotonic() - issued < TOKEN_TTL_S
+
+    async def _get_data(self, request: web.Request) -> web.Response:
+        fault = await self._fault()
+        if fault is not None:
+            return fault
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        ipctype = str(body.get("ipctype"))
+        self.state.requests[ipctype] += 1
+        value: dict[str, Any] = body["value"] if isinstance(body.get("value"), dict) else {}
+        if ipctype == "getAccessToken":
+            user = str(value.get("username") or body.get("username") or "")
+            password = str(value.get("password") or body.get("password") or "")
+            if self.accounts.get(user) != password or not user:
+                return web.json_response({"code": "403", "status": "用户名或密码错误"})
+            token = secrets.token_hex(16)
+            self.state.tokens[token] = time.monotonic()
+            return web.json_response({"code": "200", "access_token": token, "datetime": _now()})
+        if not self._token_ok(body):
+            return web.json_response({"code": "401", "status": "token 已失效"})
+        if ipctype == "getCheckVehicle":
+            plate = str(value.get("license") or "")
+            blocked = plate.endswith("X")  # a deterministic "controlled vehicle" for tests
+            return web.json_response(
+                {
+                    "code": "200",
+                    "value": {"isControl": "1" if blocked else "0", "controlReason": "超标排放车辆" if blocked else ""},
+                }
+            )
+        return web.json_response({"code": "400", "status": f"未知的 ipctype：{ipctype}"})
+
+    async def _put_data(self, request: web.Request) -> web.Response:
+        fault = await self._fault()
+        if fault is not None:
+            return fault
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        ipctype = str(body.get("ipctype"))
+        self.state.requests[ipctype] += 1
+        if not self._token_ok(body):
+            return web.json_response({"code": "401", "status": "token 已失效"})
+        if ipctype == "putdcstatus":
+            self.state.heartbeats += 1
+            return web.json_response({"code": "200", "status": "成功"})
+        if ipctype != "shareDrivingRecord":
+            return web.json_response({"code": "400", "status": f"未知的 ipctype：{ipctype}"})
+        value = body.get("value")
+        if not isinstance(value, dict):
+            return web.json_response({"code": "400", "status": "value 应为对象"})
+        reason = _check_record(value, str(body.get("organ") or ""))
+        serial = str(value.get("lsh") or "")
+        if reason is None and serial in self.faults.reject_serials:
+            reason = "车辆信息与备案不符"
+        if reason is not None:
+            self.state.rejected[serial] += 1
+            return web.json_response({"code": "400", "status": reason})
+        if serial in self.state.records:
+            self.state.duplicates += 1
+            return web.json_response({"code": "200", "status": "记录已存在"})
+        self.state.records[serial] = value
+        if self._rng.random() < self.faults.lost_answer_rate:
+            self.state.requests["fault:lost_answer"] += 1
+            await asyncio.sleep(self.faults.timeout_s)
+            return web.Response(status=504, text="gateway timeout")
+        return web.json_response({"code": "200", "status": "成功"})
+
+    async def _put_file(self, request: web.Request) -> web.Response:
+        fault = await self._fault()
+        if fault is not None:
+            return fault
+        body = await self._body(request)
+        if isinstance(body, web.Response):
+            return body
+        self.state.requests[str(body.get("ipctype"))] += 1
+        if not self._token_ok(body):
+            return web.json_response({"code": "401", "status": "token 已失效"})
+        value: dict[str, Any] = body["value"] if isinstance(body.get("value"), dict) else {}
+        serial = str(value.get("lsh") or "")
+        if serial not in self.state.records:
+            return web.json_response({"code": "400", "status": "流水号不存在，请先上传过车记录"})
+        image = str(value.get("base64Image") or "")
+        _, _, data = image.partition("base64,")
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            return web.json_response({"code": "400", "status": "图片不是合法的 base64"})
+        if not raw.startswith(b"\xff\xd8"):
+            return web.json_response({"code": "400", "status": "图片应为 JPEG"})
+        number = int(value.get("zpbh") or 0)
+        held = self.state.photos.setdefault(serial, [])
+        if number not in held:
+            held.append(number)
+        return web.json_response({"code": "200", "status": "成功"})
+
+    # ------------------------------------------------------------------ inspection
+
+    async def _inspect(self, _: web.Request) -> web.Response:
+        return web.json_response({**self.state.summary(), "faults": self.faults.public()})
+
+    async def _record(self, request: web.Request) -> web.Response:
+        record = self.state.records.get(request.match_info["serial"])
+        if record is None:
+            return web.json_response({"status": "not found"}, status=404)
+        return web.json_response(record)
+
+    async def _set_faults(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        for name, value in data.items():
+            if name == "reject_serials":
+                self.faults.reject_serials = set(value)
+            elif hasattr(self.faults, name):
+                setattr(self.faults, name, type(getattr(self.faults, name))(value))
+        return web.json_response(self.faults.public())
+
+    async def _expire(self, _: web.Request) -> web.Response:
+        self.expire_tokens()
+        return web.json_response({"status": "ok"})
+
+    async def _reset(self, _: web.Request) -> web.Response:
+        self.state = SimState()
+        return web.json_response({"status": "ok"})
+
+
+def _check_record(value: dict[str, Any], organ: str) -> str | None:
+    """The platform's schema check of a pass record; the reason, or None when it is acceptable."""
+    for name in _REQUIRED:
+        if not str(value.get(name) or "").strip():
+            return f"字段 {name} 不能为空"
+    if str(value["qybh"]) != organ:
+        return "企业编号与调用方不符"
+    if not _PLATE.match(str(value["cphm"])):
+        return f"车牌号码格式错误：{value['cphm']}"
+    if str(value["cpys"]) not in {"0", "1", "2", "3", "4", "5", "6", "9"}:
+        return f"车牌颜色代码错误：{value['cpys']}"
+    if not _TIME.match(str(value["tgsjq"])):
+        return "通过时间格式应为 yyyy-MM-dd HH:mm:ss"
+    if str(value["tgzt"]) not in {"1", "2"}:
+        return "进出状态应为 1（进）或 2（出）"
+    if len(str(value["lsh"])) > 64:
+        return "流水号过长"
+    return None
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
