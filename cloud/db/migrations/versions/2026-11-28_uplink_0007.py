@@ -102,9 +102,7 @@ def upgrade() -> None:
     policies.tenant_table(op, "uplink_attempt", append_only=True)
     # FORCE RLS applies to the owner too: the function (owned by it) may see pending rows, nothing else,
     # and it returns tenant ids only (docs/adr/0009).
-    op.execute(
-        f"CREATE POLICY uplink_due_scan ON uplink_outbox FOR SELECT TO {OWNER_ROLE} USING (state = 'pending')"
-    )
+    op.execute(f"CREATE POLICY uplink_due_scan ON uplink_outbox FOR SELECT TO {OWNER_ROLE} USING (state = 'pending')")
     op.execute(_DUE)
     op.execute("REVOKE ALL ON FUNCTION uplink_due_tenants() FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION uplink_due_tenants() TO {APP_ROLE}")
