@@ -26,6 +26,7 @@ from cloud.hub import agent_socket
 from cloud.hub.commands import CommandBus
 from cloud.lib.problems import EXCEPTION_HANDLERS
 from cloud.settings import Settings
+from cloud.uplink.worker import UplinkWorker
 from tenants.context import Principal
 
 log = structlog.get_logger(__name__)
@@ -55,11 +56,16 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
         app.state.command_bus = bus
         bus_stop = asyncio.Event()
         bus_task = asyncio.create_task(bus.run(bus_stop))
+        # Regulator uplink workers in this process (issue 8; ``ecogate uplink run`` is the other way).
+        uplink_tasks = [
+            asyncio.create_task(UplinkWorker(db, blob_store).run(bus_stop)) for _ in range(_uplink_workers())
+        ]
         try:
             yield
         finally:
             bus_stop.set()
             await bus_task
+            await asyncio.gather(*uplink_tasks, return_exceptions=True)
             if database is None:
                 await db.dispose()
 
@@ -91,6 +97,18 @@ async def _session_dependency(principal: NamedDependency[Principal], state: Stat
     database: Database = state.database
     async with database.session(principal) as session:
         yield session
+
+
+def _uplink_workers() -> int:
+    """``ECOGATE_UPLINK_WORKERS``: uplink workers to run inside the cloud process (default 0)."""
+    import os  # noqa: PLC0415
+
+    raw = os.environ.get("ECOGATE_UPLINK_WORKERS", "0")
+    try:
+        return max(0, min(8, int(raw)))
+    except ValueError:
+        log.warning("ECOGATE_UPLINK_WORKERS is not a number; no uplink workers", value=raw)
+        return 0
 
 
 def _with_secret(settings: Settings, secret: str) -> Settings:
