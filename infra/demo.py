@@ -147,7 +147,7 @@ def demo_vin(index: int) -> str:
     return base[:8] + vin_check_digit(base) + base[9:]
 
 
-async def seed_ledger(settings: object, tenant_id: uuid.UUID) -> list[str]:  # noqa: C901 - three idempotent steps
+async def seed_ledger(settings: object, tenant_id: uuid.UUID) -> list[str]:  # noqa: C901, PLR0915 - three idempotent steps
     """Mirror the video's cast in the cloud: vehicle ledger, blacklist, and the 武汉市 orange alert.
 
     Idempotent (existing vehicles and blacklist entries are kept; an alert is declared only when
@@ -155,7 +155,7 @@ async def seed_ledger(settings: object, tenant_id: uuid.UUID) -> list[str]:  # n
     """
     from sqlalchemy import select  # noqa: PLC0415
 
-    from cloud.compliance import blacklist, emergency  # noqa: PLC0415
+    from cloud.compliance import blacklist, emergency, reviews  # noqa: PLC0415
     from cloud.db import models as m  # noqa: PLC0415
     from cloud.db.engine import Database  # noqa: PLC0415
     from cloud.domain.vehicles import create_vehicle  # noqa: PLC0415
@@ -172,6 +172,10 @@ async def seed_ledger(settings: object, tenant_id: uuid.UUID) -> list[str]:  # n
         assert admin is not None
         assert staff is not None
         tenant = Principal(user_id=admin, role=Role.TENANT_ADMIN, tenant_id=tenant_id, login="demo-admin")
+        async with database.login_session("demo-manager") as session:
+            manager = await session.scalar(select(m.UserAccount.id).where(m.UserAccount.login == "demo-manager"))
+        assert manager is not None
+        checker = Principal(user_id=manager, role=Role.MANAGER, tenant_id=tenant_id, login="demo-manager")
         added = 0
         for i, truck in enumerate(CAST):
             if not truck.registered:
@@ -181,12 +185,19 @@ async def seed_ledger(settings: object, tenant_id: uuid.UUID) -> list[str]:  # n
                 "plate_colour": "yellow",
                 "vin": demo_vin(i),
                 "vehicle_type": "H11",
+                "total_mass_kg": 49_000,
                 "fuel_type": truck.fuel,
                 "emission_stage": truck.emission_stage,
             }
             try:
                 async with database.session(tenant) as session, session.begin():
-                    await create_vehicle(session, tenant, "transport", data, reason="演示数据初始化")
+                    detail = await create_vehicle(session, tenant, "transport", data, reason="演示数据初始化")
+                # maker-checker: the environmental manager verifies what the administrator entered, so the
+                # agents get the emission data (unverified vehicles carry none and are refused in alerts)
+                async with database.session(checker) as session, session.begin():
+                    await reviews.review_version(
+                        session, checker, detail.vehicle.id, 1, "verified", "演示数据：随车清单与行驶证已核对"
+                    )
                 added += 1
             except ProblemError as exc:
                 if exc.status != 409:
@@ -235,24 +246,31 @@ async def seed_ledger(settings: object, tenant_id: uuid.UUID) -> list[str]:  # n
     return done
 
 
-async def ensure_agent(settings: object, tenant_id: uuid.UUID, folder: Path) -> AgentSetup:
-    """The demo agent's cloud identity: reuse the saved credential while its agent row is active.
+async def ensure_agent(settings: object, tenant_id: uuid.UUID, folder: Path, cloud_url: str) -> AgentSetup:
+    """Enroll the demo agent like an installer would, once; later runs reuse its credential.
 
-    A new credential means a new agent (its own sequence and hash chain), so the agent's data
-    folder of an earlier identity is moved aside rather than replayed under the new one.
+    The cloud issues a one-time enrollment code for the demo site (``create_enrollment_code``); the
+    agent side exchanges it (``agent.sync.enroll``, the code path of ``ecogate agent enroll``) and
+    keeps the credential in its data folder (0600). A credential whose agent row is gone or revoked
+    means a new agent with its own sequence and hash chain, so the old data folder is moved aside
+    rather than replayed under the new identity.
     """
     from sqlalchemy import select  # noqa: PLC0415
 
+    from agent.sync import enroll  # noqa: PLC0415
     from cloud.db import models as m  # noqa: PLC0415
     from cloud.db.engine import Database  # noqa: PLC0415
-    from cloud.hub.credentials import issue_agent_credential  # noqa: PLC0415
+    from cloud.hub.credentials import create_enrollment_code  # noqa: PLC0415
     from tenants.context import Principal, Role  # noqa: PLC0415
 
-    scope = Principal(user_id=uuid.UUID(int=0), role=Role.TENANT_ADMIN, tenant_id=tenant_id, login="demo-seed")
     database = Database.from_settings(settings.database)  # type: ignore[attr-defined]
-    cred_path = folder / "credential.json"
+    data = folder / "agent-data"
     try:
-        saved = AgentSetup.load(cred_path)
+        async with database.login_session("demo-admin") as session:
+            admin = await session.scalar(select(m.UserAccount.id).where(m.UserAccount.login == "demo-admin"))
+        assert admin is not None
+        scope = Principal(user_id=admin, role=Role.TENANT_ADMIN, tenant_id=tenant_id, login="demo-admin")
+        saved = enroll.load_credential(data)
         async with database.session(scope) as session, session.begin():
             lane = (
                 await session.execute(
@@ -268,15 +286,16 @@ async def ensure_agent(settings: object, tenant_id: uuid.UUID, folder: Path) -> 
                     )
                 ).one_or_none()
                 if row is not None and row.status == "active" and str(row.site_id) == str(lane.site_id):
-                    return saved
-        data = folder / "agent-data"
+                    return new_setup(uuid.UUID(saved.agent_id), lane.site_id, lane.id, str(lane.name), saved.token)
+            _, code = await create_enrollment_code(
+                session, scope, lane.site_id, "青山厂区东门代理（演示）", dt.timedelta(minutes=10)
+            )
         if data.exists():
             data.rename(folder / f"agent-data.old-{uuid.uuid4().hex[:8]}")
-        agent_id, token = await issue_agent_credential(database, scope, lane.site_id, "青山厂区东门代理（演示）")
-        setup = new_setup(agent_id, lane.site_id, lane.id, str(lane.name), token)
-        setup.save(cred_path)
-        log.info("demo.agent_enrolled", agent_id=str(agent_id))
-        return setup
+        credential = await asyncio.to_thread(enroll.enroll, code, cloud_url, software="ecogate demo")
+        await asyncio.to_thread(enroll.save_credential, data, credential)
+        log.info("demo.agent_enrolled", agent_id=credential.agent_id)
+        return new_setup(uuid.UUID(credential.agent_id), lane.site_id, lane.id, str(lane.name), credential.token)
     finally:
         await database.dispose()
 
@@ -535,18 +554,13 @@ def _truck_on_scale(lanes: Any, figures: Figures, vehicle: int) -> None:
 
 
 class AgentProcess:
-    """The one agent child process (its own session: Ctrl-C reaches it only through us)."""
+    """The one agent child process, ``ecogate agent run`` (its own session: Ctrl-C reaches it only through us)."""
 
-    def __init__(self, config: Path, log_path: Path, cloud_url: str, token_file: Path) -> None:
+    def __init__(self, config: Path, log_path: Path) -> None:
         """Prepare."""
         self.config = config
         self.log_path = log_path
-        self.env = {
-            **os.environ,
-            "ECOGATE_AGENT_CLOUD_URL": cloud_url,
-            "ECOGATE_AGENT_TOKEN_FILE": str(token_file),
-            "PYTHONUNBUFFERED": "1",
-        }
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> int:
@@ -556,7 +570,9 @@ class AgentProcess:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "infra.demo_agent",
+                "ecogate_cli",
+                "agent",
+                "run",
                 str(self.config),
                 cwd=ROOT,
                 env=self.env,
@@ -580,13 +596,6 @@ class AgentProcess:
             log.warning("demo.agent_kill", pid=self.proc.pid)
             self.proc.kill()
             return await self.proc.wait()
-
-
-def _write_blob_env(folder: Path, setup: AgentSetup) -> Path:
-    token_file = folder / "agent.token"
-    token_file.write_text(setup.token, encoding="utf-8")
-    token_file.chmod(0o600)
-    return token_file
 
 
 async def run_demo(  # noqa: C901, PLR0915 - the start sequence, its progress lines and its reverse stop
@@ -655,8 +664,8 @@ async def run_demo(  # noqa: C901, PLR0915 - the start sequence, its progress li
                 say(note)
 
         # --- identity of the agent
-        setup = await ensure_agent(settings, seed_result.tenant_id, folder)
-        say(f"代理凭据就绪（代理 {setup.agent_id[:8]}…，车道 {setup.lane_name}）")
+        setup = await ensure_agent(settings, seed_result.tenant_id, folder, url)
+        say(f"代理已用一次性注册码注册到演示厂区（代理 {setup.agent_id[:8]}…，车道 {setup.lane_name}）")
 
         # --- device simulators on pseudo-terminals
         dev_dir = Path(tempfile.mkdtemp(prefix="ecogate-demo-dev-"))
@@ -689,10 +698,9 @@ async def run_demo(  # noqa: C901, PLR0915 - the start sequence, its progress li
             camera_url=camera.url,
             ports=ports,
             registry_seed=seed_file,
+            cloud_url=f"ws://127.0.0.1:{port}/agent/ws",
         )
-        agent = AgentProcess(
-            agent_cfg, folder / "agent.log", f"ws://127.0.0.1:{port}/agent/ws", _write_blob_env(folder, setup)
-        )
+        agent = AgentProcess(agent_cfg, folder / "agent.log")
         pid = await agent.start()
         stack.push_async_callback(agent.stop)
         figures.parts["代理进程"] = f"pid {pid}，日志 {folder / 'agent.log'}"

@@ -74,8 +74,13 @@ def write_config(
     ports: dict[str, str],
     registry_seed: Path,
     emergency_level: str = "orange",
+    cloud_url: str | None = None,
 ) -> Path:
-    """Write the agent's TOML configuration for the demo lane; returns ``path``."""
+    """Write the agent's TOML configuration for the demo lane; returns ``path``.
+
+    With ``cloud_url`` the file has a ``[cloud]`` section: the runtime then syncs by itself with the
+    credential that enrollment left in ``data_dir`` (and applies the cloud's snapshots and commands).
+    """
     lines = [
         f"registry_seed = {_toml_str(str(registry_seed))}",
         "",
@@ -97,6 +102,7 @@ def write_config(
         "[evidence]",
         "clip = false",
         "",
+        *(["[cloud]", f"url = {_toml_str(cloud_url)}", "heartbeat_s = 10.0", ""] if cloud_url else []),
         "[[cameras]]",
         'id = "cam-east-in"',
         f"url = {_toml_str(camera_url)}",
