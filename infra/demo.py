@@ -8,8 +8,8 @@ One process tree, started in this order and stopped in the reverse order (docs/d
 3. the regulator platform simulator (``infra/regsim``) when it is present;
 4. the device simulators of the 东门 inbound lane on pseudo-terminals (Modbus barrier, weighbridge,
    LED) and the demo camera (a generated video of trucks served as an MJPEG stream);
-5. ONE agent process (``python -m infra.demo_agent``), credentialed for the demo site, syncing
-   to the cloud.
+5. ONE agent process (``ecogate agent run``), enrolled for the demo site with a one-time code,
+   syncing to the cloud through its ``[cloud]`` section.
 
 Then it prints the URLs and logins and follows the ledger: each pass the cloud stores is printed
 (plate, allowed or refused, why), and the moment the first record arrives is reported as

@@ -1,13 +1,14 @@
-"""The demo's gate agent: its configuration, its credential, and the process that runs it with sync.
+"""The demo's gate agent: its configuration and its cloud identity.
 
 ``ecogate demo`` writes ``agent.toml`` (one inbound lane at 东门 whose camera is the demo video
 stream, barrier over Modbus RTU, weighbridge and LED on pseudo-terminals of the device
-simulators) and starts ``python -m infra.demo_agent agent.toml`` as ONE child process. That
-process is the ordinary agent runtime (:class:`agent.runtime.app.Agent`) plus, until the runtime
-starts its own sync from a ``[cloud]`` section (issue 5), a :class:`agent.sync.client.SyncClient`
-worker under the same supervisor that streams the outbox to the cloud hub. The cloud URL and the
-agent's bearer token come from the environment (``ECOGATE_AGENT_CLOUD_URL``,
-``ECOGATE_AGENT_TOKEN_FILE``), never from the TOML file.
+simulators, and a ``[cloud]`` section) and starts ONE ``ecogate agent run agent.toml`` process.
+The credential is the one enrollment left in the agent's data folder (``agent.sync.enroll``), so
+the runtime syncs by itself and applies the cloud's snapshots and commands.
+
+``python -m infra.demo_agent agent.toml`` remains for a config without ``[cloud]``: it runs the
+runtime plus a bare sync worker with the URL and token file named by ``ECOGATE_AGENT_CLOUD_URL``
+and ``ECOGATE_AGENT_TOKEN_FILE`` (no snapshots, no commands).
 
 Identifiers: the hub accepts an event only when its ``agent_id``, ``site_id`` and ``lane_id`` are
 those of the agent's row, site and lanes in the cloud, so the demo config uses the cloud UUIDs.
