@@ -100,3 +100,56 @@ async def test_snapshots_at_hello_and_on_blacklist_change(
         await asyncio.wait_for(task, 10)
     assert applied == []
     box.close()
+
+
+async def test_registry_snapshot_of_real_vehicles_converts_on_the_agent(
+    cloud_process: Any, make_tenant: Any, make_site: Any, database: Any, tmp_path: Path
+) -> None:
+    """The cloud's registry snapshot of ledger vehicles decodes into the agent's RegistrySnapshot."""
+    from agent.decision.registry import LocalRegistry  # noqa: PLC0415
+    from agent_protocol import messages as msg  # noqa: PLC0415
+    from cloud.hub import commands  # noqa: PLC0415
+    from cloud.hub.credentials import AgentIdentity  # noqa: PLC0415
+
+    tenant = await make_tenant()
+    site = await make_site(tenant.tenant_id)
+    await asyncio.to_thread(cloud_process.start)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cloud_process.port}", timeout=30) as api:
+        login = await api.post("/api/v1/auth/login", json={"login": tenant.admin_login, "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {login.json()['token']}"}
+        made = await api.post(
+            "/api/v1/vehicles",
+            json={
+                "category": "transport",
+                "plate": "鄂A6Z801",
+                "plate_colour": "yellow",
+                "vin": "LFWADRJF011002346",
+                "emission_stage": "国六",
+                "fuel_type": "柴油",
+                "fleet_name": "车队",
+            },
+            headers=headers,
+        )
+        assert made.status_code == 201, made.text
+        nrmm = await api.post(
+            "/api/v1/vehicles",
+            json={
+                "category": "nrmm",
+                "env_reg_code": "ATTACK1",
+                "pin": "PIN1",
+                "emission_stage": "国四",
+                "fuel_type": "柴油",
+            },
+            headers=headers,
+        )
+        assert nrmm.status_code == 201, nrmm.text
+    who = AgentIdentity(agent_id=site.agent_id, tenant_id=tenant.tenant_id, site_id=site.site_id)
+    snap = await commands.snapshot_message(database, who, "registry")
+    frame = msg.decode(msg.encode(snap))
+    assert isinstance(frame, msg.Snapshot)
+    handler = CommandHandler(tmp_path / "state", DecisionEngine())
+    await handler.on_snapshot(frame)
+    assert handler.registry_version == snap.version, "the agent refused the cloud's registry snapshot"
+    registry = load_snapshot(tmp_path / "state" / "registry.json")
+    assert len(registry.vehicles) == 2
+    assert LocalRegistry(registry).find(plate="鄂A6Z801") is not None
