@@ -222,7 +222,7 @@ async def main_async(args: argparse.Namespace) -> int:
     worker.BACKOFF_BASE_S, worker.BACKOFF_CAP_S = 0.1, 2.0  # the flaky run retries at bench pace
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(  # noqa: ASYNC220, S603 - our own module, started once before any work
+    proc = subprocess.Popen(  # noqa: ASYNC220 - our own module, started once before any work
         [sys.executable, "-m", "infra.regsim", "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL
     )
     figures: dict[str, Any] = {}
