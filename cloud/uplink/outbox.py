@@ -69,7 +69,8 @@ WHERE o.tenant_id = :tenant_id AND o.occurred_at >= :start AND o.occurred_at < :
 """
 
 
-def _pct(num: int, den: int) -> str | None:
+def percent(num: int, den: int) -> str | None:
+    """``num`` as a percentage of ``den`` with two decimals (half up); None when ``den`` is 0."""
     if not den:
         return None
     return str((Decimal(num) * 100 / Decimal(den)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
@@ -92,7 +93,7 @@ async def upload_status(
         "delivered": int(row.delivered),
         "rejected": int(row.rejected),
         "pending": int(row.pending),
-        "upload_rate": _pct(int(row.delivered), int(row.total)),
-        "timeliness": _pct(int(row.timely), int(row.delivered)),
+        "upload_rate": percent(int(row.delivered), int(row.total)),
+        "timeliness": percent(int(row.timely), int(row.delivered)),
         "oldest_pending_s": None if row.oldest_pending_s is None else float(row.oldest_pending_s),
     }
