@@ -391,6 +391,10 @@ class Outbox:
                 return event
         raise OutboxFullError("发件箱已满，事件无法写入")  # pragma: no cover - loop always returns/raises
 
+    def stored_read(self, read_id: str) -> bool:
+        """Tell whether an event of this ``read_id`` is already stored (a replayed source)."""
+        return self._by_read_id(read_id) is not None
+
     def _by_read_id(self, read_id: str) -> AppendResult | None:
         row = self._db.execute("SELECT body, actuated_at FROM event WHERE read_id = ?", (read_id,)).fetchone()
         if row is None:

@@ -377,13 +377,18 @@ class LanePipeline:
             self.last_event = event
             if event.decision is Decision.REFUSE:
                 self.last_refused = event
-            self._notify(LaneEvent(lane_id=self.lane_id, event=event, prompt_guard=prompt, barrier_opened=opened))
+            failed = event.decision is Decision.ALLOW and self.barrier is not None and not opened
+            self._notify(
+                LaneEvent(lane_id=self.lane_id, event=event, prompt_guard=prompt or failed, barrier_opened=opened)
+            )
             return event
 
     async def _weigh(self, draft: PassEvent) -> tuple[PassEvent, PassWeighing | None]:
         """Attach the lane's stable weight (and, on exit, the trip's gross/tare/net) to an allowed pass."""
         if self.weigh is None or draft.decision is not Decision.ALLOW or not draft.plate:
             return draft, None
+        if draft.read_id is not None and await asyncio.to_thread(self.outbox.stored_read, draft.read_id):
+            return draft, None  # a replayed read: stored already, its plateau belongs to no new pass
         stable = await self.weigh.take(draft.occurred_at)
         if stable is None:
             log.warning("lane.weighing_missing", lane=self.lane_id, plate=draft.plate)
@@ -416,7 +421,7 @@ class LanePipeline:
         return msgspec.structs.replace(draft, weighing=link, anomalies=anomalies, cargo=cargo), weighing
 
     async def _actuate(self, event: PassEvent) -> bool:
-        """Send the barrier/LED commands of a committed event; True when an open command was sent."""
+        """Send the barrier/LED commands of a committed event; True when the barrier took the open command."""
         opened = False
         if event.decision is Decision.ALLOW and self.barrier is not None:
             if self.journal is not None:
@@ -424,9 +429,12 @@ class LanePipeline:
                     self.journal.record, lane_id=self.lane_id, event_id=event.event_id, command="open"
                 )
             status = await self.barrier.open()
-            opened = True
+            opened = not status.fault
             if status.fault:
                 log.warning("lane.barrier_fault", lane=self.lane_id, message=status.message)
+                if self.on_alarm is not None:
+                    text = f"{self.lane_name}道闸指令失败（{status.message or '无响应'}），通行已记录，请人工抬杆"
+                    self.on_alarm(Alarm(code="barrier_fault", message=text, at=time.time()))
         await self._show(event)
         await asyncio.to_thread(self.outbox.mark_actuated, event.event_id)
         return opened

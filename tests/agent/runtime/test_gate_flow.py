@@ -1,0 +1,209 @@
+"""The running agent end to end with simulated devices on real ptys: weighing per pass and per trip,
+and bad input on the lines (garbage frames, a silent scale, a vanished barrier port, malformed reads)
+never loses a pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.decision.registry import RegistrySnapshot, RegistryVehicle, save_snapshot
+from agent.devices.sim import PtyEndpoint, RelayBarrierSimulator, WeighbridgeSimulator
+from agent.runtime.app import Agent
+from agent.runtime.config import parse_config
+from agent_protocol.events import Decision, PassEvent
+from hj1321.emission import EmissionStage
+from hj1321.plates import PlateColour
+from hj1321.vehicles import FuelType, VehicleCategory
+
+pytestmark = pytest.mark.anyio
+
+TRUCK = "鄂A12345"
+OTHER = "鄂A67890"
+
+
+async def until(predicate: Callable[[], bool], timeout_s: float = 8.0) -> None:
+    """Wait for ``predicate`` or fail."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout_s} s")
+        await asyncio.sleep(0.02)
+
+
+class Site:
+    """Simulators on ptys that outlive agent restarts, plus the agent's config and spools."""
+
+    def __init__(self, tmp: Path, *, weigh_wait_s: float = 8.0) -> None:
+        self.tmp = tmp
+        self.relay = RelayBarrierSimulator(PtyEndpoint(tmp / "relay"), travel_s=0.02)
+        self.scale = WeighbridgeSimulator(PtyEndpoint(tmp / "scale"), "xk3190_a9", interval_s=0.05)
+        seed = tmp / "seed.json"
+        vehicles = tuple(
+            RegistryVehicle(
+                registry_id=f"v{i}",
+                category=VehicleCategory.TRANSPORT,
+                plate=plate,
+                plate_colour=PlateColour.YELLOW,
+                fuel=FuelType.DIESEL,
+                emission_stage=EmissionStage("6"),
+            )
+            for i, plate in enumerate((TRUCK, OTHER))
+        )
+        save_snapshot(seed, RegistrySnapshot(vehicles=vehicles))
+        scale_cfg = {"type": "xk3190_a9", "name": "scale", "port": str(tmp / "scale")}
+        relay_cfg = {"type": "modbus_relay", "name": "in-barrier", "port": str(tmp / "relay"), "pulse_s": 0.01}
+        self.raw: dict[str, Any] = {
+            "registry_seed": str(seed),
+            "agent": {"id": "agent-flow", "data_dir": str(tmp / "data")},
+            "site": {"id": "site-1", "name": "青山厂区"},
+            "booth": {"enabled": False},
+            "devices": {
+                "barriers": [relay_cfg, {"type": "virtual", "name": "out-barrier"}],
+                "weighbridges": [scale_cfg],
+            },
+            "lanes": [
+                self._lane("gate-in", "in", "in-barrier", weigh_wait_s),
+                self._lane("gate-out", "out", "out-barrier", weigh_wait_s),
+            ],
+            "evidence": {"clip": False},
+        }
+
+    def _lane(self, lane_id: str, direction: str, barrier: str, wait: float) -> dict[str, Any]:
+        return {
+            "id": lane_id,
+            "name": "地磅入口" if direction == "in" else "地磅出口",
+            "direction": direction,
+            "barrier": barrier,
+            "weighbridge": "scale",
+            "weigh_wait_s": wait,
+            "source": {"type": "spool", "path": str(self.tmp / f"{lane_id}.jsonl"), "poll_s": 0.02},
+        }
+
+    def feed(self, lane_id: str, read_id: str, plate: str, **extra: Any) -> None:
+        """A read on a lane."""
+        line = {"read_id": read_id, "plate": plate, "colour": "yellow", "confidence": 0.97, **extra}
+        with (self.tmp / f"{lane_id}.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    @asynccontextmanager
+    async def agent(self) -> AsyncIterator[Agent]:
+        """Run the agent for the block; it must stop cleanly."""
+        agent = Agent(parse_config(self.raw))
+        task = asyncio.create_task(agent.run(install_signals=False))
+        await until(lambda: len(agent.lanes) == 2 or task.done())
+        try:
+            yield agent
+        finally:
+            agent.supervisor.request_stop()
+            assert await asyncio.wait_for(task, 10) == 0
+
+
+@pytest.fixture(name="site")
+async def fx_site(tmp_path: Path) -> AsyncIterator[Site]:
+    site = Site(tmp_path)
+    await site.relay.start()
+    await site.scale.start()
+    yield site
+    await site.scale.stop()
+    await site.relay.stop()
+
+
+def _event(agent: Agent, read_id: str) -> PassEvent | None:
+    assert agent.outbox is not None
+    return next((e for e in agent.outbox.events(limit=10_000) if e.read_id == read_id), None)
+
+
+async def test_entry_and_exit_weighings_pair_into_a_trip_across_a_restart(site: Site) -> None:
+    site.scale.set_weight(32_000)
+    async with site.agent() as agent:
+        site.scale.inject_garbage(b"\x02\xff\x00noise\r\n")  # garbage and corrupt frames on the line
+        site.scale.corrupt_next(3)
+        site.feed("gate-in", "in-1", TRUCK, cargo="煤炭")
+        await until(lambda: _event(agent, "in-1") is not None)
+        entry = _event(agent, "in-1")
+        assert entry is not None
+        assert entry.decision is Decision.ALLOW
+        assert entry.weighing is not None
+        assert entry.weighing.gross_kg == 32_000  # no corrupted value got through
+        assert entry.weighing.device_id == "scale"
+        assert entry.cargo == "煤炭"
+        await until(lambda: site.relay.opens == 1)
+    site.scale.set_weight(0)
+    await asyncio.sleep(0.3)
+    site.scale.set_weight(12_000)  # the empty truck on the scale on its way out
+    async with site.agent() as agent:  # a restart between entry and exit: the open trip is rebuilt
+        site.feed("gate-out", "out-1", TRUCK)
+        await until(lambda: _event(agent, "out-1") is not None)
+        exit_ = _event(agent, "out-1")
+        assert exit_ is not None
+        assert exit_.weighing is not None
+        assert (exit_.weighing.gross_kg, exit_.weighing.tare_kg, exit_.weighing.net_kg) == (32_000, 12_000, 20_000)
+        assert exit_.cargo == "煤炭"
+        assert agent.pairer.open_entries == ()
+
+
+async def test_one_plateau_belongs_to_one_pass(site: Site) -> None:
+    site.scale.set_weight(25_000)
+    site.raw["lanes"][0]["weigh_wait_s"] = 0.5
+    async with site.agent() as agent:
+        await asyncio.sleep(2.5)  # the plateau settles before the reads
+        site.feed("gate-in", "a", TRUCK)
+        site.feed("gate-in", "b", OTHER)
+        await until(lambda: _event(agent, "b") is not None)
+        first, second = _event(agent, "a"), _event(agent, "b")
+        assert first is not None
+        assert second is not None
+        assert first.weighing is not None
+        assert first.weighing.gross_kg == 25_000
+        assert second.weighing is None
+        assert "weighing_missing" in second.anomalies
+
+
+async def test_silent_scale_still_records_and_opens(site: Site) -> None:
+    site.raw["lanes"][0]["weigh_wait_s"] = 0.5
+    site.scale.silence()
+    async with site.agent() as agent:
+        site.feed("gate-in", "quiet", TRUCK)
+        await until(lambda: _event(agent, "quiet") is not None)
+        event = _event(agent, "quiet")
+        assert event is not None
+        assert event.weighing is None
+        assert "weighing_missing" in event.anomalies
+        await until(lambda: site.relay.opens == 1)
+
+
+async def test_vanished_barrier_port_keeps_the_pass_and_alarms(site: Site) -> None:
+    site.raw["lanes"][0]["weigh_wait_s"] = 0.0
+    async with site.agent() as agent:
+        await site.relay.vanish()
+        site.feed("gate-in", "lost-port", TRUCK)
+        await until(lambda: _event(agent, "lost-port") is not None)
+        await until(lambda: any(a.code == "barrier_fault" for a in agent.alarms))
+        assert "请人工抬杆" in next(a.message for a in agent.alarms if a.code == "barrier_fault")
+        assert site.relay.opens == 0
+        await site.relay.restore()
+        await asyncio.sleep(1.5)  # the driver reopens the port
+        site.feed("gate-in", "back", OTHER)
+        await until(lambda: site.relay.opens == 1)
+        assert agent.outbox is not None
+        assert [e.read_id for e in agent.outbox.events()] == ["lost-port", "back"]
+
+
+async def test_malformed_reads_are_skipped_and_later_reads_still_pass(site: Site) -> None:
+    site.raw["lanes"][0]["weigh_wait_s"] = 0.0
+    async with site.agent() as agent:
+        with (site.tmp / "gate-in.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write('{"read_id": "x", "plate": 12}\n{broken json\n{"read_id": "y", "speed": 3}\n')
+        site.feed("gate-in", "good", TRUCK)
+        await until(lambda: _event(agent, "good") is not None)
+        assert agent.outbox is not None
+        assert [e.read_id for e in agent.outbox.events()] == ["good"]
