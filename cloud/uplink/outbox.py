@@ -53,6 +53,20 @@ async def resend_period(session: AsyncSession, tenant_id: uuid.UUID, start: dt.d
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+_BACKFILL = """
+INSERT INTO uplink_outbox (tenant_id, id, occurred_at)
+SELECT e.tenant_id, e.id, e.occurred_at FROM pass_event e
+WHERE e.tenant_id = :tenant_id AND e.occurred_at >= :start AND e.occurred_at < :end
+ON CONFLICT (tenant_id, id) DO NOTHING
+"""
+
+
+async def backfill(session: AsyncSession, tenant_id: uuid.UUID, start: dt.datetime, end: dt.datetime) -> int:
+    """Queue the records of ``[start, end)`` that were never queued (a platform configured later)."""
+    result = await session.execute(text(_BACKFILL), {"tenant_id": tenant_id, "start": start, "end": end})
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 #: A record counts as timely when the platform held it within this many seconds of the pass [I].
 TIMELY_SECONDS = 600
 

@@ -1,7 +1,266 @@
-"""Placeholder: the uplink API is being built (see its issue)."""
+"""The enterprise's regulator uplink (issue 8): platform settings, upload KPIs and alarms, 补传, attempts.
+
+Credentials are write-only: they are encrypted at rest and never returned. Alarms: the upload rate of
+the last 7 days under the tenant's threshold (report settings, default 95 %), or the oldest record not
+yet delivered older than :data:`OLDEST_PENDING_LIMIT_S`.
+"""
 
 from __future__ import annotations
 
-from litestar.types import ControllerRouterHandler
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any
 
-HANDLERS: list[ControllerRouterHandler] = []
+import msgspec
+from litestar import get, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.db import models as m
+from cloud.domain import audit
+from cloud.domain.common import FieldErrors, require_tenant, time_range
+from cloud.lib.problems import ProblemError, not_found
+from cloud.reports.settings import read_settings
+from cloud.uplink import outbox, platforms
+from cloud.uplink.adapters import PROFILES
+from frontend_api.api.schemas import From, Limit, Offset, Page, To
+from tenants.context import Principal, Role
+
+ADMINS = {"roles": frozenset({Role.TENANT_ADMIN})}
+MANAGERS = {"roles": frozenset({Role.TENANT_ADMIN, Role.MANAGER})}
+#: An undelivered record older than this raises the alarm (a day: platforms want records the same day [I]).
+OLDEST_PENDING_LIMIT_S = 24 * 3600
+_PROFILE_LABELS = {"transport_control": "河南 transportControl 协议族"}
+
+
+class PlatformIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The regulator platform the enterprise reports to (credentials are stored encrypted, never shown)."""
+
+    base_url: Annotated[str, msgspec.Meta(min_length=8, max_length=300, pattern=r"^https?://")]
+    enterprise_code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    profile: str = "transport_control"
+    enterprise_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    photo_max_bytes: Annotated[int, msgspec.Meta(ge=20_000, le=5_000_000)] = 300_000
+    enabled: bool = True
+
+
+class PlatformOut(msgspec.Struct):
+    """The platform settings without secrets."""
+
+    profile: str
+    profile_label: str
+    base_url: str
+    enterprise_code: str
+    enterprise_name: str
+    photo_max_bytes: int
+    enabled: bool
+    updated_at: dt.datetime
+
+
+class Alarm(msgspec.Struct):
+    """An uplink alarm: machine code and a sentence for people."""
+
+    code: str
+    message: str
+
+
+class UplinkStatusOut(msgspec.Struct):
+    """Upload KPIs over the period and the alarms in force."""
+
+    configured: bool
+    total: int = 0
+    delivered: int = 0
+    rejected: int = 0
+    pending: int = 0
+    upload_rate: str | None = None
+    timeliness: str | None = None
+    oldest_pending_s: float | None = None
+    threshold: str | None = None
+    alarms: list[Alarm] = []
+
+
+class ResendIn(msgspec.Struct, forbid_unknown_fields=True):
+    """补传: queue every record of the period again (China dates or ISO times)."""
+
+    start: Annotated[str, msgspec.Meta(max_length=40)] = msgspec.field(name="from")
+    end: Annotated[str, msgspec.Meta(max_length=40)] = msgspec.field(name="to")
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] = "补传"
+
+
+class ResendOut(msgspec.Struct):
+    """How many records were queued."""
+
+    queued: int
+
+
+class AttemptOut(msgspec.Struct):
+    """One send of a record and the platform's answer."""
+
+    id: uuid.UUID
+    record_id: uuid.UUID
+    at: dt.datetime
+    outcome: str  # delivered, duplicate, retry or rejected
+    code: str | None
+    message: str
+    duration_ms: int
+
+
+def _platform(row: m.UplinkPlatform) -> PlatformOut:
+    return PlatformOut(
+        row.profile,
+        _PROFILE_LABELS.get(row.profile, row.profile),
+        row.base_url,
+        row.enterprise_code,
+        row.enterprise_name,
+        row.photo_max_bytes,
+        row.enabled,
+        row.updated_at,
+    )
+
+
+@get("/uplink/platform", operation_id="GetUplinkPlatform", opt=MANAGERS)
+async def get_platform(session: NamedDependency[AsyncSession]) -> PlatformOut:
+    """The enterprise's regulator platform (404 when none is set)."""
+    async with session.begin():
+        row = await session.scalar(select(m.UplinkPlatform))
+    if row is None:
+        raise not_found("监管平台配置")
+    return _platform(row)
+
+
+@put("/uplink/platform", operation_id="SetUplinkPlatform", opt=ADMINS)
+async def set_platform(
+    data: JSONBody[PlatformIn], session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
+) -> PlatformOut:
+    """Set the platform; records not yet queued (the back-fill) are queued for it."""
+    if data.profile not in PROFILES:
+        errors = FieldErrors()
+        errors.add("profile", "profile.unknown", f"未支持的平台协议，可选：{'、'.join(PROFILES)}")
+        errors.raise_if_any()
+    tenant_id = require_tenant(principal)
+    async with session.begin():
+        row = await platforms.configure(
+            session,
+            tenant_id,
+            profile=data.profile,
+            base_url=data.base_url,
+            enterprise_code=data.enterprise_code,
+            enterprise_name=data.enterprise_name,
+            credentials={"username": data.username, "password": data.password},
+            photo_max_bytes=data.photo_max_bytes,
+            enabled=data.enabled,
+        )
+        row.updated_at = dt.datetime.now(dt.UTC)
+        now = dt.datetime.now(dt.UTC)
+        queued = await outbox.backfill(session, tenant_id, now - dt.timedelta(days=366), now + dt.timedelta(days=1))
+        audit.record(
+            session,
+            principal,
+            "uplink.platform_set",
+            "uplink_platform",
+            row.id,
+            {
+                "profile": data.profile,
+                "base_url": data.base_url,
+                "enterprise_code": data.enterprise_code,
+                "queued": queued,
+            },
+        )
+    return _platform(row)
+
+
+@get("/uplink/status", operation_id="GetUplinkStatus", opt=MANAGERS)
+async def get_status(
+    session: NamedDependency[AsyncSession],
+    principal: NamedDependency[Principal],
+    start: From = None,
+    end: To = None,
+) -> UplinkStatusOut:
+    """Upload rate, timeliness and the alarms (default period: the last 7 days)."""
+    tenant_id = require_tenant(principal)
+    first, last = _period(start, end, 7)
+    async with session.begin():
+        status = await outbox.upload_status(session, tenant_id, first, last)
+        tenant = await session.scalar(select(m.Tenant).where(m.Tenant.id == tenant_id))
+    if status is None or tenant is None:
+        return UplinkStatusOut(configured=False)
+    threshold = read_settings(tenant.industry, dict(tenant.settings or {})).upload_rate_threshold
+    return UplinkStatusOut(configured=True, threshold=str(threshold), alarms=alarms(status, threshold), **status)
+
+
+def alarms(status: dict[str, Any], threshold: Decimal) -> list[Alarm]:
+    """The alarms a status raises."""
+    out = []
+    rate = status.get("upload_rate")
+    if rate is not None and Decimal(rate) < threshold:
+        out.append(Alarm("upload_rate_low", f"数据上传率 {rate}% 低于要求的 {threshold}%"))
+    oldest = status.get("oldest_pending_s")
+    if oldest is not None and oldest > OLDEST_PENDING_LIMIT_S:
+        out.append(Alarm("upload_backlog_old", f"最早一条未上传记录已等待 {oldest / 3600:.1f} 小时"))
+    if status.get("rejected"):
+        out.append(Alarm("upload_rejected", f"{status['rejected']} 条记录被监管平台拒收，请在待办中处理"))
+    return out
+
+
+@post("/uplink/resend", operation_id="ResendUplinkPeriod", opt=MANAGERS, status_code=200)
+async def resend(
+    data: JSONBody[ResendIn], session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
+) -> ResendOut:
+    """补传: queue every record of the period again, delivered ones included (the platform de-duplicates)."""
+    tenant_id = require_tenant(principal)
+    errors = FieldErrors()
+    span = time_range(errors, data.start, data.end)
+    errors.raise_if_any()
+    if span.start is None or span.end is None or span.end - span.start > dt.timedelta(days=92):
+        raise ProblemError(422, "period_too_long", "补传时段无效", "补传时段须给出起止日期，且不超过 92 天")
+    async with session.begin():
+        if await session.scalar(select(m.UplinkPlatform.id)) is None:
+            raise ProblemError(409, "uplink_not_configured", "尚未配置监管平台", "请先配置监管平台再补传")
+        queued = await outbox.resend_period(session, tenant_id, span.start, span.end)
+        audit.record(
+            session,
+            principal,
+            "uplink.resend",
+            "uplink_outbox",
+            None,
+            {"from": data.start, "to": data.end, "reason": data.reason, "queued": queued},
+        )
+    return ResendOut(queued)
+
+
+@get("/uplink/records/{pass_id:uuid}/attempts", operation_id="ListUplinkAttempts", opt=MANAGERS)
+async def list_attempts(
+    pass_id: FromPath[uuid.UUID],
+    session: NamedDependency[AsyncSession],
+    limit: FromQuery[Limit] = 50,
+    offset: FromQuery[Offset] = 0,
+) -> Page[AttemptOut]:
+    """Every send of one record (a pass event) and the platform's answers, newest first."""
+    async with session.begin():
+        rows = list(
+            await session.scalars(
+                select(m.UplinkAttempt)
+                .where(m.UplinkAttempt.outbox_id == pass_id)
+                .order_by(m.UplinkAttempt.at.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+        )
+    items = [AttemptOut(a.id, a.outbox_id, a.at, a.outcome, a.code, a.message, a.duration_ms) for a in rows]
+    return Page(items, len(items) + offset, limit, offset)
+
+
+def _period(start: str | None, end: str | None, days: int) -> tuple[dt.datetime, dt.datetime]:
+    errors = FieldErrors()
+    span = time_range(errors, start, end)
+    errors.raise_if_any()
+    now = dt.datetime.now(dt.UTC)
+    return span.start or now - dt.timedelta(days=days), span.end or now + dt.timedelta(minutes=1)
+
+
+HANDLERS = [get_platform, set_platform, get_status, resend, list_attempts]

@@ -66,6 +66,10 @@ def _body(method: str, path: str, login: str) -> dict[str, Any]:
         },
         ("POST", "/api/v1/vehicles/{vehicle_id}/retire"): {"json": {"reason": "篡改"}},
         ("POST", "/api/v1/passes/{pass_id}/corrections"): {"json": {"reason": "篡改", "void": True}},
+        ("PUT", "/api/v1/uplink/platform"): {
+            "json": {"base_url": "http://127.0.0.1:9", "enterprise_code": "X", "username": "u", "password": "p"}
+        },
+        ("POST", "/api/v1/uplink/resend"): {"json": {"from": "2026-11-01", "to": "2026-11-02"}},
         ("PUT", "/api/v1/enterprises/{tenant_id}/reports/settings"): {"json": {"clean_modes": ["rail"]}},
         ("POST", "/api/v1/enterprises/{tenant_id}/non-road-transport"): {
             "json": {"day": "2026-11-01", "mode": "rail", "direction": "in", "cargo_name": "煤炭", "tonnage_t": "100"}
