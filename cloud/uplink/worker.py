@@ -30,7 +30,7 @@ from cloud.blobs import BlobStore
 from cloud.compliance import chain
 from cloud.db import models as m
 from cloud.db.engine import Database
-from cloud.uplink import platforms
+from cloud.uplink import downlink, platforms
 from cloud.uplink.adapters import Outcome, PhotoRef, PlatformAdapter, SendResult, UplinkRecord, build_adapter
 from tenants.context import Principal, Role
 
@@ -91,6 +91,7 @@ class UplinkWorker:
         batch: int = 100,
         concurrency: int = 8,
         idle_s: float = 1.0,
+        downlink_every_s: float = 60.0,
     ) -> None:
         """Prepare; adapters are made per tenant on first use and kept."""
         self.database = database
@@ -98,6 +99,8 @@ class UplinkWorker:
         self.batch = batch
         self.concurrency = concurrency
         self.idle_s = idle_s
+        self.downlink_every_s = downlink_every_s
+        self._downlink_at = 0.0
         self.stats = WorkerStats()
         self._adapters: dict[uuid.UUID, tuple[Any, PlatformAdapter]] = {}
 
@@ -131,6 +134,39 @@ class UplinkWorker:
         total = 0
         for tenant_id in tenants:
             total += await self.run_tenant(tenant_id)
+        return total
+
+    async def poll_downlink(self) -> int:
+        """Fetch, apply and acknowledge every platform's downlink items; returns the items applied."""
+        async with self.database.system_session("uplink: tenants with a platform") as session, session.begin():
+            tenants = list(await session.scalars(text("SELECT uplink_platform_tenants()")))
+        total = 0
+        for tenant_id in tenants:
+            actor = downlink.system_principal(tenant_id)
+            async with self.database.session(actor) as session, session.begin():
+                config = await platforms.load(session, tenant_id)
+                tenant = await session.get(m.Tenant, tenant_id)
+                if config is None or tenant is None:
+                    continue
+                adapter = self._adapter(tenant_id, config)
+                try:
+                    items = await adapter.fetch_downlink()
+                except Exception as exc:  # noqa: BLE001 - a platform's downlink failing must not stop the uplink
+                    log.warning("downlink fetch failed", tenant_id=str(tenant_id), error=str(exc))
+                    continue
+                if not items:
+                    continue
+                result = await downlink.apply(session, actor, tenant, items)
+            try:
+                await adapter.ack_downlink(result.applied)  # after commit: a lost ack re-delivers, applied idempotently
+            except Exception as exc:  # noqa: BLE001 - logged; the platform sends the items again
+                log.warning("downlink ack failed", tenant_id=str(tenant_id), error=str(exc))
+            log.info(
+                "downlink applied",
+                tenant_id=str(tenant_id),
+                **{k: v for k, v in result.__dict__.items() if k != "applied"},
+            )
+            total += len(result.applied)
         return total
 
     async def run_tenant(self, tenant_id: uuid.UUID) -> int:

@@ -1,6 +1,6 @@
 """The simulator's aiohttp application and its in-process runner (see the package docstring)."""
 
-# ruff: noqa: PLR0911, C901 - a platform answers each request in one of many documented ways
+# ruff: noqa: PLR0911, PLR0912, C901 - a platform answers each request in one of many documented ways
 
 from __future__ import annotations
 
@@ -58,6 +58,8 @@ class SimState:
     rejected: Counter[str] = field(default_factory=Counter)  # serial -> rejections answered
     requests: Counter[str] = field(default_factory=Counter)  # ipctype / fault -> count
     heartbeats: int = 0
+    downlink: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> item not yet acknowledged
+    acknowledged: list[str] = field(default_factory=list)
     tokens: dict[str, float] = field(default_factory=dict)  # token -> issued at (monotonic)
 
     def summary(self) -> dict[str, Any]:
@@ -153,6 +155,12 @@ class RegulatorSimulator:
         """Stop."""
         await self.stop()
 
+    def push(self, item: dict[str, Any]) -> str:
+        """Queue a downlink item (``type``: ``warning`` or ``overEmission``); returns its id."""
+        item_id = str(item.get("id") or secrets.token_hex(8))
+        self.state.downlink[item_id] = {**item, "id": item_id}
+        return item_id
+
     def expire_tokens(self) -> None:
         """Every token issued so far expires now."""
         self.state.tokens.clear()
@@ -178,6 +186,7 @@ class RegulatorSimulator:
         app.router.add_post("/_sim/faults", self._set_faults)
         app.router.add_post("/_sim/expire-tokens", self._expire)
         app.router.add_post("/_sim/reset", self._reset)
+        app.router.add_post("/_sim/downlink", self._push)
         return app
 
     async def _fault(self) -> web.Response | None:
@@ -247,6 +256,8 @@ class RegulatorSimulator:
             return web.json_response({"code": "200", "access_token": token, "datetime": _now()})
         if not self._token_ok(body):
             return web.json_response({"code": "401", "status": "token 已失效"})
+        if ipctype == "getPushData":
+            return web.json_response({"code": "200", "value": list(self.state.downlink.values())})
         if ipctype == "getCheckVehicle":
             plate = str(value.get("license") or "")
             blocked = plate.endswith("X")  # a deterministic "controlled vehicle" for tests
@@ -269,6 +280,12 @@ class RegulatorSimulator:
         self.state.requests[ipctype] += 1
         if not self._token_ok(body):
             return web.json_response({"code": "401", "status": "token 已失效"})
+        if ipctype == "ackPushData":
+            ids = (body.get("value") or {}).get("ids") if isinstance(body.get("value"), dict) else None
+            for item_id in ids if isinstance(ids, list) else []:
+                if self.state.downlink.pop(str(item_id), None) is not None:
+                    self.state.acknowledged.append(str(item_id))
+            return web.json_response({"code": "200", "status": "成功"})
         if ipctype == "putdcstatus":
             self.state.heartbeats += 1
             return web.json_response({"code": "200", "status": "成功"})
@@ -345,6 +362,9 @@ class RegulatorSimulator:
     async def _expire(self, _: web.Request) -> web.Response:
         self.expire_tokens()
         return web.json_response({"status": "ok"})
+
+    async def _push(self, request: web.Request) -> web.Response:
+        return web.json_response({"id": self.push(await request.json())})
 
     async def _reset(self, _: web.Request) -> web.Response:
         self.state = SimState()

@@ -139,6 +139,14 @@ class PlatformAdapter(Protocol):
         """Ask the platform whether a vehicle may pass; None when the profile has no such check."""
         ...
 
+    async def fetch_downlink(self) -> list[DownlinkItem]:
+        """Items the platform pushes to the enterprise (empty where the profile has none)."""
+        ...
+
+    async def ack_downlink(self, item_ids: list[str]) -> None:
+        """Acknowledge applied items, per the profile."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...

@@ -32,6 +32,7 @@ import structlog
 
 from cloud.domain.common import CHINA_TZ as _CHINA
 from cloud.uplink.adapters.base import (
+    DownlinkItem,
     Outcome,
     PhotoLoader,
     PlatformConfig,
@@ -177,6 +178,34 @@ class TransportControlAdapter:
         data = answer.get("value") if isinstance(answer.get("value"), dict) else answer
         assert isinstance(data, dict)
         return PrePassResult(str(data.get("isControl", "0")) == "0", str(data.get("controlReason") or ""))
+
+    async def fetch_downlink(self) -> list[DownlinkItem]:
+        """``getPushData``: warnings and over-emission vehicles the platform holds for the enterprise.
+
+        Assumed shape (§2.7 lists the fields, not the message): ``value`` is a list of objects with ``id``,
+        ``type`` (``warning`` | ``overEmission``) and the Chinese-documented fields in pinyin-free keys.
+        Items of an unknown type are skipped (and stay unacknowledged, so nothing is lost).
+        """
+        answer = await self._put(GET_DATA, "getPushData", {"enterpriseID": self.config.enterprise_code})
+        if str(answer.get("code")) != "200":
+            raise _NotUnderstoodError(str(answer.get("status") or answer.get("code")))
+        items = answer.get("value")
+        out: list[DownlinkItem] = []
+        for raw in items if isinstance(items, list) else []:
+            if not isinstance(raw, dict) or not raw.get("id"):
+                continue
+            kind = {"warning": "warning", "overEmission": "over_emission_vehicle"}.get(str(raw.get("type")))
+            if kind is None:
+                log.warning("unknown downlink item type", type=raw.get("type"))
+                continue
+            out.append(DownlinkItem(str(raw["id"]), kind, raw))  # type: ignore[arg-type]
+        return out
+
+    async def ack_downlink(self, item_ids: list[str]) -> None:
+        """``ackPushData``: the items are applied (sent after our transaction committed)."""
+        answer = await self._put(PUT_DATA, "ackPushData", {"ids": item_ids})
+        if str(answer.get("code")) != "200":
+            raise _NotUnderstoodError(str(answer.get("status") or answer.get("code")))
 
     async def close(self) -> None:
         """Close the HTTP session."""

@@ -25,6 +25,13 @@ down_revision: str | None = "0006_agent_sync"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+_PLATFORM_TENANTS = """
+CREATE FUNCTION uplink_platform_tenants() RETURNS SETOF uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT tenant_id FROM uplink_platform WHERE enabled
+$$
+"""
+
 _DUE = """
 CREATE FUNCTION uplink_due_tenants() RETURNS SETOF uuid
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -103,13 +110,18 @@ def upgrade() -> None:
     # FORCE RLS applies to the owner too: the function (owned by it) may see pending rows, nothing else,
     # and it returns tenant ids only (docs/adr/0009).
     op.execute(f"CREATE POLICY uplink_due_scan ON uplink_outbox FOR SELECT TO {OWNER_ROLE} USING (state = 'pending')")
+    op.execute(f"CREATE POLICY uplink_platform_scan ON uplink_platform FOR SELECT TO {OWNER_ROLE} USING (enabled)")
     op.execute(_DUE)
-    op.execute("REVOKE ALL ON FUNCTION uplink_due_tenants() FROM PUBLIC")
-    op.execute(f"GRANT EXECUTE ON FUNCTION uplink_due_tenants() TO {APP_ROLE}")
+    op.execute(_PLATFORM_TENANTS)
+    for function in ("uplink_due_tenants()", "uplink_platform_tenants()"):
+        op.execute(f"REVOKE ALL ON FUNCTION {function} FROM PUBLIC")
+        op.execute(f"GRANT EXECUTE ON FUNCTION {function} TO {APP_ROLE}")
 
 
 def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS uplink_due_tenants()")
+    op.execute("DROP FUNCTION IF EXISTS uplink_platform_tenants()")
+    op.execute("DROP POLICY IF EXISTS uplink_platform_scan ON uplink_platform")
     op.execute("DROP POLICY IF EXISTS uplink_due_scan ON uplink_outbox")
     for table in ("uplink_attempt", "uplink_outbox", "uplink_platform"):
         policies.drop_policies(op, table)
