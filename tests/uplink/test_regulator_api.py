@@ -89,3 +89,24 @@ async def test_region_overview_drill_down_and_emergency_compliance(
     assert (await client.get("/api/v1/regulator/enterprises", headers=admin)).status_code == 403
     viewer = await login_as(await make_user(wuhan.tenant_id, Role.VIEWER))
     assert (await client.get(f"{base}/passes", headers=viewer)).status_code == 403
+
+
+async def test_regulator_role_cannot_write_in_sql(db_urls) -> None:
+    """Directly in SQL as the regulator role: every write is refused, whatever the region setting."""
+    conn = await asyncpg.connect(db_urls.regulator_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute("SELECT set_config('app.region_code', '4201', false)")
+        for sql in (
+            "UPDATE pass_event SET plate = '鄂A00000'",
+            "DELETE FROM pass_event",
+            (
+                "INSERT INTO blacklist_entry (tenant_id, id, plate, reason, source) SELECT id, gen_random_uuid(), "
+                "'鄂A00000', 'x', 'regulator' FROM tenant LIMIT 1"
+            ),
+            "UPDATE uplink_outbox SET state = 'delivered'",
+            "DELETE FROM tenant",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(sql)
+    finally:
+        await conn.close()
