@@ -7,6 +7,6 @@ from litestar.types import ControllerRouterHandler
 
 def routes() -> list[ControllerRouterHandler]:
     """Every portal route handler, for the composition root."""
-    from frontend_api.portal import admin, regulator  # noqa: PLC0415 - page modules import the domain
+    from frontend_api.portal import admin, enterprise, regulator  # noqa: PLC0415 - page modules import the domain
 
-    return [*regulator.routes(), *admin.routes()]
+    return [*enterprise.routes(), *regulator.routes(), *admin.routes()]

@@ -1,0 +1,189 @@
+"""Enterprise pages (issue 9, part 1): sign-in, home with today's figures, ledger search.
+
+Every query runs in the signed-in person's own session (``Database.session(principal)``: the app
+role under RLS with the tenant taken from the session token), never around it. The pages reuse the
+page toolkit of :mod:`frontend_api.portal.regulator` (templates, session cookie, redirect to the
+sign-in page when signed out).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Final
+from urllib.parse import quote
+
+import structlog
+from litestar import Request, Response, get, post
+from litestar.params import FromQuery
+from litestar.response import Redirect
+from sqlalchemy import func, select
+
+from cloud.auth.guards import SESSION_COOKIE
+from cloud.compliance import emergency
+from cloud.db import models as m
+from cloud.db.engine import Database
+from frontend_api.portal.regulator import CHINA, PageAuthError, china_day_start, page_principal, render
+from tenants.context import Principal, Role
+
+__all__ = ["routes"]
+
+log = structlog.get_logger(__name__)
+
+LOGIN_PATH: Final = "/login"
+HOME_PATH: Final = "/portal"
+ENTERPRISE_ROLES: Final = frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.GUARD, Role.VIEWER, Role.INSTALLER})
+_PAGE_SIZE: Final = 50
+
+
+async def _principal(request: Request[Any, Any, Any]) -> Principal | Response[Any]:
+    try:
+        return await page_principal(request, ENTERPRISE_ROLES)
+    except PageAuthError:
+        return Redirect(f"{LOGIN_PATH}?next={quote(request.url.path)}", status_code=303)
+
+
+@get(HOME_PATH, include_in_schema=False, opt={"public": True})
+async def enterprise_home(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Today's passes and interceptions, the latest records, the emergency level in force."""
+    principal = await _principal(request)
+    if isinstance(principal, Response):
+        return principal
+    database: Database = request.app.state.database
+    today = china_day_start()
+    async with database.session(principal) as session, session.begin():
+        tenant = await session.get(m.Tenant, principal.tenant_id)
+        figures = (
+            await session.execute(
+                select(
+                    func.count().label("today"),
+                    func.count().filter(m.PassEvent.decision == "refuse").label("refused"),
+                    func.max(m.PassEvent.received_at).label("last_received"),
+                ).where(m.PassEvent.occurred_at >= today)
+            )
+        ).one()
+        latest = (
+            (await session.execute(select(m.PassEvent).order_by(m.PassEvent.occurred_at.desc()).limit(10)))
+            .scalars()
+            .all()
+        )
+        level = "none"
+        if tenant is not None:
+            level = (await emergency.level_in_force(session, tenant.region_code)).level
+    return render(
+        request,
+        "enterprise/home.html",
+        principal=principal,
+        tenant=tenant,
+        figures=figures,
+        latest=latest,
+        level=level,
+    )
+
+
+@get(f"{HOME_PATH}/ledger", include_in_schema=False, opt={"public": True})
+async def enterprise_ledger(
+    request: Request[Any, Any, Any],
+    plate: FromQuery[str] = "",
+    decision: FromQuery[str] = "",
+    day: FromQuery[str] = "",
+) -> Response[Any]:
+    """Search the pass ledger by plate, decision and day (China time)."""
+    principal = await _principal(request)
+    if isinstance(principal, Response):
+        return principal
+    database: Database = request.app.state.database
+    query = select(m.PassEvent).order_by(m.PassEvent.occurred_at.desc()).limit(_PAGE_SIZE)
+    error = ""
+    if plate.strip():
+        query = query.where(m.PassEvent.plate.contains(plate.strip().upper()))
+    if decision in {"allow", "refuse"}:
+        query = query.where(m.PassEvent.decision == decision)
+    if day:
+        try:
+            noon = dt.datetime.fromisoformat(day).replace(hour=12, tzinfo=CHINA)
+            start = china_day_start(noon)
+        except ValueError:
+            error = "日期格式应为 YYYY-MM-DD"
+        else:
+            query = query.where(
+                m.PassEvent.occurred_at >= start, m.PassEvent.occurred_at < start + dt.timedelta(days=1)
+            )
+    async with database.session(principal) as session, session.begin():
+        rows = [] if error else (await session.execute(query)).scalars().all()
+    return render(
+        request,
+        "enterprise/ledger.html",
+        principal=principal,
+        rows=rows,
+        plate=plate,
+        decision=decision,
+        day=day,
+        error=error,
+    )
+
+
+def _safe_next(target: str) -> str:
+    if target.startswith(HOME_PATH) and not target.startswith("//"):
+        return target
+    return HOME_PATH
+
+
+@get(LOGIN_PATH, include_in_schema=False, opt={"public": True})
+async def login_form(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Sign-in form for enterprise accounts."""
+    return render(request, "enterprise/login.html", next=request.query_params.get("next", ""), error="", login="")
+
+
+@post(LOGIN_PATH, include_in_schema=False, opt={"public": True}, status_code=200)
+async def login(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Check the password, set the session cookie, go to the page asked for."""
+    from litestar.datastructures import Cookie  # noqa: PLC0415
+
+    from cloud.auth.passwords import verify_password  # noqa: PLC0415
+    from cloud.auth.tokens import issue_token  # noqa: PLC0415
+
+    form = await request.form()
+    login_name = str(form.get("login", "")).strip()
+    password = str(form.get("password", ""))
+    target = str(form.get("next", ""))
+    database: Database = request.app.state.database
+    async with database.login_session(login_name) as session:
+        account = await session.scalar(select(m.UserAccount).where(m.UserAccount.login == login_name))
+        memberships = []
+        if account is not None:
+            memberships = list(
+                await session.scalars(select(m.Membership.tenant_id).where(m.Membership.user_id == account.id))
+            )
+    ok = account is not None and account.is_active and verify_password(account.password_hash, password)
+    tenant_id = None
+    if account is not None:
+        tenant_id = account.tenant_id or (memberships[0] if memberships else None)
+    if not ok or account is None or tenant_id is None:
+        message = "账号或密码错误" if not ok else "此入口仅供企业账号使用，监管和平台人员请从工作人员入口登录"
+        log.info("portal.login_failed", login=login_name[:64])
+        return render(request, "enterprise/login.html", status_code=401, next=target, error=message, login=login_name)
+    settings = request.app.state.settings
+    token = issue_token(settings.auth.session_secret, account.id, tenant_id, settings.auth.token_ttl_seconds)
+    cookie = Cookie(
+        key=SESSION_COOKIE,
+        value=token,
+        max_age=settings.auth.token_ttl_seconds,
+        httponly=True,
+        samesite="lax",
+        secure=settings.auth.secure_cookies,
+        path="/",
+    )
+    return Redirect(_safe_next(target), status_code=303, cookies=[cookie])
+
+
+@get("/logout", include_in_schema=False, opt={"public": True})
+async def logout() -> Response[Any]:
+    """End the session and go back to the sign-in page."""
+    from litestar.datastructures import Cookie  # noqa: PLC0415
+
+    return Redirect(LOGIN_PATH, status_code=303, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
+
+
+def routes() -> list[Any]:
+    """The enterprise pages and their sign-in."""
+    return [enterprise_home, enterprise_ledger, login_form, login, logout]
