@@ -45,6 +45,16 @@ async def _principal(request: Request[Any, Any, Any]) -> Principal | Response[An
 @get(HOME_PATH, include_in_schema=False, opt={"public": True})
 async def enterprise_home(request: Request[Any, Any, Any]) -> Response[Any]:
     """Today's passes and interceptions, the latest records, the emergency level in force."""
+    return await _home(request, "enterprise/home.html")
+
+
+@get(f"{HOME_PATH}/live", include_in_schema=False, opt={"public": True})
+async def enterprise_home_live(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The live part of the home page (figures and latest records), polled by the page every 10 s."""
+    return await _home(request, "enterprise/_live.html")
+
+
+async def _home(request: Request[Any, Any, Any], template: str) -> Response[Any]:
     principal = await _principal(request)
     if isinstance(principal, Response):
         return principal
@@ -71,7 +81,7 @@ async def enterprise_home(request: Request[Any, Any, Any]) -> Response[Any]:
             level = (await emergency.level_in_force(session, tenant.region_code)).level
     return render(
         request,
-        "enterprise/home.html",
+        template,
         principal=principal,
         tenant=tenant,
         figures=figures,
@@ -186,4 +196,4 @@ async def logout() -> Response[Any]:
 
 def routes() -> list[Any]:
     """The enterprise pages and their sign-in."""
-    return [enterprise_home, enterprise_ledger, login_form, login, logout]
+    return [enterprise_home, enterprise_home_live, enterprise_ledger, login_form, login, logout]

@@ -79,6 +79,13 @@ async def test_enterprise_signs_in_and_sees_only_own_ledger(
     assert '<div class="num refuse" id="refused-count">1</div>' in home.text
     assert "鄂E88888" not in home.text
 
+    await seed_passes(mine.tenant_id, [{"plate": "鄂A99999", "occurred_at": now + dt.timedelta(seconds=9)}])
+    live = await client.get("/portal/live")
+    assert live.status_code == 200
+    assert "鄂A99999" in live.text  # the fragment the home page polls shows new passes
+    assert '<div class="num" id="today-count">3</div>' in live.text
+    assert "<html" not in live.text
+
     refused = await client.get("/portal/ledger", params={"decision": "refuse"})
     assert "鄂A54321" in refused.text
     assert "鄂A12345" not in refused.text
