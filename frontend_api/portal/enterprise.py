@@ -9,12 +9,13 @@ sign-in page when signed out).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any, Final
 from urllib.parse import quote
 
 import structlog
 from litestar import Request, Response, get, post
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy import func, select
 
@@ -132,6 +133,36 @@ async def enterprise_ledger(
     )
 
 
+@get(f"{HOME_PATH}/passes/{{pass_id:uuid}}", include_in_schema=False, opt={"public": True})
+async def enterprise_pass(request: Request[Any, Any, Any], pass_id: FromPath[uuid.UUID]) -> Response[Any]:
+    """One pass record: photos (zoom), decision and reasons, vehicle snapshot, weighing, corrections timeline."""
+    from cloud.domain.pass_corrections import list_corrections  # noqa: PLC0415
+
+    principal = await _principal(request)
+    if isinstance(principal, Response):
+        return principal
+    database: Database = request.app.state.database
+    async with database.session(principal) as session, session.begin():
+        tenant = await session.get(m.Tenant, principal.tenant_id)
+        event = await session.scalar(select(m.PassEvent).where(m.PassEvent.id == pass_id))
+        if tenant is None or event is None:  # another tenant's record is invisible under RLS: same 404
+            return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
+        lane = await session.scalar(select(m.Lane.name).where(m.Lane.id == event.lane_id))
+        corrections = await list_corrections(session, event.id)
+    payload = event.payload if isinstance(event.payload, dict) else {}
+    return render(
+        request,
+        "enterprise/pass.html",
+        principal=principal,
+        tenant=tenant,
+        event=event,
+        lane=lane or "—",
+        vehicle=payload.get("vehicle") or {},
+        weighing=payload.get("weighing") or {},
+        corrections=corrections,
+    )
+
+
 def _safe_next(target: str) -> str:
     if target.startswith(HOME_PATH) and not target.startswith("//"):
         return target
@@ -196,4 +227,4 @@ async def logout() -> Response[Any]:
 
 def routes() -> list[Any]:
     """The enterprise pages and their sign-in."""
-    return [enterprise_home, enterprise_home_live, enterprise_ledger, login_form, login, logout]
+    return [enterprise_home, enterprise_home_live, enterprise_ledger, enterprise_pass, login_form, login, logout]

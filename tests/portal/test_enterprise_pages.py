@@ -49,14 +49,14 @@ async def test_enterprise_signs_in_and_sees_only_own_ledger(
     mine = await make_tenant("420107", name=f"企业页面测试钢铁{uuid.uuid4().hex[:4]}")
     other = await make_tenant("420107", name=f"企业页面测试水泥{uuid.uuid4().hex[:4]}")
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    await seed_passes(
+    handle = await seed_passes(
         mine.tenant_id,
         [
             {"plate": "鄂A12345", "occurred_at": now, "decision": "allow"},
             {"plate": "鄂A54321", "occurred_at": now + dt.timedelta(seconds=5), "decision": "refuse"},
         ],
     )
-    await seed_passes(other.tenant_id, [{"plate": "鄂E88888", "occurred_at": now}])
+    foreign = await seed_passes(other.tenant_id, [{"plate": "鄂E88888", "occurred_at": now}])
 
     signed_out = await client.get("/portal", follow_redirects=False)
     assert signed_out.status_code == 303
@@ -94,6 +94,16 @@ async def test_enterprise_signs_in_and_sees_only_own_ledger(
     assert "鄂A54321" not in by_plate.text
     bad_day = await client.get("/portal/ledger", params={"day": "28/11/2026"})
     assert "日期格式应为" in bad_day.text
+
+    detail = await client.get(f"/portal/passes/{handle.pass_ids[1]}")
+    assert detail.status_code == 200
+    assert "鄂A54321" in detail.text
+    assert 'data-decision="refuse"' in detail.text
+    assert "更正记录" in detail.text
+    assert f"/portal/passes/{handle.pass_ids[1]}" in refused.text  # ledger rows link to the record
+    hidden = await client.get(f"/portal/passes/{foreign.pass_ids[0]}")
+    assert hidden.status_code == 404
+    assert "鄂E88888" not in hidden.text
 
     out = await client.get("/logout", follow_redirects=False)
     assert out.status_code == 303
