@@ -27,7 +27,7 @@ __all__ = [
 
 #: Profiles this build knows, by family (REGULATION.md §2). Hubei has no public spec (§2.8): its
 #: tenants pick the family their platform operator speaks.
-PROFILES = ("transport_control", "transport_serial")
+PROFILES = ("transport_control", "transport_serial", "hengshui")
 
 
 def build_adapter(config: PlatformConfig) -> PlatformAdapter:
@@ -44,4 +44,8 @@ def build_adapter(config: PlatformConfig) -> PlatformAdapter:
         from cloud.uplink.adapters.transport_serial import TransportSerialAdapter  # noqa: PLC0415
 
         return TransportSerialAdapter(config)
+    if config.profile == "hengshui":
+        from cloud.uplink.adapters.hengshui import HengshuiAdapter  # noqa: PLC0415
+
+        return HengshuiAdapter(config)
     raise ValueError(f"未支持的监管平台协议：{config.profile}")
