@@ -9,6 +9,7 @@ sign-in page when signed out).
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import uuid
 from typing import Any, Final
 from urllib.parse import quote
@@ -23,7 +24,7 @@ from cloud.auth.guards import SESSION_COOKIE
 from cloud.compliance import emergency
 from cloud.db import models as m
 from cloud.db.engine import Database
-from frontend_api.portal.regulator import CHINA, PageAuthError, china_day_start, page_principal, render
+from frontend_api.portal.regulator import CHINA, PageAuthError, china_day_start, csrf_token, page_principal, render
 from tenants.context import Principal, Role
 
 __all__ = ["routes"]
@@ -136,11 +137,23 @@ async def enterprise_ledger(
 @get(f"{HOME_PATH}/passes/{{pass_id:uuid}}", include_in_schema=False, opt={"public": True})
 async def enterprise_pass(request: Request[Any, Any, Any], pass_id: FromPath[uuid.UUID]) -> Response[Any]:
     """One pass record: photos (zoom), decision and reasons, vehicle snapshot, weighing, corrections timeline."""
-    from cloud.domain.pass_corrections import list_corrections  # noqa: PLC0415
-
     principal = await _principal(request)
     if isinstance(principal, Response):
         return principal
+    return await _pass_page(request, principal, pass_id)
+
+
+async def _pass_page(
+    request: Request[Any, Any, Any],
+    principal: Principal,
+    pass_id: uuid.UUID,
+    *,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response[Any]:
+    from cloud.domain.pass_corrections import list_corrections  # noqa: PLC0415
+
     database: Database = request.app.state.database
     async with database.session(principal) as session, session.begin():
         tenant = await session.get(m.Tenant, principal.tenant_id)
@@ -153,6 +166,7 @@ async def enterprise_pass(request: Request[Any, Any, Any], pass_id: FromPath[uui
     return render(
         request,
         "enterprise/pass.html",
+        status_code=status_code,
         principal=principal,
         tenant=tenant,
         event=event,
@@ -160,7 +174,58 @@ async def enterprise_pass(request: Request[Any, Any, Any], pass_id: FromPath[uui
         vehicle=payload.get("vehicle") or {},
         weighing=payload.get("weighing") or {},
         corrections=corrections,
+        can_correct=principal.role in CORRECTORS,
+        form=form or {},
+        errors=errors or {},
+        csrf=csrf_token(request),
     )
+
+
+#: Who may correct a record (the API's writers among enterprise roles).
+CORRECTORS: Final = frozenset({Role.TENANT_ADMIN, Role.MANAGER})
+_CORRECTION_FIELDS: Final = ("reason", "plate", "plate_colour", "cargo_name", "net_kg")
+
+
+@post(
+    f"{HOME_PATH}/passes/{{pass_id:uuid}}/corrections", include_in_schema=False, opt={"public": True}, status_code=200
+)
+async def correct_pass(request: Request[Any, Any, Any], pass_id: FromPath[uuid.UUID]) -> Response[Any]:
+    """The correction form: a new correction row with who and why; errors next to the fields, nothing saved."""
+    from cloud.domain.pass_corrections import CorrectionInput, correct_pass  # noqa: PLC0415
+    from cloud.lib.problems import ProblemError  # noqa: PLC0415
+
+    principal = await _principal(request)
+    if isinstance(principal, Response):
+        return principal
+    raw = await request.form()
+    form = {name: str(raw.get(name) or "").strip() for name in (*_CORRECTION_FIELDS, "csrf", "void")}
+    if principal.role not in CORRECTORS:
+        return await _pass_page(
+            request, principal, pass_id, form=form, errors={"_": "当前账号无权更正记录"}, status_code=403
+        )
+    if not hmac.compare_digest(form["csrf"], csrf_token(request)):
+        return await _pass_page(
+            request, principal, pass_id, form=form, errors={"_": "页面已过期，请刷新后重新提交"}, status_code=400
+        )
+    data = CorrectionInput(
+        reason=form["reason"],
+        plate=form["plate"] or None,
+        plate_colour=form["plate_colour"] or None,
+        cargo_name=form["cargo_name"] or None,
+        net_kg=form["net_kg"] or None,
+        void=form["void"] == "1",
+    )
+    database: Database = request.app.state.database
+    try:
+        async with database.session(principal) as session, session.begin():
+            await correct_pass(session, principal, pass_id, data)
+    except ProblemError as exc:
+        if exc.status == 404:
+            return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
+        errors = {e.field: e.message for e in exc.errors} or {"_": exc.detail}
+        return await _pass_page(request, principal, pass_id, form=form, errors=errors, status_code=422)
+    log.info("portal.pass_corrected", pass_id=str(pass_id), by=principal.login, void=data.void)
+    return Redirect(f"{HOME_PATH}/passes/{pass_id}", status_code=303)
 
 
 def _safe_next(target: str) -> str:
@@ -227,4 +292,13 @@ async def logout() -> Response[Any]:
 
 def routes() -> list[Any]:
     """The enterprise pages and their sign-in."""
-    return [enterprise_home, enterprise_home_live, enterprise_ledger, enterprise_pass, login_form, login, logout]
+    return [
+        enterprise_home,
+        enterprise_home_live,
+        enterprise_ledger,
+        enterprise_pass,
+        correct_pass,
+        login_form,
+        login,
+        logout,
+    ]

@@ -107,3 +107,60 @@ async def test_enterprise_signs_in_and_sees_only_own_ledger(
 
     out = await client.get("/logout", follow_redirects=False)
     assert out.status_code == 303
+
+
+async def test_correction_form_saves_a_new_row_and_shows_field_errors(
+    client: Any, make_tenant: Any, make_user: Any, seed_passes: Any
+) -> None:
+    """A manager corrects a record from its page; bad input shows Chinese errors next to the field, nothing saved;
+    a guard sees no form and is refused; another tenant's record stays 404."""
+    import re  # noqa: PLC0415
+
+    mine = await make_tenant("420107", name=f"更正测试钢铁{uuid.uuid4().hex[:4]}")
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    handle = await seed_passes(mine.tenant_id, [{"plate": "鄂A12345", "occurred_at": now}])
+    url = f"/portal/passes/{handle.pass_ids[0]}"
+
+    manager = await make_user(mine.tenant_id, Role.MANAGER)
+    signed_in = await client.post("/login", data={"login": manager, "password": PASSWORD}, follow_redirects=False)
+    assert signed_in.status_code == 303
+    page = await client.get(url)
+    assert '<form method="post"' in page.text
+    assert '<label for="f-reason">' in page.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    token = csrf.group(1)
+
+    bad = await client.post(
+        f"{url}/corrections", data={"csrf": token, "reason": "", "plate": "鄂I1234", "net_kg": "很多"}
+    )
+    assert bad.status_code == 422
+    assert 'data-field-error="reason"' in bad.text
+    assert 'data-field-error="plate"' in bad.text
+    assert 'data-field-error="net_kg"' in bad.text
+    assert "必须填写更正原因" in bad.text
+    assert 'value="鄂I1234"' in bad.text  # what was typed stays in the form
+    assert "无更正。" in bad.text  # nothing saved
+
+    stale = await client.post(f"{url}/corrections", data={"csrf": "forged", "reason": "x", "plate": "鄂A12346"})
+    assert stale.status_code == 400
+    assert "无更正。" in stale.text
+
+    good = await client.post(
+        f"{url}/corrections",
+        data={"csrf": token, "reason": "核对照片后更正车牌", "plate": "鄂A12346", "net_kg": "31250.5"},
+        follow_redirects=False,
+    )
+    assert good.status_code == 303
+    after = await client.get(url)
+    assert "核对照片后更正车牌" in after.text
+    assert manager in after.text
+    assert "鄂A12346" in after.text
+
+    await client.get("/logout")
+    guard = await make_user(mine.tenant_id, Role.GUARD)
+    await client.post("/login", data={"login": guard, "password": PASSWORD}, follow_redirects=False)
+    assert '<form method="post"' not in (await client.get(url)).text
+    refused = await client.post(f"{url}/corrections", data={"csrf": "x", "reason": "x", "void": "1"})
+    assert refused.status_code == 403
+    assert "当前账号无权更正记录" in refused.text
