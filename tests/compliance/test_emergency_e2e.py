@@ -4,8 +4,7 @@ tenant outside the region gets nothing.
 
 Three tenants in two regions (武汉 4201: 江岸 420102 and 武昌 420106; 宜昌 4205: 420502), each with a site
 and an active agent. The last leg — the hub turning the NOTIFY into a websocket ``command`` and the agent
-applying ``set_emergency_level`` — belongs to the hub and the agent sync client (issue 5), which do not
-handle commands yet (docs/compliance.md "What is left").
+applying ``set_emergency_level`` — is measured by tests/compliance/test_emergency_agents.py.
 """
 
 from __future__ import annotations
