@@ -27,7 +27,7 @@ __all__ = [
 
 #: Profiles this build knows, by family (REGULATION.md §2). Hubei has no public spec (§2.8): its
 #: tenants pick the family their platform operator speaks.
-PROFILES = ("transport_control", "transport_serial", "hengshui")
+PROFILES = ("transport_control", "transport_serial", "hengshui", "tianjin")
 
 
 def build_adapter(config: PlatformConfig) -> PlatformAdapter:
@@ -48,4 +48,8 @@ def build_adapter(config: PlatformConfig) -> PlatformAdapter:
         from cloud.uplink.adapters.hengshui import HengshuiAdapter  # noqa: PLC0415
 
         return HengshuiAdapter(config)
+    if config.profile == "tianjin":
+        from cloud.uplink.adapters.tianjin import TianjinAdapter  # noqa: PLC0415
+
+        return TianjinAdapter(config)
     raise ValueError(f"未支持的监管平台协议：{config.profile}")
