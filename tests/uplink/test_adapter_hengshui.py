@@ -140,3 +140,13 @@ async def test_wrong_credentials_are_retried_and_no_pre_pass_check(sim: Hengshui
         assert await adapter.pre_pass_check("冀T12345", "yellow", "G1") is None
     finally:
         await adapter.close()
+
+
+async def test_address_forms(sim: HengshuiSimulator) -> None:
+    adapter = _adapter(f"http://127.0.0.1:{sim.port}")
+    try:
+        assert (await adapter.send(_record(), _no_photo)).delivered
+    finally:
+        await adapter.close()
+    with pytest.raises(ValueError, match="tcp://"):
+        _adapter("tcp://127.0.0.1")

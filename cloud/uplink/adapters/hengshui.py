@@ -29,6 +29,7 @@ import json
 import secrets
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -69,9 +70,12 @@ class HengshuiAdapter:
     def __init__(self, config: PlatformConfig) -> None:
         """Prepare (the connection opens on first use)."""
         self.config = config
-        address = config.base_url.removeprefix("tcp://").rstrip("/")
-        host, _, port = address.rpartition(":")
-        self._host, self._port = host or "127.0.0.1", int(port)
+        # ``tcp://host:port``; any other scheme is read for its host and port only (the enterprise API
+        # accepts http(s) URLs today, so ``http://host:port`` works as well).
+        address = urlsplit(config.base_url if "//" in config.base_url else "tcp://" + config.base_url)
+        if address.hostname is None or address.port is None:
+            raise ValueError(f"衡水平台地址应为 tcp://主机:端口：{config.base_url}")
+        self._host, self._port = address.hostname, address.port
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
