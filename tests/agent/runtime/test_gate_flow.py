@@ -30,7 +30,7 @@ TRUCK = "鄂A12345"
 OTHER = "鄂A67890"
 
 
-async def until(predicate: Callable[[], bool], timeout_s: float = 8.0) -> None:
+async def until(predicate: Callable[[], bool], timeout_s: float = 20.0) -> None:
     """Wait for ``predicate`` or fail."""
     deadline = time.monotonic() + timeout_s
     while not predicate():
