@@ -51,7 +51,7 @@ _COARSE_SIDE: Final = 512
 _SINGLE_REGION_SIDE: Final = 720
 _REC_HEIGHT: Final = 48
 _REC_MAX_WIDTH: Final = 320
-_REC_BATCH: Final = 16
+_REC_BATCH: Final = 8
 _LINE_GROW: Final = 0.5
 _FINE_TEXT_H: Final = 32.0
 _ROI_SIDE: Final = 480
@@ -362,11 +362,16 @@ class PlateRecognizer:
 
     def _run_rec(self, crops: list[Image8]) -> list[FloatArray]:
         outputs: list[FloatArray] = [np.zeros((0, 0), np.float32)] * len(crops)
-        # All crops of a call in one run, padded to the widest: each onnxruntime run of the rec
-        # model has a fixed cost of several ms on a 2-core CPU, more than the padding costs
-        # (measured: one 128-px crop 15 ms, three 27 ms). Split only above _REC_BATCH crops.
+        # Batch only crops of about the same width: the model's cost grows with the padded width,
+        # and on a CPU batching saves little else. (One run per call, padded to the widest crop,
+        # was tried on 2026-11-28 and measured 7-10 % slower, paired A/B: docs/vision.md.)
         order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1])
-        chunks = [order[k : k + _REC_BATCH] for k in range(0, len(order), _REC_BATCH)]
+        chunks: list[list[int]] = []
+        for i in order:
+            if chunks and len(chunks[-1]) < _REC_BATCH and crops[i].shape[1] <= 1.15 * crops[chunks[-1][0]].shape[1]:
+                chunks[-1].append(i)
+            else:
+                chunks.append([i])
         for chunk in chunks:
             width = max(crops[i].shape[1] for i in chunk)
             width = max(64, math.ceil(width / 8) * 8)
