@@ -33,13 +33,18 @@ ADMINS = {"roles": frozenset({Role.TENANT_ADMIN})}
 MANAGERS = {"roles": frozenset({Role.TENANT_ADMIN, Role.MANAGER})}
 #: An undelivered record older than this raises the alarm (a day: platforms want records the same day [I]).
 OLDEST_PENDING_LIMIT_S = 24 * 3600
-_PROFILE_LABELS = {"transport_control": "河南 transportControl 协议族"}
+_PROFILE_LABELS = {
+    "transport_control": "河南 transportControl 协议族",
+    "transport_serial": "开封 /transport 协议族（平台发放流水号）",
+    "tianjin": "天津（SM2 签名）",
+    "hengshui": "衡水（TCP 长连接）",
+}
 
 
 class PlatformIn(msgspec.Struct, forbid_unknown_fields=True):
     """The regulator platform the enterprise reports to (credentials are stored encrypted, never shown)."""
 
-    base_url: Annotated[str, msgspec.Meta(min_length=8, max_length=300, pattern=r"^https?://")]
+    base_url: Annotated[str, msgspec.Meta(min_length=8, max_length=300, pattern=r"^(https?|tcp)://")]
     enterprise_code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     username: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     password: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
