@@ -27,13 +27,14 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.auth.guards import SESSION_COOKIE, load_principal
 from cloud.compliance import chain, emergency
 from cloud.db import models as m
 from cloud.db.engine import Database
+from cloud.domain import regulator as regulator_domain
 from cloud.lib.problems import ProblemError
 from tenants.context import Principal, Role
 
@@ -170,50 +171,16 @@ async def region_overview(session: AsyncSession) -> list[dict[str, Any]]:
     return overview
 
 
-#: Emission stages a heavy diesel truck may not have during an orange or red alert (REGULATION.md §4).
-_ALERT_REFUSED_STAGES: Final = ("0", "1", "2", "3", "4")
-
-
 async def should_have_been_refused(
     session: AsyncSession, tenant: m.Tenant, since: dt.datetime, limit: int = 50
 ) -> list[m.PassEvent]:
-    """Allowed entries of heavy diesel trucks of 国四 or below during an orange/red alert of the region.
+    """Allowed entries of 国四-or-below heavy diesel trucks during an orange/red alert of the region, newest first.
 
-    The vehicle facts are the snapshot the agent decided with (``payload.vehicle``); the alert
-    windows are the region's alerts (cancellation ends a window early).
+    The rule and its query live in :func:`cloud.domain.regulator.should_have_been_refused` (shared with the API).
     """
-    alerts = (
-        await session.execute(
-            select(
-                m.RegionAlert.starts_at,
-                func.least(m.RegionAlert.ends_at, func.coalesce(m.RegionAlert.cancelled_at, m.RegionAlert.ends_at)),
-            ).where(
-                text(":code LIKE region_alert.region_code || '%'").bindparams(code=tenant.region_code),
-                m.RegionAlert.level.in_(("orange", "red")),
-                m.RegionAlert.ends_at > since,
-            )
-        )
-    ).all()
-    if not alerts:
-        return []
-    vehicle = m.PassEvent.payload["vehicle"]
-    windows = [(m.PassEvent.occurred_at >= start) & (m.PassEvent.occurred_at < end) for start, end in alerts]
-    rows = await session.scalars(
-        select(m.PassEvent)
-        .where(
-            m.PassEvent.tenant_id == tenant.id,
-            m.PassEvent.decision != "refuse",
-            m.PassEvent.direction == "in",
-            m.PassEvent.occurred_at >= since,
-            vehicle["fuel"].astext == "B",
-            vehicle["emission_stage"].astext.in_(_ALERT_REFUSED_STAGES),
-            vehicle["heavy"].astext == "true",
-            or_(*windows),
-        )
-        .order_by(m.PassEvent.occurred_at.desc())
-        .limit(limit)
-    )
-    return list(rows)
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    rows, _ = await regulator_domain.should_have_been_refused(session, tenant, since, until, limit, 0)
+    return rows
 
 
 async def _session(request: Request[Any, Any, Any], principal: Principal) -> Any:
