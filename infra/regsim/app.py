@@ -7,16 +7,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import random
 import re
 import secrets
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
-from typing import Any, Final, Self
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 import structlog
 from aiohttp import web
+
+from infra.regsim.base import HttpPlatformSimulator
+from infra.regsim.faults import Faults
+
+__all__ = ["Faults", "RegulatorSimulator", "SimState"]
 
 log = structlog.get_logger(__name__)
 
@@ -25,27 +29,6 @@ _PLATE: Final = re.compile(r"^[\u4e00-\u9fa5][A-Z][A-Z0-9\u4e00-\u9fa5]{4,7}$")
 _TIME: Final = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 #: Required ``shareDrivingRecord`` fields and their checks (the platform's own wording in the reasons).
 _REQUIRED: Final = ("lsh", "qybh", "dzbh", "cphm", "cpys", "tgsjq", "tgzt")
-
-
-@dataclass
-class Faults:
-    """Injectable faults; rates are probabilities per request (seeded ``rng`` for repeatable runs)."""
-
-    error_rate: float = 0.0  # 5xx answers
-    timeout_rate: float = 0.0  # the request hangs past any client timeout
-    malformed_rate: float = 0.0  # a body that is not JSON
-    html_rate: float = 0.0  # an HTML error page with status 200
-    lost_answer_rate: float = 0.0  # the record is stored, then the answer never comes (duplicates follow)
-    rate_limit: int = 0  # > 0: at most this many platform requests per second, else 429
-    reject_serials: set[str] = field(default_factory=set)  # records refused with a schema reason
-    timeout_s: float = 30.0
-    seed: int = 7
-
-    def public(self) -> dict[str, Any]:
-        """The settings as JSON."""
-        out = asdict(self)
-        out["reject_serials"] = sorted(self.reject_serials)
-        return out
 
 
 @dataclass
@@ -76,8 +59,10 @@ class SimState:
         }
 
 
-class RegulatorSimulator:
+class RegulatorSimulator(HttpPlatformSimulator):
     """The platform, startable in-process (async context manager) or from ``python -m infra.regsim``."""
+
+    state: SimState
 
     def __init__(
         self,
@@ -88,72 +73,16 @@ class RegulatorSimulator:
         faults: Faults | None = None,
     ) -> None:
         """``accounts``: username → password (default ``ecogate``/``EcoGate@2026``)."""
-        self.host, self.port = host, port
+        super().__init__(host=host, port=port, faults=faults)
         self.accounts = accounts or {"ecogate": "EcoGate@2026"}
-        self.faults = faults or Faults()
         self.state = SimState()
-        self.app = self._build()
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
-        self._rng = random.Random(self.faults.seed)
         self._window: list[float] = []
-        self.down = False
-
-    # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def url(self) -> str:
-        """Base URL of the platform."""
-        return f"http://{self.host}:{self.port}"
+        self._build()
 
     @property
     def records(self) -> dict[str, dict[str, Any]]:
         """Accepted records by serial."""
         return self.state.records
-
-    async def start(self) -> None:
-        """Listen (a free port when ``port`` is 0)."""
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        await self._listen()
-
-    async def _listen(self) -> None:
-        assert self._runner is not None
-        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await self._site.start()
-        if self.port == 0:
-            server = self._site._server  # noqa: SLF001 - aiohttp keeps the bound socket here
-            assert server is not None
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-        log.info("regulator simulator listening", url=self.url)
-
-    async def set_down(self, down: bool) -> None:
-        """Refuse connections (platform down) or listen again on the same port.
-
-        Connections already open are cut at their next request, as when the platform's host goes away.
-        """
-        self.down = down
-        if down and self._site is not None:
-            await self._site.stop()
-            self._site = None
-        elif not down and self._site is None:
-            await self._listen()
-
-    async def stop(self) -> None:
-        """Stop listening and free the application."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-            self._site = None
-
-    async def __aenter__(self) -> Self:
-        """Start."""
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        """Stop."""
-        await self.stop()
 
     def push(self, item: dict[str, Any]) -> str:
         """Queue a downlink item (``type``: ``warning`` or ``overEmission``); returns its id."""
@@ -161,23 +90,10 @@ class RegulatorSimulator:
         self.state.downlink[item_id] = {**item, "id": item_id}
         return item_id
 
-    def expire_tokens(self) -> None:
-        """Every token issued so far expires now."""
-        self.state.tokens.clear()
-
     # ------------------------------------------------------------------ application
 
-    def _build(self) -> web.Application:
-        @web.middleware
-        async def cut_when_down(request: web.Request, handler: Any) -> web.StreamResponse:
-            if self.down and not request.path.startswith("/_sim/"):
-                if request.transport is not None:
-                    request.transport.close()
-                raise web.HTTPServiceUnavailable
-            response: web.StreamResponse = await handler(request)
-            return response
-
-        app = web.Application(client_max_size=8 * 1024 * 1024, middlewares=[cut_when_down])
+    def _build(self) -> None:
+        app = self.app
         app.router.add_post("/restapi/transportControl/get_data", self._get_data)
         app.router.add_post("/restapi/transportControl/put_data", self._put_data)
         app.router.add_post("/restapi/transportControl/put_file", self._put_file)
@@ -187,41 +103,19 @@ class RegulatorSimulator:
         app.router.add_post("/_sim/expire-tokens", self._expire)
         app.router.add_post("/_sim/reset", self._reset)
         app.router.add_post("/_sim/downlink", self._push)
-        return app
 
     async def _fault(self) -> web.Response | None:
-        """A fault to answer instead of the real handling, per the configured rates."""
-        f, rng = self.faults, self._rng
-        if f.rate_limit > 0:
+        """The rate limit (429 with ``Retry-After``), then the shared fault rates."""
+        if self.faults.rate_limit > 0:
             now = time.monotonic()
             self._window = [t for t in self._window if now - t < 1.0]
-            if len(self._window) >= f.rate_limit:
+            if len(self._window) >= self.faults.rate_limit:
                 self.state.requests["fault:429"] += 1
                 return web.json_response(
                     {"code": "429", "status": "请求过于频繁"}, status=429, headers={"Retry-After": "1"}
                 )
             self._window.append(now)
-        roll = rng.random()
-        for rate, kind in (
-            (f.timeout_rate, "timeout"),
-            (f.error_rate, "5xx"),
-            (f.malformed_rate, "malformed"),
-            (f.html_rate, "html"),
-        ):
-            if roll < rate:
-                self.state.requests[f"fault:{kind}"] += 1
-                if kind == "timeout":
-                    await asyncio.sleep(f.timeout_s)
-                    return web.Response(status=504, text="gateway timeout")
-                if kind == "5xx":
-                    return web.Response(status=rng.choice([500, 502, 503]), text="Internal Server Error")
-                if kind == "malformed":
-                    return web.Response(status=200, text='{"code": "200", "status": ', content_type="application/json")
-                return web.Response(
-                    status=200, text="<html><body><h1>系统维护中</h1></body></html>", content_type="text/html"
-                )
-            roll -= rate
-        return None
+        return await super()._fault()
 
     async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
         try:

@@ -10,20 +10,19 @@ received, ``own_daily()`` the platform's own count of the records it holds, to c
 
 from __future__ import annotations
 
-import asyncio
-import random
 import re
 import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from aiohttp import web
 from gmssl import sm2  # type: ignore[import-untyped]
 
 from cloud.uplink.adapters.tianjin import canonical, signing_string, sm3_hex
-from infra.regsim.app import Faults
+from infra.regsim.base import HttpPlatformSimulator
+from infra.regsim.faults import Faults
 
 TOKEN_TTL_S: Final = 2 * 3600
 _PLATE: Final = re.compile(r"^[\u4e00-\u9fa5][A-Z][A-Z0-9\u4e00-\u9fa5]{4,7}$")
@@ -44,42 +43,25 @@ class TianjinState:
     tokens: dict[str, float] = field(default_factory=dict)
 
 
-class TianjinSimulator:
+class TianjinSimulator(HttpPlatformSimulator):
     """The platform, startable in-process."""
+
+    MALFORMED_BODY = '{"code": "200", "message": '
+    state: TianjinState
 
     def __init__(
         self, public_key: str, *, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None
     ) -> None:
         """``public_key``: the enterprise's registered SM2 public key (128 hex); account ``ecogate``."""
-        self.host, self.port = host, port
+        super().__init__(host=host, port=port, faults=faults)
         self.accounts = {"ecogate": "EcoGate@2026"}
         self.public_key = public_key
-        self.faults = faults or Faults()
         self.state = TianjinState()
-        self._rng = random.Random(self.faults.seed)
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
-        self.down = False
 
-        @web.middleware
-        async def cut_when_down(request: web.Request, handler: Any) -> web.StreamResponse:
-            if self.down:
-                if request.transport is not None:
-                    request.transport.close()
-                raise web.HTTPServiceUnavailable
-            response: web.StreamResponse = await handler(request)
-            return response
-
-        self.app = web.Application(client_max_size=8 * 1024 * 1024, middlewares=[cut_when_down])
         self.app.router.add_post("/tj/api/login", self._login)
         self.app.router.add_post("/tj/api/pass", self._pass)
         self.app.router.add_post("/tj/api/daily", self._daily)
         self.app.router.add_post("/tj/api/heartbeat", self._heartbeat)
-
-    @property
-    def url(self) -> str:
-        """Base URL."""
-        return f"http://{self.host}:{self.port}"
 
     @property
     def records(self) -> dict[str, dict[str, Any]]:
@@ -93,72 +75,7 @@ class TianjinSimulator:
         )
         return dict(counts)
 
-    async def start(self) -> None:
-        """Listen (a free port when ``port`` is 0)."""
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        await self._listen()
-
-    async def _listen(self) -> None:
-        assert self._runner is not None
-        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await self._site.start()
-        if self.port == 0:
-            server = self._site._server  # noqa: SLF001 - aiohttp keeps the bound socket here
-            assert server is not None
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-
-    async def set_down(self, down: bool) -> None:
-        """Refuse connections, or listen again on the same port."""
-        self.down = down
-        if down and self._site is not None:
-            await self._site.stop()
-            self._site = None
-        elif not down and self._site is None:
-            await self._listen()
-
-    async def stop(self) -> None:
-        """Stop listening."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-            self._site = None
-
-    async def __aenter__(self) -> Self:
-        """Start."""
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        """Stop."""
-        await self.stop()
-
-    def expire_tokens(self) -> None:
-        """Every token issued so far expires now."""
-        self.state.tokens.clear()
-
     # ------------------------------------------------------------------ handlers
-
-    async def _fault(self) -> web.Response | None:
-        f, roll = self.faults, self._rng.random()
-        for rate, kind in (
-            (f.timeout_rate, "timeout"),
-            (f.error_rate, "5xx"),
-            (f.malformed_rate, "malformed"),
-            (f.html_rate, "html"),
-        ):
-            if roll < rate:
-                self.state.requests[f"fault:{kind}"] += 1
-                if kind == "timeout":
-                    await asyncio.sleep(f.timeout_s)
-                    return web.Response(status=504, text="gateway timeout")
-                if kind == "5xx":
-                    return web.Response(status=500, text="Internal Server Error")
-                if kind == "malformed":
-                    return web.Response(text='{"code": "200", "message": ', content_type="application/json")
-                return web.Response(text="<html><body>系统维护中</body></html>", content_type="text/html")
-            roll -= rate
-        return None
 
     async def _signed(self, request: web.Request, name: str) -> dict[str, Any] | web.Response:
         """The verified ``data`` of a business request, or the answer refusing it."""

@@ -8,19 +8,18 @@ serial again for the same ``clientSerial`` (the assumption written down in the a
 
 from __future__ import annotations
 
-import asyncio
-import random
 import re
 import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import structlog
 from aiohttp import web
 
-from infra.regsim.app import Faults
+from infra.regsim.base import HttpPlatformSimulator
+from infra.regsim.faults import Faults
 
 log = structlog.get_logger(__name__)
 
@@ -44,30 +43,19 @@ class TransportSerialState:
     tokens: dict[str, float] = field(default_factory=dict)
 
 
-class TransportSerialSimulator:
+class TransportSerialSimulator(HttpPlatformSimulator):
     """The platform, startable in-process."""
+
+    MALFORMED_BODY = '{"success": true, "code": '
+    state: TransportSerialState
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None) -> None:
         """Account ``ecogate``/``EcoGate@2026``; plates ending in ``X`` are refused admission."""
-        self.host, self.port = host, port
+        super().__init__(host=host, port=port, faults=faults)
         self.accounts = {"ecogate": "EcoGate@2026"}
-        self.faults = faults or Faults()
         self.state = TransportSerialState()
-        self._rng = random.Random(self.faults.seed)
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
-        self.down = False
 
-        @web.middleware
-        async def cut_when_down(request: web.Request, handler: Any) -> web.StreamResponse:
-            if self.down:  # connections kept alive are cut at their next request
-                if request.transport is not None:
-                    request.transport.close()
-                raise web.HTTPServiceUnavailable
-            response: web.StreamResponse = await handler(request)
-            return response
-
-        app = web.Application(client_max_size=8 * 1024 * 1024, middlewares=[cut_when_down])
+        app = self.app
         for path, handler in (
             ("/transport/login", self._login),
             ("/transport/check", self._check),
@@ -75,12 +63,6 @@ class TransportSerialSimulator:
             ("/transport/record/cargo", self._cargo),
         ):
             app.router.add_post(path, handler)
-        self.app = app
-
-    @property
-    def url(self) -> str:
-        """Base URL."""
-        return f"http://{self.host}:{self.port}"
 
     @property
     def records(self) -> dict[str, dict[str, Any]]:
@@ -92,72 +74,7 @@ class TransportSerialSimulator:
         serial = self.state.by_client.get(client_serial)
         return None if serial is None else self.state.records.get(serial)
 
-    async def start(self) -> None:
-        """Listen (a free port when ``port`` is 0)."""
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        await self._listen()
-
-    async def _listen(self) -> None:
-        assert self._runner is not None
-        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await self._site.start()
-        if self.port == 0:
-            server = self._site._server  # noqa: SLF001 - aiohttp keeps the bound socket here
-            assert server is not None
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-
-    async def set_down(self, down: bool) -> None:
-        """Refuse connections, or listen again on the same port."""
-        self.down = down
-        if down and self._site is not None:
-            await self._site.stop()
-            self._site = None
-        elif not down and self._site is None:
-            await self._listen()
-
-    async def stop(self) -> None:
-        """Stop listening."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-            self._site = None
-
-    async def __aenter__(self) -> Self:
-        """Start."""
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        """Stop."""
-        await self.stop()
-
-    def expire_tokens(self) -> None:
-        """Every token issued so far expires now."""
-        self.state.tokens.clear()
-
     # ------------------------------------------------------------------ handlers
-
-    async def _fault(self) -> web.Response | None:
-        f, roll = self.faults, self._rng.random()
-        for rate, kind in (
-            (f.timeout_rate, "timeout"),
-            (f.error_rate, "5xx"),
-            (f.malformed_rate, "malformed"),
-            (f.html_rate, "html"),
-        ):
-            if roll < rate:
-                self.state.requests[f"fault:{kind}"] += 1
-                if kind == "timeout":
-                    await asyncio.sleep(f.timeout_s)
-                    return web.Response(status=504, text="gateway timeout")
-                if kind == "5xx":
-                    return web.Response(status=502, text="Bad Gateway")
-                if kind == "malformed":
-                    return web.Response(text='{"success": true, "code": ', content_type="application/json")
-                return web.Response(text="<html><body>系统维护中</body></html>", content_type="text/html")
-            roll -= rate
-        return None
 
     async def _body(self, request: web.Request, name: str) -> dict[str, Any] | web.Response:
         fault = await self._fault()

@@ -1,0 +1,27 @@
+"""Injectable faults shared by every platform simulator."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Faults:
+    """Injectable faults; rates are probabilities per request (seeded ``rng`` for repeatable runs)."""
+
+    error_rate: float = 0.0  # 5xx answers
+    timeout_rate: float = 0.0  # the request hangs past any client timeout
+    malformed_rate: float = 0.0  # a body that is not JSON
+    html_rate: float = 0.0  # an HTML error page with status 200
+    lost_answer_rate: float = 0.0  # the record is stored, then the answer never comes (duplicates follow)
+    rate_limit: int = 0  # > 0: at most this many platform requests per second, else 429
+    reject_serials: set[str] = field(default_factory=set)  # records refused with a schema reason
+    timeout_s: float = 30.0
+    seed: int = 7
+
+    def public(self) -> dict[str, Any]:
+        """The settings as JSON."""
+        out = asdict(self)
+        out["reject_serials"] = sorted(self.reject_serials)
+        return out
