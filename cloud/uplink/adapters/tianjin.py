@@ -43,6 +43,13 @@ from cloud.uplink.adapters.base import (
     SendResult,
     UplinkRecord,
 )
+from cloud.uplink.adapters.http import (
+    RETRYABLE,
+    AuthError,
+    client_session,
+    post_json,
+    retry_result,
+)
 from cloud.uplink.adapters.photos import fit_photo
 from hj1321.colours import ColourScheme, colour_to_scheme
 
@@ -78,20 +85,6 @@ def signing_string(company: str, timestamp: str, nonce: str, digest: str) -> byt
     return f"{company}|{timestamp}|{nonce}|{digest}".encode()
 
 
-class _NotUnderstoodError(Exception):
-    """An answer that is not a JSON object with a code."""
-
-
-class _TransientError(Exception):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class _AuthError(Exception):
-    """The platform refused our credentials."""
-
-
 class TianjinAdapter:
     """Tianjin client for one tenant's platform."""
 
@@ -114,16 +107,13 @@ class TianjinAdapter:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                base_url=self.config.base_url.rstrip("/") + "/",
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
-            )
+            self._session = client_session(self.config)
         return self._session
 
     def envelope(self, data: object) -> dict[str, Any]:
         """The signed envelope of a business request."""
         if self._signer is None:
-            raise _AuthError("未配置 SM2 私钥（prksm2）")
+            raise AuthError("未配置 SM2 私钥（prksm2）")
         company = self.config.enterprise_code
         timestamp = dt.datetime.now(_CHINA).strftime("%Y-%m-%d %H:%M:%S")
         nonce = secrets.token_hex(8)
@@ -140,18 +130,7 @@ class TianjinAdapter:
 
     async def _post(self, path: str, body: dict[str, Any], *, token: bool = True) -> dict[str, Any]:
         headers = {"token": await self._access_token()} if token else {}
-        async with self._http().post(path.lstrip("/"), json=body, headers=headers) as response:
-            raw = await response.read()
-            if response.status == 429 or response.status >= 500:
-                raise _TransientError(f"HTTP {response.status}", _seconds(response.headers.get("Retry-After")))
-        try:
-            parsed = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            snippet = raw[:80].decode("utf-8", "replace").replace("\n", " ")
-            raise _NotUnderstoodError(f"应答不是 JSON：{snippet}") from exc
-        if not isinstance(parsed, dict) or "code" not in parsed:
-            raise _NotUnderstoodError(f"应答缺少 code：{str(parsed)[:80]}")
-        return parsed
+        return await post_json(self._http(), path, body, headers)
 
     async def _access_token(self, *, renew: bool = False) -> str:
         async with self._token_lock:
@@ -171,7 +150,7 @@ class TianjinAdapter:
             data = answer.get("data")
             token = data.get("token") if isinstance(data, dict) else None
             if str(answer.get("code")) != "200" or not isinstance(token, str) or not token:
-                raise _AuthError(str(answer.get("message") or "获取令牌失败"))
+                raise AuthError(str(answer.get("message") or "获取令牌失败"))
             self._token, self._token_at = token, time.monotonic()
             return token
 
@@ -183,14 +162,8 @@ class TianjinAdapter:
                 await self._access_token(renew=True)
                 answer = await self._post(path, self.envelope(data))
             return _classify(answer)
-        except _TransientError as exc:
-            return SendResult(Outcome.RETRY, str(exc), retry_after_s=exc.retry_after)
-        except _NotUnderstoodError as exc:
-            return SendResult(Outcome.RETRY, str(exc))
-        except _AuthError as exc:
-            return SendResult(Outcome.RETRY, f"鉴权失败：{exc}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return SendResult(Outcome.RETRY, f"网络错误：{type(exc).__name__} {exc}".strip())
+        except RETRYABLE as exc:
+            return retry_result(exc)
 
     # ------------------------------------------------------------------ interface
 
@@ -277,10 +250,3 @@ def _classify(answer: dict[str, Any]) -> SendResult:
     if code == "429" or code.startswith("5"):
         return SendResult(Outcome.RETRY, message or f"平台忙（{code}）", code)
     return SendResult(Outcome.RETRY, f"未识别的应答码 {code}：{message}"[:200], code)
-
-
-def _seconds(header: str | None) -> float | None:
-    try:
-        return float(header) if header else None
-    except ValueError:
-        return None

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import time
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
@@ -40,6 +39,14 @@ from cloud.uplink.adapters.base import (
     SendResult,
     UplinkRecord,
 )
+from cloud.uplink.adapters.http import (
+    RETRYABLE,
+    AuthError,
+    NotUnderstoodError,
+    client_session,
+    post_json,
+    retry_result,
+)
 from cloud.uplink.adapters.photos import fit_photo
 from hj1321.colours import ColourScheme, colour_to_scheme
 
@@ -52,10 +59,6 @@ PUT_FILE: Final = "/restapi/transportControl/put_file"
 TOKEN_TTL_S: Final = 100 * 60
 _MILLI: Final = Decimal("0.001")
 _DUPLICATE_WORDS: Final = ("已存在", "重复", "duplicate")
-
-
-class _NotUnderstoodError(Exception):
-    """An answer that is not a JSON object with a code."""
 
 
 class TransportControlAdapter:
@@ -75,29 +78,14 @@ class TransportControlAdapter:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                base_url=self.config.base_url.rstrip("/") + "/",
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
-            )
+            self._session = client_session(self.config)
         return self._session
 
     async def _post(self, path: str, ipctype: str, value: object, *, token: bool = True) -> dict[str, Any]:
         body: dict[str, Any] = {"organ": self.config.enterprise_code, "ipctype": ipctype, "value": value}
         if token:
             body["access_token"] = await self._access_token()
-        async with self._http().post(path.lstrip("/"), json=body) as response:
-            raw = await response.read()
-            if response.status == 429 or response.status >= 500:
-                retry = response.headers.get("Retry-After")
-                raise _TransientError(f"HTTP {response.status}", _seconds(retry))
-        try:
-            parsed = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            snippet = raw[:80].decode("utf-8", "replace").replace("\n", " ")
-            raise _NotUnderstoodError(f"应答不是 JSON：{snippet}") from exc
-        if not isinstance(parsed, dict) or "code" not in parsed:
-            raise _NotUnderstoodError(f"应答缺少 code：{str(parsed)[:80]}")
-        return parsed
+        return await post_json(self._http(), path, body)
 
     async def _access_token(self, *, renew: bool = False) -> str:
         async with self._token_lock:
@@ -114,7 +102,7 @@ class TransportControlAdapter:
             )
             token = answer.get("access_token") or (answer.get("value") or {}).get("access_token")
             if str(answer.get("code")) != "200" or not isinstance(token, str) or not token:
-                raise _AuthError(str(answer.get("status") or answer.get("message") or "获取令牌失败"))
+                raise AuthError(str(answer.get("status") or answer.get("message") or "获取令牌失败"))
             self._token, self._token_at = token, time.monotonic()
             return token
 
@@ -132,14 +120,8 @@ class TransportControlAdapter:
         """``shareDrivingRecord``, then ``sharePhotoInfo`` for each photo."""
         try:
             return await self._send(record, photos)
-        except _TransientError as exc:
-            return SendResult(Outcome.RETRY, str(exc), retry_after_s=exc.retry_after)
-        except _NotUnderstoodError as exc:
-            return SendResult(Outcome.RETRY, str(exc))
-        except _AuthError as exc:
-            return SendResult(Outcome.RETRY, f"鉴权失败：{exc}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return SendResult(Outcome.RETRY, f"网络错误：{type(exc).__name__} {exc}".strip())
+        except RETRYABLE as exc:
+            return retry_result(exc)
 
     async def _send(self, record: UplinkRecord, photos: PhotoLoader) -> SendResult:
         result = _classify(await self._put(PUT_DATA, "shareDrivingRecord", self.record_value(record)))
@@ -161,8 +143,8 @@ class TransportControlAdapter:
         value = [{"dzbh": code, "bgzt": "0", "vlpzt": "0"} for code in gate_codes]
         try:
             return _classify(await self._put(PUT_DATA, "putdcstatus", value))
-        except (_TransientError, _NotUnderstoodError, _AuthError, aiohttp.ClientError, TimeoutError) as exc:
-            return SendResult(Outcome.RETRY, str(exc))
+        except RETRYABLE as exc:
+            return retry_result(exc)
 
     async def pre_pass_check(self, plate: str, colour: str, gate_code: str) -> PrePassResult | None:
         """``getCheckVehicle``: ``isControl == 0`` means allowed; errors propagate to the caller's fallback."""
@@ -174,7 +156,7 @@ class TransportControlAdapter:
         }
         answer = await self._put(GET_DATA, "getCheckVehicle", value)
         if str(answer.get("code")) != "200":
-            raise _NotUnderstoodError(str(answer.get("status") or answer.get("code")))
+            raise NotUnderstoodError(str(answer.get("status") or answer.get("code")))
         data = answer.get("value") if isinstance(answer.get("value"), dict) else answer
         assert isinstance(data, dict)
         return PrePassResult(str(data.get("isControl", "0")) == "0", str(data.get("controlReason") or ""))
@@ -188,7 +170,7 @@ class TransportControlAdapter:
         """
         answer = await self._put(GET_DATA, "getPushData", {"enterpriseID": self.config.enterprise_code})
         if str(answer.get("code")) != "200":
-            raise _NotUnderstoodError(str(answer.get("status") or answer.get("code")))
+            raise NotUnderstoodError(str(answer.get("status") or answer.get("code")))
         items = answer.get("value")
         out: list[DownlinkItem] = []
         for raw in items if isinstance(items, list) else []:
@@ -205,7 +187,7 @@ class TransportControlAdapter:
         """``ackPushData``: the items are applied (sent after our transaction committed)."""
         answer = await self._put(PUT_DATA, "ackPushData", {"ids": item_ids})
         if str(answer.get("code")) != "200":
-            raise _NotUnderstoodError(str(answer.get("status") or answer.get("code")))
+            raise NotUnderstoodError(str(answer.get("status") or answer.get("code")))
 
     async def close(self) -> None:
         """Close the HTTP session."""
@@ -267,16 +249,6 @@ class TransportControlAdapter:
         }
 
 
-class _TransientError(Exception):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class _AuthError(Exception):
-    """The platform refused our credentials."""
-
-
 def _token_expired(answer: dict[str, Any]) -> bool:
     status = str(answer.get("status") or answer.get("message") or "")
     return str(answer.get("code")) == "401" or "token" in status.lower() or "令牌" in status
@@ -294,10 +266,3 @@ def _classify(answer: dict[str, Any]) -> SendResult:
     if code == "429" or code.startswith("5"):
         return SendResult(Outcome.RETRY, status or f"平台忙（{code}）", code)
     return SendResult(Outcome.RETRY, f"未识别的应答码 {code}：{status}"[:200], code)
-
-
-def _seconds(header: str | None) -> float | None:
-    try:
-        return float(header) if header else None
-    except ValueError:
-        return None

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import time
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
@@ -43,6 +42,14 @@ from cloud.uplink.adapters.base import (
     SendResult,
     UplinkRecord,
 )
+from cloud.uplink.adapters.http import (
+    RETRYABLE,
+    AuthError,
+    NotUnderstoodError,
+    client_session,
+    post_json,
+    retry_result,
+)
 from cloud.uplink.adapters.photos import fit_photo
 from hj1321.colours import ColourScheme, colour_to_scheme
 
@@ -57,20 +64,6 @@ TOKEN_TTL_S: Final = 100 * 60
 _MILLI: Final = Decimal("0.001")
 _DUPLICATE_WORDS: Final = ("已存在", "重复", "duplicate")
 _SERIAL_CACHE_MAX: Final = 100_000
-
-
-class _NotUnderstoodError(Exception):
-    """An answer that is not a JSON object with a code."""
-
-
-class _TransientError(Exception):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class _AuthError(Exception):
-    """The platform refused our credentials."""
 
 
 class TransportSerialAdapter:
@@ -91,26 +84,12 @@ class TransportSerialAdapter:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                base_url=self.config.base_url.rstrip("/") + "/",
-                timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
-            )
+            self._session = client_session(self.config)
         return self._session
 
     async def _post(self, path: str, body: dict[str, Any], *, token: bool = True) -> dict[str, Any]:
         headers = {"token": await self._access_token()} if token else {}
-        async with self._http().post(path.lstrip("/"), json=body, headers=headers) as response:
-            raw = await response.read()
-            if response.status == 429 or response.status >= 500:
-                raise _TransientError(f"HTTP {response.status}", _seconds(response.headers.get("Retry-After")))
-        try:
-            parsed = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            snippet = raw[:80].decode("utf-8", "replace").replace("\n", " ")
-            raise _NotUnderstoodError(f"应答不是 JSON：{snippet}") from exc
-        if not isinstance(parsed, dict) or "code" not in parsed:
-            raise _NotUnderstoodError(f"应答缺少 code：{str(parsed)[:80]}")
-        return parsed
+        return await post_json(self._http(), path, body, headers)
 
     async def _access_token(self, *, renew: bool = False) -> str:
         async with self._token_lock:
@@ -130,7 +109,7 @@ class TransportSerialAdapter:
             data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
             token = data.get("token") if isinstance(data, dict) else None
             if not _ok(answer) or not isinstance(token, str) or not token:
-                raise _AuthError(str(answer.get("message") or "获取令牌失败"))
+                raise AuthError(str(answer.get("message") or "获取令牌失败"))
             self._token, self._token_at = token, time.monotonic()
             return token
 
@@ -148,14 +127,8 @@ class TransportSerialAdapter:
         """``check`` (for the platform serial), ``record/pass`` per photo, then ``record/cargo``."""
         try:
             return await self._send(record, photos)
-        except _TransientError as exc:
-            return SendResult(Outcome.RETRY, str(exc), retry_after_s=exc.retry_after)
-        except _NotUnderstoodError as exc:
-            return SendResult(Outcome.RETRY, str(exc))
-        except _AuthError as exc:
-            return SendResult(Outcome.RETRY, f"鉴权失败：{exc}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return SendResult(Outcome.RETRY, f"网络错误：{type(exc).__name__} {exc}".strip())
+        except RETRYABLE as exc:
+            return retry_result(exc)
 
     async def _send(self, record: UplinkRecord, photos: PhotoLoader) -> SendResult:
         serial = self._serials.get(record.serial)
@@ -168,7 +141,7 @@ class TransportSerialAdapter:
                 return _classify(answer)
             serial = _data(answer).get("serialNum")
             if not isinstance(serial, str) or not serial:
-                raise _NotUnderstoodError("核验应答缺少 serialNum")
+                raise NotUnderstoodError("核验应答缺少 serialNum")
             if len(self._serials) >= _SERIAL_CACHE_MAX:
                 self._serials.clear()
             self._serials[record.serial] = serial
@@ -207,7 +180,7 @@ class TransportSerialAdapter:
         """``/transport/check``: ``isAllowPass == 1`` allowed; the platform serial comes back too."""
         answer = await self._call(CHECK, self._check_body(plate, colour, gate_code, "in", None))
         if not _ok(answer):
-            raise _NotUnderstoodError(str(answer.get("message") or answer.get("code")))
+            raise NotUnderstoodError(str(answer.get("message") or answer.get("code")))
         data = _data(answer)
         serial = data.get("serialNum")
         return PrePassResult(
@@ -316,10 +289,3 @@ def _classify(answer: dict[str, Any]) -> SendResult:
     if code == "429" or code.startswith("5"):
         return SendResult(Outcome.RETRY, message or f"平台忙（{code}）", code)
     return SendResult(Outcome.RETRY, f"未识别的应答码 {code}：{message}"[:200], code)
-
-
-def _seconds(header: str | None) -> float | None:
-    try:
-        return float(header) if header else None
-    except ValueError:
-        return None
