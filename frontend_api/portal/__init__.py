@@ -7,6 +7,20 @@ from litestar.types import ControllerRouterHandler
 
 def routes() -> list[ControllerRouterHandler]:
     """Every portal route handler, for the composition root."""
-    from frontend_api.portal import admin, enterprise, regulator  # noqa: PLC0415 - page modules import the domain
+    from frontend_api.portal import (  # noqa: PLC0415 - page modules import the domain
+        admin,
+        enterprise,
+        enterprise_admin,
+        enterprise_reports,
+        enterprise_vehicles,
+        regulator,
+    )
 
-    return [*enterprise.routes(), *regulator.routes(), *admin.routes()]
+    return [
+        *enterprise.routes(),
+        *enterprise_vehicles.routes(),
+        *enterprise_reports.routes(),
+        *enterprise_admin.routes(),
+        *regulator.routes(),
+        *admin.routes(),
+    ]
