@@ -11,6 +11,7 @@ def routes() -> list[ControllerRouterHandler]:
         admin,
         enterprise,
         enterprise_admin,
+        enterprise_agents,
         enterprise_reports,
         enterprise_vehicles,
         regulator,
@@ -21,6 +22,7 @@ def routes() -> list[ControllerRouterHandler]:
         *enterprise_vehicles.routes(),
         *enterprise_reports.routes(),
         *enterprise_admin.routes(),
+        *enterprise_agents.routes(),
         *regulator.routes(),
         *admin.routes(),
     ]

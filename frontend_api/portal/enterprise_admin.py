@@ -1,4 +1,4 @@
-"""Users and roles, invitations, password reset, agents (enrollment codes, health, lane/ROI set-up) (issue 9)."""
+"""Users and roles, invitations, password reset, policy and emergency settings (issue 9)."""
 
 from __future__ import annotations
 
