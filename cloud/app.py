@@ -23,6 +23,7 @@ from cloud.auth.guards import authenticated, provide_principal
 from cloud.blobs import BlobStore
 from cloud.db.engine import Database
 from cloud.hub import agent_socket
+from cloud.hub.checks import ChecksRunner
 from cloud.hub.commands import CommandBus
 from cloud.lib.problems import EXCEPTION_HANDLERS
 from cloud.settings import Settings
@@ -56,6 +57,9 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
         app.state.command_bus = bus
         bus_stop = asyncio.Event()
         bus_task = asyncio.create_task(bus.run(bus_stop))
+        # One logic-checks runner per process for the tenants whose agents stored batches (issue 6).
+        checks = ChecksRunner(settings.database)
+        app.state.hub_checks = checks
         # Regulator uplink workers in this process (issue 8; ``ecogate uplink run`` is the other way).
         uplink_tasks = [
             asyncio.create_task(UplinkWorker(db, blob_store).run(bus_stop)) for _ in range(_uplink_workers())
@@ -65,6 +69,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
         finally:
             bus_stop.set()
             await bus_task
+            await checks.stop()
             await asyncio.gather(*uplink_tasks, return_exceptions=True)
             if database is None:
                 await db.dispose()

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -61,9 +61,17 @@ REASONS: Final[dict[str, tuple[str, str]]] = {
     ),
     "blacklisted_allowed": ("黑名单车辆被放行", "黑名单中的车辆在名单有效期内被放行入场"),
 }
+#: Re-read margin for vehicle versions, and for passes beyond the commit horizon below.
 _OVERLAP: Final = dt.timedelta(minutes=5)
+#: Re-read margin for passes below the commit horizon (timestamp granularity only).
+_PASS_OVERLAP: Final = dt.timedelta(seconds=1)
+#: The oldest start of a transaction still open in this database (``received_at`` is the inserting
+#: transaction's start): every pass received before it is committed and visible to the next statement.
+_HORIZON_SQL: Final = text(
+    "SELECT least(now(), (SELECT min(xact_start) FROM pg_stat_activity"
+    " WHERE pid <> pg_backend_pid() AND datname = current_database() AND xact_start IS NOT NULL))"
+)
 _BATCH: Final = 5000
-_INSERT_CHUNK: Final = 1000
 _SWEEP_EVERY: Final = dt.timedelta(minutes=1)
 _INTERNAL: Final = frozenset({"in_plant", "nrmm"})
 
@@ -194,30 +202,64 @@ _COLUMNS: Final = (
 )
 
 
-async def _previous(session: AsyncSession, tenant_id: uuid.UUID, event: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The pass of the same plate recorded just before ``event`` at the same site (agent order)."""
-    row = (
-        (
-            await session.execute(
-                text(
-                    f"SELECT {_COLUMNS} FROM pass_event WHERE tenant_id = :t AND site_id = :s AND plate = :p "
-                    "AND ((agent_id = :a AND seq < :q) OR (agent_id <> :a AND occurred_at < :o)) "
-                    "ORDER BY (agent_id = :a) DESC, seq DESC, occurred_at DESC LIMIT 1"
-                ),
-                {
-                    "t": tenant_id,
-                    "s": event["site_id"],
-                    "p": event["plate"],
-                    "a": event["agent_id"],
-                    "q": event["seq"],
-                    "o": event["occurred_at"],
-                },
-            )
-        )
-        .mappings()
-        .first()
+_NEIGHBOURS_SQL: Final = text(
+    """
+    SELECT e.id, prev.id AS prev_id, prev.direction AS prev_direction, prev.decision AS prev_decision,
+           prev.occurred_at AS prev_occurred_at, cnt.n AS window_count
+    FROM unnest(CAST(:ids AS uuid[])) AS x(id)
+    JOIN pass_event e ON e.tenant_id = :t AND e.id = x.id
+    LEFT JOIN LATERAL (
+        SELECT p.id, p.direction, p.decision, p.occurred_at FROM pass_event p
+        WHERE p.tenant_id = :t AND p.site_id = e.site_id AND p.plate = e.plate
+          AND ((p.agent_id = e.agent_id AND p.seq < e.seq)
+               OR (p.agent_id <> e.agent_id AND p.occurred_at < e.occurred_at))
+        ORDER BY (p.agent_id = e.agent_id) DESC, p.seq DESC, p.occurred_at DESC LIMIT 1
+    ) prev ON true
+    LEFT JOIN LATERAL (
+        SELECT count(*) AS n FROM pass_event c
+        WHERE c.tenant_id = :t AND c.plate = e.plate
+          AND c.occurred_at > e.occurred_at - make_interval(secs => :window_s) AND c.occurred_at <= e.occurred_at
+    ) cnt ON true
+    """
+)
+
+
+class _Neighbours(NamedTuple):
+    """What the per-pass checks need from other records: the plate's previous pass, the window count."""
+
+    previous: Mapping[str, Any] | None
+    window_count: int
+
+
+async def _neighbours(
+    session: AsyncSession, tenant_id: uuid.UUID, rows: list[dict[str, Any]], settings: CheckSettings
+) -> dict[uuid.UUID, _Neighbours]:
+    """For every plated pass of ``rows``, in ONE query (two per pass cost more than the ingest itself):
+
+    * the pass of the same plate recorded just before it at the same site (agent order: the same
+      agent's lower sequence first, else another agent's earlier time);
+    * the number of passes of the plate in the ``pass_window_h`` hours up to it.
+    """
+    ids = [r["id"] for r in rows if r["plate"]]
+    if not ids:
+        return {}
+    result = await session.execute(
+        _NEIGHBOURS_SQL, {"ids": ids, "t": tenant_id, "window_s": settings.pass_window_h * 3600.0}
     )
-    return None if row is None else dict(row)
+    out: dict[uuid.UUID, _Neighbours] = {}
+    for r in result.mappings():
+        previous = (
+            None
+            if r["prev_id"] is None
+            else {
+                "id": r["prev_id"],
+                "direction": r["prev_direction"],
+                "decision": r["prev_decision"],
+                "occurred_at": r["prev_occurred_at"],
+            }
+        )
+        out[r["id"]] = _Neighbours(previous, int(r["window_count"] or 0))
+    return out
 
 
 def _category(event: Mapping[str, Any], vehicle: _Vehicle | None) -> str:
@@ -227,10 +269,9 @@ def _category(event: Mapping[str, Any], vehicle: _Vehicle | None) -> str:
     return str(snap.get("category") or "")
 
 
-async def _check_pass(  # noqa: C901, PLR0912 - one checklist per pass
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
+def _check_pass(  # noqa: C901, PLR0912 - one checklist per pass
     event: Mapping[str, Any],
+    neighbours: _Neighbours | None,
     ledger: _Ledger,
     settings: CheckSettings,
     blacklist: Mapping[str, list[tuple[dt.datetime, dt.datetime | None]]],
@@ -268,7 +309,7 @@ async def _check_pass(  # noqa: C901, PLR0912 - one checklist per pass
         flag("clock_skew", "代理在记录时报告了时钟偏差")
 
     if plate and not internal_vehicle:
-        previous = await _previous(session, tenant_id, event)
+        previous = neighbours.previous if neighbours is not None else None
         if event["direction"] == "out":
             entered = previous is not None and previous["direction"] == "in" and previous["decision"] == "allow"
             if entered and previous is not None and previous["occurred_at"] > at:
@@ -285,21 +326,14 @@ async def _check_pass(  # noqa: C901, PLR0912 - one checklist per pass
                     f"车辆 {plate} 于 {_china(at)} 出场，此前 {_hours(settings.pairing_window_h)}内无入场记录",
                 )
         # Too many passes: one flag per plate and China day, on the pass that crosses the threshold.
-        window = dt.timedelta(hours=settings.pass_window_h)
-        count = await session.scalar(
-            text(
-                "SELECT count(*) FROM pass_event WHERE tenant_id = :t AND plate = :p AND occurred_at > :lo "
-                "AND occurred_at <= :hi"
-            ),
-            {"t": tenant_id, "p": plate, "lo": at - window, "hi": at},
-        )
-        if int(count or 0) > settings.max_passes:
+        count = neighbours.window_count if neighbours is not None else 0
+        if count > settings.max_passes:
             day = at.astimezone(CHINA_TZ).date().isoformat()
             flag(
                 "too_many_passes",
                 f"车辆 {plate} 在 {_hours(settings.pass_window_h)}内通行 {count} 次，超过 {settings.max_passes} 次",
                 key=f"{plate}:{day}",
-                count=int(count or 0),
+                count=count,
             )
 
     if event["decision"] == "allow":
@@ -556,6 +590,13 @@ async def _blacklist(
     return out
 
 
+_INSERT_FLAGS = (
+    pg_insert(m.CheckFlag)
+    .on_conflict_do_nothing(index_elements=["tenant_id", "code", "subject_key"])
+    .returning(m.CheckFlag.id, m.CheckFlag.code)
+)
+
+
 async def _insert(session: AsyncSession, tenant_id: uuid.UUID, flags: list[_Flag], run: CheckRun) -> None:
     if not flags:
         return
@@ -577,17 +618,14 @@ async def _insert(session: AsyncSession, tenant_id: uuid.UUID, flags: list[_Flag
         }
         for f in unique.values()
     ]
-    for start in range(0, len(rows), _INSERT_CHUNK):  # asyncpg takes at most 32767 parameters
-        result = await session.execute(
-            pg_insert(m.CheckFlag)
-            .values(rows[start : start + _INSERT_CHUNK])
-            .on_conflict_do_nothing(index_elements=["tenant_id", "code", "subject_key"])
-            .returning(m.CheckFlag.id, m.CheckFlag.code)
-        )
-        for flag_id, code in result:
-            chain.note_new(session.sync_session, tenant_id, "check_flag", flag_id)
-            run.flags_added += 1
-            run.codes[code] = run.codes.get(code, 0) + 1
+    # executemany form of one cached statement (sent as multi-row VALUES pages with RETURNING):
+    # compiling ``.values(rows)`` anew held the event loop for up to a second per run, which the
+    # hub's acks felt as latency spikes (docs/sync.md).
+    result = await session.execute(_INSERT_FLAGS, rows)
+    for flag_id, code in result:
+        chain.note_new(session.sync_session, tenant_id, "check_flag", flag_id)
+        run.flags_added += 1
+        run.codes[code] = run.codes.get(code, 0) + 1
 
 
 async def run_checks(session: AsyncSession, tenant_id: uuid.UUID, now: dt.datetime | None = None) -> CheckRun:
@@ -610,7 +648,11 @@ async def run_checks(session: AsyncSession, tenant_id: uuid.UUID, now: dt.dateti
     run = CheckRun()
     ledger = await _ledger(session, tenant_id)
     blacklist = await _blacklist(session, tenant_id)
-    since = (state.passes_until - _OVERLAP) if state.passes_until is not None else None
+    # Incremental: passes from the last run's horizon on. Passes whose inserting transaction began
+    # earlier but had not committed then are below no horizon (the horizon is the oldest open
+    # transaction's start), so nothing is skipped and the re-read is a second, not minutes of passes.
+    horizon: dt.datetime | None = await session.scalar(_HORIZON_SQL)
+    since = (state.passes_until - _PASS_OVERLAP) if state.passes_until is not None else None
     cursor: tuple[dt.datetime, uuid.UUID] | None = None
     newest = state.passes_until
     flags: list[_Flag] = []
@@ -632,8 +674,9 @@ async def run_checks(session: AsyncSession, tenant_id: uuid.UUID, now: dt.dateti
                 )
             ).mappings()
         ]
+        around = await _neighbours(session, tenant_id, rows, settings)
         for row in rows:
-            flags.extend(await _check_pass(session, tenant_id, row, ledger, settings, blacklist))
+            flags.extend(_check_pass(row, around.get(row["id"]), ledger, settings, blacklist))
             newest = row["received_at"] if newest is None else max(newest, row["received_at"])
         run.passes_checked += len(rows)
         if len(rows) < _BATCH:
@@ -647,7 +690,12 @@ async def run_checks(session: AsyncSession, tenant_id: uuid.UUID, now: dt.dateti
     vehicle_flags, run.vehicles_checked = await _vehicle_flags(session, tenant_id, state.vehicles_until)
     flags.extend(vehicle_flags)
     await _insert(session, tenant_id, flags, run)
-    state.passes_until = newest
+    # Never backwards: a transaction open now (holding the horizon back) began after the previous
+    # run's horizon, so its passes are above the previous mark anyway.
+    covered = newest if newest is None or horizon is None else min(newest, horizon)
+    if covered is not None and state.passes_until is not None:
+        covered = max(covered, state.passes_until)
+    state.passes_until = covered
     state.vehicles_until = await session.scalar(
         select(func.max(m.VehicleVersion.created_at)).where(m.VehicleVersion.tenant_id == tenant_id)
     )

@@ -41,6 +41,7 @@ from cloud.blobs import BlobStore
 from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.hub import commands
+from cloud.hub.checks import ChecksRunner
 from cloud.hub.credentials import AgentIdentity, authenticate_agent
 from cloud.uplink import outbox as uplink_outbox
 from hj1321.plates import canonical_plate
@@ -51,8 +52,6 @@ log = structlog.get_logger(__name__)
 CLOCK_SKEW_LIMIT_S = 30.0
 #: A queue is flagged "growing" when it grew at each of this many heartbeats in a row.
 QUEUE_GROWTH_BEATS = 4
-#: Logic checks (issue 6) run after ingest at most this often per connection, off the ack path.
-CHECKS_EVERY_S = 2.0
 #: Close code when the database fails under a connection (RFC 6455 "internal error"): retry later.
 CLOSE_UNAVAILABLE = 1011
 #: Fault-injection hook for the crash tests: exit after this many committed batches (0 = never).
@@ -145,8 +144,6 @@ class _AgentSession:
         self.held_versions: dict[str, str | None] = {}
         self.ready = False
         self.queue_depths: list[int] = []
-        self._checks: asyncio.Task[None] | None = None
-        self._checks_due = False
         self._send_lock = asyncio.Lock()
         self._sync_lock = asyncio.Lock()
 
@@ -248,22 +245,10 @@ class _AgentSession:
         return True
 
     def _schedule_checks(self) -> None:
-        """Run the tenant's logic checks soon after new records (never on the ack path; coalesced)."""
-        self._checks_due = True
-        if self._checks is None or self._checks.done():
-            self._checks = asyncio.create_task(self._run_checks())
-
-    async def _run_checks(self) -> None:
-        from cloud.compliance import checks  # noqa: PLC0415 - the hub needs it only after ingest
-
-        while self._checks_due:
-            self._checks_due = False
-            await asyncio.sleep(CHECKS_EVERY_S)
-            try:
-                async with self.database.session(self.who.principal) as session, session.begin():
-                    await checks.run_checks(session, self.who.tenant_id)
-            except Exception:  # a background job: log, never kill the connection
-                self.log.exception("hub.checks_failed")
+        """Ask the process's checks runner for this tenant's logic checks (never on the ack path; coalesced)."""
+        runner: ChecksRunner | None = getattr(self.socket.app.state, "hub_checks", None)
+        if runner is not None:
+            runner.request(self.who.principal)
 
     async def _load_state(self) -> tuple[int, str]:
         async with self.database.session(self.who.principal) as session, session.begin():
