@@ -41,8 +41,8 @@ BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 600.0
 
 _CLAIM = """
-SELECT o.id, o.attempts, e.occurred_at, e.direction, e.plate, e.plate_colour, e.decision, e.cargo_name,
-       e.scene_sha256, e.plate_sha256, e.payload, g.code AS gate_code, l.code AS lane_code,
+SELECT o.id, o.attempts, o.platform_serial, e.occurred_at, e.direction, e.plate, e.plate_colour, e.decision,
+       e.cargo_name, e.scene_sha256, e.plate_sha256, e.payload, g.code AS gate_code, l.code AS lane_code,
        v.vin, v.emission_stage, v.fuel_type, v.vehicle_type, v.use_nature, v.register_date, v.fleet_name,
        v.network_status
 FROM uplink_outbox o
@@ -307,6 +307,7 @@ def _record(row: Any) -> UplinkRecord:
         cargo_name=row.cargo_name,
         net_kg=None if net is None else _decimal(net),
         photos=photos,
+        platform_serial=row.platform_serial,
     )
 
 

@@ -54,6 +54,10 @@ class TransportSerialSimulator(HttpPlatformSimulator):
         super().__init__(host=host, port=port, faults=faults)
         self.accounts = {"ecogate": "EcoGate@2026"}
         self.state = TransportSerialState()
+        #: False = a platform that ignores ``clientSerial`` and issues a fresh serial on every ``check``.
+        self.honour_client_serial = True
+        #: True = ``record/cargo`` answers 503 (the pass record is taken, the cargo has to wait).
+        self.cargo_down = False
 
         app = self.app
         for path, handler in (
@@ -112,7 +116,7 @@ class TransportSerialSimulator(HttpPlatformSimulator):
         if not _PLATE.match(plate):
             return _answer("400", f"车牌号码格式错误：{plate}")
         client = str(body.get("clientSerial") or "")
-        serial = self.state.by_client.get(client) if client else None
+        serial = self.state.by_client.get(client) if client and self.honour_client_serial else None
         if serial is None:
             serial = "KF" + secrets.token_hex(12).upper()
             self.state.issued[serial] = client
@@ -166,6 +170,9 @@ class TransportSerialSimulator(HttpPlatformSimulator):
         return _answer("200", "成功")
 
     async def _cargo(self, request: web.Request) -> web.Response:
+        if self.cargo_down:
+            self.state.requests["fault:cargo_down"] += 1
+            return web.Response(status=503, text="Service Unavailable")
         body = await self._body(request, "cargo")
         if isinstance(body, web.Response):
             return body

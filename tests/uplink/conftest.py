@@ -53,17 +53,24 @@ async def fx_regsim() -> AsyncIterator[RegulatorSimulator]:
 def fx_connect_platform(database: Database) -> Callable[..., Awaitable[None]]:
     """Factory: configure a tenant's platform as the simulator (credentials encrypted at rest)."""
 
-    async def connect(tenant_id: uuid.UUID, sim: RegulatorSimulator, *, timeout_s: float = 2.0) -> None:
+    async def connect(
+        tenant_id: uuid.UUID,
+        sim: Any,
+        *,
+        timeout_s: float = 2.0,
+        profile: str = "transport_control",
+        credentials: dict[str, str] | None = None,
+    ) -> None:
         actor = Principal(user_id=uuid.UUID(int=4), role=Role.TENANT_ADMIN, tenant_id=tenant_id, login="setup")
         async with database.session(actor) as session, session.begin():
             row = await platforms.configure(
                 session,
                 tenant_id,
-                profile="transport_control",
+                profile=profile,
                 base_url=sim.url,
                 enterprise_code=ENTERPRISE,
                 enterprise_name="测试企业",
-                credentials={"username": "ecogate", "password": "EcoGate@2026"},
+                credentials={"username": "ecogate", "password": "EcoGate@2026", **(credentials or {})},
             )
             row.timeout_s = timeout_s
 

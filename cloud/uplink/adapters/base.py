@@ -81,6 +81,9 @@ class UplinkRecord:
     cargo_name: str | None = None
     net_kg: Decimal | None = None
     photos: tuple[PhotoRef, ...] = ()
+    #: The serial a platform issued for this record on an earlier attempt (``uplink_outbox.platform_serial``),
+    #: so a re-send after a worker restart reuses it (``/transport/*``, docs/adr/0012).
+    platform_serial: str | None = None
 
     @property
     def serial(self) -> str:

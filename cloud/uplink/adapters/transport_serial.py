@@ -9,7 +9,9 @@ Assumptions where the public sources are silent (docs/uplink.md, "/transport/* f
 * ``check`` also carries our record serial as ``clientSerial``; a platform that knows it answers the
   serial it issued before, so a re-send after a lost answer reuses the same platform serial (the
   adapter also remembers serials it was issued, per process). ``SendResult.platform_serial`` carries
-  the platform serial so the worker stores it in ``uplink_outbox.platform_serial``;
+  the platform serial so the worker stores it in ``uplink_outbox.platform_serial`` and passes it back in
+  ``UplinkRecord.platform_serial`` on every later attempt (a worker restart between the pass record and
+  the cargo still sends the cargo against the same serial);
 * success is ``success is true`` and ``code == "200"``; a ``message`` naming an existing serial
   (``已存在``/``重复``) is a duplicate, i.e. delivered;
 * code ``401`` or a message naming the token means it expired: log in again and send once more;
@@ -131,7 +133,9 @@ class TransportSerialAdapter:
             return retry_result(exc)
 
     async def _send(self, record: UplinkRecord, photos: PhotoLoader) -> SendResult:
-        serial = self._serials.get(record.serial)
+        # A serial issued on an earlier attempt (kept in memory, or stored on the outbox row and passed
+        # back by the worker after a restart) is reused: a second ``check`` could issue a second serial.
+        serial = self._serials.get(record.serial) or record.platform_serial
         if serial is None:
             answer = await self._call(
                 CHECK,
@@ -145,13 +149,17 @@ class TransportSerialAdapter:
             if len(self._serials) >= _SERIAL_CACHE_MAX:
                 self._serials.clear()
             self._serials[record.serial] = serial
-        result = await self._pass(record, serial, photos)
-        if not result.delivered:
-            return _with_serial(result, serial)
-        if record.cargo_name or record.net_kg is not None:
-            cargo = _classify(await self._call(CARGO, self.cargo_body(record, serial)))
-            if not cargo.delivered:
-                return _with_serial(SendResult(cargo.outcome, f"货物：{cargo.message}", cargo.platform_code), serial)
+        try:
+            result = await self._pass(record, serial, photos)
+            if not result.delivered:
+                return _with_serial(result, serial)
+            if record.cargo_name or record.net_kg is not None:
+                cargo = _classify(await self._call(CARGO, self.cargo_body(record, serial)))
+                if not cargo.delivered:
+                    failed = SendResult(cargo.outcome, f"货物：{cargo.message}", cargo.platform_code)
+                    return _with_serial(failed, serial)
+        except RETRYABLE as exc:  # the serial is kept (stored on the outbox row) for the next attempt
+            return _with_serial(retry_result(exc), serial)
         return _with_serial(result, serial)
 
     async def _pass(self, record: UplinkRecord, serial: str, photos: PhotoLoader) -> SendResult:
