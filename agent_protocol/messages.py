@@ -168,6 +168,8 @@ class CommandResult(_Msg, tag="command_result", frozen=True, kw_only=True):
     command_id: Annotated[str, msgspec.Meta(max_length=64)]
     ok: bool
     message: Text = ""
+    #: A blob the command produced (``camera_snapshot``: the JPEG), sent as BlobPut just before this result.
+    blob_sha256: Sha256Hex | None = None
 
 
 class Snapshot(_Msg, tag="snapshot", frozen=True, kw_only=True):

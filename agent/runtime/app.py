@@ -65,6 +65,8 @@ class Agent:
         self.lanes: dict[str, LanePipeline] = {}
         self.devices: dict[str, Device] = {}
         self.rings: dict[str, FrameRing] = {}
+        #: The running camera read source of each lane (for cloud snapshots and ROI changes).
+        self.vision_sources: dict[str, Any] = {}
         self.lane_listeners: list[Callable[[LaneEvent], None]] = []
         self.online: Callable[[], bool] = lambda: False  # replaced by the sync layer (issue 5)
         self._free_space = free_space
@@ -167,21 +169,26 @@ class Agent:
             return SpoolReadSource(Path(lane.source.path), poll_s=lane.source.poll_s)
         from agent.runtime.sources import VisionReadSource  # noqa: PLC0415
         from agent.sources.opencv import open_source  # noqa: PLC0415 - vision stack only when cameras are used
+        from agent.sync.commands import load_roi_overrides  # noqa: PLC0415
         from agent.vision import PlateRecognizer, PlateVoter  # noqa: PLC0415
 
         camera = next(c for c in self.cfg.cameras if c.id == lane.camera)
+        # A ROI set from the cloud's portal (set_lane_roi) wins over the configuration file's.
+        roi = load_roi_overrides(self.data).get(lane.id, camera.roi)
         ring = self.rings.setdefault(
             camera.id,
             FrameRing(seconds=self.cfg.evidence.clip_before_s + 15.0, fps=self.cfg.evidence.clip_fps),
         )
-        return VisionReadSource(
+        source = VisionReadSource(
             lane_id=lane.id,
-            frames=open_source(camera.url, roi=camera.roi),
+            frames=open_source(camera.url, roi=roi),
             recognizer=PlateRecognizer(),
             voter=PlateVoter(),
             ring=ring,
             jpeg_quality=self.cfg.evidence.jpeg_quality,
         )
+        self.vision_sources[lane.id] = source
+        return source
 
     def _build_lane(self, lane: LaneConfig) -> LanePipeline:
         assert self.engine is not None
@@ -295,7 +302,13 @@ class Agent:
             self.alarm(_alarm("not_enrolled", "代理尚未注册，无法与云端同步：请运行 ecogate agent enroll"))
             await stop.wait()
             return
-        handler = sync_commands.CommandHandler(self.data, self.engine, open_barrier=self._remote_open)
+        handler = sync_commands.CommandHandler(
+            self.data,
+            self.engine,
+            open_barrier=self._remote_open,
+            snapshot=self._lane_snapshot,
+            apply_roi=self._apply_roi,
+        )
         sync = SyncClient(
             cloud.url or credential.hub_url,
             credential.token,
@@ -326,6 +339,26 @@ class Agent:
         if event is None:
             raise ValueError("放行事件未能保存，道闸未开启")
         return f"已开闸（事件 {event.event_id}）"
+
+    async def _lane_snapshot(self, lane_id: str) -> bytes | None:
+        """The latest frame of the lane's camera (JPEG) for the portal's ROI set-up."""
+        lane = next((x for x in self.cfg.lanes if x.id == lane_id), None)
+        if lane is None:
+            raise ValueError(f"本代理没有车道 {lane_id}")
+        if lane.camera is None:
+            raise ValueError(f"车道 {lane_id} 没有配置相机")
+        ring = self.rings.get(lane.camera)
+        return ring.latest() if ring is not None else None
+
+    async def _apply_roi(self, lane_id: str, roi: tuple[int, int, int, int]) -> str:
+        """Use a new ROI for the lane's recognition from the next frame on (already kept on disk)."""
+        if not any(x.id == lane_id for x in self.cfg.lanes):
+            raise ValueError(f"本代理没有车道 {lane_id}")
+        source = self.vision_sources.get(lane_id)
+        if source is None:
+            return "已保存，车道相机启动后生效"
+        source.frames.roi = roi
+        return "已生效"
 
     async def run(self, *, install_signals: bool = True) -> int:
         """Run until SIGTERM/SIGINT (or a fatal failure); return the exit code."""

@@ -278,7 +278,12 @@ class _Connection:
         elif hook is None:
             await self._send(msg.CommandResult(command_id=message.command_id, ok=False, message="代理尚不支持远程指令"))
         else:
-            await self._send(await hook.on_command(message))
+            result = await hook.on_command(message)
+            take = getattr(hook, "take_upload", None)  # a command that produced a blob (camera snapshot)
+            data = take(result.blob_sha256) if take is not None and result.blob_sha256 else None
+            if isinstance(data, bytes) and len(data) <= msg.MAX_BLOB_BYTES:
+                await self._send(msg.BlobPut(sha256=str(result.blob_sha256), data=data))  # stored before the result
+            await self._send(result)
 
     async def _write(self, stop: asyncio.Event, reader: asyncio.Task[None], stopper: asyncio.Task[bool]) -> None:
         next_beat = 0.0

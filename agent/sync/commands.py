@@ -13,6 +13,11 @@
   the command; the answer says which version the agent holds.
 * ``open_barrier`` (``lane_id``, ``reason``) and ``reload_config``: through callbacks of the runtime.
 * ``chain_anchor``: kept in ``data_dir/chain_anchors.jsonl``.
+* ``camera_snapshot`` (``lane``: the lane code): the latest frame of the lane's camera as JPEG; the
+  result names its sha256 (``blob_sha256``) and the client uploads it just before the result.
+* ``set_lane_roi`` (``lane``, ``x1``, ``y1``, ``x2``, ``y2``): the lane's plate-recognition region,
+  kept as a local override in ``data_dir/lane_rois.json`` (wins over ``cameras[].roi`` of the
+  configuration file, also after a restart) and applied to the running recognizer at once.
 
 Commands are idempotent and deduplicated by id (the hub may send a pending command twice: once live,
 once again at a reconnect).
@@ -23,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 from collections import OrderedDict
@@ -47,6 +53,25 @@ _SEEN_MAX: Final = 1000
 
 OpenBarrier = Callable[[str | None, str], Awaitable[str]]
 Reload = Callable[[], Awaitable[str]]
+#: Latest camera frame of a lane (by lane code) as JPEG bytes, None when no frame arrived yet.
+Snapshot = Callable[[str], Awaitable[bytes | None]]
+#: Apply a lane's ROI to the running recognizer; answers a Chinese text.
+ApplyRoi = Callable[[str, tuple[int, int, int, int]], Awaitable[str]]
+ROI_FILE: Final = "lane_rois.json"
+
+
+def load_roi_overrides(data_dir: Path) -> dict[str, tuple[int, int, int, int]]:
+    """The lane ROIs set from the cloud (lane code → x1, y1, x2, y2); empty when none or unreadable."""
+    try:
+        data = json.loads((data_dir / ROI_FILE).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    out: dict[str, tuple[int, int, int, int]] = {}
+    for lane, roi in dict(data).items():
+        with contextlib.suppress(TypeError, ValueError):
+            x1, y1, x2, y2 = (int(v) for v in roi)
+            out[str(lane)] = (x1, y1, x2, y2)
+    return out
 
 
 class LevelWindow(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,6 +125,8 @@ class CommandHandler:
         *,
         open_barrier: OpenBarrier | None = None,
         reload_config: Reload | None = None,
+        snapshot: Snapshot | None = None,
+        apply_roi: ApplyRoi | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         """Prepare the handler and restore the level window kept in ``data_dir``."""
@@ -107,6 +134,10 @@ class CommandHandler:
         self.engine = engine
         self.open_barrier = open_barrier
         self.reload_config = reload_config
+        self.snapshot = snapshot
+        self.apply_roi = apply_roi
+        #: Snapshot JPEGs waiting for the client to upload them with their result (sha256 → bytes).
+        self._uploads: dict[str, bytes] = {}
         self.clock = clock
         self.window = LevelWindow()
         self.registry_version: str | None = None
@@ -192,18 +223,21 @@ class CommandHandler:
         done = self._seen.get(command.command_id)
         if done is not None:
             return done
+        blob: str | None = None
         try:
-            ok, text = await self._apply(command)
+            outcome = await self._apply(command)
+            ok, text = outcome[0], outcome[1]
+            blob = outcome[2] if len(outcome) > 2 else None
         except (ValueError, TypeError, OSError) as exc:
             ok, text = False, f"指令执行失败：{exc}"[:500]
-        result = msg.CommandResult(command_id=command.command_id, ok=ok, message=text[:500])
+        result = msg.CommandResult(command_id=command.command_id, ok=ok, message=text[:500], blob_sha256=blob)
         self._seen[command.command_id] = result
         while len(self._seen) > _SEEN_MAX:
             self._seen.popitem(last=False)
         log.info("sync.command", name=command.name, command_id=command.command_id, ok=ok)
         return result
 
-    async def _apply(self, command: msg.Command) -> tuple[bool, str]:  # noqa: PLR0911 - one branch per command
+    async def _apply(self, command: msg.Command) -> tuple[bool, str] | tuple[bool, str, str]:  # noqa: PLR0911 - one branch per command
         args = command.args
         if command.name == "set_emergency_level":
             window = LevelWindow(
@@ -227,11 +261,53 @@ class CommandHandler:
             if self.reload_config is None:
                 return False, "本代理不支持远程重载配置"
             return True, await self.reload_config()
+        if command.name == "camera_snapshot":
+            return await self._snapshot(command)
+        if command.name == "set_lane_roi":
+            return True, await self._set_roi(command)
         if command.name == "chain_anchor":
             line = json.dumps(dict(args), ensure_ascii=False) + "\n"
             await asyncio.to_thread(self._append_anchor, line)
             return True, "已保存链锚点"
         return False, f"不支持的指令：{command.name}"
+
+    async def _snapshot(self, command: msg.Command) -> tuple[bool, str] | tuple[bool, str, str]:
+        lane = str(command.args.get("lane") or "")
+        if self.snapshot is None:
+            return False, "本代理没有接入相机，无法抓拍"
+        jpeg = await self.snapshot(lane)
+        if not jpeg:
+            return False, f"车道 {lane} 的相机还没有画面"
+        if len(jpeg) > msg.MAX_BLOB_BYTES:
+            return False, "抓拍图片过大，无法上传"
+        digest = hashlib.sha256(jpeg).hexdigest()
+        while len(self._uploads) >= 4:
+            self._uploads.pop(next(iter(self._uploads)))
+        self._uploads[digest] = jpeg
+        return True, f"已抓拍车道 {lane} 画面 sha256:{digest}", digest
+
+    def take_upload(self, sha256: str) -> bytes | None:
+        """The snapshot bytes a result names (the SyncClient uploads them just before the result)."""
+        return self._uploads.pop(sha256, None)
+
+    async def _set_roi(self, command: msg.Command) -> str:
+        args = command.args
+        lane = str(args.get("lane") or "")
+        if not lane:
+            raise ValueError("缺少车道")
+        x1, y1, x2, y2 = (int(str(args.get(k))) for k in ("x1", "y1", "x2", "y2"))
+        if not (0 <= x1 < x2 and 0 <= y1 < y2):
+            raise ValueError(f"识别区域无效：{x1},{y1},{x2},{y2}")
+        roi = (x1, y1, x2, y2)
+        await asyncio.to_thread(self._save_roi, lane, roi)
+        applied = await self.apply_roi(lane, roi) if self.apply_roi is not None else "重启后生效"
+        return f"车道 {lane} 识别区域已设为 {x1},{y1},{x2},{y2}：{applied}"
+
+    def _save_roi(self, lane: str, roi: tuple[int, int, int, int]) -> None:
+        overrides = load_roi_overrides(self.data_dir)
+        overrides[lane] = roi
+        body = {k: list(v) for k, v in sorted(overrides.items())}
+        _write_atomic(self.data_dir / ROI_FILE, json.dumps(body, ensure_ascii=False).encode())
 
     def _persist_window(self, window: LevelWindow) -> None:
         self.window = window

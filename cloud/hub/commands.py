@@ -410,6 +410,7 @@ async def record_result(database: Database, who: AgentIdentity, result: msg.Comm
                 agent_id=who.agent_id,
                 ok=result.ok,
                 message=result.message[:500],
+                blob_sha256=result.blob_sha256,
             )
             .on_conflict_do_nothing(index_elements=["tenant_id", "command_id", "agent_id"])
         )

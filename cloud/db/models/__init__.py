@@ -19,6 +19,7 @@ from cloud.db.models._compliance import (
     RegionAlert,
     VehicleReview,
 )
+from cloud.db.models._lane_roi import LaneRoi
 from cloud.db.models._passes import PassCorrection, PassEvent, Weighing
 from cloud.db.models._reports import (
     ExportJob,
@@ -58,6 +59,7 @@ __all__ = [
     "InventoryLine",
     "InventorySheet",
     "Lane",
+    "LaneRoi",
     "Membership",
     "NonRoadTransport",
     "PassCorrection",

@@ -107,4 +107,6 @@ class AgentCommandResult(TenantOwned, Base):
     agent_id: Mapped[uuid.UUID]
     ok: Mapped[bool] = mapped_column(Boolean)
     message: Mapped[str] = mapped_column(String(500))
+    #: The blob the answer names (``camera_snapshot``), migration 0008.
+    blob_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = utcnow_column()
