@@ -105,4 +105,5 @@ async def load(session: AsyncSession, tenant_id: uuid.UUID) -> PlatformConfig | 
         credentials=decrypt(tenant_id, row.credentials_enc),
         timeout_s=row.timeout_s,
         photo_max_bytes=row.photo_max_bytes,
+        heartbeat_s=row.heartbeat_s,
     )

@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +32,20 @@ from cloud.blobs import BlobStore
 from cloud.compliance import chain
 from cloud.db import models as m
 from cloud.db.engine import Database
-from cloud.uplink import downlink, platforms
-from cloud.uplink.adapters import Outcome, PhotoRef, PlatformAdapter, SendResult, UplinkRecord, build_adapter
+from cloud.domain.common import CHINA_TZ
+from cloud.uplink import alarms, downlink, platforms
+from cloud.uplink.adapters import (
+    HEARTBEAT_DEFAULT_S,
+    Outcome,
+    PhotoRef,
+    PlatformAdapter,
+    PlatformConfig,
+    SendResult,
+    UplinkRecord,
+    build_adapter,
+)
 from tenants.context import Principal, Role
+from tenants.ids import new_id
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +72,52 @@ WHERE o.tenant_id = :tenant_id AND o.state = 'pending' AND o.next_attempt_at <= 
 ORDER BY o.next_attempt_at, o.occurred_at
 LIMIT :batch
 FOR UPDATE OF o SKIP LOCKED
+"""
+
+
+#: The daily counts of a China date are sent this long after its midnight (late records of the day
+#: arriving from agents that were offline get a chance to be counted) [I].
+DAILY_GRACE = dt.timedelta(minutes=10)
+#: Days back a missing daily report is still queued (a worker down for a few days catches up).
+DAILY_CATCH_UP_DAYS = 7
+
+_CLAIM_HEARTBEAT = """
+UPDATE uplink_platform SET heartbeat_at = CAST(:now AS timestamptz)
+WHERE tenant_id = :t AND enabled
+  AND (heartbeat_at IS NULL
+       OR heartbeat_at <= CAST(:now AS timestamptz) - make_interval(secs => CAST(:s AS double precision))
+       OR heartbeat_at > CAST(:now AS timestamptz))
+RETURNING 1
+"""
+
+_CLAIM_DAILY = """
+SELECT id, record_date, attempts FROM uplink_daily_report
+WHERE tenant_id = :t AND state = 'pending' AND next_attempt_at <= :now
+ORDER BY record_date
+FOR UPDATE SKIP LOCKED
+"""
+
+# Every lane of the tenant, with the day's pass records in the ledger (zero rows included).
+_DAILY_COUNTS = """
+SELECT g.code AS gate, l.code AS lane, count(e.id) AS n
+FROM lane l JOIN gate g ON g.tenant_id = l.tenant_id AND g.id = l.gate_id
+LEFT JOIN pass_event e ON e.tenant_id = l.tenant_id AND e.lane_id = l.id
+     AND e.occurred_at >= (CAST(:day AS date)::timestamp AT TIME ZONE 'Asia/Shanghai')
+     AND e.occurred_at < ((CAST(:day AS date) + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')
+WHERE l.tenant_id = :t
+GROUP BY g.code, l.code ORDER BY g.code, l.code
+"""
+
+_DAILY_DELIVERED = """
+UPDATE uplink_daily_report SET state = 'delivered', delivered_at = :now, attempts = :attempts,
+       rows = CAST(:rows AS jsonb), last_code = :code, last_message = :message
+WHERE tenant_id = :t AND id = :id
+"""
+
+_DAILY_RETRY = """
+UPDATE uplink_daily_report SET next_attempt_at = :next, attempts = :attempts,
+       rows = CAST(:rows AS jsonb), last_code = :code, last_message = :message
+WHERE tenant_id = :t AND id = :id
 """
 
 
@@ -92,15 +151,27 @@ class UplinkWorker:
         concurrency: int = 8,
         idle_s: float = 1.0,
         downlink_every_s: float = 60.0,
+        schedule_every_s: float = 5.0,
+        alarm_every_s: float = 60.0,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
-        """Prepare; adapters are made per tenant on first use and kept."""
+        """Prepare; adapters are made per tenant on first use and kept.
+
+        ``schedule_every_s``: how often heartbeats and daily reports are checked for being due;
+        ``alarm_every_s``: how often the alarms are evaluated; ``clock``: the wall clock (tests move it).
+        """
         self.database = database
         self.blobs = blobs
         self.batch = batch
         self.concurrency = concurrency
         self.idle_s = idle_s
         self.downlink_every_s = downlink_every_s
+        self.schedule_every_s = schedule_every_s
+        self.alarm_every_s = alarm_every_s
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._downlink_at = 0.0
+        self._schedule_at = 0.0
+        self._alarm_at = 0.0
         self.stats = WorkerStats()
         self._adapters: dict[uuid.UUID, tuple[Any, PlatformAdapter]] = {}
 
@@ -114,6 +185,10 @@ class UplinkWorker:
                 except Exception:
                     log.exception("uplink pass failed")
                     done = 0
+                try:
+                    await self.run_periodic()
+                except Exception:
+                    log.exception("uplink periodic work failed")
                 if not done:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.idle_s)
@@ -135,6 +210,115 @@ class UplinkWorker:
         for tenant_id in tenants:
             total += await self.run_tenant(tenant_id)
         return total
+
+    async def run_periodic(self) -> None:
+        """What is due by the clock: heartbeats and daily reports, alarms, the downlink poll."""
+        now = time.monotonic()
+        if now - self._schedule_at >= self.schedule_every_s:
+            self._schedule_at = now
+            await self.send_heartbeats()
+            await self.send_daily_reports()
+        if now - self._alarm_at >= self.alarm_every_s:
+            self._alarm_at = now
+            await self.evaluate_alarms()
+        if now - self._downlink_at >= self.downlink_every_s:
+            self._downlink_at = now
+            await self.poll_downlink()
+
+    async def _platform_tenants(self) -> list[uuid.UUID]:
+        async with self.database.system_session("uplink: tenants with a platform") as session, session.begin():
+            return list(await session.scalars(text("SELECT uplink_platform_tenants()")))
+
+    async def send_heartbeats(self) -> int:
+        """Send the gate heartbeat of every tenant whose interval has passed; returns the heartbeats sent.
+
+        The conditional UPDATE of ``uplink_platform.heartbeat_at`` is the claim: with any number of
+        workers, one heartbeat per interval. A failed heartbeat is logged, not repeated: the next one
+        is due an interval later (a heartbeat says "alive now"; an old one has no value).
+        """
+        sent = 0
+        for tenant_id in await self._platform_tenants():
+            async with self.database.session(_worker(tenant_id)) as session, session.begin():
+                config = await platforms.load(session, tenant_id)
+                if config is None:
+                    continue
+                interval = _heartbeat_interval(config)
+                if interval <= 0:
+                    continue
+                claimed = await session.scalar(
+                    text(_CLAIM_HEARTBEAT), {"t": tenant_id, "s": interval, "now": self.clock()}
+                )
+                if claimed is None:
+                    continue
+                gates = [str(c) for c in await session.scalars(text("SELECT code FROM gate ORDER BY code"))]
+            result = await self._adapter(tenant_id, config).heartbeat(gates)
+            sent += 1
+            if result.delivered:
+                log.debug("uplink heartbeat", tenant_id=str(tenant_id), gates=len(gates))
+            else:
+                log.warning("uplink heartbeat failed", tenant_id=str(tenant_id), message=result.message)
+        return sent
+
+    async def send_daily_reports(self) -> int:
+        """Queue and send the daily per-gate counts of profiles that take them (Tianjin); returns days sent.
+
+        After :data:`DAILY_GRACE` past midnight China time, the previous day (and any day of the last
+        week that has no report yet) is queued in ``uplink_daily_report``;
+        due rows are claimed like outbox rows, counted from the ledger at send time, sent, and kept
+        pending with backoff until the platform takes them (REGULATION.md §2.1: 日上报).
+        """
+        delivered = 0
+        for tenant_id in await self._platform_tenants():
+            async with self.database.session(_worker(tenant_id)) as session, session.begin():
+                config = await platforms.load(session, tenant_id)
+                if config is None:
+                    continue
+                adapter = self._adapter(tenant_id, config)
+                send_daily = getattr(adapter, "send_daily_counts", None)
+                if send_daily is None:
+                    continue
+                now = self.clock()
+                await _queue_daily(session, tenant_id, now)
+                rows = list(await session.execute(text(_CLAIM_DAILY), {"t": tenant_id, "now": now}))
+                for row in rows:
+                    counts = [
+                        (str(c.gate), str(c.lane), int(c.n))
+                        for c in await session.execute(text(_DAILY_COUNTS), {"t": tenant_id, "day": row.record_date})
+                    ]
+                    result: SendResult = await send_daily(row.record_date, counts)
+                    attempts = int(row.attempts) + 1
+                    params = {
+                        "t": tenant_id,
+                        "id": row.id,
+                        "attempts": attempts,
+                        "rows": json.dumps([{"gate": g, "lane": ln, "count": n} for g, ln, n in counts]),
+                        "code": (result.platform_code or "")[:32] or None,
+                        "message": result.message[:400],
+                        "next": now + dt.timedelta(seconds=backoff_seconds(attempts)),
+                        "now": now,
+                    }
+                    if result.delivered:
+                        delivered += 1
+                        log.info("uplink daily counts delivered", tenant_id=str(tenant_id), day=str(row.record_date))
+                        await session.execute(text(_DAILY_DELIVERED), params)
+                    else:  # a refusal of the counts is retried too: they come from our ledger, not from input
+                        log.warning(
+                            "uplink daily counts not taken",
+                            tenant_id=str(tenant_id),
+                            day=str(row.record_date),
+                            outcome=result.outcome.value,
+                            message=result.message,
+                        )
+                        await session.execute(text(_DAILY_RETRY), params)
+        return delivered
+
+    async def evaluate_alarms(self) -> int:
+        """Evaluate every platform tenant's alarms and persist the transitions; returns the rows written."""
+        written = 0
+        for tenant_id in await self._platform_tenants():
+            async with self.database.session(_worker(tenant_id)) as session, session.begin():
+                written += len(await alarms.evaluate(session, tenant_id, self.clock()))
+        return written
 
     async def poll_downlink(self) -> int:
         """Fetch, apply and acknowledge every platform's downlink items; returns the items applied."""
@@ -171,8 +355,7 @@ class UplinkWorker:
 
     async def run_tenant(self, tenant_id: uuid.UUID) -> int:
         """Claim, send and settle one batch of the tenant's due rows (one transaction)."""
-        actor = Principal(user_id=uuid.UUID(int=0), role=Role.TENANT_ADMIN, tenant_id=tenant_id, login="uplink-worker")
-        async with self.database.session(actor) as session, session.begin():
+        async with self.database.session(_worker(tenant_id)) as session, session.begin():
             config = await platforms.load(session, tenant_id)
             if config is None:
                 return 0
@@ -274,6 +457,31 @@ class UplinkWorker:
         for (flag_id,) in inserted:
             chain.note_new(session.sync_session, tenant_id, "check_flag", flag_id)
         log.warning("uplink record rejected", tenant_id=str(tenant_id), record=str(row.id), reason=reason)
+
+
+async def _queue_daily(session: AsyncSession, tenant_id: uuid.UUID, now: dt.datetime) -> None:
+    """Queue the daily reports due: the last :data:`DAILY_CATCH_UP_DAYS` China dates up to yesterday.
+
+    Days already queued are left alone (ON CONFLICT); a worker down over a few midnights catches up, and
+    a platform set today gets the past week too (its records are back-filled as well).
+    """
+    today = (now - DAILY_GRACE).astimezone(CHINA_TZ).date()
+    days = [today - dt.timedelta(days=n) for n in range(DAILY_CATCH_UP_DAYS, 0, -1)]
+    await session.execute(
+        pg_insert(m.UplinkDailyReport)
+        .values([{"tenant_id": tenant_id, "id": new_id(), "record_date": d, "next_attempt_at": now} for d in days])
+        .on_conflict_do_nothing(index_elements=["tenant_id", "record_date"])
+    )
+
+
+def _worker(tenant_id: uuid.UUID) -> Principal:
+    return Principal(user_id=uuid.UUID(int=0), role=Role.TENANT_ADMIN, tenant_id=tenant_id, login="uplink-worker")
+
+
+def _heartbeat_interval(config: PlatformConfig) -> int:
+    if config.heartbeat_s is not None:
+        return config.heartbeat_s
+    return HEARTBEAT_DEFAULT_S.get(config.profile, 0)
 
 
 def _record(row: Any) -> UplinkRecord:

@@ -1,16 +1,17 @@
 """The enterprise's regulator uplink (issue 8): platform settings, upload KPIs and alarms, 补传, attempts.
 
-Credentials are write-only: they are encrypted at rest and never returned. Alarms: the upload rate of
-the last 7 days under the tenant's threshold (report settings, default 95 %), or the oldest record not
-yet delivered older than :data:`OLDEST_PENDING_LIMIT_S`.
+Credentials are write-only: they are encrypted at rest and never returned. Alarms (cloud/uplink/alarms.py):
+the upload rate of the last 7 days under the tenant's threshold (report settings, default 95 %), the
+oldest record not yet delivered older than a day, records refused by the platform. ``alarms`` are the
+ones in force now (with ``since``, the raise the workers recorded); ``alarm_history`` is the recent
+raised/cleared transitions the workers wrote.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from litestar import get, post, put
@@ -23,7 +24,7 @@ from cloud.db import models as m
 from cloud.domain import audit
 from cloud.domain.common import FieldErrors, require_tenant, time_range
 from cloud.lib.problems import ProblemError, not_found
-from cloud.reports.settings import read_settings
+from cloud.uplink import alarms as uplink_alarms
 from cloud.uplink import outbox, platforms
 from cloud.uplink.adapters import PROFILES
 from frontend_api.api.schemas import From, Limit, Offset, Page, To
@@ -31,8 +32,8 @@ from tenants.context import Principal, Role
 
 ADMINS = {"roles": frozenset({Role.TENANT_ADMIN})}
 MANAGERS = {"roles": frozenset({Role.TENANT_ADMIN, Role.MANAGER})}
-#: An undelivered record older than this raises the alarm (a day: platforms want records the same day [I]).
-OLDEST_PENDING_LIMIT_S = 24 * 3600
+#: Transitions listed in ``alarm_history``.
+ALARM_HISTORY = 20
 _PROFILE_LABELS = {
     "transport_control": "河南 transportControl 协议族",
     "transport_serial": "开封 /transport 协议族（平台发放流水号）",
@@ -68,10 +69,20 @@ class PlatformOut(msgspec.Struct):
 
 
 class Alarm(msgspec.Struct):
-    """An uplink alarm: machine code and a sentence for people."""
+    """An uplink alarm in force: machine code, a sentence for people, since when (None = not yet recorded)."""
 
     code: str
     message: str
+    since: dt.datetime | None = None
+
+
+class AlarmEvent(msgspec.Struct):
+    """A raised or cleared transition of an alarm, as the uplink workers recorded it."""
+
+    code: str
+    raised: bool
+    message: str
+    at: dt.datetime
 
 
 class UplinkStatusOut(msgspec.Struct):
@@ -87,6 +98,7 @@ class UplinkStatusOut(msgspec.Struct):
     oldest_pending_s: float | None = None
     threshold: str | None = None
     alarms: list[Alarm] = []
+    alarm_history: list[AlarmEvent] = []
 
 
 class ResendIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -191,25 +203,26 @@ async def get_status(
     first, last = _period(start, end, 7)
     async with session.begin():
         status = await outbox.upload_status(session, tenant_id, first, last)
-        tenant = await session.scalar(select(m.Tenant).where(m.Tenant.id == tenant_id))
-    if status is None or tenant is None:
+        threshold = await uplink_alarms.threshold_of(session, tenant_id)
+        recorded = await uplink_alarms.last_transitions(session, tenant_id)
+        history = list(
+            await session.scalars(
+                select(m.UplinkAlarm).order_by(m.UplinkAlarm.at.desc(), m.UplinkAlarm.id.desc()).limit(ALARM_HISTORY)
+            )
+        )
+    if status is None or threshold is None:
         return UplinkStatusOut(configured=False)
-    threshold = read_settings(tenant.industry, dict(tenant.settings or {})).upload_rate_threshold
-    return UplinkStatusOut(configured=True, threshold=str(threshold), alarms=alarms(status, threshold), **status)
-
-
-def alarms(status: dict[str, Any], threshold: Decimal) -> list[Alarm]:
-    """The alarms a status raises."""
-    out = []
-    rate = status.get("upload_rate")
-    if rate is not None and Decimal(rate) < threshold:
-        out.append(Alarm("upload_rate_low", f"数据上传率 {rate}% 低于要求的 {threshold}%"))
-    oldest = status.get("oldest_pending_s")
-    if oldest is not None and oldest > OLDEST_PENDING_LIMIT_S:
-        out.append(Alarm("upload_backlog_old", f"最早一条未上传记录已等待 {oldest / 3600:.1f} 小时"))
-    if status.get("rejected"):
-        out.append(Alarm("upload_rejected", f"{status['rejected']} 条记录被监管平台拒收，请在待办中处理"))
-    return out
+    in_force = [
+        Alarm(a.code, a.message, recorded[a.code][1] if recorded.get(a.code, (False, None))[0] else None)
+        for a in uplink_alarms.current(status, threshold)
+    ]
+    return UplinkStatusOut(
+        configured=True,
+        threshold=str(threshold),
+        alarms=in_force,
+        alarm_history=[AlarmEvent(h.code, h.raised, h.message, h.at) for h in history],
+        **status,
+    )
 
 
 @post("/uplink/resend", operation_id="ResendUplinkPeriod", opt=MANAGERS, status_code=200)

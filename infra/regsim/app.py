@@ -41,6 +41,7 @@ class SimState:
     rejected: Counter[str] = field(default_factory=Counter)  # serial -> rejections answered
     requests: Counter[str] = field(default_factory=Counter)  # ipctype / fault -> count
     heartbeats: int = 0
+    heartbeat_gates: list[list[str]] = field(default_factory=list)  # the gate codes of each heartbeat
     downlink: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> item not yet acknowledged
     acknowledged: list[str] = field(default_factory=list)
     tokens: dict[str, float] = field(default_factory=dict)  # token -> issued at (monotonic)
@@ -182,6 +183,9 @@ class RegulatorSimulator(HttpPlatformSimulator):
             return web.json_response({"code": "200", "status": "成功"})
         if ipctype == "putdcstatus":
             self.state.heartbeats += 1
+            raw_gates = body.get("value")
+            gates: list[Any] = raw_gates if isinstance(raw_gates, list) else []
+            self.state.heartbeat_gates.append([str(g.get("dzbh")) for g in gates if isinstance(g, dict)])
             return web.json_response({"code": "200", "status": "成功"})
         if ipctype != "shareDrivingRecord":
             return web.json_response({"code": "400", "status": f"未知的 ipctype：{ipctype}"})

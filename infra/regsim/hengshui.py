@@ -39,6 +39,7 @@ class HengshuiState:
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     duplicates: int = 0
     heartbeats: int = 0
+    heartbeat_gates: list[list[str]] = field(default_factory=list)  # the gate codes of each heartbeat
     logins: int = 0
     connections: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
@@ -163,6 +164,9 @@ class HengshuiSimulator:
             if not self._sessions.get(writer):
                 return _line({"type": "heartbeat_ack", "msgId": msg_id, "code": "401", "message": "会话已失效"})
             self.state.heartbeats += 1
+            raw_gates = message.get("gates")
+            gates: list[Any] = raw_gates if isinstance(raw_gates, list) else []
+            self.state.heartbeat_gates.append([str(g) for g in gates])
             return _line({"type": "heartbeat_ack", "msgId": msg_id, "code": "200", "message": "成功"})
         if kind != "record":
             return _line({"type": "error", "msgId": msg_id, "code": "400", "message": f"未知的报文类型：{kind}"})

@@ -37,6 +37,11 @@ class TianjinState:
     daily: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (gate, entrance, date) -> count
     duplicates: int = 0
     heartbeats: int = 0
+    heartbeat_gates: list[list[str]] = field(default_factory=list)  # the gate codes of each heartbeat
+    #: (gate, entrance, date) -> (count reported, records held) where the daily report disagrees with
+    #: what the platform received; checked on every daily report of that date.
+    daily_mismatch: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
+    daily_reports: int = 0
     bad_signatures: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     requests: Counter[str] = field(default_factory=Counter)
@@ -147,15 +152,34 @@ class TianjinSimulator(HttpPlatformSimulator):
         for row in rows:
             if not isinstance(row, dict) or not isinstance(row.get("recordNum"), int):
                 return _answer("400", "日上报行格式错误")
+        day = str(data.get("recordDate"))
+        for key in [k for k in self.state.daily if k[2] == day]:
+            del self.state.daily[key]  # a re-upload replaces the day's rows
+        for row in rows:
             key = (str(row.get("gateSn")), str(row.get("entranceNo")), str(row.get("recordDate")))
-            self.state.daily[key] = int(row["recordNum"])  # a re-upload replaces the day's row
+            self.state.daily[key] = int(row["recordNum"])
+        self.state.daily_reports += 1
+        self._check_daily(day)
         return _answer("200", "成功")
+
+    def _check_daily(self, day: str) -> None:
+        """Compare the day's reported counts with the records held; keep the disagreements."""
+        held = {k: n for k, n in self.own_daily().items() if k[2] == day}
+        reported = {k: n for k, n in self.state.daily.items() if k[2] == day}
+        for key in [k for k in self.state.daily_mismatch if k[2] == day]:
+            del self.state.daily_mismatch[key]
+        for key in set(held) | set(reported):
+            if held.get(key, 0) != reported.get(key, 0):
+                self.state.daily_mismatch[key] = (reported.get(key, 0), held.get(key, 0))
 
     async def _heartbeat(self, request: web.Request) -> web.Response:
         data = await self._signed(request, "heartbeat")
         if isinstance(data, web.Response):
             return data
         self.state.heartbeats += 1
+        raw_gates = data.get("gates")
+        gates: list[Any] = raw_gates if isinstance(raw_gates, list) else []
+        self.state.heartbeat_gates.append([str(g.get("gateSn")) for g in gates if isinstance(g, dict)])
         return _answer("200", "成功")
 
 

@@ -31,7 +31,7 @@ from cloud.db.models._reports import (
     ReportRefreshState,
 )
 from cloud.db.models._sites import Gate, Lane, Site
-from cloud.db.models._uplink import UplinkAttempt, UplinkOutbox, UplinkPlatform
+from cloud.db.models._uplink import UplinkAlarm, UplinkAttempt, UplinkDailyReport, UplinkOutbox, UplinkPlatform
 from cloud.db.models._vehicles import Vehicle, VehicleDocument, VehicleVersion
 from tenants.base import Base
 from tenants.models import Membership, Region, Tenant, UserAccount
@@ -74,7 +74,9 @@ __all__ = [
     "ReportRefreshState",
     "Site",
     "Tenant",
+    "UplinkAlarm",
     "UplinkAttempt",
+    "UplinkDailyReport",
     "UplinkOutbox",
     "UplinkPlatform",
     "UserAccount",

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKeyConstraint, Index, LargeBinary, String
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenants.base import Base, TenantOwned, utcnow_column
@@ -24,6 +36,8 @@ class UplinkPlatform(TenantOwned, Base):
     enabled: Mapped[bool] = mapped_column(default=True)
     photo_max_bytes: Mapped[int] = mapped_column(default=300_000)
     timeout_s: Mapped[float] = mapped_column(Float, default=10.0)
+    heartbeat_s: Mapped[int | None] = mapped_column()  # None = the profile's default, 0 = off
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = utcnow_column()
     updated_at: Mapped[dt.datetime] = utcnow_column()
 
@@ -66,3 +80,35 @@ class UplinkAttempt(TenantOwned, Base):
     code: Mapped[str | None] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(String(400), default="")
     duration_ms: Mapped[int] = mapped_column()
+
+
+class UplinkDailyReport(TenantOwned, Base):
+    """The daily per-gate record counts of one China date for the platform (天津日上报), until delivered."""
+
+    __tablename__ = "uplink_daily_report"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'delivered')", name="state"),
+        UniqueConstraint("tenant_id", "record_date"),
+    )
+
+    record_date: Mapped[dt.date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime] = utcnow_column()
+    rows: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    last_code: Mapped[str | None] = mapped_column(String(32))
+    last_message: Mapped[str | None] = mapped_column(String(400))
+    created_at: Mapped[dt.datetime] = utcnow_column()
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UplinkAlarm(TenantOwned, Base):
+    """One raised or cleared transition of an uplink alarm (append-only)."""
+
+    __tablename__ = "uplink_alarm"
+    __table_args__ = (Index("ix_uplink_alarm_tenant_code_at", "tenant_id", "code", "at"),)
+
+    code: Mapped[str] = mapped_column(String(32))
+    raised: Mapped[bool] = mapped_column()
+    message: Mapped[str] = mapped_column(String(400), default="")
+    at: Mapped[dt.datetime] = utcnow_column()

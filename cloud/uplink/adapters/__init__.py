@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cloud.uplink.adapters.base import (
+    DailyCountsAdapter,
     DownlinkItem,
     Outcome,
     PhotoRef,
@@ -14,6 +15,9 @@ from cloud.uplink.adapters.base import (
 )
 
 __all__ = [
+    "HEARTBEAT_DEFAULT_S",
+    "PROFILES",
+    "DailyCountsAdapter",
     "DownlinkItem",
     "Outcome",
     "PhotoRef",
@@ -28,6 +32,12 @@ __all__ = [
 #: Profiles this build knows, by family (REGULATION.md §2). Hubei has no public spec (§2.8): its
 #: tenants pick the family their platform operator speaks.
 PROFILES = ("transport_control", "transport_serial", "hengshui", "tianjin")
+
+#: Gate heartbeat interval per profile when the tenant's platform sets none (0 = the profile has none).
+#: transportControl ``putdcstatus`` and Tianjin gate status: once a minute [I] (§2.4 and §2.1 name the
+#: message, not the period); Hengshui: 30 s, the keep-alive of its TCP link (§2.2) [I]; ``/transport/*``
+#: has no heartbeat (§2.5).
+HEARTBEAT_DEFAULT_S: dict[str, int] = {"transport_control": 60, "tianjin": 60, "hengshui": 30, "transport_serial": 0}
 
 
 def build_adapter(config: PlatformConfig) -> PlatformAdapter:

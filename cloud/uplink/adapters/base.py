@@ -123,6 +123,7 @@ class PlatformConfig:
     credentials: Mapping[str, str] = field(default_factory=dict)
     timeout_s: float = 10.0
     photo_max_bytes: int = 300_000
+    heartbeat_s: int | None = None  # None = the profile's default (adapters.HEARTBEAT_DEFAULT_S), 0 = off
 
 
 class PlatformAdapter(Protocol):
@@ -152,4 +153,12 @@ class PlatformAdapter(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+        ...
+
+
+class DailyCountsAdapter(PlatformAdapter, Protocol):
+    """A profile that also takes the day's per-gate record counts (Tianjin 日上报, REGULATION.md §2.1)."""
+
+    async def send_daily_counts(self, record_date: dt.date, counts: list[tuple[str, str, int]]) -> SendResult:
+        """Report ``(gate, entrance, count)`` rows of one China date; a re-upload replaces the day."""
         ...
