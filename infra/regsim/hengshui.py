@@ -9,7 +9,7 @@ line that is not JSON, ``html_rate`` = an HTML page as the answer, ``timeout_rat
 (every open session must log in again).
 """
 
-# ruff: noqa: PLR0911, C901 - a platform answers each message in one of many documented ways
+# ruff: noqa: PLR0911, PLR0912, C901 - a platform answers each message in one of many documented ways
 
 from __future__ import annotations
 
@@ -188,6 +188,9 @@ class HengshuiSimulator:
             return _ack(serial, "409", "记录已存在")
         assert data is not None
         self.state.records[serial] = data
+        if self._rng.random() < self.faults.lost_answer_rate:  # stored, then the ack never comes
+            self.state.requests["fault:lost_answer"] += 1
+            return None
         return _ack(serial, "200", "成功")
 
     async def _fault(self, serial: str) -> bytes | None:

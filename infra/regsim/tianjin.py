@@ -10,6 +10,7 @@ received, ``own_daily()`` the platform's own count of the records it holds, to c
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
@@ -140,6 +141,10 @@ class TianjinSimulator(HttpPlatformSimulator):
             self.state.duplicates += 1
             return _answer("200", "记录已存在")
         self.state.records[serial] = data
+        if self._rng.random() < self.faults.lost_answer_rate:  # stored, then the answer never comes
+            self.state.requests["fault:lost_answer"] += 1
+            await asyncio.sleep(self.faults.timeout_s)
+            return web.Response(status=504, text="gateway timeout")
         return _answer("200", "成功")
 
     async def _daily(self, request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ serial again for the same ``clientSerial`` (the assumption written down in the a
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
@@ -167,6 +168,10 @@ class TransportSerialSimulator(HttpPlatformSimulator):
         self.state.records.setdefault(serial, {k: v for k, v in body.items() if k != "imageUrl"})
         if number:
             photos.append(number)
+        if self._rng.random() < self.faults.lost_answer_rate:  # stored, then the answer never comes
+            self.state.requests["fault:lost_answer"] += 1
+            await asyncio.sleep(self.faults.timeout_s)
+            return web.Response(status=504, text="gateway timeout")
         return _answer("200", "成功")
 
     async def _cargo(self, request: web.Request) -> web.Response:
