@@ -23,6 +23,13 @@ class HttpPlatformSimulator:
 
     #: A JSON body cut short, in the family's envelope.
     MALFORMED_BODY: ClassVar[str] = '{"code": "200", "status": '
+    #: Answers of an unexpected shape (status, body): none of them says the record was taken.
+    ODD_ANSWERS: ClassVar[tuple[tuple[int, str], ...]] = (
+        (200, '{"code": "302", "status": "请求已转移"}'),
+        (200, '{"status": "成功"}'),
+        (200, "[]"),
+        (404, "<html><body>404 Not Found</body></html>"),
+    )
     state: Any
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None) -> None:
@@ -104,6 +111,7 @@ class HttpPlatformSimulator:
             (f.error_rate, "5xx"),
             (f.malformed_rate, "malformed"),
             (f.html_rate, "html"),
+            (f.odd_rate, "odd"),
         ):
             if roll < rate:
                 self.state.requests[f"fault:{kind}"] += 1
@@ -114,6 +122,10 @@ class HttpPlatformSimulator:
                     return web.Response(status=rng.choice([500, 502, 503]), text="Internal Server Error")
                 if kind == "malformed":
                     return web.Response(status=200, text=self.MALFORMED_BODY, content_type="application/json")
+                if kind == "odd":
+                    status, body = rng.choice(self.ODD_ANSWERS)
+                    kind_type = "text/html" if body.startswith("<") else "application/json"
+                    return web.Response(status=status, text=body, content_type=kind_type)
                 return web.Response(
                     status=200, text="<html><body><h1>系统维护中</h1></body></html>", content_type="text/html"
                 )

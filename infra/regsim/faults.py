@@ -14,6 +14,7 @@ class Faults:
     timeout_rate: float = 0.0  # the request hangs past any client timeout
     malformed_rate: float = 0.0  # a body that is not JSON
     html_rate: float = 0.0  # an HTML error page with status 200
+    odd_rate: float = 0.0  # an answer of an unexpected shape: unknown code, no code, a JSON array, a 404 page
     lost_answer_rate: float = 0.0  # the record is stored, then the answer never comes (duplicates follow)
     rate_limit: int = 0  # > 0: at most this many platform requests per second, else 429
     reject_serials: set[str] = field(default_factory=set)  # records refused with a schema reason

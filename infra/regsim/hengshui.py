@@ -5,7 +5,8 @@ heartbeat). Same in-process API as :class:`infra.regsim.RegulatorSimulator`: asy
 ``.url`` (``tcp://host:port``) and ``.port``, ``.records`` by serial, ``.state.duplicates``, ``.faults``
 (the shared :class:`~infra.regsim.app.Faults`: ``error_rate`` = ack code 500, ``malformed_rate`` = a
 line that is not JSON, ``html_rate`` = an HTML page as the answer, ``timeout_rate`` = no answer at all,
-``reject_serials``), ``set_down()`` (cuts every connection and refuses new ones), ``expire_tokens()``
+``odd_rate`` = an unknown code, an ack without code, a line that is not an ack, ``reject_serials``),
+``set_down()`` (cuts every connection and refuses new ones), ``expire_tokens()``
 (every open session must log in again).
 """
 
@@ -201,6 +202,7 @@ class HengshuiSimulator:
             (f.error_rate, "5xx"),
             (f.malformed_rate, "malformed"),
             (f.html_rate, "html"),
+            (f.odd_rate, "odd"),
         ):
             if roll < rate:
                 self.state.requests[f"fault:{kind}"] += 1
@@ -208,6 +210,15 @@ class HengshuiSimulator:
                     return b""
                 if kind == "5xx":
                     return _ack(serial, "500", "系统内部错误")
+                if kind == "odd":
+                    return self._rng.choice(
+                        [
+                            _ack(serial, "302", "请求已转移"),  # a code we do not know
+                            _line({"type": "ack", "serial": serial, "message": "成功"}),  # no code at all
+                            _line({"type": "error", "code": "500", "message": "内部错误"}),  # not an ack
+                            b"[]\n",  # JSON, not an object
+                        ]
+                    )
                 if kind == "malformed":
                     return b'{"type": "ack", "serial": "' + serial.encode() + b'", "code": \n'
                 return b"<html><body>\xe7\xb3\xbb\xe7\xbb\x9f\xe7\xbb\xb4\xe6\x8a\xa4\xe4\xb8\xad</body></html>\n"

@@ -53,6 +53,12 @@ class TianjinSimulator(HttpPlatformSimulator):
     """The platform, startable in-process."""
 
     MALFORMED_BODY = '{"code": "200", "message": '
+    ODD_ANSWERS = (
+        (200, '{"code": "302", "message": "请求已转移"}'),
+        (200, '{"message": "成功"}'),
+        (200, "[]"),
+        (404, "<html><body>404 Not Found</body></html>"),
+    )
     state: TianjinState
 
     def __init__(

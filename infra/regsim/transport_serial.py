@@ -48,6 +48,13 @@ class TransportSerialSimulator(HttpPlatformSimulator):
     """The platform, startable in-process."""
 
     MALFORMED_BODY = '{"success": true, "code": '
+    ODD_ANSWERS = (
+        (200, '{"success": false, "code": "200", "message": "成功"}'),
+        (200, '{"success": true, "code": "302", "message": "请求已转移"}'),
+        (200, '{"success": true, "message": "成功"}'),
+        (200, "[]"),
+        (404, "<html><body>404 Not Found</body></html>"),
+    )
     state: TransportSerialState
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, faults: Faults | None = None) -> None:
