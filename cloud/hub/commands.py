@@ -50,7 +50,9 @@ OPERATOR_COMMANDS: Final[Mapping[str, dt.timedelta]] = {
     "open_barrier": dt.timedelta(seconds=60),  # a barrier must never open minutes after the click
     "reload_config": dt.timedelta(hours=24),
 }
-#: How far back pending commands are looked up at hello.
+#: Commands without expiry replayed at hello however old (unanswered ones, oldest first): portal lane ROIs.
+DURABLE_COMMANDS: Final = frozenset({"set_lane_roi"})
+#: How far back pending commands are looked up at hello (DURABLE_COMMANDS excepted).
 PENDING_WINDOW: Final = dt.timedelta(days=1)
 _SNAPSHOT_FOR: Final = {
     "policy_updated": "policy",
@@ -345,7 +347,11 @@ async def pending_commands(database: Database, who: AgentIdentity) -> list[msg.C
                 or_(m.AgentCommand.agent_ids.is_(None), m.AgentCommand.agent_ids.contains([who.agent_id])),
                 m.AgentCommand.name.not_in(STATE_COMMANDS),
                 or_(m.AgentCommand.expires_at.is_(None), m.AgentCommand.expires_at > now),
-                m.AgentCommand.created_at >= max(created or now, now - PENDING_WINDOW),
+                or_(
+                    m.AgentCommand.created_at >= max(created or now, now - PENDING_WINDOW),
+                    # a lane ROI saved in the portal waits for its agent however long it stays offline
+                    and_(m.AgentCommand.name.in_(DURABLE_COMMANDS), m.AgentCommand.created_at >= (created or now)),
+                ),
                 and_(~answered),
             )
             .order_by(m.AgentCommand.created_at)

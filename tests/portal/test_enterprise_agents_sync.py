@@ -20,6 +20,7 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import cv2
 import numpy as np
 import pytest
@@ -53,6 +54,9 @@ fx_settings = _sync.fx_settings
 fx_make_tenant = _sync.fx_make_tenant
 fx_cloud_process = _sync.fx_cloud_process
 fx_make_site = _sync.fx_make_site
+fx_superuser_url = _load(
+    "_portal_agents_sync_cloud_conftest", ROOT / "tests" / "cloud" / "conftest.py"
+).fx_superuser_url
 
 pytestmark = [pytest.mark.anyio]
 
@@ -77,7 +81,7 @@ def _frame_jpeg() -> bytes:
 
 
 async def test_snapshot_and_roi_through_real_agent(
-    cloud_process: Any, make_tenant: Any, make_site: Any, database: Database, tmp_path: Path
+    cloud_process: Any, make_tenant: Any, make_site: Any, database: Database, tmp_path: Path, superuser_url: str
 ) -> None:
     tenant = await make_tenant()
     site = await make_site(tenant.tenant_id)
@@ -168,13 +172,22 @@ async def test_snapshot_and_roi_through_real_agent(
         stop.set()
         await asyncio.wait_for(task, 10)
 
-    # Offline: the ROI is stored and its command waits in the log; the agent gets it at its next hello.
+    # Offline: the ROI is stored and its command waits in the log; the agent gets it at its next hello,
+    # even after days away (older than the hub's one-day window for other pending commands).
     async with database.session(site.principal) as session, session.begin():
         agent = await session.get_one(m.Agent, (site.tenant_id, site.agent_id))
         lane = await session.get_one(m.Lane, (site.tenant_id, site.lane_in))
-        await lane_roi.save_roi(
+        late = await lane_roi.save_roi(
             session, site.principal, agent, lane, {"x1": "0", "y1": "100", "x2": "800", "y2": "400"}, (800, 480), None
         )
+    owner = await asyncpg.connect(superuser_url)
+    try:
+        await owner.execute("UPDATE agent SET created_at = now() - interval '9 days' WHERE id = $1", site.agent_id)
+        await owner.execute(
+            "UPDATE agent_command SET created_at = now() - interval '3 days' WHERE id = $1", late.command_id
+        )
+    finally:
+        await owner.close()
     assert json.loads((state / "lane_rois.json").read_text(encoding="utf-8")) == {"IN1": [240, 190, 560, 340]}
     stop, task, sync = start()
     try:
