@@ -10,10 +10,14 @@ The simulator runs as its own process (``python -m infra.regsim``). Measured in 
   3. optionally (``--flaky``) the same with 20 % bad answers and a token expiry, reporting the
      duplicate submissions the simulator absorbed.
 
-Prints each rate beside the baseline and their ratio.
+Prints each rate beside the baseline and their ratio. ``--profile`` picks the platform family (the
+simulator process is started with the same profile; its baseline is that family's pre-built requests:
+``transport_serial`` a ``check`` then a ``record/pass`` per record, ``tianjin`` envelopes signed before
+the clock starts, ``hengshui`` record lines over ``concurrency`` logged-in TCP connections).
 
-    .venv/bin/python bench/uplink.py                      # 20,000 records
-    .venv/bin/python bench/uplink.py --records 2000       # quick run
+    .venv/bin/python bench/uplink.py                                  # 20,000 records, transportControl
+    .venv/bin/python bench/uplink.py --records 2000                   # quick run
+    .venv/bin/python bench/uplink.py --profile hengshui --flaky       # another family, with faults
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ from cloud.db.engine import Database  # noqa: E402
 from cloud.db.migrate import upgrade  # noqa: E402
 from cloud.settings import DatabaseSettings  # noqa: E402
 from cloud.uplink import outbox, platforms, worker  # noqa: E402
+from cloud.uplink.adapters import PlatformConfig  # noqa: E402
+from cloud.uplink.adapters.tianjin import TianjinAdapter, public_key_of  # noqa: E402
 from cloud.uplink.worker import UplinkWorker  # noqa: E402
 from tenants.bootstrap import bootstrap_database  # noqa: E402
 from tenants.context import Principal, Role  # noqa: E402
@@ -51,6 +57,9 @@ from tenants.ids import new_id  # noqa: E402
 
 ENTERPRISE = "420107000001"
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+PROFILES = ("transport_control", "transport_serial", "tianjin", "hengshui")
+SM2_PRIVATE = "3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8"  # a bench-only key
+CREDENTIALS = {"username": "ecogate", "password": "EcoGate@2026", "prksm2": SM2_PRIVATE}
 
 
 def free_port() -> int:
@@ -135,7 +144,123 @@ async def populate(admin_db: str, records: int) -> uuid.UUID:
         await conn.close()
 
 
-async def baseline(url: str, records: int, concurrency: int) -> float:
+async def baseline(profile: str, url: str, records: int, concurrency: int) -> float:
+    """The simulator's accept rate for pre-built requests of ``profile`` (records/s)."""
+    if profile == "transport_serial":
+        return await baseline_serial(url, records, concurrency)
+    if profile == "tianjin":
+        return await baseline_tianjin(url, records, concurrency)
+    if profile == "hengshui":
+        return await baseline_hengshui(url, records, concurrency)
+    return await baseline_transport_control(url, records, concurrency)
+
+
+async def _drain(bodies: list[Any], concurrency: int, post: Any) -> float:
+    queue = iter(bodies)
+    started = time.perf_counter()
+
+    async def run() -> None:
+        for body in queue:
+            await post(body)
+
+    await asyncio.gather(*(run() for _ in range(concurrency)))
+    return len(bodies) / (time.perf_counter() - started)
+
+
+async def baseline_serial(url: str, records: int, concurrency: int) -> float:
+    """``/transport/*``: ``check`` (the platform issues the serial) then ``record/pass``, pre-built bodies."""
+    async with aiohttp.ClientSession() as http:
+        login = {"companyCode": ENTERPRISE, "companynum": "ecogate", "companypassword": "EcoGate@2026"}
+        async with http.post(url + "/transport/login", json=login) as r:
+            headers = {"token": (await r.json())["data"]["token"]}
+        bodies = [
+            (
+                {"license": f"鄂A{10000 + i % 89999}", "companyCode": ENTERPRISE, "licenseColor": "1",
+                 "passStatus": "1", "gateCode": "G1", "clientSerial": uuid.uuid4().hex},
+                {"companyCode": ENTERPRISE, "gateCode": "G1", "license": f"鄂A{10000 + i % 89999}",
+                 "licenseColor": "1", "passStatus": "1", "gateSignal": "1", "passTime": "2026-11-01 08:00:00",
+                 "imageNo": "0", "imageType": "", "imageUrl": "", "imageRecordTime": ""},
+            )
+            for i in range(records)
+        ]  # fmt: skip
+
+        async def post(pair: tuple[dict[str, Any], dict[str, Any]]) -> None:
+            check, record = pair
+            async with http.post(url + "/transport/check", json=check, headers=headers) as r:
+                serial = (await r.json())["data"]["serialNum"]
+            async with http.post(
+                url + "/transport/record/pass", json={**record, "serialNum": serial}, headers=headers
+            ) as r:
+                answer = await r.json()
+                assert answer["code"] == "200", answer
+
+        return await _drain(bodies, concurrency, post)
+
+
+async def baseline_tianjin(url: str, records: int, concurrency: int) -> float:
+    """Tianjin: envelopes SM3-digested and SM2-signed before the clock starts; the platform verifies each."""
+    signer = TianjinAdapter(
+        PlatformConfig(profile="tianjin", base_url=url, enterprise_code=ENTERPRISE, credentials=CREDENTIALS)
+    )
+    bodies = [
+        signer.envelope(
+            {"serialNum": uuid.uuid4().hex, "gateSn": "G1", "entranceNo": "L1", "license": f"鄂A{10000 + i % 89999}",
+             "licenseColor": "1", "passStatus": "1", "authStatus": "1", "passTime": "2026-11-01 08:00:00",
+             "photos": []}
+        )
+        for i in range(records)
+    ]  # fmt: skip
+    async with aiohttp.ClientSession() as http:
+        login = {"companyCode": ENTERPRISE, "username": "ecogate", "password": "EcoGate@2026"}
+        async with http.post(url + "/tj/api/login", json=login) as r:
+            headers = {"token": (await r.json())["data"]["token"]}
+
+        async def post(body: dict[str, Any]) -> None:
+            async with http.post(url + "/tj/api/pass", json=body, headers=headers) as r:
+                answer = await r.json()
+                assert answer["code"] == "200", answer
+
+        return await _drain(bodies, concurrency, post)
+
+
+async def baseline_hengshui(url: str, records: int, concurrency: int) -> float:
+    """Hengshui: pre-built record lines, each connection sending one and awaiting its ack."""
+    host, port = url.removeprefix("tcp://").split(":")
+    links = []
+    for _ in range(concurrency):
+        reader, writer = await asyncio.open_connection(host, int(port), limit=8 * 1024 * 1024)
+        login = {"type": "login", "msgId": "1", "enterpriseCode": ENTERPRISE, "username": "ecogate",
+                 "password": "EcoGate@2026"}  # fmt: skip
+        writer.write(json.dumps(login).encode() + b"\n")
+        assert json.loads(await reader.readline())["code"] == "200"
+        links.append((reader, writer))
+    lines = [
+        json.dumps(
+            {"type": "record", "msgId": str(i), "serial": uuid.uuid4().hex,
+             "data": {"enterpriseCode": ENTERPRISE, "gateCode": "G1", "laneCode": "L1",
+                      "plate": f"鄂A{10000 + i % 89999}", "plateColor": "1", "direction": "1", "passed": "1",
+                      "passTime": "2026-11-01 08:00:00", "photos": []}},
+            ensure_ascii=False,
+        ).encode() + b"\n"
+        for i in range(records)
+    ]  # fmt: skip
+    queue = iter(lines)
+    started = time.perf_counter()
+
+    async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for line in queue:
+            writer.write(line)
+            answer = json.loads(await reader.readline())
+            assert answer["code"] == "200", answer
+
+    await asyncio.gather(*(run(r, w) for r, w in links))
+    rate = records / (time.perf_counter() - started)
+    for _, writer in links:
+        writer.close()
+    return rate
+
+
+async def baseline_transport_control(url: str, records: int, concurrency: int) -> float:
     """The simulator's accept rate for pre-built requests (records/s)."""
     async with aiohttp.ClientSession() as http:
         async with http.post(
@@ -173,7 +298,7 @@ async def baseline(url: str, records: int, concurrency: int) -> float:
 
 
 async def deliver(
-    db: Database, tenant: uuid.UUID, url: str, records: int, workers: int, concurrency: int
+    db: Database, tenant: uuid.UUID, profile: str, url: str, records: int, workers: int, concurrency: int
 ) -> dict[str, Any]:
     """Configure the platform, queue every record (back-fill) and deliver them; records/s and counts."""
     actor = Principal(user_id=uuid.UUID(int=9), role=Role.TENANT_ADMIN, tenant_id=tenant, login="bench")
@@ -181,10 +306,10 @@ async def deliver(
         await platforms.configure(
             session,
             tenant,
-            profile="transport_control",
+            profile=profile,
             base_url=url,
             enterprise_code=ENTERPRISE,
-            credentials={"username": "ecogate", "password": "EcoGate@2026"},
+            credentials=CREDENTIALS,
         )
         queued = await outbox.resend_period(session, tenant, START, START + dt.timedelta(days=365))
     assert queued == records, (queued, records)
@@ -220,11 +345,14 @@ async def main_async(args: argparse.Namespace) -> int:
     from infra.pg import EmbeddedPostgres  # noqa: PLC0415
 
     worker.BACKOFF_BASE_S, worker.BACKOFF_CAP_S = 0.1, 2.0  # the flaky run retries at bench pace
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(  # noqa: ASYNC220 - our own module, started once before any work
-        [sys.executable, "-m", "infra.regsim", "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL
-    )
+    port, admin_port = free_port(), free_port()
+    scheme = "tcp" if args.profile == "hengshui" else "http"
+    url = f"{scheme}://127.0.0.1:{port}"
+    # The inspection API: the platform's own for transportControl, the admin port for the others.
+    inspect = url if args.profile == "transport_control" else f"http://127.0.0.1:{admin_port}"
+    command = [sys.executable, "-m", "infra.regsim", "--profile", args.profile, "--port", str(port)]
+    command += ["--admin-port", str(admin_port), "--sm2-public-key", public_key_of(SM2_PRIVATE)]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)  # noqa: ASYNC220 - started once
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="ecogate-bench-uplink-") as tmp:
         admin = os.environ.get("DATABASE_URL", "")
@@ -233,10 +361,10 @@ async def main_async(args: argparse.Namespace) -> int:
             server = EmbeddedPostgres(Path(tmp) / "pg").start()
             admin = server.admin_url
         try:
-            await wait_http(url + "/_sim/state")
-            print(f"基准：模拟器直接接收 {args.records:,} 条预先构造的请求 …", flush=True)
-            figures["baseline"] = await baseline(url, args.records, args.concurrency * args.workers)
-            await sim(url, "/_sim/reset", {})
+            await wait_http(inspect + "/_sim/state")
+            print(f"基准（{args.profile}）：模拟器直接接收 {args.records:,} 条预先构造的请求 …", flush=True)
+            figures["baseline"] = await baseline(args.profile, url, args.records, args.concurrency * args.workers)
+            await sim(inspect, "/_sim/reset", {})
             urls = await bootstrap_database(admin, "ecogate_bench_uplink", recreate=True)
             await asyncio.to_thread(upgrade, urls.owner_url)
             admin_db = admin.rsplit("/", 1)[0] + "/ecogate_bench_uplink"
@@ -246,14 +374,16 @@ async def main_async(args: argparse.Namespace) -> int:
             )
             try:
                 print(f"上传：{args.workers} 个上传进程 × 并发 {args.concurrency}，{args.records:,} 条 …", flush=True)
-                figures["uplink"] = await deliver(db, tenant, url, args.records, args.workers, args.concurrency)
-                state = await sim(url, "/_sim/state")
+                figures["uplink"] = await deliver(
+                    db, tenant, args.profile, url, args.records, args.workers, args.concurrency
+                )
+                state = await sim(inspect, "/_sim/state")
                 figures["sim_records"] = state["records"]
                 figures["sim_duplicates"] = state["duplicates"]
                 if args.flaky:
-                    await sim(url, "/_sim/reset", {})
+                    await sim(inspect, "/_sim/reset", {})
                     await sim(
-                        url,
+                        inspect,
                         "/_sim/faults",
                         {"error_rate": 0.08, "malformed_rate": 0.05, "html_rate": 0.05, "timeout_rate": 0.01,
                          "lost_answer_rate": 0.01, "timeout_s": 2.0},
@@ -261,9 +391,13 @@ async def main_async(args: argparse.Namespace) -> int:
                     bench = Principal(user_id=uuid.UUID(int=9), role=Role.TENANT_ADMIN, tenant_id=tenant, login="bench")
                     async with db.session(bench) as session, session.begin():
                         await session.execute(text("UPDATE uplink_platform SET timeout_s = 1"))
+                        # The reset platform forgot the serials it issued (/transport/*): start afresh.
+                        await session.execute(text("UPDATE uplink_outbox SET platform_serial = NULL"))
                     print("上传（20% 异常应答）…", flush=True)
-                    figures["flaky"] = await deliver(db, tenant, url, args.records, args.workers, args.concurrency)
-                    flaky_state = await sim(url, "/_sim/state")
+                    figures["flaky"] = await deliver(
+                        db, tenant, args.profile, url, args.records, args.workers, args.concurrency
+                    )
+                    flaky_state = await sim(inspect, "/_sim/state")
                     figures["flaky_sim_records"] = flaky_state["records"]
                     figures["flaky_sim_duplicates"] = flaky_state["duplicates"]
             finally:
@@ -275,6 +409,7 @@ async def main_async(args: argparse.Namespace) -> int:
             proc.wait(10)
     base = figures["baseline"]
     print()
+    print(f"profile {args.profile}, {args.workers} workers × concurrency {args.concurrency}")
     print(f"{'figure':<52}{'records/s':>12}   vs baseline")
     print(f"{'baseline: simulator accepting pre-built requests':<52}{base:>12,.0f}")
     up = figures["uplink"]
@@ -297,6 +432,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=PROFILES, default="transport_control")
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=16)
