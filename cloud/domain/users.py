@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.auth.passwords import hash_password, temporary_password
+from cloud.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, temporary_password, verify_password
 from cloud.db import models as m
 from cloud.domain import audit
 from cloud.domain.common import require_tenant
 from cloud.lib.problems import FieldError, ProblemError, not_found
 from tenants.context import Principal, Role
+
+if TYPE_CHECKING:
+    from cloud.db.engine import Database
 
 #: Roles a tenant administrator may hand out.
 INVITABLE_ROLES = frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.GUARD, Role.VIEWER})
@@ -195,3 +199,37 @@ async def reset_password(session: AsyncSession, principal: Principal, user_id: u
     account.must_change_password = True
     audit.record(session, principal, "user.password_reset", "user", account.id)
     return IssuedPassword(TenantUser(account, Role(membership.role)), password)
+
+
+async def change_own_password(database: Database, principal: Principal, old_password: str, new_password: str) -> None:
+    """Change the caller's own password (the old one is required); clears "must change at next login".
+
+    Runs in the app pool even for regulators: the account row admits its owner (id = app.user_id).
+
+    Raises:
+        ProblemError: 422 ``password_too_short`` (field ``new_password``) or ``password_mismatch``
+            (field ``old_password``); nothing is written then.
+    """
+    if len(new_password) < MIN_PASSWORD_LENGTH:
+        raise ProblemError(
+            422,
+            "password_too_short",
+            "密码过短",
+            f"新密码至少 {MIN_PASSWORD_LENGTH} 位",
+            [FieldError("new_password", "too_short", f"至少 {MIN_PASSWORD_LENGTH} 位")],
+        )
+    self_scope = Principal(principal.user_id, Role.VIEWER, principal.tenant_id, None, principal.login)
+    async with database.session(self_scope) as session, session.begin():
+        account = await session.get(m.UserAccount, principal.user_id)
+        if account is None or not verify_password(account.password_hash, old_password):
+            raise ProblemError(
+                422,
+                "password_mismatch",
+                "原密码错误",
+                "原密码不正确",
+                [FieldError("old_password", "mismatch", "原密码不正确")],
+            )
+        account.password_hash = hash_password(new_password)
+        account.must_change_password = False
+        if principal.tenant_id is not None:
+            audit.record(session, principal, "user.password_changed", "user", principal.user_id)

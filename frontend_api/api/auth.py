@@ -12,16 +12,15 @@ from litestar.datastructures.state import State
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.auth.guards import SESSION_COOKIE
-from cloud.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
+from cloud.auth.passwords import verify_password
 from cloud.auth.tokens import issue_token
 from cloud.db import models as m
 from cloud.db.engine import Database
-from cloud.domain import audit
-from cloud.lib.problems import FieldError, ProblemError
-from tenants.context import Principal, Role
+from cloud.domain import users
+from cloud.lib.problems import ProblemError
+from tenants.context import Principal
 
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
@@ -131,32 +130,7 @@ async def change_password(
     data: JSONBody[PasswordChange], principal: NamedDependency[Principal], state: State
 ) -> dict[str, Any]:
     """Change one's own password (the old one is required)."""
-    if len(data.new_password) < MIN_PASSWORD_LENGTH:
-        raise ProblemError(
-            422,
-            "password_too_short",
-            "密码过短",
-            f"新密码至少 {MIN_PASSWORD_LENGTH} 位",
-            [FieldError("new_password", "too_short", f"至少 {MIN_PASSWORD_LENGTH} 位")],
-        )
-    database: Database = state.database
-    # The app pool even for regulators: the account row admits its owner (id = app.user_id).
-    self_scope = Principal(principal.user_id, Role.VIEWER, principal.tenant_id, None, principal.login)
-    session: AsyncSession
-    async with database.session(self_scope) as session, session.begin():
-        account = await session.get(m.UserAccount, principal.user_id)
-        if account is None or not verify_password(account.password_hash, data.old_password):
-            raise ProblemError(
-                422,
-                "password_mismatch",
-                "原密码错误",
-                "原密码不正确",
-                [FieldError("old_password", "mismatch", "原密码不正确")],
-            )
-        account.password_hash = hash_password(data.new_password)
-        account.must_change_password = False
-        if principal.tenant_id is not None:
-            audit.record(session, principal, "user.password_changed", "user", principal.user_id)
+    await users.change_own_password(state.database, principal, data.old_password, data.new_password)
     return {"status": "ok"}
 
 

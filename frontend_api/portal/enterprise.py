@@ -279,7 +279,9 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
         secure=settings.auth.secure_cookies,
         path="/",
     )
-    return Redirect(_safe_next(target), status_code=303, cookies=[cookie])
+    # A one-time password (invitation or reset by the administrator) is changed before anything else.
+    destination = "/portal/account" if account.must_change_password else _safe_next(target)
+    return Redirect(destination, status_code=303, cookies=[cookie])
 
 
 @get("/logout", include_in_schema=False, opt={"public": True})
