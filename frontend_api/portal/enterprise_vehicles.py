@@ -124,7 +124,7 @@ async def _logins(session: Any, ids: set[uuid.UUID | None]) -> dict[uuid.UUID, s
     if not wanted:
         return {}
     rows = await session.execute(select(m.UserAccount.id, m.UserAccount.login).where(m.UserAccount.id.in_(wanted)))
-    return {uid: str(login) for uid, login in rows.tuples()}
+    return {uid: str(login) for uid, login in rows}
 
 
 # List ---------------------------------------------------------------------------------------------
@@ -136,8 +136,9 @@ async def vehicle_list(
     category: FromQuery[str] = "transport",
     plate: FromQuery[str] = "",
     status: FromQuery[str] = "",
+    page: FromQuery[int] = 1,
 ) -> Response[Any]:
-    """The three ledgers as tabs; search by plate and approval status."""
+    """The three ledgers as tabs; search by plate and approval status; 50 a page."""
     principal = await _principal(request)
     if isinstance(principal, Response):
         return principal
@@ -145,6 +146,7 @@ async def vehicle_list(
         category = "transport"
     if status not in STATUSES:
         status = ""
+    page = max(1, min(page, 10_000))
     database: Database = request.app.state.database
     criteria = vehicles.VehicleFilter(
         category,
@@ -158,7 +160,8 @@ async def vehicle_list(
     total = 0
     async with database.session(principal) as session, session.begin():
         try:
-            rows, total = await vehicles.search_vehicles(session, criteria, _SCAN if status else _PAGE, 0)
+            scan = (_SCAN, 0) if status else (_PAGE, (page - 1) * _PAGE)
+            rows, total = await vehicles.search_vehicles(session, criteria, *scan)
         except ProblemError as exc:
             rows, error = [], exc.detail
         state = await reviews.states(session, [v for _, v in rows])
@@ -166,10 +169,10 @@ async def vehicle_list(
             review = state.get(version.id, version.review)
             if status in {"pending", "verified", "rejected"} and review != status:
                 continue
-            items.append({"vehicle": vehicle, "version": version, "review": review})
+            items.append({"vehicle": vehicle, "version": version, "review": review, "labels": vehicles.labels(version)})
         if status:
             total = len(items)
-        items = items[:_PAGE]
+            items = items[(page - 1) * _PAGE : page * _PAGE]
     return render(
         request,
         "enterprise/vehicles/list.html",
@@ -183,8 +186,9 @@ async def vehicle_list(
         items=items,
         total=total,
         error=error,
+        page=page,
+        pages=max(1, -(-total // _PAGE)),
         can_write=principal.can_write,
-        notice=request.query_params.get("notice", ""),
     )
 
 
@@ -271,6 +275,8 @@ _NOTICES: Final = {
     "corrected": "更正已保存为新版本。",
     "uploaded": "证件照片已上传。",
     "reviewed": "审核结论已保存。",
+    "retired": "车辆已注销（保存为新版本）。",
+    "qr": "已按随车清单二维码更正（新版本）。",
 }
 
 
@@ -433,6 +439,79 @@ async def vehicle_upload(  # noqa: PLR0911 - one answer per kind of bad input
     return Redirect(f"{BASE}/{vehicle_id}?notice=uploaded#documents", status_code=303)
 
 
+@post(f"{BASE}/{{vehicle_id:uuid}}/retire", include_in_schema=False, opt={"public": True}, status_code=200)
+async def vehicle_retire(request: Request[Any, Any, Any], vehicle_id: FromPath[uuid.UUID]) -> Response[Any]:
+    """Retire (注销) a vehicle: a new version with status ``retired``, who and why."""
+    return await _version_action(request, vehicle_id, "retire")
+
+
+@post(f"{BASE}/{{vehicle_id:uuid}}/qr", include_in_schema=False, opt={"public": True}, status_code=200)
+async def vehicle_apply_qr(request: Request[Any, Any, Any], vehicle_id: FromPath[uuid.UUID]) -> Response[Any]:
+    """Fill VIN, model, engine and emission stage from the 随车清单 QR code (photo or text) as a correction."""
+    return await _version_action(request, vehicle_id, "qr")
+
+
+async def _version_action(  # noqa: C901, PLR0911, PLR0912 - one answer per kind of bad input
+    request: Request[Any, Any, Any], vehicle_id: uuid.UUID, action: str
+) -> Response[Any]:
+    principal = await _principal(request)
+    if isinstance(principal, Response):
+        return principal
+    raw = await request.form()
+    prefix = "retire_" if action == "retire" else "qr_"
+    form = {f"{prefix}reason": str(raw.get("reason") or "").strip(), "qr_payload": str(raw.get("payload") or "")}
+    if not principal.can_write:
+        return _forbidden(request, principal, "当前账号无权更正车辆信息")
+    if not _csrf_ok(request, raw.get("csrf")):
+        return await _detail_page(
+            request, principal, vehicle_id, form=form, errors={"_": "页面已过期，请刷新后重新提交"}, status_code=400
+        )
+    reason = form[f"{prefix}reason"]
+    errors: dict[str, str] = {}
+    if not reason:
+        errors[f"{prefix}reason"] = "必须填写原因"
+    payload = form["qr_payload"].strip()
+    if action == "qr":
+        image = raw.get("image")
+        try:
+            if isinstance(image, UploadFile) and image.filename:
+                payload = qr.decode_image(await image.read(request.app.state.settings.blobs.max_bytes + 1))
+        except ProblemError as exc:
+            errors["qr_payload"] = exc.detail
+        if not payload and "qr_payload" not in errors:
+            errors["qr_payload"] = "请上传二维码图片或填写二维码内容"
+    if errors:
+        return await _detail_page(request, principal, vehicle_id, form=form, errors=errors, status_code=422)
+    database: Database = request.app.state.database
+    try:
+        async with database.session(principal) as session, session.begin():
+            if action == "retire":
+                await vehicles.retire_vehicle(session, principal, vehicle_id, reason)
+            else:
+                result = qr.parse_payload(payload[: qr.MAX_PAYLOAD + 1])
+                if not result.ok:
+                    message = "；".join(e.message for e in result.errors) or "二维码中没有可用的字段"
+                    return await _detail_page(
+                        request, principal, vehicle_id, form=form, errors={"qr_payload": message}, status_code=422
+                    )
+                detail = await vehicles.get_vehicle(session, vehicle_id)
+                allowed = vehicles.CATEGORY_FIELDS[detail.vehicle.category]
+                changes = {k: v for k, v in result.fields.items() if k in allowed}
+                await vehicles.correct_vehicle(session, principal, vehicle_id, changes, reason)
+    except ProblemError as exc:
+        if exc.status == 404:
+            return _not_found(request, principal)
+        errors = (
+            {("qr_payload" if action == "qr" else f"{prefix}reason"): exc.detail} if not exc.errors else _errors(exc)
+        )
+        if action == "qr":
+            errors = {"qr_payload": "；".join(errors.values())}
+        return await _detail_page(request, principal, vehicle_id, form=form, errors=errors, status_code=422)
+    log.info("portal.vehicle_version_action", action=action, vehicle_id=str(vehicle_id), by=principal.login)
+    notice = "retired" if action == "retire" else "qr"
+    return Redirect(f"{BASE}/{vehicle_id}?notice={notice}", status_code=303)
+
+
 # Approvals ----------------------------------------------------------------------------------------
 
 
@@ -457,6 +536,7 @@ async def _queue_page(
     async with database.session(principal) as session, session.begin():
         rows, total = await reviews.pending(session, 200, 0)
         people = await _logins(session, {p.version.created_by for p in rows})
+    coded = {p.version.id: vehicles.labels(p.version) for p in rows}
     return render(
         request,
         "enterprise/vehicles/reviews.html",
@@ -464,6 +544,7 @@ async def _queue_page(
         principal=principal,
         rows=rows,
         total=total,
+        coded=coded,
         people=people,
         categories=CATEGORIES,
         field_labels={**vehicles.FIELD_LABELS, "新建": "新建车辆", "重新复核": "重新复核"},
@@ -753,10 +834,25 @@ async def inventory_create(request: Request[Any, Any, Any]) -> Response[Any]:
 
 @get(f"{BASE}/inventories/{{sheet_id:uuid}}", include_in_schema=False, opt={"public": True})
 async def inventory_view(request: Request[Any, Any, Any], sheet_id: FromPath[uuid.UUID]) -> Response[Any]:
-    """One count sheet: its lines and the differences (missing, unregistered, uncounted)."""
+    """One count sheet: its lines and the differences (missing, unregistered, uncounted), count and close forms."""
     principal = await _principal(request)
     if isinstance(principal, Response):
         return principal
+    return await _sheet_page(request, principal, sheet_id)
+
+
+_SHEET_NOTICES: Final = {"created": "盘点单已创建。", "counted": "盘点结果已保存。", "closed": "盘点单已关闭。"}
+
+
+async def _sheet_page(
+    request: Request[Any, Any, Any],
+    principal: Principal,
+    sheet_id: uuid.UUID,
+    *,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response[Any]:
     database: Database = request.app.state.database
     async with database.session(principal) as session, session.begin():
         try:
@@ -766,12 +862,86 @@ async def inventory_view(request: Request[Any, Any, Any], sheet_id: FromPath[uui
     return render(
         request,
         "enterprise/vehicles/inventory.html",
+        status_code=status_code,
         principal=principal,
         view=view,
         scopes=SCOPE_LABELS,
         categories=CATEGORIES,
-        notice="盘点单已创建。" if request.query_params.get("notice") == "created" else "",
+        can_write=principal.can_write and view.sheet.status == "open",
+        can_close=principal.role in REVIEWERS and view.sheet.status == "open",
+        form=form or {},
+        errors=errors or {},
+        notice=_SHEET_NOTICES.get(request.query_params.get("notice", ""), ""),
+        csrf=csrf_token(request),
     )
+
+
+@post(f"{BASE}/inventories/{{sheet_id:uuid}}/counts", include_in_schema=False, opt={"public": True}, status_code=200)
+async def inventory_counts(  # noqa: C901, PLR0911 - one answer per kind of bad input
+    request: Request[Any, Any, Any], sheet_id: FromPath[uuid.UUID]
+) -> Response[Any]:
+    """Record what was found on site (在场 / 未找到, note); an identifier not on the sheet becomes 台账外."""
+    principal = await _principal(request)
+    if isinstance(principal, Response):
+        return principal
+    raw = await request.form()
+    form = {k: str(v).strip() for k, v in raw.items() if isinstance(v, str)}
+    if not principal.can_write:
+        return _forbidden(request, principal, "当前账号无权录入盘点结果")
+    if not _csrf_ok(request, raw.get("csrf")):
+        errors = {"_": "页面已过期，请刷新后重新提交"}
+        return await _sheet_page(request, principal, sheet_id, form=form, errors=errors, status_code=400)
+    counts: list[inventory.Count] = []
+    errors = {}
+    for key, value in form.items():
+        if key.startswith("present:") and value in {"1", "0"}:
+            ident = key.removeprefix("present:")
+            counts.append(inventory.Count(ident, value == "1", form.get(f"note:{ident}", "")[:200]))
+    extra = form.get("extra_identifier", "")
+    if extra:
+        if len(extra) > 64:
+            errors["extra_identifier"] = "编号不能超过 64 个字符"
+        counts.append(inventory.Count(extra, present=True, note=form.get("extra_note", "")[:200]))
+    if not counts and not errors:
+        errors["_"] = "请至少选择一项盘点结果，或填写现场发现的台账外车辆"
+    if errors:
+        return await _sheet_page(request, principal, sheet_id, form=form, errors=errors, status_code=422)
+    database: Database = request.app.state.database
+    try:
+        async with database.session(principal) as session, session.begin():
+            await inventory.record_counts(session, principal, sheet_id, counts)
+    except ProblemError as exc:
+        if exc.status == 404:
+            return _not_found(request, principal)
+        return await _sheet_page(request, principal, sheet_id, form=form, errors=_errors(exc), status_code=422)
+    return Redirect(f"{BASE}/inventories/{sheet_id}?notice=counted", status_code=303)
+
+
+@post(f"{BASE}/inventories/{{sheet_id:uuid}}/close", include_in_schema=False, opt={"public": True}, status_code=200)
+async def inventory_close(request: Request[Any, Any, Any], sheet_id: FromPath[uuid.UUID]) -> Response[Any]:
+    """Close the sheet: every line counted, every difference with its follow-up (整改措施)."""
+    principal = await _principal(request)
+    if isinstance(principal, Response):
+        return principal
+    raw = await request.form()
+    form = {k: str(v).strip() for k, v in raw.items() if isinstance(v, str)}
+    if principal.role not in REVIEWERS:
+        return _forbidden(request, principal, "只有企业管理员和环保管理员可以关闭盘点单")
+    if not _csrf_ok(request, raw.get("csrf")):
+        errors = {"_": "页面已过期，请刷新后重新提交"}
+        return await _sheet_page(request, principal, sheet_id, form=form, errors=errors, status_code=400)
+    follow_ups = {k.removeprefix("follow:"): v[:200] for k, v in form.items() if k.startswith("follow:") and v}
+    database: Database = request.app.state.database
+    try:
+        async with database.session(principal) as session, session.begin():
+            await inventory.close(session, principal, sheet_id, follow_ups)
+    except ProblemError as exc:
+        if exc.status == 404:
+            return _not_found(request, principal)
+        errors = {f"line:{e.field}": e.message for e in exc.errors} or {"_": exc.detail}
+        errors.setdefault("_", exc.detail)
+        return await _sheet_page(request, principal, sheet_id, form=form, errors=errors, status_code=422)
+    return Redirect(f"{BASE}/inventories/{sheet_id}?notice=closed", status_code=303)
 
 
 def routes() -> list[Any]:
@@ -783,6 +953,8 @@ def routes() -> list[Any]:
         vehicle_detail,
         vehicle_correct,
         vehicle_upload,
+        vehicle_retire,
+        vehicle_apply_qr,
         review_queue,
         review_submit,
         import_form,
@@ -792,4 +964,6 @@ def routes() -> list[Any]:
         inventory_list,
         inventory_create,
         inventory_view,
+        inventory_counts,
+        inventory_close,
     ]

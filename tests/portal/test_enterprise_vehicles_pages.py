@@ -183,6 +183,28 @@ async def test_create_correct_upload_and_approve(client: Any, make_tenant: Any, 
     pending = await client.get("/portal/vehicles", params={"status": "pending"})
     assert "鄂A7V001" not in pending.text
 
+    bad_qr = await client.post(
+        f"{url}/qr", data={"csrf": admin_csrf, "payload": "", "reason": "扫码"}, files={"x": ("", b"")}
+    )
+    assert 'data-field-error="qr_payload"' in bad_qr.text
+    payload = f"随车清单|VIN:{vin(1)}|车辆型号:DFH4250C|排放阶段:国六|燃料类型:柴油"
+    scanned = await client.post(
+        f"{url}/qr", data={"csrf": admin_csrf, "payload": payload, "reason": "随车清单扫码导入"}, follow_redirects=False
+    )
+    assert scanned.status_code == 303, scanned.text
+    assert "DFH4250C" in (await client.get(url)).text
+    no_why = await client.post(f"{url}/retire", data={"csrf": admin_csrf, "reason": ""})
+    assert no_why.status_code == 422
+    assert 'data-field-error="retire_reason"' in no_why.text
+    retired = await client.post(
+        f"{url}/retire", data={"csrf": admin_csrf, "reason": "车辆报废"}, follow_redirects=False
+    )
+    assert retired.status_code == 303
+    gone = await client.get(retired.headers["location"])
+    assert "车辆已注销" in gone.text
+    assert "车辆报废" in gone.text
+    assert "鄂A7V001" in (await client.get("/portal/vehicles", params={"status": "retired"})).text
+
     guard = await make_user(tenant.tenant_id, Role.GUARD)
     await _sign_in(client, guard)
     assert "鄂A7V001" in (await client.get("/portal/vehicles")).text
@@ -255,3 +277,23 @@ async def test_excel_import_qr_and_inventory(client: Any, make_tenant: Any) -> N
     sheet = await client.get(made.headers["location"])
     assert "盘点单已创建" in sheet.text
     assert "十一月盘点" in (await client.get("/portal/vehicles/inventories")).text
+    sheet_url = made.headers["location"].split("?")[0]
+    nothing = await client.post(f"{sheet_url}/counts", data={"csrf": csrf})
+    assert nothing.status_code == 422
+    assert "请至少选择一项盘点结果" in nothing.text
+    counted = await client.post(
+        f"{sheet_url}/counts",
+        data={"csrf": csrf, "extra_identifier": "CN-X1", "extra_note": "东门停车场"},
+        follow_redirects=False,
+    )
+    assert counted.status_code == 303
+    open_sheet = await client.get(sheet_url)
+    assert '<div class="num refuse" id="unregistered-count">1</div>' in open_sheet.text
+    unfinished = await client.post(f"{sheet_url}/close", data={"csrf": csrf})
+    assert unfinished.status_code == 422
+    assert 'data-field-error="line:CNX1"' in unfinished.text or 'data-field-error="line:CN-X1"' in unfinished.text
+    closed = await client.post(
+        f"{sheet_url}/close", data={"csrf": csrf, "follow:CN-X1": "补录台账"}, follow_redirects=False
+    )
+    assert closed.status_code == 303, closed.text
+    assert "已关闭" in (await client.get(sheet_url)).text
