@@ -22,21 +22,28 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.blobs import BlobStore
 from cloud.db import models as m
 from cloud.domain import audit
 from cloud.domain.common import FieldErrors
-from cloud.hub import commands
+from cloud.hub import commands, health
+from cloud.lib.problems import ProblemError
 from tenants.context import Principal
 
 __all__ = [
+    "ROI_COMMAND",
     "SNAPSHOT_COMMAND",
     "SNAPSHOT_TTL",
     "Snapshot",
+    "agent_lane",
+    "ask_snapshot",
     "current_roi",
     "jpeg_size",
     "latest_snapshot",
+    "picture_size",
     "request_snapshot",
     "roi_history",
+    "save_over_snapshot",
     "save_roi",
     "site_lanes",
 ]
@@ -93,6 +100,62 @@ async def site_lanes(session: AsyncSession, site_id: uuid.UUID) -> list[tuple[m.
         .order_by(m.Gate.code, m.Lane.code)
     )
     return [(lane, gate) for lane, gate in rows.tuples()]
+
+
+async def agent_lane(session: AsyncSession, agent_id: uuid.UUID, lane_id: uuid.UUID) -> tuple[m.Agent, m.Lane] | None:
+    """The agent and the lane, if both are visible (RLS) and the lane belongs to the agent's site."""
+    agent = await session.scalar(select(m.Agent).where(m.Agent.id == agent_id))
+    if agent is None:
+        return None
+    lane = await session.scalar(
+        select(m.Lane)
+        .join(m.Gate, (m.Gate.id == m.Lane.gate_id) & (m.Gate.tenant_id == m.Lane.tenant_id))
+        .where(m.Lane.id == lane_id, m.Gate.site_id == agent.site_id)
+    )
+    return None if lane is None else (agent, lane)
+
+
+def _require_active(agent: m.Agent) -> None:
+    if agent.status != "active":
+        raise ProblemError(409, "agent_revoked", "代理已吊销", "该代理的凭据已吊销，不能再向它发送指令")
+
+
+async def ask_snapshot(session: AsyncSession, principal: Principal, agent: m.Agent, lane: m.Lane) -> uuid.UUID:
+    """:func:`request_snapshot` for an active, online agent (409 Problem otherwise: nobody would answer)."""
+    _require_active(agent)
+    if not health.assess(agent, dt.datetime.now(dt.UTC)).online:
+        raise ProblemError(
+            409, "agent_offline", "代理离线", "代理当前离线，无法抓拍画面。请确认门岗电脑已开机并连接网络后重试。"
+        )
+    return await request_snapshot(session, principal, agent, lane)
+
+
+def picture_size(blobs: BlobStore, sha256: str | None) -> tuple[int, int] | None:
+    """Width and height of a stored snapshot (None when absent or not a JPEG)."""
+    if not sha256:
+        return None
+    try:
+        return jpeg_size(blobs.get(sha256))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+async def save_over_snapshot(
+    session: AsyncSession,
+    principal: Principal,
+    agent: m.Agent,
+    lane: m.Lane,
+    values: dict[str, str],
+    blobs: BlobStore,
+) -> m.LaneRoi:
+    """:func:`save_roi` checked against the lane's latest successful snapshot (409 Problem when none)."""
+    _require_active(agent)
+    snapshot = await latest_snapshot(session, agent.id, lane.id)
+    sha = snapshot.sha256 if snapshot is not None and snapshot.ok else None
+    size = picture_size(blobs, sha)
+    if size is None:
+        raise ProblemError(409, "snapshot_missing", "没有画面", "请先抓拍车道画面，再在画面上设置识别区域")
+    return await save_roi(session, principal, agent, lane, values, size, sha)
 
 
 async def request_snapshot(session: AsyncSession, principal: Principal, agent: m.Agent, lane: m.Lane) -> uuid.UUID:

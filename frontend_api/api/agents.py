@@ -20,9 +20,10 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.blobs import BlobStore
 from cloud.db import models as m
 from cloud.db.engine import Database
-from cloud.domain import audit
+from cloud.domain import audit, lane_roi
 from cloud.domain.common import FieldErrors, require_tenant
 from cloud.hub import commands, credentials, health
 from cloud.lib.problems import ProblemError, not_found
@@ -133,6 +134,73 @@ class CommandOut(msgspec.Struct):
     created_at: dt.datetime
     expires_at: dt.datetime | None
     result: CommandResultOut | None
+
+
+Pixel = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
+
+
+class RoiIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A lane's new ROI in pixels of its latest snapshot (checked inside the picture)."""
+
+    x1: Pixel
+    y1: Pixel
+    x2: Pixel
+    y2: Pixel
+
+
+class RoiOut(msgspec.Struct):
+    """One saved lane ROI (append-only; the newest is in force) with who and when."""
+
+    id: uuid.UUID
+    lane_id: uuid.UUID
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+    image_width: int
+    image_height: int
+    snapshot_sha256: str | None
+    command_id: uuid.UUID | None
+    created_by_login: str
+    created_at: dt.datetime
+
+
+class LaneSnapshotOut(msgspec.Struct):
+    """A lane snapshot command and the agent's answer (``sha256`` names the JPEG blob once answered)."""
+
+    command_id: uuid.UUID
+    requested_at: dt.datetime
+    expires_at: dt.datetime | None
+    answered: bool
+    ok: bool
+    message: str
+    sha256: str | None
+
+
+class LaneRoiOut(msgspec.Struct):
+    """A lane's ROI in force, its latest snapshot and the ROI history (newest first)."""
+
+    lane_id: uuid.UUID
+    current: RoiOut | None
+    snapshot: LaneSnapshotOut | None
+    history: list[RoiOut]
+
+
+def _roi_out(row: m.LaneRoi) -> RoiOut:
+    return RoiOut(
+        row.id,
+        row.lane_id,
+        row.x1,
+        row.y1,
+        row.x2,
+        row.y2,
+        row.image_width,
+        row.image_height,
+        row.snapshot_sha256,
+        row.command_id,
+        row.created_by_login,
+        row.created_at,
+    )
 
 
 def agent_out(agent: m.Agent, now: dt.datetime) -> AgentOut:
@@ -336,6 +404,75 @@ async def list_commands(
     return Page(items, total, limit, offset)
 
 
+async def _agent_lane(session: AsyncSession, agent_id: uuid.UUID, lane_id: uuid.UUID) -> tuple[m.Agent, m.Lane]:
+    found = await lane_roi.agent_lane(session, agent_id, lane_id)
+    if found is None:
+        raise not_found("代理或车道")
+    return found
+
+
+@get("/agents/{agent_id:uuid}/lanes/{lane_id:uuid}/roi", operation_id="GetLaneRoi", opt=OPERATORS)
+async def get_lane_roi(
+    agent_id: FromPath[uuid.UUID], lane_id: FromPath[uuid.UUID], session: NamedDependency[AsyncSession]
+) -> LaneRoiOut:
+    """The lane's ROI in force, its latest camera snapshot (as asked of this agent) and the ROI history."""
+    _agent_row, lane = await _agent_lane(session, agent_id, lane_id)
+    snap = await lane_roi.latest_snapshot(session, agent_id, lane.id)
+    current = await lane_roi.current_roi(session, lane.id)
+    history = await lane_roi.roi_history(session, lane.id)
+    return LaneRoiOut(
+        lane.id,
+        _roi_out(current) if current is not None else None,
+        LaneSnapshotOut(
+            snap.command_id, snap.requested_at, snap.expires_at, snap.answered, snap.ok, snap.message, snap.sha256
+        )
+        if snap is not None
+        else None,
+        [_roi_out(r) for r in history],
+    )
+
+
+@post(
+    "/agents/{agent_id:uuid}/lanes/{lane_id:uuid}/snapshot",
+    operation_id="RequestLaneSnapshot",
+    opt=ADMINS,
+    status_code=201,
+)
+async def request_lane_snapshot(
+    agent_id: FromPath[uuid.UUID],
+    lane_id: FromPath[uuid.UUID],
+    session: NamedDependency[AsyncSession],
+    principal: NamedDependency[Principal],
+) -> LaneSnapshotOut:
+    """Ask the online agent for the lane camera's latest frame (answer: ``GetLaneRoi`` ``snapshot``)."""
+    async with session.begin():
+        agent, lane = await _agent_lane(session, agent_id, lane_id)
+        command_id = await lane_roi.ask_snapshot(session, principal, agent, lane)
+        row = await session.get_one(m.AgentCommand, (agent.tenant_id, command_id))
+    return LaneSnapshotOut(
+        command_id, row.created_at, row.expires_at, answered=False, ok=False, message="", sha256=None
+    )
+
+
+@post("/agents/{agent_id:uuid}/lanes/{lane_id:uuid}/roi", operation_id="SetLaneRoi", opt=ADMINS, status_code=201)
+async def set_lane_roi(
+    agent_id: FromPath[uuid.UUID],
+    lane_id: FromPath[uuid.UUID],
+    data: JSONBody[RoiIn],
+    session: NamedDependency[AsyncSession],
+    principal: NamedDependency[Principal],
+    state: State,
+) -> RoiOut:
+    """Save the lane's ROI over its latest snapshot and send it to the agent (kept for it while offline)."""
+    values = {"x1": str(data.x1), "y1": str(data.y1), "x2": str(data.x2), "y2": str(data.y2)}
+    async with session.begin():
+        agent, lane = await _agent_lane(session, agent_id, lane_id)
+        row = await lane_roi.save_over_snapshot(
+            session, principal, agent, lane, values, BlobStore(state.settings.blobs.root)
+        )
+    return _roi_out(row)
+
+
 HANDLERS = [
     create_enrollment_code,
     enroll_agent,
@@ -345,4 +482,7 @@ HANDLERS = [
     rotate_agent,
     send_command,
     list_commands,
+    get_lane_roi,
+    request_lane_snapshot,
+    set_lane_roi,
 ]

@@ -85,6 +85,10 @@ async def _form(request: Request[Any, Any, Any], *names: str) -> dict[str, str]:
     return {name: str(raw.get(name) or "").strip() for name in (*names, "csrf")}
 
 
+def _blobs(request: Request[Any, Any, Any]) -> BlobStore:
+    return BlobStore(request.app.state.settings.blobs.root)
+
+
 def _cloud_url(request: Request[Any, Any, Any]) -> str:
     return str(request.base_url).rstrip("/")
 
@@ -341,25 +345,6 @@ async def _detail_page(
 # --------------------------------------------------------------------------- lane ROI
 
 
-async def _lane(session: AsyncSession, agent: m.Agent, lane_id: uuid.UUID) -> m.Lane | None:
-    """The lane if it belongs to the agent's site."""
-    return await session.scalar(
-        select(m.Lane)
-        .join(m.Gate, (m.Gate.id == m.Lane.gate_id) & (m.Gate.tenant_id == m.Lane.tenant_id))
-        .where(m.Lane.id == lane_id, m.Gate.site_id == agent.site_id)
-    )
-
-
-def _image_size(request: Request[Any, Any, Any], sha256: str | None) -> tuple[int, int] | None:
-    if not sha256:
-        return None
-    store = BlobStore(request.app.state.settings.blobs.root)
-    try:
-        return lane_roi.jpeg_size(store.get(sha256))
-    except (FileNotFoundError, ValueError):
-        return None
-
-
 @get(f"{BASE}/{{agent_id:uuid}}/lanes/{{lane_id:uuid}}", include_in_schema=False, opt={"public": True})
 async def roi_page(
     request: Request[Any, Any, Any],
@@ -387,10 +372,10 @@ async def _roi_page(
 ) -> Response[Any]:
     database: Database = request.app.state.database
     async with database.session(principal) as session, session.begin():
-        agent = await _agent(session, agent_id)
-        lane = await _lane(session, agent, lane_id) if agent is not None else None
-        if agent is None or lane is None:
+        found = await lane_roi.agent_lane(session, agent_id, lane_id)
+        if found is None:
             return _not_found(request, principal)
+        agent, lane = found
         snapshot = await lane_roi.latest_snapshot(session, agent.id, lane.id)
         current = await lane_roi.current_roi(session, lane.id)
         history = await lane_roi.roi_history(session, lane.id)
@@ -407,7 +392,7 @@ async def _roi_page(
         )
     now = dt.datetime.now(dt.UTC)
     state = health.assess(agent, now)
-    size = _image_size(request, snapshot.sha256 if snapshot is not None else None)
+    size = lane_roi.picture_size(_blobs(request), snapshot.sha256 if snapshot is not None else None)
     waiting = bool(
         snapshot is not None and not snapshot.answered and (snapshot.expires_at is None or snapshot.expires_at > now)
     )
@@ -455,40 +440,17 @@ async def ask_snapshot(
     if not _csrf_ok(request, form):
         return await _roi_page(request, principal, agent_id, lane_id, errors=STALE, status_code=400)
     database: Database = request.app.state.database
-    async with database.session(principal) as session, session.begin():
-        agent = await _agent(session, agent_id)
-        lane = await _lane(session, agent, lane_id) if agent is not None else None
-        if agent is None or lane is None:
-            return _not_found(request, principal)
-        problem = ""
-        if agent.status != "active":
-            problem = "该代理的凭据已吊销，无法抓拍"
-        elif not health.assess(agent, dt.datetime.now(dt.UTC)).online:
-            problem = "代理当前离线，无法抓拍画面。请确认门岗电脑已开机并连接网络后重试。"
-        else:
-            await lane_roi.request_snapshot(session, principal, agent, lane)
-    if problem:
-        return await _roi_page(request, principal, agent_id, lane_id, errors={"snapshot": problem}, status_code=409)
+    try:
+        async with database.session(principal) as session, session.begin():
+            found = await lane_roi.agent_lane(session, agent_id, lane_id)
+            if found is None:
+                return _not_found(request, principal)
+            await lane_roi.ask_snapshot(session, principal, *found)
+    except ProblemError as exc:
+        return await _roi_page(
+            request, principal, agent_id, lane_id, errors={"snapshot": exc.detail}, status_code=exc.status
+        )
     return Redirect(f"{BASE}/{agent_id}/lanes/{lane_id}?done=snapshot", status_code=303)
-
-
-async def _store_roi(
-    request: Request[Any, Any, Any],
-    session: AsyncSession,
-    principal: Principal,
-    agent: m.Agent,
-    lane: m.Lane,
-    form: dict[str, str],
-) -> None:
-    """Save the ROI over the lane's latest snapshot (ProblemError when there is none or the agent is revoked)."""
-    if agent.status != "active":
-        raise ProblemError(409, "agent_revoked", "代理已吊销", "该代理的凭据已吊销，不能下发识别区域")
-    snapshot = await lane_roi.latest_snapshot(session, agent.id, lane.id)
-    sha = snapshot.sha256 if snapshot is not None and snapshot.ok else None
-    size = _image_size(request, sha)
-    if size is None:
-        raise ProblemError(409, "snapshot_missing", "没有画面", "请先抓拍车道画面，再在画面上设置识别区域")
-    await lane_roi.save_roi(session, principal, agent, lane, form, size, sha)
 
 
 @post(
@@ -518,11 +480,11 @@ async def save_roi(
     database: Database = request.app.state.database
     try:
         async with database.session(principal) as session, session.begin():
-            agent = await _agent(session, agent_id)
-            lane = await _lane(session, agent, lane_id) if agent is not None else None
-            if agent is None or lane is None:
+            found = await lane_roi.agent_lane(session, agent_id, lane_id)
+            if found is None:
                 return _not_found(request, principal)
-            await _store_roi(request, session, principal, agent, lane, form)
+            agent, lane = found
+            await lane_roi.save_over_snapshot(session, principal, agent, lane, form, _blobs(request))
             online = health.assess(agent, dt.datetime.now(dt.UTC)).online
     except ProblemError as exc:
         errors = {e.field: e.message for e in exc.errors} or {"_": exc.detail}

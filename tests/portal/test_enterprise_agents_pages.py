@@ -50,6 +50,7 @@ fx_client = _cloud.fx_client
 fx_make_tenant = _cloud.fx_make_tenant
 fx_make_user = _cloud.fx_make_user
 fx_seed_passes = _cloud.fx_seed_passes
+fx_login_as = _cloud.fx_login_as
 PASSWORD = _cloud.PASSWORD
 
 pytestmark = [pytest.mark.anyio, pytest.mark.xdist_group("portal-enterprise")]
@@ -292,3 +293,53 @@ async def test_roi_over_snapshot(
     assert "代理当前离线" in view.text
     assert "将在其重新连接云端时自动下发" in view.text
     assert await _count(database, tenant.tenant_id, m.LaneRoi) == rois_before + 2
+
+
+async def test_lane_roi_json_api(
+    client: Any, make_tenant: Any, make_user: Any, login_as: Any, seed_passes: Any, database: Database, settings: Any
+) -> None:
+    """The JSON API calls the same domain service: offline 409, snapshot, field errors, saved ROI, roles."""
+    tenant = await make_tenant()
+    ledger = await seed_passes(tenant.tenant_id, [])
+    admin = await login_as(tenant.admin_login)
+    base = f"/api/v1/agents/{ledger.agent_id}/lanes/{ledger.lane_in}"
+    offline = await client.post(f"{base}/snapshot", headers=admin)
+    assert offline.status_code == 409
+    assert offline.json()["code"] == "agent_offline"
+    await _set_online(database, tenant.tenant_id, ledger.agent_id)
+    asked = await client.post(f"{base}/snapshot", headers=admin)
+    assert asked.status_code == 201, asked.text
+    none_yet = await client.post(f"{base}/roi", headers=admin, json={"x1": 1, "y1": 1, "x2": 50, "y2": 50})
+    assert none_yet.status_code == 409
+    assert none_yet.json()["code"] == "snapshot_missing"
+
+    jpeg = _jpeg(320, 240)
+    digest = BlobStore(settings.blobs.root).put(jpeg)
+    agent = AgentIdentity(agent_id=ledger.agent_id, tenant_id=tenant.tenant_id, site_id=ledger.site_id)
+    async with database.session(agent.principal) as session, session.begin():
+        session.add(m.Blob(tenant_id=tenant.tenant_id, sha256=digest, size_bytes=len(jpeg), content_type="image/jpeg"))
+    await commands.record_result(
+        database,
+        agent,
+        msg.CommandResult(command_id=asked.json()["command_id"], ok=True, message="已抓拍", blob_sha256=digest),
+    )
+    state = (await client.get(f"{base}/roi", headers=admin)).json()
+    assert state["snapshot"]["sha256"] == digest
+    assert state["current"] is None
+
+    bad = await client.post(f"{base}/roi", headers=admin, json={"x1": 10, "y1": 10, "x2": 400, "y2": 12})
+    assert bad.status_code == 422
+    fields = {e["field"]: e["message"] for e in bad.json()["errors"]}
+    assert fields["x2"].startswith("坐标应在图片范围内（0–320")
+    assert fields["y2"].startswith("下边界应大于上边界")
+    good = await client.post(f"{base}/roi", headers=admin, json={"x1": 10, "y1": 20, "x2": 300, "y2": 200})
+    assert good.status_code == 201, good.text
+    assert good.json()["image_width"] == 320
+    state = (await client.get(f"{base}/roi", headers=admin)).json()
+    assert state["current"]["x2"] == 300
+    assert len(state["history"]) == 1
+
+    guard = await login_as(await make_user(tenant.tenant_id, Role.GUARD))
+    assert (
+        await client.post(f"{base}/roi", headers=guard, json={"x1": 1, "y1": 1, "x2": 50, "y2": 50})
+    ).status_code == 403

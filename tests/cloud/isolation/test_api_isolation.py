@@ -66,6 +66,7 @@ def _body(method: str, path: str, login: str) -> dict[str, Any]:
         },
         ("POST", "/api/v1/vehicles/{vehicle_id}/retire"): {"json": {"reason": "篡改"}},
         ("POST", "/api/v1/passes/{pass_id}/corrections"): {"json": {"reason": "篡改", "void": True}},
+        ("POST", "/api/v1/agents/{agent_id}/lanes/{lane_id}/roi"): {"json": {"x1": 1, "y1": 1, "x2": 50, "y2": 50}},
         ("PUT", "/api/v1/uplink/platform"): {
             "json": {"base_url": "http://127.0.0.1:9", "enterprise_code": "X", "username": "u", "password": "p"}
         },
