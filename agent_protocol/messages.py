@@ -33,6 +33,8 @@ __all__ = [
     "Heartbeat",
     "Hello",
     "Message",
+    "PrecheckRequest",
+    "PrecheckResult",
     "ProtocolError",
     "Snapshot",
     "Welcome",
@@ -60,6 +62,9 @@ CLOSE_AUTH: Final = 4401
 #: cloud sends a message type only to agents that announced it).
 FEATURE_COMMANDS: Final = "commands"
 FEATURE_SNAPSHOTS: Final = "snapshots"
+#: Regulator pre-pass checks (issues 4 and 8): announced by the agent in ``Hello.features`` and by the
+#: cloud in ``Welcome.features``; an agent sends ``precheck_request`` only to a cloud that announced it.
+FEATURE_PRECHECK: Final = "precheck"
 
 Sha256Hex = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
 Version = Annotated[int, msgspec.Meta(ge=1)]
@@ -93,6 +98,8 @@ class Welcome(_Msg, tag="welcome", frozen=True, kw_only=True):
     last_stored_seq: Seq = 0
     registry_version: Text | None = None
     policy_version: Text | None = None
+    #: Capabilities of the cloud (:data:`FEATURE_PRECHECK`); absent from older clouds.
+    features: Annotated[list[Annotated[str, msgspec.Meta(max_length=32)]], msgspec.Meta(max_length=32)] = []
 
 
 class EventBatch(_Msg, tag="events", frozen=True, kw_only=True):
@@ -185,6 +192,36 @@ class Snapshot(_Msg, tag="snapshot", frozen=True, kw_only=True):
     data: dict[str, Any]
 
 
+class PrecheckRequest(_Msg, tag="precheck_request", frozen=True, kw_only=True):
+    """Agent → cloud: ask the tenant's regulator platform whether a vehicle may pass (REGULATION.md §2.4/§2.5).
+
+    Sent only to a cloud announcing :data:`FEATURE_PRECHECK`. The cloud names the gate from the lane
+    (the agent does not know the platform's gate codes); ``budget_ms`` is how long the agent will wait,
+    so the cloud does not keep asking the platform for an answer nobody reads.
+    """
+
+    request_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    lane_id: Annotated[str, msgspec.Meta(max_length=64)]
+    direction: Literal["in", "out"] = "in"
+    plate: Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
+    plate_colour: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+    budget_ms: Annotated[int, msgspec.Meta(ge=1, le=60_000)] = 1000
+
+
+class PrecheckResult(_Msg, tag="precheck_result", frozen=True, kw_only=True):
+    """Cloud → agent: the platform's answer to one :class:`PrecheckRequest`.
+
+    ``verdict`` ``unavailable`` means no answer: no platform configured, a profile without a pre-pass
+    check, or the platform failed or was too slow; the agent then decides locally.
+    """
+
+    request_id: Annotated[str, msgspec.Meta(max_length=64)]
+    verdict: Literal["allow", "refuse", "unavailable"]
+    reason: Text = ""  # the platform's reason (refusals), or why there is no answer (Chinese)
+    platform_serial: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    elapsed_ms: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
 class Error(_Msg, tag="error", frozen=True, kw_only=True):
     """Either way: something was refused; ``message`` is Chinese, for people."""
 
@@ -206,6 +243,8 @@ Message = (
     | Command
     | CommandResult
     | Snapshot
+    | PrecheckRequest
+    | PrecheckResult
     | Error
 )
 
@@ -242,6 +281,8 @@ _TAGS: Final = frozenset(
         Command,
         CommandResult,
         Snapshot,
+        PrecheckRequest,
+        PrecheckResult,
         Error,
     )
 )

@@ -70,6 +70,8 @@ REASON_TEXT: Final = {
     "regulator_refused": "监管平台不允许该车辆通行",
     "regulator_timeout": "监管平台核验超时，按本地规则判定",
     "regulator_error": "监管平台核验失败，按本地规则判定",
+    "regulator_allowed": "监管平台核验通过",
+    "regulator_unavailable": "监管平台核验不可用，按本地规则判定",
     "exit_not_enforced": "出场车辆仅记录，不拦截",
     "manual_release": "门岗人工放行",
     "manual_entry": "门岗人工录入车牌",
@@ -319,6 +321,10 @@ class DecisionEngine:
             log.warning("decision.precheck_error", lane=req.lane_id, error=str(exc))
             return msgspec.structs.replace(local, anomalies=(*local.anomalies, "regulator_error"))
         if verdict.allow:
+            # A flag code on an allowing verdict (regulator_allowed / regulator_unavailable) goes to the
+            # ledger, so it shows whether a platform answer was used.
+            if verdict.code and verdict.code not in local.anomalies:
+                return msgspec.structs.replace(local, anomalies=(*local.anomalies, verdict.code))
             return local
         text = verdict.message or REASON_TEXT["regulator_refused"]
         reasons = (*(r for r in local.reasons if r != "allowed"), "regulator_refused")

@@ -291,6 +291,7 @@ class Agent:
         from agent.sync import commands as sync_commands  # noqa: PLC0415 - only with a [cloud] section
         from agent.sync import enroll  # noqa: PLC0415
         from agent.sync.client import SyncClient, SyncFatalError  # noqa: PLC0415
+        from agent.sync.precheck import PrecheckBroker  # noqa: PLC0415
 
         cloud = self.cfg.cloud
         assert cloud is not None
@@ -316,8 +317,14 @@ class Agent:
             batch_size=cloud.batch_size,
             heartbeat_s=cloud.heartbeat_s,
             commands=handler,
+            prechecks=PrecheckBroker(
+                budget_s=self.cfg.policy.precheck_timeout_s, exits=self.cfg.policy.enforce_on_exit
+            ),
         )
         self.online = lambda: sync.connected
+        if cloud.precheck and self.engine is not None:
+            # Regulator pre-pass check through the cloud (issues 4/8); the engine bounds the wait.
+            self.engine.regulator_check = sync.precheck
         try:
             await sync.run(stop)
         except SyncFatalError as exc:
@@ -326,6 +333,8 @@ class Agent:
             await stop.wait()
         finally:
             self.online = lambda: False
+            if self.engine is not None and self.engine.regulator_check == sync.precheck:
+                self.engine.regulator_check = None
             handler.close()
 
     async def _remote_open(self, lane_id: str | None, reason: str) -> str:

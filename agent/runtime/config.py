@@ -217,6 +217,13 @@ class CloudSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     ) = None
     heartbeat_s: Annotated[float, msgspec.Meta(ge=1.0, le=300.0, description="心跳间隔（秒）")] = 15.0
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=500, description="每批上传的事件数")] = 100
+    precheck: Annotated[
+        bool,
+        msgspec.Meta(
+            description="放行前经云端向监管平台预检车辆（平台协议须有预检接口；最长等待 policy.precheck_timeout_s，"
+            "超时、离线或平台故障时按本地规则判定）"
+        ),
+    ] = False
 
 
 class AgentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -31,7 +31,9 @@ import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from agent.decision.engine import DecisionRequest, PrecheckVerdict
 from agent.outbox import Outbox
+from agent.sync.precheck import PrecheckBroker
 from agent_protocol import messages as msg
 from agent_protocol.events import PassEvent
 
@@ -109,11 +111,13 @@ class SyncClient:
         reconnect_delays: Callable[[], Generator[float]] = jittered_backoff,
         refused_delays: Callable[[], Generator[float]] = _refused_backoff,
         commands: CommandHook | None = None,
+        prechecks: PrecheckBroker | None = None,
     ) -> None:
         """Prepare a client; nothing connects before :meth:`run`.
 
         ``commands`` applies the cloud's commands and snapshots (without it every command is answered
-        "not supported" and no snapshot is asked for).
+        "not supported" and no snapshot is asked for). ``prechecks`` carries the regulator pre-pass
+        checks (:meth:`precheck`; agent/sync/precheck.py).
         """
         self.url = url
         self.token = token
@@ -135,6 +139,11 @@ class SyncClient:
         #: True while a connection is established (after welcome): ``Agent.online``.
         self.connected = False
         self._refused_wait: Generator[float] | None = None
+        self.prechecks = prechecks or PrecheckBroker()
+
+    async def precheck(self, req: DecisionRequest) -> PrecheckVerdict:
+        """Ask the regulator platform through the cloud (the engine's ``regulator_check``; issue 4/8)."""
+        return await self.prechecks.precheck(req)
 
     def _raise_alarm(self, text: str) -> None:
         self.alarms = [*self.alarms[-19:], text]
@@ -219,7 +228,7 @@ class _Connection:
                 agent_id=self.outbox.agent_id,
                 last_acked_seq=self.client.last_acked_seq,
                 agent_clock=datetime.now(UTC),
-                features=hook.features if hook is not None else [],
+                features=[*(hook.features if hook is not None else []), msg.FEATURE_PRECHECK],
                 registry_version=hook.registry_version if hook is not None else None,
                 policy_version=hook.policy_version if hook is not None else None,
             )
@@ -233,9 +242,12 @@ class _Connection:
         reader = asyncio.create_task(self._read())
         stopper = asyncio.create_task(stop.wait())
         self.client.connected = True
+        # Pre-pass checks only with a cloud that offers them (an older cloud would close on the message).
+        self.client.prechecks.attach(self._send if msg.FEATURE_PRECHECK in welcome.features else None)
         try:
             await self._write(stop, reader, stopper)
         finally:
+            self.client.prechecks.detach()
             self.client.connected = False
             stopper.cancel()
             reader.cancel()
@@ -265,6 +277,8 @@ class _Connection:
                 log.error("sync.cloud_error", code=message.code, message=message.message, fatal=message.fatal)
                 if message.fatal:
                     self.fatal = message
+            elif isinstance(message, msg.PrecheckResult):
+                self.client.prechecks.resolve(message)
             elif isinstance(message, msg.Command | msg.Snapshot):
                 await self._from_cloud(message)
             self.wake.set()

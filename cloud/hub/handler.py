@@ -40,7 +40,7 @@ from agent_protocol.events import GENESIS_HASH, PassEvent, SnapshotRole, verify_
 from cloud.blobs import BlobStore
 from cloud.db import models as m
 from cloud.db.engine import Database
-from cloud.hub import commands
+from cloud.hub import commands, precheck
 from cloud.hub.checks import ChecksRunner
 from cloud.hub.credentials import AgentIdentity, authenticate_agent
 from cloud.uplink import outbox as uplink_outbox
@@ -146,6 +146,7 @@ class _AgentSession:
         self.queue_depths: list[int] = []
         self._send_lock = asyncio.Lock()
         self._sync_lock = asyncio.Lock()
+        self._prechecks: set[asyncio.Task[None]] = set()
 
     async def deliver(self, command: Mapping[str, Any]) -> None:
         """Forward a command from the bus (called from the bus's task)."""
@@ -201,6 +202,9 @@ class _AgentSession:
             self.log.warning("hub.database_unavailable", error=type(exc).__name__)
             with contextlib.suppress(WebSocketDisconnect, RuntimeError):
                 await self._close(CLOSE_UNAVAILABLE, "云端数据库暂不可用，请稍后重试")
+        finally:
+            for task in list(self._prechecks):  # nobody is left to read the answers
+                task.cancel()
 
     async def _handshake(self) -> None:
         hello = await self._receive()
@@ -211,7 +215,9 @@ class _AgentSession:
         head_seq, _ = await self._load_state()
         self.features = frozenset(hello.features)
         self.held_versions = {"registry": hello.registry_version, "policy": hello.policy_version}
-        await self._send(msg.Welcome(server_clock=dt.datetime.now(dt.UTC), last_stored_seq=head_seq))
+        await self._send(
+            msg.Welcome(server_clock=dt.datetime.now(dt.UTC), last_stored_seq=head_seq, features=[msg.FEATURE_PRECHECK])
+        )
         self.log.info("hub.connected", last_acked_seq=hello.last_acked_seq, stored_seq=head_seq)
         async with self._sync_lock:
             self.ready = True
@@ -238,11 +244,25 @@ class _AgentSession:
         elif isinstance(message, msg.CommandResult):
             self.log.info("hub.command_result", command_id=message.command_id, ok=message.ok)
             await commands.record_result(self.database, self.who, message)
+        elif isinstance(message, msg.PrecheckRequest):
+            self._precheck(message)
         elif isinstance(message, msg.Error):
             self.log.warning("hub.agent_error", code=message.code, message=message.message)
         else:
             raise msg.ProtocolError(f"代理不应发送 {type(message).__name__}")
         return True
+
+    def _precheck(self, request: msg.PrecheckRequest) -> None:
+        """Answer a pre-pass check in its own task: ingest and acks never wait for a platform."""
+        service = precheck.service_of(self.socket.app.state)
+        task = asyncio.create_task(self._answer_precheck(service, request))
+        self._prechecks.add(task)
+        task.add_done_callback(self._prechecks.discard)
+
+    async def _answer_precheck(self, service: precheck.PrecheckService, request: msg.PrecheckRequest) -> None:
+        result = await service.answer(self.database, self.who.principal, self.who.site_id, request)
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await self._send(result)
 
     def _schedule_checks(self) -> None:
         """Ask the process's checks runner for this tenant's logic checks (never on the ack path; coalesced)."""

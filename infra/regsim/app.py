@@ -154,6 +154,9 @@ class RegulatorSimulator(HttpPlatformSimulator):
         if ipctype == "getPushData":
             return web.json_response({"code": "200", "value": list(self.state.downlink.values())})
         if ipctype == "getCheckVehicle":
+            slow_or_down = await self._check_fault()
+            if slow_or_down is not None:
+                return slow_or_down
             plate = str(value.get("license") or "")
             blocked = plate.endswith("X")  # a deterministic "controlled vehicle" for tests
             return web.json_response(

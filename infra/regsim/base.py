@@ -102,6 +102,16 @@ class HttpPlatformSimulator:
         """Every token issued so far expires now."""
         self.state.tokens.clear()
 
+    async def _check_fault(self) -> web.Response | None:
+        """The pre-pass check's own faults: a slow answer (``check_delay_s``), or 503 (``check_error``)."""
+        if self.faults.check_delay_s > 0:
+            self.state.requests["fault:check_delay"] += 1
+            await asyncio.sleep(self.faults.check_delay_s)
+        if self.faults.check_error:
+            self.state.requests["fault:check_error"] += 1
+            return web.Response(status=503, text="Service Unavailable")
+        return None
+
     async def _fault(self) -> web.Response | None:
         """A fault to answer instead of the real handling, per the configured rates."""
         f, rng = self.faults, self._rng

@@ -19,6 +19,8 @@ class Faults:
     rate_limit: int = 0  # > 0: at most this many platform requests per second, else 429
     reject_serials: set[str] = field(default_factory=set)  # records refused with a schema reason
     timeout_s: float = 30.0
+    check_delay_s: float = 0.0  # every pre-pass check (getCheckVehicle, /transport/check) answers this late
+    check_error: bool = False  # every pre-pass check answers HTTP 503 (the platform's check service is down)
     seed: int = 7
 
     def public(self) -> dict[str, Any]:

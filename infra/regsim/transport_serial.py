@@ -120,6 +120,9 @@ class TransportSerialSimulator(HttpPlatformSimulator):
         body = await self._body(request, "check")
         if isinstance(body, web.Response):
             return body
+        slow_or_down = await self._check_fault()
+        if slow_or_down is not None:
+            return slow_or_down
         plate = str(body.get("license") or "")
         if not _PLATE.match(plate):
             return _answer("400", f"车牌号码格式错误：{plate}")
