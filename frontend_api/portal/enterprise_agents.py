@@ -136,8 +136,16 @@ async def _list_page(
     async with database.session(principal) as session, session.begin():
         sites = list(await session.scalars(select(m.Site).order_by(m.Site.name)))
         agents = list(await session.scalars(select(m.Agent).order_by(m.Agent.created_at, m.Agent.id)))
+        now = dt.datetime.now(dt.UTC)
+        codes = list(
+            await session.scalars(
+                select(m.AgentEnrollmentCode)
+                .where(m.AgentEnrollmentCode.used_at.is_(None), m.AgentEnrollmentCode.expires_at > now)
+                .order_by(m.AgentEnrollmentCode.created_at.desc())
+                .limit(20)
+            )
+        )
     names = {s.id: s.name for s in sites}
-    now = dt.datetime.now(dt.UTC)
     return render(
         request,
         "enterprise/agents/list.html",
@@ -145,6 +153,7 @@ async def _list_page(
         principal=principal,
         sites=sites,
         rows=[_view(a, now, names) for a in agents],
+        codes=[(c, names.get(c.site_id, "—")) for c in codes],
         can_manage=principal.role in MANAGERS,
         notice=notice,
         form=form or {"ttl_hours": "24"},

@@ -154,6 +154,8 @@ async def test_agents_list_enrollment_code_and_roles(
     assert await _count(database, tenant.tenant_id, m.AgentEnrollmentCode) == before + 1
     again = await client.get("/portal/agents")
     assert code.group(1) not in again.text  # shown once
+    assert "未使用的注册码" in again.text
+    assert "2号门岗亭" in again.text
 
     # Another tenant's agent is invisible: same 404 as a missing one.
     other = await make_tenant()
