@@ -236,7 +236,7 @@ class UplinkWorker:
         workers, one heartbeat per interval. A failed heartbeat is logged, not repeated: the next one
         is due an interval later (a heartbeat says "alive now"; an old one has no value).
         """
-        sent = 0
+        due: list[tuple[uuid.UUID, PlatformAdapter, list[str]]] = []
         for tenant_id in await self._platform_tenants():
             async with self.database.session(_worker(tenant_id)) as session, session.begin():
                 config = await platforms.load(session, tenant_id)
@@ -245,19 +245,26 @@ class UplinkWorker:
                 interval = _heartbeat_interval(config)
                 if interval <= 0:
                     continue
-                claimed = await session.scalar(
-                    text(_CLAIM_HEARTBEAT), {"t": tenant_id, "s": interval, "now": self.clock()}
-                )
-                if claimed is None:
+                claim = {"t": tenant_id, "s": interval, "now": self.clock()}
+                if await session.scalar(text(_CLAIM_HEARTBEAT), claim) is None:
                     continue
                 gates = [str(c) for c in await session.scalars(text("SELECT code FROM gate ORDER BY code"))]
-            result = await self._adapter(tenant_id, config).heartbeat(gates)
-            sent += 1
+            due.append((tenant_id, self._adapter(tenant_id, config), gates))
+
+        async def beat(tenant_id: uuid.UUID, adapter: PlatformAdapter, gates: list[str]) -> None:
+            try:
+                result = await adapter.heartbeat(gates)
+            except Exception:  # an adapter bug must not stop the other tenants' heartbeats
+                log.exception("uplink heartbeat error", tenant_id=str(tenant_id))
+                return
             if result.delivered:
                 log.debug("uplink heartbeat", tenant_id=str(tenant_id), gates=len(gates))
             else:
                 log.warning("uplink heartbeat failed", tenant_id=str(tenant_id), message=result.message)
-        return sent
+
+        # Concurrently: one platform that is down must not hold up the others' heartbeats.
+        await asyncio.gather(*(beat(*d) for d in due))
+        return len(due)
 
     async def send_daily_reports(self) -> int:
         """Queue and send the daily per-gate counts of profiles that take them (Tianjin); returns days sent.
