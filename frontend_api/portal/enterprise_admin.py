@@ -384,8 +384,18 @@ def _grades(rule: ControlRule) -> str:
     return f"{text}及未评级企业" if rule.ungraded else text
 
 
-def _rule_view(rule: ControlRule, control: ControlPolicy, states: dict[str, str]) -> dict[str, Any]:
+def _applies_to(rule: ControlRule, grade: PerformanceGrade | None) -> bool:
+    """Whether an enabled rule concerns a plant of ``grade`` (time windows and the small-unit claim aside)."""
+    if not rule.enabled:
+        return False
+    return not rule.grades or (grade in rule.grades if grade is not None else rule.ungraded)
+
+
+def _rule_view(
+    rule: ControlRule, control: ControlPolicy, states: dict[str, str], grade: PerformanceGrade | None = None
+) -> dict[str, Any]:
     return {
+        "applies": _applies_to(rule, grade),
         "id": rule.id,
         "title": rule.title,
         "grades": _grades(rule),
@@ -401,7 +411,7 @@ def _rule_view(rule: ControlRule, control: ControlPolicy, states: dict[str, str]
     }
 
 
-def _by_level(control: ControlPolicy) -> list[dict[str, Any]]:
+def _by_level(control: ControlPolicy, grade: PerformanceGrade | None) -> list[dict[str, Any]]:
     """The rules table grouped by warning level (a rule without levels applies at every level)."""
     states = {c["rule_id"]: c["state"] for c in policy.compare_with_defaults(control)}
     groups = []
@@ -413,7 +423,9 @@ def _by_level(control: ControlPolicy) -> list[dict[str, Any]]:
                 "level": level.value,
                 "label": level.label,
                 "response": emergency.LEVEL_LABELS[level.value],
-                "rules": [_rule_view(r, control, states) for r in control.rules if not r.levels or level in r.levels],
+                "rules": [
+                    _rule_view(r, control, states, grade) for r in control.rules if not r.levels or level in r.levels
+                ],
                 "minimum": f"重型货车须{minimum.label}及以上或新能源" if minimum else "",
                 "cap": f"每日进厂重型货车不超过 {cap} 辆次" if cap is not None else "",
             }
@@ -453,7 +465,7 @@ async def settings_page(request: Request[Any, Any, Any]) -> Response[Any]:
         responses=responses,
         responses_total=total,
         state=state,
-        groups=_by_level(state.control),
+        groups=_by_level(state.control, _grade(tenant.grade)),
         removed=removed,
         versions=versions,
         unknown_label=state.control.unknown_vehicle.label,
@@ -462,11 +474,16 @@ async def settings_page(request: Request[Any, Any, Any]) -> Response[Any]:
     )
 
 
-def _grade_label(code: str | None) -> str:
+def _grade(code: str | None) -> PerformanceGrade | None:
     try:
-        return PerformanceGrade(code).label if code else "未评级"
+        return PerformanceGrade(code) if code else None
     except ValueError:
-        return str(code)
+        return None
+
+
+def _grade_label(code: str | None) -> str:
+    grade = _grade(code)
+    return grade.label if grade else (code or "未评级")
 
 
 def _policy_form(control: ControlPolicy, members: dict[str, list[str]]) -> dict[str, str]:

@@ -249,6 +249,8 @@ async def test_policy_and_emergency_settings(client: Any, make_tenant: Any, make
     assert "国三及以下（新能源除外）" in page.text
     assert "C级、D级及未评级企业" in page.text
     assert "当前没有生效的重污染天气预警" in page.text
+    assert 'data-rule="a_grade_heavy_stage" data-applies="0"' in page.text  # a C-grade plant: not its rule
+    assert 'data-rule="yellow_cd_heavy_cn3" data-applies="1"' in page.text
 
     form_page = await client.get("/portal/settings/policy")
     assert form_page.status_code == 200
