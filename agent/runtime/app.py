@@ -183,7 +183,11 @@ class Agent:
             lane_id=lane.id,
             frames=open_source(camera.url, roi=roi),
             recognizer=PlateRecognizer(),
-            voter=PlateVoter(),
+            # Early emission (lane.early_read): a confident consensus goes to the decision while the
+            # truck is still approaching (issue 4: vehicle appears -> barrier command); weak tracks
+            # wait for their end. Off by default until clip_after_s is honoured (the clip would miss
+            # the approach).
+            voter=PlateVoter(early=lane.early_read),
             ring=ring,
             jpeg_quality=self.cfg.evidence.jpeg_quality,
         )

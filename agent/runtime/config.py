@@ -160,6 +160,13 @@ class LaneConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         float,
         msgspec.Meta(ge=0.0, le=60.0, description="有地磅的车道：识别后最多等待稳定重量的秒数（超时则记录缺少称重）"),
     ] = 3.0
+    early_read: Annotated[
+        bool,
+        msgspec.Meta(
+            description="相机车道：多帧识别一致且置信度高时立即判定（不等车辆驶离画面）；"
+            "视频片段目前只含判定前的画面（clip_after_s 尚未实现）"
+        ),
+    ] = False
     source: Annotated[LaneSourceConfig, msgspec.Meta(description="车辆识别结果来源")] = LaneSourceConfig()
 
 

@@ -7,6 +7,16 @@ When a track ends, its reads vote: first on the plate length, then per character
 the geometric mean over positions of (winning weight share × mean probability of the winners).
 A passage whose plate equals the last one emitted on the same lane within ``duplicate_window_s``
 is suppressed (a truck waiting at the barrier is one passage, not one per minute).
+
+Early emission (``early=True``, what the gate agent uses): a track is emitted while it is still
+running, as soon as it holds a confident, grammar-valid consensus — at least ``early_reads`` reads
+of exactly the same valid plate, each with every character at least ``early_read_min``, whose
+combined per-character evidence ``1 - Π(1 - p)`` reaches ``early_char_conf`` at every position,
+with no confident read of another plate in the track — or, with ``early_single`` set, one read
+whose every character reaches ``early_single``. The rest of that track is absorbed (no second
+emission; the duplicate window runs from the track's last read). Tracks that never get there are
+voted at their end as before and marked for review when weak. Without ``early`` (offline use such
+as ``ecogate agent recognize``) every track is voted over all its reads at its end.
 """
 
 from __future__ import annotations
@@ -17,9 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import msgspec
+import structlog
 
 from agent.vision.types import PlateRead
 from hj1321.plates import is_valid_plate
+
+log = structlog.get_logger(__name__)
 
 
 class VehicleRead(msgspec.Struct, frozen=True):
@@ -40,12 +53,16 @@ class VehicleRead(msgspec.Struct, frozen=True):
     source: str = ""
     #: Other plates seen in the track with their number of reads (for the review screen).
     alternatives: tuple[tuple[str, int], ...] = ()
+    #: Emitted while the track was still running (see the module docstring).
+    early: bool = False
 
 
 @dataclass
 class _Track:
     lane: str
     reads: list[tuple[float, PlateRead]] = field(default_factory=list)
+    #: The plate emitted early for this track ("" while not emitted).
+    emitted: str = ""
 
     @property
     def last_ts(self) -> float:
@@ -56,6 +73,13 @@ def _similar(a: str, b: str) -> bool:
     if len(a) != len(b):
         return len(a) > 1 and len(b) > 1 and (a.startswith(b[:-1]) or b.startswith(a[:-1]))
     return sum(x != y for x, y in zip(a, b, strict=True)) <= 2
+
+
+def _probs(read: PlateRead) -> tuple[float, ...]:
+    """Per-character probabilities of a read (its overall confidence when they are missing)."""
+    if len(read.char_confidences) == len(read.plate):
+        return read.char_confidences
+    return (read.confidence,) * len(read.plate)
 
 
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
@@ -116,6 +140,11 @@ class PlateVoter:
         duplicate_window_s: suppress a passage with the same plate on the same lane within this window.
         review_threshold: passages below this confidence are marked ``needs_review``.
         min_reads: passages with fewer reads are marked ``needs_review``.
+        early: emit a track as soon as it holds a confident consensus (module docstring).
+        early_reads: agreeing reads needed for an early emission.
+        early_read_min: a read counts towards early emission only if all its characters reach this.
+        early_char_conf: combined evidence ``1 - Π(1 - p)`` needed at every character position.
+        early_single: emit on one read whose characters all reach this (``None``: never on one read).
     """
 
     def __init__(
@@ -126,18 +155,29 @@ class PlateVoter:
         duplicate_window_s: float = 60.0,
         review_threshold: float = 0.85,
         min_reads: int = 2,
+        early: bool = False,
+        early_reads: int = 2,
+        early_read_min: float = 0.9,
+        early_char_conf: float = 0.999,
+        early_single: float | None = None,
     ) -> None:
         self.track_gap_s = track_gap_s
         self.max_track_s = max_track_s
         self.duplicate_window_s = duplicate_window_s
         self.review_threshold = review_threshold
         self.min_reads = min_reads
+        self.early = early
+        self.early_reads = max(1, early_reads)
+        self.early_read_min = early_read_min
+        self.early_char_conf = early_char_conf
+        self.early_single = early_single
         self._tracks: list[_Track] = []
         self._last_emitted: dict[tuple[str, str], float] = {}
 
     def feed(self, reads: Sequence[PlateRead], ts: float, lane: str = "") -> list[VehicleRead]:
-        """Add the reads of one frame of ``lane`` taken at ``ts``; return passages that ended."""
+        """Add the reads of one frame of ``lane`` taken at ``ts``; return passages ended or emitted early."""
         done = self.flush(ts)
+        touched: list[_Track] = []
         for read in reads:
             for track in self._tracks:
                 if track.lane != lane or ts - track.last_ts > self.track_gap_s:
@@ -147,8 +187,43 @@ class PlateVoter:
                     track.reads.append((ts, read))
                     break
             else:
-                self._tracks.append(_Track(lane, [(ts, read)]))
+                track = _Track(lane, [(ts, read)])
+                self._tracks.append(track)
+            if track not in touched:
+                touched.append(track)
+        if self.early:
+            for track in touched:
+                if not track.emitted:
+                    passage = self._early(track)
+                    if passage is not None:
+                        done.append(passage)
         return done
+
+    def _confident(self, read: PlateRead) -> bool:
+        return bool(read.plate) and min(_probs(read)) >= self.early_read_min
+
+    def _consensus(self, track: _Track) -> str:
+        """The plate the track may be emitted with now, or ""."""
+        confident = [r for _, r in track.reads if self._confident(r)]
+        plates = {r.plate for r in confident}
+        if len(plates) != 1:  # none yet, or confident reads disagree: wait (the track's end votes)
+            return ""
+        plate = plates.pop()
+        if not is_valid_plate(plate):
+            return ""
+        if self.early_single is not None and any(min(_probs(r)) >= self.early_single for r in confident):
+            return plate
+        if len(confident) < self.early_reads:
+            return ""
+        combined = [1.0 - math.prod(1.0 - p for p in col) for col in zip(*map(_probs, confident), strict=True)]
+        return plate if min(combined) >= self.early_char_conf else ""
+
+    def _early(self, track: _Track) -> VehicleRead | None:
+        plate = self._consensus(track)
+        if not plate:
+            return None
+        track.emitted = plate
+        return self._passage(track, plate, early=True)
 
     def flush(self, ts: float | None = None) -> list[VehicleRead]:
         """End tracks idle since before ``ts - track_gap_s`` (all tracks when ``ts`` is None)."""
@@ -169,8 +244,23 @@ class PlateVoter:
         return out
 
     def _close(self, track: _Track) -> VehicleRead | None:
+        if track.emitted:  # emitted early: the rest of the track is absorbed
+            self._last_emitted[(track.lane, track.emitted)] = track.last_ts
+            final = vote([r for _, r in track.reads])[0]
+            if final != track.emitted:
+                log.warning(
+                    "early_read_differs_from_track_vote",
+                    lane=track.lane,
+                    early=track.emitted,
+                    final=final,
+                    reads=len(track.reads),
+                )
+            return None
+        return self._passage(track, vote([r for _, r in track.reads])[0])
+
+    def _passage(self, track: _Track, voted: str, *, early: bool = False) -> VehicleRead | None:
         reads = [r for _, r in track.reads]
-        plate, colour, confidence, confs = vote(reads)
+        plate, colour, confidence, confs = vote([r for r in reads if r.plate == voted] if early else reads)
         first, last = track.reads[0][0], track.last_ts
         key = (track.lane, plate)
         previous = self._last_emitted.get(key)
@@ -197,4 +287,5 @@ class PlateVoter:
             needs_review=confidence < self.review_threshold or len(reads) < self.min_reads,
             source=best.source,
             alternatives=tuple(sorted(counts.items(), key=lambda kv: -kv[1])),
+            early=early,
         )

@@ -56,3 +56,61 @@ def test_max_track_length_cuts_a_track() -> None:
     for i in range(40):
         out += voter.feed([_read("鄂A12345")], ts=i * 0.1, lane="l")
     assert out, "a track longer than max_track_s is emitted"
+
+
+def _sharp(plate: str, conf: float = 0.99, box: tuple[int, int, int, int] = (100, 100, 200, 140)) -> PlateRead:
+    return PlateRead(plate=plate, colour="blue", confidence=conf, box=box, char_confidences=(conf,) * len(plate))
+
+
+def test_early_emission_on_two_confident_agreeing_reads_then_absorbs_the_track() -> None:
+    voter = PlateVoter(early=True, track_gap_s=1.0, duplicate_window_s=30.0)
+    assert voter.feed([_sharp("鄂A12345")], ts=0.0, lane="l") == []  # one read is not enough
+    out = voter.feed([_sharp("鄂A12345")], ts=0.1, lane="l")
+    assert [(p.plate, p.early, p.reads, p.first_ts, p.last_ts) for p in out] == [("鄂A12345", True, 2, 0.0, 0.1)]
+    assert not out[0].needs_review
+    # The truck stays in view (even misread once): nothing more, also when the track ends.
+    later = []
+    for i in range(2, 40):
+        later += voter.feed([_sharp("鄂A12346" if i == 7 else "鄂A12345")], ts=i * 0.1, lane="l")
+    later += voter.feed([], ts=10.0, lane="l")
+    later += voter.flush()
+    assert later == []
+    # Seen again within the duplicate window (counted from the track's last read): suppressed.
+    again = voter.feed([_sharp("鄂A12345")], ts=25.0, lane="l")
+    again += voter.feed([_sharp("鄂A12345")], ts=25.1, lane="l")
+    assert again == []
+
+
+def test_early_emission_waits_for_agreement_and_confidence() -> None:
+    voter = PlateVoter(early=True, track_gap_s=1.0)
+    # Confident reads that disagree: no early emission; the end-of-track vote decides.
+    assert voter.feed([_sharp("鄂A12345")], ts=0.0, lane="l") == []
+    assert voter.feed([_sharp("鄂A12845")], ts=0.1, lane="l") == []
+    assert voter.feed([_sharp("鄂A12345")], ts=0.2, lane="l") == []
+    end = voter.feed([], ts=5.0, lane="l")
+    assert [(p.plate, p.early) for p in end] == [("鄂A12345", False)]
+    # Weak reads never emit early; the track is emitted at its end, marked for review.
+    weak = PlateVoter(early=True, track_gap_s=1.0)
+    for i in range(10):
+        assert weak.feed([_read("粤C55555", 0.7)], ts=i * 0.1, lane="l") == []
+    tail = weak.flush()
+    assert [(p.plate, p.early, p.needs_review) for p in tail] == [("粤C55555", False, True)]
+    # Grammar-invalid consensus never emits early.
+    bad = PlateVoter(early=True)
+    assert bad.feed([_sharp("XX12345")], ts=0.0) + bad.feed([_sharp("XX12345")], ts=0.1) == []
+
+
+def test_early_single_read_only_when_set_and_very_confident() -> None:
+    voter = PlateVoter(early=True, early_single=0.995)
+    assert voter.feed([_sharp("鄂A12345", 0.99)], ts=0.0) == []
+    out = voter.feed([_sharp("鄂B54321", 0.999, box=(500, 100, 600, 140))], ts=0.0)
+    assert [(p.plate, p.reads, p.early) for p in out] == [("鄂B54321", 1, True)]
+
+
+def test_early_off_keeps_whole_track_votes() -> None:
+    voter = PlateVoter(track_gap_s=1.0)
+    out = []
+    for i in range(5):
+        out += voter.feed([_sharp("鄂A12345")], ts=i * 0.1)
+    assert out == []
+    assert [(p.reads, p.early) for p in voter.flush()] == [(5, False)]
