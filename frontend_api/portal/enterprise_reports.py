@@ -1,12 +1,370 @@
-"""Review queue, reports with charts and exports, grading dashboard, policy and emergency settings (issue 9)."""
+"""Review queue, monthly reports with charts and exports, grading dashboard (issue 9).
+
+Every page runs in the signed-in person's session (RLS, tenant from the session token) and calls
+the same services as the JSON API: ``cloud.compliance.checks``/``flags`` (the review queue, as
+``/api/v1/compliance/flags``), ``cloud.reports.service``/``ledgers``/``exports`` (as
+``/api/v1/enterprises/{id}/reports/…``) and ``cloud.reports.grading``. Permanent uplink rejections
+(issue 8) are review-queue flags with the code ``uplink_rejected`` carrying the platform's reason.
+ECharts is served from ``/portal/static/vendor/echarts`` (committed release, ADR 0017); without
+the file the report page shows its tables and a Chinese note instead of the charts.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+import hmac
+import json
+import uuid
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import quote, urlencode
 
-__all__ = ["routes"]
+import structlog
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
+from sqlalchemy import text
+
+from cloud.compliance import checks, flags
+from cloud.db.engine import Database
+from cloud.lib.problems import ProblemError
+from cloud.reports import exports, grading, ledgers, service
+from cloud.reports.periods import Period, china_today, months_back, parse_period
+from frontend_api.portal.enterprise import _principal
+from frontend_api.portal.regulator import csrf_token, render
+from tenants.context import Principal, Role
+
+__all__ = ["ECHARTS_FILE", "routes"]
+
+log = structlog.get_logger(__name__)
+
+STATIC_DIR: Final = Path(__file__).parent / "static"
+ECHARTS_FILE: Final = STATIC_DIR / "vendor" / "echarts" / "echarts.min.js"
+ECHARTS_URL: Final = "/portal/static/vendor/echarts/echarts.min.js"
+#: Who may resolve flags (the JSON API's REVIEWERS).
+REVIEWERS: Final = frozenset({Role.TENANT_ADMIN, Role.MANAGER})
+UPLINK_REJECTED: Final = "uplink_rejected"
+_PAGE: Final = 100
+_FORMATS: Final = ("xlsx", "csv", "pdf")
+_GRADES: Final = ("A", "B", "B-", "C", "D", "leading")
+_STATUS_LABELS: Final = {"pass": "达标", "fail": "未达标", "no_data": "无数据", "not_required": "不要求"}
+_REVIEW_STATUSES: Final = {"open": "待处理", "closed": "已关闭", "all": "全部"}
+#: Agent anomalies on passes that no reviewer has closed (docs/reports.md: the same rule as open_flags).
+_ANOMALIES_SQL: Final = text(
+    "SELECT p.id, p.occurred_at, p.plate, p.anomaly_flags FROM pass_event p "
+    "WHERE cardinality(p.anomaly_flags) > 0 AND NOT EXISTS ("
+    " SELECT 1 FROM check_flag f WHERE f.pass_event_id = p.id AND ("
+    "  SELECT r.outcome FROM check_resolution r WHERE r.flag_id = f.id ORDER BY r.created_at DESC LIMIT 1"
+    " ) IN ('resolved', 'dismissed')) "
+    "ORDER BY p.occurred_at DESC LIMIT :limit"
+)
+
+
+def _forbidden(request: Request[Any, Any, Any], principal: Principal, message: str) -> Response[Any]:
+    return render(request, "enterprise/reports/forbidden.html", status_code=403, principal=principal, message=message)
+
+
+def _label_of(code: str) -> str:
+    if code == UPLINK_REJECTED:
+        return "监管平台拒收"
+    return checks.REASONS.get(code, (code, ""))[0]
+
+
+# Review queue ------------------------------------------------------------------------------------
+
+
+@get("/portal/reviews", include_in_schema=False, opt={"public": True})
+async def review_queue(request: Request[Any, Any, Any], status: FromQuery[str] = "open") -> Response[Any]:
+    """Open logic-check flags, agent anomalies and platform rejections, each linking to its pass."""
+    principal = await _principal(request)
+    if isinstance(principal, Response):
+        return principal
+    return await _queue(request, principal, "open" if status not in _REVIEW_STATUSES else status)
+
+
+async def _queue(
+    request: Request[Any, Any, Any],
+    principal: Principal,
+    status: str,
+    *,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response[Any]:
+    database: Database = request.app.state.database
+    criteria = flags.FlagFilter(None if status == "all" else status)
+    async with database.session(principal) as session, session.begin():
+        if principal.tenant_id is not None:
+            await checks.run_checks(session, principal.tenant_id)
+        views, total = await flags.list_flags(session, criteria, _PAGE, 0)
+        anomalies = list(await session.execute(_ANOMALIES_SQL, {"limit": _PAGE})) if status != "closed" else []
+    rejected = [v for v in views if v.flag.code == UPLINK_REJECTED]
+    logic = [v for v in views if v.flag.code != UPLINK_REJECTED]
+    return render(
+        request,
+        "enterprise/reports/reviews.html",
+        status_code=status_code,
+        principal=principal,
+        logic=logic,
+        rejected=rejected,
+        anomalies=[
+            {
+                "id": a.id,
+                "occurred_at": a.occurred_at,
+                "plate": a.plate,
+                "labels": [_label_of(c) for c in a.anomaly_flags],
+            }
+            for a in anomalies
+        ],
+        total=total,
+        status=status,
+        statuses=_REVIEW_STATUSES,
+        label_of=_label_of,
+        outcomes=flags.OUTCOMES,
+        can_resolve=principal.role in REVIEWERS,
+        done=request.query_params.get("done", ""),
+        form=form or {},
+        errors=errors or {},
+        csrf=csrf_token(request),
+    )
+
+
+@post("/portal/reviews/{flag_id:uuid}/resolve", include_in_schema=False, opt={"public": True}, status_code=200)
+async def resolve_flag(request: Request[Any, Any, Any], flag_id: FromPath[uuid.UUID]) -> Response[Any]:
+    """Resolve (已处理/误报) or reopen a flag with a reason; errors next to the field, nothing saved."""
+    principal = await _principal(request)
+    if isinstance(principal, Response):
+        return principal
+    raw = await request.form()
+    form = {k: str(raw.get(k) or "").strip() for k in ("outcome", "reason", "csrf", "status")}
+    form["flag"] = str(flag_id)
+    status = form["status"] if form["status"] in _REVIEW_STATUSES else "open"
+    if principal.role not in REVIEWERS:
+        return _forbidden(request, principal, "当前账号无权处理待审核事项（仅企业管理员和环保管理员可以处理）")
+    if not hmac.compare_digest(form["csrf"], csrf_token(request)):
+        errs = {"_": "页面已过期，请刷新后重新提交"}
+        return await _queue(request, principal, status, form=form, errors=errs, status_code=400)
+    database: Database = request.app.state.database
+    try:
+        async with database.session(principal) as session, session.begin():
+            view = await flags.resolve(session, principal, flag_id, form["outcome"], form["reason"])
+    except ProblemError as exc:
+        if exc.status == 404:
+            return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
+        errs = {e.field: e.message for e in exc.errors} or {"_": exc.detail}
+        return await _queue(request, principal, status, form=form, errors=errs, status_code=422)
+    log.info("portal.flag_resolved", flag_id=str(flag_id), outcome=form["outcome"], by=principal.login)
+    label = flags.OUTCOMES[form["outcome"]]
+    target = f"/portal/reviews?{urlencode({'status': status, 'done': f'{_label_of(view.flag.code)}：{label}'})}"
+    return Redirect(target, status_code=303)
+
+
+# Reports -----------------------------------------------------------------------------------------
+
+
+def _month_period(month: str) -> tuple[Period, str, str]:
+    """The month's period; an invalid month falls back to this month with the Chinese error."""
+    text_month = month.strip() or china_today().isoformat()[:7]
+    try:
+        return parse_period("month", text_month, None, None), text_month, ""
+    except ProblemError as exc:
+        message = exc.errors[0].message if exc.errors else exc.detail
+        this = china_today().isoformat()[:7]
+        return parse_period("month", this, None, None), text_month, message or "月份格式应为 YYYY-MM"
+
+
+@get("/portal/reports", include_in_schema=False, opt={"public": True})
+async def reports_page(request: Request[Any, Any, Any], month: FromQuery[str] = "") -> Response[Any]:
+    """Monthly statistics with charts (daily passes by decision, vehicle mix by stage) and ledger exports."""
+    principal = await _principal(request)
+    if isinstance(principal, Response):
+        return principal
+    period, shown, error = _month_period(month)
+    status_code = 422 if error else 200
+    database: Database = request.app.state.database
+    assert principal.tenant_id is not None
+    async with database.session(principal) as session, session.begin():
+        scope = await service.open_scope(session, principal, principal.tenant_id)
+        stats = await service.statistics(session, scope, period)
+        series = await service.time_series(session, scope, period, "day")
+    chart = {
+        "days": [row["period"][5:] for row in series],
+        "allowed": [row["entries"] + row["exits"] for row in series],
+        "refused": [row["refused"] for row in series],
+        "stages": [{"name": s["label"] or "未知", "value": s["trips"]} for s in stats["emission_stage_mix"]],
+    }
+    return render(
+        request,
+        "enterprise/reports/reports.html",
+        status_code=status_code,
+        principal=principal,
+        scope=scope,
+        period=period,
+        month=shown,
+        month_value=period.first.isoformat()[:7],
+        error=error,
+        stats=stats,
+        series=series,
+        chart_json=json.dumps(chart, ensure_ascii=False).replace("</", "<\\/"),
+        has_echarts=ECHARTS_FILE.is_file(),
+        echarts_url=ECHARTS_URL,
+        ledgers=list(ledgers.LEDGERS.values()),
+        formats=_FORMATS,
+    )
+
+
+@get("/portal/reports/ledgers/{report:str}", include_in_schema=False, opt={"public": True})
+async def ledger_page(
+    request: Request[Any, Any, Any], report: FromPath[str], month: FromQuery[str] = ""
+) -> Response[Any]:
+    """One HJ 1321 ledger of the month (first rows) with its download links."""
+    principal = await _principal(request)
+    if isinstance(principal, Response):
+        return principal
+    ledger = ledgers.LEDGERS.get(report)
+    if ledger is None:
+        return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
+    period, shown, error = _month_period(month)
+    database: Database = request.app.state.database
+    assert principal.tenant_id is not None
+    async with database.session(principal) as session, session.begin():
+        scope = await service.open_scope(session, principal, principal.tenant_id)
+        rows, total = await ledger.fetch(session, scope, period, _PAGE, 0)
+    return render(
+        request,
+        "enterprise/reports/ledger.html",
+        status_code=422 if error else 200,
+        principal=principal,
+        ledger=ledger,
+        period=period,
+        month=shown,
+        month_value=period.first.isoformat()[:7],
+        error=error,
+        rows=rows,
+        total=total,
+        formats=_FORMATS,
+    )
+
+
+@get("/portal/reports/export/{report:str}", include_in_schema=False, opt={"public": True})
+async def export_download(
+    request: Request[Any, Any, Any], report: FromPath[str], month: FromQuery[str] = "", fmt: FromQuery[str] = "xlsx"
+) -> Response[Any]:
+    """Download a ledger of the month now (Excel, CSV or PDF; ``cloud.reports.exports`` as the API)."""
+    principal = await _principal(request)
+    if isinstance(principal, Response):
+        return principal
+    ledger = ledgers.LEDGERS.get(report)
+    if ledger is None or fmt not in _FORMATS:
+        return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
+    period, _, error = _month_period(month)
+    if error:
+        return Redirect(f"/portal/reports?{urlencode({'month': month})}", status_code=303)
+    database: Database = request.app.state.database
+    assert principal.tenant_id is not None
+    try:
+        async with database.session(principal) as session, session.begin():
+            scope = await service.open_scope(session, principal, principal.tenant_id)
+            rows = await exports.collect(session, scope, ledger, period, max_rows=exports.SYNC_MAX_ROWS[fmt])
+    except ProblemError as exc:
+        return render(
+            request,
+            "enterprise/reports/forbidden.html",
+            status_code=exc.status,
+            principal=principal,
+            message=exc.detail,
+        )
+    doc = exports.Document(ledger, scope.name, scope.uscc, period, dt.datetime.now(dt.UTC), rows)
+    content = await exports.render(fmt, doc)
+    filename = f"{doc.filename}.{fmt}"
+    log.info("portal.report_exported", report=report, fmt=fmt, rows=len(rows), by=principal.login)
+    return Response(
+        content,
+        media_type=exports.CONTENT_TYPES[fmt],
+        headers={"Content-Disposition": f"attachment; filename=\"report.{fmt}\"; filename*=UTF-8''{quote(filename)}"},
+    )
+
+
+# Grading -----------------------------------------------------------------------------------------
+
+
+def _grading_period() -> Period:
+    return months_back(china_today(), 12)
+
+
+@get("/portal/grading", include_in_schema=False, opt={"public": True})
+async def grading_page(request: Request[Any, Any, Any], grade: FromQuery[str] = "") -> Response[Any]:
+    """The A/B grading indicators over the last 12 months: value, threshold, pass/fail, records link."""
+    principal = await _principal(request)
+    if isinstance(principal, Response):
+        return principal
+    error = ""
+    if grade and grade not in _GRADES:
+        error, grade = "绩效等级应为 A、B、B-、C、D 或 引领性", ""
+    period = _grading_period()
+    database: Database = request.app.state.database
+    assert principal.tenant_id is not None
+    async with database.session(principal) as session, session.begin():
+        scope = await service.open_scope(session, principal, principal.tenant_id)
+        body = await grading.dashboard(session, scope, period, grade or None)
+    return render(
+        request,
+        "enterprise/reports/grading.html",
+        status_code=422 if error else 200,
+        principal=principal,
+        body=body,
+        period=period,
+        grade=grade or body["grade"],
+        grades=_GRADES,
+        error=error,
+        status_labels=_STATUS_LABELS,
+    )
+
+
+@get("/portal/grading/{indicator:str}", include_in_schema=False, opt={"public": True})
+async def indicator_records(
+    request: Request[Any, Any, Any], indicator: FromPath[str], offset: FromQuery[int] = 0
+) -> Response[Any]:
+    """The records that pull an indicator down (passes link to their page, vehicles to theirs)."""
+    principal = await _principal(request)
+    if isinstance(principal, Response):
+        return principal
+    if indicator not in grading.INDICATORS:
+        return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
+    offset = max(offset, 0)
+    period = _grading_period()
+    database: Database = request.app.state.database
+    assert principal.tenant_id is not None
+    async with database.session(principal) as session, session.begin():
+        scope = await service.open_scope(session, principal, principal.tenant_id)
+        items, total = await grading.records(session, scope, period, indicator, _PAGE, offset)
+    return render(
+        request,
+        "enterprise/reports/indicator.html",
+        principal=principal,
+        indicator=grading.INDICATORS[indicator],
+        items=items,
+        total=total,
+        offset=offset,
+        page=_PAGE,
+        period=period,
+        stage_label=grading.stage_label,
+    )
 
 
 def routes() -> list[Any]:
-    """The route handlers of this page group."""
-    return []
+    """The route handlers of this page group, and the portal's static files (ECharts)."""
+    static = create_static_files_router(
+        path="/portal/static", directories=[STATIC_DIR], name="portal-static", opt={"public": True}
+    )
+    return [
+        review_queue,
+        resolve_flag,
+        reports_page,
+        ledger_page,
+        export_download,
+        grading_page,
+        indicator_records,
+        static,
+    ]
