@@ -123,8 +123,8 @@ def _sign_in(page: Any, server: str, login: str, password: str = PASSWORD) -> No
     page.goto(f"{server}/logout")
     page.get_by_label("登录名").fill(login)
     page.get_by_label("密码").fill(password)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.get_by_role("button", name="登录").click()
 
 
 def _users(page: Any, server: str, seeded: dict[str, Any], renders: dict[str, float]) -> None:
@@ -143,17 +143,25 @@ def _users(page: Any, server: str, seeded: dict[str, Any], renders: dict[str, fl
     assert "3～64 位" in page.locator('[data-field-error="login"]').inner_text()
 
     login = seeded["new_login"]
-    page.get_by_label("登录名").fill(login)
-    page.locator("#f-role").select_option("viewer")
-    page.get_by_role("button", name="邀请并生成初始密码").click()
-    page.wait_for_load_state()
+    # keyboard only: the field with the error, then Tab through 姓名 and 角色 to the button
+    page.get_by_label("登录名").fill("")
+    page.get_by_label("登录名").focus()
+    page.keyboard.type(login)
+    focused = []
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("() => document.activeElement.id || document.activeElement.textContent"))
+    assert focused == ["f-display_name", "f-role", "邀请并生成初始密码"]
+    assert page.locator("#f-role").input_value() == "viewer"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     assert page.get_by_role("heading", name="已邀请用户").is_visible()
     assert page.get_by_text("初始密码只显示这一次").is_visible()
     one_time = page.locator("#temporary-password").inner_text().strip()
     assert len(one_time) >= 8
     _shot(page, "enterprise-users-invited")
-    page.get_by_role("link", name="返回用户与角色").click()
-    page.wait_for_url(f"{server}/portal/users")
+    with page.expect_navigation():  # same URL as the answer page: wait for the new document
+        page.get_by_role("link", name="返回用户与角色").click()
     assert page.locator(f'tr[data-login="{login}"]').get_by_text("待首次登录改密").is_visible()
     _shot(page, "enterprise-users")
 
