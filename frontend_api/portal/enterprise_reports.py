@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 
 import structlog
 from litestar import Request, Response, get, post
+from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
@@ -356,7 +357,11 @@ async def indicator_records(
 def routes() -> list[Any]:
     """The route handlers of this page group, and the portal's static files (ECharts)."""
     static = create_static_files_router(
-        path="/portal/static", directories=[STATIC_DIR], name="portal-static", opt={"public": True}
+        path="/portal/static",
+        directories=[STATIC_DIR],
+        name="portal-static",
+        opt={"public": True},
+        cache_control=CacheControlHeader(max_age=86_400, public=True),  # versioned third-party files only
     )
     return [
         review_queue,

@@ -108,6 +108,7 @@ def _pages(page: Any, server: str, seeded: dict[str, Any]) -> dict[str, float]:
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
     page.wait_for_url(f"{server}/portal/reviews")
+    page.goto(f"{server}/portal/reviews")  # measured apart from the sign-in (password hashing) before it
     renders["待审核"] = first_render_ms(page)
 
     rejected = page.locator("tr.rejected-row").first
