@@ -128,6 +128,37 @@ class Baseline:
         return max(found)[1] if found else None
 
 
+SINGLE_READ_THRESHOLDS = (0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999)
+
+
+def single_read_report(scenes: int, seed: int) -> int:
+    """How often one read alone would be emitted at each minimum character probability, and how often wrongly.
+
+    Measures the false-read impact of the voter's ``early_single`` (issue 4 early emission).
+    """
+    rec = PlateRecognizer(threads=2)
+    emitted = dict.fromkeys(SINGLE_READ_THRESHOLDS, 0)
+    wrong = dict.fromkeys(SINGLE_READ_THRESHOLDS, 0)
+    plates = 0
+    for i in range(scenes):
+        img, truth = generate_scene(seed + i)
+        plates += truth.plate is not None
+        for r in rec.recognize(img):
+            if not is_valid_plate(r.plate):
+                continue
+            low = min(r.char_confidences or (r.confidence,))
+            ok = truth.plate is not None and canonical_plate(truth.plate) == r.plate
+            for t in SINGLE_READ_THRESHOLDS:
+                if low >= t:
+                    emitted[t] += 1
+                    wrong[t] += not ok
+    print(f"# single-read emission: {scenes} scenes from seed {seed}, {plates} with a plate")
+    for t in SINGLE_READ_THRESHOLDS:
+        share = emitted[t] / max(plates, 1)
+        print(f"min char p >= {t}: {emitted[t]} reads ({share:.1%} of plates), wrong {wrong[t]}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", type=int, default=1000)
@@ -135,7 +166,12 @@ def main() -> int:
     parser.add_argument("--timing-scenes", type=int, default=200, help="scenes timed with 1 thread and with ROI")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show-failures", action="store_true")
+    parser.add_argument(
+        "--single-read", action="store_true", help="only report single-read emission rates and errors (voter)"
+    )
     args = parser.parse_args()
+    if args.single_read:
+        return single_read_report(args.scenes, args.seed)
     started = dt.datetime.now().astimezone()
     print(f"# ALPR bench, {started:%Y-%m-%d %H:%M %Z}, {os.cpu_count()} cores, scenes={args.scenes}, seed={args.seed}")
 

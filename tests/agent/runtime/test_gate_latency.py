@@ -41,4 +41,8 @@ def test_gate_latency_bench_runs_small() -> None:
     assert fig["refused"] >= 1
     assert fig["allowed"] >= 1
     assert fig["frame_to_open_ms"]["n"] == fig["allowed"]
+    # Measured from each allowed vehicle's first frame in view; the voter emitted early.
+    assert fig["appear_to_open_ms"]["n"] == fig["allowed"]
+    assert fig["voter"] == "early"
+    assert fig["early_emissions"] >= 1
     assert fig["exit_code"] == 0
