@@ -280,6 +280,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     # baseline: decision + commit + open alone on lane0 (no recognition)
     lane = agent.lanes["lane0"]
     base: list[float] = []
+    base_missed = 0
     for _ in range(args.baseline):
         n = len(wire)
         t = time.monotonic()
@@ -291,9 +292,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             moment=datetime.now(UTC),
         )
         await lane.handle_read(read)
-        while len(wire) == n:  # noqa: ASYNC110 - the simulator's callback appends; polling is the measurement
+        until = time.monotonic() + 5.0
+        while len(wire) == n and time.monotonic() < until:  # noqa: ASYNC110 - polling is the measurement
             await asyncio.sleep(0.001)
-        base.append((wire[-1] - t) * 1000)
+        if len(wire) == n:
+            base_missed += 1
+        else:
+            base.append((wire[-1] - t) * 1000)
     agent.supervisor.request_stop()
     code = await asyncio.wait_for(task, 15)
     for sim in sims:
@@ -325,7 +330,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "p95": pct(agent.recog_ms, 0.95),
             "mean": statistics.fmean(agent.recog_ms) if agent.recog_ms else float("nan"),
         },
-        "baseline_decide_commit_open_ms": {"p50": pct(base, 0.5), "p95": pct(base, 0.95)},
+        "baseline_decide_commit_open_ms": {"p50": pct(base, 0.5), "p95": pct(base, 0.95), "no_open": base_missed},
         "idle_cpu_percent": round(idle_cpu, 1),
         "max_rss_mb": round(rss_mb, 1),
         "exit_code": code,
