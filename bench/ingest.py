@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -71,6 +72,17 @@ def pct(values: Sequence[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return 1000.0 * ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_of(pid: int) -> list[int]:
+    """The direct child processes of ``pid`` (the hub's logic-checks process)."""
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def memory_kb(pid: int) -> dict[str, int]:
@@ -353,6 +365,30 @@ async def run(args: argparse.Namespace, admin: str, workdir: Path) -> dict[str, 
 
         # 2. steady rate
         interval = args.agents / args.rate
+        load_before = os.getloadavg()[0]
+        cpu_before = cpu_s(pid)
+        kids_before = {c: cpu_s(c) for c in children_of(pid)}
+        spy = None
+        if args.py_spy:  # collapsed stacks of the cloud process during the steady phase
+            spy = subprocess.Popen(  # noqa: ASYNC220 - started once, waited for in a thread
+                [
+                    str(Path(sys.executable).parent / "py-spy"),
+                    "record",
+                    "--nonblocking",
+                    "-r",
+                    "200",
+                    "-f",
+                    "raw",
+                    "-o",
+                    args.py_spy,
+                    "-d",
+                    str(int(args.latency_seconds)),
+                    "-p",
+                    str(pid),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         start = time.perf_counter()
         batches = await asyncio.gather(
             *(
@@ -361,6 +397,14 @@ async def run(args: argparse.Namespace, admin: str, workdir: Path) -> dict[str, 
             )
         )
         seconds = time.perf_counter() - start
+        hub_cpu = cpu_s(pid) - cpu_before
+        if spy is not None:
+            await asyncio.to_thread(spy.wait)
+        kids_cpu = sum(cpu_s(c) - kids_before.get(c, 0.0) for c in children_of(pid))
+        result["load_avg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+        result["steady_hub_cpu_pct"] = round(100 * hub_cpu / seconds, 1)
+        result["steady_checks_cpu_pct"] = round(100 * kids_cpu / seconds, 1)
+        result["steady_hub_cpu_ms_per_batch"] = round(1000 * hub_cpu / max(1, sum(batches)), 3)
         lat = [x for a in agents for x in a.latencies]
         result["steady_rate_eps"] = round(len(lat) / seconds)
         result["steady_events_per_batch"] = round(len(lat) / sum(batches), 2)
@@ -374,7 +418,7 @@ async def run(args: argparse.Namespace, admin: str, workdir: Path) -> dict[str, 
         mem = memory_kb(pid)
         result["rss_peak_mb"] = round(mem["VmHWM"] / 1024, 1)
         result["rss_after_mb"] = round(mem["VmRSS"] / 1024, 1)
-        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        children = children_of(pid)
         result["checks_rss_peak_mb"] = round(sum(memory_kb(c).get("VmHWM", 0) for c in children) / 1024, 1)
         for a in agents:
             if a.ws is not None:
@@ -424,6 +468,14 @@ def report(result: dict[str, Any]) -> None:
             f"ack latency at {result['steady_rate_eps']} ev/s p50/p99/max ms",
             f"{result['steady_ack_p50_ms']}/{result['steady_ack_p99_ms']}/{result['steady_ack_max_ms']}",
             f"raw 1-row commit p50/p99 {result['raw_commit_p50_ms']}/{result['raw_commit_p99_ms']} ms",
+        ),
+        (
+            "hub CPU during the steady phase, % of a core",
+            result["steady_hub_cpu_pct"],
+            (
+                f"{result['steady_hub_cpu_ms_per_batch']} ms/batch, {result['steady_events_per_batch']} events/batch;"
+                f" checks process {result['steady_checks_cpu_pct']} %; load avg {result['load_avg_1m']}"
+            ),
         ),
         (
             "cloud RSS MB idle/connected/peak",
@@ -479,6 +531,9 @@ def main() -> int:
     parser.add_argument("--raw-conns", type=int, default=10, help="connections of the raw COPY baseline")
     parser.add_argument(
         "--checks-wait", type=float, default=900.0, help="longest wait for the logic checks to catch up, seconds"
+    )
+    parser.add_argument(
+        "--py-spy", metavar="FILE", help="record the cloud process during the steady phase (raw stacks)"
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -25,6 +25,7 @@ from cloud.db.engine import Database
 from cloud.hub import agent_socket
 from cloud.hub.checks import ChecksRunner
 from cloud.hub.commands import CommandBus
+from cloud.hub.pool import IngestPool
 from cloud.lib.problems import EXCEPTION_HANDLERS
 from cloud.settings import Settings
 from cloud.uplink.worker import UplinkWorker
@@ -60,6 +61,9 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
         # One logic-checks runner per process for the tenants whose agents stored batches (issue 6).
         checks = ChecksRunner(settings.database)
         app.state.hub_checks = checks
+        # The hub's ingest transactions: their own bounded pool without pre-ping (cloud/hub/pool.py).
+        ingest = IngestPool(settings.database, db)
+        app.state.hub_ingest = ingest
         # Regulator uplink workers in this process (issue 8; ``ecogate uplink run`` is the other way).
         uplink_tasks = [
             asyncio.create_task(UplinkWorker(db, blob_store).run(bus_stop)) for _ in range(_uplink_workers())
@@ -70,6 +74,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
             bus_stop.set()
             await bus_task
             await checks.stop()
+            await ingest.dispose()
             await asyncio.gather(*uplink_tasks, return_exceptions=True)
             if database is None:
                 await db.dispose()

@@ -48,6 +48,9 @@ _PARENT_POLL_S: Final = 1.0
 _NICENESS: Final = 10
 #: At most this share of the time is spent in check runs (the rest is pause between runs).
 _DUTY_CYCLE: Final = 0.25
+#: Requests of the cloud process are gathered this long and handed over once per tenant: at 500
+#: batches/s a queue put per batch (pickling, the queue's feeder thread) cost the hub CPU for nothing.
+_HANDOVER_S: Final = 0.25
 
 
 class ChecksRunner:
@@ -66,15 +69,38 @@ class ChecksRunner:
         self._process: BaseProcess | None = None
         self._starts = 0
         self._stopped = False
+        #: Tenants asked for since the last handover, and the timer of the next handover.
+        self._pending: dict[uuid.UUID, Principal] = {}
+        self._handover: asyncio.TimerHandle | None = None
 
     def request(self, principal: Principal) -> None:
-        """Ask for the checks of ``principal``'s tenant (cheap; called after every stored batch)."""
-        if principal.tenant_id is None or self._stopped:
+        """Ask for the checks of ``principal``'s tenant (cheap; called after every stored batch).
+
+        Requests are handed to the process at most every ``_HANDOVER_S`` (once per tenant), well
+        inside the ``every_s`` the process waits anyway.
+        """
+        tenant = principal.tenant_id
+        if tenant is None or self._stopped or tenant in self._pending:
+            return
+        self._pending[tenant] = principal
+        if self._handover is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (a synchronous caller): hand over at once
+                self._hand_over()
+                return
+            self._handover = loop.call_later(_HANDOVER_S, self._hand_over)
+
+    def _hand_over(self) -> None:
+        self._handover = None
+        pending, self._pending = self._pending, {}
+        if self._stopped or not pending:
             return
         if self._process is None or not self._process.is_alive():
             self._start()
         assert self._inbox is not None
-        self._inbox.put_nowait(principal)
+        for principal in pending.values():
+            self._inbox.put_nowait(principal)
 
     def _start(self) -> None:
         if self._process is not None:
@@ -92,6 +118,9 @@ class ChecksRunner:
     async def stop(self) -> None:
         """Let the run under way finish, then end the process (terminated after 30 s)."""
         self._stopped = True
+        if self._handover is not None:
+            self._handover.cancel()
+            self._handover = None
         process, inbox = self._process, self._inbox
         if process is None or inbox is None:
             return

@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
 import os
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import structlog
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,6 +44,7 @@ from cloud.db.engine import Database
 from cloud.hub import commands, precheck
 from cloud.hub.checks import ChecksRunner
 from cloud.hub.credentials import AgentIdentity, authenticate_agent
+from cloud.hub.pool import IngestPool
 from cloud.uplink import outbox as uplink_outbox
 from hj1321.plates import canonical_plate
 
@@ -70,21 +72,21 @@ def _maybe_crash_after_commit() -> None:
         os._exit(137)
 
 
-_INSERT_EVENTS = pg_insert(m.PassEvent).on_conflict_do_nothing(index_elements=["tenant_id", "id"])
+# On the Core table, not the ORM entity: the ORM bulk-insert layer cost more Python time per batch than
+# the database spent on the insert (bench/ingest.py --py-spy).
+_PASS_EVENT = cast("Table", m.PassEvent.__table__)
+_INSERT_EVENTS = pg_insert(_PASS_EVENT).on_conflict_do_nothing(index_elements=["tenant_id", "id"])
 
 
-def _ingest_slots(socket: WebSocket[Any, Any, Any]) -> asyncio.Semaphore:
-    """The app's gate on ingest transactions: at most the pool size at once.
-
-    Batches beyond it wait here (and their agents wait for acks: back-pressure) instead of opening
-    overflow connections that the pool closes again after each use.
-    """
+def _ingest_pool(socket: WebSocket[Any, Any, Any]) -> IngestPool:
+    """The app's ingest pool (created by the app's lifespan; lazily on the shared pool otherwise)."""
     state = socket.app.state
-    slots = getattr(state, "hub_ingest_slots", None)
-    if not isinstance(slots, asyncio.Semaphore):
-        slots = asyncio.Semaphore(max(1, int(state.settings.database.pool_size)))
-        state.hub_ingest_slots = slots
-    return slots
+    pool = getattr(state, "hub_ingest", None)
+    if not isinstance(pool, IngestPool):
+        settings = state.settings.database
+        pool = IngestPool(dataclasses.replace(settings, app_url=""), state.database)
+        state.hub_ingest = pool
+    return pool
 
 
 class _RefusedError(Exception):
@@ -147,6 +149,9 @@ class _AgentSession:
         self._send_lock = asyncio.Lock()
         self._sync_lock = asyncio.Lock()
         self._prechecks: set[asyncio.Task[None]] = set()
+        #: The agent's chain head (seq, hash) as this connection last stored or read it; None = read it
+        #: from the database. Only a hint: see :meth:`_ingest`.
+        self._head_hint: tuple[int, str] | None = None
 
     async def deliver(self, command: Mapping[str, Any]) -> None:
         """Forward a command from the bus (called from the bus's task)."""
@@ -276,18 +281,33 @@ class _AgentSession:
                 select(m.Lane.id).join(m.Gate, m.Gate.id == m.Lane.gate_id).where(m.Gate.site_id == self.who.site_id)
             )
             self.lanes = frozenset(str(r[0]) for r in rows)
-            return await self._head(session)
+            self._head_hint = await self._head(session)
+            return self._head_hint
 
     async def _head(self, session: AsyncSession) -> tuple[int, str]:
         row = (
             await session.execute(
-                select(m.PassEvent.seq, m.PassEvent.hash)
-                .where(m.PassEvent.agent_id == self.who.agent_id)
-                .order_by(m.PassEvent.seq.desc())
+                select(_PASS_EVENT.c.seq, _PASS_EVENT.c.hash)
+                .where(_PASS_EVENT.c.agent_id == self.who.agent_id)
+                .order_by(_PASS_EVENT.c.seq.desc())
                 .limit(1)
             )
         ).one_or_none()
         return (0, GENESIS_HASH) if row is None else (int(row.seq), str(row.hash))
+
+    @staticmethod
+    def _fresh(events: list[PassEvent], head: tuple[int, str]) -> tuple[list[PassEvent], _RefusedError | None]:
+        """The events after ``head``, or why they cannot follow it (a gap or a broken hash chain)."""
+        head_seq, head_hash = head
+        fresh = [e for e in events if e.seq > head_seq]
+        if not fresh:
+            return fresh, None
+        if fresh[0].seq != head_seq + 1:
+            return fresh, _RefusedError("seq_gap", f"序号不连续：云端已存到 {head_seq}，收到 {fresh[0].seq}")
+        report = verify_chain(fresh, head_hash)
+        if not report.ok:
+            return fresh, _RefusedError("chain_broken", report.detail or "哈希链断裂")
+        return fresh, None
 
     def _check(self, events: list[PassEvent]) -> None:
         agent, site = str(self.who.agent_id), str(self.who.site_id)
@@ -300,25 +320,33 @@ class _AgentSession:
                 raise _RefusedError("unknown_lane", f"事件 {event.event_id} 的道闸不属于本厂区")
 
     async def _ingest(self, events: list[PassEvent]) -> int:
+        """Store a batch in one transaction (idempotent on the event ids); the seq to ack after commit.
+
+        The chain head comes from this connection's hint (what it stored last) instead of a query per
+        batch. The hint can only lag behind the database (rows are never deleted, the hint is set after
+        commit): when another writer of the same agent (a stale second connection) stored more, the
+        batch either repeats those events (same ids: the insert skips them) or does not follow the hint,
+        and then the head is read under the agent's lock before anything is refused. Events with the
+        same sequence number but other ids hit the unique (tenant, agent, seq) constraint: nothing is
+        stored, the connection closes with 1011 and the agent resends after reconnecting.
+        """
         if not events:
             raise _RefusedError("empty_batch", "空的事件批次")
         events = sorted(events, key=lambda e: e.seq)
         self._check(events)
-        async with (
-            _ingest_slots(self.socket),
-            self.database.session(self.who.principal) as session,
-            session.begin(),
-        ):
+        hint, self._head_hint = self._head_hint, None  # restored only after a commit
+        pool = _ingest_pool(self.socket)
+        async with pool.slots, pool.session(self.who.principal) as session, session.begin():
             # Two connections of one agent (a stale one not yet timed out) must not interleave.
             await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(str(self.who.agent_id), 0))))
-            head_seq, head_hash = await self._head(session)
-            fresh = [e for e in events if e.seq > head_seq]
+            head = hint if hint is not None else await self._head(session)
+            fresh, refused = self._fresh(events, head)
+            if refused is not None and hint is not None:  # the hint may lag: the database decides
+                head = await self._head(session)
+                fresh, refused = self._fresh(events, head)
+            if refused is not None:
+                raise refused
             if fresh:
-                if fresh[0].seq != head_seq + 1:
-                    raise _RefusedError("seq_gap", f"序号不连续：云端已存到 {head_seq}，收到 {fresh[0].seq}")
-                report = verify_chain(fresh, head_hash)
-                if not report.ok:
-                    raise _RefusedError("chain_broken", report.detail or "哈希链断裂")
                 rows = [self._row(e) for e in fresh]
                 # executemany form: one cached compiled statement, sent as multi-row VALUES pages
                 # (compiling .values(rows) anew for every batch cost more than the insert itself).
@@ -326,6 +354,8 @@ class _AgentSession:
                 # Issue 8: queued for the regulator in the same transaction (nothing if no platform).
                 queued = [(uuid.UUID(e.event_id), e.occurred_at) for e in fresh]
                 await uplink_outbox.enqueue(session, self.who.tenant_id, queued)
+                head = (fresh[-1].seq, fresh[-1].hash)
+        self._head_hint = head
         if fresh:
             _maybe_crash_after_commit()
         return events[-1].seq
