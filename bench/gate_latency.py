@@ -337,6 +337,47 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def offline(vehicles: int, *, early_single: float | None = None) -> dict[str, Any]:
+    """Frames from each vehicle's first frame to its emission, every frame recognised (no clock, no load).
+
+    On a quiet machine appear → open ≈ frames × frame interval + recognition of the last frame +
+    decide/commit/open; this count does not depend on the machine's load.
+    """
+    work = Path(tempfile.mkdtemp(prefix="gate-frames-"))
+    path = work / "lane.avi"
+    fps = 10.0
+    truth = {p.plate: p.first_frame for p in write_lane_video(path, plates(vehicles), fps=fps, seed=7)}
+    recognizer = PlateRecognizer()
+    early = PlateVoter(early=True, early_single=early_single)
+    end = PlateVoter()
+    after: dict[str, list[int]] = {"early": [], "end_of_track": []}
+    capture = cv2.VideoCapture(str(path))
+    index = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        reads = recognizer.recognize(frame)
+        for name, voter in (("early", early), ("end_of_track", end)):
+            for vr in voter.feed(reads, index / fps):
+                if vr.plate in truth:
+                    after[name].append(index - truth[vr.plate])
+        index += 1
+    capture.release()
+    for vr in end.flush(float("inf")):
+        if vr.plate in truth:
+            after["end_of_track"].append(index - truth[vr.plate])
+    return {
+        name: {
+            "n": len(v),
+            "frames_p50": pct([float(x) for x in v], 0.5),
+            "frames_p95": pct([float(x) for x in v], 0.95),
+            "frames_max": max(v, default=-1),
+        }
+        for name, v in after.items()
+    } | {"vehicles": vehicles, "fps": fps, "early_single": early_single}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run and print the figures; exit 1 when a refused vehicle got an open command or a bound is missed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -347,7 +388,14 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="exit 1 if appear→open p95 > 300 ms, RSS ≥ 600 MB or idle CPU ≥ 100 %%"
     )
     parser.add_argument("--end-of-track", action="store_true", help="the old voter: emit only when a track ends")
+    parser.add_argument(
+        "--offline", action="store_true", help="only count frames from appearance to emission (every frame read)"
+    )
+    parser.add_argument("--early-single", type=float, default=None, help="with --offline: the voter's early_single")
     args = parser.parse_args(argv)
+    if args.offline:
+        print(json.dumps(offline(args.vehicles, early_single=args.early_single), indent=2))
+        return 0
     structlog.configure(
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
