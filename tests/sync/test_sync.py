@@ -309,3 +309,37 @@ async def test_client_killed_before_ack_replays_without_duplicates(
     rows = await stored(database, site)
     assert [r.seq for r in rows] == list(range(1, 141))
     box.close()
+
+
+async def test_two_connections_of_one_agent_interleave_without_loss_or_refusal(
+    make_tenant: Any, make_site: Any, cloud_process: Any, database: Database, tmp_path: Path
+) -> None:
+    """Each connection keeps a hint of the chain head (ADR 0019); a hint lagging behind what the other
+    connection stored is corrected from the database, never a reason to refuse or to store twice."""
+    tenant = await make_tenant()
+    site = await make_site(tenant.tenant_id)
+    box = Outbox(tmp_path / "agent", agent_id=str(site.agent_id))
+    fill(box, site, 30, photos=False)
+    events = box.next_batch(30)
+    box.close()
+    cloud_process.start()
+    headers = {"Authorization": f"Bearer {site.token}"}
+
+    async def send(ws: Any, batch: list[PassEvent]) -> msg.Message:
+        await ws.send(msg.encode(msg.EventBatch(events=batch)))
+        return msg.decode(await ws.recv(decode=False))
+
+    async with (
+        connect(cloud_process.url, additional_headers=headers) as a,
+        connect(cloud_process.url, additional_headers=headers) as b,
+    ):
+        for ws in (a, b):
+            await ws.send(msg.encode(msg.Hello(agent_id=str(site.agent_id), agent_clock=datetime.now(UTC))))
+            assert isinstance(msg.decode(await ws.recv(decode=False)), msg.Welcome)
+        assert await send(a, events[:10]) == msg.Ack(up_to_seq=10)  # a's hint: 10
+        assert await send(b, events[:20]) == msg.Ack(up_to_seq=20)  # b's hint: 20 (1-10 were stored)
+        assert await send(a, events[20:25]) == msg.Ack(up_to_seq=25)  # 21 does not follow a's hint 10
+        assert await send(b, events[20:30]) == msg.Ack(up_to_seq=30)  # 21-25 stored by a: skipped
+    rows = await stored(database, site)
+    assert [r.seq for r in rows] == list(range(1, 31))
+    assert [str(r.id) for r in rows] == [e.event_id for e in events]
