@@ -19,11 +19,15 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.auth.guards import SESSION_COOKIE
-from cloud.compliance import emergency
+from cloud.compliance import emergency, flags
 from cloud.db import models as m
 from cloud.db.engine import Database
+from cloud.hub import health
+from cloud.uplink import alarms as uplink_alarms
+from cloud.uplink import outbox
 from frontend_api.portal.regulator import CHINA, PageAuthError, china_day_start, csrf_token, page_principal, render
 from tenants.context import Principal, Role
 
@@ -81,6 +85,9 @@ async def _home(request: Request[Any, Any, Any], template: str) -> Response[Any]
         level = "none"
         if tenant is not None:
             level = (await emergency.level_in_force(session, tenant.region_code)).level
+        open_flags = sum((await flags.summary(session)).values())
+        upload = await _upload(session, principal)
+        agents = await _agents(session)
     return render(
         request,
         template,
@@ -89,7 +96,44 @@ async def _home(request: Request[Any, Any, Any], template: str) -> Response[Any]
         figures=figures,
         latest=latest,
         level=level,
+        open_flags=open_flags,
+        upload=upload,
+        agents=agents,
     )
+
+
+async def _upload(session: AsyncSession, principal: Principal) -> dict[str, Any] | None:
+    """Today's upload KPIs and the alarms in force (None when no regulator platform is set up)."""
+    if principal.tenant_id is None:
+        return None
+    start = china_day_start()
+    status = await outbox.upload_status(session, principal.tenant_id, start, start + dt.timedelta(days=1))
+    threshold = await uplink_alarms.threshold_of(session, principal.tenant_id)
+    if status is None or threshold is None:
+        return None
+    return {**status, "alarms": uplink_alarms.current(status, threshold)}
+
+
+async def _agents(session: AsyncSession) -> list[dict[str, Any]]:
+    """Each active agent's state and its failing cameras/devices, from the stored heartbeat."""
+    now = dt.datetime.now(dt.UTC)
+    rows = (await session.scalars(select(m.Agent).where(m.Agent.status == "active").order_by(m.Agent.name))).all()
+    out = []
+    for agent in rows:
+        state = health.assess(agent, now)
+        raw = (agent.health or {}).get("devices")
+        devices: list[Any] = raw if isinstance(raw, list) else []
+        failing = [str(d.get("device") or "设备") for d in devices if isinstance(d, dict) and not d.get("ok")]
+        out.append(
+            {
+                "name": agent.name,
+                "online": state.online,
+                "silent": state.silent,
+                "failing": failing,
+                "devices": len(devices),
+            }
+        )
+    return out
 
 
 @get(f"{HOME_PATH}/ledger", include_in_schema=False, opt={"public": True})

@@ -77,6 +77,9 @@ async def test_enterprise_signs_in_and_sees_only_own_ledger(
     assert mine.name in home.text
     assert '<div class="num" id="today-count">2</div>' in home.text
     assert '<div class="num refuse" id="refused-count">1</div>' in home.text
+    assert "待处理异常" in home.text  # open flags, upload status, agent and camera health on the home page
+    assert '<div class="num" style="font-size:16px" id="upload-rate">未配置</div>' in home.text
+    assert "门禁终端与摄像机" in home.text
     assert "鄂E88888" not in home.text
 
     await seed_passes(mine.tenant_id, [{"plate": "鄂A99999", "occurred_at": now + dt.timedelta(seconds=9)}])
