@@ -228,7 +228,9 @@ async def test_declare_regional_alert(client: Any, make_tenant: Any, make_staff:
         "/admin/alerts/new",
         data={
             "csrf": token,
-            "region_code": "4201",
+            # One district only: an alert for all of 4201 would be in force for every Wuhan tenant of the
+            # other tests sharing this database (they expect no alert).
+            "region_code": "420111",
             "level": "orange",
             "starts_at": now.strftime("%Y-%m-%dT%H:%M"),
             "ends_at": (now + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
