@@ -180,5 +180,23 @@ def _pages(browser: Any, server: str, seeded: dict[str, Any]) -> dict[str, float
     _shot(page, "enterprise-ledger")
     page.goto(f"{server}/portal/ledger?day=2026/11/28")
     assert page.locator("#day-error").inner_text() == "日期格式应为 YYYY-MM-DD"
+
+    # a tablet (portrait): the main pages fit the width, nothing to scroll sideways
+    page.set_viewport_size({"width": 768, "height": 1024})
+    for path in (
+        "/portal",
+        "/portal/ledger",
+        "/portal/vehicles",
+        "/portal/reviews",
+        "/portal/reports",
+        "/portal/grading",
+        "/portal/settings",
+        "/portal/agents",
+    ):
+        page.goto(f"{server}{path}")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, f"{path} scrolls sideways by {overflow} px on a tablet"
+    page.goto(f"{server}/portal")
+    _shot(page, "enterprise-home-tablet")
     context.close()
     return renders
