@@ -9,9 +9,6 @@ to docs/screenshots/enterprise-users*.png and enterprise-settings*.png; first-re
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,20 +17,8 @@ from typing import Any
 import pytest
 
 from tenants.context import Role
+from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, shot
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = shutil.which("chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 NEW_PASSWORD = "Qingshan-2026"
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -44,18 +29,8 @@ pytestmark = [
 ]
 
 
-def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_cloud = _load("_portal_ent_admin_browser_cloud_conftest", ROOT / "tests" / "cloud" / "conftest.py")
-_sync = _load("_portal_ent_admin_browser_sync_conftest", ROOT / "tests" / "sync" / "conftest.py")
+_cloud = load("_portal_ent_admin_browser_cloud_conftest", ROOT / "tests" / "cloud" / "conftest.py")
+_sync = load("_portal_ent_admin_browser_sync_conftest", ROOT / "tests" / "sync" / "conftest.py")
 fx_settings = _cloud.fx_settings
 fx_make_tenant = _cloud.fx_make_tenant
 fx_make_user = _cloud.fx_make_user
@@ -72,19 +47,6 @@ def fx_server(db_urls: Any, tmp_path: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{proc.port}"
     finally:
         proc.stop()
-
-
-def _first_render_ms(page: Any) -> float:
-    value = page.evaluate(
-        "() => { const n = performance.getEntriesByType('navigation')[0];"
-        " return n ? n.domContentLoadedEventEnd - n.startTime : -1; }"
-    )
-    return round(float(value), 1)
-
-
-def _shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 @pytest.mark.anyio
@@ -131,7 +93,7 @@ def _users(page: Any, server: str, seeded: dict[str, Any], renders: dict[str, fl
     """The administrator invites a user; the user signs in with the one-time password and changes it."""
     _sign_in(page, server, seeded["admin"])
     page.goto(f"{server}/portal/users")
-    renders["用户与角色"] = _first_render_ms(page)
+    renders["用户与角色"] = first_render_ms(page)
     assert page.get_by_role("heading", name="用户与角色").is_visible()
     assert page.get_by_text(seeded["admin"], exact=False).first.is_visible()
 
@@ -159,16 +121,16 @@ def _users(page: Any, server: str, seeded: dict[str, Any], renders: dict[str, fl
     assert page.get_by_text("初始密码只显示这一次").is_visible()
     one_time = page.locator("#temporary-password").inner_text().strip()
     assert len(one_time) >= 8
-    _shot(page, "enterprise-users-invited")
+    shot(page, "enterprise-users-invited")
     with page.expect_navigation():  # same URL as the answer page: wait for the new document
         page.get_by_role("link", name="返回用户与角色").click()
     assert page.locator(f'tr[data-login="{login}"]').get_by_text("待首次登录改密").is_visible()
-    _shot(page, "enterprise-users")
+    shot(page, "enterprise-users")
 
     # the new user: sent to change the one-time password first; a mismatch is explained next to the field
     _sign_in(page, server, login, one_time)
     page.wait_for_url(f"{server}/portal/account")
-    renders["修改我的密码"] = _first_render_ms(page)
+    renders["修改我的密码"] = first_render_ms(page)
     assert page.locator("#must-change").is_visible()
     page.get_by_label("原密码").fill(one_time)
     page.get_by_label("新密码", exact=True).fill(NEW_PASSWORD)
@@ -176,7 +138,7 @@ def _users(page: Any, server: str, seeded: dict[str, Any], renders: dict[str, fl
     page.get_by_role("button", name="保存新密码").click()
     page.wait_for_load_state()
     assert page.locator('[data-field-error="new_password2"]').inner_text() == "两次输入的新密码不一致"
-    _shot(page, "enterprise-account")
+    shot(page, "enterprise-account")
     page.get_by_label("原密码").fill(one_time)
     page.get_by_label("新密码", exact=True).fill(NEW_PASSWORD)
     page.get_by_label("再次输入新密码").fill(NEW_PASSWORD)
@@ -205,21 +167,21 @@ def _manager(page: Any, server: str, seeded: dict[str, Any], renders: dict[str, 
 
     page.get_by_role("link", name="管控策略").click()
     page.wait_for_url(f"{server}/portal/settings")
-    renders["管控策略"] = _first_render_ms(page)
+    renders["管控策略"] = first_render_ms(page)
     assert "当前执行：无预警" in page.locator("#level-in-force").inner_text()
     assert page.get_by_role("heading", name="橙色预警（Ⅱ级响应）：", exact=False).is_visible()
-    _shot(page, "enterprise-settings")
+    shot(page, "enterprise-settings")
 
     page.get_by_role("link", name="修改管控策略").click()
     page.wait_for_url(f"{server}/portal/settings/policy")
-    renders["修改管控策略"] = _first_render_ms(page)
+    renders["修改管控策略"] = first_render_ms(page)
     page.get_by_label("橙色预警：每日进厂重型货车上限（辆次）").fill("-3")
     page.get_by_role("button", name="保存为新版本").click()
     page.wait_for_load_state()
     assert page.locator('[data-field-error="reason"]').inner_text() == "必须填写修改原因"
     assert "整数" in page.locator('[data-field-error="cap_orange"]').inner_text()
     assert page.get_by_label("橙色预警：每日进厂重型货车上限（辆次）").input_value() == "-3"
-    _shot(page, "enterprise-settings-policy-error")
+    shot(page, "enterprise-settings-policy-error")
 
     page.get_by_label("橙色预警：每日进厂重型货车上限（辆次）").fill("30")
     page.get_by_label("修改原因（必填）").fill("按区生态环境分局通知：橙色预警期间限量进厂")

@@ -12,9 +12,6 @@ agent applies the ROI. First-render times are printed (reported, not asserted); 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import shutil
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,20 +25,7 @@ from agent.evidence.ring import FrameRing
 from agent.outbox import Outbox
 from agent.sync import SyncClient
 from agent.sync.commands import CommandHandler, load_roi_overrides
-
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = shutil.which("chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, shot
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -51,18 +35,8 @@ pytestmark = [
 ]
 
 
-def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_cloud = _load("_portal_agents_browser_cloud_conftest", ROOT / "tests" / "cloud" / "conftest.py")
-_sync = _load("_portal_agents_browser_sync_conftest", ROOT / "tests" / "sync" / "conftest.py")
+_cloud = load("_portal_agents_browser_cloud_conftest", ROOT / "tests" / "cloud" / "conftest.py")
+_sync = load("_portal_agents_browser_sync_conftest", ROOT / "tests" / "sync" / "conftest.py")
 fx_settings = _cloud.fx_settings
 fx_make_tenant = _cloud.fx_make_tenant
 fx_make_site = _sync.fx_make_site
@@ -91,19 +65,6 @@ def _camera_jpeg() -> bytes:
     ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])
     assert ok
     return bytes(data)
-
-
-def _first_render_ms(page: Any) -> float:
-    value = page.evaluate(
-        "() => { const n = performance.getEntriesByType('navigation')[0];"
-        " return n ? n.domContentLoadedEventEnd - n.startTime : -1; }"
-    )
-    return round(float(value), 1)
-
-
-def _shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 @pytest.mark.anyio
@@ -180,7 +141,7 @@ def _pages(browser: Any, server: str, tenant: Any, agent_id: str) -> dict[str, f
     # the agents list with health
     page.get_by_role("link", name="门禁终端").click()
     page.wait_for_url(f"{server}/portal/agents")
-    renders["门禁终端"] = _first_render_ms(page)
+    renders["门禁终端"] = first_render_ms(page)
     row = page.locator(f'tr[data-agent="{agent_id}"]')
     assert row.get_by_text("在线").is_visible()
 
@@ -195,16 +156,16 @@ def _pages(browser: Any, server: str, tenant: Any, agent_id: str) -> dict[str, f
     code = page.locator("#enroll-code").inner_text()
     command = page.get_by_label("在门岗电脑上运行：").input_value()
     assert command == f"ecogate agent enroll {code} --cloud {server}"
-    _shot(page, "enterprise-agents")
+    shot(page, "enterprise-agents")
 
     # one agent, then the lane's ROI set-up
     page.get_by_role("link", name="测试代理").first.click()
     page.wait_for_url(f"{server}/portal/agents/{agent_id}")
-    renders["终端详情"] = _first_render_ms(page)
-    _shot(page, "enterprise-agents-detail")
+    renders["终端详情"] = first_render_ms(page)
+    shot(page, "enterprise-agents-detail")
     page.locator("tr", has_text="入口（IN1").get_by_role("link", name="抓拍并设置识别区域").click()
     page.wait_for_url(f"{server}/portal/agents/{agent_id}/lanes/**")
-    renders["识别区域设置"] = _first_render_ms(page)
+    renders["识别区域设置"] = first_render_ms(page)
     page.get_by_role("button", name="抓拍车道画面").click()
     page.locator("#snapshot").wait_for(timeout=30000)  # the page reloads until the agent's upload arrives
     page.wait_for_function("document.getElementById('snapshot').naturalWidth > 0")
@@ -231,6 +192,6 @@ def _pages(browser: Any, server: str, tenant: Any, agent_id: str) -> dict[str, f
     page.get_by_role("button", name="保存并下发").click()
     page.get_by_text("识别区域已保存并已发送给代理").wait_for()
     page.locator("#current-box").wait_for()
-    _shot(page, "enterprise-agents-roi")
+    shot(page, "enterprise-agents-roi")
     context.close()
     return renders

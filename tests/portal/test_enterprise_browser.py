@@ -10,9 +10,6 @@ screenshots are written to ``docs/screenshots/``.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,20 +17,7 @@ from typing import Any
 import pytest
 
 from tenants.context import Role
-
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = shutil.which("chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, shot
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -43,18 +27,8 @@ pytestmark = [
 ]
 
 
-def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_cloud = _load("_portal_ent_browser_cloud_conftest", ROOT / "tests" / "cloud" / "conftest.py")
-_sync = _load("_portal_ent_browser_sync_conftest", ROOT / "tests" / "sync" / "conftest.py")
+_cloud = load("_portal_ent_browser_cloud_conftest", ROOT / "tests" / "cloud" / "conftest.py")
+_sync = load("_portal_ent_browser_sync_conftest", ROOT / "tests" / "sync" / "conftest.py")
 fx_settings = _cloud.fx_settings
 fx_make_tenant = _cloud.fx_make_tenant
 fx_make_user = _cloud.fx_make_user
@@ -72,19 +46,6 @@ def fx_server(db_urls: Any, tmp_path: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{proc.port}"
     finally:
         proc.stop()
-
-
-def _first_render_ms(page: Any) -> float:
-    value = page.evaluate(
-        "() => { const n = performance.getEntriesByType('navigation')[0];"
-        " return n ? n.domContentLoadedEventEnd - n.startTime : -1; }"
-    )
-    return round(float(value), 1)
-
-
-def _shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 @pytest.mark.anyio
@@ -147,8 +108,8 @@ def _pages(browser: Any, server: str, seeded: dict[str, Any]) -> dict[str, float
     # signed out → sign-in page; the keyboard reaches every field
     page.goto(f"{server}/portal")
     assert "/login" in page.url
-    renders["企业登录"] = _first_render_ms(page)
-    _shot(page, "enterprise-login")
+    renders["企业登录"] = first_render_ms(page)
+    shot(page, "enterprise-login")
     page.get_by_label("密码").fill("wrong")
     page.get_by_label("登录名").fill(seeded["logins"][Role.MANAGER])
     page.get_by_role("button", name="登录").click()
@@ -160,10 +121,10 @@ def _pages(browser: Any, server: str, seeded: dict[str, Any]) -> dict[str, float
     page.wait_for_url(f"{server}/portal")
 
     # home: today's figures, then a new pass appears without reload
-    renders["企业首页"] = _first_render_ms(page)
+    renders["企业首页"] = first_render_ms(page)
     assert page.locator("#today-count").inner_text() == "2"
     assert page.locator("#refused-count").inner_text() == "1"
-    _shot(page, "enterprise-home")
+    shot(page, "enterprise-home")
     seeded["add_pass"]()
     page.get_by_text("鄂AL0001").wait_for(timeout=25000)
     assert page.locator("#today-count").inner_text() == "3"
@@ -171,13 +132,13 @@ def _pages(browser: Any, server: str, seeded: dict[str, Any]) -> dict[str, float
     # ledger: filter the refused passes; a bad date is explained next to the field
     page.get_by_role("link", name="通行台账").click()
     page.wait_for_url(f"{server}/portal/ledger")
-    renders["通行台账"] = _first_render_ms(page)
+    renders["通行台账"] = first_render_ms(page)
     page.get_by_label("结果").select_option("refuse")
     page.get_by_role("button", name="查询").click()
     page.wait_for_url("**decision=refuse**")
     assert page.get_by_text("鄂A5K930").is_visible()
     assert page.get_by_text("鄂A3H725").count() == 0
-    _shot(page, "enterprise-ledger")
+    shot(page, "enterprise-ledger")
     page.goto(f"{server}/portal/ledger?day=2026/11/28")
     assert page.locator("#day-error").inner_text() == "日期格式应为 YYYY-MM-DD"
 
@@ -197,6 +158,6 @@ def _pages(browser: Any, server: str, seeded: dict[str, Any]) -> dict[str, float
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"{path} scrolls sideways by {overflow} px on a tablet"
     page.goto(f"{server}/portal")
-    _shot(page, "enterprise-home-tablet")
+    shot(page, "enterprise-home-tablet")
     context.close()
     return renders

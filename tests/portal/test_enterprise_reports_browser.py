@@ -11,42 +11,24 @@ screenshots go to ``docs/screenshots/enterprise-{reviews,reports,grading}*.png``
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import io
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tenants.context import Role
+from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, shot
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_browser = _load("_portal_reports_browser_base", ROOT / "tests" / "portal" / "test_enterprise_browser.py")
-_pages_mod = _load("_portal_reports_pages_base", ROOT / "tests" / "portal" / "test_enterprise_reports_pages.py")
+_browser = load("_portal_reports_browser_base", ROOT / "tests" / "portal" / "test_enterprise_browser.py")
+_pages_mod = load("_portal_reports_pages_base", ROOT / "tests" / "portal" / "test_enterprise_reports_pages.py")
 playwright_api = _browser.playwright_api
-CHROMIUM = _browser.CHROMIUM
-FLAGS = _browser.FLAGS
 PASSWORD = _browser.PASSWORD
 fx_settings = _browser.fx_settings
 fx_make_tenant = _browser.fx_make_tenant
 fx_make_user = _browser.fx_make_user
 fx_seed_passes = _browser.fx_seed_passes
 fx_server = _browser.fx_server
-first_render_ms = _browser._first_render_ms
-shot = _browser._shot
 reject_upload = _pages_mod.reject_upload
 
 pytestmark = [

@@ -9,41 +9,22 @@ are printed (reported, not asserted); screenshots go to ``docs/screenshots/enter
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hj1321.identifiers import vin_check_digit
 from tenants.context import Role
+from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, shot
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_browser = _load("_portal_vehicles_browser_base", ROOT / "tests" / "portal" / "test_enterprise_browser.py")
+_browser = load("_portal_vehicles_browser_base", ROOT / "tests" / "portal" / "test_enterprise_browser.py")
 playwright_api = _browser.playwright_api
-CHROMIUM = _browser.CHROMIUM
-FLAGS = _browser.FLAGS
 PASSWORD = _browser.PASSWORD
 fx_settings = _browser.fx_settings
 fx_make_tenant = _browser.fx_make_tenant
 fx_make_user = _browser.fx_make_user
 fx_server = _browser.fx_server
-first_render_ms = _browser._first_render_ms
-shot = _browser._shot
 
 pytestmark = [
     pytest.mark.slow,

@@ -11,9 +11,6 @@ asserted) and screenshots of the main pages are written to ``docs/screenshots/``
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import shutil
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,19 +18,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = shutil.which("chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, shot
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -43,18 +28,8 @@ pytestmark = [
 ]
 
 
-def _load(name: str, path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_cloud = _load("_portal_browser_cloud_conftest", ROOT / "tests" / "cloud" / "conftest.py")
-_sync = _load("_portal_browser_sync_conftest", ROOT / "tests" / "sync" / "conftest.py")
+_cloud = load("_portal_browser_cloud_conftest", ROOT / "tests" / "cloud" / "conftest.py")
+_sync = load("_portal_browser_sync_conftest", ROOT / "tests" / "sync" / "conftest.py")
 fx_settings = _cloud.fx_settings
 fx_make_tenant = _cloud.fx_make_tenant
 fx_make_staff = _cloud.fx_make_staff
@@ -72,19 +47,6 @@ def fx_server(db_urls: Any, tmp_path: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{proc.port}"
     finally:
         proc.stop()
-
-
-def _first_render_ms(page: Any) -> float:
-    value = page.evaluate(
-        "() => { const n = performance.getEntriesByType('navigation')[0];"
-        " return n ? n.domContentLoadedEventEnd - n.startTime : -1; }"
-    )
-    return round(float(value), 1)
-
-
-def _shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 @pytest.mark.anyio
@@ -133,8 +95,8 @@ def _pages(browser: Any, server: str, seeded: dict[str, Any]) -> dict[str, float
     # signed out → sign-in page; the keyboard reaches every field
     page.goto(f"{server}/regulator")
     assert "/staff/login" in page.url
-    renders["登录"] = _first_render_ms(page)
-    _shot(page, "staff-login")
+    renders["登录"] = first_render_ms(page)
+    shot(page, "staff-login")
     page.get_by_label("登录名").focus()
     page.keyboard.type(seeded["regulator"])
     page.keyboard.press("Tab")
@@ -143,21 +105,21 @@ def _pages(browser: Any, server: str, seeded: dict[str, Any]) -> dict[str, float
     page.wait_for_url(f"{server}/regulator")
 
     # region overview: 武汉 only
-    renders["辖区企业总览"] = _first_render_ms(page)
+    renders["辖区企业总览"] = first_render_ms(page)
     assert page.get_by_role("heading", name="辖区企业总览").is_visible()
     assert page.get_by_role("link", name=seeded["wuhan"].name).is_visible()
     assert page.get_by_text(seeded["yichang"].name).count() == 0
-    _shot(page, "regulator-overview")
+    shot(page, "regulator-overview")
 
     # drill-down into the ledger, read-only
     page.get_by_role("link", name=seeded["wuhan"].name).click()
     page.wait_for_url(f"{server}/regulator/enterprises/{seeded['wuhan'].tenant_id}")
-    renders["企业电子台账"] = _first_render_ms(page)
+    renders["企业电子台账"] = first_render_ms(page)
     assert page.get_by_text("共 3 条记录").is_visible()
     for plate in ("鄂A3H725", "鄂A5K930", "鄂AF8261"):
         assert page.locator(f'tr[data-plate="{plate}"]').is_visible()
     assert page.locator("form[method=post]").count() == 0
-    _shot(page, "regulator-ledger")
+    shot(page, "regulator-ledger")
     page.get_by_label("判定结果").select_option("refuse")
     page.get_by_role("button", name="查询").click()
     page.wait_for_url("**decision=refuse**")
@@ -167,17 +129,17 @@ def _pages(browser: Any, server: str, seeded: dict[str, Any]) -> dict[str, float
     # the refused record in detail, then back
     page.locator('tr[data-plate="鄂A5K930"] a').first.click()
     page.wait_for_url("**/passes/**")
-    renders["记录详情"] = _first_render_ms(page)
+    renders["记录详情"] = first_render_ms(page)
     assert page.locator('[data-decision="refuse"]').is_visible()
-    _shot(page, "regulator-pass")
+    shot(page, "regulator-pass")
     page.go_back()
 
     # chain check
     page.get_by_role("link", name="校验哈希链").first.click()
     page.wait_for_url("**/verify")
-    renders["哈希链校验"] = _first_render_ms(page)
+    renders["哈希链校验"] = first_render_ms(page)
     assert page.locator("[data-chain-ok]").is_visible()
-    _shot(page, "regulator-verify")
+    shot(page, "regulator-verify")
 
     # another region's enterprise is not there
     response = page.goto(f"{server}/regulator/enterprises/{seeded['yichang'].tenant_id}")
@@ -191,13 +153,13 @@ def _pages(browser: Any, server: str, seeded: dict[str, Any]) -> dict[str, float
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
     page.wait_for_url(f"{server}/admin")
-    renders["运营总览"] = _first_render_ms(page)
+    renders["运营总览"] = first_render_ms(page)
     assert page.get_by_role("heading", name="运营总览").is_visible()
     assert page.locator('tr[data-tenant="宜昌示范水泥有限公司（浏览器测试）"]').is_visible()
-    _shot(page, "admin-home")
+    shot(page, "admin-home")
 
     page.get_by_role("link", name="企业开户").click()
-    renders["企业开户"] = _first_render_ms(page)
+    renders["企业开户"] = first_render_ms(page)
     page.get_by_label("企业名称").fill("")
     page.get_by_label("统一社会信用代码").fill("123")
     page.get_by_label("行政区划代码").fill("420107")
@@ -208,10 +170,10 @@ def _pages(browser: Any, server: str, seeded: dict[str, Any]) -> dict[str, float
     assert page.get_by_text("请更正标出的字段，未保存任何数据。").is_visible()
     assert page.locator('[data-field="name"]').inner_text() == "请填写企业名称"
     assert page.locator('[data-field="uscc"]').is_visible()
-    _shot(page, "admin-onboard-errors")
+    shot(page, "admin-onboard-errors")
 
     page.get_by_role("link", name="发布区域预警").click()
-    renders["发布区域预警"] = _first_render_ms(page)
+    renders["发布区域预警"] = first_render_ms(page)
     # One district no other test uses: an alert for all of 4201 would be in force for the other tests' Wuhan
     # tenants sharing this database.
     page.get_by_label("行政区划代码").fill("420117")
