@@ -43,6 +43,11 @@ class FrameRing:
         with self._lock:
             return self._frames[-1][1] if self._frames else None
 
+    def newest_ts(self) -> float | None:
+        """Unix time of the newest buffered frame (None when empty)."""
+        with self._lock:
+            return self._frames[-1][0] if self._frames else None
+
     def clip(self, start: datetime, end: datetime) -> ClipData | None:
         """The frames between ``start`` and ``end`` as one motion-JPEG clip (None when empty)."""
         t0, t1 = start.timestamp(), end.timestamp()

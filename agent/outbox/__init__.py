@@ -6,7 +6,9 @@ from agent.outbox.blobs import BlobStore, sha256_hex
 from agent.outbox.store import (
     Alarm,
     AppendResult,
+    AttachmentStatus,
     ClipData,
+    LateClip,
     Outbox,
     OutboxError,
     OutboxFullError,
@@ -20,8 +22,10 @@ from agent.outbox.store import (
 __all__ = [
     "Alarm",
     "AppendResult",
+    "AttachmentStatus",
     "BlobStore",
     "ClipData",
+    "LateClip",
     "Outbox",
     "OutboxError",
     "OutboxFullError",

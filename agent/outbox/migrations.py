@@ -55,8 +55,28 @@ _001_INITIAL: Final = """
         );
 """
 
+_002_LATE_CLIPS: Final = """
+        CREATE TABLE attachment (
+            id TEXT PRIMARY KEY,                 -- UUIDv7 made on the agent (the cloud dedupes on it)
+            event_id TEXT NOT NULL REFERENCES event (event_id) ON DELETE CASCADE,
+            kind TEXT NOT NULL DEFAULT 'clip',   -- late clip cut after the pass (docs/adr/0020)
+            sha256 TEXT,                         -- NULL while the clip is still being cut
+            size INTEGER,
+            clip_start TEXT,                     -- canonical UTC time of the first frame
+            clip_end TEXT,                       -- canonical UTC time of the last frame
+            mime TEXT,
+            status INTEGER NOT NULL,             -- 0 pending, 1 sent, 2 acked, 3 cutting, 4 lost, 5 refused
+            note TEXT,                           -- why it was lost or refused
+            created_at REAL NOT NULL,
+            sent_at REAL,
+            acked_at REAL
+        );
+        CREATE INDEX ix_attachment_status ON attachment (status, created_at);
+        CREATE INDEX ix_attachment_event ON attachment (event_id);
+"""
+
 #: Migration n (1-based, SQL script) brings the schema from version n-1 to n.
-MIGRATIONS: Final[tuple[str, ...]] = (_001_INITIAL,)
+MIGRATIONS: Final[tuple[str, ...]] = (_001_INITIAL, _002_LATE_CLIPS)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

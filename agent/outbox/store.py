@@ -9,6 +9,13 @@ Delivery state per row: ``pending`` → ``sent`` → ``acked``. On open, rows le
 crash go back to ``pending`` (replay; the cloud dedupes on event id). The sync layer uses
 :meth:`next_batch`, :meth:`mark_sent`, :meth:`mark_acked` and :meth:`stats`.
 
+Late clips (docs/adr/0020-late-clip-attachment.md): the sealed event keeps the clip cut at commit
+time; ``clip_after_s`` after the pass the lane cuts the full clip and stores it as an *attachment*
+row (:meth:`expect_clip` records the intent, :meth:`attach_clip` the fsync'd blob and metadata). A
+crash in between loses only that clip (the row is marked ``lost`` on the next open and logged).
+Attachments travel ``pending`` → ``sent`` → ``acked`` once their event is acked
+(:meth:`next_attachments`, :meth:`mark_attachments_sent`, :meth:`mark_attachment_acked`).
+
 Disk pressure never costs an event. In order, the outbox (1) raises an alarm early, (2) deletes
 acked events older than the retention budget, (3) downsamples media of the oldest events (drops
 clips, shrinks photos), (4) drops media of the oldest events, acked ones first. Event rows are
@@ -18,6 +25,7 @@ barrier shut and the guard is alarmed. See docs/adr/0003-agent-outbox-durability
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import sqlite3
@@ -44,13 +52,16 @@ from agent_protocol.events import (
     decode_event,
     encode_event,
     format_time,
+    new_event_id,
     seal_event,
 )
 
 __all__ = [
     "Alarm",
     "AppendResult",
+    "AttachmentStatus",
     "ClipData",
+    "LateClip",
     "Outbox",
     "OutboxError",
     "OutboxFullError",
@@ -109,6 +120,27 @@ class Status(IntEnum):
     PENDING = 0
     SENT = 1
     ACKED = 2
+
+
+class AttachmentStatus(IntEnum):
+    """State of a late clip attachment (``pending`` → ``sent`` → ``acked``; the rest are final)."""
+
+    PENDING = 0
+    SENT = 1
+    ACKED = 2
+    CUTTING = 3  # the intent is recorded, the clip is not cut yet
+    LOST = 4  # never cut (a crash, or no frames): the event keeps its commit-time clip
+    REFUSED = 5  # the cloud refused it (the event is not this agent's): not retried
+
+
+class LateClip(msgspec.Struct, frozen=True, kw_only=True):
+    """A late clip attachment as stored in the outbox (``clip`` None while cutting or when lost)."""
+
+    id: str
+    event_id: str
+    status: AttachmentStatus
+    clip: VideoClip | None = None
+    note: str | None = None
 
 
 class SpaceState(StrEnum):
@@ -176,6 +208,7 @@ class OutboxStats(msgspec.Struct, frozen=True, kw_only=True):
     free_bytes: int
     space_state: SpaceState
     alarms: tuple[Alarm, ...]
+    late_clips_pending: int = 0  # late clip attachments cut and not yet acked by the cloud
 
 
 def _default_free_space(root: Path) -> Callable[[], int]:
@@ -241,6 +274,7 @@ class Outbox:
         migrate(self._db, self.path)
         self._bind_agent()
         self.replayed = self._requeue_sent()
+        self.lost_clips = self._lose_uncut_clips()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -267,7 +301,28 @@ class Outbox:
             )
             if cur.rowcount:
                 log.info("outbox.replay", count=cur.rowcount)
+            att = self._db.execute(
+                "UPDATE attachment SET status = ?, sent_at = NULL WHERE status = ?",
+                (AttachmentStatus.PENDING, AttachmentStatus.SENT),
+            )
+            if att.rowcount:
+                log.info("outbox.replay_attachments", count=att.rowcount)
             return cur.rowcount
+
+    def _lose_uncut_clips(self) -> int:
+        """Late clips whose cut a crash (or kill) interrupted: mark them lost; their events are intact."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, event_id FROM attachment WHERE status = ?", (AttachmentStatus.CUTTING,)
+            ).fetchall()
+            if not rows:
+                return 0
+            self._db.execute(
+                "UPDATE attachment SET status = ?, note = ? WHERE status = ?",
+                (AttachmentStatus.LOST, "程序在剪辑完成前退出", AttachmentStatus.CUTTING),
+            )
+        log.warning("outbox.late_clips_lost", count=len(rows), event_ids=[r[1] for r in rows][:50])
+        return len(rows)
 
     # ------------------------------------------------------------------ append
 
@@ -408,6 +463,163 @@ class Outbox:
                 "UPDATE event SET actuated_at = ? WHERE event_id = ? AND actuated_at IS NULL", (self._clock(), event_id)
             )
 
+    # ------------------------------------------------------------------ late clips (docs/adr/0020)
+
+    def expect_clip(self, event_id: str) -> str:
+        """Record that a late clip of ``event_id`` will be cut; return the attachment id (UUIDv7).
+
+        Written before the wait so a crash before the cut is found (and logged) on the next open.
+
+        Raises:
+            OutboxError: the event is unknown or the row could not be written.
+        """
+        attachment_id = new_event_id()
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO attachment (id, event_id, kind, status, created_at) VALUES (?, ?, 'clip', ?, ?)",
+                    (attachment_id, event_id, AttachmentStatus.CUTTING, self._clock()),
+                )
+            except sqlite3.Error as exc:
+                raise OutboxError(f"视频片段记录写入失败：{exc}") from exc
+        return attachment_id
+
+    def attach_clip(self, attachment_id: str, clip: ClipData | None) -> LateClip | None:
+        """Store the cut clip of an expected attachment durably (blob fsync'd, then the row committed).
+
+        ``clip`` None (no frames buffered) marks the attachment lost. Returns the stored attachment,
+        None when nothing was stored (no frames, disk refused the blob, or the event was pruned under
+        disk pressure meanwhile). Never raises for media trouble: a late clip is media, not an event.
+        """
+        with self._lock:
+            if clip is None:
+                self._lose_clip(attachment_id, "缓存中没有可用画面")
+                return None
+            self._ensure_space()
+            try:
+                digest = self.blobs.put(clip.data)
+            except OSError as exc:
+                log.warning("outbox.late_clip_write_failed", attachment_id=attachment_id, error=str(exc))
+                self._alarm("media_write_failed", f"视频片段写入失败（{exc.strerror or exc}），事件不受影响")
+                self._lose_clip(attachment_id, "磁盘拒绝写入")
+                return None
+            ref = VideoClip(sha256=digest, size=len(clip.data), start=clip.start, end=clip.end, mime=clip.mime)
+            now = self._clock()
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    row = self._db.execute(
+                        "SELECT a.event_id, e.seq FROM attachment a JOIN event e ON e.event_id = a.event_id"
+                        " WHERE a.id = ? AND a.status = ?",
+                        (attachment_id, AttachmentStatus.CUTTING),
+                    ).fetchone()
+                    if row is None:
+                        self._db.execute("ROLLBACK")
+                        log.warning("outbox.late_clip_orphan", attachment_id=attachment_id)
+                        return None
+                    event_id, seq = str(row[0]), int(row[1])
+                    self._db.execute(
+                        "INSERT INTO blob (sha256, kind, mime, size, stored_size, first_seq, created_at)"
+                        " VALUES (?, 'clip', ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING",
+                        (digest, clip.mime, len(clip.data), len(clip.data), seq, now),
+                    )
+                    self._db.execute("INSERT OR IGNORE INTO event_blob (seq, sha256) VALUES (?, ?)", (seq, digest))
+                    self._db.execute(
+                        "UPDATE attachment SET sha256 = ?, size = ?, clip_start = ?, clip_end = ?, mime = ?,"
+                        " status = ? WHERE id = ?",
+                        (
+                            digest,
+                            len(clip.data),
+                            format_time(clip.start),
+                            format_time(clip.end),
+                            clip.mime,
+                            AttachmentStatus.PENDING,
+                            attachment_id,
+                        ),
+                    )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                log.warning("outbox.late_clip_not_stored", attachment_id=attachment_id, error=str(exc))
+                self._lose_clip(attachment_id, "数据库写入失败")
+                return None
+        log.info("outbox.late_clip_stored", attachment_id=attachment_id, event_id=event_id, size=len(clip.data))
+        return LateClip(id=attachment_id, event_id=event_id, status=AttachmentStatus.PENDING, clip=ref)
+
+    def _lose_clip(self, attachment_id: str, why: str) -> None:
+        log.warning("outbox.late_clip_lost", attachment_id=attachment_id, reason=why)
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute(
+                "UPDATE attachment SET status = ?, note = ? WHERE id = ? AND status = ?",
+                (AttachmentStatus.LOST, why, attachment_id, AttachmentStatus.CUTTING),
+            )
+
+    def next_attachments(self, limit: int = 10) -> list[LateClip]:
+        """The oldest ``pending`` late clips whose event the cloud has acked (does not change their state)."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_ATTACHMENT_COLUMNS} FROM attachment a JOIN event e ON e.event_id = a.event_id"  # noqa: S608
+                " WHERE a.status = ? AND e.status = ? ORDER BY a.created_at, a.id LIMIT ?",
+                (AttachmentStatus.PENDING, Status.ACKED, int(limit)),
+            ).fetchall()
+        return [_late_clip(r) for r in rows]
+
+    def attachments(self, event_id: str | None = None) -> list[LateClip]:
+        """Late clip attachments (of one event, or all), oldest first."""
+        where, args = ("WHERE a.event_id = ?", (event_id,)) if event_id is not None else ("", ())
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_ATTACHMENT_COLUMNS} FROM attachment a {where} ORDER BY a.created_at, a.id",  # noqa: S608
+                args,
+            ).fetchall()
+        return [_late_clip(r) for r in rows]
+
+    def mark_attachments_sent(self, attachment_ids: Iterable[str]) -> int:
+        """Mark late clips handed to the network; return how many changed state."""
+        ids = list(attachment_ids)
+        with self._lock:
+            return self._db.executemany(
+                "UPDATE attachment SET status = ?, sent_at = ? WHERE id = ? AND status = ?",
+                [(AttachmentStatus.SENT, self._clock(), a, AttachmentStatus.PENDING) for a in ids],
+            ).rowcount
+
+    def mark_attachment_acked(self, attachment_id: str) -> bool:
+        """The cloud stored this late clip; True when its state changed."""
+        with self._lock:
+            return (
+                self._db.execute(
+                    "UPDATE attachment SET status = ?, acked_at = ? WHERE id = ? AND status IN (?, ?)",
+                    (
+                        AttachmentStatus.ACKED,
+                        self._clock(),
+                        attachment_id,
+                        AttachmentStatus.PENDING,
+                        AttachmentStatus.SENT,
+                    ),
+                ).rowcount
+                > 0
+            )
+
+    def mark_attachment_refused(self, attachment_id: str, why: str) -> bool:
+        """The cloud refused this late clip for good; True when its state changed (it is not sent again)."""
+        with self._lock:
+            return (
+                self._db.execute(
+                    "UPDATE attachment SET status = ?, note = ? WHERE id = ? AND status IN (?, ?)",
+                    (
+                        AttachmentStatus.REFUSED,
+                        why[:500],
+                        attachment_id,
+                        AttachmentStatus.PENDING,
+                        AttachmentStatus.SENT,
+                    ),
+                ).rowcount
+                > 0
+            )
+
     # ------------------------------------------------------------------ sync API
 
     def next_batch(self, limit: int = 100) -> list[PassEvent]:
@@ -459,11 +671,19 @@ class Outbox:
         return changed
 
     def requeue_stale(self, older_than_s: float) -> int:
-        """Put ``sent`` rows not acked within ``older_than_s`` back to ``pending``."""
+        """Put ``sent`` rows (events and late clips) not acked within ``older_than_s`` back to ``pending``.
+
+        Returns the number of events requeued.
+        """
+        cutoff = self._clock() - older_than_s
         with self._lock:
+            self._db.execute(
+                "UPDATE attachment SET status = ?, sent_at = NULL WHERE status = ? AND sent_at < ?",
+                (AttachmentStatus.PENDING, AttachmentStatus.SENT, cutoff),
+            )
             return self._db.execute(
                 "UPDATE event SET status = ?, sent_at = NULL WHERE status = ? AND sent_at < ?",
-                (Status.PENDING, Status.SENT, self._clock() - older_than_s),
+                (Status.PENDING, Status.SENT, cutoff),
             ).rowcount
 
     def read_blob(self, sha256: str) -> bytes | None:
@@ -510,6 +730,10 @@ class Outbox:
                 0
             ]
             media = self._db.execute("SELECT coalesce(sum(stored_size), 0) FROM blob").fetchone()[0]
+            late = self._db.execute(
+                "SELECT count(*) FROM attachment WHERE status IN (?, ?)",
+                (AttachmentStatus.PENDING, AttachmentStatus.SENT),
+            ).fetchone()[0]
             seq, digest = self.head()
             pending = int(counts.get(Status.PENDING, 0))
             sent = int(counts.get(Status.SENT, 0))
@@ -525,6 +749,7 @@ class Outbox:
                 free_bytes=self._free_space(),
                 space_state=self._space_state,
                 alarms=tuple(self._alarms[-20:]),
+                late_clips_pending=int(late),
             )
 
     # ------------------------------------------------------------------ space management
@@ -619,14 +844,16 @@ class Outbox:
         return freed
 
     def _candidates(self, kind: str, states: tuple[str, ...]) -> list[tuple[str, int]]:
-        # Oldest first; media of acked events before media of events still waiting for the cloud.
+        # Oldest first; media of acked events before media of events still waiting for the cloud (a
+        # late clip counts as delivered once its attachment is acked too).
         marks = ",".join("?" * len(states))
         return [
             (str(r[0]), int(r[1]))
             for r in self._db.execute(
                 f"SELECT b.sha256, b.stored_size FROM blob b LEFT JOIN event e ON e.seq = b.first_seq"  # noqa: S608
                 f" WHERE b.kind = ? AND b.state IN ({marks})"
-                " ORDER BY (coalesce(e.status, 2) = 2) DESC, b.first_seq LIMIT 200",
+                " ORDER BY (coalesce(e.status, 2) = 2 AND NOT EXISTS (SELECT 1 FROM attachment a"
+                " WHERE a.sha256 = b.sha256 AND a.status IN (0, 1))) DESC, b.first_seq LIMIT 200",
                 (kind, *states),
             ).fetchall()
         ]
@@ -680,6 +907,29 @@ class Outbox:
         """Tell whether the stored file still has its original content (False once downsampled/dropped)."""
         data = self.blobs.read(sha256)
         return data is not None and sha256_hex(data) == sha256
+
+
+_ATTACHMENT_COLUMNS: Final = "a.id, a.event_id, a.status, a.sha256, a.size, a.clip_start, a.clip_end, a.mime, a.note"
+
+
+def _late_clip(row: tuple[object, ...]) -> LateClip:
+    att_id, event_id, status, digest, size, start, end, mime, note = row
+    clip = None
+    if digest is not None:
+        clip = VideoClip(
+            sha256=str(digest),
+            size=int(str(size)),
+            start=datetime.fromisoformat(str(start)),
+            end=datetime.fromisoformat(str(end)),
+            mime=str(mime),
+        )
+    return LateClip(
+        id=str(att_id),
+        event_id=str(event_id),
+        status=AttachmentStatus(int(str(status))),
+        clip=clip,
+        note=None if note is None else str(note),
+    )
 
 
 def _shrink_jpeg(data: bytes, quality: int) -> bytes | None:

@@ -177,7 +177,11 @@ class Agent:
         roi = load_roi_overrides(self.data).get(lane.id, camera.roi)
         ring = self.rings.setdefault(
             camera.id,
-            FrameRing(seconds=self.cfg.evidence.clip_before_s + 15.0, fps=self.cfg.evidence.clip_fps),
+            # Long enough for the late clip (before + after the pass) plus the wait for its last frames.
+            FrameRing(
+                seconds=self.cfg.evidence.clip_before_s + self.cfg.evidence.clip_after_s + 15.0,
+                fps=self.cfg.evidence.clip_fps,
+            ),
         )
         source = VisionReadSource(
             lane_id=lane.id,
@@ -221,6 +225,7 @@ class Agent:
             journal=self.journal,
             clips=ring if self.cfg.evidence.clip else None,
             clip_before_s=self.cfg.evidence.clip_before_s,
+            clip_after_s=self.cfg.evidence.clip_after_s,
             nvr=(camera.nvr.nvr, camera.nvr.channel) if camera is not None and camera.nvr is not None else None,
             listeners=self.lane_listeners,
             on_alarm=self.alarm,
@@ -256,6 +261,8 @@ class Agent:
         return out
 
     async def _stop_lanes(self) -> None:
+        for pipeline in self.lanes.values():  # late clips still waiting: cut them with the frames so far
+            await pipeline.flush_clips()
         for station in self.weigh_stations.values():
             await station.stop()
 

@@ -14,6 +14,7 @@ if the crash came between the commit and the commands, the commands are sent now
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -85,6 +86,15 @@ class ClipProvider(Protocol):
         """Encoded frames between ``start`` and ``end`` (None when none are buffered)."""
         ...
 
+    def newest_ts(self) -> float | None:
+        """Unix time of the newest buffered frame (None when empty)."""
+        ...
+
+
+#: A late clip is cut once the ring holds a frame past its end, or at the latest this long after the
+#: end in wall-clock time (a stalled camera must not keep the clip waiting forever).
+LATE_CLIP_GRACE_S = 2.0
+
 
 class CommandJournal:
     """Append-only, fsync'd log of every barrier command (audit trail; the soak checks it)."""
@@ -152,6 +162,7 @@ class LanePipeline:
         journal: CommandJournal | None = None,
         clips: ClipProvider | None = None,
         clip_before_s: float = 5.0,
+        clip_after_s: float = 0.0,
         nvr: tuple[str, int] | None = None,
         listeners: list[Callable[[LaneEvent], None]] | None = None,
         on_alarm: Callable[[Alarm], None] | None = None,
@@ -171,6 +182,10 @@ class LanePipeline:
         self.journal = journal
         self.clips = clips
         self.clip_before_s = clip_before_s
+        #: Seconds after the pass the late clip covers (0: none, only the commit-time clip; ADR 0020).
+        self.clip_after_s = clip_after_s
+        self._late_clips: set[asyncio.Task[None]] = set()
+        self._flush_clips = asyncio.Event()
         self.nvr = nvr
         self.listeners = listeners if listeners is not None else []
         self.on_alarm = on_alarm
@@ -374,6 +389,8 @@ class LanePipeline:
             if result.duplicate and result.actuated:
                 return event
             opened = await self._actuate(event)
+            if not result.duplicate and self.clips is not None and draft.read_id is not None and self.clip_after_s > 0:
+                self._schedule_late_clip(event)  # after the barrier command: never delays it (ADR 0020)
             self.last_event = event
             if event.decision is Decision.REFUSE:
                 self.last_refused = event
@@ -382,6 +399,57 @@ class LanePipeline:
                 LaneEvent(lane_id=self.lane_id, event=event, prompt_guard=prompt or failed, barrier_opened=opened)
             )
             return event
+
+    def _schedule_late_clip(self, event: PassEvent) -> None:
+        task = asyncio.create_task(self._late_clip(event), name=f"late-clip-{event.event_id}")
+        self._late_clips.add(task)
+        task.add_done_callback(self._late_clips.discard)
+
+    async def _late_clip(self, event: PassEvent) -> None:
+        """Cut [pass − clip_before_s, pass + clip_after_s] once the ring has it; store it as an attachment."""
+        clips = self.clips
+        if clips is None:
+            return
+        moment = event.occurred_at.timestamp()
+        start = datetime.fromtimestamp(moment - self.clip_before_s, UTC)
+        end_ts = moment + self.clip_after_s
+        try:
+            attachment_id = await asyncio.to_thread(self.outbox.expect_clip, event.event_id)
+        except OutboxError:
+            log.warning("lane.late_clip_not_recorded", lane=self.lane_id, event_id=event.event_id)
+            return
+        deadline = time.time() + max(0.0, end_ts - time.time()) + LATE_CLIP_GRACE_S
+        while not self._flush_clips.is_set():
+            newest = clips.newest_ts()
+            now = time.time()
+            if (newest is not None and newest >= end_ts) or now >= deadline:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flush_clips.wait(), min(0.25, deadline - now))
+        clip = clips.clip(start, datetime.fromtimestamp(end_ts, UTC))
+        try:
+            stored = await asyncio.to_thread(self.outbox.attach_clip, attachment_id, clip)
+        except Exception:  # a late clip is media: its failure never touches the lane
+            log.warning("lane.late_clip_failed", lane=self.lane_id, event_id=event.event_id, exc_info=True)
+            return
+        if stored is not None and stored.clip is not None:
+            log.info(
+                "lane.late_clip",
+                lane=self.lane_id,
+                event_id=event.event_id,
+                start=stored.clip.start.isoformat(),
+                end=stored.clip.end.isoformat(),
+                size=stored.clip.size,
+            )
+
+    async def flush_clips(self) -> int:
+        """Cut the late clips still waiting now, with the frames buffered so far (at shutdown)."""
+        pending = list(self._late_clips)
+        self._flush_clips.set()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._flush_clips.clear()
+        return len(pending)
 
     async def _weigh(self, draft: PassEvent) -> tuple[PassEvent, PassWeighing | None]:
         """Attach the lane's stable weight (and, on exit, the trip's gross/tare/net) to an allowed pass."""
