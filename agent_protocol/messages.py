@@ -13,7 +13,7 @@ from typing import Annotated, Any, Final, Literal, cast
 
 import msgspec
 
-from agent_protocol.events import PassEvent
+from agent_protocol.events import PassEvent, VideoClip
 
 __all__ = [
     "CLOSE_AUTH",
@@ -23,6 +23,7 @@ __all__ = [
     "MAX_FRAME_BYTES",
     "PROTOCOL_VERSION",
     "Ack",
+    "AttachAck",
     "BlobOffer",
     "BlobPut",
     "BlobWant",
@@ -30,6 +31,7 @@ __all__ = [
     "CommandResult",
     "Error",
     "EventBatch",
+    "EvidenceAttach",
     "Heartbeat",
     "Hello",
     "Message",
@@ -65,11 +67,15 @@ FEATURE_SNAPSHOTS: Final = "snapshots"
 #: Regulator pre-pass checks (issues 4 and 8): announced by the agent in ``Hello.features`` and by the
 #: cloud in ``Welcome.features``; an agent sends ``precheck_request`` only to a cloud that announced it.
 FEATURE_PRECHECK: Final = "precheck"
+#: Late clip attachments (issue 4, ADR 0020): announced by both sides; an agent sends
+#: ``evidence_attach`` only to a cloud that announced it (an older cloud keeps them pending on the agent).
+FEATURE_LATE_CLIPS: Final = "late_clips"
 
 Sha256Hex = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
 Version = Annotated[int, msgspec.Meta(ge=1)]
 Seq = Annotated[int, msgspec.Meta(ge=0)]
 Text = Annotated[str, msgspec.Meta(max_length=500)]
+Uuid = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
 
 
 class _Msg(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", forbid_unknown_fields=False):
@@ -222,6 +228,30 @@ class PrecheckResult(_Msg, tag="precheck_result", frozen=True, kw_only=True):
     elapsed_ms: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
+class EvidenceAttach(_Msg, tag="evidence_attach", frozen=True, kw_only=True):
+    """Agent → cloud: a late clip of an already acknowledged event (ADR 0020).
+
+    The sealed event keeps the clip cut at commit time; this one covers ``clip_before_s`` before to
+    ``clip_after_s`` after the pass. Its bytes travel as BlobOffer/BlobPut before this message. The
+    cloud stores it once per ``attachment_id`` (a UUIDv7 made on the agent) and answers
+    :class:`AttachAck`. Sent only to a cloud announcing :data:`FEATURE_LATE_CLIPS`.
+    """
+
+    attachment_id: Uuid
+    event_id: Uuid
+    clip: VideoClip
+
+
+class AttachAck(_Msg, tag="attach_ack", frozen=True, kw_only=True):
+    """Cloud → agent: the attachment is durably stored (``ok``), or refused for good (``code``, e.g.
+    ``unknown_event`` when the event is not this agent's); an agent does not send a refused one again."""
+
+    attachment_id: Uuid
+    ok: bool = True
+    code: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    message: Text = ""
+
+
 class Error(_Msg, tag="error", frozen=True, kw_only=True):
     """Either way: something was refused; ``message`` is Chinese, for people."""
 
@@ -245,6 +275,8 @@ Message = (
     | Snapshot
     | PrecheckRequest
     | PrecheckResult
+    | EvidenceAttach
+    | AttachAck
     | Error
 )
 
@@ -283,6 +315,8 @@ _TAGS: Final = frozenset(
         Snapshot,
         PrecheckRequest,
         PrecheckResult,
+        EvidenceAttach,
+        AttachAck,
         Error,
     )
 )

@@ -12,6 +12,11 @@ unknown lane) is never dropped: the client raises an alarm (shown at the booth a
 heartbeat), waits a growing pause (:attr:`SyncClient.refused_delays`, up to 5 minutes) and tries
 again, so a fix on the cloud side (a lane added, a chain repaired) lets the queue drain on its own.
 
+Late clip attachments (ADR 0020) follow their acknowledged events: the clip's blob is offered and
+put, then ``evidence_attach`` is sent and the attachment is marked acked on ``attach_ack`` (a refusal
+marks it refused and raises an alarm). Only a cloud announcing ``late_clips`` in its welcome gets
+them; with an older cloud they stay pending on the agent.
+
 Outbox calls (SQLite with ``synchronous=FULL``: an fsync per write) run in a worker thread so the
 event loop keeps reading acks and answering pings while the disk is slow (docs/sync-faults.md).
 """
@@ -45,6 +50,8 @@ log = structlog.get_logger(__name__)
 DEFAULT_BATCH: Final = 100
 #: Batches sent and not yet acknowledged.
 DEFAULT_WINDOW: Final = 4
+#: Late clip attachments sent and not yet acknowledged.
+ATTACH_WINDOW: Final = 4
 
 
 def jittered_backoff(
@@ -214,6 +221,9 @@ class _Connection:
         self.wants: asyncio.Queue[list[str]] = asyncio.Queue()
         self.wake = asyncio.Event()
         self.fatal: msg.Error | None = None
+        #: The cloud takes late clip attachments (it announced :data:`msg.FEATURE_LATE_CLIPS`).
+        self.late_clips = False
+        self.attach_inflight: set[str] = set()
 
     async def _send(self, message: msg.Message) -> None:
         await self.ws.send(msg.encode(message))
@@ -228,7 +238,7 @@ class _Connection:
                 agent_id=self.outbox.agent_id,
                 last_acked_seq=self.client.last_acked_seq,
                 agent_clock=datetime.now(UTC),
-                features=[*(hook.features if hook is not None else []), msg.FEATURE_PRECHECK],
+                features=[*(hook.features if hook is not None else []), msg.FEATURE_PRECHECK, msg.FEATURE_LATE_CLIPS],
                 registry_version=hook.registry_version if hook is not None else None,
                 policy_version=hook.policy_version if hook is not None else None,
             )
@@ -244,6 +254,7 @@ class _Connection:
         self.client.connected = True
         # Pre-pass checks only with a cloud that offers them (an older cloud would close on the message).
         self.client.prechecks.attach(self._send if msg.FEATURE_PRECHECK in welcome.features else None)
+        self.late_clips = msg.FEATURE_LATE_CLIPS in welcome.features
         try:
             await self._write(stop, reader, stopper)
         finally:
@@ -273,15 +284,49 @@ class _Connection:
             elif isinstance(message, msg.BlobStored):
                 if message.ok:
                     self.client._cloud_has.add(message.sha256)  # noqa: SLF001
-            elif isinstance(message, msg.Error):
-                log.error("sync.cloud_error", code=message.code, message=message.message, fatal=message.fatal)
-                if message.fatal:
-                    self.fatal = message
-            elif isinstance(message, msg.PrecheckResult):
-                self.client.prechecks.resolve(message)
-            elif isinstance(message, msg.Command | msg.Snapshot):
-                await self._from_cloud(message)
+            elif isinstance(message, msg.AttachAck):
+                await self._attach_acked(message)
+            else:
+                await self._other(message)
             self.wake.set()
+
+    async def _other(self, message: msg.Message) -> None:
+        """Errors, pre-pass check answers, commands and snapshots from the cloud."""
+        if isinstance(message, msg.Error):
+            log.error("sync.cloud_error", code=message.code, message=message.message, fatal=message.fatal)
+            if message.fatal:
+                self.fatal = message
+        elif isinstance(message, msg.PrecheckResult):
+            self.client.prechecks.resolve(message)
+        elif isinstance(message, msg.Command | msg.Snapshot):
+            await self._from_cloud(message)
+
+    async def _attach_acked(self, ack: msg.AttachAck) -> None:
+        self.attach_inflight.discard(ack.attachment_id)
+        if ack.ok:
+            await asyncio.to_thread(self.outbox.mark_attachment_acked, ack.attachment_id)
+            return
+        why = f"{ack.code}：{ack.message}"
+        if await asyncio.to_thread(self.outbox.mark_attachment_refused, ack.attachment_id, why):
+            log.error("sync.attachment_refused", attachment_id=ack.attachment_id, code=ack.code, message=ack.message)
+            self.client._raise_alarm(f"云端拒收视频片段（{ack.code}）：{ack.message[:200]}")  # noqa: SLF001
+
+    async def _send_attachments(self, reader: asyncio.Task[None]) -> bool:
+        """Send the next late clips whose events are acked; True when some were sent."""
+        room = ATTACH_WINDOW - len(self.attach_inflight)
+        if not self.late_clips or room <= 0:
+            return False
+        ready = await asyncio.to_thread(self.outbox.next_attachments, room)
+        ready = [a for a in ready if a.clip is not None and a.id not in self.attach_inflight]
+        if not ready:
+            return False
+        await self._upload([(a.clip.sha256, a.clip.mime) for a in ready if a.clip is not None], reader)
+        for att in ready:
+            assert att.clip is not None
+            await self._send(msg.EvidenceAttach(attachment_id=att.id, event_id=att.event_id, clip=att.clip))
+            self.attach_inflight.add(att.id)
+        await asyncio.to_thread(self.outbox.mark_attachments_sent, [a.id for a in ready])
+        return True
 
     async def _from_cloud(self, message: msg.Command | msg.Snapshot) -> None:
         """Hand a command or snapshot to the command hook (commands are always answered)."""
@@ -319,6 +364,8 @@ class _Connection:
                     self.inflight.append(batch[-1].seq)
                     sent = True
             if not sent:
+                sent = await self._send_attachments(reader)
+            if not sent:
                 self.wake.clear()
                 waker = asyncio.create_task(self.wake.wait())
                 await asyncio.wait(
@@ -332,7 +379,12 @@ class _Connection:
         if len(self.client._cloud_has) > 200_000:  # noqa: SLF001 - a cache of confirmed hashes, kept bounded
             self.client._cloud_has.clear()  # noqa: SLF001
         hashes = [h for e in batch for h in e.evidence.blob_hashes() if h not in self.client._cloud_has]  # noqa: SLF001
-        hashes = list(dict.fromkeys(hashes))
+        await self._upload([(h, "image/jpeg") for h in dict.fromkeys(hashes)], reader)
+
+    async def _upload(self, blobs: list[tuple[str, str]], reader: asyncio.Task[None]) -> None:
+        """Offer ``(sha256, mime)`` blobs and put the ones the cloud wants."""
+        hashes = [h for h, _ in blobs]
+        mimes = dict(blobs)
         if not hashes:
             return
         await self._send(msg.BlobOffer(sha256=hashes))
@@ -354,7 +406,7 @@ class _Connection:
             if len(data) > msg.MAX_BLOB_BYTES:
                 log.warning("sync.blob_too_large", sha256=digest, size=len(data))
                 continue
-            await self._send(msg.BlobPut(sha256=digest, data=data))
+            await self._send(msg.BlobPut(sha256=digest, data=data, mime=mimes[digest]))
 
     async def _heartbeat(self) -> None:
         stats = await asyncio.to_thread(self.outbox.stats)

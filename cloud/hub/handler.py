@@ -9,6 +9,10 @@ closes the connection (1002/1009/4400) and writes nothing. When the database is 
 PostgreSQL restart) the connection is closed with 1011 and nothing is acked; the agent reconnects
 and resends.
 
+Late clip attachments (``evidence_attach``, ADR 0020) of this agent's stored events are inserted
+into ``pass_clip`` once per attachment id and answered ``attach_ack``; one naming an event that is
+not this agent's is refused (``ok`` false, ``unknown_event``) and logged.
+
 Test hook (docs/sync-faults.md): ``ECOGATE_HUB_CRASH_AFTER_COMMIT=N`` makes the process exit
 (``os._exit(137)``, as under SIGKILL) right after the N-th committed batch that stored new events,
 before its ack is sent. Unset (the default) it does nothing.
@@ -221,7 +225,11 @@ class _AgentSession:
         self.features = frozenset(hello.features)
         self.held_versions = {"registry": hello.registry_version, "policy": hello.policy_version}
         await self._send(
-            msg.Welcome(server_clock=dt.datetime.now(dt.UTC), last_stored_seq=head_seq, features=[msg.FEATURE_PRECHECK])
+            msg.Welcome(
+                server_clock=dt.datetime.now(dt.UTC),
+                last_stored_seq=head_seq,
+                features=[msg.FEATURE_PRECHECK, msg.FEATURE_LATE_CLIPS],
+            )
         )
         self.log.info("hub.connected", last_acked_seq=hello.last_acked_seq, stored_seq=head_seq)
         async with self._sync_lock:
@@ -251,6 +259,8 @@ class _AgentSession:
             await commands.record_result(self.database, self.who, message)
         elif isinstance(message, msg.PrecheckRequest):
             self._precheck(message)
+        elif isinstance(message, msg.EvidenceAttach):
+            await self._send(await self._attach(message))
         elif isinstance(message, msg.Error):
             self.log.warning("hub.agent_error", code=message.code, message=message.message)
         else:
@@ -414,6 +424,40 @@ class _AgentSession:
                 .on_conflict_do_nothing(index_elements=["tenant_id", "sha256"])
             )
         return True
+
+    async def _attach(self, attach: msg.EvidenceAttach) -> msg.AttachAck:
+        """Store a late clip of one of this agent's events, once per attachment id (ADR 0020)."""
+        event_id = uuid.UUID(attach.event_id)
+        clip = attach.clip
+        async with self.database.session(self.who.principal) as session, session.begin():
+            owner = await session.scalar(
+                select(_PASS_EVENT.c.agent_id).where(_PASS_EVENT.c.id == event_id)  # RLS: this tenant's only
+            )
+            if owner != self.who.agent_id:
+                self.log.warning("hub.attach_refused", attachment_id=attach.attachment_id, event_id=attach.event_id)
+                return msg.AttachAck(
+                    attachment_id=attach.attachment_id,
+                    ok=False,
+                    code="unknown_event",
+                    message=f"事件 {attach.event_id} 不存在或不属于本代理，视频片段未保存",
+                )
+            await session.execute(
+                pg_insert(m.PassClip)
+                .values(
+                    tenant_id=self.who.tenant_id,
+                    id=uuid.UUID(attach.attachment_id),
+                    pass_event_id=event_id,
+                    agent_id=self.who.agent_id,
+                    sha256=clip.sha256,
+                    size_bytes=clip.size,
+                    start=clip.start,
+                    end=max(clip.start, clip.end),
+                    mime=clip.mime,
+                )
+                .on_conflict_do_nothing(index_elements=["tenant_id", "id"])
+            )
+        self.log.info("hub.clip_attached", attachment_id=attach.attachment_id, event_id=attach.event_id)
+        return msg.AttachAck(attachment_id=attach.attachment_id)
 
     async def _heartbeat(self, beat: msg.Heartbeat) -> None:
         now = dt.datetime.now(dt.UTC)

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.db import models as m
 from cloud.domain import pass_corrections, passes
 from frontend_api.api.schemas import From, Limit, Offset, Page, PlateQuery, To
 from tenants.context import Principal
-
-if TYPE_CHECKING:
-    from cloud.db import models as m
 
 Cursor = Annotated[str | None, QueryParameter(max_length=200, description="上一页返回的 next_cursor")]
 
@@ -98,13 +99,25 @@ class PassCorrectionIn(msgspec.Struct, forbid_unknown_fields=True):
     void: bool = False
 
 
+class ClipOut(msgspec.Struct):
+    """A video clip of the pass (motion JPEG); the bytes are at ``/api/v1/blobs/{sha256}``."""
+
+    sha256: str
+    start: dt.datetime
+    end: dt.datetime
+    size: int
+    mime: str
+    late: bool  # true: cut after the pass, covering before and after it (ADR 0020); false: sealed in the event
+
+
 class PassDetailOut(msgspec.Struct):
-    """A pass event with the agent's payload, its weighings and its corrections (oldest first)."""
+    """A pass event with the agent's payload, its weighings, corrections (oldest first) and video clips."""
 
     event: PassOut
     payload: dict[str, Any]
     weighings: list[WeighingOut]
     corrections: list[CorrectionOut] = []
+    clips: list[ClipOut] = []
 
 
 class PassPageOut(msgspec.Struct):
@@ -198,9 +211,39 @@ async def get_pass(pass_id: FromPath[uuid.UUID], session: NamedDependency[AsyncS
     async with session.begin():
         event, weighings = await passes.get_pass(session, pass_id)
         corrections = await pass_corrections.list_corrections(session, event.id)
+        late = (
+            await session.scalars(
+                select(m.PassClip).where(m.PassClip.pass_event_id == event.id).order_by(m.PassClip.start, m.PassClip.id)
+            )
+        ).all()
     return PassDetailOut(
-        _pass(event), dict(event.payload), [_weighing(w) for w in weighings], [_correction(c) for c in corrections]
+        _pass(event),
+        dict(event.payload),
+        [_weighing(w) for w in weighings],
+        [_correction(c) for c in corrections],
+        _clips(event.payload, late),
     )
+
+
+def _clips(payload: dict[str, Any], late: Sequence[m.PassClip]) -> list[ClipOut]:
+    """The clip sealed in the event (if any), then the late clips (the full span around the pass)."""
+    out: list[ClipOut] = []
+    evidence = payload.get("evidence")
+    sealed = evidence.get("clip") if isinstance(evidence, dict) else None
+    if isinstance(sealed, dict):
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            out.append(
+                ClipOut(
+                    str(sealed["sha256"]),
+                    dt.datetime.fromisoformat(str(sealed["start"])),
+                    dt.datetime.fromisoformat(str(sealed["end"])),
+                    int(sealed["size"]),
+                    str(sealed.get("mime", "video/x-motion-jpeg")),
+                    late=False,
+                )
+            )
+    out.extend(ClipOut(c.sha256, c.start, c.end, c.size_bytes, c.mime, late=True) for c in late)
+    return out
 
 
 @post("/passes/{pass_id:uuid}/corrections", operation_id="CorrectPass")

@@ -3,6 +3,7 @@
 from cloud.db.models._agents import Agent, AgentCommand, AgentCommandResult, AgentEnrollmentCode, Device
 from cloud.db.models._audit import AuditLog
 from cloud.db.models._blobs import Blob
+from cloud.db.models._clips import PassClip
 from cloud.db.models._compliance import (
     AuditSample,
     BlacklistEntry,
@@ -62,6 +63,7 @@ __all__ = [
     "LaneRoi",
     "Membership",
     "NonRoadTransport",
+    "PassClip",
     "PassCorrection",
     "PassEvent",
     "PolicyVersion",
