@@ -32,7 +32,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from agent.decision.registry import RegistrySnapshot, RegistryVehicle, save_snap
 from agent.devices.sim import PtyEndpoint, RelayBarrierSimulator
 from agent.runtime.app import Agent
 from agent.runtime.config import LaneConfig, parse_config
+from agent.runtime.motion import MotionGate
 from agent.runtime.pipeline import LaneRead, ReadSource
 from agent.runtime.sources import VisionReadSource
 from agent.sources.opencv import FileSource
@@ -76,45 +76,6 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
-class LiveFileSource(FileSource):
-    """A video file played like a live camera: frame ``i`` is due at ``start + i / fps``.
-
-    A consumer that falls behind gets the newest due frame (stale ones are dropped, as a camera's
-    latest-frame grabber does) instead of an ever-growing backlog.
-    """
-
-    start: float = 0.0
-    dropped: int = 0
-
-    async def __aiter__(self) -> AsyncIterator[tuple[float, Any]]:
-        """Frames as a live camera delivers them."""
-        capture = await asyncio.to_thread(cv2.VideoCapture, str(self.path))
-        fps = float(capture.get(cv2.CAP_PROP_FPS) or 10.0)
-        self.fps = fps
-        self._connected = True
-        self.start = time.monotonic()
-        index = 0
-        try:
-            while not self._closed:
-                due = int((time.monotonic() - self.start) * fps)
-                while index < due:  # the camera moved on: skip what the consumer missed
-                    if not await asyncio.to_thread(capture.grab):
-                        return
-                    index += 1
-                    self.dropped += 1
-                ok, frame = await asyncio.to_thread(capture.read)
-                if not ok or frame is None:
-                    return
-                wait = self.start + index / fps - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                index += 1
-                yield self._got_frame(), frame
-        finally:
-            capture.release()
-            self._connected = False
-
-
 class StampedSource(VisionReadSource):
     """Remembers, per read, when the frame that completed its vote arrived and when its vehicle appeared."""
 
@@ -127,13 +88,15 @@ class StampedSource(VisionReadSource):
 
     async def reads(self) -> Any:
         """As the parent, stamping each read with its decisive frame's arrival and its vehicle's first frame."""
-        assert isinstance(self.frames, LiveFileSource)
+        assert isinstance(self.frames, FileSource)
         async for ts, frame in self.frames:
-            self._last_frame = frame
             arrived = time.monotonic()
+            await self.keep_evidence(ts, frame)
             t0 = time.perf_counter()
-            plate_reads = await asyncio.to_thread(self.recognizer.recognize, frame, self.frames.roi, self.lane_id)
-            self.recog_ms.append((time.perf_counter() - t0) * 1000)
+            before = self.gate.passed if self.gate is not None else 0
+            plate_reads = await self.recognise(ts, frame)
+            if self.gate is None or self.gate.passed != before:  # the models ran on this frame
+                self.recog_ms.append((time.perf_counter() - t0) * 1000)
             for vr in self.voter.feed(plate_reads, ts, lane=self.lane_id):
                 read = self._to_read(vr)
                 self.stamps[read.read_id] = arrived
@@ -152,28 +115,33 @@ class BenchAgent(Agent):
     stamps: dict[str, float]
     appeared: dict[str, float]
     early_reads: dict[str, bool]
-    sources: list[LiveFileSource]
+    sources: list[FileSource]
     recog_ms: list[float]
     truth: dict[str, dict[str, int]]
     fps: float
+    gates: list[MotionGate | None]
 
     def _source(self, lane: LaneConfig) -> ReadSource:
         camera = next(c for c in self.cfg.cameras if c.id == lane.camera)
-        frames = LiveFileSource(camera.url)
+        frames = FileSource(camera.url, live=True)
         self.sources.append(frames)
         src = StampedSource(
             lane_id=lane.id,
             frames=frames,
             recognizer=PlateRecognizer(),
             voter=PlateVoter(early=lane.early_read),
+            gate=MotionGate() if lane.motion_gate else None,
         )
+        self.gates.append(src.gate)
         src.stamps, src.appeared, src.recog_ms = self.stamps, self.appeared, self.recog_ms
         src.early_reads = self.early_reads
         src.truth, src.fps = self.truth[lane.id], self.fps
         return src
 
 
-def config(work: Path, videos: list[Path], registered: list[str], *, early: bool = True) -> dict[str, Any]:
+def config(
+    work: Path, videos: list[Path], registered: list[str], *, early: bool = True, gate: bool = True
+) -> dict[str, Any]:
     """Two camera lanes with Modbus relay barriers, booth on."""
     seed = work / "seed.json"
     vehicles = tuple(
@@ -200,6 +168,7 @@ def config(work: Path, videos: list[Path], registered: list[str], *, early: bool
                 "camera": f"cam{i}",
                 "barrier": f"b{i}",
                 "early_read": early,
+                "motion_gate": gate,
             }
         )
     return {
@@ -227,11 +196,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     all_plates = plates(2 * per_lane)
     videos = []
     truth: dict[str, dict[str, int]] = {}
-    fps = 10.0
+    fps = args.fps
+    last_s = 0.0
     for i in range(2):
         path = work / f"lane{i}.avi"
-        passages = write_lane_video(path, all_plates[i * per_lane : (i + 1) * per_lane], fps=fps, seed=i)
+        # the empty lane keeps streaming after the last vehicle: the idle figure includes the camera's frames
+        passages = write_lane_video(
+            path, all_plates[i * per_lane : (i + 1) * per_lane], fps=fps, seed=i, tail_s=args.idle_s + 3.0
+        )
         truth[f"lane{i}"] = {p.plate: p.first_frame for p in passages}
+        last_s = max(last_s, *(p.last_s for p in passages))
         videos.append(path)
     registered = all_plates[::2]  # half the plates are registered; the others are refused
     sims = [RelayBarrierSimulator(PtyEndpoint(work / f"relay{i}"), travel_s=0.05) for i in range(2)]
@@ -247,8 +221,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 orig(address, value)
 
         sim.slave.on_coil_change = hook
-    agent = BenchAgent(parse_config(config(work, videos, registered, early=not args.end_of_track)))
+    cfg = config(work, videos, registered, early=not args.end_of_track, gate=not args.no_motion_gate)
+    agent = BenchAgent(parse_config(cfg))
     agent.stamps, agent.appeared, agent.recog_ms, agent.early_reads, agent.sources = {}, {}, [], {}, []
+    agent.gates = []
     agent.truth, agent.fps = truth, fps
     opened_at: dict[str, float] = {}
 
@@ -264,11 +240,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(0.2)
         if agent.outbox is not None and len(agent.outbox.events(limit=10_000)) >= expected:
             break
-    await asyncio.sleep(1.0)
-    # idle: every lane, booth and device running, no vehicles
+    # idle: every lane, booth and device running, the cameras streaming the empty lanes
+    started = min((s.start for s in agent.sources if s.start), default=time.monotonic())
+    await asyncio.sleep(max(1.0, started + last_s + 1.0 - time.monotonic()))
+    gone = sum(s.dropped for s in agent.sources)
     c0, t0 = time.process_time(), time.monotonic()
     await asyncio.sleep(args.idle_s)
     idle_cpu = (time.process_time() - c0) / (time.monotonic() - t0) * 100
+    idle_dropped = sum(s.dropped for s in agent.sources) - gone
+    streaming = all(s.health().connected for s in agent.sources)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert agent.outbox is not None
     events = agent.outbox.events(limit=10_000)
@@ -332,12 +312,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "baseline_decide_commit_open_ms": {"p50": pct(base, 0.5), "p95": pct(base, 0.95), "no_open": base_missed},
         "idle_cpu_percent": round(idle_cpu, 1),
+        "idle_cameras_streaming": streaming,
+        "idle_frames_dropped": idle_dropped,
+        "motion_gate": {
+            "on": not args.no_motion_gate,
+            "recognised": sum(g.passed for g in agent.gates if g is not None),
+            "skipped": sum(g.skipped for g in agent.gates if g is not None),
+        },
+        "fps": fps,
         "max_rss_mb": round(rss_mb, 1),
         "exit_code": code,
     }
 
 
-def offline(vehicles: int, *, early_single: float | None = None) -> dict[str, Any]:
+def offline(vehicles: int, *, fps: float = 25.0, early_single: float | None = None) -> dict[str, Any]:
     """Frames from each vehicle's first frame to its emission, every frame recognised (no clock, no load).
 
     On a quiet machine appear → open ≈ frames × frame interval + recognition of the last frame +
@@ -345,7 +333,6 @@ def offline(vehicles: int, *, early_single: float | None = None) -> dict[str, An
     """
     work = Path(tempfile.mkdtemp(prefix="gate-frames-"))
     path = work / "lane.avi"
-    fps = 10.0
     truth = {p.plate: p.first_frame for p in write_lane_video(path, plates(vehicles), fps=fps, seed=7)}
     recognizer = PlateRecognizer()
     early = PlateVoter(early=True, early_single=early_single)
@@ -387,14 +374,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if appear→open p95 > 300 ms, RSS ≥ 600 MB or idle CPU ≥ 100 %%"
     )
+    parser.add_argument("--no-motion-gate", action="store_true", help="recognise every frame (no motion gate)")
     parser.add_argument("--end-of-track", action="store_true", help="the old voter: emit only when a track ends")
     parser.add_argument(
         "--offline", action="store_true", help="only count frames from appearance to emission (every frame read)"
     )
+    parser.add_argument(
+        "--fps", type=float, default=25.0, help="frame rate of the generated lane videos (PAL cameras: 25)"
+    )
     parser.add_argument("--early-single", type=float, default=None, help="with --offline: the voter's early_single")
     args = parser.parse_args(argv)
     if args.offline:
-        print(json.dumps(offline(args.vehicles, early_single=args.early_single), indent=2))
+        print(json.dumps(offline(args.vehicles, fps=args.fps, early_single=args.early_single), indent=2))
         return 0
     structlog.configure(
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),

@@ -167,6 +167,7 @@ class Agent:
         if lane.source.type == "spool":
             assert lane.source.path is not None
             return SpoolReadSource(Path(lane.source.path), poll_s=lane.source.poll_s)
+        from agent.runtime.motion import MotionGate  # noqa: PLC0415
         from agent.runtime.sources import VisionReadSource  # noqa: PLC0415
         from agent.sources.opencv import open_source  # noqa: PLC0415 - vision stack only when cameras are used
         from agent.sync.commands import load_roi_overrides  # noqa: PLC0415
@@ -194,6 +195,7 @@ class Agent:
             voter=PlateVoter(early=lane.early_read),
             ring=ring,
             jpeg_quality=self.cfg.evidence.jpeg_quality,
+            gate=MotionGate() if lane.motion_gate else None,
         )
         self.vision_sources[lane.id] = source
         return source

@@ -167,6 +167,10 @@ class LaneConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
             "视频片段目前只含判定前的画面（clip_after_s 尚未实现）"
         ),
     ] = False
+    motion_gate: Annotated[
+        bool,
+        msgspec.Meta(description="相机车道：画面无变化时不做车牌识别（空闲车道几乎不占 CPU；车辆驶入的第一帧即识别）"),
+    ] = True
     source: Annotated[LaneSourceConfig, msgspec.Meta(description="车辆识别结果来源")] = LaneSourceConfig()
 
 

@@ -28,8 +28,10 @@ from hj1321.plates import PlateColour
 
 if TYPE_CHECKING:
     from agent.evidence.ring import FrameRing
+    from agent.runtime.motion import MotionGate
     from agent.sources.base import Frame, FrameSource
     from agent.vision.recognizer import PlateRecognizer
+    from agent.vision.types import PlateRead
     from agent.vision.voter import PlateVoter, VehicleRead
 
 __all__ = ["SpoolLine", "SpoolReadSource", "VisionReadSource"]
@@ -130,14 +132,16 @@ class VisionReadSource:
         voter: PlateVoter,
         ring: FrameRing | None = None,
         jpeg_quality: int = 80,
+        gate: MotionGate | None = None,
     ) -> None:
-        """Wire a camera to recognition and voting."""
+        """Wire a camera to recognition and voting (``gate``: skip frames where nothing changed)."""
         self.lane_id = lane_id
         self.frames = frames
         self.recognizer = recognizer
         self.voter = voter
         self.ring = ring
         self.jpeg_quality = jpeg_quality
+        self.gate = gate
         self._last_frame: Frame | None = None
 
     def _to_read(self, vr: VehicleRead) -> LaneRead:
@@ -164,16 +168,32 @@ class VisionReadSource:
             needs_review=vr.needs_review,
         )
 
+    async def keep_evidence(self, ts: float, frame: Frame) -> None:
+        """Feed the clip ring buffer (at its own reduced rate)."""
+        wall = time.time() - (time.monotonic() - ts)
+        if self.ring is not None and self.ring.due(wall):
+            jpeg = await asyncio.to_thread(_encode_jpeg, frame, self.jpeg_quality)
+            if jpeg:
+                self.ring.push(wall, jpeg)
+
+    async def recognise(self, ts: float, frame: Frame) -> list[PlateRead]:
+        """The plate reads of one frame; none (without running the models) when the motion gate skips it."""
+        if self.gate is not None and not self.gate.wants(frame, self.frames.roi, ts):
+            return []
+        self._last_frame = frame
+        reads: list[PlateRead] = await asyncio.to_thread(
+            self.recognizer.recognize, frame, self.frames.roi, self.lane_id
+        )
+        if self.gate is not None:
+            self.gate.ran(ts, found=bool(reads))
+        return reads
+
     async def reads(self) -> AsyncIterator[LaneRead]:
         """Consensus reads as vehicles pass."""
         async for ts, frame in self.frames:
-            self._last_frame = frame
-            wall = time.time() - (time.monotonic() - ts)
-            if self.ring is not None and self.ring.due(wall):
-                jpeg = await asyncio.to_thread(_encode_jpeg, frame, self.jpeg_quality)
-                if jpeg:
-                    self.ring.push(wall, jpeg)
-            plate_reads = await asyncio.to_thread(self.recognizer.recognize, frame, self.frames.roi, self.lane_id)
+            await self.keep_evidence(ts, frame)
+            plate_reads = await self.recognise(ts, frame)
+            # Skipped frames feed no reads: the voter still sees time pass and ends idle tracks.
             for vr in self.voter.feed(plate_reads, ts, lane=self.lane_id):
                 yield self._to_read(vr)
         for vr in self.voter.flush():

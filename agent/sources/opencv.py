@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -58,13 +59,13 @@ class _Base:
         self._connected = False
         self._closed = False
 
-    def _got_frame(self) -> float:
+    def mark_frame(self) -> float:
         now = time.monotonic()
         self._last_frame = now
         self._frames += 1
         return now
 
-    def _error(self, message: str) -> None:
+    def mark_error(self, message: str) -> None:
         self._errors += 1
         self._last_error = message
 
@@ -106,6 +107,12 @@ def open_capture(url: str, timeout_s: float = 5.0) -> cv2.VideoCapture:
 class StreamSource(_Base):
     """A camera stream read with ``cv2.VideoCapture``, reconnecting with exponential backoff.
 
+    A grabber thread reads the stream continuously and keeps only the newest frame: a consumer that
+    is slower than the camera (recognition takes longer than a frame interval) gets the latest
+    picture, never a backlog that grows in the capture's buffers (issue 4: the barrier decision
+    must be about the vehicle now in front of the camera, not one from seconds ago). Frames the
+    consumer never saw are counted in ``dropped``.
+
     Args:
         url: ``rtsp://…``, ``http://…`` (MJPEG) or anything VideoCapture opens.
         silent_after_s: the "camera silent" signal after this long without a frame.
@@ -131,8 +138,10 @@ class StreamSource(_Base):
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self.max_fps = max_fps
+        self.dropped = 0
         self._factory: CaptureFactory = capture_factory or open_capture
         self._capture: Any = None
+        self._grabber: _Grabber | None = None
 
     def _open(self) -> Any:
         capture = self._factory(self.url)
@@ -145,48 +154,115 @@ class StreamSource(_Base):
     async def __aiter__(self) -> AsyncIterator[tuple[float, Frame]]:
         delay = self.backoff_s
         last_emit = 0.0
+        loop = asyncio.get_running_loop()
         while not self._closed:
-            if self._capture is None:
-                self._capture = await asyncio.to_thread(self._open)
-                if self._capture is None:
+            if self._grabber is None:
+                capture = await asyncio.to_thread(self._open)
+                if capture is None:
                     self._connected = False
-                    self._error(f"无法连接摄像机: {self.url}")
+                    self.mark_error(f"无法连接摄像机: {self.url}")
                     await asyncio.sleep(delay)
                     delay = min(self.backoff_max_s, delay * 2)
                     self._reconnects += 1
                     continue
                 self._connected = True
                 delay = self.backoff_s
-            ok, frame = await asyncio.to_thread(self._capture.read)
-            if not ok or frame is None or frame.size == 0:
-                self._error(f"视频流中断: {self.url}")
-                await asyncio.to_thread(self._capture.release)
-                self._capture = None
+                self._grabber = _Grabber(capture, self, loop)
+            item = await self._grabber.next()
+            if item is None:  # the stream broke (the grabber thread released the capture)
+                self._grabber = None
+                if self._closed:
+                    break
+                self.mark_error(f"视频流中断: {self.url}")
                 self._connected = False
                 await asyncio.sleep(delay)
                 delay = min(self.backoff_max_s, delay * 2)
                 self._reconnects += 1
                 continue
-            now = self._got_frame()
+            now, frame = item
             if self.max_fps > 0 and now - last_emit < 1.0 / self.max_fps:
                 continue
             last_emit = now
-            yield now, np.asarray(frame, dtype=np.uint8)
+            yield now, frame
 
     async def close(self) -> None:
         """Stop and release the capture."""
         self._closed = True
-        if self._capture is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self._capture.release)
-            self._capture = None
+        grabber, self._grabber = self._grabber, None
+        if grabber is not None:
+            await asyncio.to_thread(grabber.stop)
         self._connected = False
+
+
+class _Grabber:
+    """Reads one opened capture in a daemon thread and keeps the newest frame for the consumer."""
+
+    def __init__(self, capture: Any, source: StreamSource, loop: asyncio.AbstractEventLoop) -> None:
+        self._capture = capture
+        self._source = source
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._latest: tuple[float, Frame] | None = None
+        self._ended = False
+        self._stop = False
+        self._wake = asyncio.Event()
+        self._thread = threading.Thread(target=self._run, name=f"grab-{source.name}", daemon=True)
+        self._thread.start()
+
+    def _signal(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop:
+                ok, frame = self._capture.read()
+                if not ok or frame is None or frame.size == 0:
+                    break
+                now = self._source.mark_frame()
+                with self._lock:
+                    if self._latest is not None:
+                        self._source.dropped += 1
+                    self._latest = (now, np.asarray(frame, dtype=np.uint8))
+                self._signal()
+        except Exception as exc:  # noqa: BLE001 - any capture failure is a broken stream, reported as such
+            self._source.mark_error(f"视频流读取失败: {exc}")
+        finally:
+            with contextlib.suppress(Exception):
+                self._capture.release()
+            with self._lock:
+                self._ended = True
+            self._signal()
+
+    async def next(self) -> tuple[float, Frame] | None:
+        """The newest frame not yet taken (waits for one); None once the stream has ended."""
+        while True:
+            with self._lock:
+                item, self._latest = self._latest, None
+                ended = self._ended
+            if item is not None:
+                return item
+            if ended:
+                return None
+            self._wake.clear()
+            with self._lock:  # re-check: the thread may have delivered between the two locks
+                if self._latest is not None or self._ended:
+                    continue
+            await self._wake.wait()
+
+    def stop(self) -> None:
+        """Ask the thread to end and wait for it (a read blocks at most the capture's read timeout)."""
+        self._stop = True
+        self._thread.join(timeout=10.0)
 
 
 class FileSource(_Base):
     """A video file, frame by frame; ``realtime`` paces it at its own frame rate, ``step`` skips frames.
 
-    The timestamps are monotonic clock values when ``realtime``, else ``start + index / fps``.
+    ``live`` plays the file like a camera: frame ``i`` is due at ``start + i / fps`` and a consumer
+    that falls behind gets the newest due frame (the stale ones are skipped and counted in
+    ``dropped``), as :class:`StreamSource` does for a real stream. The timestamps are monotonic clock
+    values when ``realtime`` or ``live``, else ``start + index / fps``.
     """
 
     def __init__(
@@ -196,47 +272,72 @@ class FileSource(_Base):
         name: str | None = None,
         roi: Roi | None = None,
         realtime: bool = False,
+        live: bool = False,
         step: int = 1,
         silent_after_s: float = 5.0,
     ) -> None:
         self.path = Path(path)
         super().__init__(name or self.path.name, roi, silent_after_s)
-        self.realtime = realtime
+        self.realtime = realtime or live
+        self.live = live
         self.step = max(1, step)
         self.fps = 0.0
+        #: ``time.monotonic()`` when the first frame was due (frame ``i`` is due ``i / fps`` later).
+        self.start = 0.0
+        self.dropped = 0
 
-    async def __aiter__(self) -> AsyncIterator[tuple[float, Frame]]:
+    def _open(self) -> Any:
         if not self.path.is_file():
             raise SourceError(f"文件不存在: {self.path}")
         if self.path.stat().st_size == 0:
             raise SourceError(f"视频文件为空: {self.path}")
-        capture = await asyncio.to_thread(cv2.VideoCapture, str(self.path))
+        capture = cv2.VideoCapture(str(self.path))
         if not capture.isOpened():
             raise SourceError(f"无法打开视频: {self.path}")
+        return capture
+
+    async def __aiter__(self) -> AsyncIterator[tuple[float, Frame]]:
+        capture = await asyncio.to_thread(self._open)
         self._connected = True
         try:
             fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
             self.fps = fps if 0 < fps < 1000 else 25.0
-            start = time.monotonic()
+            self.start = time.monotonic()
             index = 0
             while not self._closed:
+                if self.live:  # the camera moved on while the consumer was busy: skip to the newest frame
+                    skipped = await asyncio.to_thread(self._skip_to_due, capture, index)
+                    if skipped < 0:
+                        break
+                    index += skipped
                 ok, frame = await asyncio.to_thread(capture.read)
                 if not ok or frame is None:
                     break
                 index += 1
                 if (index - 1) % self.step:
                     continue
-                ts = start + (index - 1) / self.fps
+                ts = self.start + (index - 1) / self.fps
                 if self.realtime:
                     wait = ts - time.monotonic()
                     if wait > 0:
                         await asyncio.sleep(wait)
                     ts = time.monotonic()
-                self._got_frame()
+                self.mark_frame()
                 yield ts, np.asarray(frame, dtype=np.uint8)
         finally:
             capture.release()
             self._connected = False
+
+    def _skip_to_due(self, capture: Any, index: int) -> int:
+        """Grab (without decoding) the frames that are already stale; their count, -1 at the end."""
+        due = int((time.monotonic() - self.start) * self.fps)
+        skipped = 0
+        while index + skipped < due:
+            if not capture.grab():
+                return -1
+            skipped += 1
+            self.dropped += 1
+        return skipped
 
 
 class FolderSource(_Base):
@@ -270,9 +371,9 @@ class FolderSource(_Base):
                 try:
                     frame = await asyncio.to_thread(read_image, file)
                 except SourceError as exc:
-                    self._error(str(exc))
+                    self.mark_error(str(exc))
                     continue
-                yield self._got_frame(), frame
+                yield self.mark_frame(), frame
                 if self.interval_s > 0:
                     await asyncio.sleep(self.interval_s)
         finally:

@@ -50,8 +50,11 @@ def write_lane_video(
     seed: int = 0,
     fourcc: str = "MJPG",
     noise: float = 3.0,
+    tail_s: float = 0.0,
 ) -> list[LanePassage]:
     """Write a lane video of the given plates (or of that many random plates); return the truth.
+
+    ``tail_s`` more seconds of the empty lane follow the last vehicle (a camera keeps sending frames).
 
     Raises:
         OSError: the video writer cannot be opened for ``path``.
@@ -104,6 +107,8 @@ def write_lane_video(
             )
             for _ in range(max(0, round(gap_s * fps))):
                 emit(scene)
+        for _ in range(max(0, round(tail_s * fps))):
+            emit(scene)
     finally:
         writer.release()
     return truth

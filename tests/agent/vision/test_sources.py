@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,7 @@ class _FakeCapture:
         return self.ok
 
     def read(self) -> tuple[bool, Any]:
+        time.sleep(0.01)  # a camera's frame interval: the consumer keeps up and sees every frame
         if self.left == 0:
             return False, None
         self.left -= 1
@@ -101,6 +103,41 @@ async def test_stream_reconnects_with_backoff_and_reports_silence() -> None:
     assert source.health().silent
     await source.close()
     assert not source.health().connected
+
+
+class _FastCamera:
+    """A 200 fps camera whose frames carry their number (pixel value), 60 frames then the end."""
+
+    def __init__(self, url: str) -> None:
+        self.n = 0
+
+    def isOpened(self) -> bool:  # noqa: N802  (OpenCV's name)
+        return True
+
+    def read(self) -> tuple[bool, Any]:
+        time.sleep(0.005)
+        if self.n >= 60:
+            return False, None
+        self.n += 1
+        return True, np.full((4, 4, 3), self.n, np.uint8)
+
+    def release(self) -> None:
+        pass
+
+
+async def test_slow_consumer_gets_the_newest_frame_not_a_backlog() -> None:
+    source = StreamSource("rtsp://camera/fast", backoff_s=5.0, capture_factory=_FastCamera)
+    seen: list[int] = []
+    async for _ts, frame in source:
+        seen.append(int(frame[0, 0, 0]))
+        await anyio.sleep(0.05)  # recognition slower than the camera: ~10 camera frames per consumed one
+        if len(seen) == 4:
+            break
+    await source.close()
+    assert seen == sorted(seen)
+    assert seen[-1] - seen[0] >= 15  # it skipped ahead with the camera instead of reading 1, 2, 3, 4
+    assert source.dropped >= 15
+    assert source.health().frames >= seen[-1]
 
 
 async def test_dead_stream_stays_silent_without_crashing() -> None:
