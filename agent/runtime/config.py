@@ -164,7 +164,7 @@ class LaneConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         bool,
         msgspec.Meta(
             description="相机车道：多帧识别一致且置信度高时立即判定（不等车辆驶离画面）；"
-            "视频片段目前只含判定前的画面（clip_after_s 尚未实现）"
+            "过车前后的完整视频片段在判定后补录（clip_after_s 秒后）"
         ),
     ] = False
     motion_gate: Annotated[
