@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -25,6 +26,7 @@ from agent_protocol import messages as msg
 from agent_protocol.events import Decision, Direction, PassEvent, new_event_id
 from cloud.db import models as m
 from cloud.db.engine import Database
+from tenants.roles import APP_ROLE, REGULATOR_ROLE
 
 pytestmark = pytest.mark.anyio
 
@@ -190,6 +192,19 @@ async def test_attachment_for_another_tenants_event_is_refused_and_invisible(
     async with database.session(site_b.principal) as session, session.begin():
         assert await session.scalar(select(func.count()).select_from(m.PassClip)) == 0
     box.close()
+
+
+async def test_pass_clip_is_append_only_for_the_app(db_urls: Any) -> None:
+    conn = await asyncpg.connect(db_urls.owner_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        rows = await conn.fetch(
+            "SELECT grantee, privilege_type FROM information_schema.role_table_grants"
+            " WHERE table_schema = 'public' AND table_name = 'pass_clip'"
+        )
+    finally:
+        await conn.close()
+    assert {r["privilege_type"] for r in rows if r["grantee"] == APP_ROLE} == {"SELECT", "INSERT"}
+    assert {r["privilege_type"] for r in rows if r["grantee"] == REGULATOR_ROLE} == {"SELECT"}
 
 
 async def test_a_cloud_without_late_clips_keeps_them_pending(
