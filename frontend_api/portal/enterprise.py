@@ -206,6 +206,11 @@ async def _pass_page(
             return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
         lane = await session.scalar(select(m.Lane.name).where(m.Lane.id == event.lane_id))
         corrections = await list_corrections(session, event.id)
+        late_clips = (
+            await session.scalars(
+                select(m.PassClip).where(m.PassClip.pass_event_id == event.id).order_by(m.PassClip.start)
+            )
+        ).all()  # ADR 0020: the clip before and after the pass, cut on the agent after the barrier command
     payload = event.payload if isinstance(event.payload, dict) else {}
     return render(
         request,
@@ -218,6 +223,7 @@ async def _pass_page(
         vehicle=payload.get("vehicle") or {},
         weighing=payload.get("weighing") or {},
         corrections=corrections,
+        late_clips=late_clips,
         can_correct=principal.role in CORRECTORS,
         form=form or {},
         errors=errors or {},
