@@ -378,8 +378,14 @@ class _Connection:
     async def _upload_blobs(self, batch: list[PassEvent], reader: asyncio.Task[None]) -> None:
         if len(self.client._cloud_has) > 200_000:  # noqa: SLF001 - a cache of confirmed hashes, kept bounded
             self.client._cloud_has.clear()  # noqa: SLF001
-        hashes = [h for e in batch for h in e.evidence.blob_hashes() if h not in self.client._cloud_has]  # noqa: SLF001
-        await self._upload([(h, "image/jpeg") for h in dict.fromkeys(hashes)], reader)
+        cached = self.client._cloud_has  # noqa: SLF001
+        mimes: dict[str, str] = {}
+        for event in batch:
+            mimes.update((s.sha256, s.mime) for s in event.evidence.snapshots if s.sha256 not in cached)
+            clip = event.evidence.clip
+            if clip is not None and clip.sha256 not in cached:
+                mimes[clip.sha256] = clip.mime
+        await self._upload(list(mimes.items()), reader)
 
     async def _upload(self, blobs: list[tuple[str, str]], reader: asyncio.Task[None]) -> None:
         """Offer ``(sha256, mime)`` blobs and put the ones the cloud wants."""
