@@ -114,7 +114,8 @@ def _passage_line(passage: VehicleRead, source: str) -> dict[str, object]:
 def main(argv: list[str]) -> int:
     """Run the command; return the exit code."""
     args = _parser().parse_args(argv)
-    recognizer = PlateRecognizer(threads=args.threads, min_confidence=args.min_confidence)
+    # Thorough: every plate of a picture, not only the first confident one (the live gate's mode).
+    recognizer = PlateRecognizer(threads=args.threads, min_confidence=args.min_confidence, thorough=True)
     failed = False
     for spec in args.inputs:
         try:

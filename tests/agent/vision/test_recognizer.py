@@ -104,3 +104,28 @@ def test_thread_safe(recognizer: PlateRecognizer) -> None:
         t.join()
     for i, reads in results.items():
         assert reads[0].plate == scenes[i % 2][1].plate
+
+
+def _two_plate_frame() -> tuple[np.ndarray, set[str]]:
+    """A 1280×720 frame whose halves come from two scenes, each half holding its scene's plate."""
+    halves = []
+    plates: set[str] = set()
+    for seed, category in ((9100, "blue"), (9101, "green")):
+        img, truth = generate_scene(seed, condition="normal", category=category)
+        assert truth.box is not None
+        assert truth.plate is not None
+        centre = (truth.box[0] + truth.box[2]) // 2
+        x1 = min(max(0, centre - 320), 1280 - 640)
+        halves.append(img[:, x1 : x1 + 640])
+        plates.add(truth.plate)
+    return np.ascontiguousarray(np.hstack(halves)), plates
+
+
+def test_thorough_reads_every_plate_default_stops_at_the_first_confident_one(recognizer: PlateRecognizer) -> None:
+    frame, plates = _two_plate_frame()
+    thorough = PlateRecognizer(threads=2, thorough=True)
+    assert {r.plate for r in thorough.recognize(frame)} == plates
+    fast = recognizer.recognize(frame)  # the gate's mode: one confident plate is enough
+    assert fast
+    assert {r.plate for r in fast} <= plates
+    assert not fast[0].needs_review
