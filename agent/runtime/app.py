@@ -188,10 +188,9 @@ class Agent:
             lane_id=lane.id,
             frames=open_source(camera.url, roi=roi),
             recognizer=PlateRecognizer(),
-            # Early emission (lane.early_read): a confident consensus goes to the decision while the
-            # truck is still approaching (issue 4: vehicle appears -> barrier command); weak tracks
-            # wait for their end. Off by default until clip_after_s is honoured (the clip would miss
-            # the approach).
+            # Early emission (lane.early_read, on by default): a confident consensus goes to the decision
+            # while the truck is still approaching (issue 4: vehicle appears -> barrier command); weak
+            # tracks wait for their end. The clip around the pass follows as a late attachment (ADR 0020).
             voter=PlateVoter(early=lane.early_read),
             ring=ring,
             jpeg_quality=self.cfg.evidence.jpeg_quality,

@@ -166,7 +166,7 @@ class LaneConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
             description="相机车道：多帧识别一致且置信度高时立即判定（不等车辆驶离画面）；"
             "过车前后的完整视频片段在判定后补录（clip_after_s 秒后）"
         ),
-    ] = False
+    ] = True
     motion_gate: Annotated[
         bool,
         msgspec.Meta(description="相机车道：画面无变化时不做车牌识别（空闲车道几乎不占 CPU；车辆驶入的第一帧即识别）"),

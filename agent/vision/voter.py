@@ -158,7 +158,7 @@ class PlateVoter:
         early: bool = False,
         early_reads: int = 2,
         early_read_min: float = 0.9,
-        early_char_conf: float = 0.999,
+        early_char_conf: float = 0.99,
         early_single: float | None = None,
     ) -> None:
         self.track_gap_s = track_gap_s

@@ -114,3 +114,13 @@ def test_early_off_keeps_whole_track_votes() -> None:
         out += voter.feed([_sharp("鄂A12345")], ts=i * 0.1)
     assert out == []
     assert [(p.reads, p.early) for p in voter.flush()] == [(5, False)]
+
+
+def test_early_bar_two_reads_at_the_default_minimum_suffice_but_not_below_it() -> None:
+    """Default bar (bench/early_vote.py): every character ≥ 0.9 in both reads, combined ≥ 0.99."""
+    voter = PlateVoter(early=True)
+    assert voter.feed([_sharp("鄂A12345", 0.9)], ts=0.0) == []
+    assert [p.plate for p in voter.feed([_sharp("鄂A12345", 0.9)], ts=0.04)] == ["鄂A12345"]
+    weak = PlateVoter(early=True)
+    assert weak.feed([_sharp("鄂A12345", 0.89)], ts=0.0) == []
+    assert weak.feed([_sharp("鄂A12345", 0.89)], ts=0.04) == []  # below early_read_min: waits for the track
