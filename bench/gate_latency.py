@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import json
 import logging
 import resource
@@ -384,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--early-single", type=float, default=None, help="with --offline: the voter's early_single")
     args = parser.parse_args(argv)
+    faulthandler.enable()  # a native crash (OpenCV, onnxruntime) prints every thread's stack
     if args.offline:
         print(json.dumps(offline(args.vehicles, fps=args.fps, early_single=args.early_single), indent=2))
         return 0

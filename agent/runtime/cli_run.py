@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import sys
 from pathlib import Path
@@ -30,6 +31,8 @@ def main(argv: list[str]) -> int:
             print(f"  - {error}", file=sys.stderr)  # noqa: T201
         return 2
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[cfg.agent.log_level]))
+    # A crash inside a native library (OpenCV, onnxruntime) leaves every thread's stack on stderr.
+    faulthandler.enable()
     return asyncio.run(Agent(cfg).run())
 
 

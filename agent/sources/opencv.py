@@ -285,6 +285,9 @@ class FileSource(_Base):
         #: ``time.monotonic()`` when the first frame was due (frame ``i`` is due ``i / fps`` later).
         self.start = 0.0
         self.dropped = 0
+        # Reads run in worker threads; a cancelled consumer must not release the capture under a
+        # read still in flight (a use-after-free in OpenCV: the agent's stop used to segfault).
+        self._io = threading.Lock()
 
     def _open(self) -> Any:
         if not self.path.is_file():
@@ -310,7 +313,7 @@ class FileSource(_Base):
                     if skipped < 0:
                         break
                     index += skipped
-                ok, frame = await asyncio.to_thread(capture.read)
+                ok, frame = await asyncio.to_thread(self._read, capture)
                 if not ok or frame is None:
                     break
                 index += 1
@@ -325,18 +328,25 @@ class FileSource(_Base):
                 self.mark_frame()
                 yield ts, np.asarray(frame, dtype=np.uint8)
         finally:
-            capture.release()
+            with self._io:  # waits for a read in flight (milliseconds for a file)
+                capture.release()
             self._connected = False
+
+    def _read(self, capture: Any) -> tuple[bool, Any]:
+        with self._io:
+            ok, frame = capture.read()
+            return bool(ok), frame
 
     def _skip_to_due(self, capture: Any, index: int) -> int:
         """Grab (without decoding) the frames that are already stale; their count, -1 at the end."""
         due = int((time.monotonic() - self.start) * self.fps)
         skipped = 0
-        while index + skipped < due:
-            if not capture.grab():
-                return -1
-            skipped += 1
-            self.dropped += 1
+        with self._io:
+            while index + skipped < due:
+                if not capture.grab():
+                    return -1
+                skipped += 1
+                self.dropped += 1
         return skipped
 
 
