@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiohttp import web
-from gmssl import sm2  # type: ignore[import-untyped]
 
-from cloud.uplink.adapters.tianjin import canonical, signing_string, sm3_hex
+from cloud.uplink.adapters.tianjin import canonical, normalise_public_key, signing_string, sm2_crypt, sm3_hex
 from infra.regsim.base import HttpPlatformSimulator
 from infra.regsim.faults import Faults
 
@@ -67,7 +66,7 @@ class TianjinSimulator(HttpPlatformSimulator):
         """``public_key``: the enterprise's registered SM2 public key (128 hex); account ``ecogate``."""
         super().__init__(host=host, port=port, faults=faults)
         self.accounts = {"ecogate": "EcoGate@2026"}
-        self.public_key = public_key
+        self.public_key = normalise_public_key(public_key)
         self.state = TianjinState()
 
         self.app.router.add_post("/tj/api/login", self._login)
@@ -108,7 +107,7 @@ class TianjinSimulator(HttpPlatformSimulator):
         signed = signing_string(
             str(body.get("companyCode")), str(body.get("timestamp")), str(body.get("nonce")), str(body.get("digest"))
         )
-        verifier = sm2.CryptSM2(private_key="", public_key=self.public_key)
+        verifier = sm2_crypt("", self.public_key)
         try:
             valid = digest == body.get("digest") and bool(verifier.verify_with_sm3(str(body.get("sign")), signed))
         except (ValueError, TypeError, IndexError):

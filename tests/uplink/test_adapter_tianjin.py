@@ -159,3 +159,22 @@ async def test_wrong_credentials_are_retried(sim: TianjinSimulator) -> None:
         assert await adapter.pre_pass_check("津A12345", "yellow", "G1") is None
     finally:
         await adapter.close()
+
+
+# A private key whose public key begins with "044": gmssl's constructor strips leading 0/4 digits
+# after a "04" (str.lstrip), which broke signing for such keys (about 1 key in 256; an "Odd-length
+# string" in CI when the random PRIVATE above was one of them).
+AWKWARD_PRIVATE = "d47e5682595cc80790eeca5d15016efae3009e9c9fa5eafa1821918cc0e8a813"
+
+
+async def test_keys_whose_public_key_starts_with_04_sign_and_verify() -> None:
+    public = public_key_of(AWKWARD_PRIVATE)
+    assert public.startswith("044")
+    assert len(public) == 128
+    async with TianjinSimulator("04" + public) as sim:  # registered in the uncompressed 04‖x‖y form
+        adapter = _adapter(sim.url, private=AWKWARD_PRIVATE)
+        try:
+            assert (await adapter.send(_record(), _no_photo)).outcome is Outcome.DELIVERED
+            assert sim.state.bad_signatures == 0
+        finally:
+            await adapter.close()

@@ -74,9 +74,28 @@ def sm3_hex(data: bytes) -> str:
     return str(sm3.sm3_hash(func.bytes_to_list(data)))
 
 
+def sm2_crypt(private_key_hex: str, public_key_hex: str) -> Any:
+    """A gmssl ``CryptSM2`` holding exactly these keys (public: 128 hex, no ``04`` prefix).
+
+    gmssl's constructor removes a ``04`` prefix with ``str.lstrip("04")``, which also eats every
+    further leading ``0``/``4`` digit of the key's x coordinate: for about 1 key in 256 the signer
+    then signs over a wrong key (rejected signatures) or fails with "Odd-length string". The key
+    is therefore set after construction.
+    """
+    crypt = sm2.CryptSM2(private_key=private_key_hex, public_key="")
+    crypt.public_key = public_key_hex
+    return crypt
+
+
+def normalise_public_key(public_key_hex: str) -> str:
+    """``04`` + 128 hex (uncompressed point) or 128 hex → 128 lowercase hex."""
+    key = public_key_hex.strip().lower().removeprefix("0x")
+    return key[2:] if len(key) == 130 and key.startswith("04") else key
+
+
 def public_key_of(private_key_hex: str) -> str:
     """The uncompressed SM2 public key (128 hex, no ``04`` prefix) of a private key."""
-    crypt = sm2.CryptSM2(private_key=private_key_hex, public_key="")
+    crypt = sm2_crypt(private_key_hex, "")
     return str(crypt._kg(int(private_key_hex, 16), sm2.default_ecc_table["g"]))  # noqa: SLF001 - gmssl's point mult
 
 
@@ -94,10 +113,10 @@ class TianjinAdapter:
         """Prepare the signer (the HTTP session opens on first use)."""
         self.config = config
         private = config.credentials.get("prksm2", "").strip().lower().removeprefix("0x")
-        public = config.credentials.get("puksm2", "").strip().lower().removeprefix("04")
+        public = normalise_public_key(config.credentials.get("puksm2", ""))
         if private and not public:
             public = public_key_of(private)
-        self._signer = sm2.CryptSM2(private_key=private, public_key=public) if private else None
+        self._signer = sm2_crypt(private, public) if private else None
         self._session: aiohttp.ClientSession | None = None
         self._token: str | None = None
         self._token_at = 0.0
