@@ -193,7 +193,14 @@ class CommandHandler:
     # ------------------------------------------------------------------ snapshots
 
     async def on_snapshot(self, snapshot: msg.Snapshot) -> None:
-        """Store and apply a registry or policy snapshot (a bad one is logged and ignored)."""
+        """Store and apply a registry or policy snapshot (a bad one is logged and ignored).
+
+        Shielded: a stop that arrives while the file is being written still finishes the apply, so
+        the version in memory never lags the snapshot on disk.
+        """
+        await asyncio.shield(self._apply_snapshot(snapshot))
+
+    async def _apply_snapshot(self, snapshot: msg.Snapshot) -> None:
         try:
             if snapshot.kind == "registry":
                 registry = msgspec.convert({**snapshot.data, "version": snapshot.version}, RegistrySnapshot)
