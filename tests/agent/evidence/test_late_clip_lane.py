@@ -5,28 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from agent.decision.engine import DecisionEngine
-from agent.decision.registry import LocalRegistry, RegistrySnapshot, RegistryVehicle
 from agent.devices.types import BarrierStatus
 from agent.evidence.ring import FrameRing
 from agent.outbox import AttachmentStatus, Outbox
 from agent.runtime.pipeline import LATE_CLIP_GRACE_S, LanePipeline, LaneRead
 from agent.runtime.virtual import VirtualBarrier
-from agent_protocol.events import Direction
-from hj1321.emission import EmissionStage
 from hj1321.plates import PlateColour
-from hj1321.rules import default_policy
-from hj1321.vehicles import FuelType, VehicleCategory
+from tests.agent.lane_kit import KNOWN, make_lane
 
 pytestmark = pytest.mark.anyio
 
-KNOWN = "鄂A12345"
 FPS = 20.0
 
 
@@ -43,36 +35,8 @@ class RecordingBarrier(VirtualBarrier):
         return await super().open()
 
 
-@pytest.fixture(name="outbox")
-def fx_outbox(tmp_path: Path) -> Iterator[Outbox]:
-    box = Outbox(tmp_path / "outbox", agent_id="agent-1")
-    yield box
-    box.close()
-
-
 def _lane(outbox: Outbox, ring: FrameRing, barrier: VirtualBarrier, after_s: float) -> LanePipeline:
-    vehicle = RegistryVehicle(
-        registry_id="v1",
-        category=VehicleCategory.TRANSPORT,
-        plate=KNOWN,
-        plate_colour=PlateColour.YELLOW,
-        fuel=FuelType.DIESEL,
-        emission_stage=EmissionStage("6"),
-    )
-    engine = DecisionEngine(registry=LocalRegistry(RegistrySnapshot(vehicles=(vehicle,))), policy=default_policy())
-    return LanePipeline(
-        lane_id="east-in",
-        lane_name="东门入口",
-        direction=Direction.IN,
-        agent_id="agent-1",
-        site_id="site-1",
-        engine=engine,
-        outbox=outbox,
-        barrier=barrier,
-        clips=ring,
-        clip_before_s=0.5,
-        clip_after_s=after_s,
-    )
+    return make_lane(outbox, barrier, clips=ring, clip_before_s=0.5, clip_after_s=after_s)
 
 
 def _frame(ts: float) -> bytes:

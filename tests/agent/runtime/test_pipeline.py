@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from agent.decision.engine import DecisionEngine, DecisionRequest
-from agent.decision.registry import LocalRegistry, RegistrySnapshot, RegistryVehicle
+from agent.decision.engine import DecisionRequest
 from agent.devices.types import BarrierStatus
 from agent.outbox.store import Outbox, OutboxError
 from agent.runtime.pipeline import CommandJournal, LanePipeline, LaneRead
 from agent.runtime.virtual import VirtualBarrier
 from agent_protocol.events import Decision, Direction
-from hj1321.emission import EmissionStage
 from hj1321.plates import PlateColour
-from hj1321.rules import default_policy
-from hj1321.vehicles import FuelType, VehicleCategory
+from tests.agent.lane_kit import KNOWN, make_lane
 
 pytestmark = pytest.mark.anyio
 
-KNOWN = "鄂A12345"
 UNKNOWN = "鄂B54321"
 
 
@@ -40,34 +35,8 @@ class CheckingBarrier(VirtualBarrier):
         return await super().open()
 
 
-@pytest.fixture(name="outbox")
-def fx_outbox(tmp_path: Path) -> Iterator[Outbox]:
-    box = Outbox(tmp_path / "outbox", agent_id="agent-1")
-    yield box
-    box.close()
-
-
 def _lane(outbox: Outbox, barrier: VirtualBarrier, journal: CommandJournal | None = None) -> LanePipeline:
-    vehicle = RegistryVehicle(
-        registry_id="v1",
-        category=VehicleCategory.TRANSPORT,
-        plate=KNOWN,
-        plate_colour=PlateColour.YELLOW,
-        fuel=FuelType.DIESEL,
-        emission_stage=EmissionStage("6"),
-    )
-    engine = DecisionEngine(registry=LocalRegistry(RegistrySnapshot(vehicles=(vehicle,))), policy=default_policy())
-    return LanePipeline(
-        lane_id="east-in",
-        lane_name="东门入口",
-        direction=Direction.IN,
-        agent_id="agent-1",
-        site_id="site-1",
-        engine=engine,
-        outbox=outbox,
-        barrier=barrier,
-        journal=journal,
-    )
+    return make_lane(outbox, barrier, journal=journal)
 
 
 def _read(read_id: str, plate: str) -> LaneRead:
