@@ -7,7 +7,7 @@ character probability ≥ ``early_read_min`` and their combined evidence ``1 −
 and how often wrongly, on the generated scenes of ``bench/alpr.py`` (every plate type, all nine
 conditions, 1/9 empty): for each scene a *second frame* of the same vehicle is made (scaled by
 3–6 % as one frame later on the approach, fresh sensor noise, JPEG re-encoded), both frames are
-recognised, and each rule is applied to the pair. Pairs of one scene are strongly correlated (same
+recognised, and the agent's voter is fed the pair under each bar. Pairs of one scene are strongly correlated (same
 plate, same blur, same light), so this is a pessimistic stand-in for two frames of a real approach.
 
 Usage::
@@ -30,9 +30,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.synth.scene import generate_scene
-from agent.vision import PlateRecognizer
+from agent.vision import PlateRecognizer, PlateVoter
 from agent.vision.types import PlateRead
-from hj1321.plates import canonical_plate, is_valid_plate
+from hj1321.plates import canonical_plate
 
 #: (early_read_min, early_char_conf) bars compared; the first is the voter's old default.
 RULES = ((0.9, 0.999), (0.9, 0.99), (0.85, 0.99), (0.8, 0.98), (0.7, 0.95))
@@ -51,21 +51,11 @@ def next_frame(img: np.ndarray, rng: random.Random) -> np.ndarray:
     return np.asarray(decoded if decoded is not None else out, dtype=np.uint8)
 
 
-def probs(read: PlateRead) -> tuple[float, ...]:
-    """Per-character probabilities (the read's confidence when missing)."""
-    return (
-        read.char_confidences if len(read.char_confidences) == len(read.plate) else (read.confidence,) * len(read.plate)
-    )
-
-
-def emits(a: PlateRead, b: PlateRead, read_min: float, char_conf: float) -> bool:
-    """Whether the two reads meet the early bar together."""
-    if a.plate != b.plate or not is_valid_plate(a.plate):
-        return False
-    pa, pb = probs(a), probs(b)
-    if min(pa) < read_min or min(pb) < read_min:
-        return False
-    return all(1.0 - (1.0 - x) * (1.0 - y) >= char_conf for x, y in zip(pa, pb, strict=True))
+def early_plates(reads_a: list[PlateRead], reads_b: list[PlateRead], read_min: float, char_conf: float) -> set[str]:
+    """Plates the agent's voter emits early from these two consecutive frames under the given bar."""
+    voter = PlateVoter(early=True, early_read_min=read_min, early_char_conf=char_conf)
+    emitted = voter.feed(reads_a, 0.0) + voter.feed(reads_b, 0.04)  # two frames 40 ms apart (25 fps)
+    return {p.plate for p in emitted if p.early}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             plates += 1
         expected = canonical_plate(truth.plate) if truth.plate is not None else None
         for rule in RULES:
-            hits = {a.plate for a in reads_a for b in reads_b if emits(a, b, *rule)}
-            for plate in hits:
+            for plate in early_plates(reads_a, reads_b, *rule):
                 if expected is None:
                     false_empty[rule] += 1
                 elif plate == expected:

@@ -51,6 +51,8 @@ from agent.runtime.sources import VisionReadSource
 from agent.sources.opencv import FileSource
 from agent.synth.video import write_lane_video
 from agent.vision import PlateRecognizer, PlateVoter
+from agent.vision.types import PlateRead
+from agent.vision.voter import VehicleRead
 from agent_protocol.events import Decision, new_event_id
 from hj1321.emission import EmissionStage
 from hj1321.plates import PlateColour
@@ -87,27 +89,33 @@ class StampedSource(VisionReadSource):
     truth: dict[str, int]  # plate → the frame index the vehicle enters
     fps: float
 
+    _frame_ts: float = 0.0
+
+    async def recognise(self, ts: float, frame: Any) -> list[PlateRead]:
+        """As the parent, remembering the frame's arrival and timing the models when they ran."""
+        self._frame_ts = ts
+        t0 = time.perf_counter()
+        before = self.gate.passed if self.gate is not None else 0
+        plate_reads = await super().recognise(ts, frame)
+        if self.gate is None or self.gate.passed != before:  # the models ran on this frame
+            self.recog_ms.append((time.perf_counter() - t0) * 1000)
+        return plate_reads
+
+    def _to_read(self, vr: VehicleRead) -> LaneRead:
+        """As the parent, stamping the read with its decisive frame's arrival and its vehicle's first frame."""
+        read = super()._to_read(vr)
+        self.stamps[read.read_id] = self._frame_ts
+        self.early_reads[read.read_id] = vr.early
+        if vr.plate in self.truth:
+            assert isinstance(self.frames, FileSource)
+            self.appeared[read.read_id] = self.frames.start + self.truth[vr.plate] / self.fps
+        return read
+
     async def reads(self) -> Any:
-        """As the parent, stamping each read with its decisive frame's arrival and its vehicle's first frame."""
-        assert isinstance(self.frames, FileSource)
-        async for ts, frame in self.frames:
-            arrived = time.monotonic()
-            await self.keep_evidence(ts, frame)
-            t0 = time.perf_counter()
-            before = self.gate.passed if self.gate is not None else 0
-            plate_reads = await self.recognise(ts, frame)
-            if self.gate is None or self.gate.passed != before:  # the models ran on this frame
-                self.recog_ms.append((time.perf_counter() - t0) * 1000)
-            for vr in self.voter.feed(plate_reads, ts, lane=self.lane_id):
-                read = self._to_read(vr)
-                self.stamps[read.read_id] = arrived
-                self.early_reads[read.read_id] = vr.early
-                if vr.plate in self.truth:
-                    self.appeared[read.read_id] = self.frames.start + self.truth[vr.plate] / self.fps
-                yield read
-        for vr in self.voter.flush(float("inf")):
-            yield self._to_read(vr)
-        await asyncio.Event().wait()  # the video ended: an empty lane from now on (no restart, no replay)
+        """As the parent; when the video ends the lane stays empty (no restart, no replay)."""
+        async for read in super().reads():
+            yield read
+        await asyncio.Event().wait()
 
 
 class BenchAgent(Agent):
