@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +51,15 @@ def shot(page: Any, name: str) -> None:
     """A full-page screenshot into ``docs/screenshots/NAME.png``."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+@contextmanager
+def running_cloud(sync_conftest: Any, db_urls: Any, tmp_path: Path) -> Iterator[Any]:
+    """The cloud as a real uvicorn process (``CloudProcess`` of tests/sync/conftest.py), stopped afterwards."""
+    proc = sync_conftest.CloudProcess(db_urls, tmp_path / "cloud" / "blobs", tmp_path / "cloud.log")
+    proc.blob_root.mkdir(parents=True)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()

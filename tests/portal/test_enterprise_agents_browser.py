@@ -25,7 +25,7 @@ from agent.evidence.ring import FrameRing
 from agent.outbox import Outbox
 from agent.sync import SyncClient
 from agent.sync.commands import CommandHandler, load_roi_overrides
-from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, shot
+from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, running_cloud, shot
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -46,13 +46,8 @@ PASSWORD = _cloud.PASSWORD
 @pytest.fixture(name="server")
 def fx_server(db_urls: Any, tmp_path: Path) -> Iterator[Any]:
     """The cloud as a real uvicorn process."""
-    proc = _sync.CloudProcess(db_urls, tmp_path / "cloud" / "blobs", tmp_path / "cloud.log")
-    proc.blob_root.mkdir(parents=True)
-    proc.start()
-    try:
+    with running_cloud(_sync, db_urls, tmp_path) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def _camera_jpeg() -> bytes:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, shot
+from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, running_cloud, shot
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -40,13 +40,8 @@ PASSWORD = _cloud.PASSWORD
 @pytest.fixture(name="server")
 def fx_server(db_urls: Any, tmp_path: Path) -> Iterator[str]:
     """The cloud as a real uvicorn process; yields its base URL."""
-    proc = _sync.CloudProcess(db_urls, tmp_path / "cloud" / "blobs", tmp_path / "cloud.log")
-    proc.blob_root.mkdir(parents=True)
-    proc.start()
-    try:
+    with running_cloud(_sync, db_urls, tmp_path) as proc:
         yield f"http://127.0.0.1:{proc.port}"
-    finally:
-        proc.stop()
 
 
 @pytest.mark.anyio
