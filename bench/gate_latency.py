@@ -194,7 +194,7 @@ def config(
         "cameras": cameras,
         "lanes": lanes,
         "policy": {"unknown_vehicle": "refuse_prompt"},
-        "evidence": {"clip": False},
+        "evidence": {"clip": True},  # the agent default: sealed clip before the barrier, late clip after
     }
 
 
