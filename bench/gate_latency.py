@@ -138,7 +138,7 @@ class BenchAgent(Agent):
             lane_id=lane.id,
             frames=frames,
             recognizer=PlateRecognizer(),
-            voter=PlateVoter(early=lane.early_read),
+            voter=PlateVoter(early=lane.early_read, duplicate_window_s=lane.duplicate_window_s),
             gate=MotionGate() if lane.motion_gate else None,
         )
         self.gates.append(src.gate)

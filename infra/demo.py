@@ -462,7 +462,7 @@ async def _watch_barrier(lanes: Any, figures: Figures, stop: asyncio.Event, auto
             await asyncio.wait_for(stop.wait(), 0.2)
 
 
-async def _watch_ledger(  # noqa: PLR0915 - one polling loop with its printing
+async def _watch_ledger(  # noqa: C901, PLR0915 - one polling loop with its printing and its final count
     settings: object, setup: AgentSetup, figures: Figures, regsim: Regsim, stop: asyncio.Event, status: Path | None
 ) -> None:
     from sqlalchemy import func, select  # noqa: PLC0415
@@ -480,7 +480,8 @@ async def _watch_ledger(  # noqa: PLR0915 - one polling loop with its printing
             user = await session.scalar(select(m.UserAccount).where(m.UserAccount.login == "demo-admin"))
         assert user is not None
         scope = Principal(user_id=user.id, role=Role.TENANT_ADMIN, tenant_id=user.tenant_id, login="demo-admin")
-        while not stop.is_set():
+        while True:
+            last_round = stop.is_set()  # set once the agent has stopped: this poll is the final count
             try:
                 async with database.session(scope) as session, session.begin():
                     if last_seq is None:
@@ -534,6 +535,8 @@ async def _watch_ledger(  # noqa: PLR0915 - one polling loop with its printing
                 tmp = status.with_suffix(".tmp")
                 tmp.write_text(json.dumps(figures.as_json(), ensure_ascii=False), encoding="utf-8")
                 tmp.replace(status)
+            if last_round:
+                break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
     finally:
@@ -617,6 +620,16 @@ async def run_demo(  # noqa: C901, PLR0915 - the start sequence, its progress li
     url = f"http://127.0.0.1:{port}"
     stack = contextlib.AsyncExitStack()
     tasks: list[asyncio.Task[None]] = []
+    ledger: list[asyncio.Task[None]] = []
+    agent_stopped = asyncio.Event()
+
+    async def _finish_ledger() -> None:
+        """After the agent has stopped: the watcher's last count, so the final figures match the ledger."""
+        agent_stopped.set()
+        for task in ledger:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(task, 10)
+
     try:
         # --- cloud
         config = uvicorn.Config(
@@ -701,6 +714,9 @@ async def run_demo(  # noqa: C901, PLR0915 - the start sequence, its progress li
             cloud_url=f"ws://127.0.0.1:{port}/agent/ws",
         )
         agent = AgentProcess(agent_cfg, folder / "agent.log")
+        # Stopping unwinds in reverse: the agent stops (uploading what it still holds), then the
+        # ledger watcher counts once more, then the cloud and its database go.
+        stack.push_async_callback(_finish_ledger)
         pid = await agent.start()
         stack.push_async_callback(agent.stop)
         figures.parts["代理进程"] = f"pid {pid}，日志 {folder / 'agent.log'}"
@@ -709,7 +725,7 @@ async def run_demo(  # noqa: C901, PLR0915 - the start sequence, its progress li
         print(_banner(url, seed_result, figures.parts), flush=True)
 
         tasks.append(asyncio.create_task(_watch_barrier(lanes, figures, stop)))
-        tasks.append(asyncio.create_task(_watch_ledger(settings, setup, figures, regsim, stop, status)))
+        ledger.append(asyncio.create_task(_watch_ledger(settings, setup, figures, regsim, agent_stopped, status)))
 
         async def _agent_exit() -> None:
             assert agent.proc is not None

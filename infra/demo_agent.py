@@ -125,6 +125,8 @@ def write_config(
         f"name = {_toml_str(setup.lane_name)}",
         'direction = "in"',
         'camera = "cam-east-in"',
+        # the cast loops every 51 s: a shorter window than the default 60 s lets each round pass again
+        "duplicate_window_s = 20.0",
     ]
     if "barrier" in ports:
         lines.append('barrier = "east-barrier"')

@@ -191,7 +191,7 @@ class Agent:
             # Early emission (lane.early_read, on by default): a confident consensus goes to the decision
             # while the truck is still approaching (issue 4: vehicle appears -> barrier command); weak
             # tracks wait for their end. The clip around the pass follows as a late attachment (ADR 0020).
-            voter=PlateVoter(early=lane.early_read),
+            voter=PlateVoter(early=lane.early_read, duplicate_window_s=lane.duplicate_window_s),
             ring=ring,
             jpeg_quality=self.cfg.evidence.jpeg_quality,
             gate=MotionGate() if lane.motion_gate else None,

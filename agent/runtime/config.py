@@ -167,6 +167,14 @@ class LaneConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
             "过车前后的完整视频片段在判定后补录（clip_after_s 秒后）"
         ),
     ] = True
+    duplicate_window_s: Annotated[
+        float,
+        msgspec.Meta(
+            ge=0.0,
+            le=3600.0,
+            description="相机车道：同一车牌在此秒数内再次识别视为同一次过车（车辆在道闸前停留不重复记录）",
+        ),
+    ] = 60.0
     motion_gate: Annotated[
         bool,
         msgspec.Meta(description="相机车道：画面无变化时不做车牌识别（空闲车道几乎不占 CPU；车辆驶入的第一帧即识别）"),
