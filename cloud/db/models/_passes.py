@@ -77,17 +77,33 @@ class Weighing(TenantOwned, Base):
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "site_id"], ["site.tenant_id", "site.id"]),
         ForeignKeyConstraint(["tenant_id", "pass_event_id"], ["pass_event.tenant_id", "pass_event.id"]),
+        ForeignKeyConstraint(["tenant_id", "agent_id"], ["agent.tenant_id", "agent.id"]),
+        ForeignKeyConstraint(["tenant_id", "assigned_from_id"], ["weighing.tenant_id", "weighing.id"]),
         CheckConstraint("weight_kg >= -100000 AND weight_kg <= 200000", name="weight_range"),
+        CheckConstraint("source IN ('agent', 'connector', 'manual')", name="source"),  # migration 0012
+        CheckConstraint("direction IS NULL OR direction IN ('in', 'out')", name="direction"),
         Index("ix_weighing_tenant_time", "tenant_id", "occurred_at"),
+        Index("ix_weighing_tenant_pass", "tenant_id", "pass_event_id"),
     )
 
     site_id: Mapped[uuid.UUID]
-    pass_event_id: Mapped[uuid.UUID | None]
+    pass_event_id: Mapped[uuid.UUID | None]  # NULL: not attributed to a pass (listed for review)
     occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[dt.datetime] = utcnow_column()
     weight_kg: Mapped[Decimal] = mapped_column(Numeric(10, 1))
     indicator: Mapped[str] = mapped_column(String(32), default="")
     cargo_name: Mapped[str | None] = mapped_column(String(64))
+    # migration 0012 (issue 15): who sent it, the trip's gross/tare/net on the exit pass, review links
+    source: Mapped[str] = mapped_column(String(16), default="agent", server_default="agent")
+    agent_id: Mapped[uuid.UUID | None]
+    direction: Mapped[str | None] = mapped_column(String(3))
+    plate: Mapped[str | None] = mapped_column(String(10))
+    gross_kg: Mapped[Decimal | None] = mapped_column(Numeric(10, 1))
+    tare_kg: Mapped[Decimal | None] = mapped_column(Numeric(10, 1))
+    net_kg: Mapped[Decimal | None] = mapped_column(Numeric(10, 1))
+    external_ref: Mapped[str | None] = mapped_column(String(64))  # the weighbridge software's record number
+    assigned_from_id: Mapped[uuid.UUID | None]  # the unattributed row a person assigned to a pass
+    created_by_login: Mapped[str | None] = mapped_column(String(64))
 
 
 class PassCorrection(TenantOwned, Base):
