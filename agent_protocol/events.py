@@ -14,6 +14,9 @@ must reproduce it byte for byte:
    round-trip form (msgspec/Python ``repr``), never NaN or infinity.
 4. Objects are written with keys sorted by code point, no whitespace, UTF-8, non-ASCII
    characters unescaped (``msgspec.json.encode(..., order="sorted")``).
+5. Fields added to the schema after version 1 (:data:`LATE_FIELDS`: the manual-action fields of
+   :class:`Trigger`, issue 15) are left out while they are ``null``, so every event made before
+   them keeps its canonical bytes and its hash. Once set they are written like any field.
 
 ``event_hash(event, prev_hash)`` is the lowercase hex SHA-256 of
 ``b"ecogate.pass.v1\\n" + canonical_bytes(event with prev_hash replaced by the given one)``.
@@ -40,6 +43,7 @@ from hj1321.plates import PlateColour
 __all__ = [
     "CHAIN_DOMAIN",
     "GENESIS_HASH",
+    "LATE_FIELDS",
     "SCHEMA_VERSION",
     "ChainReport",
     "Decision",
@@ -48,6 +52,8 @@ __all__ = [
     "ManualReason",
     "NvrRef",
     "PassEvent",
+    "PlateSource",
+    "ReleaseChannel",
     "Snapshot",
     "SnapshotRole",
     "Trigger",
@@ -146,6 +152,27 @@ class SnapshotRole(StrEnum):
     SCENE = "scene"
     PLATE = "plate"
     BODY = "body"
+    RELEASE = "release"  # the lane's frame when a person released the barrier (issue 15)
+
+
+class ReleaseChannel(StrEnum):
+    """Where a person released the barrier from."""
+
+    BOOTH = "booth"  # the guard booth on the agent
+    REMOTE = "remote"  # a portal user, through the cloud's open_barrier command
+
+    @property
+    def label(self) -> str:
+        """The Chinese name."""
+        return "门岗" if self is ReleaseChannel.BOOTH else "云端远程"
+
+
+class PlateSource(StrEnum):
+    """Where the plate of a manual action came from."""
+
+    CONFIRMED = "confirmed"  # the operator confirmed the plate the camera read (the refused pass)
+    TYPED = "typed"  # the operator typed it (validated with the HJ 1321 plate grammar)
+    NONE = "none"  # no plate: the operator released an unidentified vehicle
 
 
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -192,12 +219,36 @@ class Evidence(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 class Trigger(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The cause of a pass; manual ones name the operator and the reason."""
+    """The cause of a pass; manual ones name the operator and the reason.
+
+    The lane's frame at a manual release is in ``evidence.snapshots`` with role ``release``.
+
+    Attributes:
+        kind: automatic, manual release or manual plate entry.
+        operator: the operator's account (booth guard login, or the portal user's login).
+        reason_code: the reason chosen for a manual release.
+        reason_text: the operator's words.
+        operator_name: the operator's display name (issue 15; late field, see the module docstring).
+        channel: booth or remote (cloud) release.
+        plate_source: whether the plate was confirmed from the camera's read, typed, or absent.
+    """
 
     kind: TriggerKind = TriggerKind.AUTO
     operator: ShortText | None = None
     reason_code: ManualReason | None = None
     reason_text: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    operator_name: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    channel: ReleaseChannel | None = None
+    plate_source: PlateSource | None = None
+
+
+#: Fields added after schema version 1, left out of the canonical bytes while null (rule 5 above):
+#: ``(path of the enclosing object, field name)``.
+LATE_FIELDS: Final[tuple[tuple[str, str], ...]] = (
+    ("trigger", "operator_name"),
+    ("trigger", "channel"),
+    ("trigger", "plate_source"),
+)
 
 
 class WeighingLink(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -305,6 +356,10 @@ def canonical_bytes(event: PassEvent) -> bytes:
     raw = msgspec.to_builtins(event, builtin_types=(datetime,))
     assert isinstance(raw, dict)
     raw.pop("hash", None)
+    for parent, name in LATE_FIELDS:
+        holder = raw.get(parent)
+        if isinstance(holder, dict) and holder.get(name) is None:
+            holder.pop(name, None)
     return msgspec.json.encode(_canonical_value(raw), order="sorted")
 
 

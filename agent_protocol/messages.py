@@ -19,6 +19,7 @@ __all__ = [
     "CLOSE_AUTH",
     "CLOSE_PROTOCOL",
     "CLOSE_TOO_BIG",
+    "CLOSE_TRY_LATER",
     "CLOSE_VERSION",
     "MAX_FRAME_BYTES",
     "PROTOCOL_VERSION",
@@ -39,9 +40,13 @@ __all__ = [
     "PrecheckResult",
     "ProtocolError",
     "Snapshot",
+    "WeighingAttach",
+    "WeighingRecord",
     "Welcome",
     "decode",
     "encode",
+    "retry_after",
+    "try_later_reason",
 ]
 
 #: Version of this message set; a peer refuses frames with a higher ``v``.
@@ -59,6 +64,30 @@ CLOSE_PROTOCOL: Final = 1002
 CLOSE_TOO_BIG: Final = 1009
 CLOSE_VERSION: Final = 4400
 CLOSE_AUTH: Final = 4401
+#: The cloud cannot serve the agent now (its database is down): wait at least the ``retry-after=N``
+#: seconds the close reason starts with (:func:`try_later_reason`, :func:`retry_after`), then retry.
+CLOSE_TRY_LATER: Final = 4503
+
+
+def try_later_reason(seconds: float, text: str) -> str:
+    """The close reason of :data:`CLOSE_TRY_LATER`: ``retry-after=N; <Chinese text>`` (≤ 120 bytes)."""
+    reason = f"retry-after={max(0, round(seconds))}; {text}"
+    while len(reason.encode()) > 120:
+        reason = reason[:-1]
+    return reason
+
+
+def retry_after(reason: str) -> float | None:
+    """The ``retry-after=N`` seconds a close reason carries (None when it carries none)."""
+    head = reason.split(";", 1)[0].strip()
+    if not head.startswith("retry-after="):
+        return None
+    try:
+        value = float(head.removeprefix("retry-after="))
+    except ValueError:
+        return None
+    return value if 0 <= value <= 3600 else None
+
 
 #: Optional capabilities an agent announces in ``Hello.features`` (protocol v1 stays compatible: the
 #: cloud sends a message type only to agents that announced it).
@@ -70,6 +99,10 @@ FEATURE_PRECHECK: Final = "precheck"
 #: Late clip attachments (issue 4, ADR 0020): announced by both sides; an agent sends
 #: ``evidence_attach`` only to a cloud that announced it (an older cloud keeps them pending on the agent).
 FEATURE_LATE_CLIPS: Final = "late_clips"
+
+#: Late weighing attachments (issue 15, docs/devices.md "Weighing ↔ pass"): announced by both sides; an
+#: agent sends ``weighing_attach`` only to a cloud that announced it (an older cloud: kept pending).
+FEATURE_LATE_WEIGHINGS: Final = "late_weighings"
 
 Sha256Hex = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
 Version = Annotated[int, msgspec.Meta(ge=1)]
@@ -252,6 +285,58 @@ class AttachAck(_Msg, tag="attach_ack", frozen=True, kw_only=True):
     message: Text = ""
 
 
+Kg = Annotated[float, msgspec.Meta(ge=-100_000, le=200_000)]
+
+
+class WeighingRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A stable weight a weighbridge settled on, as the agent attributes it (kilograms).
+
+    Attributes:
+        weight_kg: the plateau's weight (median of the readings in the stable window).
+        at: when it settled (agent clock, UTC).
+        indicator: the weighbridge device's name in the agent's config.
+        direction: the direction of the pass it belongs to.
+        plate: the plate of that pass (canonical), or None.
+        gross_kg: on the exit pass of a trip the pairer closed: the trip's gross weight ...
+        tare_kg: ... tare weight ...
+        net_kg: ... and net weight (运输量 in kilograms).
+        cargo: the trip's cargo name when known.
+        min_kg: lightest reading in the stable window.
+        max_kg: heaviest reading in the stable window.
+    """
+
+    weight_kg: Kg
+    at: datetime
+    indicator: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    direction: Literal["in", "out"] | None = None
+    plate: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+    gross_kg: Kg | None = None
+    tare_kg: Kg | None = None
+    net_kg: Kg | None = None
+    cargo: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    min_kg: Kg | None = None
+    max_kg: Kg | None = None
+
+
+class WeighingAttach(_Msg, tag="weighing_attach", frozen=True, kw_only=True):
+    """Agent → cloud: the weighing of an already acknowledged pass, found after it was sealed (issue 15).
+
+    The deck usually stands behind the barrier, so the truck is weighed after its pass is committed
+    (and the barrier opened). The sealed event stays unchanged; this attachment has its own id (a
+    UUIDv7 made on the agent), names the pass, and carries the stable weight (``outcome``
+    ``weighed``) or says that none settled within the lane's window (``missing``: the cloud raises a
+    ``weighing_missing`` flag on the pass, never guesses). ``event_id`` None: a plateau no pass
+    claimed (stored unattributed, listed for review). The cloud stores it once per
+    ``attachment_id`` and answers :class:`AttachAck`. Sent only to a cloud announcing
+    :data:`FEATURE_LATE_WEIGHINGS`.
+    """
+
+    attachment_id: Uuid
+    event_id: Uuid | None = None
+    outcome: Literal["weighed", "missing"] = "weighed"
+    weighing: WeighingRecord | None = None
+
+
 class Error(_Msg, tag="error", frozen=True, kw_only=True):
     """Either way: something was refused; ``message`` is Chinese, for people."""
 
@@ -276,6 +361,7 @@ Message = (
     | PrecheckRequest
     | PrecheckResult
     | EvidenceAttach
+    | WeighingAttach
     | AttachAck
     | Error
 )
@@ -316,6 +402,7 @@ _TAGS: Final = frozenset(
         PrecheckRequest,
         PrecheckResult,
         EvidenceAttach,
+        WeighingAttach,
         AttachAck,
         Error,
     )
