@@ -7,8 +7,8 @@
 * **Cloud chain** (``cloud_chain``): every record born in the cloud (vehicle versions and documents,
   maker-checker reviews, check flags and their resolutions, policy versions, emergency responses,
   blacklist entries and revocations, audit samples) gets a link holding the hash of the row's whole
-  content (``cloud.compliance.canonical``). Rows are sealed in the transaction that writes them (a
-  ``before_commit`` hook on the tenant session) and, as a safety net, by every anchor.
+  content (``cloud.db.canonical``). Rows are sealed in the transaction that writes them (a
+  ``before_commit`` hook on the tenant session, ``cloud.db.sealing``) and, as a safety net, by every anchor.
 * **Anchors** (``chain_anchor``): the heads of all chains at a moment, chained to the previous
   anchor; made daily and on demand, echoed to the agents and handed out (portal, API, CLI) so a copy
   lives outside the database. Deleting the newest rows or re-hashing a whole chain is caught only
@@ -25,135 +25,24 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from agent_protocol.events import GENESIS_HASH, PassEvent, event_hash
-from cloud.compliance.canonical import GENESIS, anchor_hash, content_hash, link_hash
 from cloud.db import models as m
+from cloud.db import sealing
+from cloud.db.canonical import GENESIS, anchor_hash, content_hash, link_hash
 from hj1321.plates import canonical_plate
-from tenants.base import Base
 
-#: Tables whose rows are sealed into the cloud chain (record_type = table name).
-CHAINED: Final[dict[str, type[Base]]] = {
-    "vehicle_version": m.VehicleVersion,
-    "vehicle_document": m.VehicleDocument,
-    "vehicle_review": m.VehicleReview,
-    "check_flag": m.CheckFlag,
-    "check_resolution": m.CheckResolution,
-    "policy_version": m.PolicyVersion,
-    "emergency_response": m.EmergencyResponse,
-    "blacklist_entry": m.BlacklistEntry,
-    "blacklist_revocation": m.BlacklistRevocation,
-    "audit_sample": m.AuditSample,
-}
-_DIRTY_KEY: Final = "ecogate.chain_dirty"
+# Sealing (the session hooks, the chained tables) lives in the database layer, so the models import
+# nothing above it (issue 15); re-exported here for the callers of the compliance slice.
+CHAINED: Final = sealing.CHAINED
+seal = sealing.seal
+note_new = sealing.note_new
+_table = sealing.table_of
+_head = sealing.head
 _CHUNK: Final = 5000
 _SHANGHAI: Final = ZoneInfo("Asia/Shanghai")
-
-
-def _table(model: type[Base]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-def _lock(session: Session, tenant_id: uuid.UUID) -> None:
-    # One writer of a tenant's cloud chain at a time (sequence numbers and prev links stay linear).
-    session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"cloud_chain:{tenant_id}", 0))))
-
-
-def _head(session: Session, tenant_id: uuid.UUID) -> tuple[int, str]:
-    row = session.execute(
-        select(m.CloudChainEntry.seq, m.CloudChainEntry.hash)
-        .where(m.CloudChainEntry.tenant_id == tenant_id)
-        .order_by(m.CloudChainEntry.seq.desc())
-        .limit(1)
-    ).one_or_none()
-    return (0, GENESIS) if row is None else (int(row.seq), str(row.hash))
-
-
-def _pending(
-    session: Session, tenant_id: uuid.UUID, only: Mapping[str, set[uuid.UUID]] | None
-) -> list[tuple[str, dict[str, Any]]]:
-    out: list[tuple[str, dict[str, Any]]] = []
-    for name, model in CHAINED.items():
-        if only is not None and name not in only:
-            continue
-        table = _table(model)
-        sealed = select(m.CloudChainEntry.record_id).where(
-            m.CloudChainEntry.tenant_id == tenant_id, m.CloudChainEntry.record_type == name
-        )
-        query = select(table).where(table.c.tenant_id == tenant_id, table.c.id.not_in(sealed))
-        if only is None:
-            out.extend((name, dict(r)) for r in session.execute(query).mappings())
-            continue
-        ids = sorted(only[name])
-        for start in range(0, len(ids), _CHUNK):  # asyncpg takes at most 32767 parameters
-            chunk = query.where(table.c.id.in_(ids[start : start + _CHUNK]))
-            out.extend((name, dict(r)) for r in session.execute(chunk).mappings())
-    out.sort(key=lambda item: (item[1]["created_at"], item[0], str(item[1]["id"])))
-    return out
-
-
-def seal(session: Session, tenant_id: uuid.UUID, only: Mapping[str, set[uuid.UUID]] | None = None) -> int:
-    """Append a cloud-chain link for every unsealed chained row of the tenant (or only the given rows).
-
-    Runs inside the caller's transaction (sync session; use ``AsyncSession.run_sync`` from async code).
-    Returns the number of links added.
-    """
-    _lock(session, tenant_id)
-    rows = _pending(session, tenant_id, only)
-    if not rows:
-        return 0
-    seq, prev = _head(session, tenant_id)
-    links: list[dict[str, Any]] = []
-    for name, row in rows:
-        seq += 1
-        content = content_hash(name, row)
-        digest = link_hash(
-            tenant_id=tenant_id, seq=seq, record_type=name, record_id=row["id"], content=content, prev_hash=prev
-        )
-        links.append(
-            {
-                "tenant_id": tenant_id,
-                "id": uuid.uuid4(),
-                "seq": seq,
-                "record_type": name,
-                "record_id": row["id"],
-                "content_hash": content,
-                "prev_hash": prev,
-                "hash": digest,
-            }
-        )
-        prev = digest
-    session.execute(insert(m.CloudChainEntry), links)
-    return len(links)
-
-
-def note_new(session: Session, tenant_id: uuid.UUID, record_type: str, record_id: uuid.UUID) -> None:
-    """Ask for a row written with a Core insert to be sealed at commit (ORM objects are found by themselves)."""
-    session.info.setdefault(_DIRTY_KEY, {}).setdefault(tenant_id, {}).setdefault(record_type, set()).add(record_id)
-
-
-def after_flush(session: Session) -> None:
-    """Collect the chained rows this flush added (registered on the tenant session class)."""
-    for obj in session.new:
-        name = getattr(obj, "__tablename__", None)
-        if name in CHAINED:
-            note_new(session, obj.tenant_id, name, obj.id)
-
-
-def before_commit(session: Session) -> None:
-    """Seal the rows collected during the transaction, in it (registered on the tenant session class)."""
-    dirty: dict[uuid.UUID, dict[str, set[uuid.UUID]]] = session.info.pop(_DIRTY_KEY, {})
-    for tenant_id, only in dirty.items():
-        seal(session, tenant_id, only)
-
-
-def after_rollback(session: Session) -> None:
-    """Forget rows of a rolled-back transaction."""
-    session.info.pop(_DIRTY_KEY, None)
 
 
 # Anchors ----------------------------------------------------------------------------------------
@@ -473,6 +362,7 @@ _TYPE_LABELS: Final = {
     "blacklist_entry": "黑名单记录",
     "blacklist_revocation": "黑名单撤销记录",
     "audit_sample": "抽查样本",
+    "pass_correction": "通行记录更正",
 }
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from cloud.db import sealing  # noqa: F401 - registers the cloud-chain session hooks
 from cloud.settings import DatabaseSettings
 from tenants.context import Principal
 from tenants.rls import TenantSession, bind_login_lookup, bind_principal, bind_system

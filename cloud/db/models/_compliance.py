@@ -5,8 +5,8 @@ Every record a person or a check makes here is append-only unless it is a workin
 inventory sheet, the check watermark): a resolution, a review or a revocation is a new row that
 references the one it concerns (ARCHITECTURE.md "Data model essentials"). ``region_alert`` is the
 one platform-level table: it has no tenant and is written only through the audited platform-admin
-path (docs/adr/0005-compliance-records-and-chains.md). The session hooks at the end seal every new
-chained row into the tenant's cloud chain inside the transaction that writes it (cloud.compliance.chain).
+path (docs/adr/0005-compliance-records-and-chains.md). Every new chained row is sealed into the tenant's
+cloud chain inside the transaction that writes it by the session hooks of ``cloud.db.sealing``.
 """
 
 from __future__ import annotations
@@ -27,14 +27,12 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Uuid,
-    event,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from tenants.base import Base, TenantOwned, utcnow_column
 from tenants.ids import new_id
-from tenants.rls import TenantSession
 
 ALERT_LEVELS = ("yellow", "orange", "red")
 
@@ -309,24 +307,3 @@ class ChainAnchor(TenantOwned, Base):
     anchored_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[uuid.UUID | None]
     created_at: Mapped[dt.datetime] = utcnow_column()
-
-
-@event.listens_for(TenantSession, "after_flush")
-def _chain_after_flush(session: Session, _context: object) -> None:
-    from cloud.compliance import chain  # noqa: PLC0415 - the chain module imports these models
-
-    chain.after_flush(session)
-
-
-@event.listens_for(TenantSession, "before_commit")
-def _chain_before_commit(session: Session) -> None:
-    from cloud.compliance import chain  # noqa: PLC0415
-
-    chain.before_commit(session)
-
-
-@event.listens_for(TenantSession, "after_rollback")
-def _chain_after_rollback(session: Session) -> None:
-    from cloud.compliance import chain  # noqa: PLC0415
-
-    chain.after_rollback(session)

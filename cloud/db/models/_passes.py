@@ -36,6 +36,8 @@ class PassEvent(TenantOwned, Base):
         ForeignKeyConstraint(["tenant_id", "site_id"], ["site.tenant_id", "site.id"]),
         ForeignKeyConstraint(["tenant_id", "lane_id"], ["lane.tenant_id", "lane.id"]),
         ForeignKeyConstraint(["tenant_id", "agent_id"], ["agent.tenant_id", "agent.id"]),
+        ForeignKeyConstraint(["tenant_id", "vehicle_id"], ["vehicle.tenant_id", "vehicle.id"]),  # migration 0013
+        ForeignKeyConstraint(["tenant_id", "vehicle_version_id"], ["vehicle_version.tenant_id", "vehicle_version.id"]),
         UniqueConstraint("tenant_id", "agent_id", "seq"),
         CheckConstraint("direction IN ('in', 'out')", name="direction"),
         CheckConstraint("decision IN ('allow', 'refuse')", name="decision"),
@@ -43,6 +45,7 @@ class PassEvent(TenantOwned, Base):
         Index("ix_pass_event_tenant_time", "tenant_id", "occurred_at"),
         Index("ix_pass_event_tenant_plate_time", "tenant_id", "plate", "occurred_at"),
         Index("ix_pass_event_tenant_received", "tenant_id", "received_at"),  # migration 0002 (report refresh)
+        Index("ix_pass_event_tenant_vehicle_time", "tenant_id", "vehicle_id", "occurred_at"),  # migration 0013
     )
 
     site_id: Mapped[uuid.UUID]
@@ -55,12 +58,22 @@ class PassEvent(TenantOwned, Base):
     plate: Mapped[str] = mapped_column(String(10))
     plate_colour: Mapped[str] = mapped_column(String(12))
     confidence: Mapped[float] = mapped_column(Float)
+    internal_code: Mapped[str | None] = mapped_column(String(32))  # 登记编码或内部管理号牌 (in-plant vehicles)
+    #: The registered vehicle and its version in force at ``occurred_at`` (set by cloud.ledger, ADR 0024):
+    #: every HJ 1321 vehicle field of the pass (REGULATION.md §1.4.2 (a) 8–20, 23) is read from that version.
     vehicle_id: Mapped[uuid.UUID | None]
+    vehicle_version_id: Mapped[uuid.UUID | None]
     decision: Mapped[str] = mapped_column(String(6))
     reason_codes: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
     trigger: Mapped[str] = mapped_column(String(16), default="auto")
-    operator: Mapped[str | None] = mapped_column(String(64))
+    operator: Mapped[str | None] = mapped_column(String(64))  # manual actions: the operator's account
+    operator_name: Mapped[str | None] = mapped_column(String(64))  # ... and display name (issue 15)
     manual_reason: Mapped[str | None] = mapped_column(String(200))
+    manual_photo_sha256: Mapped[str | None] = mapped_column(String(64))  # the lane's frame at a manual release
+    release_channel: Mapped[str | None] = mapped_column(String(8))  # booth / remote
+    plate_source: Mapped[str | None] = mapped_column(String(10))  # confirmed / typed / none
+    related_event_id: Mapped[uuid.UUID | None]  # e.g. the refused pass a manual release overrides
+    emergency_level: Mapped[str] = mapped_column(String(16), default="none")
     scene_sha256: Mapped[str | None] = mapped_column(String(64))
     plate_sha256: Mapped[str | None] = mapped_column(String(64))
     cargo_name: Mapped[str | None] = mapped_column(String(64))
