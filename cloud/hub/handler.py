@@ -228,7 +228,7 @@ class _AgentSession:
             msg.Welcome(
                 server_clock=dt.datetime.now(dt.UTC),
                 last_stored_seq=head_seq,
-                features=[msg.FEATURE_PRECHECK, msg.FEATURE_LATE_CLIPS],
+                features=[msg.FEATURE_PRECHECK, msg.FEATURE_LATE_CLIPS, msg.FEATURE_LATE_WEIGHINGS],
             )
         )
         self.log.info("hub.connected", last_acked_seq=hello.last_acked_seq, stored_seq=head_seq)
@@ -259,7 +259,7 @@ class _AgentSession:
             await commands.record_result(self.database, self.who, message)
         elif isinstance(message, msg.PrecheckRequest):
             self._precheck(message)
-        elif isinstance(message, msg.EvidenceAttach):
+        elif isinstance(message, msg.EvidenceAttach | msg.WeighingAttach):
             await self._send(await self._attach(message))
         elif isinstance(message, msg.Error):
             self.log.warning("hub.agent_error", code=message.code, message=message.message)
@@ -425,8 +425,10 @@ class _AgentSession:
             )
         return True
 
-    async def _attach(self, attach: msg.EvidenceAttach) -> msg.AttachAck:
+    async def _attach(self, attach: msg.EvidenceAttach | msg.WeighingAttach) -> msg.AttachAck:
         """Store a late clip of one of this agent's events, once per attachment id (ADR 0020)."""
+        if isinstance(attach, msg.WeighingAttach):
+            return await self._attach_weighing(attach)
         event_id = uuid.UUID(attach.event_id)
         clip = attach.clip
         async with self.database.session(self.who.principal) as session, session.begin():
@@ -457,6 +459,25 @@ class _AgentSession:
                 .on_conflict_do_nothing(index_elements=["tenant_id", "id"])
             )
         self.log.info("hub.clip_attached", attachment_id=attach.attachment_id, event_id=attach.event_id)
+        return msg.AttachAck(attachment_id=attach.attachment_id)
+
+    async def _attach_weighing(self, attach: msg.WeighingAttach) -> msg.AttachAck:
+        """Store a late weighing of one of this agent's passes through the ledger (issue 15), once per id."""
+        from cloud.ledger import weighings  # noqa: PLC0415 - the ledger's weighing writer
+
+        async with self.database.session(self.who.principal) as session, session.begin():
+            stored = await weighings.record_attachment(
+                session, self.who.tenant_id, self.who.agent_id, self.who.site_id, attach
+            )
+        if not stored:
+            self.log.warning("hub.weighing_refused", attachment_id=attach.attachment_id, event_id=attach.event_id)
+            return msg.AttachAck(
+                attachment_id=attach.attachment_id,
+                ok=False,
+                code="unknown_event",
+                message=f"事件 {attach.event_id} 不存在或不属于本代理，称重记录未保存",
+            )
+        self.log.info("hub.weighing_attached", attachment_id=attach.attachment_id, event_id=attach.event_id)
         return msg.AttachAck(attachment_id=attach.attachment_id)
 
     async def _heartbeat(self, beat: msg.Heartbeat) -> None:
