@@ -22,6 +22,7 @@ from cloud.db.models._compliance import (
 )
 from cloud.db.models._lane_roi import LaneRoi
 from cloud.db.models._passes import PassCorrection, PassEvent, Weighing
+from cloud.db.models._precheck import PrecheckSerial
 from cloud.db.models._reports import (
     ExportJob,
     NonRoadTransport,
@@ -66,6 +67,7 @@ __all__ = [
     "PassClip",
     "PassCorrection",
     "PassEvent",
+    "PrecheckSerial",
     "PolicyVersion",
     "Region",
     "RegionAlert",

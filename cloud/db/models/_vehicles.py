@@ -63,6 +63,7 @@ class VehicleVersion(TenantOwned, Base):
     # Identity
     plate: Mapped[str | None] = mapped_column(String(10))  # 车牌号码 (canonical)
     plate_colour: Mapped[str | None] = mapped_column(String(12))  # 号牌颜色
+    plate_type: Mapped[str | None] = mapped_column(String(2))  # 号牌种类 GA/T 16 (migration 0016)
     vin: Mapped[str | None] = mapped_column(String(17))  # 车辆识别代号
     env_reg_code: Mapped[str | None] = mapped_column(String(32))  # 环保登记编码
     internal_code: Mapped[str | None] = mapped_column(String(32))  # 内部管理号牌
@@ -84,6 +85,7 @@ class VehicleVersion(TenantOwned, Base):
     env_list_no: Mapped[str | None] = mapped_column(String(32))  # 随车清单 信息公开编号
     fleet_name: Mapped[str | None] = mapped_column(String(100))  # 车队名称
     owner_name: Mapped[str | None] = mapped_column(String(100))  # 车辆所有人(单位)
+    owner_address: Mapped[str | None] = mapped_column(String(200))  # 车辆所有人地址 (migration 0016)
     total_mass_kg: Mapped[int | None] = mapped_column(Integer)  # 总质量
     rated_load_kg: Mapped[int | None] = mapped_column(Integer)  # 核定载质量
     extra: Mapped[dict[str, object]] = mapped_column(JSONB, default=dict)
