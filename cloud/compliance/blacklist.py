@@ -19,11 +19,12 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.compliance import push
-from cloud.compliance.tables import ImportReport, RowReport, map_headers, parse_date, read_table, row_values
+from cloud.compliance.tables import ImportReport, RowReport, map_headers, parse_date, row_values
 from cloud.db import models as m
 from cloud.domain import audit
 from cloud.domain.common import CHINA_TZ, FieldErrors, require_tenant
 from cloud.lib.problems import FieldError, ProblemError, not_found
+from cloud.lib.spreadsheets import read_table
 from hj1321.colours import parse_plate_colour
 from hj1321.errors import InvalidValueError
 from hj1321.identifiers import parse_vin
@@ -240,7 +241,7 @@ async def import_file(  # noqa: C901 - one pass over the rows
     tenant_id = require_tenant(principal)
     if source not in SOURCES:
         raise ProblemError(422, "validation_failed", "数据校验未通过", "来源应为 regulator 或 enterprise")
-    header, body = read_table(data, filename)
+    header, body = await read_table(data, filename)  # streamed, capped, off the loop
     columns = map_headers(header, COLUMNS, ["plate"])
     active = await active_plates(session, tenant_id)
     report = ImportReport(dry_run=dry_run, all_or_nothing=all_or_nothing)

@@ -2,25 +2,20 @@
 
 Both importers (blacklist, vehicle ledger) share this: a file that cannot be read, has no header,
 has a column we do not know or lacks a required column is refused as a whole (nothing imported);
-everything else is judged row by row.
+everything else is judged row by row. The file itself is read by ``cloud.lib.spreadsheets.read_table``
+(streamed, capped, off the event loop: issue 17).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 import unicodedata
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from cloud.lib.problems import FieldError, ProblemError
-
-MAX_ROWS: Final = 20_000
-_XLSX_MAGIC: Final = b"PK\x03\x04"
 
 
 @dataclass
@@ -58,64 +53,6 @@ class ImportReport:
 
 def _file_error(code: str, detail: str, errors: list[FieldError] | None = None) -> ProblemError:
     return ProblemError(422, code, "导入文件无法处理", detail, errors)
-
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def read_table(data: bytes, filename: str = "") -> tuple[list[str], list[tuple[int, list[Any]]]]:
-    """The header and the non-empty data rows (with their row numbers) of a CSV or .xlsx file.
-
-    Raises:
-        ProblemError: 422 ``import_unreadable`` / ``import_empty`` / ``import_too_large``.
-    """
-    if data.startswith(_XLSX_MAGIC) or filename.lower().endswith(".xlsx"):
-        raw_rows = _xlsx_rows(data)
-    else:
-        raw_rows = _csv_rows(data)
-    numbered = [(n, [_cell(c) for c in row]) for n, row in enumerate(raw_rows, start=1)]
-    numbered = [(n, row) for n, row in numbered if any(c != "" for c in row)]
-    if not numbered:
-        raise _file_error("import_empty", "文件中没有数据（第一行应为表头）")
-    (_, header), body = numbered[0], numbered[1:]
-    if len(body) > MAX_ROWS:
-        raise _file_error("import_too_large", f"一次最多导入 {MAX_ROWS} 行，文件有 {len(body)} 行")
-    return [str(h) for h in header], body
-
-
-def _xlsx_rows(data: bytes) -> list[Sequence[Any]]:
-    import openpyxl  # noqa: PLC0415 - only imports need it
-    from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
-
-    try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
-        raise _file_error("import_unreadable", f"无法读取 Excel 文件：{exc}") from exc
-    sheet = book.worksheets[0]
-    rows: list[Sequence[Any]] = [list(r) for r in sheet.iter_rows(values_only=True)]
-    book.close()
-    return rows
-
-
-def _csv_rows(data: bytes) -> list[Sequence[Any]]:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise _file_error("import_unreadable", "无法识别文件编码（应为 UTF-8 或 GBK 的 CSV，或 .xlsx）")
-    if "\x00" in text:
-        raise _file_error("import_unreadable", "文件不是 CSV 或 .xlsx")
-    return list(csv.reader(io.StringIO(text)))
 
 
 def _norm(header: str) -> str:

@@ -14,10 +14,11 @@ from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.compliance.tables import ImportReport, RowReport, map_headers, parse_date, parse_int, read_table, row_values
+from cloud.compliance.tables import ImportReport, RowReport, map_headers, parse_date, parse_int, row_values
 from cloud.domain import audit, vehicles
 from cloud.domain.common import require_tenant
 from cloud.lib.problems import FieldError, ProblemError
+from cloud.lib.spreadsheets import read_table
 from hj1321.errors import InvalidValueError
 from hj1321.vehicles import VehicleCategory
 from tenants.context import Principal
@@ -106,7 +107,7 @@ async def import_file(  # noqa: C901, PLR0912 - one pass over the rows
         ProblemError: 422 for an unreadable file or wrong columns (nothing imported).
     """
     require_tenant(principal)
-    header, body = read_table(data, filename)
+    header, body = await read_table(data, filename)  # streamed, capped, off the loop
     columns = map_headers(header, COLUMNS, ["emission_stage"] if default_category else ["category", "emission_stage"])
     report = ImportReport(dry_run=dry_run, all_or_nothing=all_or_nothing)
     seen: dict[tuple[str, str], int] = {}
