@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from agent_protocol.backoff import attempt_delay
+
 __all__ = ["Supervisor", "WorkerState"]
 
 log = structlog.get_logger(__name__)
@@ -153,7 +155,8 @@ class Supervisor:
                 self.request_stop(code=3)
                 return
             state.restarts += 1
-            delay = min(5.0, self.restart_delay_s * (2 ** (len(state.failures) - 1)))
+            # The shared backoff without jitter: a local restart has no fleet to spread.
+            delay = attempt_delay(len(state.failures), initial_s=self.restart_delay_s, max_s=5.0, jitter=0.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), timeout=delay)
             log.info("supervisor.restart", worker=worker.name, restarts=state.restarts)

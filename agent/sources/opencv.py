@@ -1,7 +1,7 @@
 """OpenCV frame sources: RTSP/HTTP camera streams, video files and image folders.
 
 Blocking OpenCV calls (open, read, decode) run in worker threads (``asyncio.to_thread``) so the
-agent's event loop stays responsive. Streams reconnect with exponential backoff and report
+agent's event loop stays responsive. Streams reconnect with the shared backoff and report
 ``silent`` after ``silent_after_s`` without a frame; files and folders end when they are exhausted.
 """
 
@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from agent.sources.base import Frame, Roi, SourceError, SourceHealth
+from agent_protocol.backoff import Backoff
 
 IMAGE_SUFFIXES: Final = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 VIDEO_SUFFIXES: Final = frozenset({".avi", ".mp4", ".mkv", ".mov", ".m4v", ".flv", ".ts", ".webm", ".mpg", ".mpeg"})
@@ -105,7 +106,7 @@ def open_capture(url: str, timeout_s: float = 5.0) -> cv2.VideoCapture:
 
 
 class StreamSource(_Base):
-    """A camera stream read with ``cv2.VideoCapture``, reconnecting with exponential backoff.
+    """A camera stream read with ``cv2.VideoCapture``, reconnecting with the shared backoff (full jitter).
 
     A grabber thread reads the stream continuously and keeps only the newest frame: a consumer that
     is slower than the camera (recognition takes longer than a frame interval) gets the latest
@@ -152,7 +153,8 @@ class StreamSource(_Base):
         return capture
 
     async def __aiter__(self) -> AsyncIterator[tuple[float, Frame]]:
-        delay = self.backoff_s
+        # The shared backoff: a stream that breaks right after opening keeps backing off (issue 16).
+        backoff = Backoff(initial_s=self.backoff_s, max_s=self.backoff_max_s)
         last_emit = 0.0
         loop = asyncio.get_running_loop()
         while not self._closed:
@@ -161,22 +163,21 @@ class StreamSource(_Base):
                 if capture is None:
                     self._connected = False
                     self.mark_error(f"无法连接摄像机: {self.url}")
-                    await asyncio.sleep(delay)
-                    delay = min(self.backoff_max_s, delay * 2)
+                    await backoff.wait()
                     self._reconnects += 1
                     continue
                 self._connected = True
-                delay = self.backoff_s
+                backoff.started()
                 self._grabber = _Grabber(capture, self, loop)
             item = await self._grabber.next()
             if item is None:  # the stream broke (the grabber thread released the capture)
                 self._grabber = None
+                backoff.ended()
                 if self._closed:
                     break
                 self.mark_error(f"视频流中断: {self.url}")
                 self._connected = False
-                await asyncio.sleep(delay)
-                delay = min(self.backoff_max_s, delay * 2)
+                await backoff.wait()
                 self._reconnects += 1
                 continue
             now, frame = item

@@ -1,8 +1,12 @@
 """Stream the outbox to the cloud hub: blobs by content hash, events in order, acks after commit.
 
-One :class:`SyncClient` per agent. :meth:`SyncClient.run` keeps a websocket open with the
-library's reconnect loop and a jittered exponential backoff (:func:`jittered_backoff`, so a
-fleet that lost the cloud together does not reconnect in lock-step). On every (re)connection,
+One :class:`SyncClient` per agent. :meth:`SyncClient.run` keeps a websocket open with its own
+reconnect loop on the shared backoff (:class:`agent_protocol.backoff.Backoff`: full jitter, so a
+fleet that lost the cloud together does not reconnect in lock-step; the growth resets only after a
+session stayed up ``healthy_after_s``; a close :data:`~agent_protocol.messages.CLOSE_TRY_LATER`
+sets the floor of the next wait to its ``retry-after``). Not the websockets library's ``connect()``
+iterator: it resets its backoff after every successful handshake, which turned a hub that accepts
+and closes (its database down) into a reconnect storm (issue 16, docs/sync.md). On every (re)connection,
 events that were sent but never acknowledged are put back to ``pending`` and sent again (the cloud
 stores each event id once, so a replay never duplicates). A refused credential (close code 4401 or
 HTTP 401/403) and an unsupported protocol version (4400) are fatal: retrying cannot help.
@@ -34,12 +38,14 @@ from typing import Final, Protocol
 
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import process_exception
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from agent.decision.engine import DecisionRequest, PrecheckVerdict
 from agent.outbox import Outbox
 from agent.sync.precheck import PrecheckBroker
 from agent_protocol import messages as msg
+from agent_protocol.backoff import HEALTHY_AFTER_S, Backoff, delays
 from agent_protocol.events import PassEvent
 
 __all__ = ["CommandHook", "SyncAuthError", "SyncClient", "SyncFatalError", "jittered_backoff"]
@@ -57,17 +63,8 @@ ATTACH_WINDOW: Final = 4
 def jittered_backoff(
     initial_s: float = 1.0, max_s: float = 60.0, factor: float = 2.0, rng: random.Random | None = None
 ) -> Generator[float]:
-    """Reconnect delays: exponential growth capped at ``max_s``, each drawn uniformly in [cap/2, cap].
-
-    The first delay is a random fraction of ``initial_s`` so agents that lost the cloud at the same
-    moment spread their reconnects ("equal jitter"; never zero twice in a row).
-    """
-    draw = rng or random.Random()  # jitter, not a secret
-    yield draw.random() * initial_s
-    cap = initial_s
-    while True:
-        yield draw.uniform(cap / 2, cap)
-        cap = min(max_s, cap * factor)
+    """Reconnect delays of the shared backoff (:func:`agent_protocol.backoff.delays`: full jitter)."""
+    return delays(initial_s=initial_s, max_s=max_s, factor=factor, rng=rng)
 
 
 def _refused_backoff() -> Generator[float]:
@@ -119,12 +116,15 @@ class SyncClient:
         refused_delays: Callable[[], Generator[float]] = _refused_backoff,
         commands: CommandHook | None = None,
         prechecks: PrecheckBroker | None = None,
+        healthy_after_s: float = HEALTHY_AFTER_S,
     ) -> None:
         """Prepare a client; nothing connects before :meth:`run`.
 
         ``commands`` applies the cloud's commands and snapshots (without it every command is answered
         "not supported" and no snapshot is asked for). ``prechecks`` carries the regulator pre-pass
-        checks (:meth:`precheck`; agent/sync/precheck.py).
+        checks (:meth:`precheck`; agent/sync/precheck.py). ``reconnect_delays`` shapes the reconnect
+        waits; the backoff restarts from its first delay only after a connection stayed up
+        ``healthy_after_s``.
         """
         self.url = url
         self.token = token
@@ -134,6 +134,7 @@ class SyncClient:
         self.heartbeat_s = heartbeat_s
         self.poll_s = poll_s
         self.reconnect_delays = reconnect_delays
+        self.backoff = Backoff(schedule=reconnect_delays, healthy_after_s=healthy_after_s)
         self.refused_delays = refused_delays
         self.last_acked_seq = 0
         self.connections = 0
@@ -146,6 +147,7 @@ class SyncClient:
         #: True while a connection is established (after welcome): ``Agent.online``.
         self.connected = False
         self._refused_wait: Generator[float] | None = None
+        self._retry_after = 0.0
         self.prechecks = prechecks or PrecheckBroker()
 
     async def precheck(self, req: DecisionRequest) -> PrecheckVerdict:
@@ -177,6 +179,8 @@ class SyncClient:
         log.warning("sync.disconnected", code=code, reason=reason)
         if connection.fatal is not None:
             await self._after_refusal(connection.fatal, stop)
+        if code == msg.CLOSE_TRY_LATER:
+            self._retry_after = msg.retry_after(reason) or 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sync until ``stop`` is set.
@@ -185,15 +189,28 @@ class SyncClient:
             SyncAuthError: the credential was refused.
             SyncFatalError: the cloud speaks a protocol version this agent does not.
         """
+        while not stop.is_set():
+            self._retry_after = 0.0
+            try:
+                await self._session(stop)
+            finally:
+                self.backoff.ended()
+            if stop.is_set():
+                return
+            delay = await self.backoff.wait(stop, floor_s=self._retry_after)
+            log.info("sync.reconnect_wait", seconds=round(delay, 2), retry_after=self._retry_after or None)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        """One connection attempt and, when it opens, the session on it (errors worth retrying return)."""
         try:
-            async for ws in connect(
+            async with connect(
                 self.url,
                 additional_headers={"Authorization": f"Bearer {self.token}"},
                 max_size=msg.MAX_FRAME_BYTES,
                 open_timeout=10,
-                reconnect_delays=self.reconnect_delays,
-            ):
+            ) as ws:
                 self.connections += 1
+                self.backoff.started()
                 connection = _Connection(self, ws)
                 try:
                     await connection.run(stop)
@@ -202,12 +219,18 @@ class SyncClient:
                 except msg.ProtocolError as exc:
                     log.warning("sync.protocol_error", detail=exc.message)
                     await ws.close(exc.close_code, exc.message[:120])
-                if stop.is_set():
-                    return
         except InvalidStatus as exc:
             if exc.response.status_code in {401, 403}:
                 raise SyncAuthError(f"云端拒绝了代理凭据（HTTP {exc.response.status_code}）") from exc
-            raise SyncFatalError(f"云端拒绝了连接（HTTP {exc.response.status_code}）") from exc
+            if process_exception(exc) is not None:
+                raise SyncFatalError(f"云端拒绝了连接（HTTP {exc.response.status_code}）") from exc
+            log.warning("sync.connect_failed", status=exc.response.status_code)
+        except SyncFatalError:
+            raise
+        except Exception as exc:
+            if process_exception(exc) is exc:  # the library's rule decides what is worth retrying
+                raise
+            log.warning("sync.connect_failed", error=f"{type(exc).__name__}: {exc}"[:200])
 
 
 class _Connection:

@@ -34,6 +34,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_protocol import messages as msg
+from agent_protocol.backoff import Backoff
 from cloud.compliance import push, snapshots
 from cloud.db import models as m
 from cloud.db.engine import Database
@@ -184,7 +185,7 @@ class CommandBus:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Listen until ``stop`` is set, reconnecting (with a capped backoff) when the connection is lost."""
-        delay = 0.5
+        backoff = Backoff(initial_s=0.5, max_s=10.0)  # the shared backoff (agent_protocol/backoff.py)
         first = True
         while not stop.is_set():
             conn: asyncpg.Connection | None = None
@@ -195,7 +196,7 @@ class CommandBus:
                 await conn.add_listener(push.CHANNEL, self._on_command)
                 await conn.add_listener(CONTROL_CHANNEL, self._on_control)
                 self.listening.set()
-                delay = 0.5
+                backoff.started()
                 log.info("hub.listening", channel=push.CHANNEL, reconnect=not first)
                 if not first:
                     # NOTIFYs sent while we were away are gone: resend the state to every held agent.
@@ -206,16 +207,15 @@ class CommandBus:
                 first = False
                 await self._watch(conn, lost, stop)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                log.warning("hub.listener_lost", error=type(exc).__name__, retry_in_s=delay)
+                log.warning("hub.listener_lost", error=type(exc).__name__)
             finally:
+                backoff.ended()
                 self.listening.clear()
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(conn.close(), 5)
             if not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                delay = min(delay * 2, 10.0)
+                await backoff.wait(stop)
         for task in list(self._tasks):
             task.cancel()
 

@@ -6,7 +6,7 @@ closes at once to give the agent a machine-readable code). Each EventBatch is ve
 agent's stored chain head, checked against the agent's site and lanes, inserted in one short
 transaction (idempotent on ``(tenant_id, id)``) and acknowledged after commit. A malformed frame
 closes the connection (1002/1009/4400) and writes nothing. When the database is unreachable (a
-PostgreSQL restart) the connection is closed with 1011 and nothing is acked; the agent reconnects
+PostgreSQL restart) the connection is closed with 4503 "retry-after=5" and nothing is acked; the agent reconnects
 and resends.
 
 Late clip attachments (``evidence_attach``, ADR 0020) of this agent's stored events are inserted
@@ -58,8 +58,12 @@ log = structlog.get_logger(__name__)
 CLOCK_SKEW_LIMIT_S = 30.0
 #: A queue is flagged "growing" when it grew at each of this many heartbeats in a row.
 QUEUE_GROWTH_BEATS = 4
-#: Close code when the database fails under a connection (RFC 6455 "internal error"): retry later.
-CLOSE_UNAVAILABLE = 1011
+#: Close code when the database fails under a connection: "try later" with a retry-after (issue 16: a
+#: bare 1011 let a fleet reconnect in a storm against a recovering database; docs/sync-faults.md).
+CLOSE_UNAVAILABLE = msg.CLOSE_TRY_LATER
+#: Seconds the agent is told to wait before it reconnects after a database failure.
+RETRY_AFTER_S = 5.0
+_UNAVAILABLE = msg.try_later_reason(RETRY_AFTER_S, "云端数据库暂不可用，请稍后重试")
 #: Fault-injection hook for the crash tests: exit after this many committed batches (0 = never).
 _CRASH_AFTER_COMMIT = int(os.environ.get("ECOGATE_HUB_CRASH_AFTER_COMMIT", "0") or 0)
 _committed_batches = 0
@@ -114,7 +118,7 @@ async def agent_socket(socket: WebSocket[Any, Any, Any]) -> None:
         # the agent rightly treats as a refused credential).
         log.warning("hub.database_unavailable", stage="auth", error=type(exc).__name__)
         await socket.accept()
-        await socket.close(code=CLOSE_UNAVAILABLE, reason="云端数据库暂不可用，请稍后重试")
+        await socket.close(code=CLOSE_UNAVAILABLE, reason=_UNAVAILABLE)
         return
     if identity is None:
         log.warning("hub.auth_refused", client=str(socket.client))
@@ -210,7 +214,7 @@ class _AgentSession:
             # Nothing of the current batch is acked: the agent resends it after reconnecting.
             self.log.warning("hub.database_unavailable", error=type(exc).__name__)
             with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                await self._close(CLOSE_UNAVAILABLE, "云端数据库暂不可用，请稍后重试")
+                await self._close(CLOSE_UNAVAILABLE, _UNAVAILABLE)
         finally:
             for task in list(self._prechecks):  # nobody is left to read the answers
                 task.cancel()
@@ -338,7 +342,7 @@ class _AgentSession:
         batch either repeats those events (same ids: the insert skips them) or does not follow the hint,
         and then the head is read under the agent's lock before anything is refused. Events with the
         same sequence number but other ids hit the unique (tenant, agent, seq) constraint: nothing is
-        stored, the connection closes with 1011 and the agent resends after reconnecting.
+        stored, the connection closes with 4503 (retry-after) and the agent resends after reconnecting.
         """
         if not events:
             raise _RefusedError("empty_batch", "空的事件批次")
