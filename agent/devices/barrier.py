@@ -5,6 +5,13 @@ never raise; a controller that does not answer, reports a fault, or whose arm do
 commanded position within ``travel_timeout_s`` is a fault in :attr:`health` (and in the returned
 status). A background poll keeps the state and health current while the barrier is idle.
 
+A command is ``confirmed`` only when the controller took it (issue 16): the relay board answered
+the coil write *and* reads the coil back switched on (Modbus), or the camera answered ``ok``
+(HTTP); with ``confirm_position_s > 0`` the open limit switch (position input) must also report
+the arm up within that time. An unconfirmed command is retried ``retries`` times (a pulse relay
+pulsed twice for one pass still opens once); after that the status is a fault, not confirmed, and
+the lane raises the alarm ("抬杆指令未送达").
+
 HTTP camera API (the generic profile; vendor profiles map onto it):
 
 * ``POST {base_url}/api/barrier`` with JSON ``{"action": "open"}`` or ``{"action": "close"}``
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
@@ -47,10 +55,24 @@ class _PolledBarrier(ABC):
 
     kind = "barrier"
 
-    def __init__(self, *, name: str, poll_s: float, travel_timeout_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        poll_s: float,
+        travel_timeout_s: float,
+        retries: int = 2,
+        retry_pause_s: float = 0.2,
+        confirm_position_s: float = 0.0,
+    ) -> None:
         self.name = name
         self.poll_s = poll_s
         self.travel_timeout_s = travel_timeout_s
+        #: Extra attempts of a command the controller did not confirm.
+        self.retries = max(0, retries)
+        self.retry_pause_s = retry_pause_s
+        #: > 0: an open is confirmed only once the open limit switch reports the arm up within this time.
+        self.confirm_position_s = confirm_position_s
         self._health = HealthTracker(name, self.kind)
         self._status = BarrierStatus(BarrierState.UNKNOWN, datetime.now(UTC))
         self._changes: Broadcast[BarrierStatus] = Broadcast()
@@ -128,15 +150,30 @@ class _PolledBarrier(ABC):
         return self._record(state)
 
     async def _command(self, action: Action) -> BarrierStatus:
-        try:
-            await self._send(action)
-        except BarrierError as exc:
-            message = f"道闸控制器无响应，{_ACTION_TEXT[action]}指令未送达"
-            self._health.fault("no_response", message, str(exc))
-            return self._record(BarrierState.FAULT, fault=True, message=message)
+        """Send ``action`` until the controller confirms it, at most ``1 + retries`` times."""
         target = BarrierState.OPEN if action == "open" else BarrierState.CLOSED
-        self._target = (target, time.monotonic() + self.travel_timeout_s)
-        return await self.status()
+        why = ""
+        for attempt in range(1 + self.retries):
+            if attempt:
+                await asyncio.sleep(self.retry_pause_s)
+                _log.warning("barrier.retry", device=self.name, action=action, attempt=attempt, why=why)
+            try:
+                await self._send(action)
+            except BarrierError as exc:
+                why = str(exc)
+                continue
+            self._target = (target, time.monotonic() + self.travel_timeout_s)
+            if action == "open" and self.confirm_position_s > 0:
+                moved = await self.wait_for(BarrierState.OPEN, self.confirm_position_s)
+                if moved.state != BarrierState.OPEN:
+                    why = f"道闸位置信号未在 {self.confirm_position_s:g} 秒内显示抬起"
+                    continue
+                return dataclasses.replace(moved, confirmed=True)
+            return dataclasses.replace(await self.status(), confirmed=True)
+        tries = f"（已尝试 {1 + self.retries} 次）" if self.retries else ""
+        message = f"道闸控制器无响应，{_ACTION_TEXT[action]}指令未送达{tries}"
+        self._health.fault("no_response", message, why)
+        return self._record(BarrierState.FAULT, fault=True, message=message)
 
     def _record(self, state: BarrierState, *, fault: bool = False, message: str = "") -> BarrierStatus:
         status = BarrierStatus(state=state, at=datetime.now(UTC), fault=fault, message=message)
@@ -197,8 +234,20 @@ class ModbusRelayBarrier(_PolledBarrier):
         poll_s: float = 0.5,
         travel_timeout_s: float = 8.0,
         reconnect_s: float = 1.0,
+        retries: int = 2,
+        retry_pause_s: float = 0.2,
+        confirm_position_s: float = 0.0,
+        read_back: bool = True,
     ) -> None:
-        super().__init__(name=name, poll_s=poll_s, travel_timeout_s=travel_timeout_s)
+        super().__init__(
+            name=name,
+            poll_s=poll_s,
+            travel_timeout_s=travel_timeout_s,
+            retries=retries,
+            retry_pause_s=retry_pause_s,
+            confirm_position_s=confirm_position_s,
+        )
+        self.read_back = read_back
         self.url = url
         self.open_coil = open_coil
         self.close_coil = close_coil
@@ -214,7 +263,9 @@ class ModbusRelayBarrier(_PolledBarrier):
     async def _send(self, action: Action) -> None:
         coil = self.open_coil if action == "open" else self.close_coil
         try:
-            await self._link.write_coil(coil, value=True)
+            await self._link.write_coil(coil, value=True)  # the board's answer echoes the write
+            if self.read_back and not (await self._link.read_coils(coil, 1))[0]:
+                raise BarrierError(f"继电器 {coil} 回读未吸合")
             await asyncio.sleep(self.pulse_s)
         except ModbusRequestError as exc:
             raise BarrierError(str(exc)) from exc
@@ -254,8 +305,16 @@ class HttpAnprBarrier(_PolledBarrier):
         timeout_s: float = 2.0,
         poll_s: float = 1.0,
         travel_timeout_s: float = 8.0,
+        retries: int = 2,
+        confirm_position_s: float = 0.0,
     ) -> None:
-        super().__init__(name=name, poll_s=poll_s, travel_timeout_s=travel_timeout_s)
+        super().__init__(
+            name=name,
+            poll_s=poll_s,
+            travel_timeout_s=travel_timeout_s,
+            retries=retries,
+            confirm_position_s=confirm_position_s,
+        )
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -54,6 +54,10 @@ class ModbusRelayBarrierConfig(DeviceConfig, frozen=True, tag="modbus_relay"):
     """Status poll interval."""
     travel_timeout_s: Seconds = 8.0
     """Arm not at the commanded limit after this long → fault."""
+    retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 2
+    """Extra attempts of a command the board did not confirm (answer + coil read-back)."""
+    confirm_position_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.0
+    """> 0: an open counts as done only once the open limit switch reports the arm up within this time."""
 
 
 class HttpAnprBarrierConfig(DeviceConfig, frozen=True, tag="http_anpr"):
@@ -69,6 +73,10 @@ class HttpAnprBarrierConfig(DeviceConfig, frozen=True, tag="http_anpr"):
     """Status poll interval."""
     travel_timeout_s: Seconds = 8.0
     """Arm not at the commanded position after this long → fault."""
+    retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 2
+    """Extra attempts of a command the camera did not confirm."""
+    confirm_position_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.0
+    """> 0: an open counts as done only once the camera reports the arm up within this time."""
 
 
 class _WeighbridgeConfig(DeviceConfig, frozen=True):

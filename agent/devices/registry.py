@@ -99,6 +99,8 @@ def _modbus_relay(cfg: ModbusRelayBarrierConfig) -> Barrier:
         timeout_s=cfg.timeout_s,
         poll_s=cfg.poll_s,
         travel_timeout_s=cfg.travel_timeout_s,
+        retries=cfg.retries,
+        confirm_position_s=cfg.confirm_position_s,
     )
 
 
@@ -110,6 +112,8 @@ def _http_anpr(cfg: HttpAnprBarrierConfig) -> Barrier:
         timeout_s=cfg.timeout_s,
         poll_s=cfg.poll_s,
         travel_timeout_s=cfg.travel_timeout_s,
+        retries=cfg.retries,
+        confirm_position_s=cfg.confirm_position_s,
     )
 
 

@@ -103,6 +103,8 @@ class BarrierStatus:
     at: datetime
     fault: bool = False
     message: str = ""
+    #: For a command: the controller confirmed it (relay answer and read-back, or the position input).
+    confirmed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from agent.devices.sim.endpoints import SimEndpoint
 
@@ -61,6 +63,10 @@ class ModbusRtuSlave:
         self.coils = [False] * coils
         self.discrete_inputs = [False] * discrete_inputs
         self.respond = True
+        #: Answer nothing to the next N requests (a burst of line noise), then answer again.
+        self.drop_replies = 0
+        #: Acknowledge coil writes without switching the relay (a welded or dead relay; read-back shows it).
+        self.stuck_coils = False
         self.requests = 0
         self.on_coil_change: Callable[[int, bool], None] | None = None
         self._buf = bytearray()
@@ -113,7 +119,9 @@ class ModbusRtuSlave:
             return True
         self.requests += 1
         reply = self._handle(frame[1:-2])
-        if self.respond and reply is not None:
+        dropped = self.drop_replies > 0
+        self.drop_replies = max(0, self.drop_replies - 1)
+        if self.respond and reply is not None and not dropped:
             body = bytes([self.unit_id]) + reply
             self.endpoint.write(body + crc16_modbus(body))
         return True
@@ -147,6 +155,8 @@ class ModbusRtuSlave:
         return bytes([function | 0x80, 0x01])
 
     def _set_coil(self, address: int, value: bool) -> None:
+        if self.stuck_coils:
+            return
         old = self.coils[address]
         self.coils[address] = value
         if old != value and self.on_coil_change is not None:
@@ -162,10 +172,15 @@ class RelayBarrierSimulator:
     CLOSED_INPUT = 1
     FAULT_INPUT = 2
 
-    def __init__(self, endpoint: SimEndpoint, *, unit_id: int = 1, travel_s: float = 0.5) -> None:
+    def __init__(
+        self, endpoint: SimEndpoint, *, unit_id: int = 1, travel_s: float = 0.5, relay_log: Path | None = None
+    ) -> None:
         self.slave = ModbusRtuSlave(endpoint, unit_id=unit_id)
         self.slave.on_coil_change = self._coil_changed
         self.travel_s = travel_s
+        #: Every relay pulse the board took, one JSON line each (``{"at", "coil", "command"}``): the
+        #: barrier relay log the chaos bench counts openings from.
+        self.relay_log = relay_log
         self.jammed = False
         self.opens = 0
         self.closes = 0
@@ -229,6 +244,10 @@ class RelayBarrierSimulator:
             self.opens += 1
         else:
             self.closes += 1
+        if self.relay_log is not None:
+            line = json.dumps({"at": time.time(), "coil": address, "command": "open" if opening else "close"})
+            with self.relay_log.open("a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
         if self._motion is not None:
             self._motion.cancel()
         self._motion = asyncio.get_running_loop().create_task(self._move(opening=opening))
