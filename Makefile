@@ -39,6 +39,8 @@ lock: | $(BIN)/python ## Upgrade requirements.lock on purpose (newest versions a
 	$(BIN)/python -m pip install -q uv==$(UV_VERSION) 2>&1 | grep -v "ignored" || true
 	$(BIN)/uv pip compile $(LOCK_INPUTS) --extra cloud --extra agent --extra dev --generate-hashes --universal \
 		--python-version 3.11 --upgrade -q -o $(LOCK)
+	$(BIN)/uv pip compile $(LOCK_INPUTS) --extra cloud --generate-hashes --universal --python-version 3.11 \
+		-c $(LOCK) -q -o infra/container/requirements-cloud.lock
 	@echo "requirements.lock updated: review the diff, then run make test"
 
 .PHONY: install
@@ -58,8 +60,22 @@ lint: install ## ruff (ALL rules with reasoned ignores) and format check
 type: install ## mypy --strict
 	$(BIN)/mypy
 
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_STAMP): infra/checkov/requirements.lock
+	$(PY) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q pip==$(PIP_VERSION) 2>&1 | grep -v "ignored" || true
+	$(CHECKOV_VENV)/bin/pip install -q --require-hashes --no-deps -r infra/checkov/requirements.lock 2>&1 | grep -vE "ignored|^$$" || true
+	@touch $@
+
+.PHONY: tf-check
+tf-check: install $(CHECKOV_STAMP) ## terraform/ offline: structure and legal floors (infra/tfcheck.py), then checkov in its own venv
+	$(BIN)/python -m infra.tfcheck terraform
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -d terraform --config-file terraform/.checkov.yaml
+
 .PHONY: test
-test: lint type ## Lint, type-check and run the whole test suite (starts its own PostgreSQL)
+test: lint type tf-check ## Lint, type-check, check terraform/ and run the whole test suite (starts its own PostgreSQL)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 .PHONY: test-fast
@@ -88,4 +104,4 @@ bench-ledger: install ## Ledger query benchmark with and without RLS (1M pass ev
 
 .PHONY: clean
 clean: ## Remove the virtualenv and local data
-	rm -rf $(VENV) .data
+	rm -rf $(VENV) $(CHECKOV_VENV) .data

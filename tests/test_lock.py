@@ -31,10 +31,10 @@ def _declared() -> list[Requirement]:
     return [Requirement(line) for line in lines]
 
 
-def _locked() -> dict[str, list[tuple[Version, str | None]]]:
-    """Name → [(version, marker)] for every pin of the lock (a universal lock may pin per Python version)."""
+def _locked(path: Path = ROOT / "requirements.lock") -> dict[str, list[tuple[Version, str | None]]]:
+    """Name → [(version, marker)] for every pin of a lock (a universal lock may pin per Python version)."""
     pins: dict[str, list[tuple[Version, str | None]]] = {}
-    for line in (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         match = _PIN.match(line)
         if match:
             name = canonicalize_name(match["name"])
@@ -85,3 +85,23 @@ def test_installed_versions_are_the_locked_ones() -> None:
         if installed not in wanted:
             mismatched.append(f"{name}: installed {installed}, locked {wanted[0]}")
     assert not mismatched, "reinstall from the lock (`make install`):\n" + "\n".join(mismatched)
+
+
+def test_the_cloud_image_lock_is_a_subset_of_the_lock() -> None:
+    """infra/container/requirements-cloud.lock (the cloud image) pins the same versions as requirements.lock."""
+    main = _locked()
+    image = _locked(ROOT / "infra" / "container" / "requirements-cloud.lock")
+    assert "litestar" in image
+    assert "opencv-python" not in image  # the agent's packages stay out of the cloud image
+    differing = [
+        f"{name}: {pins} vs {main.get(name)}" for name, pins in image.items() if set(pins) - set(main.get(name, []))
+    ]
+    assert not differing, "run `make lock`:\n" + "\n".join(differing)
+
+
+def test_the_cloud_image_installs_the_lock_and_runs_unprivileged() -> None:
+    dockerfile = (ROOT / "infra" / "container" / "Dockerfile").read_text(encoding="utf-8")
+    assert "--require-hashes --no-deps -r /tmp/requirements-cloud.lock" in dockerfile
+    assert re.search(r"^USER ecogate", dockerfile, re.MULTILINE)
+    assert re.search(r"^HEALTHCHECK .*\n.*/health", dockerfile, re.MULTILINE)
+    assert "pip install --no-deps --no-build-isolation ." in dockerfile
