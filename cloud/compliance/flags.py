@@ -2,15 +2,25 @@
 
 A flag is open (red) until its newest resolution is ``resolved`` (处理完毕) or ``dismissed``
 (误报); ``reopened`` makes it red again. Every resolution names the person and the reason.
+
+**The one definition of an open flag** (issue 15; docs/reports.md "Open flags"), used by the portal
+home, the reports page and statistics, the grading indicator ``open_flags``, ``GET /compliance/flags``
+(status ``open``) and its summary: a ``check_flag`` row — logic check, weighing check, platform
+rejection — whose newest resolution is none or ``reopened``, unless its pass has been voided by a
+correction. It is counted per flag; a period counts the flags whose record time (the pass time, else
+when the flag was raised) falls in it. :func:`open_condition` is that predicate; nothing else counts
+open flags. The agent's anomaly codes on a pass are evidence shown with the pass; the ones that need a
+person become check flags through the logic checks (``clock_skew``, ``unknown_internal``, …).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.compliance.checks import REASONS
@@ -22,6 +32,36 @@ from tenants.context import Principal
 
 OUTCOMES: Final = {"resolved": "已处理", "dismissed": "误报", "reopened": "重新打开"}
 STATUS_LABELS: Final = {"open": "待处理", "closed": "已关闭"}
+#: Chinese names of the anomaly codes agents put on pass events (agent/decision/engine.py, agent/runtime,
+#: agent/devices/weighing.py, agent/outbox); pages and exports show these, never the code.
+ANOMALY_LABELS: Final = {
+    "needs_review": "识别结果待人工复核",
+    "low_confidence": "车牌识别置信度低",
+    "manual_release": "人工放行",
+    "manual_entry": "人工录入车牌",
+    "regulator_allowed": "监管平台核验放行",
+    "regulator_refused": "监管平台核验拒绝",
+    "regulator_timeout": "监管平台核验超时",
+    "regulator_error": "监管平台核验失败",
+    "regulator_unavailable": "监管平台核验不可用",
+    "weighing_missing": "缺少称重记录",
+    "stage_unknown": "排放阶段未知",
+    "unknown_internal": "未登记的厂内车辆或机械",
+    "unknown_vehicle_allowed": "未登记车辆按规则放行",
+    "exempted": "豁免车辆",
+    "exit_not_enforced": "出厂方向未执行管控",
+    "clock_skew": "时钟偏差",
+    "cargo_missing": "缺少货物名称",
+    "exit_before_entry": "出场时间早于入场时间",
+    "trip_too_long": "运输时长异常",
+    "tare_mismatch": "皮重与登记不符",
+    "media_dropped_disk_full": "磁盘已满，照片视频未保存",
+}
+
+
+def anomaly_label(code: str) -> str:
+    """The Chinese name of an agent anomaly code (a check reason's title, else the code itself)."""
+    return ANOMALY_LABELS.get(code) or REASONS.get(code, (code, ""))[0]
 
 
 @dataclass(frozen=True)
@@ -56,18 +96,61 @@ class FlagView:
         return REASONS.get(self.flag.code, ("", ""))[1]
 
 
-def _latest() -> Select[tuple[uuid.UUID, str]]:
-    ranked = select(
-        m.CheckResolution.flag_id,
-        m.CheckResolution.outcome,
-        func.row_number()
-        .over(
-            partition_by=m.CheckResolution.flag_id,
-            order_by=(m.CheckResolution.created_at.desc(), m.CheckResolution.id.desc()),
+def _voided(flag: type[m.CheckFlag]) -> Any:
+    """True when the flag's pass is voided by its newest correction."""
+    newest = (
+        select(m.PassCorrection.void)
+        .where(
+            m.PassCorrection.tenant_id == flag.tenant_id,
+            m.PassCorrection.pass_event_id == flag.pass_event_id,
         )
-        .label("rank"),
-    ).subquery()
-    return select(ranked.c.flag_id, ranked.c.outcome).where(ranked.c.rank == 1)
+        .order_by(m.PassCorrection.created_at.desc(), m.PassCorrection.id.desc())
+        .limit(1)
+        .correlate(flag)
+        .scalar_subquery()
+    )
+    return func.coalesce(newest, False)
+
+
+def _newest_outcome(flag: type[m.CheckFlag]) -> Any:
+    """The newest resolution's outcome of the flag (NULL: never resolved)."""
+    return (
+        select(m.CheckResolution.outcome)
+        .where(m.CheckResolution.tenant_id == flag.tenant_id, m.CheckResolution.flag_id == flag.id)
+        .order_by(m.CheckResolution.created_at.desc(), m.CheckResolution.id.desc())
+        .limit(1)
+        .correlate(flag)
+        .scalar_subquery()
+    )
+
+
+def open_condition() -> Any:
+    """The SQL predicate "this ``check_flag`` is open" (the module docstring's one definition)."""
+    outcome = _newest_outcome(m.CheckFlag)
+    return and_(
+        func.coalesce(outcome, "reopened") == "reopened",
+        m.CheckFlag.pass_event_id.is_(None) | ~_voided(m.CheckFlag),
+    )
+
+
+def record_time() -> Any:
+    """When the flagged record happened: the pass time, else when the flag was raised."""
+    return func.coalesce(m.CheckFlag.occurred_at, m.CheckFlag.created_at)
+
+
+async def count_open(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> int:
+    """Open flags of the tenant (record time in ``[start, end)`` when given) — the one count of open flags."""
+    query = select(func.count()).select_from(m.CheckFlag).where(m.CheckFlag.tenant_id == tenant_id, open_condition())
+    if start is not None:
+        query = query.where(record_time() >= start)
+    if end is not None:
+        query = query.where(record_time() < end)
+    return int(await session.scalar(query) or 0)
 
 
 async def list_flags(
@@ -83,13 +166,11 @@ async def list_flags(
     if criteria.code and criteria.code not in REASONS:
         errors.add("code", "code.unknown", f"未知的校验原因代码“{criteria.code}”")
     errors.raise_if_any()
-    latest = _latest().subquery()
-    closed = latest.c.outcome.in_(("resolved", "dismissed"))
-    query = select(m.CheckFlag).outerjoin(latest, latest.c.flag_id == m.CheckFlag.id)
+    query = select(m.CheckFlag)
     if criteria.status == "open":
-        query = query.where(~closed | latest.c.outcome.is_(None))
+        query = query.where(open_condition())
     elif criteria.status == "closed":
-        query = query.where(closed)
+        query = query.where(~open_condition())
     for column, value in (
         (m.CheckFlag.code, criteria.code),
         (m.CheckFlag.pass_event_id, criteria.pass_event_id),
@@ -99,7 +180,7 @@ async def list_flags(
             query = query.where(column == value)
     if criteria.plate:
         query = query.where(m.CheckFlag.plate.contains("".join(criteria.plate.split()).upper(), autoescape=True))
-    stamp = func.coalesce(m.CheckFlag.occurred_at, m.CheckFlag.created_at)
+    stamp = record_time()
     if window.start is not None:
         query = query.where(stamp >= window.start)
     if window.end is not None:
@@ -119,10 +200,13 @@ async def _views(session: AsyncSession, rows: list[m.CheckFlag]) -> list[FlagVie
         .order_by(m.CheckResolution.created_at, m.CheckResolution.id)
     ):
         history.setdefault(res.flag_id, []).append(res)
+    open_ids = set(
+        await session.scalars(select(m.CheckFlag.id).where(m.CheckFlag.id.in_([r.id for r in rows]), open_condition()))
+    )
     out = []
     for row in rows:
         items = history.get(row.id, [])
-        status = "closed" if items and items[-1].outcome in {"resolved", "dismissed"} else "open"
+        status = "open" if row.id in open_ids else "closed"
         out.append(FlagView(row, status, items))
     return out
 
@@ -181,13 +265,8 @@ async def resolve(
 
 
 async def summary(session: AsyncSession) -> dict[str, int]:
-    """Open flags per reason code (the queue's badge counts)."""
-    latest = _latest().subquery()
-    closed = latest.c.outcome.in_(("resolved", "dismissed"))
+    """Open flags per reason code (the queue's badge counts; the same definition as :func:`count_open`)."""
     rows = await session.execute(
-        select(m.CheckFlag.code, func.count())
-        .outerjoin(latest, latest.c.flag_id == m.CheckFlag.id)
-        .where(~closed | latest.c.outcome.is_(None))
-        .group_by(m.CheckFlag.code)
+        select(m.CheckFlag.code, func.count()).where(open_condition()).group_by(m.CheckFlag.code)
     )
     return {str(code): int(n) for code, n in rows}

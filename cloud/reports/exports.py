@@ -1,15 +1,18 @@
 """Exports of a report: Excel (openpyxl), PDF (weasyprint, Noto Sans CJK embedded) and CSV; background jobs.
 
 Every file carries the enterprise's name, the period and the generation time (China time) above a
-table with Chinese headers; the rows are exactly the API's rows. Long exports run as jobs: a row in
-``report_export_job`` (tenant-owned, RLS) and an asyncio task in the process that accepted the
-request, which updates the row's progress and finally stores the file in it (docs/reports.md says
-why this is enough, and what happens to a job whose process stops).
+table with Chinese headers; the rows are exactly the API's rows, except the photo columns: Excel and PDF
+embed a small JPEG thumbnail of the photo (made with Pillow, cached per export so a truck's repeated
+photo is encoded once), CSV and the JSON rows carry the photo's link (``/api/v1/blobs/{sha256}``).
+Long exports run as jobs: a row in ``report_export_job`` (tenant-owned, RLS) and an asyncio task in
+the process that accepted the request, which updates the row's progress and finally stores the file in
+it (docs/reports.md says why this is enough, and what happens to a job whose process stops).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import datetime as dt
 import html
@@ -25,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import models as m
 from cloud.domain.common import CHINA_TZ
-from cloud.reports.ledgers import LEDGERS, LedgerType, Row
+from cloud.reports.ledgers import LEDGERS, PHOTO_COLUMNS, LedgerType, Row, photo_sha
 from cloud.reports.periods import Period
 from cloud.reports.service import Scope, open_scope
 from tenants.context import Principal
@@ -45,6 +48,83 @@ SYNC_MAX_ROWS = {"xlsx": 20_000, "csv": 20_000, "pdf": 2_000}
 PDF_MAX_ROWS = 20_000
 #: The CJK font the PDF embeds (Debian fonts-noto-cjk; PLATFORM-NOTES.md §10).
 PDF_FONT = "Noto Sans CJK SC"
+#: Thumbnail box (pixels): 16:9 scene photos become 112 × 63, about 2–4 KB as JPEG.
+THUMB_SIZE = (112, 63)
+THUMB_QUALITY = 70
+#: Thumbnails kept per export (a truck's photo appears once per pass; distinct photos are encoded once).
+THUMB_CACHE = 256
+#: Beyond this many rows an export embeds no more photos (memory: openpyxl and weasyprint hold every
+#: image of the file; 5,000 thumbnails ≈ 15 MB); later rows carry the photo link instead (docs/reports.md).
+MAX_EMBEDDED_PHOTOS = 5_000
+#: Excel row height (points) and column width (characters) that fit a thumbnail.
+XLSX_PHOTO_ROW_PT = 50
+XLSX_PHOTO_COL_CHARS = 17
+
+PhotoLoader = Callable[[str], bytes | None]
+
+
+class Thumbnails:
+    """Small JPEG thumbnails of blobs, made once per hash (bounded LRU cache); None when unreadable."""
+
+    def __init__(self, load: PhotoLoader, *, limit: int = MAX_EMBEDDED_PHOTOS, cache: int = THUMB_CACHE) -> None:
+        self._load = load
+        self._cache: dict[str, bytes | None] = {}
+        self._size = cache
+        self.limit = limit
+        self.embedded = 0
+
+    def get(self, sha256: str) -> bytes | None:
+        """The thumbnail of ``sha256`` (None: no photo, unreadable, or the export's photo budget is spent)."""
+        if self.embedded >= self.limit:
+            return None
+        thumb = self._cache.pop(sha256) if sha256 in self._cache else _thumbnail(self._load(sha256))
+        self._cache[sha256] = thumb
+        while len(self._cache) > self._size:
+            self._cache.pop(next(iter(self._cache)))
+        if thumb is not None:
+            self.embedded += 1
+        return thumb
+
+
+def _thumbnail(data: bytes | None) -> bytes | None:
+    if not data:
+        return None
+    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
+
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.draft("RGB", (THUMB_SIZE[0] * 2, THUMB_SIZE[1] * 2))  # JPEG: decode at a reduced scale
+            image = opened.convert("RGB")
+    except (UnidentifiedImageError, OSError):
+        log.warning("export photo not readable", size=len(data))
+        return None
+    image.thumbnail(THUMB_SIZE)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=THUMB_QUALITY, optimize=True)
+    return out.getvalue()
+
+
+def blob_loader(store: Any) -> PhotoLoader:
+    """A loader over a blob store (``cloud.blobs.BlobStore``): bytes, or None when the blob is absent."""
+
+    def load(sha256: str) -> bytes | None:
+        try:
+            data: bytes = store.get(sha256)
+        except (FileNotFoundError, OSError):
+            return None
+        return data
+
+    return load
+
+
+def loader_of(state: Any) -> PhotoLoader | None:
+    """The application's blob store as a photo loader (None when the state has no blob settings)."""
+    settings = getattr(state, "settings", None)
+    if settings is None:
+        return None
+    from cloud.blobs import BlobStore  # noqa: PLC0415
+
+    return blob_loader(BlobStore(settings.blobs.root))
 
 
 @dataclass(frozen=True)
@@ -57,6 +137,7 @@ class Document:
     period: Period
     generated_at: dt.datetime
     rows: list[Row]
+    photos: PhotoLoader | None = None
 
     @property
     def heading(self) -> list[str]:
@@ -125,14 +206,44 @@ def to_xlsx(doc: Document) -> bytes:
         cell = sheet.cell(row=header_row, column=j, value=title)
         cell.font = Font(bold=True)
         sheet.column_dimensions[cell.column_letter].width = max(10, min(40, len(title) * 2 + 2))
+    thumbs = Thumbnails(doc.photos) if doc.photos is not None else None
+    photo_cols = [j for j, (key, _) in enumerate(doc.ledger.columns, start=1) if key in PHOTO_COLUMNS]
+    for j in photo_cols:
+        sheet.column_dimensions[sheet.cell(row=header_row, column=j).column_letter].width = XLSX_PHOTO_COL_CHARS
     for i, row in enumerate(doc.rows, start=header_row + 1):
         for j, (key, _) in enumerate(doc.ledger.columns, start=1):
             value = row.get(key)
-            sheet.cell(row=i, column=j, value="" if value is None else value)
+            if key in PHOTO_COLUMNS and _embed_xlsx(sheet, i, j, value, thumbs):
+                continue
+            sheet.cell(row=i, column=j, value=_text(key, value))
     sheet.freeze_panes = sheet.cell(row=header_row + 1, column=1)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+def _text(key: str, value: Any) -> Any:
+    """A cell's text: photo links stay links (never a bare hash); None is empty."""
+    if value is None:
+        return ""
+    if key in PHOTO_COLUMNS and not value:
+        return "无照片"
+    return value
+
+
+def _embed_xlsx(sheet: Any, row: int, column: int, value: Any, thumbs: Thumbnails | None) -> bool:
+    """Anchor the photo's thumbnail in the cell (True), or leave the cell to the link (False)."""
+    sha = photo_sha(value)
+    thumb = thumbs.get(sha) if thumbs is not None and sha else None
+    if thumb is None:
+        return False
+    from openpyxl.drawing.image import Image as XlImage  # noqa: PLC0415
+
+    image = XlImage(io.BytesIO(thumb))
+    cell = sheet.cell(row=row, column=column)
+    sheet.add_image(image, cell.coordinate)
+    sheet.row_dimensions[row].height = XLSX_PHOTO_ROW_PT
+    return True
 
 
 def to_csv(doc: Document) -> bytes:
@@ -150,12 +261,16 @@ def to_html(doc: Document) -> str:
     e = html.escape
     heading = "".join(f"<p class='h{i}'>{e(line)}</p>" for i, line in enumerate(doc.heading))
     head = "".join(f"<th>{e(title)}</th>" for _, title in doc.ledger.columns)
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td>{e(str(row.get(k) if row.get(k) is not None else ''))}</td>" for k, _ in doc.ledger.columns)
-        + "</tr>"
-        for row in doc.rows
-    )
+    thumbs = Thumbnails(doc.photos) if doc.photos is not None else None
+
+    def cell(key: str, value: Any) -> str:
+        sha = photo_sha(value) if key in PHOTO_COLUMNS else None
+        thumb = thumbs.get(sha) if thumbs is not None and sha else None
+        if thumb is not None:
+            return f"<td class='photo'><img src='data:image/jpeg;base64,{base64.b64encode(thumb).decode()}'></td>"
+        return f"<td>{e(str(_text(key, value)))}</td>"
+
+    body = "".join("<tr>" + "".join(cell(k, row.get(k)) for k, _ in doc.ledger.columns) + "</tr>" for row in doc.rows)
     return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><style>
 @page {{ size: A4 landscape; margin: 10mm;
   @bottom-center {{ content: "第 " counter(page) " 页 / 共 " counter(pages) " 页";
@@ -164,6 +279,7 @@ body {{ font-family: '{PDF_FONT}'; font-size: 6.5pt; }}
 p {{ margin: 0 0 1.5mm 0; }} p.h0 {{ font-size: 12pt; font-weight: bold; text-align: center; }}
 table {{ border-collapse: collapse; width: 100%; table-layout: auto; }}
 th, td {{ border: 0.4pt solid #444; padding: 0.6mm 0.8mm; word-break: break-all; }}
+td.photo {{ padding: 0.3mm; }} td.photo img {{ width: 20mm; height: auto; display: block; }}
 th {{ background: #e8eef5; }} thead {{ display: table-header-group; }} tr {{ page-break-inside: avoid; }}
 </style></head><body>{heading}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></body></html>"""
 
@@ -190,9 +306,11 @@ SessionFactory = Callable[[Principal], Any]  # Database.session: an async contex
 _TASKS: set[asyncio.Task[None]] = set()
 
 
-def start_job(open_session: SessionFactory, principal: Principal, job_id: uuid.UUID) -> None:
+def start_job(
+    open_session: SessionFactory, principal: Principal, job_id: uuid.UUID, photos: PhotoLoader | None = None
+) -> None:
     """Run a queued job in this process; the task is kept referenced until it ends."""
-    task = asyncio.create_task(run_job(open_session, principal, job_id), name=f"report-export-{job_id}")
+    task = asyncio.create_task(run_job(open_session, principal, job_id, photos), name=f"report-export-{job_id}")
     _TASKS.add(task)
     task.add_done_callback(_TASKS.discard)
 
@@ -210,7 +328,9 @@ async def _set(open_session: SessionFactory, principal: Principal, job_id: uuid.
         )
 
 
-async def run_job(open_session: SessionFactory, principal: Principal, job_id: uuid.UUID) -> None:
+async def run_job(
+    open_session: SessionFactory, principal: Principal, job_id: uuid.UUID, photos: PhotoLoader | None = None
+) -> None:
     """Build the report of job ``job_id`` as ``principal``, updating progress; store the file or the error."""
     try:
         async with open_session(principal) as session, session.begin():
@@ -236,7 +356,7 @@ async def run_job(open_session: SessionFactory, principal: Principal, job_id: uu
                 session, scope, ledger, period, progress=progress, max_rows=PDF_MAX_ROWS if fmt == "pdf" else None
             )
         await _set(open_session, principal, job_id, progress=85, rows=len(rows))
-        doc = Document(ledger, scope.name, scope.uscc, period, dt.datetime.now(dt.UTC), rows)
+        doc = Document(ledger, scope.name, scope.uscc, period, dt.datetime.now(dt.UTC), rows, photos)
         content = await render(fmt, doc)
         await _set(
             open_session,

@@ -7,16 +7,18 @@ One SQL definition (:data:`FACTS_SQL`) turns a pass event into its reportable at
   emission stage, heavy); when the event has no snapshot (a manual entry, an old agent), the vehicle
   version in force when the pass occurred (the newest version created at or before it, else the
   first version); the carrier (车队名称) always comes from that version;
-* the net weight of the trip from ``payload.weighing.net_kg`` (kilograms); none = not weighed;
+* the net weight of the trip (kilograms): the newest ``weighing`` row of the pass carrying a net (late
+  weighings from the agent, the weighbridge-software connector, a person's assignment), else the agent's
+  ``payload.weighing.net_kg`` (older agents); none = not weighed;
 * the emergency level in force (``payload.emergency_level``);
 * the newest correction of the pass (``pass_correction``), whose fields win over the event's: plate,
   plate colour, direction, vehicle (then the version in force replaces the agent's snapshot), cargo and
   net weight; a voided pass is left out. Days with corrections since the watermark are dirty.
 
 The aggregates (``report_daily``, ``report_daily_reason``) hold exactly :data:`GROUPED_SQL` for whole
-days. A tenant's watermark says which source rows are folded in; days touched by events received
-since then (minus a safety lag for transactions still in flight) are rebuilt on the next read by a
-role that may write, and computed raw on the fly for one that may not (regulators).
+days. A tenant's watermark says which source rows are folded in; days touched by events, corrections or
+weighings received since then (minus a safety lag for transactions still in flight) are rebuilt on the
+next read by a role that may write, and computed raw on the fly for one that may not (regulators).
 """
 
 # SQL here is assembled from module constants only; every value is a bound parameter.
@@ -50,6 +52,12 @@ END"""
 #: The agent's vehicle snapshot, unless a correction named another vehicle (then the version in force).
 _SNAPSHOT = "(CASE WHEN pc.vehicle_id IS NULL THEN p.payload -> 'vehicle' END)"
 
+#: The trip's net weight stored with the pass (the exit pass of a weighed trip; a late weighing, a connector
+#: record or a person's assignment; docs/devices.md "Weighing ↔ pass"): the newest weighing row carrying one.
+_WEIGHED_NET = """(SELECT w.net_kg FROM weighing w
+    WHERE w.tenant_id = p.tenant_id AND w.pass_event_id = p.id AND w.net_kg IS NOT NULL
+    ORDER BY w.received_at DESC, w.id DESC LIMIT 1)"""
+
 #: One row per pass event of ``:tenant_id`` in ``[:start, :end)`` with its reportable attributes.
 FACTS_SQL = f"""
 SELECT p.id, p.occurred_at, p.received_at, COALESCE(pc.plate, p.plate) AS plate,
@@ -65,7 +73,7 @@ SELECT p.id, p.occurred_at, p.received_at, COALESCE(pc.plate, p.plate) AS plate,
        COALESCE(({_SNAPSHOT} #>> '{{heavy}}')::boolean, {_HEAVY_FROM_VERSION}) AS heavy,
        vv.fleet_name AS carrier,
        COALESCE(NULLIF(p.payload ->> 'emergency_level', ''), 'none') AS emergency_level,
-       COALESCE(pc.net_kg, (p.payload #>> '{{weighing,net_kg}}')::numeric) AS net_kg,
+       COALESCE(pc.net_kg, {_WEIGHED_NET}, (p.payload #>> '{{weighing,net_kg}}')::numeric) AS net_kg,
        vv.vehicle_type, vv.vin, vv.register_date, vv.brand_model, vv.engine_model, vv.engine_maker,
        vv.engine_no, vv.use_nature, vv.network_status, vv.env_list_no, vv.owner_name
 FROM pass_event p
@@ -235,7 +243,11 @@ async def dirty_days(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[list[
             "WHERE tenant_id = :t AND received_at >= :since "
             "UNION SELECT (p.occurred_at AT TIME ZONE 'Asia/Shanghai')::date FROM pass_correction c "
             "JOIN pass_event p ON p.tenant_id = c.tenant_id AND p.id = c.pass_event_id "
-            "WHERE c.tenant_id = :t AND c.created_at >= :since"
+            "WHERE c.tenant_id = :t AND c.created_at >= :since "
+            # A weight attached after the pass (late weighing, connector, assignment) changes its day's tonnage.
+            "UNION SELECT (p.occurred_at AT TIME ZONE 'Asia/Shanghai')::date FROM weighing w "
+            "JOIN pass_event p ON p.tenant_id = w.tenant_id AND p.id = w.pass_event_id "
+            "WHERE w.tenant_id = :t AND w.received_at >= :since"
         ),
         {"t": tenant_id, "since": watermark - SAFETY_LAG},
     )

@@ -225,7 +225,6 @@ _PASS_WHERE = {
     ),
     "ledger_completeness": f"NOT {facts.COMPLETE}",
     "manual_release_reasons": f"f.trigger = 'manual_release' AND NOT {facts.MANUAL_WITH_REASON}",
-    "open_flags": "cardinality(f.anomaly_flags) > 0",
 }
 
 
@@ -263,6 +262,8 @@ async def records(
     if code == "upload_rate":
         return await _not_uploaded(session, scope, period, limit, offset)
     where = _clean_where(scope) if code == "clean_transport_ratio" else _PASS_WHERE[code]
+    if code == "open_flags":
+        return await _open_flags(session, scope, period, limit, offset)
     assert where is not None
     params: dict[str, Any] = {"tenant_id": scope.tenant_id, "start": period.start, "end": period.end}
     total = int(await session.scalar(text(f"SELECT count(*) FROM ({facts.FACTS_SQL}) f WHERE {where}"), params) or 0)
@@ -287,6 +288,44 @@ async def records(
 
 
 def stage_label(code: str | None) -> str:
+async def _open_flags(
+    session: AsyncSession, scope: Scope, period: Period, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The open flags of the period (the one definition, cloud.compliance.flags), oldest record first."""
+    from sqlalchemy import func, select  # noqa: PLC0415
+
+    from cloud.compliance import flags  # noqa: PLC0415
+    from cloud.db import models as m  # noqa: PLC0415
+
+    stamp = flags.record_time()
+    where = (
+        m.CheckFlag.tenant_id == scope.tenant_id,
+        flags.open_condition(),
+        stamp >= period.start,
+        stamp < period.end,
+    )
+    total = int(await session.scalar(select(func.count()).select_from(m.CheckFlag).where(*where)) or 0)
+    rows = await session.scalars(
+        select(m.CheckFlag).where(*where).order_by(stamp, m.CheckFlag.id).limit(limit).offset(offset)
+    )
+    out = []
+    for flag in rows:
+        when = flag.occurred_at or flag.created_at
+        out.append(
+            {
+                "kind": "flag",
+                "id": flag.id,
+                "href": f"/api/v1/passes/{flag.pass_event_id}"
+                if flag.pass_event_id
+                else f"/api/v1/vehicles/{flag.vehicle_id}",
+                "label": f"{china_time(when)} {flag.plate or ''} {flags.anomaly_label(flag.code)}".strip(),
+                "code": flag.code,
+                "message": flag.message,
+            }
+        )
+    return out, total
+
+
     """Chinese name of a stage code (empty when unknown)."""
     try:
         return EmissionStage.parse(code).label if code else ""

@@ -72,6 +72,33 @@ _TRIGGER = {"auto": "自动识别", "manual_release": "人工放行", "manual_en
 _CATEGORY = {"transport": "进出厂运输车辆", "in_plant": "厂内运输车辆", "nrmm": "非道路移动机械"}
 
 
+#: Where a photo of a ledger row is fetched (JSON rows and CSV carry this link; Excel and PDF embed a thumbnail).
+PHOTO_HREF = "/api/v1/blobs/{sha256}"
+#: Columns whose value is a photo link (exports embed the photo instead of the text).
+PHOTO_COLUMNS = frozenset({"photo"})
+
+
+def photo_href(sha256: str | None) -> str:
+    """The photo's link (empty without a photo); never the bare hash."""
+    return PHOTO_HREF.format(sha256=sha256) if sha256 else ""
+
+
+def photo_sha(value: object) -> str | None:
+    """The blob hash inside a photo link made by :func:`photo_href` (None for anything else)."""
+    prefix = PHOTO_HREF.split("{", 1)[0]
+    if isinstance(value, str) and value.startswith(prefix):
+        sha = value[len(prefix) :]
+        if len(sha) == 64 and all(c in "0123456789abcdef" for c in sha):
+            return sha
+    return None
+
+
+def _network(code: str | None) -> str:
+    from cloud.domain.vehicles import NETWORK_STATUSES  # noqa: PLC0415 - the vehicle ledger's labels
+
+    return NETWORK_STATUSES.get(code or "", code or "")
+
+
 def _reasons(codes: list[str] | None) -> str:
     return "、".join(stats.REASON_LABELS.get(c, c) for c in codes or [])
 
@@ -138,7 +165,7 @@ def _transport_row(r: Any) -> Row:
         "lane_code": r.lane_code,
         "direction": _DIRECTION[r.direction],
         "time": china_time(r.occurred_at),
-        "photo": r.scene_sha256 or "",
+        "photo": photo_href(r.scene_sha256),
         "plate": r.plate,
         "plate_colour": _colour(r.plate_colour),
         "vehicle_type": _label(VehicleType, r.vehicle_type),
@@ -151,7 +178,7 @@ def _transport_row(r: Any) -> Row:
         "fuel": _label(FuelType, r.fuel),
         "stage": _label(EmissionStage, r.stage),
         "use_nature": _label(UseNature, r.use_nature),
-        "network_status": r.network_status or "",
+        "network_status": _network(r.network_status),
         "env_list_no": r.env_list_no or "",
         "driving_license": "已上传" if r.has_license else "未上传",
         "cargo": r.cargo_name or "",
@@ -207,7 +234,7 @@ async def _interceptions(
             "reasons": _reasons(r.reason_codes) or stats.REASON_LABELS["unspecified"],
             "emergency_level": _level(r.emergency_level),
             "trigger": _TRIGGER.get(r.trigger, r.trigger),
-            "photo": r.scene_sha256 or "",
+            "photo": photo_href(r.scene_sha256),
         }
         for r in rows
     ], total
@@ -244,7 +271,7 @@ async def _manual(s: AsyncSession, scope: Scope, period: Period, limit: int, off
             "operator": r.operator or "",
             "reason": r.manual_reason or "",
             "emergency_level": _level(r.emergency_level),
-            "photo": r.scene_sha256 or "",
+            "photo": photo_href(r.scene_sha256),
         }
         for r in rows
     ], total

@@ -6,8 +6,6 @@ enterprise of its region (its own pool and RLS policy). The enterprise is named 
 naming another enterprise gets 404, as for any object that is not theirs.
 """
 
-# ruff: noqa: S608 - SQL here is assembled from module constants only; every value is a bound parameter.
-
 from __future__ import annotations
 
 import datetime as dt
@@ -84,34 +82,11 @@ async def non_road(session: AsyncSession, tenant_id: uuid.UUID, period: Period) 
     return [stats.NonRoadRow(mode, direction, Decimal(t), int(n)) for mode, direction, t, n in rows]
 
 
-#: The newest resolution of check flag ``f`` (none = open).
-_OUTCOME = (
-    "(SELECT r.outcome FROM check_resolution r WHERE r.tenant_id = f.tenant_id AND r.flag_id = f.id "
-    "ORDER BY r.created_at DESC, r.id DESC LIMIT 1)"
-)
-# SQL assembled from the module constants above only; every value is a bound parameter.
-_OPEN_FLAGS_SQL = f"""
-SELECT count(*) FROM pass_event p
-WHERE p.tenant_id = :t AND p.occurred_at >= :s AND p.occurred_at < :e
-  AND (SELECT c.void FROM pass_correction c WHERE c.tenant_id = p.tenant_id AND c.pass_event_id = p.id
-       ORDER BY c.created_at DESC, c.id DESC LIMIT 1) IS NOT TRUE
-  AND (EXISTS (SELECT 1 FROM check_flag f WHERE f.tenant_id = p.tenant_id AND f.pass_event_id = p.id
-               AND COALESCE({_OUTCOME}, 'reopened') = 'reopened')
-       OR (cardinality(p.anomaly_flags) > 0
-           AND NOT EXISTS (SELECT 1 FROM check_flag f WHERE f.tenant_id = p.tenant_id AND f.pass_event_id = p.id
-                           AND {_OUTCOME} IN ('resolved', 'dismissed'))))
-"""
-
-
 async def open_flags(session: AsyncSession, tenant_id: uuid.UUID, period: Period) -> int:
-    """Pass events of the period with a flag nobody has closed (issue 6 reviews; docs/reports.md).
+    """Open flags of the period: the one definition, :func:`cloud.compliance.flags.count_open` (docs/reports.md)."""
+    from cloud.compliance import flags  # noqa: PLC0415 - reports read the review queue, nothing more
 
-    Open: a logic-check flag whose newest resolution is none or ``reopened``; or anomaly flags from
-    the agent on a pass none of whose check flags a reviewer has resolved or dismissed. Voided passes
-    do not count.
-    """
-    params = {"t": tenant_id, "s": period.start, "e": period.end}
-    return int(await session.scalar(text(_OPEN_FLAGS_SQL), params) or 0)
+    return await flags.count_open(session, tenant_id, period.start, period.end)
 
 
 async def upload_status(session: AsyncSession, tenant_id: uuid.UUID, period: Period) -> dict[str, Any] | None:

@@ -181,6 +181,7 @@ async def export_ledger(
     report_type: FromPath[ReportType],
     session: NamedDependency[AsyncSession],
     principal: NamedDependency[Principal],
+    state: State,
     fmt: Annotated[ExportFormat, QueryParameter(name="format", description="xlsx、pdf 或 csv")] = "xlsx",
     period: PeriodKindQuery = None,
     date: DateQuery = None,
@@ -193,7 +194,8 @@ async def export_ledger(
     async with session.begin():
         scope = await service.open_scope(session, principal, tenant_id)
         rows = await exports.collect(session, scope, ledger, window, max_rows=exports.SYNC_MAX_ROWS[fmt])
-    doc = exports.Document(ledger, scope.name, scope.uscc, window, dt.datetime.now(dt.UTC), rows)
+    photos = exports.loader_of(state)
+    doc = exports.Document(ledger, scope.name, scope.uscc, window, dt.datetime.now(dt.UTC), rows, photos)
     content = await exports.render(fmt, doc)
     return _download(content, exports.CONTENT_TYPES[fmt], f"{doc.filename}.{fmt}")
 
@@ -524,7 +526,7 @@ async def create_export(
     window = parse_period(data.period, data.date, data.start, data.end)
     async with session.begin():
         job = await exports.create_job(session, principal, tenant_id, data.report, data.format, window)
-    exports.start_job(state.database.session, principal, job.id)
+    exports.start_job(state.database.session, principal, job.id, exports.loader_of(state))
     return Response(_export(job), status_code=202)
 
 

@@ -51,7 +51,8 @@ _FORMATS: Final = ("xlsx", "csv", "pdf")
 _GRADES: Final = ("A", "B", "B-", "C", "D", "leading")
 _STATUS_LABELS: Final = {"pass": "达标", "fail": "未达标", "no_data": "无数据", "not_required": "不要求"}
 _REVIEW_STATUSES: Final = {"open": "待处理", "closed": "已关闭", "all": "全部"}
-#: Agent anomalies on passes that no reviewer has closed (docs/reports.md: the same rule as open_flags).
+#: Agent anomalies on passes that no reviewer has closed: evidence shown for information; the open-flag count is
+#: cloud.compliance.flags.count_open (check flags only; docs/reports.md "Open flags").
 _ANOMALIES_SQL: Final = text(
     "SELECT p.id, p.occurred_at, p.plate, p.anomaly_flags FROM pass_event p "
     "WHERE cardinality(p.anomaly_flags) > 0 AND NOT EXISTS ("
@@ -69,7 +70,7 @@ def _forbidden(request: Request[Any, Any, Any], principal: Principal, message: s
 def _label_of(code: str) -> str:
     if code == UPLINK_REJECTED:
         return "监管平台拒收"
-    return checks.REASONS.get(code, (code, ""))[0]
+    return flags.anomaly_label(code)
 
 
 # Review queue ------------------------------------------------------------------------------------
@@ -276,7 +277,8 @@ async def export_download(
             principal=principal,
             message=exc.detail,
         )
-    doc = exports.Document(ledger, scope.name, scope.uscc, period, dt.datetime.now(dt.UTC), rows)
+    photos = exports.loader_of(request.app.state)
+    doc = exports.Document(ledger, scope.name, scope.uscc, period, dt.datetime.now(dt.UTC), rows, photos)
     content = await exports.render(fmt, doc)
     filename = f"{doc.filename}.{fmt}"
     log.info("portal.report_exported", report=report, fmt=fmt, rows=len(rows), by=principal.login)
