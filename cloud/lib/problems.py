@@ -92,7 +92,8 @@ def _body(status: int, code: str, title: str, detail: str, instance: str, errors
 
 def _response(request: Request[Any, Any, Any], problem: ProblemError) -> Response[dict[str, Any]]:
     body = _body(problem.status, problem.code, problem.title, problem.detail, request.url.path, problem.errors)
-    return Response(content=body, status_code=problem.status, media_type=PROBLEM_JSON)
+    headers: dict[str, str] | None = getattr(problem, "headers", None)  # e.g. Retry-After on a 429
+    return Response(content=body, status_code=problem.status, media_type=PROBLEM_JSON, headers=headers)
 
 
 _AT = re.compile(r"at `\$\.?([^`]*)`")
@@ -130,6 +131,49 @@ def _translate(message: str) -> str:
     return message
 
 
+#: SQLSTATEs of a value the database refuses (issue 17): numeric_value_out_of_range,
+#: character_not_in_repertoire (NUL in text), untranslatable_character (a NUL escape in jsonb).
+_OUT_OF_RANGE = frozenset({"22003"})
+_BAD_CHARACTER = frozenset({"22021", "22P05"})
+
+
+def _database_problem(exc: DBAPIError) -> ProblemError | None:
+    """The Problem Details of a database error the caller caused (None: a server error)."""
+    if isinstance(exc, IntegrityError):
+        log.warning("integrity error", error=str(exc.orig))
+        return ProblemError(409, "conflict", "数据冲突", "数据与已有记录冲突（重复或引用不存在）")
+    if "row-level security" in str(exc.orig):
+        return forbidden("无权写入该租户的数据")
+    return _refused_value(exc)
+
+
+def _refused_value(exc: DBAPIError) -> ProblemError | None:
+    """A 422 for a value its column cannot hold; the transaction is rolled back, nothing was written.
+
+    ``cloud.lib.limits`` refuses such input before the handler where it can (JSON, forms, the query);
+    this covers the rest (multipart fields, integers inside 64 bits but past an ``integer`` column).
+    """
+    state = str(getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None) or "")
+    text = str(exc.orig)
+    if state in _OUT_OF_RANGE or "out of int" in text or "out of range" in text:
+        return ProblemError(
+            422,
+            "value_out_of_range",
+            "数值超出范围",
+            "数值超出允许范围",
+            [FieldError(field="body", code="out_of_range", message="数值超出允许范围")],
+        )
+    if state in _BAD_CHARACTER or "0x00" in text:
+        return ProblemError(
+            422,
+            "input_control_character",
+            "输入包含非法字符",
+            "输入包含空字符或控制字符",
+            [FieldError(field="body", code="control_character", message="不允许空字符或控制字符")],
+        )
+    return None
+
+
 def problem_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:  # noqa: PLR0911 - one branch per exception family
     """Render any exception as Problem Details."""
     if isinstance(exc, ProblemError):
@@ -148,11 +192,8 @@ def problem_handler(request: Request[Any, Any, Any], exc: Exception) -> Response
         return _response(request, ProblemError(404, "not_found", "未找到", "请求的资源不存在"))
     if isinstance(exc, HTTPException):
         return _response(request, ProblemError(exc.status_code, "http_error", "请求无法处理", str(exc.detail)))
-    if isinstance(exc, IntegrityError):
-        log.warning("integrity error", error=str(exc.orig))
-        return _response(request, ProblemError(409, "conflict", "数据冲突", "数据与已有记录冲突（重复或引用不存在）"))
-    if isinstance(exc, DBAPIError) and "row-level security" in str(exc.orig):
-        return _response(request, forbidden("无权写入该租户的数据"))
+    if isinstance(exc, DBAPIError) and (refused := _database_problem(exc)) is not None:
+        return _response(request, refused)
     log.error("unhandled error", path=request.url.path, exc_info=exc)
     return _response(
         request, ProblemError(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "服务器内部错误", "请稍后重试")
