@@ -26,6 +26,7 @@ from cloud.hub import agent_socket
 from cloud.hub.checks import ChecksRunner
 from cloud.hub.commands import CommandBus
 from cloud.hub.pool import IngestPool
+from cloud.lib.limits import InputLimits
 from cloud.lib.problems import EXCEPTION_HANDLERS
 from cloud.settings import Settings
 from cloud.uplink.worker import UplinkWorker
@@ -88,6 +89,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
             "blob_store": Provide(lambda: blob_store, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[InputLimits()],  # size, depth, control characters, 64-bit integers (issue 17)
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="EcoGate 环保门禁电子台账云平台 API",

@@ -33,13 +33,14 @@ from hj1321.errors import InvalidValueError
 from hj1321.identifiers import parse_vin
 from hj1321.machinery import MachineKind, parse_env_code
 from hj1321.plates import KIND_COLOURS, PlateColour, canonical_plate, parse_plate
-from hj1321.vehicles import FuelType, UseNature, VehicleCategory, VehicleType
+from hj1321.vehicles import FuelType, PlateType, UseNature, VehicleCategory, VehicleType
 from tenants.context import Principal
 
 #: Every ledger field of a version, in the order of REGULATION.md §1.4.2.
 DATA_FIELDS: Final = (
     "plate",
     "plate_colour",
+    "plate_type",
     "vin",
     "env_reg_code",
     "internal_code",
@@ -60,6 +61,7 @@ DATA_FIELDS: Final = (
     "env_list_no",
     "fleet_name",
     "owner_name",
+    "owner_address",
     "total_mass_kg",
     "rated_load_kg",
     "extra",
@@ -76,6 +78,7 @@ _COMMON: Final = frozenset(
         "emission_stage",
         "env_list_no",
         "owner_name",
+        "owner_address",
         "local_code",
         "extra",
     }
@@ -84,6 +87,7 @@ _ROAD: Final = frozenset(
     {
         "plate",
         "plate_colour",
+        "plate_type",
         "vin",
         "vehicle_type",
         "register_date",
@@ -122,6 +126,7 @@ DOCUMENT_KINDS: Final = {
 FIELD_LABELS: Final = {
     "plate": "车牌号码",
     "plate_colour": "号牌颜色",
+    "plate_type": "号牌种类",
     "vin": "车辆识别代号",
     "env_reg_code": "环保登记编码",
     "internal_code": "内部管理号牌",
@@ -142,6 +147,7 @@ FIELD_LABELS: Final = {
     "env_list_no": "随车清单信息公开编号",
     "fleet_name": "车队名称",
     "owner_name": "车辆所有人（单位）",
+    "owner_address": "车辆所有人地址",
     "total_mass_kg": "总质量",
     "rated_load_kg": "核定载质量",
     "extra": "扩展字段",
@@ -151,7 +157,15 @@ _EARLIEST_DATE: Final = dt.date(1950, 1, 1)
 _PIN: Final = re.compile(r"^[0-9A-Z\-]{1,64}$")
 _LIST_NO: Final = re.compile(r"^[0-9A-Z\-]{1,32}$")
 _NRMM_PLATE_MAX: Final = 10
-_TEXT_FIELDS: Final = ("brand_model", "engine_model", "engine_maker", "engine_no", "fleet_name", "owner_name")
+_TEXT_FIELDS: Final = (
+    "brand_model",
+    "engine_model",
+    "engine_maker",
+    "engine_no",
+    "fleet_name",
+    "owner_name",
+    "owner_address",
+)
 #: Fields that identify a vehicle: no two active vehicles of a tenant may share one.
 IDENTITY_FIELDS: Final = ("plate", "vin", "env_reg_code", "pin")
 
@@ -193,6 +207,7 @@ def _parsers(category: str) -> dict[str, Callable[[object], Any]]:
     return {
         "plate": (lambda v: parse_plate(v).number) if road else _nrmm_plate,
         "plate_colour": lambda v: parse_plate_colour(v).value,
+        "plate_type": lambda v: PlateType.parse(v).code,
         "vin": parse_vin,
         "env_reg_code": parse_env_code,
         "internal_code": parse_env_code,
@@ -302,6 +317,7 @@ def labels(version: m.VehicleVersion) -> dict[str, str]:
     out: dict[str, str] = {"category": _category_label(version.category)}
     coded: tuple[tuple[str, Callable[[str], str]], ...] = (
         ("plate_colour", lambda c: PlateColour(c).label),
+        ("plate_type", lambda c: PlateType(c).label),
         ("vehicle_type", lambda c: VehicleType(c).label),
         ("machine_kind", lambda c: MachineKind(c).label),
         ("fuel_type", lambda c: FuelType(c).label),

@@ -12,6 +12,12 @@ Adapters are cached per tenant in this process (one HTTP session, one token reus
 the tenant's platform row is read again after :attr:`PrecheckService.config_ttl_s` and a changed
 configuration replaces the adapter. Answers are logged (``hub.precheck``) and counted
 (:attr:`PrecheckService.counts`).
+
+A platform serial issued with an answer (``/transport/check``'s ``serialNum``) is stored in
+``precheck_serial`` (tenant, lane, plate, serial) in its own short transaction, so the uplink later sends
+the pass record of that plate and lane under it instead of checking a second time: the platform sees one
+check per vehicle (cloud/uplink/adapters/registry.py picks it up; docs/uplink.md "One check per vehicle").
+Storing it never delays or changes the answer: a failure is logged and the record then gets its own serial.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.uplink import platforms
 from cloud.uplink.adapters import PlatformAdapter, PlatformConfig, PrePassResult, build_adapter
-from hj1321.plates import PlateColour
+from hj1321.plates import PlateColour, canonical_plate
 from tenants.context import Principal
 
 __all__ = ["PrecheckService", "service_of"]
@@ -64,7 +70,7 @@ class PrecheckService:
         self._gates: dict[tuple[uuid.UUID, str], tuple[float, str | None]] = {}
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
 
-    async def answer(  # noqa: PLR0911 - one answer per way a check cannot be made
+    async def answer(  # noqa: C901, PLR0911 - one answer per way a check cannot be made
         self, database: Database, principal: Principal, site_id: uuid.UUID, req: msg.PrecheckRequest
     ) -> msg.PrecheckResult:
         """The platform's verdict on ``req`` (``unavailable`` whenever there is none to give)."""
@@ -118,9 +124,33 @@ class PrecheckService:
             return result("unavailable", f"监管平台核验失败：{type(exc).__name__} {exc}".strip()[:200])
         if answer is None:
             return result("unavailable", f"监管平台协议 {adapter.profile} 无预检接口")
+        if answer.platform_serial:
+            await self._remember(database, principal, req, answer, adapter.profile)
         if answer.allowed:
             return result("allow", answer.reason, answer.platform_serial)
         return result("refuse", answer.reason or "监管平台不允许该车辆通行", answer.platform_serial)
+
+    async def _remember(
+        self, database: Database, principal: Principal, req: msg.PrecheckRequest, answer: PrePassResult, profile: str
+    ) -> None:
+        """Keep the serial the platform issued for this plate and lane (never fails the answer)."""
+        assert principal.tenant_id is not None
+        assert answer.platform_serial is not None
+        try:
+            async with database.session(principal) as session, session.begin():
+                session.add(
+                    m.PrecheckSerial(
+                        tenant_id=principal.tenant_id,
+                        lane_id=uuid.UUID(req.lane_id),
+                        plate=canonical_plate(req.plate)[:10],
+                        platform_serial=answer.platform_serial[:64],
+                        allowed=answer.allowed,
+                        profile=profile[:32],
+                    )
+                )
+            self.counts["serial_stored"] += 1
+        except Exception as exc:  # noqa: BLE001 - the gate's answer matters more than the serial
+            log.warning("hub.precheck_serial_not_stored", error=type(exc).__name__)
 
     async def close(self) -> None:
         """Close every cached adapter."""

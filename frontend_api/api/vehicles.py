@@ -28,6 +28,7 @@ NetworkStatus = Literal["connected", "disconnected", "unknown"]
 FieldName = Literal[
     "plate",
     "plate_colour",
+    "plate_type",
     "vin",
     "env_reg_code",
     "internal_code",
@@ -48,6 +49,7 @@ FieldName = Literal[
     "env_list_no",
     "fleet_name",
     "owner_name",
+    "owner_address",
     "total_mass_kg",
     "rated_load_kg",
     "extra",
@@ -68,6 +70,7 @@ class VehicleFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     plate: Annotated[str, msgspec.Meta(max_length=16, description="车牌号码（机械为环保号牌）")] | None = None
     plate_colour: Annotated[str, msgspec.Meta(max_length=12, description="号牌颜色 blue/yellow/…或中文")] | None = None
+    plate_type: Annotated[str, msgspec.Meta(max_length=16, description="号牌种类（01/大型汽车…）")] | None = None
     vin: Annotated[str, msgspec.Meta(max_length=24, description="车辆识别代号（17 位）")] | None = None
     env_reg_code: Annotated[str, msgspec.Meta(max_length=32, description="环保登记编码")] | None = None
     internal_code: Annotated[str, msgspec.Meta(max_length=32, description="内部管理号牌")] | None = None
@@ -88,6 +91,7 @@ class VehicleFields(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     env_list_no: Annotated[str, msgspec.Meta(max_length=32, description="随车清单信息公开编号")] | None = None
     fleet_name: Annotated[str, msgspec.Meta(max_length=100, description="车队名称")] | None = None
     owner_name: Annotated[str, msgspec.Meta(max_length=100, description="车辆所有人（单位）")] | None = None
+    owner_address: Annotated[str, msgspec.Meta(max_length=200, description="车辆所有人地址")] | None = None
     total_mass_kg: Mass | None = None
     rated_load_kg: Mass | None = None
     extra: Extra | None = None
@@ -126,6 +130,7 @@ class VersionOut(msgspec.Struct, kw_only=True):
     created_at: dt.datetime
     plate: str | None
     plate_colour: str | None
+    plate_type: str | None
     vin: str | None
     env_reg_code: str | None
     internal_code: str | None
@@ -146,6 +151,7 @@ class VersionOut(msgspec.Struct, kw_only=True):
     env_list_no: str | None
     fleet_name: str | None
     owner_name: str | None
+    owner_address: str | None
     total_mass_kg: int | None
     rated_load_kg: int | None
     extra: dict[str, Any]

@@ -85,6 +85,16 @@ class UplinkRecord:
     #: so a re-send after a worker restart reuses it (``/transport/*``, docs/adr/0012).
     platform_serial: str | None = None
 
+    # Registry fields of the vehicle version valid at the pass time (REGULATION.md §1.4.2 (a); issue 15):
+    # every field a platform family asks for comes from the registry, none is sent empty when it holds it.
+    plate_type: str | None = None
+    brand_model: str | None = None
+    engine_model: str | None = None
+    engine_maker: str | None = None
+    engine_no: str | None = None
+    env_list_no: str | None = None
+    owner_name: str | None = None
+    owner_address: str | None = None
     @property
     def serial(self) -> str:
         """The record serial: the event id without dashes (32 characters, unique, stable)."""

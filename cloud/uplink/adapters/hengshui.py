@@ -242,6 +242,9 @@ class HengshuiAdapter:
 
     # ------------------------------------------------------------------ payload
 
+    #: The record keys that come from the vehicle registry (§2.2: the V2.0 field list is not public, [I]).
+    REGISTRY_FIELDS: Final = {"vin": "vin", "emissionStage": "emission_stage", "fuelType": "fuel_type"}
+
     async def record_data(self, record: UplinkRecord, photos: PhotoLoader) -> dict[str, Any]:
         """The ``data`` object of a record line."""
         images = []
@@ -260,9 +263,7 @@ class HengshuiAdapter:
             "direction": "1" if record.direction == "in" else "2",
             "passed": "1" if record.decision == "allow" else "0",
             "passTime": record.occurred_at.astimezone(_CHINA).strftime("%Y-%m-%d %H:%M:%S"),
-            "vin": record.vin or "",
-            "emissionStage": record.emission_stage or "",
-            "fuelType": record.fuel_type or "",
+            **{key: getattr(record, field) or "" for key, field in self.REGISTRY_FIELDS.items()},
             "cargoName": record.cargo_name or "",
             "netWeightT": weight,
             "photos": images,

@@ -14,8 +14,9 @@ of §2.1.3 [I], every message an assumption written down in docs/uplink.md ("Tia
 * answers ``{code, message, data}``: ``200`` delivered (``已存在``/``重复`` = duplicate), ``401``/token
   message = log in again and repeat once, ``400``/``422`` rejected, anything else (including ``403``
   signature failures — our configuration, not the record) retried;
-* plate colours in scheme B (§3.1); engine model/maker (mandatory in Tianjin) are sent empty until the
-  vehicle register carries them.
+* plate colours in scheme B (§3.1); every §1.4.2 (a) field the register holds travels with the record
+  (:attr:`TianjinAdapter.REGISTRY_FIELDS`), engine model and maker (mandatory in Tianjin, §2.1.3) among
+  them, from the vehicle version valid at the pass time.
 """
 
 from __future__ import annotations
@@ -222,6 +223,25 @@ class TianjinAdapter:
 
     # ------------------------------------------------------------------ payload
 
+    #: The pass-record keys that come from the vehicle registry (REGULATION.md §1.4.2 (a), §2.1.3), with the
+    #: ``UplinkRecord`` field each is filled from (tests/uplink/test_registry_completeness.py).
+    REGISTRY_FIELDS: Final = {
+        "vin": "vin",
+        "plateType": "plate_type",
+        "vehicleType": "vehicle_type",
+        "registerDate": "register_date",
+        "brandModel": "brand_model",
+        "engineModel": "engine_model",
+        "engineMaker": "engine_maker",
+        "engineNo": "engine_no",
+        "fuelType": "fuel_type",
+        "emissionStandard": "emission_stage",
+        "useNature": "use_nature",
+        "networkStatus": "network_status",
+        "envListNo": "env_list_no",
+        "fleetName": "fleet_name",
+    }
+
     async def record_data(self, record: UplinkRecord, photos: PhotoLoader) -> dict[str, Any]:
         """The ``data`` of a pass request."""
         images = []
@@ -240,16 +260,19 @@ class TianjinAdapter:
             "passStatus": "1" if record.direction == "in" else "2",
             "authStatus": "1" if record.decision == "allow" else "0",
             "passTime": record.occurred_at.astimezone(_CHINA).strftime("%Y-%m-%d %H:%M:%S"),
-            "vin": record.vin or "",
-            "emissionStandard": record.emission_stage or "",
-            "fuelType": record.fuel_type or "",
-            "engineModel": "",
-            "engineMaker": "",
+            **{key: _text(getattr(record, field)) for key, field in self.REGISTRY_FIELDS.items()},
             "cargoName": record.cargo_name or "",
             "cargoWeight": weight,
             "cargoWeightUnit": "T" if weight else "",
             "photos": images,
         }
+
+
+def _text(value: object) -> str:
+    """A registry value as the platform's text (dates ``YYYY-MM-DD``; absent = empty)."""
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
 def _token_expired(answer: dict[str, Any]) -> bool:

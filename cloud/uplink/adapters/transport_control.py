@@ -201,6 +201,19 @@ class TransportControlAdapter:
         when = record.occurred_at.astimezone(_CHINA).strftime("%Y-%m-%d %H:%M:%S")
         colour = str(colour_to_scheme(record.plate_colour, ColourScheme.HENAN))
         direction = "1" if record.direction == "in" else "2"
+    #: The ``shareDrivingRecord`` keys that come from the vehicle registry, with the ``UplinkRecord`` field
+    #: each is filled from (tests/uplink/test_registry_completeness.py checks each against the registry).
+    REGISTRY_FIELDS: Final = {
+        "cdmc": "fleet_name",
+        "vin": "vin",
+        "registerDate": "register_date",
+        "model": "brand_model",
+        "fuelType": "fuel_type",
+        "emissionStandard": "emission_stage",
+        "useCharacter": "use_nature",
+        "networkStatus": "network_status",
+    }
+
         weight_t = "" if record.net_kg is None else str((record.net_kg / 1000).quantize(_MILLI, rounding=ROUND_HALF_UP))
         return {
             "lsh": record.serial,
@@ -224,7 +237,7 @@ class TransportControlAdapter:
             "cdmc": record.fleet_name or "",
             "vin": record.vin or "",
             "registerDate": record.register_date.isoformat() if record.register_date else "",
-            "model": record.vehicle_type or "",
+            "model": record.brand_model or "",
             "fuelType": record.fuel_type or "",
             "emissionStandard": record.emission_stage or "",
             "useCharacter": record.use_nature or "",

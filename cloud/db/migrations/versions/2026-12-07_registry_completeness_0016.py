@@ -52,9 +52,21 @@ def upgrade() -> None:
     )
     op.create_index("ix_precheck_serial_lane_plate", TABLE, ["tenant_id", "lane_id", "plate", "issued_at"])
     policies.tenant_table(op, TABLE, append_only=True)
+    # A pre-pass serial is used by one record only: the claim looks it up among the outbox's serials.
+    op.create_index(
+        "ix_uplink_outbox_platform_serial",
+        "uplink_outbox",
+        ["tenant_id", "platform_serial"],
+        postgresql_where=sa.text("platform_serial IS NOT NULL"),
+    )
+
+    # Reports re-read the days whose passes got a weight since their watermark (cloud/reports/facts.py).
+    op.create_index("ix_weighing_tenant_received", "weighing", ["tenant_id", "received_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_weighing_tenant_received", table_name="weighing")
+    op.drop_index("ix_uplink_outbox_platform_serial", table_name="uplink_outbox")
     policies.drop_policies(op, TABLE)
     op.drop_table(TABLE)
     op.drop_column("vehicle_version", "owner_address")
