@@ -261,9 +261,9 @@ async def records(
         ], len(rows)
     if code == "upload_rate":
         return await _not_uploaded(session, scope, period, limit, offset)
-    where = _clean_where(scope) if code == "clean_transport_ratio" else _PASS_WHERE[code]
     if code == "open_flags":
         return await _open_flags(session, scope, period, limit, offset)
+    where = _clean_where(scope) if code == "clean_transport_ratio" else _PASS_WHERE[code]
     assert where is not None
     params: dict[str, Any] = {"tenant_id": scope.tenant_id, "start": period.start, "end": period.end}
     total = int(await session.scalar(text(f"SELECT count(*) FROM ({facts.FACTS_SQL}) f WHERE {where}"), params) or 0)
@@ -287,7 +287,6 @@ async def records(
     ], total
 
 
-def stage_label(code: str | None) -> str:
 async def _open_flags(
     session: AsyncSession, scope: Scope, period: Period, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
@@ -326,6 +325,7 @@ async def _open_flags(
     return out, total
 
 
+def stage_label(code: str | None) -> str:
     """Chinese name of a stage code (empty when unknown)."""
     try:
         return EmissionStage.parse(code).label if code else ""

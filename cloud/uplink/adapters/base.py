@@ -78,13 +78,6 @@ class UplinkRecord:
     register_date: dt.date | None = None
     fleet_name: str | None = None
     network_status: str | None = None
-    cargo_name: str | None = None
-    net_kg: Decimal | None = None
-    photos: tuple[PhotoRef, ...] = ()
-    #: The serial a platform issued for this record on an earlier attempt (``uplink_outbox.platform_serial``),
-    #: so a re-send after a worker restart reuses it (``/transport/*``, docs/adr/0012).
-    platform_serial: str | None = None
-
     # Registry fields of the vehicle version valid at the pass time (REGULATION.md §1.4.2 (a); issue 15):
     # every field a platform family asks for comes from the registry, none is sent empty when it holds it.
     plate_type: str | None = None
@@ -95,6 +88,13 @@ class UplinkRecord:
     env_list_no: str | None = None
     owner_name: str | None = None
     owner_address: str | None = None
+    cargo_name: str | None = None
+    net_kg: Decimal | None = None
+    photos: tuple[PhotoRef, ...] = ()
+    #: The serial a platform issued for this record on an earlier attempt (``uplink_outbox.platform_serial``),
+    #: so a re-send after a worker restart reuses it (``/transport/*``, docs/adr/0012).
+    platform_serial: str | None = None
+
     @property
     def serial(self) -> str:
         """The record serial: the event id without dashes (32 characters, unique, stable)."""

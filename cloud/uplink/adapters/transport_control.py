@@ -196,11 +196,6 @@ class TransportControlAdapter:
 
     # ------------------------------------------------------------------ payloads
 
-    def record_value(self, record: UplinkRecord) -> dict[str, object]:
-        """The ``shareDrivingRecord`` value: 安车 pinyin keys plus the English aliases (§2.4)."""
-        when = record.occurred_at.astimezone(_CHINA).strftime("%Y-%m-%d %H:%M:%S")
-        colour = str(colour_to_scheme(record.plate_colour, ColourScheme.HENAN))
-        direction = "1" if record.direction == "in" else "2"
     #: The ``shareDrivingRecord`` keys that come from the vehicle registry, with the ``UplinkRecord`` field
     #: each is filled from (tests/uplink/test_registry_completeness.py checks each against the registry).
     REGISTRY_FIELDS: Final = {
@@ -214,6 +209,11 @@ class TransportControlAdapter:
         "networkStatus": "network_status",
     }
 
+    def record_value(self, record: UplinkRecord) -> dict[str, object]:
+        """The ``shareDrivingRecord`` value: 安车 pinyin keys plus the English aliases (§2.4)."""
+        when = record.occurred_at.astimezone(_CHINA).strftime("%Y-%m-%d %H:%M:%S")
+        colour = str(colour_to_scheme(record.plate_colour, ColourScheme.HENAN))
+        direction = "1" if record.direction == "in" else "2"
         weight_t = "" if record.net_kg is None else str((record.net_kg / 1000).quantize(_MILLI, rounding=ROUND_HALF_UP))
         return {
             "lsh": record.serial,
