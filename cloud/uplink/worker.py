@@ -43,6 +43,7 @@ from cloud.uplink.adapters import (
     SendResult,
     UplinkRecord,
     build_adapter,
+    registry,
 )
 from tenants.context import Principal, Role
 from tenants.ids import new_id
@@ -53,11 +54,12 @@ log = structlog.get_logger(__name__)
 BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 600.0
 
-_CLAIM = """
+# Built from constants only; every value is a bound parameter.
+_CLAIM = f"""
 SELECT o.id, o.attempts, o.platform_serial, e.occurred_at, e.direction, e.plate, e.plate_colour, e.decision,
        e.cargo_name, e.scene_sha256, e.plate_sha256, e.payload, g.code AS gate_code, l.code AS lane_code,
        v.vin, v.emission_stage, v.fuel_type, v.vehicle_type, v.use_nature, v.register_date, v.fleet_name,
-       v.network_status
+       v.network_status, {registry.CLAIM_COLUMNS}
 FROM uplink_outbox o
 JOIN pass_event e ON e.tenant_id = o.tenant_id AND e.id = o.id
 JOIN lane l ON l.tenant_id = e.tenant_id AND l.id = e.lane_id
@@ -72,7 +74,7 @@ WHERE o.tenant_id = :tenant_id AND o.state = 'pending' AND o.next_attempt_at <= 
 ORDER BY o.next_attempt_at, o.occurred_at
 LIMIT :batch
 FOR UPDATE OF o SKIP LOCKED
-"""
+"""  # noqa: S608
 
 
 #: The daily counts of a China date are sent this long after its midnight (late records of the day
@@ -493,8 +495,6 @@ def _heartbeat_interval(config: PlatformConfig) -> int:
 
 def _record(row: Any) -> UplinkRecord:
     payload = row.payload or {}
-    weighing = payload.get("weighing") or {}
-    net = weighing.get("net_kg")
     photos = tuple(
         PhotoRef(sha, role)  # type: ignore[arg-type]
         for sha, role in ((row.scene_sha256, "scene"), (row.plate_sha256, "plate"))
@@ -520,16 +520,6 @@ def _record(row: Any) -> UplinkRecord:
         fleet_name=row.fleet_name,
         network_status=row.network_status,
         cargo_name=row.cargo_name,
-        net_kg=None if net is None else _decimal(net),
         photos=photos,
-        platform_serial=row.platform_serial,
+        **registry.record_fields(row),  # registry fields, net weight, pre-pass-check serial (adapters/registry.py)
     )
-
-
-def _decimal(value: object) -> Any:
-    from decimal import Decimal, InvalidOperation  # noqa: PLC0415
-
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
