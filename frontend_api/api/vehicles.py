@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.blobs import BlobStore
 from cloud.domain import documents, vehicles
+from cloud.lib import sniff
 from frontend_api.api.schemas import Limit, Offset, Page, PlateQuery, Reason
 from tenants.context import Principal
 
@@ -324,11 +325,20 @@ async def upload_document(
 async def get_blob(
     sha256: FromPath[str], session: NamedDependency[AsyncSession], blob_store: NamedDependency[BlobStore]
 ) -> Response[bytes]:
-    """The bytes of a photo or scan, if the caller's tenant holds it."""
+    """The bytes of a photo or scan, if the caller's tenant holds it.
+
+    Served as an attachment with the type its bytes verify as (cloud/lib/sniff.py, issue 17).
+    """
     async with session.begin():
         data, content_type = await documents.read_blob(session, blob_store, sha256)
-    headers = {"Cache-Control": "private, max-age=86400, immutable", "ETag": f'"{sha256}"'}
-    return Response(content=data, media_type=content_type, headers=headers)
+    media = sniff.verified_type(data, content_type)
+    headers = {
+        "Cache-Control": "private, max-age=86400, immutable",
+        "ETag": f'"{sha256}"',
+        "Content-Disposition": f'attachment; filename="{sha256[:16]}.{sniff.EXTENSIONS[media]}"',
+        "X-Content-Type-Options": "nosniff",
+    }
+    return Response(content=data, media_type=media, headers=headers)
 
 
 HANDLERS = [

@@ -13,8 +13,9 @@ from tenants.context import Role
 
 pytestmark = pytest.mark.anyio
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-PDF = b"%PDF-1.7\n" + b"0" * 64
+# Structurally whole files: the blob route serves only bytes that verify as their type (issue 17).
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 50 + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+PDF = b"%PDF-1.7\n" + b"0" * 64 + b"\n%%EOF\n"
 VEHICLE_TABLES = ("vehicle", "vehicle_version", "vehicle_document", "blob", "audit_log")
 
 
