@@ -18,6 +18,7 @@ from agent.outbox.store import (
     SpaceState,
     Status,
 )
+from agent.outbox.weighings import StoredWeighing, WeighingStatus
 
 __all__ = [
     "Alarm",
@@ -34,5 +35,7 @@ __all__ = [
     "PhotoData",
     "SpaceState",
     "Status",
+    "StoredWeighing",
+    "WeighingStatus",
     "sha256_hex",
 ]

@@ -75,8 +75,24 @@ _002_LATE_CLIPS: Final = """
         CREATE INDEX ix_attachment_event ON attachment (event_id);
 """
 
+_003_LATE_WEIGHINGS: Final = """
+        CREATE TABLE weighing_attachment (
+            id TEXT PRIMARY KEY,                 -- UUIDv7 made on the agent (the cloud dedupes on it)
+            event_id TEXT REFERENCES event (event_id) ON DELETE CASCADE,  -- NULL: a plateau no pass claimed
+            outcome TEXT NOT NULL,               -- waiting / weighed / missing (issue 15)
+            body BLOB,                           -- the WeighingRecord as JSON once weighed
+            status INTEGER NOT NULL,             -- 0 pending, 1 sent, 2 acked, 3 waiting, 5 refused
+            note TEXT,                           -- why it is missing or refused
+            created_at REAL NOT NULL,
+            sent_at REAL,
+            acked_at REAL
+        );
+        CREATE INDEX ix_weighing_attachment_status ON weighing_attachment (status, created_at);
+        CREATE INDEX ix_weighing_attachment_event ON weighing_attachment (event_id);
+"""
+
 #: Migration n (1-based, SQL script) brings the schema from version n-1 to n.
-MIGRATIONS: Final[tuple[str, ...]] = (_001_INITIAL, _002_LATE_CLIPS)
+MIGRATIONS: Final[tuple[str, ...]] = (_001_INITIAL, _002_LATE_CLIPS, _003_LATE_WEIGHINGS)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

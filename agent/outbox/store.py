@@ -42,6 +42,7 @@ import structlog
 
 from agent.outbox.blobs import BlobStore, sha256_hex
 from agent.outbox.migrations import migrate
+from agent.outbox.weighings import WeighingAttachments
 from agent_protocol.events import (
     GENESIS_HASH,
     Evidence,
@@ -224,8 +225,11 @@ def _is_full(exc: sqlite3.Error) -> bool:
     )
 
 
-class Outbox:
-    """Durable, hash-chained store of an agent's pass events and their media. Thread-safe."""
+class Outbox(WeighingAttachments):
+    """Durable, hash-chained store of an agent's pass events and their media. Thread-safe.
+
+    Late weighing attachments (issue 15) are in :class:`agent.outbox.weighings.WeighingAttachments`.
+    """
 
     def __init__(
         self,
@@ -275,6 +279,7 @@ class Outbox:
         self._bind_agent()
         self.replayed = self._requeue_sent()
         self.lost_clips = self._lose_uncut_clips()
+        self.interrupted_weighings = self._open_weighings()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -676,6 +681,7 @@ class Outbox:
         Returns the number of events requeued.
         """
         cutoff = self._clock() - older_than_s
+        self._requeue_stale_weighings(cutoff)
         with self._lock:
             self._db.execute(
                 "UPDATE attachment SET status = ?, sent_at = NULL WHERE status = ? AND sent_at < ?",

@@ -7,6 +7,7 @@ local registry and policy → decision engine → command journal → devices �
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 from collections.abc import Callable
 from pathlib import Path
@@ -19,14 +20,14 @@ from agent.decision.engine import DecisionEngine
 from agent.decision.registry import LocalRegistry, load_snapshot, save_snapshot
 from agent.devices.interfaces import Barrier, Device, LedDisplay, Weighbridge
 from agent.devices.registry import BARRIERS, LED_DISPLAYS, WEIGHBRIDGES, DeviceRegistry
-from agent.devices.weighing import TripWeighingPairer
+from agent.devices.weighing import PassWeighing, TripWeighingPairer
 from agent.evidence.ring import FrameRing
 from agent.outbox.store import Alarm, Outbox
 from agent.runtime.config import AgentConfig, LaneConfig, device_configs
 from agent.runtime.pipeline import CommandJournal, LaneEvent, LanePipeline, ReadSource
 from agent.runtime.sources import SpoolReadSource
 from agent.runtime.supervisor import Supervisor
-from agent.runtime.weighing import WeighStation, rebuild_pairer
+from agent.runtime.weighing import WeighStation, legacy_weighing, rebuild_pairer
 from hj1321.rules import ControlPolicy, decode_policy, default_policy, encode_policy
 
 if TYPE_CHECKING:
@@ -209,9 +210,18 @@ class Agent:
         scale = self.devices.get(lane.weighbridge) if lane.weighbridge else None
         weigh = None
         if lane.weighbridge and isinstance(scale, Weighbridge):
-            weigh = self.weigh_stations.setdefault(
-                lane.weighbridge, WeighStation(lane.weighbridge, scale, wait_s=lane.weigh_wait_s)
-            )
+            weigh = self.weigh_stations.get(lane.weighbridge)
+            if weigh is None:
+                # One station per scale, shared by the lanes on it (docs/devices.md "Weighing ↔ pass").
+                on_scale = [x for x in self.cfg.lanes if x.weighbridge == lane.weighbridge]
+                weigh = WeighStation(
+                    lane.weighbridge,
+                    scale,
+                    window_s=max(x.weigh_wait_s for x in on_scale),
+                    before_s=max(x.weigh_before_s for x in on_scale),
+                    on_unclaimed=functools.partial(self._unclaimed_weighing, lane.weighbridge),
+                )
+                self.weigh_stations[lane.weighbridge] = weigh
             weigh.start()
         return LanePipeline(
             lane_id=lane.id,
@@ -237,8 +247,8 @@ class Agent:
     async def _start_lanes(self) -> None:
         if any(lane.weighbridge for lane in self.cfg.lanes):
             assert self.outbox is not None
-            events = await asyncio.to_thread(self._weighed_history)
-            log.info("agent.trips_open", open=rebuild_pairer(self.pairer, events))
+            weighings = await asyncio.to_thread(self._weighed_history)
+            log.info("agent.trips_open", open=rebuild_pairer(self.pairer, weighings))
         for lane in self.cfg.lanes:
             pipeline = self._build_lane(lane)
             self.lanes[lane.id] = pipeline
@@ -251,21 +261,52 @@ class Agent:
 
             self.supervisor.add_worker(f"lane-{lane.id}", make)
 
-    def _weighed_history(self) -> list[Any]:
-        """Stored passes (oldest first) to rebuild the open trips after a restart."""
+    def _weighed_history(self) -> list[PassWeighing]:
+        """Stored weighings to rebuild the open trips after a restart: late weighing attachments of
+        allowed passes (issue 15), and weights sealed in events by agents before them."""
         assert self.outbox is not None
-        out: list[Any] = []
+        out: list[PassWeighing] = []
         after = 0
         while batch := self.outbox.events(after_seq=after, limit=1000):
-            out.extend(e for e in batch if e.weighing is not None)
+            out.extend(w for e in batch if (w := legacy_weighing(e)) is not None)
             after = batch[-1].seq
+        for stored in self.outbox.weighings():
+            record = stored.record
+            if stored.event_id is None or record is None or not record.plate or record.direction is None:
+                continue
+            out.append(
+                PassWeighing(
+                    event_id=stored.event_id,
+                    plate=record.plate,
+                    direction=record.direction,
+                    kg=record.weight_kg,
+                    at=record.at,
+                    cargo=record.cargo,
+                )
+            )
         return out
+
+    async def _unclaimed_weighing(self, scale: str, stable: Any, why: str) -> None:
+        """A plateau no pass claimed: stored as an unattributed weighing (reviewed in the cloud)."""
+        from agent_protocol.messages import WeighingRecord  # noqa: PLC0415
+
+        assert self.outbox is not None
+        record = WeighingRecord(
+            weight_kg=round(stable.kg, 1),
+            at=stable.at,
+            indicator=scale[:32],
+            min_kg=round(stable.min_kg, 1),
+            max_kg=round(stable.max_kg, 1),
+        )
+        await asyncio.to_thread(self.outbox.add_unattributed_weighing, record, why)
 
     async def _stop_lanes(self) -> None:
         for pipeline in self.lanes.values():  # late clips still waiting: cut them with the frames so far
             await pipeline.flush_clips()
         for station in self.weigh_stations.values():
-            await station.stop()
+            await station.stop()  # claims with a plateau resolve; the rest become missing on the next start
+        for pipeline in self.lanes.values():
+            await pipeline.flush_weighings()
 
     async def _start_booth(self) -> None:
         if not self._booth_enabled:

@@ -158,8 +158,21 @@ class LaneConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     weighbridge: Annotated[Ident | None, msgspec.Meta(description="地磅设备名（devices.weighbridges[].name）")] = None
     weigh_wait_s: Annotated[
         float,
-        msgspec.Meta(ge=0.0, le=60.0, description="有地磅的车道：识别后最多等待稳定重量的秒数（超时则记录缺少称重）"),
-    ] = 3.0
+        msgspec.Meta(
+            ge=0.0,
+            le=600.0,
+            description="有地磅的车道：放行后该车的稳定重量最晚在此秒数内到达（不延迟抬杆，称重结果随后补录；"
+            "超时记录缺少称重）",
+        ),
+    ] = 60.0
+    weigh_before_s: Annotated[
+        float,
+        msgspec.Meta(
+            ge=0.0,
+            le=600.0,
+            description="有地磅的车道：识别时车辆已在秤台上（秤台在道闸前），上秤不早于此秒数时称重归属本次通行",
+        ),
+    ] = 120.0
     early_read: Annotated[
         bool,
         msgspec.Meta(

@@ -29,9 +29,9 @@ import structlog
 from agent.decision.engine import DecisionEngine, DecisionOutcome, DecisionRequest
 from agent.devices.interfaces import Barrier, LedDisplay
 from agent.devices.types import LedColour, LedLine, LedScreen
-from agent.devices.weighing import PassWeighing, TripWeighingPairer, pair_weighings
+from agent.devices.weighing import TripWeighingPairer
 from agent.outbox.store import Alarm, ClipData, Outbox, OutboxError, PhotoData
-from agent.runtime.weighing import WeighStation, link_for
+from agent.runtime.weighing import WeighClaim, WeighStation, record_for
 from agent_protocol.events import (
     Decision,
     Direction,
@@ -191,6 +191,7 @@ class LanePipeline:
         self.on_alarm = on_alarm
         self.weigh = weigh
         self.pairer = pairer
+        self._late_weighings: set[asyncio.Task[None]] = set()
         self.last_event: PassEvent | None = None
         self.last_refused: PassEvent | None = None
         self._lock = asyncio.Lock()
@@ -371,7 +372,6 @@ class LanePipeline:
         self, draft: PassEvent, *, photos: tuple[PhotoData, ...], prompt: bool
     ) -> PassEvent | None:
         async with self._lock:
-            draft, weighing = await self._weigh(draft)
             clip = None
             if self.clips is not None and draft.read_id is not None:
                 start = datetime.fromtimestamp(draft.occurred_at.timestamp() - self.clip_before_s, UTC)
@@ -384,13 +384,13 @@ class LanePipeline:
                 self._notify(LaneEvent(lane_id=self.lane_id, event=None, prompt_guard=True, error=str(exc)))
                 return None
             event = result.event
-            if weighing is not None and self.pairer is not None and not result.duplicate:
-                self.pairer.record(weighing)
             if result.duplicate and result.actuated:
                 return event
             opened = await self._actuate(event)
             if not result.duplicate and self.clips is not None and draft.read_id is not None and self.clip_after_s > 0:
                 self._schedule_late_clip(event)  # after the barrier command: never delays it (ADR 0020)
+            if not result.duplicate and self.weigh is not None:
+                self._claim_weighing(event)  # after the barrier command: the weight is attached later
             self.last_event = event
             if event.decision is Decision.REFUSE:
                 self.last_refused = event
@@ -451,42 +451,54 @@ class LanePipeline:
         self._flush_clips.clear()
         return len(pending)
 
-    async def _weigh(self, draft: PassEvent) -> tuple[PassEvent, PassWeighing | None]:
-        """Attach the lane's stable weight (and, on exit, the trip's gross/tare/net) to an allowed pass."""
-        if self.weigh is None or draft.decision is not Decision.ALLOW or not draft.plate:
-            return draft, None
-        if draft.read_id is not None and await asyncio.to_thread(self.outbox.stored_read, draft.read_id):
-            return draft, None  # a replayed read: stored already, its plateau belongs to no new pass
-        stable = await self.weigh.take(draft.occurred_at)
+    def _claim_weighing(self, event: PassEvent) -> None:
+        """Allowed: claim the vehicle's weight (attached later); refused: its weight expires with it."""
+        weigh = self.weigh
+        if weigh is None:
+            return
+        if event.decision is not Decision.ALLOW:
+            weigh.refused(event)
+            return
+        claim = weigh.claim(event, release=event.trigger.kind is TriggerKind.MANUAL_RELEASE)
+        task = asyncio.create_task(self._late_weighing(event, claim), name=f"late-weighing-{event.event_id}")
+        self._late_weighings.add(task)
+        task.add_done_callback(self._late_weighings.discard)
+
+    async def _late_weighing(self, event: PassEvent, claim: WeighClaim) -> None:
+        """Store the claim's weight (or ``missing``) as a late weighing attachment (docs/devices.md)."""
+        weigh = self.weigh
+        assert weigh is not None
+        try:
+            attachment_id = await asyncio.to_thread(self.outbox.expect_weighing, event.event_id)
+        except Exception:  # a weighing row is not the pass: its failure never touches the lane
+            log.warning("lane.weighing_not_recorded", lane=self.lane_id, event_id=event.event_id, exc_info=True)
+            return
+        stable = await claim.result
         if stable is None:
-            log.warning("lane.weighing_missing", lane=self.lane_id, plate=draft.plate)
-            return msgspec.structs.replace(draft, anomalies=(*draft.anomalies, "weighing_missing")), None
-        weighing = PassWeighing(
-            event_id=draft.event_id,
-            plate=draft.plate,
-            direction="in" if draft.direction == "in" else "out",
-            kg=stable.kg,
-            at=stable.at,
-            cargo=draft.cargo,
+            log.warning("lane.weighing_missing", lane=self.lane_id, event_id=event.event_id, plate=event.plate)
+            note = f"放行后 {weigh.window_s:g} 秒内地磅没有该车的稳定重量"
+            await asyncio.to_thread(self.outbox.attach_weighing, attachment_id, None, note)
+            return
+        record = record_for(event, stable, weigh.name, self.pairer)
+        await asyncio.to_thread(self.outbox.attach_weighing, attachment_id, record)
+        log.info(
+            "lane.weighed",
+            lane=self.lane_id,
+            event_id=event.event_id,
+            plate=event.plate,
+            kg=record.weight_kg,
+            net_kg=record.net_kg,
         )
-        trip = None
-        if weighing.direction == "out" and self.pairer is not None:
-            entry = next((w for w in self.pairer.open_entries if w.plate == draft.plate), None)
-            if entry is not None:
-                trip = pair_weighings(
-                    entry,
-                    weighing,
-                    empty_net_kg=self.pairer.empty_net_kg,
-                    max_trip=self.pairer.max_trip,
-                    tare_tolerance_kg=self.pairer.tare_tolerance_kg,
-                )
-        link = link_for(draft.event_id, self.weigh.name, stable.kg, trip)
-        anomalies = draft.anomalies
-        cargo = draft.cargo
-        if trip is not None:
-            anomalies = (*anomalies, *trip.flags)
-            cargo = trip.cargo
-        return msgspec.structs.replace(draft, weighing=link, anomalies=anomalies, cargo=cargo), weighing
+
+    async def flush_weighings(self) -> int:
+        """Wait for the late weighings whose claims are resolved (call after the stations stopped)."""
+        pending = list(self._late_weighings)
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=2.0)
+            for task in still:  # unresolved claims: their rows stay waiting -> missing on the next start
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        return len(pending)
 
     async def _actuate(self, event: PassEvent) -> bool:
         """Send the barrier/LED commands of a committed event; True when the barrier took the open command."""

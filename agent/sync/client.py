@@ -247,6 +247,8 @@ class _Connection:
         #: The cloud takes late clip attachments (it announced :data:`msg.FEATURE_LATE_CLIPS`).
         self.late_clips = False
         self.attach_inflight: set[str] = set()
+        #: The cloud takes late weighing attachments (:data:`msg.FEATURE_LATE_WEIGHINGS`, issue 15).
+        self.late_weighings = False
 
     async def _send(self, message: msg.Message) -> None:
         await self.ws.send(msg.encode(message))
@@ -261,7 +263,12 @@ class _Connection:
                 agent_id=self.outbox.agent_id,
                 last_acked_seq=self.client.last_acked_seq,
                 agent_clock=datetime.now(UTC),
-                features=[*(hook.features if hook is not None else []), msg.FEATURE_PRECHECK, msg.FEATURE_LATE_CLIPS],
+                features=[
+                    *(hook.features if hook is not None else []),
+                    msg.FEATURE_PRECHECK,
+                    msg.FEATURE_LATE_CLIPS,
+                    msg.FEATURE_LATE_WEIGHINGS,
+                ],
                 registry_version=hook.registry_version if hook is not None else None,
                 policy_version=hook.policy_version if hook is not None else None,
             )
@@ -278,6 +285,7 @@ class _Connection:
         # Pre-pass checks only with a cloud that offers them (an older cloud would close on the message).
         self.client.prechecks.attach(self._send if msg.FEATURE_PRECHECK in welcome.features else None)
         self.late_clips = msg.FEATURE_LATE_CLIPS in welcome.features
+        self.late_weighings = msg.FEATURE_LATE_WEIGHINGS in welcome.features
         try:
             await self._write(stop, reader, stopper)
         finally:
@@ -327,15 +335,35 @@ class _Connection:
     async def _attach_acked(self, ack: msg.AttachAck) -> None:
         self.attach_inflight.discard(ack.attachment_id)
         if ack.ok:
-            await asyncio.to_thread(self.outbox.mark_attachment_acked, ack.attachment_id)
+            if not await asyncio.to_thread(self.outbox.mark_attachment_acked, ack.attachment_id):
+                await asyncio.to_thread(self.outbox.mark_weighing_acked, ack.attachment_id)
             return
         why = f"{ack.code}：{ack.message}"
+        if await asyncio.to_thread(self.outbox.mark_weighing_refused, ack.attachment_id, why):
+            log.error("sync.weighing_refused", attachment_id=ack.attachment_id, code=ack.code, message=ack.message)
+            self.client._raise_alarm(f"云端拒收称重记录（{ack.code}）：{ack.message[:200]}")  # noqa: SLF001
+            return
         if await asyncio.to_thread(self.outbox.mark_attachment_refused, ack.attachment_id, why):
             log.error("sync.attachment_refused", attachment_id=ack.attachment_id, code=ack.code, message=ack.message)
             self.client._raise_alarm(f"云端拒收视频片段（{ack.code}）：{ack.message[:200]}")  # noqa: SLF001
 
+    async def _send_weighings(self) -> bool:
+        """Send the next late weighings whose events are acked (issue 15); True when some were sent."""
+        room = ATTACH_WINDOW - len(self.attach_inflight)
+        if not self.late_weighings or room <= 0:
+            return False
+        ready = await asyncio.to_thread(self.outbox.next_weighings, room)
+        ready = [w for w in ready if w.id not in self.attach_inflight]
+        for stored in ready:
+            await self._send(stored.message())
+            self.attach_inflight.add(stored.id)
+        await asyncio.to_thread(self.outbox.mark_weighings_sent, [w.id for w in ready])
+        return bool(ready)
+
     async def _send_attachments(self, reader: asyncio.Task[None]) -> bool:
         """Send the next late clips whose events are acked; True when some were sent."""
+        if await self._send_weighings():
+            return True
         room = ATTACH_WINDOW - len(self.attach_inflight)
         if not self.late_clips or room <= 0:
             return False

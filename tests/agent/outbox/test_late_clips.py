@@ -130,7 +130,7 @@ def test_version_1_database_is_migrated_with_its_events(tmp_path: Path) -> None:
     box.close()
     # Downgrade the file to version 1 again to check a populated database migrates (and is backed up).
     db = sqlite3.connect(tmp_path / "outbox.db")
-    db.executescript("DROP TABLE attachment; PRAGMA user_version = 1;")
+    db.executescript("DROP TABLE weighing_attachment; DROP TABLE attachment; PRAGMA user_version = 1;")
     db.close()
     box = Outbox(tmp_path, agent_id="agent-1")
     assert int(box._db.execute("PRAGMA user_version").fetchone()[0]) == SCHEMA_VERSION
