@@ -55,9 +55,9 @@ PeriodKindQuery = Annotated[
 ]
 DateQuery = Annotated[str | None, QueryParameter(max_length=10, description="日报 YYYY-MM-DD，月报 YYYY-MM，年报 YYYY")]
 ExportFormat = Literal["xlsx", "pdf", "csv"]
-_EXPORT_ROLES = frozenset(
-    {Role.TENANT_ADMIN, Role.MANAGER, Role.INSTALLER, Role.GUARD, Role.VIEWER, Role.PLATFORM_ADMIN}
-)
+# Starting an export job writes (a job row, a file): guard and viewer write nothing (docs/api.md "Roles",
+# issue 17); they still download a report synchronously through the GET routes.
+_EXPORT_ROLES = frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.INSTALLER, Role.PLATFORM_ADMIN})
 
 
 class Column(msgspec.Struct):
