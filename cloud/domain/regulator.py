@@ -36,7 +36,8 @@ GROUP BY p.tenant_id
 """
 
 _UPLOAD = """
-SELECT o.tenant_id, count(*) AS queued, count(*) FILTER (WHERE o.state = 'delivered') AS delivered,
+SELECT o.tenant_id, count(*) AS queued,
+       count(*) FILTER (WHERE o.state IN ('photo_pending', 'photo_refused', 'delivered')) AS delivered,  -- held
        count(*) FILTER (WHERE o.state = 'rejected') AS rejected,
        extract(epoch FROM now() - min(o.occurred_at) FILTER (WHERE o.state = 'pending')) AS oldest_pending_s
 FROM uplink_outbox o

@@ -23,6 +23,7 @@ from cloud.reports import facts, stats
 from cloud.reports.ledgers import china_time
 from cloud.reports.periods import Period
 from cloud.reports.service import Scope, clean_transport, open_flags, upload_status
+from cloud.uplink import states as uplink_states
 from hj1321 import EmissionStage, PerformanceGrade
 
 _HUNDRED = Decimal(100)
@@ -338,7 +339,10 @@ async def _not_uploaded(
 ) -> tuple[list[dict[str, Any]], int]:
     """The records behind a missed upload rate: queued for the platform and not held by it."""
     params: dict[str, Any] = {"tenant_id": scope.tenant_id, "start": period.start, "end": period.end}
-    where = "o.tenant_id = :tenant_id AND o.occurred_at >= :start AND o.occurred_at < :end AND o.state <> 'delivered'"
+    where = (  # not held by the platform (cloud/uplink/states.py)
+        "o.tenant_id = :tenant_id AND o.occurred_at >= :start AND o.occurred_at < :end "
+        "AND o.state IN ('pending', 'rejected')"
+    )
     total = int(await session.scalar(text(f"SELECT count(*) FROM uplink_outbox o WHERE {where}"), params) or 0)
     rows = await session.execute(
         text(
@@ -348,7 +352,7 @@ async def _not_uploaded(
         ),
         {**params, "limit": limit, "offset": offset},
     )
-    states = {"pending": "待上传", "rejected": "平台拒收"}
+    states = uplink_states.LABELS
     return [
         {
             "id": r.id,

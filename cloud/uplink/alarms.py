@@ -51,6 +51,8 @@ def current(status: dict[str, Any], threshold: Decimal) -> list[Alarm]:
         out.append(Alarm("upload_backlog_old", f"最早一条未上传记录已等待 {oldest / 3600:.1f} 小时"))
     if status.get("rejected"):
         out.append(Alarm("upload_rejected", f"{status['rejected']} 条记录被监管平台拒收，请在待办中处理"))
+    if status.get("photo_refused"):  # the records are held (they count in the rate); their photos are not
+        out.append(Alarm("upload_photo_refused", f"{status['photo_refused']} 条记录已被监管平台接收，但照片被拒收"))
     return out
 
 

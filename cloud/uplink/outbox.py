@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.uplink.states import HELD, sql_list
+
 _ENQUEUE = """
 INSERT INTO uplink_outbox (tenant_id, id, occurred_at)
 SELECT :tenant_id, x.id, x.occurred_at
@@ -32,7 +34,7 @@ INSERT INTO uplink_outbox (tenant_id, id, occurred_at)
 SELECT e.tenant_id, e.id, e.occurred_at FROM pass_event e
 WHERE e.tenant_id = :tenant_id AND e.occurred_at >= :start AND e.occurred_at < :end
 ON CONFLICT (tenant_id, id) DO UPDATE
-SET state = 'pending', next_attempt_at = now(), delivered_at = NULL
+SET state = 'pending', next_attempt_at = now(), delivered_at = NULL, photo_attempts = 0
 WHERE uplink_outbox.state <> 'pending'
 """
 
@@ -70,12 +72,17 @@ async def backfill(session: AsyncSession, tenant_id: uuid.UUID, start: dt.dateti
 #: A record counts as timely when the platform held it within this many seconds of the pass [I].
 TIMELY_SECONDS = 600
 
+_HELD = sql_list(HELD)
+
 _STATUS = f"""
 SELECT count(*) AS total,
+       count(*) FILTER (WHERE o.state IN {_HELD}) AS held,
        count(*) FILTER (WHERE o.state = 'delivered') AS delivered,
+       count(*) FILTER (WHERE o.state = 'photo_pending') AS photo_pending,
+       count(*) FILTER (WHERE o.state = 'photo_refused') AS photo_refused,
        count(*) FILTER (WHERE o.state = 'rejected') AS rejected,
        count(*) FILTER (WHERE o.state = 'pending') AS pending,
-       count(*) FILTER (WHERE o.state = 'delivered'
+       count(*) FILTER (WHERE o.state IN {_HELD}
                         AND o.delivered_at - o.occurred_at <= interval '{TIMELY_SECONDS} seconds') AS timely,
        extract(epoch FROM now() - min(o.occurred_at) FILTER (WHERE o.state = 'pending')) AS oldest_pending_s
 FROM uplink_outbox o
@@ -95,8 +102,11 @@ async def upload_status(
 ) -> dict[str, Any] | None:
     """Upload KPIs of the records of ``[start, end)``; None when the tenant has no platform.
 
-    ``upload_rate`` = delivered / queued (REGULATION.md §4: ≥ 95 % required); ``timeliness`` = delivered
-    within :data:`TIMELY_SECONDS` / delivered; rejected records wait in the review queue.
+    ``upload_rate`` = records the platform holds / queued (REGULATION.md §4: ≥ 95 % required) — held
+    are ``delivered`` plus the records it stored whose photo is still pending or was refused
+    (``photo_pending``, ``photo_refused``; cloud/uplink/states.py, issue 16 finding 5); ``delivered``
+    keeps its meaning "record and photos held". ``timeliness`` = held within :data:`TIMELY_SECONDS` /
+    held; ``rejected`` = records refused, waiting in the review queue.
     """
     has = await session.scalar(text("SELECT 1 FROM uplink_platform WHERE tenant_id = :t"), {"t": tenant_id})
     if not has:
@@ -104,10 +114,13 @@ async def upload_status(
     row = (await session.execute(text(_STATUS), {"tenant_id": tenant_id, "start": start, "end": end})).one()
     return {
         "total": int(row.total),
+        "held": int(row.held),
         "delivered": int(row.delivered),
+        "photo_pending": int(row.photo_pending),
+        "photo_refused": int(row.photo_refused),
         "rejected": int(row.rejected),
         "pending": int(row.pending),
-        "upload_rate": percent(int(row.delivered), int(row.total)),
-        "timeliness": percent(int(row.timely), int(row.delivered)),
+        "upload_rate": percent(int(row.held), int(row.total)),
+        "timeliness": percent(int(row.timely), int(row.held)),
         "oldest_pending_s": None if row.oldest_pending_s is None else float(row.oldest_pending_s),
     }

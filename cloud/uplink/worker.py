@@ -1,13 +1,17 @@
-"""Uplink workers: claim due outbox rows, send them, record every answer, retry, reject to review.
+"""Uplink workers: claim due outbox rows with a lease, send them outside any transaction, settle each answer.
 
 One pass of :meth:`UplinkWorker.run_once`: find the tenants with due rows (``uplink_due_tenants()``,
-the only cross-tenant read, ids only), and for each tenant, in one transaction under its RLS scope,
-claim up to ``batch`` due rows with ``FOR UPDATE SKIP LOCKED`` (so any number of workers in any
-number of processes share the work without sending a row twice at once), send them with bounded
-concurrency, and write the outcome of each: delivered; retry later with exponential backoff and
-jitter; or rejected — the platform's reason goes to the review queue as a ``check_flag``
-(``uplink_rejected``). Each send is an ``uplink_attempt`` row. A crash before commit leaves the rows
-pending: they are sent again and the platform's de-duplication on the record serial absorbs it.
+the only cross-tenant read, ids only), and for each tenant: **claim** up to ``batch`` due rows in one
+short transaction (``FOR UPDATE SKIP LOCKED``, then ``claimed_by`` = a fresh claim id and ``lease_until``
+= now + :data:`LEASE_S`; commit), **send** them with bounded concurrency while no transaction is open
+(the lease is renewed while sends last), and **settle** each answer as soon as it is known in a short
+transaction of its own (answers ready at the same moment share one): the state says what the platform
+holds (cloud/uplink/states.py) — record and photos held; record held with a photo pending or refused
+(photos retried per the family's rule, :data:`PHOTO_RETRY`); retry later with exponential backoff and
+jitter; or record refused — the platform's reason goes to the review queue as a ``check_flag``
+(``uplink_rejected``). Each send is an ``uplink_attempt`` row. A worker that dies keeps its claim only
+until the lease expires; then any worker claims the rows again and the platform's de-duplication on
+the record serial absorbs the re-send (docs/adr/0009, docs/adr/0024).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from cloud.uplink.adapters import (
     build_adapter,
     registry,
 )
+from cloud.uplink.states import DUE, HELD, UplinkState, sql_list
 from tenants.context import Principal, Role
 from tenants.ids import new_id
 
@@ -54,13 +59,35 @@ log = structlog.get_logger(__name__)
 BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 600.0
 
+#: A claim holds its rows this long; it is renewed every third of it while the sends last, so only a
+#: worker that stopped (killed, hung, cut from the database) loses its rows to the others.
+LEASE_S = 30.0
+#: Photo refusals per family (REGULATION.md §2.4: transportControl clients retry a photo up to 4× with
+#: 500 ms gaps): retries after the first refusal and the gap; other families: 4 with the outbox backoff.
+PHOTO_RETRY: dict[str, tuple[int, float | None]] = {"transport_control": (4, 0.5)}
+PHOTO_RETRY_DEFAULT: tuple[int, float | None] = (4, None)
+
 # Built from constants only; every value is a bound parameter.
 _CLAIM = f"""
-SELECT o.id, o.attempts, o.platform_serial, e.occurred_at, e.direction, e.plate, e.plate_colour, e.decision,
+WITH due AS MATERIALIZED (  -- materialized: a semi-join could rescan it and claim more than :batch
+    SELECT d.id FROM uplink_outbox d
+    WHERE d.tenant_id = :tenant_id AND d.state IN {sql_list(DUE)} AND d.next_attempt_at <= now()
+      AND (d.lease_until IS NULL OR d.lease_until < now())
+    ORDER BY d.next_attempt_at, d.occurred_at
+    LIMIT :batch
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE uplink_outbox c
+    SET claimed_by = :claim, lease_until = now() + make_interval(secs => CAST(:lease_s AS double precision))
+    FROM due WHERE c.tenant_id = :tenant_id AND c.id = due.id
+    RETURNING c.tenant_id, c.id, c.attempts, c.photo_attempts, c.state, c.platform_serial
+)
+SELECT o.id, o.attempts, o.photo_attempts, o.state, o.platform_serial,
+       e.occurred_at, e.direction, e.plate, e.plate_colour, e.decision,
        e.cargo_name, e.scene_sha256, e.plate_sha256, e.payload, g.code AS gate_code, l.code AS lane_code,
        v.vin, v.emission_stage, v.fuel_type, v.vehicle_type, v.use_nature, v.register_date, v.fleet_name,
        v.network_status, {registry.CLAIM_COLUMNS}
-FROM uplink_outbox o
+FROM claimed o
 JOIN pass_event e ON e.tenant_id = o.tenant_id AND e.id = o.id
 JOIN lane l ON l.tenant_id = e.tenant_id AND l.id = e.lane_id
 JOIN gate g ON g.tenant_id = l.tenant_id AND g.id = l.gate_id
@@ -70,11 +97,36 @@ LEFT JOIN LATERAL (
     ORDER BY CASE WHEN vv.created_at <= e.occurred_at THEN vv.version ELSE -vv.version END DESC
     LIMIT 1
 ) v ON true
-WHERE o.tenant_id = :tenant_id AND o.state = 'pending' AND o.next_attempt_at <= now()
-ORDER BY o.next_attempt_at, o.occurred_at
-LIMIT :batch
-FOR UPDATE OF o SKIP LOCKED
 """  # noqa: S608
+
+_RENEW = """
+UPDATE uplink_outbox SET lease_until = now() + make_interval(secs => CAST(:lease_s AS double precision))
+WHERE tenant_id = :t AND claimed_by = :claim
+"""
+
+# Settle answers: one statement for any number of rows, only rows this claim still holds.
+_SETTLE = """
+UPDATE uplink_outbox o
+SET state = x.state, attempts = o.attempts + 1, photo_attempts = o.photo_attempts + x.photo_inc,
+    next_attempt_at = COALESCE(x.next, 'infinity'), last_code = x.code, last_message = x.message,
+    platform_serial = COALESCE(x.serial, o.platform_serial),
+    delivered_at = CASE WHEN x.held THEN COALESCE(o.delivered_at, now()) ELSE o.delivered_at END,
+    claimed_by = NULL, lease_until = NULL
+FROM unnest(CAST(:ids AS uuid[]), CAST(:states AS text[]), CAST(:photo_inc AS int[]),
+            CAST(:nexts AS timestamptz[]), CAST(:codes AS text[]), CAST(:messages AS text[]),
+            CAST(:serials AS text[]), CAST(:held AS boolean[]))
+     AS x(id, state, photo_inc, next, code, message, serial, held)
+WHERE o.tenant_id = :t AND o.id = x.id AND o.claimed_by = :claim
+RETURNING o.id
+"""
+
+_ATTEMPTS = """
+INSERT INTO uplink_attempt (tenant_id, id, outbox_id, outcome, code, message, duration_ms)
+SELECT :t, x.id, x.outbox_id, x.outcome, x.code, x.message, x.duration_ms
+FROM unnest(CAST(:ids AS uuid[]), CAST(:outbox_ids AS uuid[]), CAST(:outcomes AS text[]),
+            CAST(:codes AS text[]), CAST(:messages AS text[]), CAST(:durations AS int[]))
+     AS x(id, outbox_id, outcome, code, message, duration_ms)
+"""
 
 
 #: The daily counts of a China date are sent this long after its midnight (late records of the day
@@ -129,6 +181,12 @@ def backoff_seconds(attempts: int, rnd: random.Random | None = None) -> float:
     return float(base * (0.5 + (rnd or random).random()))
 
 
+def retry_delay(attempts: int, result: SendResult) -> float:
+    """The one place a record's retry delay is decided: backoff after ``attempts`` failures, or the
+    platform's ``Retry-After`` when longer (switch to agent_protocol/backoff.py here once it exists)."""
+    return max(backoff_seconds(attempts), result.retry_after_s or 0.0)
+
+
 @dataclass
 class WorkerStats:
     """What the worker has done since it started."""
@@ -138,6 +196,7 @@ class WorkerStats:
     duplicates: int = 0
     retried: int = 0
     rejected: int = 0
+    photo_refused: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
@@ -155,12 +214,14 @@ class UplinkWorker:
         downlink_every_s: float = 60.0,
         schedule_every_s: float = 5.0,
         alarm_every_s: float = 60.0,
+        lease_s: float | None = None,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         """Prepare; adapters are made per tenant on first use and kept.
 
         ``schedule_every_s``: how often heartbeats and daily reports are checked for being due;
-        ``alarm_every_s``: how often the alarms are evaluated; ``clock``: the wall clock (tests move it).
+        ``alarm_every_s``: how often the alarms are evaluated; ``lease_s``: how long a claim holds its rows
+        without renewal (default :data:`LEASE_S`); ``clock``: the wall clock (tests move it).
         """
         self.database = database
         self.blobs = blobs
@@ -170,6 +231,7 @@ class UplinkWorker:
         self.downlink_every_s = downlink_every_s
         self.schedule_every_s = schedule_every_s
         self.alarm_every_s = alarm_every_s
+        self.lease_s = LEASE_S if lease_s is None else lease_s
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._downlink_at = 0.0
         self._schedule_at = 0.0
@@ -363,27 +425,66 @@ class UplinkWorker:
         return total
 
     async def run_tenant(self, tenant_id: uuid.UUID) -> int:
-        """Claim, send and settle one batch of the tenant's due rows (one transaction)."""
+        """Claim one batch of the tenant's due rows, send it outside any transaction, settle each answer.
+
+        Returns the rows claimed. Transactions: one for the claim, one per settle (answers ready at the
+        same moment share it), one per lease renewal — none is open while a request is on the wire.
+        """
+        claim = uuid.uuid4()
         async with self.database.session(_worker(tenant_id)) as session, session.begin():
             config = await platforms.load(session, tenant_id)
             if config is None:
                 return 0
-            adapter = self._adapter(tenant_id, config)
-            rows = list(await session.execute(text(_CLAIM), {"tenant_id": tenant_id, "batch": self.batch}))
-            if not rows:
-                return 0
-            gate = asyncio.Semaphore(self.concurrency)
+            params = {"tenant_id": tenant_id, "batch": self.batch, "claim": claim, "lease_s": self.lease_s}
+            rows = list(await session.execute(text(_CLAIM), params))
+        if not rows:
+            return 0
+        adapter = self._adapter(tenant_id, config)
+        gate = asyncio.Semaphore(self.concurrency)
+        answers: asyncio.Queue[tuple[Any, SendResult, int] | None] = asyncio.Queue()
 
-            async def send(row: Any) -> tuple[Any, SendResult, int]:
-                async with gate:
-                    started = time.perf_counter()
+        async def send(row: Any) -> None:
+            async with gate:
+                started = time.perf_counter()
+                try:
                     result = await adapter.send(_record(row), self._photo)
-                    return row, result, int((time.perf_counter() - started) * 1000)
+                except Exception as exc:  # an adapter bug: the record is not known to be held, retry it
+                    log.exception("uplink adapter error", tenant_id=str(tenant_id), record=str(row.id))
+                    result = SendResult(Outcome.RETRY, f"内部错误：{type(exc).__name__}")
+                answers.put_nowait((row, result, int((time.perf_counter() - started) * 1000)))
 
-            results = await asyncio.gather(*(send(r) for r in rows))
-            for row, result, duration_ms in results:
-                await self._settle(session, tenant_id, row, result, duration_ms)
+        async def settle_all() -> None:
+            finished = False
+            while not finished:
+                ready = [await answers.get()]
+                while not answers.empty():
+                    ready.append(answers.get_nowait())
+                finished = None in ready
+                done = [r for r in ready if r is not None]
+                if done:
+                    await self._settle(tenant_id, config.profile, claim, done)
+
+        settler = asyncio.create_task(settle_all())
+        renewer = asyncio.create_task(self._renew(tenant_id, claim))
+        try:
+            await asyncio.gather(*(send(r) for r in rows))
+        finally:
+            answers.put_nowait(None)
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+        await settler
         return len(rows)
+
+    async def _renew(self, tenant_id: uuid.UUID, claim: uuid.UUID) -> None:
+        """Extend the lease of the claim's unsettled rows every third of :attr:`lease_s` (short transactions)."""
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            try:
+                async with self.database.session(_worker(tenant_id)) as session, session.begin():
+                    await session.execute(text(_RENEW), {"t": tenant_id, "claim": claim, "lease_s": self.lease_s})
+            except Exception:  # a missed renewal only risks a duplicate send, never a loss
+                log.warning("uplink lease renewal failed", tenant_id=str(tenant_id), exc_info=True)
 
     def _adapter(self, tenant_id: uuid.UUID, config: Any) -> PlatformAdapter:
         held = self._adapters.get(tenant_id)
@@ -398,51 +499,85 @@ class UplinkWorker:
             return None
         return await asyncio.to_thread(self.blobs.get, sha256)
 
-    async def _settle(
-        self, session: AsyncSession, tenant_id: uuid.UUID, row: Any, result: SendResult, duration_ms: int
-    ) -> None:
+    def _next_state(self, profile: str, row: Any, result: SendResult) -> tuple[str, int, dt.datetime | None]:
+        """The row's state after ``result``, the photo retries it used, and when it is due again (None: never)."""
         attempts = int(row.attempts) + 1
+        was_held = row.state in HELD
+        now = dt.datetime.now(dt.UTC)
+        if result.delivered:
+            return UplinkState.DELIVERED, 0, None
+        if result.outcome is Outcome.PHOTO_REFUSED or (was_held and result.outcome is Outcome.REJECTED):
+            limit, gap = PHOTO_RETRY.get(profile, PHOTO_RETRY_DEFAULT)
+            photo_attempts = int(row.photo_attempts) + 1
+            if photo_attempts > limit:  # the family's retries are spent: the record stays held without the photo
+                return UplinkState.PHOTO_REFUSED, 1, None
+            delay = gap if gap is not None else retry_delay(photo_attempts, result)
+            return UplinkState.PHOTO_REFUSED, 1, now + dt.timedelta(seconds=delay)
+        if result.outcome is Outcome.REJECTED:
+            return UplinkState.REJECTED, 0, None
+        # RETRY or PHOTO_PENDING: try again later; a record the platform holds stays held.
+        if result.outcome is Outcome.PHOTO_PENDING:
+            state = UplinkState.PHOTO_PENDING
+        else:
+            state = UplinkState(row.state) if was_held else UplinkState.PENDING
+        return state, 0, now + dt.timedelta(seconds=retry_delay(attempts, result))
+
+    async def _settle(
+        self, tenant_id: uuid.UUID, profile: str, claim: uuid.UUID, done: list[tuple[Any, SendResult, int]]
+    ) -> None:
+        """Write the answers of ``done`` in one short transaction: states, attempt rows, review flags."""
+        cols: dict[str, list[Any]] = {
+            k: [] for k in ("ids", "states", "photo_inc", "nexts", "codes", "messages", "serials", "held")
+        }
+        attempts: dict[str, list[Any]] = {
+            k: [] for k in ("ids", "outbox_ids", "outcomes", "codes", "messages", "durations")
+        }
+        for row, result, duration_ms in done:
+            state, photo_inc, due = self._next_state(profile, row, result)
+            code = (result.platform_code or "")[:32] or None
+            message = result.message[:400]
+            for key, value in (
+                ("ids", row.id),
+                ("states", state.value),
+                ("photo_inc", photo_inc),
+                ("nexts", due),
+                ("codes", code),
+                ("messages", message),
+                ("serials", result.platform_serial),
+                ("held", state in HELD),
+            ):
+                cols[key].append(value)
+            for key, value in (
+                ("ids", new_id()),
+                ("outbox_ids", row.id),
+                ("outcomes", result.outcome.value),
+                ("codes", code),
+                ("messages", message),
+                ("durations", duration_ms),
+            ):
+                attempts[key].append(value)
+            self._count(state, result)
+        async with self.database.session(_worker(tenant_id)) as session, session.begin():
+            settled = set(await session.scalars(text(_SETTLE), {"t": tenant_id, "claim": claim, **cols}))
+            await session.execute(text(_ATTEMPTS), {"t": tenant_id, **attempts})
+            for row, result, _ in done:
+                if row.id in settled and result.outcome is Outcome.REJECTED and row.state not in HELD:
+                    await self._to_review(session, tenant_id, row, result)
+        if len(settled) < len(done):  # the lease ran out and another worker claimed them: its answer counts
+            log.warning("uplink lease lost", tenant_id=str(tenant_id), rows=len(done) - len(settled))
+
+    def _count(self, state: UplinkState, result: SendResult) -> None:
         self.stats.sent += 1
         self.stats.outcomes[result.outcome.value] = self.stats.outcomes.get(result.outcome.value, 0) + 1
-        params: dict[str, Any] = {
-            "t": tenant_id,
-            "id": row.id,
-            "attempts": attempts,
-            "code": (result.platform_code or "")[:32] or None,
-            "message": result.message[:400],
-            "serial": result.platform_serial,
-        }
         if result.delivered:
             self.stats.delivered += 1
             self.stats.duplicates += result.outcome is Outcome.DUPLICATE
-            state_sql = "state = 'delivered', delivered_at = now()"
-        elif result.outcome is Outcome.REJECTED:
+        elif state is UplinkState.REJECTED:
             self.stats.rejected += 1
-            state_sql = "state = 'rejected'"
-            await self._to_review(session, tenant_id, row, result)
+        elif state is UplinkState.PHOTO_REFUSED:
+            self.stats.photo_refused += 1
         else:
             self.stats.retried += 1
-            delay = max(backoff_seconds(attempts), result.retry_after_s or 0.0)
-            params["next"] = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
-            state_sql = "next_attempt_at = :next"
-        await session.execute(
-            text(
-                f"UPDATE uplink_outbox SET {state_sql}, attempts = :attempts, last_code = :code, "  # noqa: S608 - constant fragments
-                "last_message = :message, platform_serial = COALESCE(:serial, platform_serial) "
-                "WHERE tenant_id = :t AND id = :id"
-            ),
-            params,
-        )
-        session.add(
-            m.UplinkAttempt(
-                tenant_id=tenant_id,
-                outbox_id=row.id,
-                outcome=result.outcome.value,
-                code=params["code"],
-                message=params["message"],
-                duration_ms=duration_ms,
-            )
-        )
 
     async def _to_review(self, session: AsyncSession, tenant_id: uuid.UUID, row: Any, result: SendResult) -> None:
         """A permanent rejection becomes a review-queue flag carrying the platform's reason verbatim."""

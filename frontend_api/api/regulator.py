@@ -65,7 +65,10 @@ class UploadStatusOut(msgspec.Struct):
 
     configured: bool
     total: int = 0
+    held: int = 0  # the platform holds the record (delivered + photo_pending + photo_refused)
     delivered: int = 0
+    photo_pending: int = 0
+    photo_refused: int = 0
     rejected: int = 0
     pending: int = 0
     upload_rate: str | None = None

@@ -90,9 +90,12 @@ class UplinkStatusOut(msgspec.Struct):
 
     configured: bool
     total: int = 0
-    delivered: int = 0
-    rejected: int = 0
-    pending: int = 0
+    held: int = 0  # records the platform holds: delivered + photo_pending + photo_refused (upload_rate's numerator)
+    delivered: int = 0  # record and every photo held
+    photo_pending: int = 0  # record held, a photo still to send
+    photo_refused: int = 0  # record held, a photo refused by the platform
+    rejected: int = 0  # record refused (review queue)
+    pending: int = 0  # not held yet
     upload_rate: str | None = None
     timeliness: str | None = None
     oldest_pending_s: float | None = None

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from infra.regsim.app import RegulatorSimulator
+from infra.regsim.faults import holds_of
 
 PROFILES = ("transport_control", "transport_serial", "tianjin", "hengshui")
 
@@ -55,11 +56,11 @@ def _admin(sim: Any) -> web.Application:
 
     async def faults(request: web.Request) -> web.Response:
         for name, value in (await request.json()).items():
-            if name == "reject_serials":
-                sim.faults.reject_serials = set(value)
-            elif hasattr(sim.faults, name):
-                setattr(sim.faults, name, type(getattr(sim.faults, name))(value))
+            sim.faults.set(name, value)
         return web.json_response(sim.faults.public())
+
+    async def holds(request: web.Request) -> web.Response:
+        return web.json_response(holds_of(sim, list((await request.json()).get("serials") or [])))
 
     async def reset(_: web.Request) -> web.Response:
         sim.state = type(sim.state)()
@@ -69,6 +70,7 @@ def _admin(sim: Any) -> web.Application:
     app.router.add_get("/_sim/state", state)
     app.router.add_post("/_sim/faults", faults)
     app.router.add_post("/_sim/reset", reset)
+    app.router.add_post("/_sim/holds", holds)
     return app
 
 

@@ -18,7 +18,7 @@ import structlog
 from aiohttp import web
 
 from infra.regsim.base import HttpPlatformSimulator
-from infra.regsim.faults import Faults
+from infra.regsim.faults import Faults, holds_of
 
 __all__ = ["Faults", "RegulatorSimulator", "SimState"]
 
@@ -39,6 +39,7 @@ class SimState:
     photos: dict[str, list[int]] = field(default_factory=dict)  # serial -> photo numbers held
     duplicates: int = 0  # submissions of a serial already held
     rejected: Counter[str] = field(default_factory=Counter)  # serial -> rejections answered
+    photo_refusals: Counter[str] = field(default_factory=Counter)  # serial -> photos refused
     requests: Counter[str] = field(default_factory=Counter)  # ipctype / fault -> count
     heartbeats: int = 0
     heartbeat_gates: list[list[str]] = field(default_factory=list)  # the gate codes of each heartbeat
@@ -54,6 +55,7 @@ class SimState:
             "duplicates": self.duplicates,
             "rejected": sum(self.rejected.values()),
             "photos": sum(len(v) for v in self.photos.values()),
+            "photo_refusals": sum(self.photo_refusals.values()),
             "heartbeats": self.heartbeats,
             "requests": dict(self.requests),
             "per_enterprise": dict(per_enterprise),
@@ -104,6 +106,7 @@ class RegulatorSimulator(HttpPlatformSimulator):
         app.router.add_post("/_sim/expire-tokens", self._expire)
         app.router.add_post("/_sim/reset", self._reset)
         app.router.add_post("/_sim/downlink", self._push)
+        app.router.add_post("/_sim/holds", self._holds)
 
     async def _fault(self) -> web.Response | None:
         """The rate limit (429 with ``Retry-After``), then the shared fault rates."""
@@ -206,6 +209,8 @@ class RegulatorSimulator(HttpPlatformSimulator):
             self.state.duplicates += 1
             return web.json_response({"code": "200", "status": "记录已存在"})
         self.state.records[serial] = value
+        if self.faults.record_delay_s > 0:  # a slow platform (tests: no transaction stays open across a send)
+            await asyncio.sleep(self.faults.record_delay_s)
         if self._rng.random() < self.faults.lost_answer_rate:
             self.state.requests["fault:lost_answer"] += 1
             await asyncio.sleep(self.faults.timeout_s)
@@ -234,6 +239,9 @@ class RegulatorSimulator(HttpPlatformSimulator):
             return web.json_response({"code": "400", "status": "图片不是合法的 base64"})
         if not raw.startswith(b"\xff\xd8"):
             return web.json_response({"code": "400", "status": "图片应为 JPEG"})
+        if serial in self.faults.reject_photo_serials:  # the record stays stored; only this photo is refused
+            self.state.photo_refusals[serial] += 1
+            return web.json_response({"code": "400", "status": "照片不清晰，请重新上传"})
         number = int(value.get("zpbh") or 0)
         held = self.state.photos.setdefault(serial, [])
         if number not in held:
@@ -254,11 +262,11 @@ class RegulatorSimulator(HttpPlatformSimulator):
     async def _set_faults(self, request: web.Request) -> web.Response:
         data = await request.json()
         for name, value in data.items():
-            if name == "reject_serials":
-                self.faults.reject_serials = set(value)
-            elif hasattr(self.faults, name):
-                setattr(self.faults, name, type(getattr(self.faults, name))(value))
+            self.faults.set(name, value)
         return web.json_response(self.faults.public())
+
+    async def _holds(self, request: web.Request) -> web.Response:
+        return web.json_response(holds_of(self, list((await request.json()).get("serials") or [])))
 
     async def _expire(self, _: web.Request) -> web.Response:
         self.expire_tokens()

@@ -16,6 +16,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -33,6 +34,9 @@ class UplinkPlatform(TenantOwned, Base):
     enterprise_code: Mapped[str] = mapped_column(String(64))
     enterprise_name: Mapped[str] = mapped_column(String(200), default="")
     credentials_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The master key wrapping ``credentials_dek`` (envelope encryption, migration 0015; "legacy" = none).
+    credentials_key_id: Mapped[str] = mapped_column(String(32), default="legacy")
+    credentials_dek: Mapped[bytes | None] = mapped_column(LargeBinary)
     enabled: Mapped[bool] = mapped_column(default=True)
     photo_max_bytes: Mapped[int] = mapped_column(default=300_000)
     timeout_s: Mapped[float] = mapped_column(Float, default=10.0)
@@ -43,21 +47,35 @@ class UplinkPlatform(TenantOwned, Base):
 
 
 class UplinkOutbox(TenantOwned, Base):
-    """One record to deliver (id = the pass event's id)."""
+    """One record to deliver (id = the pass event's id); states and their names: cloud/uplink/states.py.
+
+    ``claimed_by``/``lease_until``: the worker whose claim holds the row until then (docs/adr/0024).
+    """
 
     __tablename__ = "uplink_outbox"
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "id"], ["pass_event.tenant_id", "pass_event.id"]),
-        CheckConstraint("state IN ('pending', 'delivered', 'rejected')", name="state"),
+        CheckConstraint(
+            "state IN ('pending', 'photo_pending', 'photo_refused', 'delivered', 'rejected')", name="state"
+        ),
         Index("ix_uplink_outbox_due", "state", "next_attempt_at"),
+        Index(
+            "ix_uplink_outbox_tenant_due",
+            "tenant_id",
+            "next_attempt_at",
+            postgresql_where=text("state IN ('pending', 'photo_pending', 'photo_refused')"),
+        ),
         Index("ix_uplink_outbox_tenant_occurred", "tenant_id", "occurred_at"),
     )
 
     kind: Mapped[str] = mapped_column(String(16), default="pass")
     occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    state: Mapped[str] = mapped_column(String(10), default="pending")
+    state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
+    photo_attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[dt.datetime] = utcnow_column()
+    claimed_by: Mapped[uuid.UUID | None] = mapped_column()
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     platform_serial: Mapped[str | None] = mapped_column(String(64))
     last_code: Mapped[str | None] = mapped_column(String(32))
     last_message: Mapped[str | None] = mapped_column(String(400))
@@ -76,7 +94,7 @@ class UplinkAttempt(TenantOwned, Base):
 
     outbox_id: Mapped[uuid.UUID]
     at: Mapped[dt.datetime] = utcnow_column()
-    outcome: Mapped[str] = mapped_column(String(10))
+    outcome: Mapped[str] = mapped_column(String(16))
     code: Mapped[str | None] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(String(400), default="")
     duration_ms: Mapped[int] = mapped_column()

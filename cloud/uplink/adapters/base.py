@@ -26,6 +26,8 @@ class Outcome(enum.StrEnum):
     DUPLICATE = "duplicate"  # the platform already holds it: delivered
     RETRY = "retry"  # transient or not understood: try again later
     REJECTED = "rejected"  # permanent: the platform named the record invalid
+    PHOTO_PENDING = "photo_pending"  # the record is held; a photo failed transiently: send the photos again
+    PHOTO_REFUSED = "photo_refused"  # the record is held; the platform refused a photo (issue 16 finding 5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +42,13 @@ class SendResult:
 
     @property
     def delivered(self) -> bool:
-        """True when the platform holds the record."""
+        """True when the platform holds the record and everything sent with it."""
         return self.outcome in (Outcome.DELIVERED, Outcome.DUPLICATE)
+
+    @property
+    def held(self) -> bool:
+        """True when the platform holds the record (its photos may still be missing)."""
+        return self.delivered or self.outcome in (Outcome.PHOTO_PENDING, Outcome.PHOTO_REFUSED)
 
 
 @dataclass(frozen=True, slots=True)

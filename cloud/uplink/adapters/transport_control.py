@@ -14,8 +14,9 @@ Assumptions where the public sources are silent (docs/uplink.md):
 * codes ``400``/``422`` name the record invalid (permanent, reason in ``status``); ``429`` and ``5xx``
   are transient; any other code, or a body that is not a JSON object, is not understood → retry;
 * plate colours in scheme B (§3.1, 2 = white, 3 = black), stages and fuels as platform codes (§3.2, §3.3);
-* the pass record is accepted before its photos; a photo refused later does not undo the record, it
-  makes the attempt ``RETRY`` so the photos are sent again (the record answer is then ``已存在``).
+* the pass record is accepted before its photos; a photo refused later does not undo the record: the
+  attempt is ``PHOTO_REFUSED`` (or ``PHOTO_PENDING`` for a transient failure) and the worker sends the
+  photos again per the family's rule (the record answer is then ``已存在``; issue 16 finding 5).
 """
 
 from __future__ import annotations
@@ -132,9 +133,13 @@ class TransportControlAdapter:
             if data is None:
                 continue  # the photo never reached the cloud; the record stands without it
             value = self.photo_value(record, number, photo.role, fit_photo(data, self.config.photo_max_bytes))
-            photo_result = _classify(await self._put(PUT_FILE, "sharePhotoInfo", value))
-            if not photo_result.delivered:
-                outcome = Outcome.REJECTED if photo_result.outcome is Outcome.REJECTED else Outcome.RETRY
+            try:
+                photo_result = _classify(await self._put(PUT_FILE, "sharePhotoInfo", value))
+            except RETRYABLE as exc:  # the record is held already: only the photos are sent again
+                photo_result = retry_result(exc)
+            if not photo_result.delivered:  # the record stays held: only the photo is refused or pending
+                refused = photo_result.outcome is Outcome.REJECTED
+                outcome = Outcome.PHOTO_REFUSED if refused else Outcome.PHOTO_PENDING
                 return SendResult(outcome, f"照片{number}：{photo_result.message}", photo_result.platform_code)
         return result
 

@@ -174,7 +174,10 @@ class TransportSerialAdapter:
         for image in images:
             result = _classify(await self._call(PASS, self.pass_body(record, serial, image)))
             if not result.delivered:
-                return SendResult(result.outcome, f"照片{image[0]}：{result.message}", result.platform_code)
+                outcome = result.outcome
+                if first is not None:  # the first call stored the record: only this photo is missing
+                    outcome = Outcome.PHOTO_REFUSED if outcome is Outcome.REJECTED else Outcome.PHOTO_PENDING
+                return SendResult(outcome, f"照片{image[0]}：{result.message}", result.platform_code)
             first = first or result
         assert first is not None
         return first
