@@ -21,6 +21,7 @@ def routers() -> list[ControllerRouterHandler]:
         uplink,
         users,
         vehicles,
+        weighbridge,
     )
 
     handlers: list[ControllerRouterHandler] = [
@@ -36,5 +37,6 @@ def routers() -> list[ControllerRouterHandler]:
         *agents.HANDLERS,
         *uplink.HANDLERS,
         *regulator.HANDLERS,
+        *weighbridge.HANDLERS,
     ]
     return [Router(path="/api/v1", route_handlers=handlers)]
