@@ -260,6 +260,13 @@ class ModbusRelayBarrier(_PolledBarrier):
         self._first_input = min(wired)
         self._input_count = max(wired) - self._first_input + 1
 
+    async def start(self) -> None:
+        """Release both coils (a pulse a killed agent left on would swallow the next open), then poll."""
+        with contextlib.suppress(ModbusRequestError):
+            await self._link.write_coil(self.open_coil, value=False)
+            await self._link.write_coil(self.close_coil, value=False)
+        await super().start()
+
     async def _send(self, action: Action) -> None:
         coil = self.open_coil if action == "open" else self.close_coil
         try:

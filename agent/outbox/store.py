@@ -724,9 +724,39 @@ class Outbox(WeighingAttachments):
         return [decode_event(r[0]) for r in rows]
 
     def unactuated(self) -> list[PassEvent]:
-        """Events committed but whose barrier/LED commands were never sent (a crash in between)."""
+        """Events committed but whose barrier/LED commands were never confirmed (a crash in between)."""
         rows = self._db.execute("SELECT body FROM event WHERE actuated_at IS NULL ORDER BY seq").fetchall()
         return [decode_event(r[0]) for r in rows]
+
+    def recent_plates(self, lane_id: str, since: datetime) -> list[tuple[str, datetime]]:
+        """``(plate, occurred_at)`` of the lane's events since ``since``, oldest first (issue 16).
+
+        What a restarted camera lane rebuilds its duplicate window from: the same truck still in front
+        of the camera after a restart is the same physical pass, not a new one.
+        """
+        rows = self._db.execute(
+            "SELECT body FROM event WHERE lane_id = ? AND occurred_at >= ? ORDER BY seq",
+            (lane_id, format_time(since)),
+        ).fetchall()
+        out: list[tuple[str, datetime]] = []
+        for (body,) in rows:
+            event = decode_event(body)
+            if event.plate:
+                out.append((event.plate, event.occurred_at))
+        return out
+
+    def record_alarm(self, code: str, message: str, *, notify: bool = True) -> None:
+        """Record an alarm raised elsewhere in the agent (a barrier that never confirmed an open) so it
+        reaches the cloud in heartbeats; ``notify=False`` when the caller told the booth already."""
+        with self._lock:
+            if notify:
+                self._alarm(code, message)
+                return
+            on_alarm, self._on_alarm = self._on_alarm, None
+            try:
+                self._alarm(code, message)
+            finally:
+                self._on_alarm = on_alarm
 
     def stats(self) -> OutboxStats:
         """Queue depth, oldest unsent age, chain head, media bytes and space state."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -185,6 +187,8 @@ class Agent:
                 fps=self.cfg.evidence.clip_fps,
             ),
         )
+        voter = PlateVoter(early=lane.early_read, duplicate_window_s=lane.duplicate_window_s)
+        self._seed_duplicate_window(lane, voter)
         source = VisionReadSource(
             lane_id=lane.id,
             frames=open_source(camera.url, roi=roi),
@@ -192,13 +196,22 @@ class Agent:
             # Early emission (lane.early_read, on by default): a confident consensus goes to the decision
             # while the truck is still approaching (issue 4: vehicle appears -> barrier command); weak
             # tracks wait for their end. The clip around the pass follows as a late attachment (ADR 0020).
-            voter=PlateVoter(early=lane.early_read, duplicate_window_s=lane.duplicate_window_s),
+            voter=voter,
             ring=ring,
             jpeg_quality=self.cfg.evidence.jpeg_quality,
             gate=MotionGate() if lane.motion_gate else None,
         )
         self.vision_sources[lane.id] = source
         return source
+
+    def _seed_duplicate_window(self, lane: LaneConfig, voter: Any) -> None:
+        """Rebuild the lane's duplicate window from the outbox (issue 16): a truck recorded just before
+        a restart and still in front of the camera is the same pass, not a second record or opening."""
+        assert self.outbox is not None
+        now_wall, now_mono = time.time(), time.monotonic()
+        since = datetime.fromtimestamp(now_wall - lane.duplicate_window_s, UTC)
+        for plate, at in self.outbox.recent_plates(lane.id, since):
+            voter.remember(lane.id, plate, now_mono - (now_wall - at.timestamp()))
 
     def _build_lane(self, lane: LaneConfig) -> LanePipeline:
         assert self.engine is not None
@@ -242,6 +255,7 @@ class Agent:
             on_alarm=self.alarm,
             weigh=weigh,
             pairer=self.pairer,
+            max_read_age_s=lane.max_read_age_s,
         )
 
     async def _start_lanes(self) -> None:

@@ -188,6 +188,14 @@ class LaneConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
             description="相机车道：同一车牌在此秒数内再次识别视为同一次过车（车辆在道闸前停留不重复记录）",
         ),
     ] = 60.0
+    max_read_age_s: Annotated[
+        float,
+        msgspec.Meta(
+            ge=1.0,
+            le=3600.0,
+            description="识别结果超过此秒数才处理（断电重启后重放、存储满后延迟）时只记录、不自动抬杆",
+        ),
+    ] = 15.0
     motion_gate: Annotated[
         bool,
         msgspec.Meta(description="相机车道：画面无变化时不做车牌识别（空闲车道几乎不占 CPU；车辆驶入的第一帧即识别）"),

@@ -8,7 +8,14 @@ the barrier stays shut and the guard is alarmed. Manual releases and manual plat
 signed-in guard go through the same path and become pass events too.
 
 A read whose ``read_id`` is already stored (a replayed source after a crash) is not stored twice;
-if the crash came between the commit and the commands, the commands are sent now.
+if the crash came between the commit and the commands, the commands are sent now — but at most one
+opening per pass, across restarts (issue 16): the command journal records the intent before the
+open command and the relay's confirmation after it; a pass whose open was journaled but not
+confirmed when the agent died is checked against the barrier's position (arm up: done; otherwise the
+guard is asked, never a second automatic open). A read older than the lane's ``max_read_age_s``
+(replayed after an outage, or delayed by a full outbox) is recorded with the ``stale_read`` anomaly
+and never acted on. ``actuated`` in the outbox means the relay confirmed; an open the relay never
+confirmed after its retries raises an alarm for the booth and the cloud (heartbeat).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import structlog
 
 from agent.decision.engine import DecisionEngine, DecisionOutcome, DecisionRequest
 from agent.devices.interfaces import Barrier, LedDisplay
-from agent.devices.types import LedColour, LedLine, LedScreen
+from agent.devices.types import BarrierState, LedColour, LedLine, LedScreen
 from agent.devices.weighing import TripWeighingPairer
 from agent.outbox.store import Alarm, ClipData, Outbox, OutboxError, PhotoData
 from agent.runtime.weighing import WeighClaim, WeighStation, record_for
@@ -96,17 +103,54 @@ class ClipProvider(Protocol):
 LATE_CLIP_GRACE_S = 2.0
 
 
+#: Journal lines of an open command: the intent (before the command), then one outcome.
+OPEN = "open"
+OPEN_OK = "open_ok"  # the relay confirmed (answer + read-back, or the position input)
+OPEN_FAILED = "open_failed"  # not confirmed after the driver's retries (alarm raised)
+OPEN_STALE = "open_skipped_stale"  # the read was older than the lane's limit: recorded, not opened
+OPEN_UNKNOWN = "open_unknown"  # intent journaled before a crash, arm found down: the guard decides
+#: How much of the journal's end is read at start to know the state of recent events.
+JOURNAL_TAIL_BYTES = 4 * 1024 * 1024
+
+
 class CommandJournal:
-    """Append-only, fsync'd log of every barrier command (audit trail; the soak checks it)."""
+    """Append-only, fsync'd log of every barrier command and its outcome (audit trail; the soak checks it).
+
+    The last line per event is its state (:data:`OPEN` … :data:`OPEN_UNKNOWN`): read back at start
+    (the file's last :data:`JOURNAL_TAIL_BYTES`), it is what makes an opening happen at most once per
+    pass across restarts.
+    """
 
     def __init__(self, path: Path) -> None:
-        """Open (creating) the journal for appending."""
+        """Open (creating) the journal for appending and load the recent events' states."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._states: dict[str, str] = {}
+        self._load()
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - JOURNAL_TAIL_BYTES))
+            data = fh.read()
+        for raw in data.splitlines():
+            try:
+                item = json.loads(raw)
+            except ValueError:
+                continue  # a line torn by a kill, or the first, cut line of the tail
+            if isinstance(item, dict) and isinstance(item.get("event_id"), str):
+                self._states[item["event_id"]] = str(item.get("command"))
+
+    def state(self, event_id: str) -> str | None:
+        """The last journaled command/outcome of ``event_id`` (None: nothing journaled)."""
+        return self._states.get(event_id)
+
     def record(self, *, lane_id: str, event_id: str, command: str) -> None:
-        """Durably note that ``command`` is about to be sent for ``event_id``."""
+        """Durably note ``command`` for ``event_id`` (an intent before it is sent, or its outcome)."""
+        self._states[event_id] = command
         line = json.dumps(
             {
                 "at": datetime.now(UTC).isoformat(),
@@ -168,8 +212,12 @@ class LanePipeline:
         on_alarm: Callable[[Alarm], None] | None = None,
         weigh: WeighStation | None = None,
         pairer: TripWeighingPairer | None = None,
+        max_read_age_s: float | None = None,
     ) -> None:
-        """Wire a lane to its decision engine, outbox and devices (``weigh``: the lane's weighbridge)."""
+        """Wire a lane to its decision engine, outbox and devices (``weigh``: the lane's weighbridge).
+
+        ``max_read_age_s``: an automatic read older than this is recorded, never acted on (issue 16).
+        """
         self.lane_id = lane_id
         self.lane_name = lane_name
         self.direction = direction
@@ -191,6 +239,7 @@ class LanePipeline:
         self.on_alarm = on_alarm
         self.weigh = weigh
         self.pairer = pairer
+        self.max_read_age_s = max_read_age_s
         self._late_weighings: set[asyncio.Task[None]] = set()
         self.last_event: PassEvent | None = None
         self.last_refused: PassEvent | None = None
@@ -209,7 +258,7 @@ class LanePipeline:
         pending = [e for e in await asyncio.to_thread(self.outbox.unactuated) if e.lane_id == self.lane_id]
         for event in pending:
             log.info("lane.finish_unactuated", lane=self.lane_id, event_id=event.event_id, decision=event.decision)
-            await self._actuate(event)
+            await self._actuate(event, recovering=True)
         return len(pending)
 
     async def handle_read(self, read: LaneRead) -> PassEvent | None:
@@ -238,6 +287,10 @@ class LanePipeline:
         )
         if read.cargo:
             draft = msgspec.structs.replace(draft, cargo=read.cargo)
+        if self._stale(draft):
+            # Recorded (the pass happened), never acted on: the truck has most likely left (issue 16).
+            log.warning("lane.stale_read", lane=self.lane_id, read_id=read.read_id, age_s=round(self._age(draft), 1))
+            draft = msgspec.structs.replace(draft, anomalies=(*draft.anomalies, "stale_read"))
         return await self._record_and_actuate(draft, photos=read.photos, prompt=outcome.prompt_guard)
 
     # ------------------------------------------------------------------ manual actions (booth)
@@ -500,24 +553,99 @@ class LanePipeline:
             await asyncio.gather(*pending, return_exceptions=True)
         return len(pending)
 
-    async def _actuate(self, event: PassEvent) -> bool:
-        """Send the barrier/LED commands of a committed event; True when the barrier took the open command."""
-        opened = False
-        if event.decision is Decision.ALLOW and self.barrier is not None:
-            if self.journal is not None:
-                await asyncio.to_thread(
-                    self.journal.record, lane_id=self.lane_id, event_id=event.event_id, command="open"
-                )
-            status = await self.barrier.open()
-            opened = not status.fault
-            if status.fault:
-                log.warning("lane.barrier_fault", lane=self.lane_id, message=status.message)
-                if self.on_alarm is not None:
-                    text = f"{self.lane_name}道闸指令失败（{status.message or '无响应'}），通行已记录，请人工抬杆"
-                    self.on_alarm(Alarm(code="barrier_fault", message=text, at=time.time()))
+    def _age(self, event: PassEvent) -> float:
+        return time.time() - event.occurred_at.timestamp()
+
+    def _stale(self, event: PassEvent) -> bool:
+        """An automatic read older than the lane's limit (manual actions happen now, by definition)."""
+        limit = self.max_read_age_s
+        return limit is not None and event.trigger.kind is TriggerKind.AUTO and self._age(event) > limit
+
+    async def _journal(self, event: PassEvent, command: str) -> None:
+        if self.journal is not None:
+            await asyncio.to_thread(self.journal.record, lane_id=self.lane_id, event_id=event.event_id, command=command)
+
+    def _alarm(self, code: str, text: str, *, cloud: bool) -> None:
+        """Tell the booth (every time) and, with ``cloud``, the cloud (heartbeat alarms, via the outbox)."""
+        if self.on_alarm is not None:
+            self.on_alarm(Alarm(code=code, message=text, at=time.time()))
+        if cloud:
+            try:
+                self.outbox.record_alarm(code, text, notify=False)
+            except Exception:  # noqa: BLE001 - an alarm that cannot be stored is still logged and shown
+                log.warning("lane.alarm_not_stored", lane=self.lane_id, code=code)
+
+    async def _actuate(self, event: PassEvent, *, recovering: bool = False) -> bool:
+        """Send the barrier/LED commands of a committed event; True when the relay confirmed the open.
+
+        The outbox marks the event actuated only when its commands are done: a refusal shown, or an
+        open the relay confirmed (now or, per the journal, before a crash).
+        """
+        if event.decision is not Decision.ALLOW or self.barrier is None:
+            await self._show(event)
+            await asyncio.to_thread(self.outbox.mark_actuated, event.event_id)
+            return False
+        opened = await self._open(event, recovering=recovering)
+        if opened is None:
+            return False  # deliberately not opened (stale read, or an unknown open before a crash)
         await self._show(event)
-        await asyncio.to_thread(self.outbox.mark_actuated, event.event_id)
+        if opened:
+            await asyncio.to_thread(self.outbox.mark_actuated, event.event_id)
         return opened
+
+    async def _open(self, event: PassEvent, *, recovering: bool) -> bool | None:
+        """Open for ``event`` at most once: True confirmed, False failed (alarmed), None not attempted."""
+        assert self.barrier is not None
+        state = self.journal.state(event.event_id) if self.journal is not None else None
+        if state == OPEN_OK:
+            return True  # confirmed before a crash: never a second opening
+        if state in {OPEN_STALE, OPEN_UNKNOWN}:
+            return None
+        if self._stale(event):
+            await self._skip_stale(event)
+            return None
+        if state == OPEN:
+            return await self._after_crash(event)
+        await self._journal(event, OPEN)
+        status = await self.barrier.open()
+        if status.confirmed:
+            await self._journal(event, OPEN_OK)
+            return True
+        await self._journal(event, OPEN_FAILED)
+        log.warning("lane.barrier_fault", lane=self.lane_id, message=status.message, recovering=recovering)
+        self._alarm(
+            "barrier_fault",
+            f"{self.lane_name}道闸指令失败（{status.message or '无响应'}），通行已记录，请人工抬杆",
+            cloud=True,
+        )
+        return False
+
+    async def _skip_stale(self, event: PassEvent) -> None:
+        age = self._age(event)
+        log.warning("lane.stale_not_opened", lane=self.lane_id, event_id=event.event_id, age_s=round(age, 1))
+        await self._journal(event, OPEN_STALE)
+        self._alarm(
+            "stale_read",
+            f"{self.lane_name}：{event.plate or '未识别车辆'}的识别结果已过 {age:.0f} 秒，未自动抬杆（已记录）；"
+            "车辆仍在请人工放行",
+            cloud=False,
+        )
+
+    async def _after_crash(self, event: PassEvent) -> bool | None:
+        """The agent died between journaling the intent and the relay's answer: ask the arm, never resend."""
+        assert self.barrier is not None
+        status = await self.barrier.status()
+        if status.state in {BarrierState.OPEN, BarrierState.MOVING}:
+            await self._journal(event, OPEN_OK)
+            return True
+        await self._journal(event, OPEN_UNKNOWN)
+        self._alarm(
+            "barrier_unknown",
+            f"{self.lane_name}：程序重启前的抬杆指令（{event.plate or '未识别车辆'}）是否送达未知，道闸未抬起；"
+            "请确认车辆后人工放行",
+            cloud=True,
+        )
+        return None
 
     async def _show(self, event: PassEvent) -> None:
         if self.led is None:

@@ -189,12 +189,17 @@ class VisionReadSource:
         return reads
 
     async def reads(self) -> AsyncIterator[LaneRead]:
-        """Consensus reads as vehicles pass."""
-        async for ts, frame in self.frames:
-            await self.keep_evidence(ts, frame)
-            plate_reads = await self.recognise(ts, frame)
-            # Skipped frames feed no reads: the voter still sees time pass and ends idle tracks.
-            for vr in self.voter.feed(plate_reads, ts, lane=self.lane_id):
+        """Consensus reads as vehicles pass; the camera is released when the lane stops (or fails)."""
+        try:
+            async for ts, frame in self.frames:
+                await self.keep_evidence(ts, frame)
+                plate_reads = await self.recognise(ts, frame)
+                # Skipped frames feed no reads: the voter still sees time pass and ends idle tracks.
+                for vr in self.voter.feed(plate_reads, ts, lane=self.lane_id):
+                    yield self._to_read(vr)
+            for vr in self.voter.flush():
                 yield self._to_read(vr)
-        for vr in self.voter.flush():
-            yield self._to_read(vr)
+        finally:
+            # A grabber thread left inside FFmpeg at interpreter exit aborts the process
+            # ("FATAL: exception not rethrown", exit -6 after SIGTERM; found by the soak's camera lane).
+            await self.frames.close()

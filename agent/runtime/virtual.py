@@ -8,6 +8,7 @@ once. Registered in the barrier registry of :mod:`agent.devices` on import, so a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from datetime import UTC, datetime
 
@@ -66,13 +67,13 @@ class VirtualBarrier:
         return self._status
 
     async def open(self) -> BarrierStatus:
-        """Raise the arm."""
+        """Raise the arm (always confirmed)."""
         self.opened += 1
-        return self._set(BarrierState.OPEN)
+        return dataclasses.replace(self._set(BarrierState.OPEN), confirmed=True)
 
     async def close(self) -> BarrierStatus:
-        """Lower the arm."""
-        return self._set(BarrierState.CLOSED)
+        """Lower the arm (always confirmed)."""
+        return dataclasses.replace(self._set(BarrierState.CLOSED), confirmed=True)
 
     async def status(self) -> BarrierStatus:
         """The current state."""

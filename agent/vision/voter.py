@@ -174,6 +174,11 @@ class PlateVoter:
         self._tracks: list[_Track] = []
         self._last_emitted: dict[tuple[str, str], float] = {}
 
+    def remember(self, lane: str, plate: str, ts: float) -> None:
+        """A passage of ``plate`` on ``lane`` ended at monotonic ``ts`` (rebuilt from the outbox at start)."""
+        key = (lane, plate)
+        self._last_emitted[key] = max(ts, self._last_emitted.get(key, ts))
+
     def feed(self, reads: Sequence[PlateRead], ts: float, lane: str = "") -> list[VehicleRead]:
         """Add the reads of one frame of ``lane`` taken at ``ts``; return passages ended or emitted early."""
         done = self.flush(ts)

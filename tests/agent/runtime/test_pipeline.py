@@ -53,8 +53,9 @@ async def test_allowed_pass_is_committed_before_the_open_command(outbox: Outbox,
     assert event.decision is Decision.ALLOW
     assert barrier.committed_at_open == [1]
     assert outbox.unactuated() == []
-    (line,) = (tmp_path / "barrier-commands.log").read_text(encoding="utf-8").splitlines()
-    assert json.loads(line)["event_id"] == event.event_id
+    intent, outcome = (json.loads(x) for x in (tmp_path / "barrier-commands.log").read_text("utf-8").splitlines())
+    assert (intent["event_id"], intent["command"]) == (event.event_id, "open")  # journaled before the command
+    assert (outcome["event_id"], outcome["command"]) == (event.event_id, "open_ok")  # the relay's confirmation
 
 
 async def test_refused_pass_is_stored_and_never_opens(outbox: Outbox) -> None:
