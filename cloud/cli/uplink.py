@@ -4,7 +4,10 @@
   sets the tenant's platform (credentials encrypted at rest) and back-fills every record not yet queued;
 * ``ecogate uplink run [--batch N] [--concurrency N]`` runs a worker until Ctrl-C;
 * ``ecogate uplink resend --tenant ID --from DATE --to DATE`` queues a period again (补传);
-* ``ecogate uplink status --tenant ID [--from DATE --to DATE] [--json]`` prints the upload KPIs.
+* ``ecogate uplink status --tenant ID [--from DATE --to DATE] [--json]`` prints the upload KPIs;
+* ``ecogate uplink reconcile --tenant ID [--from DATE --to DATE] [--inspect URL] [--fix]`` compares our
+  states with what the platform holds (cloud/uplink/reconcile.py: no family documents a query message, so
+  only the simulator's inspection API ``--inspect`` can answer today).
 
 Dates are China days (``2026-11-28``). Exit codes: 0 done, 1 refused, 2 bad arguments.
 """
@@ -44,6 +47,12 @@ def main(argv: list[str]) -> int:
         p.add_argument("--from", dest="first", required=name == "resend", help="起始日期（含）")
         p.add_argument("--to", dest="last", required=name == "resend", help="结束日期（含）")
         p.add_argument("--json", action="store_true", help="输出 JSON")
+    rec = sub.add_parser("reconcile", help="对账：比对本地上传状态与平台实际持有的记录")
+    rec.add_argument("--tenant", required=True, help="企业（租户）ID")
+    rec.add_argument("--from", dest="first", help="起始日期（含）")
+    rec.add_argument("--to", dest="last", help="结束日期（含）")
+    rec.add_argument("--inspect", help="模拟器检查接口地址（平台无查询报文时用于测试与演示）")
+    rec.add_argument("--fix", action="store_true", help="按平台实际持有情况修正状态（重传或补传照片）")
     args = parser.parse_args(argv)
     try:
         result = asyncio.run(_COMMANDS[args.command](args))
@@ -149,4 +158,17 @@ async def _status(args: argparse.Namespace) -> dict[str, Any] | None:
     return status
 
 
-_COMMANDS = {"configure": _configure, "run": _run, "resend": _resend, "status": _status}
+async def _reconcile(args: argparse.Namespace) -> dict[str, Any]:
+    from cloud.uplink import reconcile  # noqa: PLC0415
+
+    database, principal = _database(), _principal(args.tenant)
+    start, end = _span(args.first, args.last)
+    try:
+        return await reconcile.reconcile(
+            database, principal.tenant_id, start, end, inspect_url=args.inspect, fix=args.fix
+        )
+    finally:
+        await database.dispose()
+
+
+_COMMANDS = {"configure": _configure, "run": _run, "resend": _resend, "status": _status, "reconcile": _reconcile}

@@ -144,11 +144,18 @@ WHERE tenant_id = :t AND enabled
 RETURNING 1
 """
 
+# The claim moves next_attempt_at past the send (a lease): other workers skip the row until then, and a
+# worker that dies leaves it due again once the lease has passed. The send happens after the commit.
 _CLAIM_DAILY = """
-SELECT id, record_date, attempts FROM uplink_daily_report
-WHERE tenant_id = :t AND state = 'pending' AND next_attempt_at <= :now
-ORDER BY record_date
-FOR UPDATE SKIP LOCKED
+UPDATE uplink_daily_report
+SET next_attempt_at = CAST(:now AS timestamptz) + make_interval(secs => CAST(:lease_s AS double precision))
+WHERE tenant_id = :t AND id IN (
+    SELECT id FROM uplink_daily_report
+    WHERE tenant_id = :t AND state = 'pending' AND next_attempt_at <= :now
+    ORDER BY record_date
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id, record_date, attempts
 """
 
 # Every lane of the tenant, with the day's pass records in the ledger (zero rows included).
@@ -340,6 +347,7 @@ class UplinkWorker:
         """
         delivered = 0
         for tenant_id in await self._platform_tenants():
+            claimed: list[tuple[Any, list[tuple[str, str, int]]]] = []
             async with self.database.session(_worker(tenant_id)) as session, session.begin():
                 config = await platforms.load(session, tenant_id)
                 if config is None:
@@ -350,37 +358,39 @@ class UplinkWorker:
                     continue
                 now = self.clock()
                 await _queue_daily(session, tenant_id, now)
-                rows = list(await session.execute(text(_CLAIM_DAILY), {"t": tenant_id, "now": now}))
-                for row in rows:
+                claim = {"t": tenant_id, "now": now, "lease_s": self.lease_s}
+                for row in list(await session.execute(text(_CLAIM_DAILY), claim)):
+                    day = {"t": tenant_id, "day": row.record_date}
                     counts = [
-                        (str(c.gate), str(c.lane), int(c.n))
-                        for c in await session.execute(text(_DAILY_COUNTS), {"t": tenant_id, "day": row.record_date})
+                        (str(c.gate), str(c.lane), int(c.n)) for c in await session.execute(text(_DAILY_COUNTS), day)
                     ]
-                    result: SendResult = await send_daily(row.record_date, counts)
-                    attempts = int(row.attempts) + 1
-                    params = {
-                        "t": tenant_id,
-                        "id": row.id,
-                        "attempts": attempts,
-                        "rows": json.dumps([{"gate": g, "lane": ln, "count": n} for g, ln, n in counts]),
-                        "code": (result.platform_code or "")[:32] or None,
-                        "message": result.message[:400],
-                        "next": now + dt.timedelta(seconds=backoff_seconds(attempts)),
-                        "now": now,
-                    }
-                    if result.delivered:
-                        delivered += 1
-                        log.info("uplink daily counts delivered", tenant_id=str(tenant_id), day=str(row.record_date))
-                        await session.execute(text(_DAILY_DELIVERED), params)
-                    else:  # a refusal of the counts is retried too: they come from our ledger, not from input
-                        log.warning(
-                            "uplink daily counts not taken",
-                            tenant_id=str(tenant_id),
-                            day=str(row.record_date),
-                            outcome=result.outcome.value,
-                            message=result.message,
-                        )
-                        await session.execute(text(_DAILY_RETRY), params)
+                    claimed.append((row, counts))
+            for row, counts in claimed:  # sent with no transaction open; each answer settled in its own
+                result: SendResult = await send_daily(row.record_date, counts)
+                attempts = int(row.attempts) + 1
+                params = {
+                    "t": tenant_id,
+                    "id": row.id,
+                    "attempts": attempts,
+                    "rows": json.dumps([{"gate": g, "lane": ln, "count": n} for g, ln, n in counts]),
+                    "code": (result.platform_code or "")[:32] or None,
+                    "message": result.message[:400],
+                    "next": now + dt.timedelta(seconds=backoff_seconds(attempts)),
+                    "now": now,
+                }
+                if result.delivered:
+                    delivered += 1
+                    log.info("uplink daily counts delivered", tenant_id=str(tenant_id), day=str(row.record_date))
+                else:  # a refusal of the counts is retried too: they come from our ledger, not from input
+                    log.warning(
+                        "uplink daily counts not taken",
+                        tenant_id=str(tenant_id),
+                        day=str(row.record_date),
+                        outcome=result.outcome.value,
+                        message=result.message,
+                    )
+                async with self.database.session(_worker(tenant_id)) as session, session.begin():
+                    await session.execute(text(_DAILY_DELIVERED if result.delivered else _DAILY_RETRY), params)
         return delivered
 
     async def evaluate_alarms(self) -> int:
@@ -400,16 +410,19 @@ class UplinkWorker:
             actor = downlink.system_principal(tenant_id)
             async with self.database.session(actor) as session, session.begin():
                 config = await platforms.load(session, tenant_id)
+            if config is None:
+                continue
+            adapter = self._adapter(tenant_id, config)
+            try:  # no transaction is open while the platform answers
+                items = await adapter.fetch_downlink()
+            except Exception as exc:  # noqa: BLE001 - a platform's downlink failing must not stop the uplink
+                log.warning("downlink fetch failed", tenant_id=str(tenant_id), error=str(exc))
+                continue
+            if not items:
+                continue
+            async with self.database.session(actor) as session, session.begin():
                 tenant = await session.get(m.Tenant, tenant_id)
-                if config is None or tenant is None:
-                    continue
-                adapter = self._adapter(tenant_id, config)
-                try:
-                    items = await adapter.fetch_downlink()
-                except Exception as exc:  # noqa: BLE001 - a platform's downlink failing must not stop the uplink
-                    log.warning("downlink fetch failed", tenant_id=str(tenant_id), error=str(exc))
-                    continue
-                if not items:
+                if tenant is None:
                     continue
                 result = await downlink.apply(session, actor, tenant, items)
             try:

@@ -209,8 +209,9 @@ class RegulatorSimulator(HttpPlatformSimulator):
             self.state.duplicates += 1
             return web.json_response({"code": "200", "status": "记录已存在"})
         self.state.records[serial] = value
-        if self.faults.record_delay_s > 0:  # a slow platform (tests: no transaction stays open across a send)
-            await asyncio.sleep(self.faults.record_delay_s)
+        began = time.monotonic()  # a slow platform (tests: no transaction stays open across a send); setting
+        while time.monotonic() - began < self.faults.record_delay_s:  # noqa: ASYNC110 - 0 ends the wait
+            await asyncio.sleep(0.05)
         if self._rng.random() < self.faults.lost_answer_rate:
             self.state.requests["fault:lost_answer"] += 1
             await asyncio.sleep(self.faults.timeout_s)
