@@ -20,6 +20,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.auth.guards import authenticated, provide_principal
+from cloud.auth.web import OriginCheckMiddleware, security_headers
 from cloud.blobs import BlobStore
 from cloud.db.engine import Database
 from cloud.hub import agent_socket
@@ -28,6 +29,7 @@ from cloud.hub.commands import CommandBus
 from cloud.hub.pool import IngestPool
 from cloud.lib.limits import InputLimits
 from cloud.lib.problems import EXCEPTION_HANDLERS
+from cloud.logging import configure_logging
 from cloud.settings import Settings
 from cloud.uplink.worker import UplinkWorker
 from tenants.context import Principal
@@ -46,6 +48,10 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
     from frontend_api.api import routers  # noqa: PLC0415 - composition root only
     from frontend_api.portal import routes as portal_routes  # noqa: PLC0415 - composition root only
 
+    # Production mode refuses weak or missing secrets (issue 17); development generates what is missing.
+    settings.check_secrets()
+    if not structlog.is_configured():
+        configure_logging()  # never the default renderer, whose tracebacks print every frame's locals
     if not settings.auth.session_secret:
         log.warning("ECOGATE_SESSION_SECRET not set; using a random secret (sessions end on restart)")
     secret = settings.auth.session_secret or secrets.token_urlsafe(32)
@@ -89,7 +95,12 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
             "blob_store": Provide(lambda: blob_store, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[InputLimits()],  # size, depth, control characters, 64-bit integers (issue 17)
+        middleware=[
+            InputLimits(),  # size, depth, control characters, 64-bit integers (issue 17)
+            # Cross-site writes refused in one place (cloud/auth/web.py, issue 17).
+            OriginCheckMiddleware(settings.server.public_url, settings.auth.trust_forwarded),
+        ],
+        before_send=[security_headers(settings.auth)],  # CSP, frame, nosniff, HSTS on every response
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="EcoGate 环保门禁电子台账云平台 API",

@@ -21,6 +21,9 @@ _PASSWORDS_ENV = "ECOGATE_TEST_ROLE_PASSWORDS"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Tests run the cloud in development mode explicitly (plain-http cookies, development uplink key;
+    # cloud/settings.py); production mode would refuse the test secrets, as it should.
+    os.environ.setdefault("ECOGATE_ENV", "development")
     # Role passwords are made once by the controller so every worker sets the same ones.
     if not os.environ.get(_PASSWORDS_ENV):
         from tenants.bootstrap import new_passwords  # noqa: PLC0415

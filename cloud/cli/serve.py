@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def main(argv: list[str]) -> int:
@@ -21,16 +22,25 @@ def main(argv: list[str]) -> int:
     from cloud.cli._common import ensure_dev_database  # noqa: PLC0415
     from cloud.db import migrate  # noqa: PLC0415
     from cloud.logging import configure_logging  # noqa: PLC0415
-    from cloud.settings import Settings  # noqa: PLC0415
+    from cloud.settings import InsecureSettingsError, Settings  # noqa: PLC0415
 
     configure_logging()
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except InsecureSettingsError as exc:
+        print(f"错误：{exc}", file=sys.stderr)  # noqa: T201
+        return 2
     if not settings.database.app_url:
         settings = ensure_dev_database()
     if not args.no_migrate and settings.database.owner_url:
         migrate.upgrade(settings.database.owner_url)
     host = args.host or settings.server.host
     port = args.port or settings.server.port
+    try:
+        app = create_app(settings)
+    except InsecureSettingsError as exc:  # production mode without its secrets (issue 17)
+        print(f"错误：{exc}", file=sys.stderr)  # noqa: T201
+        return 2
     print(f"EcoGate 云端服务：http://{host}:{port}/  （API 文档 /schema）")  # noqa: T201
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", ws="websockets-sansio")
+    uvicorn.run(app, host=host, port=port, log_level="info", ws="websockets-sansio")
     return 0

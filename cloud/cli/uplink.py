@@ -7,7 +7,9 @@
 * ``ecogate uplink status --tenant ID [--from DATE --to DATE] [--json]`` prints the upload KPIs;
 * ``ecogate uplink reconcile --tenant ID [--from DATE --to DATE] [--inspect URL] [--fix]`` compares our
   states with what the platform holds (cloud/uplink/reconcile.py: no family documents a query message, so
-  only the simulator's inspection API ``--inspect`` can answer today).
+  only the simulator's inspection API ``--inspect`` can answer today);
+* ``ecogate uplink rotate-key`` re-encrypts every tenant's platform credentials under the current master key
+  ``ECOGATE_UPLINK_KEY`` (old keys in ``ECOGATE_UPLINK_OLD_KEYS``; cloud/uplink/platforms.py).
 
 Dates are China days (``2026-11-28``). Exit codes: 0 done, 1 refused, 2 bad arguments.
 """
@@ -53,6 +55,7 @@ def main(argv: list[str]) -> int:
     rec.add_argument("--to", dest="last", help="结束日期（含）")
     rec.add_argument("--inspect", help="模拟器检查接口地址（平台无查询报文时用于测试与演示）")
     rec.add_argument("--fix", action="store_true", help="按平台实际持有情况修正状态（重传或补传照片）")
+    sub.add_parser("rotate-key", help="用当前主密钥重新加密所有企业的监管平台凭据（密钥轮换）")
     args = parser.parse_args(argv)
     try:
         result = asyncio.run(_COMMANDS[args.command](args))
@@ -158,6 +161,16 @@ async def _status(args: argparse.Namespace) -> dict[str, Any] | None:
     return status
 
 
+async def _rotate_key(_args: argparse.Namespace) -> dict[str, object]:
+    from cloud.uplink import platforms  # noqa: PLC0415
+
+    database = _database()
+    try:
+        return await platforms.rotate_all(database)
+    finally:
+        await database.dispose()
+
+
 async def _reconcile(args: argparse.Namespace) -> dict[str, Any]:
     from cloud.uplink import reconcile  # noqa: PLC0415
 
@@ -171,4 +184,11 @@ async def _reconcile(args: argparse.Namespace) -> dict[str, Any]:
         await database.dispose()
 
 
-_COMMANDS = {"configure": _configure, "run": _run, "resend": _resend, "status": _status, "reconcile": _reconcile}
+_COMMANDS = {
+    "configure": _configure,
+    "run": _run,
+    "resend": _resend,
+    "status": _status,
+    "rotate-key": _rotate_key,
+    "reconcile": _reconcile,
+}

@@ -3,6 +3,11 @@
 Everything runs in the caller's session, so row-level security confines it to the caller's tenant
 and the audit row commits with the change. Temporary passwords are returned once and stored only
 as argon2 hashes; the account must change it at the next login.
+
+Sessions (cloud/auth/sessions.py) end with the change that makes them stale, in the same transaction:
+a role change, a deactivation and a password reset end every session of the member; changing one's
+own password ends every other session of the account; an administrator can also end a member's
+sessions or lift a login lockout explicitly (issue 17).
 """
 
 from __future__ import annotations
@@ -11,10 +16,13 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.auth import login as login_throttle
+from cloud.auth import sessions
 from cloud.auth.passwords import MIN_PASSWORD_LENGTH, hash_password, temporary_password, verify_password
 from cloud.db import models as m
 from cloud.domain import audit
@@ -179,6 +187,9 @@ async def update_user(
         await session.flush()
         if await _active_admins(session, tenant_id) == 0:
             raise ProblemError(409, "last_admin", "至少保留一名企业管理员", "该操作会使企业没有可用的企业管理员")
+        if "role" in changes or changes.get("is_active") is False:
+            reason = sessions.ROLE_CHANGED if "role" in changes else sessions.DEACTIVATED
+            changes["sessions_ended"] = await sessions.revoke_user(session, account.id, reason)
         audit.record(session, principal, "user.updated", "user", account.id, changes)
     return TenantUser(account, Role(membership.role))
 
@@ -197,12 +208,49 @@ async def reset_password(session: AsyncSession, principal: Principal, user_id: u
     password = temporary_password()
     account.password_hash = hash_password(password)
     account.must_change_password = True
-    audit.record(session, principal, "user.password_reset", "user", account.id)
+    ended = await sessions.revoke_user(session, account.id, sessions.PASSWORD_RESET)
+    await login_throttle.unlock(session, account.login)
+    audit.record(session, principal, "user.password_reset", "user", account.id, {"sessions_ended": ended})
     return IssuedPassword(TenantUser(account, Role(membership.role)), password)
 
 
-async def change_own_password(database: Database, principal: Principal, old_password: str, new_password: str) -> None:
+async def end_sessions(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> int:
+    """End every session of a member (e.g. a lost phone); returns how many ended.
+
+    Raises:
+        ProblemError: 404 for a user outside the tenant.
+    """
+    tenant_id = require_tenant(principal)
+    account, _ = await _member(session, tenant_id, user_id)
+    ended = await sessions.revoke_user(session, account.id, sessions.ADMIN)
+    audit.record(session, principal, "user.sessions_ended", "user", account.id, {"sessions_ended": ended})
+    return ended
+
+
+async def unlock(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> bool:
+    """Lift the login lockout of a member (too many wrong passwords); True when it was locked.
+
+    Raises:
+        ProblemError: 404 for a user outside the tenant.
+    """
+    tenant_id = require_tenant(principal)
+    account, _ = await _member(session, tenant_id, user_id)
+    was_locked = await login_throttle.unlock(session, account.login)
+    audit.record(session, principal, "user.unlocked", "user", account.id, {"was_locked": was_locked})
+    return was_locked
+
+
+async def change_own_password(
+    database: Database,
+    principal: Principal,
+    old_password: str,
+    new_password: str,
+    *,
+    keep_session: uuid.UUID | None = None,
+) -> None:
     """Change the caller's own password (the old one is required); clears "must change at next login".
+
+    Every session of the account ends except ``keep_session`` (the one making the change).
 
     Runs in the app pool even for regulators: the account row admits its owner (id = app.user_id).
 
@@ -221,7 +269,8 @@ async def change_own_password(database: Database, principal: Principal, old_pass
     self_scope = Principal(principal.user_id, Role.VIEWER, principal.tenant_id, None, principal.login)
     async with database.session(self_scope) as session, session.begin():
         account = await session.get(m.UserAccount, principal.user_id)
-        if account is None or not verify_password(account.password_hash, old_password):
+        stored = account.password_hash if account is not None else None
+        if account is None or not await anyio.to_thread.run_sync(verify_password, stored, old_password):
             raise ProblemError(
                 422,
                 "password_mismatch",
@@ -229,7 +278,9 @@ async def change_own_password(database: Database, principal: Principal, old_pass
                 "原密码不正确",
                 [FieldError("old_password", "mismatch", "原密码不正确")],
             )
-        account.password_hash = hash_password(new_password)
+        account.password_hash = await anyio.to_thread.run_sync(hash_password, new_password)
         account.must_change_password = False
+        ended = await sessions.revoke_user(session, account.id, sessions.PASSWORD_CHANGED, keep=keep_session)
         if principal.tenant_id is not None:
-            audit.record(session, principal, "user.password_changed", "user", principal.user_id)
+            detail = {"sessions_ended": ended}
+            audit.record(session, principal, "user.password_changed", "user", principal.user_id, detail)

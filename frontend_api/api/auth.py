@@ -7,19 +7,16 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.datastructures import Cookie
 from litestar.datastructures.state import State
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
-from sqlalchemy import select
 
-from cloud.auth.guards import SESSION_COOKIE
-from cloud.auth.passwords import verify_password
-from cloud.auth.tokens import issue_token
-from cloud.db import models as m
+from cloud.auth import sessions
+from cloud.auth.guards import session_id_of
+from cloud.auth.login import client_address, sign_in
+from cloud.auth.web import clear_session_cookie, session_cookie
 from cloud.db.engine import Database
 from cloud.domain import users
-from cloud.lib.problems import ProblemError
 from tenants.context import Principal
 
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -51,6 +48,8 @@ class LoginResponse(msgspec.Struct):
     token_type: str
     expires_in: int
     me: Me
+    #: The account holds a one-time password: only ``POST /auth/password``, ``/auth/me`` and logout work.
+    must_change_password: bool = False
 
 
 class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
@@ -71,68 +70,63 @@ def _me(principal: NamedDependency[Principal]) -> Me:
     )
 
 
-_BAD_LOGIN = ProblemError(401, "login_failed", "登录失败", "账号或密码错误")
-
-
 @post("/auth/login", opt={"public": True}, status_code=200)
-async def login(data: JSONBody[LoginRequest], state: State) -> Response[LoginResponse]:
-    """Check credentials and issue a token (and the portal's session cookie)."""
+async def login(data: JSONBody[LoginRequest], request: Request[Any, Any, Any], state: State) -> Response[LoginResponse]:
+    """Check credentials and issue a token (and the portal's session cookie).
+
+    Unknown logins, wrong passwords and disabled accounts get the same 401 in the same time; the 11th
+    failure of a login name within a minute (or too many from one address) answers 429 with
+    ``Retry-After`` (cloud/auth/login.py).
+    """
     from cloud.auth.guards import load_principal  # noqa: PLC0415
 
     database: Database = state.database
-    async with database.login_session(data.login) as session:
-        account = await session.scalar(select(m.UserAccount).where(m.UserAccount.login == data.login))
-        memberships: list[uuid.UUID] = []
-        if account is not None:
-            rows = await session.scalars(select(m.Membership.tenant_id).where(m.Membership.user_id == account.id))
-            memberships = list(rows)
-    if account is None or not verify_password(account.password_hash, data.password) or not account.is_active:
-        raise _BAD_LOGIN
-    tenant_id = account.tenant_id
-    if account.kind in {"installer", "platform_admin"}:
-        tenant_id = data.tenant_id if data.tenant_id in memberships else (memberships[0] if memberships else None)
     settings = state.settings
+    address = client_address(request, settings.auth.trust_forwarded)
+    signed = await sign_in(
+        database, settings.auth, data.login, data.password, address, entry="api", tenant_hint=data.tenant_id
+    )
     ttl = settings.auth.token_ttl_seconds
-    token = issue_token(settings.auth.session_secret, account.id, tenant_id, ttl)
-    principal = await load_principal(database, settings.auth.session_secret, token)
+    principal = await load_principal(database, settings.auth.session_secret, signed.token, pending_ok=True)
     body = LoginResponse(
-        token=token,
+        token=signed.token,
         token_type="Bearer",  # noqa: S106 - the token scheme, not a secret
         expires_in=ttl,
         me=_me(principal),
+        must_change_password=signed.account.must_change_password,
     )
-    cookie = Cookie(
-        key=SESSION_COOKIE,
-        value=token,
-        max_age=ttl,
-        httponly=True,
-        samesite="lax",
-        secure=settings.auth.secure_cookies,
-        path="/",
-    )
-    return Response(body, cookies=[cookie])
+    return Response(body, cookies=[session_cookie(settings.auth, signed.token)])
 
 
-@post("/auth/logout", opt={"self_service": True}, status_code=200)
-async def logout() -> Response[dict[str, str]]:
-    """End the portal session (bearer tokens simply expire)."""
-    return Response({"status": "ok"}, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
+@post("/auth/logout", opt={"self_service": True, "password_pending": True}, status_code=200)
+async def logout(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal], state: State
+) -> Response[dict[str, str]]:
+    """End the session (the token and the portal cookie stop working at once)."""
+    session_id = session_id_of(request)
+    if session_id is not None:
+        await sessions.end(state.database, principal.user_id, session_id, sessions.LOGOUT)
+    return Response({"status": "ok"}, cookies=[clear_session_cookie(state.settings.auth)])
 
 
-@get("/auth/me")
+@get("/auth/me", opt={"password_pending": True})
 async def me(principal: NamedDependency[Principal]) -> Me:
     """Who am I."""
     return _me(principal)
 
 
-@post("/auth/password", opt={"self_service": True}, status_code=200)
+@post("/auth/password", opt={"self_service": True, "password_pending": True}, status_code=200)
 async def change_password(
-    data: JSONBody[PasswordChange], principal: NamedDependency[Principal], state: State
+    data: JSONBody[PasswordChange],
+    principal: NamedDependency[Principal],
+    request: Request[Any, Any, Any],
+    state: State,
 ) -> dict[str, Any]:
-    """Change one's own password (the old one is required)."""
-    await users.change_own_password(state.database, principal, data.old_password, data.new_password)
+    """Change one's own password (the old one is required); every other session of the account ends."""
+    await users.change_own_password(
+        state.database, principal, data.old_password, data.new_password, keep_session=session_id_of(request)
+    )
     return {"status": "ok"}
 
 
 HANDLERS = [login, logout, me, change_password]
-_ = Request  # re-exported type used in signatures elsewhere

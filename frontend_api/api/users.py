@@ -7,7 +7,7 @@ import uuid
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
-from litestar import get, patch, post
+from litestar import delete, get, patch, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -128,6 +128,38 @@ async def reset_password(
     return _issued(issued)
 
 
+class SessionsEnded(msgspec.Struct):
+    """How many sessions of the member ended."""
+
+    sessions_ended: int
+
+
+class Unlocked(msgspec.Struct):
+    """Whether the member's login name was locked (too many wrong passwords) before this call."""
+
+    was_locked: bool
+
+
+@delete("/users/{user_id:uuid}/sessions", operation_id="EndUserSessions", opt=TENANT_ADMIN_ONLY, status_code=200)
+async def end_user_sessions(
+    user_id: FromPath[uuid.UUID], session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
+) -> SessionsEnded:
+    """End every session of a member at once (their tokens and portal cookies stop working; audited)."""
+    async with session.begin():
+        ended = await users.end_sessions(session, principal, user_id)
+    return SessionsEnded(ended)
+
+
+@delete("/users/{user_id:uuid}/lockout", operation_id="UnlockUser", opt=TENANT_ADMIN_ONLY, status_code=200)
+async def unlock_user(
+    user_id: FromPath[uuid.UUID], session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
+) -> Unlocked:
+    """Lift a member's login lockout after too many wrong passwords (audited)."""
+    async with session.begin():
+        was_locked = await users.unlock(session, principal, user_id)
+    return Unlocked(was_locked)
+
+
 # Platform administration ------------------------------------------------------------------------
 
 Uscc = Annotated[str, msgspec.Meta(min_length=1, max_length=24, description="统一社会信用代码（18 位）")]
@@ -222,4 +254,13 @@ async def list_regions(
     return [_region(r) for r in rows]
 
 
-HANDLERS = [list_users, invite_user, update_user, reset_password, onboard_tenant, list_regions]
+HANDLERS = [
+    list_users,
+    invite_user,
+    update_user,
+    reset_password,
+    end_user_sessions,
+    unlock_user,
+    onboard_tenant,
+    list_regions,
+]

@@ -21,14 +21,21 @@ from litestar.response import Redirect
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.auth.guards import SESSION_COOKIE
 from cloud.compliance import emergency, flags
 from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.hub import health
 from cloud.uplink import alarms as uplink_alarms
 from cloud.uplink import outbox
-from frontend_api.portal.regulator import CHINA, PageAuthError, china_day_start, csrf_token, page_principal, render
+from frontend_api.portal.regulator import (
+    CHINA,
+    PASSWORD_PAGES,
+    PageAuthError,
+    china_day_start,
+    csrf_token,
+    page_principal,
+    render,
+)
 from tenants.context import Principal, Role
 
 __all__ = ["routes"]
@@ -44,7 +51,9 @@ _PAGE_SIZE: Final = 50
 async def _principal(request: Request[Any, Any, Any]) -> Principal | Response[Any]:
     try:
         return await page_principal(request, ENTERPRISE_ROLES)
-    except PageAuthError:
+    except PageAuthError as exc:
+        if exc.redirect_to in PASSWORD_PAGES:  # a one-time password is changed first (issue 17)
+            return Redirect(exc.redirect_to, status_code=303)
         return Redirect(f"{LOGIN_PATH}?next={quote(request.url.path)}", status_code=303)
 
 
@@ -293,54 +302,47 @@ async def login_form(request: Request[Any, Any, Any]) -> Response[Any]:
 
 @post(LOGIN_PATH, include_in_schema=False, opt={"public": True}, status_code=200)
 async def login(request: Request[Any, Any, Any]) -> Response[Any]:
-    """Check the password, set the session cookie, go to the page asked for."""
-    from litestar.datastructures import Cookie  # noqa: PLC0415
-
-    from cloud.auth.passwords import verify_password  # noqa: PLC0415
-    from cloud.auth.tokens import issue_token  # noqa: PLC0415
+    """Check the password (equal time, throttled: cloud/auth/login.py), set the session cookie, go on."""
+    from cloud.auth.login import LoginFailedError, TooManyAttemptsError, client_address, sign_in  # noqa: PLC0415
+    from cloud.auth.web import session_cookie  # noqa: PLC0415
 
     form = await request.form()
-    login_name = str(form.get("login", "")).strip()
-    password = str(form.get("password", ""))
+    login_name = str(form.get("login", "")).strip()[:64]
+    password = str(form.get("password", ""))[:128]
     target = str(form.get("next", ""))
-    database: Database = request.app.state.database
-    async with database.login_session(login_name) as session:
-        account = await session.scalar(select(m.UserAccount).where(m.UserAccount.login == login_name))
-        memberships = []
-        if account is not None:
-            memberships = list(
-                await session.scalars(select(m.Membership.tenant_id).where(m.Membership.user_id == account.id))
-            )
-    ok = account is not None and account.is_active and verify_password(account.password_hash, password)
-    tenant_id = None
-    if account is not None:
-        tenant_id = account.tenant_id or (memberships[0] if memberships else None)
-    if not ok or account is None or tenant_id is None:
-        message = "账号或密码错误" if not ok else "此入口仅供企业账号使用，监管和平台人员请从工作人员入口登录"
-        log.info("portal.login_failed", login=login_name[:64])
-        return render(request, "enterprise/login.html", status_code=401, next=target, error=message, login=login_name)
     settings = request.app.state.settings
-    token = issue_token(settings.auth.session_secret, account.id, tenant_id, settings.auth.token_ttl_seconds)
-    cookie = Cookie(
-        key=SESSION_COOKIE,
-        value=token,
-        max_age=settings.auth.token_ttl_seconds,
-        httponly=True,
-        samesite="lax",
-        secure=settings.auth.secure_cookies,
-        path="/",
-    )
+    address = client_address(request, settings.auth.trust_forwarded)
+    try:
+        database: Database = request.app.state.database
+        signed = await sign_in(database, settings.auth, login_name, password, address, entry="portal")
+    except TooManyAttemptsError as exc:
+        page = render(
+            request, "enterprise/login.html", status_code=429, next=target, error=exc.detail, login=login_name
+        )
+        page.headers["Retry-After"] = str(exc.retry_after_s)
+        return page
+    except LoginFailedError:
+        message = "账号或密码错误"
+        return render(request, "enterprise/login.html", status_code=401, next=target, error=message, login=login_name)
+    if signed.tenant_id is None:
+        from cloud.auth import sessions  # noqa: PLC0415
+
+        await sessions.end(request.app.state.database, signed.account.id, signed.session_id, sessions.LOGOUT)
+        message = "此入口仅供企业账号使用，监管和平台人员请从工作人员入口登录"
+        return render(request, "enterprise/login.html", status_code=401, next=target, error=message, login=login_name)
     # A one-time password (invitation or reset by the administrator) is changed before anything else.
-    destination = "/portal/account" if account.must_change_password else _safe_next(target)
-    return Redirect(destination, status_code=303, cookies=[cookie])
+    destination = "/portal/account" if signed.account.must_change_password else _safe_next(target)
+    return Redirect(destination, status_code=303, cookies=[session_cookie(settings.auth, signed.token)])
 
 
 @get("/logout", include_in_schema=False, opt={"public": True})
-async def logout() -> Response[Any]:
-    """End the session and go back to the sign-in page."""
-    from litestar.datastructures import Cookie  # noqa: PLC0415
+async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
+    """End the session (server-side too) and go back to the sign-in page."""
+    from cloud.auth.web import clear_session_cookie, end_cookie_session  # noqa: PLC0415
 
-    return Redirect(LOGIN_PATH, status_code=303, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
+    await end_cookie_session(request)
+    settings = request.app.state.settings
+    return Redirect(LOGIN_PATH, status_code=303, cookies=[clear_session_cookie(settings.auth)])
 
 
 def routes() -> list[Any]:

@@ -333,7 +333,9 @@ async def change_password(request: Request[Any, Any, Any]) -> Response[Any]:
     if errors:
         return await _account_page(request, principal, errors=errors, status_code=422)
     try:
-        await users.change_own_password(request.app.state.database, principal, old, new)
+        # Every other session of the account ends; this one stays (cloud/auth/sessions.py).
+        keep = getattr(request.state, "session_id", None)
+        await users.change_own_password(request.app.state.database, principal, old, new, keep_session=keep)
     except ProblemError as exc:
         return await _account_page(request, principal, errors=_field_errors(exc), status_code=exc.status)
     log.info("portal.password_changed", login=principal.login)

@@ -15,8 +15,6 @@ page instead of answering Problem JSON.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import uuid
 from pathlib import Path
 from typing import Any, Final
@@ -30,7 +28,9 @@ from litestar.response import Redirect
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.auth.guards import SESSION_COOKIE, load_principal
+from cloud.auth import web
+from cloud.auth.guards import SESSION_COOKIE, load_session
+from cloud.auth.web import csp_nonce
 from cloud.compliance import chain, emergency
 from cloud.db import models as m
 from cloud.db.engine import Database
@@ -45,6 +45,8 @@ log = structlog.get_logger(__name__)
 CHINA: Final = dt.timezone(dt.timedelta(hours=8), "CST")
 #: Sign-in page of the staff pages (regulators, platform admins) until the portal's own login page serves them.
 LOGIN_PATH: Final = "/staff/login"
+#: The pages an account holding a one-time password may open (the first is where the others send it).
+PASSWORD_PAGES: Final = ("/portal/account",)
 _TEMPLATES = Path(__file__).parent / "templates"
 _ENV = Environment(
     loader=FileSystemLoader(str(_TEMPLATES)),
@@ -92,17 +94,18 @@ class PageAuthError(Exception):
 def render(request: Request[Any, Any, Any], template: str, status_code: int = 200, **context: Any) -> Response[str]:
     """Render a page (HTML, Chinese) with the signed-in person in the layout."""
     principal: Principal | None = context.pop("principal", None)
+    # Every page gets its form token and its CSP nonce (cloud/auth/web.py), so the layout's forms and
+    # inline scripts work under the CSRF check and the Content-Security-Policy.
+    csrf = context.pop("csrf", "") or (csrf_token(request) if request.cookies.get(SESSION_COOKIE) else "")
     html = _ENV.get_template(template).render(
-        request_path=request.url.path, me=principal, csrf=context.pop("csrf", ""), **context
+        request_path=request.url.path, me=principal, csrf=csrf, csp_nonce=csp_nonce(request), **context
     )
     return Response(html, media_type="text/html; charset=utf-8", status_code=status_code)
 
 
 def csrf_token(request: Request[Any, Any, Any]) -> str:
-    """The form token of this session (HMAC of the session cookie): a cross-site form cannot know it."""
-    secret = request.app.state.settings.auth.session_secret or ""
-    cookie = request.cookies.get(SESSION_COOKIE, "")
-    return hmac.new(secret.encode(), cookie.encode(), hashlib.sha256).hexdigest()[:40]
+    """The form token of this session (cloud/auth/web.py; HMAC of the session cookie)."""
+    return web.csrf_token(request)
 
 
 async def page_principal(request: Request[Any, Any, Any], roles: frozenset[Role]) -> Principal:
@@ -117,11 +120,16 @@ async def page_principal(request: Request[Any, Any, Any], roles: frozenset[Role]
         raise PageAuthError(target)
     state = request.app.state
     try:
-        principal = await load_principal(state.database, state.settings.auth.session_secret, token)
+        found = await load_session(state.database, state.settings.auth.session_secret, token)
     except ProblemError as exc:
         raise PageAuthError(target) from exc
+    # A one-time password is replaced before anything else (issue 17): every other page sends there.
+    if found.must_change_password and request.url.path not in PASSWORD_PAGES:
+        raise PageAuthError(PASSWORD_PAGES[0])
+    principal = found.principal
     if principal.role not in roles:
         raise PageAuthError(f"{LOGIN_PATH}?next={quote(request.url.path)}&denied=1")
+    request.state.session_id = found.session_id
     return principal
 
 
@@ -363,45 +371,42 @@ async def staff_login_form(request: Request[Any, Any, Any], denied: FromQuery[st
 
 @post(LOGIN_PATH, include_in_schema=False, opt={"public": True}, status_code=200)
 async def staff_login(request: Request[Any, Any, Any]) -> Response[Any]:
-    """Check the password, set the portal session cookie, go to the page asked for (or the home page)."""
-    from litestar.datastructures import Cookie  # noqa: PLC0415
-
-    from cloud.auth.passwords import verify_password  # noqa: PLC0415
-    from cloud.auth.tokens import issue_token  # noqa: PLC0415
+    """Check the password (equal time, throttled: cloud/auth/login.py), set the session cookie, go on."""
+    from cloud.auth.login import LoginFailedError, TooManyAttemptsError, client_address, sign_in  # noqa: PLC0415
+    from cloud.auth.web import session_cookie  # noqa: PLC0415
 
     form = await request.form()
-    login = str(form.get("login", "")).strip()
-    password = str(form.get("password", ""))
+    login = str(form.get("login", "")).strip()[:64]
+    password = str(form.get("password", ""))[:128]
     target = str(form.get("next", ""))
-    database: Database = request.app.state.database
-    async with database.login_session(login) as session:
-        account = await session.scalar(select(m.UserAccount).where(m.UserAccount.login == login))
-    ok = account is not None and account.is_active and verify_password(account.password_hash, password)
-    if not ok or account is None or account.kind not in {"regulator", "platform_admin"}:
-        message = "账号或密码错误" if not ok else "此入口仅供监管和平台管理员账号使用"
-        log.info("portal.staff_login_failed", login=login[:64])
-        return render(request, "regulator/login.html", status_code=401, next=target, error=message, login=login)
     settings = request.app.state.settings
-    token = issue_token(settings.auth.session_secret, account.id, None, settings.auth.token_ttl_seconds)
-    role = Role.REGULATOR if account.kind == "regulator" else Role.PLATFORM_ADMIN
-    cookie = Cookie(
-        key=SESSION_COOKIE,
-        value=token,
-        max_age=settings.auth.token_ttl_seconds,
-        httponly=True,
-        samesite="lax",
-        secure=settings.auth.secure_cookies,
-        path="/",
-    )
-    return Redirect(_safe_next(target, role), status_code=303, cookies=[cookie])
+    address = client_address(request, settings.auth.trust_forwarded)
+    try:
+        signed = await sign_in(request.app.state.database, settings.auth, login, password, address, entry="staff")
+    except TooManyAttemptsError as exc:
+        page = render(request, "regulator/login.html", status_code=429, next=target, error=exc.detail, login=login)
+        page.headers["Retry-After"] = str(exc.retry_after_s)
+        return page
+    except LoginFailedError:
+        message = "账号或密码错误"
+        return render(request, "regulator/login.html", status_code=401, next=target, error=message, login=login)
+    if signed.account.kind not in {"regulator", "platform_admin"}:
+        from cloud.auth import sessions  # noqa: PLC0415
+
+        await sessions.end(request.app.state.database, signed.account.id, signed.session_id, sessions.LOGOUT)
+        message = "此入口仅供监管和平台管理员账号使用"
+        return render(request, "regulator/login.html", status_code=401, next=target, error=message, login=login)
+    role = Role.REGULATOR if signed.account.kind == "regulator" else Role.PLATFORM_ADMIN
+    return Redirect(_safe_next(target, role), status_code=303, cookies=[session_cookie(settings.auth, signed.token)])
 
 
 @get("/staff/logout", include_in_schema=False, opt={"public": True})
-async def staff_logout() -> Response[Any]:
-    """End the session and go back to the sign-in page."""
-    from litestar.datastructures import Cookie  # noqa: PLC0415
+async def staff_logout(request: Request[Any, Any, Any]) -> Response[Any]:
+    """End the session (server-side too) and go back to the sign-in page."""
+    from cloud.auth.web import clear_session_cookie, end_cookie_session  # noqa: PLC0415
 
-    return Redirect(LOGIN_PATH, status_code=303, cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")])
+    await end_cookie_session(request)
+    return Redirect(LOGIN_PATH, status_code=303, cookies=[clear_session_cookie(request.app.state.settings.auth)])
 
 
 def routes() -> list[Any]:

@@ -43,9 +43,10 @@ def fx_settings(db_urls: object, tmp_path: Path) -> Settings:
             regulator_url=db_urls.regulator_url,  # type: ignore[attr-defined]
             pool_size=2,
         ),
-        auth=AuthSettings(session_secret="test-secret-" + "x" * 32),
+        auth=AuthSettings(session_secret="test-secret-" + "x" * 32, secure_cookies=False),
         blobs=BlobSettings(root=tmp_path / "blobs"),
         data_dir=tmp_path,
+        environment="development",  # plain-http test client (cloud/settings.py)
     )
 
 

@@ -157,10 +157,19 @@ async def test_platform_admin_onboards_a_tenant(client, make_staff, login_as, ma
     admin = await login_as(body["admin_login"], tenant["temporary_password"])
     me = (await client.get("/api/v1/auth/me", headers=admin)).json()
     assert me["tenant_id"] == tenant["id"]
+    # The one-time password opens nothing but the password change (issue 17).
+    pending = await client.get("/api/v1/audit-log", headers=admin)
+    assert (pending.status_code, pending.json()["code"]) == (403, "password_change_required")
+    changed = await client.post(
+        "/api/v1/auth/password",
+        json={"old_password": tenant["temporary_password"], "new_password": "NewPassw0rd!2024"},
+        headers=admin,
+    )
+    assert changed.status_code == 200, changed.text
     log = (await client.get("/api/v1/audit-log", headers=admin)).json()
-    assert [a["action"] for a in log["items"]] == ["tenant.onboarded"]
-    assert log["items"][0]["actor_role"] == "platform_admin"
-    assert (await client.get("/api/v1/users", headers=admin)).json()[0]["must_change_password"] is True
+    assert [a["action"] for a in log["items"]] == ["user.password_changed", "tenant.onboarded"]
+    assert log["items"][1]["actor_role"] == "platform_admin"
+    assert (await client.get("/api/v1/users", headers=admin)).json()[0]["must_change_password"] is False
 
 
 async def test_onboarding_validation_and_conflicts(client, make_staff, make_tenant, login_as, make_uscc, row_counts):
