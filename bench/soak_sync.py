@@ -11,7 +11,7 @@ an admin URL). Scenarios:
 * ``proxy``: the agent records passes at ``--rate`` per second through the fault proxy (drops,
   resets, stalls, refusals) for ``--seconds``; then the proxy heals and the queue drains.
 * ``kill-agent``: SIGKILL the agent ``--kills`` times while a batch is in flight (sent, not acked).
-* ``kill-cloud``: the hub's test hook (``ECOGATE_HUB_CRASH_AFTER_COMMIT``) kills the cloud right
+* ``kill-cloud``: the test-only launcher tests/sync/crash_cloud.py kills the cloud right
   after a commit and before its ack, ``--kills`` times; the bench checks that the ledger held more
   than the agent had been acked (the window really was hit) and restarts the cloud.
 * ``pg-restart``: restart PostgreSQL ``--restarts`` times while the agent streams.
@@ -96,7 +96,6 @@ class Cloud:
             "ECOGATE_DATA_DIR": str(workdir),
             "ECOGATE_LOG_LEVEL": "warning",
         }
-        self.env.pop("ECOGATE_HUB_CRASH_AFTER_COMMIT", None)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -104,11 +103,16 @@ class Cloud:
         """The agent websocket URL."""
         return f"ws://127.0.0.1:{self.port}/agent/ws"
 
-    def start(self, extra_env: dict[str, str] | None = None, *, wait: bool = True) -> None:
-        """Start the process and (by default) wait until ``/health`` answers."""
+    def start(self, extra_env: dict[str, str] | None = None, *, wait: bool = True, crash_after: int = 0) -> None:
+        """Start the process and (by default) wait until ``/health`` answers.
+
+        ``crash_after``: run it through tests/sync/crash_cloud.py, which exits after that many committed
+        batches, before their ack (the fault lives in the tests, not in the hub).
+        """
+        launcher = ["-m", "tests.sync.crash_cloud", str(crash_after)] if crash_after else ["-m", "ecogate_cli"]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ecogate_cli", "cloud", "serve", "--no-migrate", "--port", str(self.port)],
+                [sys.executable, *launcher, "cloud", "serve", "--no-migrate", "--port", str(self.port)],
                 env={**self.env, **(extra_env or {})},
                 cwd=ROOT,
                 stdout=log,
@@ -626,8 +630,7 @@ async def kill_cloud(env: Env, kills: int, passes: int, rate: float) -> Report:
         agent = await _agent(env, cloud, None, passes=passes, rate=rate)
         agent.start(max_backoff=0.5)
         for _ in range(kills):
-            hook = {"ECOGATE_HUB_CRASH_AFTER_COMMIT": str(rng.randint(1, 4))}
-            cloud.start(hook, wait=False)  # it may die before /health is polled
+            cloud.start(wait=False, crash_after=rng.randint(1, 4))  # it may die before /health is polled
             assert cloud.proc is not None
             deadline = time.monotonic() + 60
             while cloud.proc.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110

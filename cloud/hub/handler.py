@@ -13,9 +13,7 @@ Late clip attachments (``evidence_attach``, ADR 0020) of this agent's stored eve
 into ``pass_clip`` once per attachment id and answered ``attach_ack``; one naming an event that is
 not this agent's is refused (``ok`` false, ``unknown_event``) and logged.
 
-Test hook (docs/sync-faults.md): ``ECOGATE_HUB_CRASH_AFTER_COMMIT=N`` makes the process exit
-(``os._exit(137)``, as under SIGKILL) right after the N-th committed batch that stored new events,
-before its ack is sent. Unset (the default) it does nothing.
+Fault injection for the crash tests lives in tests (tests/sync/crash_cloud.py), not here.
 """
 
 from __future__ import annotations
@@ -26,7 +24,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import itertools
-import os
 import uuid
 from collections.abc import Mapping
 from typing import Any, cast
@@ -64,22 +61,6 @@ CLOSE_UNAVAILABLE = msg.CLOSE_TRY_LATER
 #: Seconds the agent is told to wait before it reconnects after a database failure.
 RETRY_AFTER_S = 5.0
 _UNAVAILABLE = msg.try_later_reason(RETRY_AFTER_S, "云端数据库暂不可用，请稍后重试")
-#: Fault-injection hook for the crash tests: exit after this many committed batches (0 = never).
-_CRASH_AFTER_COMMIT = int(os.environ.get("ECOGATE_HUB_CRASH_AFTER_COMMIT", "0") or 0)
-_committed_batches = 0
-
-
-def _maybe_crash_after_commit() -> None:
-    """Die like SIGKILL between commit and ack when the test hook asks for it (inert by default)."""
-    global _committed_batches  # noqa: PLW0603 - process-wide counter of the test hook
-    if not _CRASH_AFTER_COMMIT:
-        return
-    _committed_batches += 1
-    if _committed_batches >= _CRASH_AFTER_COMMIT:
-        log.warning("hub.test_crash_after_commit", batches=_committed_batches)
-        os._exit(137)
-
-
 # On the Core table, not the ORM entity: the ORM bulk-insert layer cost more Python time per batch than
 # the database spent on the insert (bench/ingest.py --py-spy).
 _PASS_EVENT = cast("Table", m.PassEvent.__table__)
@@ -370,8 +351,6 @@ class _AgentSession:
                 await uplink_outbox.enqueue(session, self.who.tenant_id, queued)
                 head = (fresh[-1].seq, fresh[-1].hash)
         self._head_hint = head
-        if fresh:
-            _maybe_crash_after_commit()
         return events[-1].seq
 
     def _row(self, event: PassEvent) -> dict[str, object]:
