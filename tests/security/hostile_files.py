@@ -75,5 +75,5 @@ def many_rows_xlsx(rows: int = 300_000, *, dimension: bool = True, distinct: boo
 def large_csv(size: int = 16 * 1024 * 1024) -> bytes:
     """A blacklist CSV of about ``size`` bytes (one header, then plate rows)."""
     line = "鄂A12345,黄,LGB5BLSX0A0000001,超标排放\n".encode()
-    header = "车牌号码,号牌颜色,车辆识别代号,原因\n".encode("utf-8")
+    header = "车牌号码,号牌颜色,车辆识别代号,原因\n".encode()
     return header + line * ((size - len(header)) // len(line))
