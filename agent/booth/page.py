@@ -84,6 +84,8 @@ function laneHtml(l, extra) {
       <select name="reason" required><option value="">放行原因…</option>${reasons}</select>
       <input name="text" placeholder="放行说明（必填）" required minlength="2" maxlength="500">
       <input name="plate" placeholder="车牌（可选）" size="9">
+      ${l.last && l.last.decision === "refuse" && l.last.plate ? `<label><input type="checkbox" name="confirm_plate" value="true">
+        确认是被拦截车辆 ${esc(l.last.plate)}</label>` : ""}
       <button>人工放行</button></form>
     <form onsubmit="return manualPlate(event,'${esc(l.id)}')">
       <input name="plate" placeholder="手工录入车牌" required size="9">

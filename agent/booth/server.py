@@ -29,7 +29,8 @@ from aiohttp import web
 from agent.booth.auth import GuardAuth, Session
 from agent.booth.page import PAGE
 from agent_protocol.events import Decision, ManualReason, PassEvent, TriggerKind
-from hj1321.plates import PlateColour, canonical_plate, is_valid_plate
+from hj1321.errors import InvalidValueError
+from hj1321.plates import PlateColour, parse_plate
 
 if TYPE_CHECKING:
     from agent.runtime.app import Agent
@@ -93,7 +94,10 @@ def event_summary(event: PassEvent) -> dict[str, Any]:
         "reasons": list(event.reasons),
         "trigger": trigger.kind.value,
         "trigger_label": trigger.kind.label,
-        "operator": trigger.operator,
+        "operator": trigger.operator_name or trigger.operator,
+        "operator_account": trigger.operator,
+        "channel": trigger.channel.value if trigger.channel else None,
+        "plate_source": trigger.plate_source.value if trigger.plate_source else None,
         "reason_label": trigger.reason_code.label if trigger.reason_code else None,
         "reason_text": trigger.reason_text,
         "related_event_id": event.related_event_id,
@@ -348,11 +352,27 @@ class BoothServer:
         if not isinstance(text, str) or not (MIN_TEXT <= len(text.strip()) <= MAX_TEXT):
             raise _bad("reason_text_required", f"请填写放行说明（{MIN_TEXT}–{MAX_TEXT} 字）", "text")
         plate = self._plate(body, required=False)
+        confirm = body.get("confirm_plate") in (True, "true", "on", "1")
         cargo = self._cargo(body)
-        event = await lane.manual_release(
-            operator=session.guard, reason=reason, text=text.strip(), plate=plate, cargo=cargo
-        )
+        try:
+            event = await lane.manual_release(
+                operator=self._account(session.guard),
+                operator_name=session.guard,
+                reason=reason,
+                text=text.strip(),
+                plate=plate,
+                confirm_plate=confirm and plate is None,
+                photo=await self.agent.lane_frame(lane.lane_id),  # what the guard saw when releasing
+                cargo=cargo,
+            )
+        except InvalidValueError as exc:
+            raise _bad("plate_unconfirmed", exc.message, "confirm_plate") from exc
         return self._stored(event, session, "manual_release")
+
+    def _account(self, guard: str) -> str:
+        """The guard's account (``[[booth.guards]] account``, else the name) for the record."""
+        account = next((g for g in self.agent.cfg.booth.guards if g.name == guard), None)
+        return (account.account if account is not None and account.account else None) or guard
 
     async def plate(self, request: web.Request) -> web.Response:
         """Manual plate entry: the guard types the plate; the normal decision applies."""
@@ -383,9 +403,10 @@ class BoothServer:
             if required:
                 raise _bad("plate_required", "请输入车牌号", "plate")
             return None
-        if not isinstance(raw, str) or not is_valid_plate(raw):
-            raise _bad("plate_invalid", f"车牌号格式不正确：{str(raw)[:20]}", "plate")
-        return canonical_plate(raw)
+        try:
+            return parse_plate(raw).number  # the HJ 1321 plate grammar, like every plate (issue 15)
+        except InvalidValueError as exc:
+            raise _bad("plate_invalid", f"车牌号格式不正确（{str(raw)[:20]}）：{exc.message}", "plate") from exc
 
     @staticmethod
     def _cargo(body: dict[str, Any]) -> str | None:

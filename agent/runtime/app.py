@@ -34,6 +34,7 @@ from hj1321.rules import ControlPolicy, decode_policy, default_policy, encode_po
 
 if TYPE_CHECKING:
     from agent.outbox.store import OutboxStats
+    from agent.sync.commands import RemoteRelease
 
 __all__ = ["Agent"]
 
@@ -404,17 +405,37 @@ class Agent:
                 self.engine.regulator_check = None
             handler.close()
 
-    async def _remote_open(self, lane_id: str | None, reason: str) -> str:
-        """A remote ``open_barrier``: a manual-release pass event, committed before the barrier opens."""
-        from agent_protocol.events import ManualReason  # noqa: PLC0415
+    async def _remote_open(self, release: RemoteRelease) -> str:
+        """A remote ``open_barrier``: a manual-release pass event, committed before the barrier opens.
 
-        pipeline = self.lanes.get(lane_id or "")
+        Filed under the portal user who asked (account and display name), with the plate they typed
+        or confirmed and the lane's current frame (issue 15); never under the previous refused plate
+        unless they confirmed it.
+        """
+        from agent_protocol.events import ManualReason, ReleaseChannel  # noqa: PLC0415
+
+        pipeline = self.lanes.get(release.lane_id or "")
         if pipeline is None:
-            raise ValueError(f"本代理没有车道 {lane_id}")
-        event = await pipeline.manual_release(operator="云端远程", reason=ManualReason.SUPERVISOR_ORDER, text=reason)
+            raise ValueError(f"本代理没有车道 {release.lane_id}")
+        event = await pipeline.manual_release(
+            operator=release.operator or "云端用户",
+            operator_name=release.operator_name,
+            channel=ReleaseChannel.REMOTE,
+            reason=ManualReason.SUPERVISOR_ORDER,
+            text=release.reason,
+            plate=release.plate,
+            confirm_plate=release.confirm_plate,
+            photo=await self.lane_frame(pipeline.lane_id),
+        )
         if event is None:
             raise ValueError("放行事件未能保存，道闸未开启")
-        return f"已开闸（事件 {event.event_id}）"
+        return f"已开闸（事件 {event.event_id}，车牌 {event.plate or '未填写'}）"
+
+    async def lane_frame(self, lane_id: str) -> bytes | None:
+        """The lane camera's newest frame (JPEG) for a manual release's photo; None without a camera."""
+        lane = next((x for x in self.cfg.lanes if x.id == lane_id), None)
+        ring = self.rings.get(lane.camera) if lane is not None and lane.camera else None
+        return ring.latest() if ring is not None else None
 
     async def _lane_snapshot(self, lane_id: str) -> bytes | None:
         """The latest frame of the lane's camera (JPEG) for the portal's ROI set-up."""

@@ -217,6 +217,7 @@ class GuardAccount(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """``[[booth.guards]]``: a gate guard who may sign in to the booth (works offline)."""
 
     name: Annotated[Name, msgspec.Meta(description="门岗姓名（记入人工放行记录）")]
+    account: Annotated[Ident | None, msgspec.Meta(description="门岗账号/工号（记入人工放行记录；缺省用姓名）")] = None
     pin_hash: Annotated[
         str, msgspec.Meta(pattern=r"^\$argon2id?\$", description="PIN 的 argon2 哈希（用 ecogate agent hash-pin 生成）")
     ]

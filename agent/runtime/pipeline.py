@@ -46,11 +46,15 @@ from agent_protocol.events import (
     ManualReason,
     NvrRef,
     PassEvent,
+    PlateSource,
+    ReleaseChannel,
+    SnapshotRole,
     Trigger,
     TriggerKind,
     new_event_id,
 )
-from hj1321.plates import PlateColour, canonical_plate
+from hj1321.errors import InvalidValueError
+from hj1321.plates import PlateColour, canonical_plate, parse_plate
 
 __all__ = [
     "ClipProvider",
@@ -296,14 +300,52 @@ class LanePipeline:
     # ------------------------------------------------------------------ manual actions (booth)
 
     async def manual_release(
-        self, *, operator: str, reason: ManualReason, text: str, plate: str | None = None, cargo: str | None = None
+        self,
+        *,
+        operator: str,
+        reason: ManualReason,
+        text: str,
+        plate: str | None = None,
+        confirm_plate: bool = False,
+        operator_name: str | None = None,
+        channel: ReleaseChannel = ReleaseChannel.BOOTH,
+        photo: bytes | None = None,
+        cargo: str | None = None,
     ) -> PassEvent | None:
-        """A guard raises the barrier by hand, with a reason: a pass event like any other."""
+        """A person raises the barrier by hand, with a reason: a pass event like any other (issue 15).
+
+        The record says who and what: ``operator`` (account) and ``operator_name`` (display name),
+        ``channel`` (booth or remote), the reason, the lane's current frame (``photo``, snapshot role
+        ``release``) and the plate the operator typed (checked with the HJ 1321 plate grammar) or, with
+        ``confirm_plate``, the plate of the lane's last refused read that the operator confirmed.
+        Without either the pass has no plate: the previous refused plate is never filed silently.
+
+        Raises:
+            InvalidValueError: a typed plate that is no plate (Chinese reason, code ``plate.*``), or
+                ``confirm_plate`` without a refused read on the lane (``plate.confirm``).
+        """
         ref = self.last_refused
         if plate:
-            plate = canonical_plate(plate)
-        elif ref is not None:
-            plate = ref.plate
+            plate = parse_plate(plate).number
+            source = PlateSource.TYPED
+        elif confirm_plate:
+            if ref is None or not ref.plate:
+                raise InvalidValueError("plate.confirm", "本车道没有可确认的被拦截车牌，请输入车牌号", None)
+            plate, source = ref.plate, PlateSource.CONFIRMED
+        else:
+            plate, source = None, PlateSource.NONE
+        related = ref if ref is not None and plate is not None and ref.plate == plate else None
+        trigger = Trigger(
+            kind=TriggerKind.MANUAL_RELEASE,
+            operator=operator,
+            operator_name=operator_name or operator,
+            channel=channel,
+            plate_source=source,
+            reason_code=reason,
+            reason_text=text,
+        )
+        who = "门岗人工放行" if channel is ReleaseChannel.BOOTH else f"远程放行，{operator_name or operator}"
+        photos = (PhotoData(role=SnapshotRole.RELEASE, data=photo),) if photo else ()
         draft = PassEvent(
             event_id=new_event_id(),
             agent_id=self.agent_id,
@@ -312,23 +354,23 @@ class LanePipeline:
             direction=self.direction,
             occurred_at=datetime.now(UTC),
             plate=plate,
-            plate_colour=ref.plate_colour if ref is not None and ref.plate == plate else None,
-            internal_code=ref.internal_code if ref is not None else None,
+            plate_colour=related.plate_colour if related is not None else None,
+            internal_code=related.internal_code if related is not None else None,
             confidence=1.0 if plate else 0.0,
-            evidence=Evidence(snapshots=ref.evidence.snapshots) if ref is not None else Evidence(),
+            evidence=Evidence(snapshots=related.evidence.snapshots) if related is not None else Evidence(),
             decision=Decision.ALLOW,
             reasons=("manual_release",),
-            message=f"放行：门岗人工放行（{reason.label}）",
-            trigger=Trigger(kind=TriggerKind.MANUAL_RELEASE, operator=operator, reason_code=reason, reason_text=text),
-            related_event_id=ref.event_id if ref is not None else None,
-            vehicle=ref.vehicle if ref is not None else None,
+            message=f"放行：{who}（{reason.label}）",
+            trigger=trigger,
+            related_event_id=related.event_id if related is not None else None,
+            vehicle=related.vehicle if related is not None else None,
             emergency_level=self.engine.level.value,
             policy_version=self.engine.policy.version,
             anomalies=("manual_release",),
             cargo=cargo,
         )
-        event = await self._record_and_actuate(draft, photos=(), prompt=False)
-        if event is not None:
+        event = await self._record_and_actuate(draft, photos=photos, prompt=False)
+        if event is not None and related is not None:
             self.last_refused = None
         return event
 

@@ -11,7 +11,8 @@
   announced in the next hello, so the cloud sends only newer ones.
 * ``policy_updated`` / ``blacklist_updated`` / ``registry_updated``: the snapshot arrives just before
   the command; the answer says which version the agent holds.
-* ``open_barrier`` (``lane_id``, ``reason``) and ``reload_config``: through callbacks of the runtime.
+* ``open_barrier`` (``lane_id``, ``reason``, ``operator``, ``operator_name``, ``plate`` or
+  ``confirm_plate``) and ``reload_config``: through callbacks of the runtime.
 * ``chain_anchor``: kept in ``data_dir/chain_anchors.jsonl``.
 * ``camera_snapshot`` (``lane``: the lane code): the latest frame of the lane's camera as JPEG; the
   result names its sha256 (``blob_sha256``) and the client uploads it just before the result.
@@ -51,7 +52,20 @@ log = structlog.get_logger(__name__)
 
 _SEEN_MAX: Final = 1000
 
-OpenBarrier = Callable[[str | None, str], Awaitable[str]]
+
+class RemoteRelease(msgspec.Struct, frozen=True, kw_only=True):
+    """An ``open_barrier`` command: who asked, why, and the plate they typed or confirmed (issue 15)."""
+
+    lane_id: str | None
+    reason: str
+    operator: str | None = None  # the portal user's account
+    operator_name: str | None = None  # ... and display name
+    plate: str | None = None  # typed by the user (the cloud checked it; the agent checks again)
+    confirm_plate: bool = False  # the user confirmed the plate of the lane's last refused read
+
+
+#: Raises the barrier for a remote release; answers a Chinese text.
+OpenBarrier = Callable[[RemoteRelease], Awaitable[str]]
 Reload = Callable[[], Awaitable[str]]
 #: Latest camera frame of a lane (by lane code) as JPEG bytes, None when no frame arrived yet.
 Snapshot = Callable[[str], Awaitable[bytes | None]]
@@ -262,8 +276,7 @@ class CommandHandler:
         if command.name == "open_barrier":
             if self.open_barrier is None:
                 return False, "本代理未接道闸，无法远程开闸"
-            lane = args.get("lane_id")
-            return True, await self.open_barrier(str(lane) if lane else None, str(args.get("reason") or "远程开闸"))
+            return True, await self.open_barrier(_remote_release(args))
         if command.name == "reload_config":
             if self.reload_config is None:
                 return False, "本代理不支持远程重载配置"
@@ -340,3 +353,18 @@ def _has_loop() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def _remote_release(args: dict[str, str | int | float | bool | None]) -> RemoteRelease:
+    def text(key: str) -> str | None:
+        value = args.get(key)
+        return str(value).strip() or None if value not in (None, "") else None
+
+    return RemoteRelease(
+        lane_id=text("lane_id"),
+        reason=text("reason") or "远程开闸",
+        operator=text("operator"),
+        operator_name=text("operator_name"),
+        plate=text("plate"),
+        confirm_plate=args.get("confirm_plate") is True,
+    )

@@ -39,6 +39,9 @@ from cloud.compliance import push, snapshots
 from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.hub.credentials import AgentIdentity
+from cloud.lib.problems import invalid_field
+from hj1321.errors import InvalidValueError
+from hj1321.plates import parse_plate
 from tenants.context import Principal, Role
 
 log = structlog.get_logger(__name__)
@@ -272,6 +275,38 @@ async def issue_command(
     )
     await session.execute(select(func.pg_notify(push.CHANNEL, payload)))
     return command_id
+
+
+async def remote_release_args(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    lane_id: uuid.UUID | None,
+    reason: str,
+    plate: str | None = None,
+    confirm_plate: bool = False,
+) -> dict[str, push.ArgValue]:
+    """The ``open_barrier`` args of a remote release (issue 15: manual actions say who and what).
+
+    The agent files the release under the requesting user's account (``operator``) and display name
+    (``operator_name``), with the plate the user typed (checked with the HJ 1321 plate grammar) or,
+    with ``confirm_plate``, the plate of the lane's last refused read that the user confirmed; without
+    either the pass has no plate (never the previous refused plate silently).
+
+    Raises:
+        ProblemError: 422 ``validation_failed`` for a typed plate that is no plate (Chinese reason).
+    """
+    args: dict[str, push.ArgValue] = {"lane_id": str(lane_id), "reason": reason.strip(), "operator": principal.login}
+    name = await session.scalar(select(m.UserAccount.display_name).where(m.UserAccount.id == principal.user_id))
+    args["operator_name"] = name or principal.login
+    if plate is not None and plate.strip():
+        try:
+            args["plate"] = parse_plate(plate).number
+        except InvalidValueError as exc:
+            raise invalid_field("plate", exc) from exc
+    elif confirm_plate:
+        args["confirm_plate"] = True
+    return args
 
 
 async def disconnect_agents(

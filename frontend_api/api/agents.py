@@ -115,6 +115,10 @@ class CommandIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Literal["open_barrier", "reload_config"]
     lane_id: uuid.UUID | None = None
     reason: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    #: open_barrier: the plate the operator typed (checked like any plate), or ``confirm_plate``: the
+    #: plate of the lane's last refused read, confirmed by the operator; neither = a pass without plate.
+    plate: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+    confirm_plate: bool = False
 
 
 class CommandResultOut(msgspec.Struct):
@@ -352,7 +356,14 @@ async def send_command(
                 errors = FieldErrors()
                 errors.add("reason", "reason.empty", "远程开闸必须填写原因")
                 errors.raise_if_any()
-            args = {"lane_id": str(data.lane_id), "reason": data.reason.strip(), "operator": principal.login}
+            args = await commands.remote_release_args(
+                session,
+                principal,
+                lane_id=data.lane_id,
+                reason=data.reason,
+                plate=data.plate,
+                confirm_plate=data.confirm_plate,
+            )
         ttl = commands.OPERATOR_COMMANDS[data.name]
         command_id = await commands.issue_command(
             session, agent.tenant_id, data.name, args, [agent.id], principal.user_id, ttl

@@ -106,11 +106,13 @@ async def test_runtime_sync_worker_applies_commands(
         assert await result_of(expired) is None
 
         async with database.session(site.principal) as session, session.begin():
+            # Issue 15: the release is filed under the portal user who asked, never "云端远程".
+            args = {"lane_id": str(site.lane_in), "reason": "远程开闸：救护车", "operator": "zhang.jl"}
             opened = await commands.issue_command(
                 session,
                 tenant.tenant_id,
                 "open_barrier",
-                {"lane_id": str(site.lane_in), "reason": "远程开闸：救护车"},
+                {**args, "operator_name": "张经理", "plate": "鄂A7M416"},
                 [site.agent_id],
                 None,
             )
@@ -134,6 +136,14 @@ async def test_runtime_sync_worker_applies_commands(
                 ) is not None
 
         await _until(in_ledger)
+        async with database.session(site.principal) as session, session.begin():
+            row = await session.scalar(select(m.PassEvent).where(m.PassEvent.trigger == "manual_release"))
+        assert row is not None
+        assert (row.operator, row.plate) == ("zhang.jl", "鄂A7M416")
+        trigger = row.payload["trigger"]
+        assert isinstance(trigger, dict)
+        assert (trigger["operator_name"], trigger["channel"], trigger["plate_source"]) == ("张经理", "remote", "typed")
+        assert "张经理" in str(row.payload["message"])
         assert agent.engine is not None
         assert agent.engine.level is WarningLevel.ORANGE
     finally:

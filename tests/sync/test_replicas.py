@@ -24,7 +24,7 @@ from websockets.client import backoff
 
 from agent.outbox import Outbox
 from agent.sync import SyncClient
-from agent.sync.commands import CommandHandler
+from agent.sync.commands import CommandHandler, RemoteRelease
 from agent_protocol import messages as msg
 from cloud.db import models as m
 from cloud.db.engine import Database
@@ -120,9 +120,9 @@ async def test_command_crosses_replicas_and_agent_fails_over(
     box = Outbox(tmp_path / "agent", agent_id=str(site.agent_id))
     opened: list[tuple[str | None, float]] = []
 
-    async def open_barrier(lane: str | None, reason: str) -> str:
-        opened.append((lane, time.monotonic()))
-        return f"已开闸（{reason}）"
+    async def open_barrier(release: RemoteRelease) -> str:
+        opened.append((release.lane_id, time.monotonic()))
+        return f"已开闸（{release.reason}）"
 
     handler = CommandHandler(tmp_path / "agent" / "state", open_barrier=open_barrier)
     sync = SyncClient(

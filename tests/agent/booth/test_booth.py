@@ -87,7 +87,10 @@ def agent_config(tmp_path: Path, barrier_port: str, booth_port: int) -> dict[str
             "enabled": True,
             "host": "127.0.0.1",
             "port": booth_port,
-            "guards": [{"name": "张三", "pin_hash": hash_pin(PIN)}, {"name": "李四", "pin_hash": hash_pin("9999")}],
+            "guards": [
+                {"name": "张三", "account": "zs001", "pin_hash": hash_pin(PIN)},
+                {"name": "李四", "pin_hash": hash_pin("9999")},
+            ],
         },
         "devices": {
             "barriers": [
@@ -249,12 +252,22 @@ async def test_refused_vehicle_then_manual_release_with_reason(booth: Booth, htt
     assert (await _login(http, booth)).status == 200
     resp = await http.post(
         f"{booth.url}/api/lanes/east-in/release",
-        json={"reason": "registry_outdated", "text": "新车辆，台账未同步，已电话确认", "cargo": "石灰石"},
+        json={
+            "reason": "registry_outdated",
+            "text": "新车辆，台账未同步，已电话确认",
+            "cargo": "石灰石",
+            "confirm_plate": True,  # the guard confirms the refused read's plate (issue 15)
+        },
     )
     assert resp.status == 201, await resp.text()
     released = (await resp.json())["event"]
     assert released["trigger"] == "manual_release"
     assert released["operator"] == "张三"
+    assert (released["operator_account"], released["channel"], released["plate_source"]) == (
+        "zs001",
+        "booth",
+        "confirmed",
+    )
     assert released["reason_label"] == "台账信息未同步"
     assert released["related_event_id"] == refused["event_id"]
     assert released["plate"] == UNKNOWN
@@ -273,7 +286,36 @@ async def test_refused_vehicle_then_manual_release_with_reason(booth: Booth, htt
     assert stored.cargo == "石灰石"
     assert stored.evidence.snapshots == booth.agent.outbox.get(refused["event_id"]).evidence.snapshots  # type: ignore[union-attr]
     journal = (booth.agent.data / "barrier-commands.log").read_text().splitlines()
-    assert [json.loads(x)["event_id"] for x in journal] == [released["event_id"]]
+    assert {json.loads(x)["event_id"] for x in journal} == {released["event_id"]}  # open (+ its confirmation)
+    stream.close()
+
+
+async def test_release_files_only_the_plate_the_guard_typed_or_confirmed(
+    booth: Booth, http: aiohttp.ClientSession
+) -> None:
+    """Issue 15: a release without a typed or confirmed plate never inherits the previous refused plate."""
+    stream = await http.get(f"{booth.url}/api/stream")
+    booth.feed("r1", UNKNOWN)
+    refused = (await _next_event(stream, "lane"))["event"]
+    assert refused["decision"] == "refuse"
+    assert (await _login(http, booth)).status == 200
+    release = f"{booth.url}/api/lanes/east-in/release"
+    bad = await http.post(release, json={"reason": "other", "text": "车牌看不清", "plate": "鄂AI2345"})
+    problem = await _problem(bad, 422, "plate_invalid")
+    assert "鄂AI2345" in problem["detail"]
+    assert problem["errors"][0]["field"] == "plate"
+    resp = await http.post(release, json={"reason": "plate_unreadable", "text": "车牌污损，人工放行"})
+    assert resp.status == 201, await resp.text()
+    anonymous = (await resp.json())["event"]
+    assert (anonymous["plate"], anonymous["related_event_id"], anonymous["plate_source"]) == (None, None, "none")
+    resp = await http.post(
+        release, json={"reason": "plate_unreadable", "text": "核对行驶证后放行", "plate": "鄂a-7m416"}
+    )
+    assert resp.status == 201, await resp.text()
+    typed = (await resp.json())["event"]
+    assert (typed["plate"], typed["plate_source"], typed["operator"]) == ("鄂A7M416", "typed", "张三")
+    assert booth.agent.outbox is not None
+    assert [e.plate for e in booth.agent.outbox.events()] == [UNKNOWN, None, "鄂A7M416"]
     stream.close()
 
 
