@@ -15,7 +15,7 @@ after it). Two lanes:
   MJPEG stream over HTTP that the agent's real :class:`~agent.sources.opencv.StreamSource`,
   :class:`~agent.runtime.sources.VisionReadSource` and :class:`~agent.vision.PlateVoter` read.
   One truck at a time drives up and **waits at the barrier until the agent has recorded it**, stays a
-  random 0.3–3 s longer (kills land there: the restarted agent sees the same truck again), then
+  random 1–8 s longer (kills land there: the restarted agent sees the same truck again), then
   leaves. Each frame carries the truck's plate as a stamped code that a stand-in recognizer reads
   (``--real-recognizer`` uses the ONNX recognizer on rendered plates instead; loading it takes
   seconds per restart, so the default stand-in keeps 200 kills to minutes; recognition is not what
@@ -405,7 +405,7 @@ class World:
                     break
                 time.sleep(0.1)
             if visit.recorded_at is not None:
-                self._stop.wait(self.rng.uniform(0.3, 3.0))  # the truck waits a little longer: kills land here
+                self._stop.wait(self.rng.uniform(1.0, 8.0))  # the truck stays a while: kills land here
             self._show(None)
             visit.end = time.time()
             self._stop.wait(2.5)  # the lane is empty long enough for the voter to close the track
@@ -491,16 +491,19 @@ clip = false
 class Agent:
     """The agent subprocess."""
 
-    def __init__(self, config: Path, log: Path, *, real_recognizer: bool) -> None:
+    def __init__(self, config: Path, log: Path, *, real_recognizer: bool, mutation: str | None = None) -> None:
         self.config = config
         self.log = log
         self.real_recognizer = real_recognizer
+        self.mutation = mutation
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--agent-child", str(self.config)]
         if self.real_recognizer:
             cmd.append("--real-recognizer")
+        if self.mutation:
+            cmd += ["--mutation", self.mutation]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
@@ -703,6 +706,10 @@ def _check_camera(
     journaled = sum(_opens(journal.get(eid, []))[0] for eid in cam_ids)
     if fig.cam_relay_opens > journaled:
         bad.append(f"{where}: camera barrier relay opened {fig.cam_relay_opens} times, {journaled} journaled")
+    if fig.cam_relay_opens > fig.cam_visits_allowed:
+        bad.append(
+            f"{where}: camera barrier relay opened {fig.cam_relay_opens} times for {fig.cam_visits_allowed} allowed trucks"
+        )
     for event in cam:
         allowed_plate = event.plate in world_allowed()
         if (event.decision.value == "allow") != allowed_plate:
@@ -750,7 +757,7 @@ def soak(args: argparse.Namespace) -> Figures:
     world = World(db, random.Random(rng.random()), refuse_share=args.refuse_share)
     save_snapshot(work / "registry-seed.json", feeder.registry())
     config = write_config(work, work / "registry-seed.json", world.url, args.max_read_age_s)
-    agent = Agent(config, work / "agent.log", real_recognizer=args.real_recognizer)
+    agent = Agent(config, work / "agent.log", real_recognizer=args.real_recognizer, mutation=args.mutation)
     feeder.start()
     world.start()
     world.enabled.set()
@@ -831,12 +838,20 @@ def soak(args: argparse.Namespace) -> Figures:
     return fig
 
 
-def agent_child(config: str, *, real_recognizer: bool) -> int:
-    """The agent process of the soak: ``ecogate agent run`` (with the stamp reader as its recognizer)."""
+def agent_child(config: str, *, real_recognizer: bool, mutation: str | None = None) -> int:
+    """The agent process of the soak: ``ecogate agent run`` (with the stamp reader as its recognizer).
+
+    ``mutation`` breaks one guard on purpose, to show the soak catches it: ``no-duplicate-seed`` (the
+    camera lane's duplicate window starts empty after a restart, as before issue 16).
+    """
     if not real_recognizer:
         import agent.vision  # noqa: PLC0415
 
         agent.vision.PlateRecognizer = StampRecognizer  # type: ignore[misc,assignment]
+    if mutation == "no-duplicate-seed":
+        from agent.runtime.app import Agent as RuntimeAgent  # noqa: PLC0415
+
+        RuntimeAgent._seed_duplicate_window = lambda *_a, **_k: None  # type: ignore[method-assign]  # noqa: SLF001
     from agent.runtime.cli_run import main as run  # noqa: PLC0415
 
     return run([config])
@@ -860,9 +875,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress", action="store_true", help="a progress line every 10 kills (stderr)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     parser.add_argument("--agent-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--mutation", choices=["no-duplicate-seed"], default=None, help="break one guard (mutation check)"
+    )
     args = parser.parse_args(argv)
     if args.agent_child:
-        return agent_child(args.agent_child, real_recognizer=args.real_recognizer)
+        return agent_child(args.agent_child, real_recognizer=args.real_recognizer, mutation=args.mutation)
     if args.seed is None:
         args.seed = random.SystemRandom().randrange(1 << 30)
     fig = soak(args)
