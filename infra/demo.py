@@ -474,6 +474,7 @@ async def _watch_ledger(  # noqa: C901, PLR0915 - one polling loop with its prin
     database = Database.from_settings(settings.database)  # type: ignore[attr-defined]
     agent_id = uuid.UUID(setup.agent_id)
     last_seq: int | None = None
+    last_weighing: dt.datetime | None = None
     last_summary = time.monotonic()
     try:
         async with database.login_session("demo-admin") as session:
@@ -504,18 +505,30 @@ async def _watch_ledger(  # noqa: C901, PLR0915 - one polling loop with its prin
                     for event in rows:
                         last_seq = event.seq
                         figures.passes += 1
-                        weighing = (event.payload or {}).get("weighing") if isinstance(event.payload, dict) else None
-                        if weighing:
-                            figures.with_weighing += 1
                         reasons = "、".join(_REASONS.get(c, c) for c in event.reason_codes if c != "allowed")
                         if event.decision == "allow":
                             figures.allowed += 1
-                            kg = weighing.get("gross_kg") if isinstance(weighing, dict) else None
-                            verdict = f"放行，称重 {kg:,} kg" if kg else "放行"
+                            verdict = "放行"
                         else:
                             figures.refused += 1
                             verdict = f"拦截（{reasons or event.decision}）"
                         say(f"过车 {event.plate or '无牌'} {verdict} — 已上传云端台账（序号 {event.seq}）")
+                    # Weights arrive after their pass (the deck is behind the barrier; docs/devices.md).
+                    weighed = (
+                        await session.execute(
+                            select(m.Weighing, m.PassEvent.plate)
+                            .join(m.PassEvent, m.PassEvent.id == m.Weighing.pass_event_id)
+                            .where(m.PassEvent.agent_id == agent_id)
+                            .where(m.Weighing.received_at > (last_weighing or dt.datetime(2000, 1, 1, tzinfo=dt.UTC)))
+                            .order_by(m.Weighing.received_at)
+                            .limit(200)
+                        )
+                    ).all()
+                    for weighing, plate in weighed:
+                        last_weighing = weighing.received_at
+                        figures.with_weighing += 1
+                        net = f"，净重 {weighing.net_kg:,.0f} kg" if weighing.net_kg is not None else ""
+                        say(f"称重 {plate or '无牌'} {weighing.weight_kg:,.0f} kg{net} — 已关联到该车的通行记录")
             except Exception as exc:  # noqa: BLE001 - the watcher must survive a database hiccup
                 log.warning("demo.ledger_poll_failed", error=str(exc))
             figures.regsim_received = regsim.received()
