@@ -29,6 +29,7 @@ from sqlalchemy import text
 
 from cloud.compliance import checks, flags
 from cloud.db.engine import Database
+from cloud.ledger import weighings
 from cloud.lib.problems import ProblemError
 from cloud.reports import exports, grading, ledgers, service
 from cloud.reports.periods import Period, china_today, months_back, parse_period
@@ -101,6 +102,11 @@ async def _queue(
             await checks.run_checks(session, principal.tenant_id)
         views, total = await flags.list_flags(session, criteria, _PAGE, 0)
         anomalies = list(await session.execute(_ANOMALIES_SQL, {"limit": _PAGE})) if status != "closed" else []
+        unattributed = (
+            await weighings.unattributed_weighings(session, principal.tenant_id, limit=_PAGE)
+            if status != "closed" and principal.tenant_id is not None
+            else []
+        )
     rejected = [v for v in views if v.flag.code == UPLINK_REJECTED]
     logic = [v for v in views if v.flag.code != UPLINK_REJECTED]
     return render(
@@ -123,6 +129,8 @@ async def _queue(
         status=status,
         statuses=_REVIEW_STATUSES,
         label_of=_label_of,
+        unattributed=unattributed,
+        source_labels=weighings.SOURCES,
         outcomes=flags.OUTCOMES,
         can_resolve=principal.role in REVIEWERS,
         done=request.query_params.get("done", ""),

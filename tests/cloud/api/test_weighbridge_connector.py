@@ -113,6 +113,18 @@ async def test_push_matches_by_plate_and_time_and_keeps_the_rest_for_review(
     stats = (await client.get(f"{url}/statistics", params=params, headers=headers)).json()
     assert Decimal(str(stats["clean_transport"]["road_tonnage_t"])) == Decimal("61.600")
 
+    # The portal's review page lists what is still unattributed.
+    from tests.cloud.conftest import PASSWORD  # noqa: PLC0415
+
+    await client.get("/logout")
+    signed_in = await client.post("/login", data={"login": tenant.admin_login, "password": PASSWORD})
+    assert signed_in.status_code in {200, 303}, signed_in.text
+    page = await client.get("/portal/reviews")
+    assert page.status_code == 200
+    assert "未关联通行记录的称重（1）" in page.text
+    assert "BD20261120003" in page.text
+    assert "BD20261120002" not in page.text
+
 
 async def test_bad_tickets_store_nothing_and_say_why(client, make_tenant, login_as, seed_passes) -> None:
     _, headers, _ = await _setup(client, make_tenant, login_as, seed_passes)
