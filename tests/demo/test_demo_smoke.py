@@ -58,8 +58,9 @@ async def _ledger(admin_url: str, database: str) -> dict[str, Any]:
                    count(DISTINCT id) AS distinct_ids,
                    count(*) FILTER (WHERE decision = 'allow') AS allowed,
                    count(*) FILTER (WHERE decision <> 'allow') AS refused,
-                   count(*) FILTER (WHERE decision = 'allow' AND payload ? 'weighing'
-                                    AND payload->'weighing' <> 'null'::jsonb) AS weighed,
+                   (SELECT count(DISTINCT w.pass_event_id) FROM weighing w
+                     JOIN pass_event a ON a.tenant_id = w.tenant_id AND a.id = w.pass_event_id
+                     WHERE a.decision = 'allow') AS weighed,  -- late weighing attachments (ADR 0025)
                    count(*) FILTER (WHERE scene_sha256 IS NOT NULL) AS with_photo,
                    count(DISTINCT plate) AS plates
             FROM pass_event
