@@ -42,6 +42,7 @@ MAX_COMPRESSION_RATIO: Final = 100
 _RATIO_FLOOR: Final = 1024 * 1024
 _XLSX_MAGIC: Final = b"PK\x03\x04"
 _DIMENSION: Final = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?\"")
+_ROW_ELEMENT: Final = re.compile(rb"<(?:\w+:)?row[\s>/]")
 #: Parses of uploaded tables running at once (each holds one core while it runs).
 _PARSERS: Final = anyio.CapacityLimiter(2)
 
@@ -149,6 +150,27 @@ def _declared_size(archive: zipfile.ZipFile, sheet_path: str) -> tuple[int, int]
     return int(match.group(4)), _column_number(match.group(3)) - _column_number(match.group(1)) + 1
 
 
+def _count_row_elements(archive: zipfile.ZipFile, sheet_path: str) -> None:
+    """Without a declared dimension: count ``<row`` elements in the raw XML (C speed) before parsing any.
+
+    Every data row is a ``<row>`` element, so more elements than :data:`MAX_PHYSICAL_ROWS` is a file
+    past the cap, refused after a decompression instead of a parse (0.1 s against seconds).
+    """
+    count = 0
+    tail = b""
+    try:
+        with archive.open(sheet_path) as member:
+            while chunk := member.read(1024 * 1024):
+                block = tail + chunk
+                count += len(_ROW_ELEMENT.findall(block))
+                tail = block[-16:]
+                count -= len(_ROW_ELEMENT.findall(tail))  # counted again with the next block
+                if count > MAX_PHYSICAL_ROWS:
+                    raise _too_large()
+    except (KeyError, zipfile.BadZipFile, OSError, ValueError):
+        return  # openpyxl reports the broken file itself
+
+
 def _first_sheet(data: bytes) -> Any:
     """The first worksheet of a workbook, opened read-only without openpyxl's full scan for its size.
 
@@ -186,7 +208,9 @@ def _xlsx_rows(data: bytes) -> Iterator[Sequence[Any]]:
     except errors as exc:
         raise _file_error("import_unreadable", f"无法读取 Excel 文件：{exc}") from exc
     declared = _declared_size(archive, sheet._worksheet_path)  # noqa: SLF001 - the sheet's part name
-    if declared is not None:
+    if declared is None:
+        _count_row_elements(archive, sheet._worksheet_path)  # noqa: SLF001
+    else:
         last_row, columns = declared
         if last_row > MAX_PHYSICAL_ROWS:
             raise _too_large(last_row - 1)
