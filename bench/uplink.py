@@ -5,8 +5,10 @@ The simulator runs as its own process (``python -m infra.regsim``). Measured in 
   1. baseline — the simulator's own accept rate: pre-built ``shareDrivingRecord`` requests (fresh
      serials, one token) posted with the same concurrency, nothing else in the way;
   2. the uplink — ``--records`` pass events queued in the transactional outbox (the back-fill path,
-     ``resend_period``) and delivered by ``--workers`` workers (claim with ``FOR UPDATE SKIP LOCKED``,
-     build each record from the ledger, send, record the answer and an attempt row, commit);
+     ``resend_period``) and delivered by ``--workers`` workers (claim a batch with a lease and commit,
+     build each record from the ledger, send outside any transaction, settle the answers and attempt rows
+     in short transactions; docs/adr/0024), while ``pg_stat_activity`` is sampled for the longest-open
+     transaction (goal ≤ 1 s) and the load average is noted with each figure;
   3. optionally (``--flaky``) the same with 20 % bad answers and a token expiry, reporting the
      duplicate submissions the simulator absorbed.
 
@@ -27,6 +29,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -298,10 +301,34 @@ async def baseline_transport_control(url: str, records: int, concurrency: int) -
 
 
 async def deliver(
-    db: Database, tenant: uuid.UUID, profile: str, url: str, records: int, workers: int, concurrency: int
+    db: Database,
+    tenant: uuid.UUID,
+    profile: str,
+    url: str,
+    records: int,
+    workers: int,
+    concurrency: int,
+    admin_db: str,
+    processes: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Configure the platform, queue every record (back-fill) and deliver them; records/s and counts."""
+    """Configure the platform, queue every record (back-fill) and deliver them; records/s and counts.
+
+    ``processes`` (the app, owner and regulator URLs): run the workers as processes instead of tasks.
+    """
     actor = Principal(user_id=uuid.UUID(int=9), role=Role.TENANT_ADMIN, tenant_id=tenant, login="bench")
+    children = [  # worker processes, as `ecogate uplink run` would be deployed (one event loop each)
+        subprocess.Popen(  # noqa: ASYNC220 - started once per run
+            [sys.executable, __file__, "--worker-process", json.dumps([*processes, concurrency])],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(workers if processes else 0)
+    ]
+    for child in children:  # started (imports, pools) before the clock: nothing is queued yet
+        assert child.stdout is not None
+        while (await asyncio.to_thread(child.stdout.readline)).strip() != "ready":
+            pass
     async with db.session(actor) as session, session.begin():
         await platforms.configure(
             session,
@@ -314,9 +341,11 @@ async def deliver(
         queued = await outbox.resend_period(session, tenant, START, START + dt.timedelta(days=365))
     assert queued == records, (queued, records)
     stop = asyncio.Event()
+    watch = asyncio.create_task(longest_transaction(admin_db, stop))
     tmp = Path(tempfile.mkdtemp(prefix="ecogate-bench-uplink-blobs-"))
     senders = [
-        UplinkWorker(db, BlobStore(tmp), batch=200, concurrency=concurrency, idle_s=0.05) for _ in range(workers)
+        UplinkWorker(db, BlobStore(tmp), batch=200, concurrency=concurrency, idle_s=0.05)
+        for _ in range(0 if processes else workers)
     ]
     started = time.perf_counter()
     tasks = [asyncio.create_task(s.run(stop)) for s in senders]
@@ -332,13 +361,47 @@ async def deliver(
         if status["pending"] == 0:
             break
     elapsed = time.perf_counter() - started
+    load = os.getloadavg()[0]
     stop.set()
     await asyncio.gather(*tasks)
+    longest = await watch
     outcomes: dict[str, int] = {}
-    for s in senders:
-        for k, v in s.stats.outcomes.items():
+    counted = [s.stats.outcomes for s in senders]
+    for child in children:
+        child.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.to_thread(child.communicate, None, 60)
+        counted.append(json.loads(out.strip().splitlines()[-1]))
+    for stats in counted:
+        for k, v in stats.items():
             outcomes[k] = outcomes.get(k, 0) + v
-    return {"rate": records / elapsed, "seconds": elapsed, "status": status, "outcomes": outcomes}
+    return {
+        "rate": records / elapsed,
+        "seconds": elapsed,
+        "status": status,
+        "outcomes": outcomes,
+        "longest_xact_s": longest,
+        "load": load,
+    }
+
+
+async def longest_transaction(admin_db: str, stop: asyncio.Event) -> float:
+    """The longest-open transaction of the bench database seen in ``pg_stat_activity`` (sampled every 20 ms)."""
+    conn = await asyncpg.connect(admin_db)
+    longest, query = 0.0, ""
+    try:
+        while not stop.is_set():
+            row = await conn.fetchrow(
+                "SELECT extract(epoch FROM clock_timestamp() - xact_start) AS s, state, query FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL "
+                "ORDER BY xact_start LIMIT 1"
+            )
+            if row is not None and float(row["s"]) > longest:
+                longest, query = float(row["s"]), f"{row['state']}: {' '.join(str(row['query']).split())[:100]}"
+            await asyncio.sleep(0.02)
+    finally:
+        await conn.close()
+    print(f"  longest transaction {longest * 1000:.0f} ms ({query})", flush=True)
+    return longest
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -363,7 +426,11 @@ async def main_async(args: argparse.Namespace) -> int:
         try:
             await wait_http(inspect + "/_sim/state")
             print(f"基准（{args.profile}）：模拟器直接接收 {args.records:,} 条预先构造的请求 …", flush=True)
-            figures["baseline"] = await baseline(args.profile, url, args.records, args.concurrency * args.workers)
+            if args.processes:  # as many client processes as worker processes, the same concurrency each
+                figures["baseline"] = await baseline_processes(args.profile, url, args.records, args)
+            else:
+                figures["baseline"] = await baseline(args.profile, url, args.records, args.concurrency * args.workers)
+            figures["baseline_load"] = os.getloadavg()[0]
             await sim(inspect, "/_sim/reset", {})
             urls = await bootstrap_database(admin, "ecogate_bench_uplink", recreate=True)
             await asyncio.to_thread(upgrade, urls.owner_url)
@@ -372,10 +439,11 @@ async def main_async(args: argparse.Namespace) -> int:
             db = Database.from_settings(
                 DatabaseSettings(app_url=urls.app_url, owner_url=urls.owner_url, regulator_url=urls.regulator_url)
             )
+            procs = [urls.app_url, urls.owner_url, urls.regulator_url] if args.processes else None
             try:
                 print(f"上传：{args.workers} 个上传进程 × 并发 {args.concurrency}，{args.records:,} 条 …", flush=True)
                 figures["uplink"] = await deliver(
-                    db, tenant, args.profile, url, args.records, args.workers, args.concurrency
+                    db, tenant, args.profile, url, args.records, args.workers, args.concurrency, admin_db, procs
                 )
                 state = await sim(inspect, "/_sim/state")
                 figures["sim_records"] = state["records"]
@@ -395,7 +463,7 @@ async def main_async(args: argparse.Namespace) -> int:
                         await session.execute(text("UPDATE uplink_outbox SET platform_serial = NULL"))
                     print("上传（20% 异常应答）…", flush=True)
                     figures["flaky"] = await deliver(
-                        db, tenant, args.profile, url, args.records, args.workers, args.concurrency
+                        db, tenant, args.profile, url, args.records, args.workers, args.concurrency, admin_db, procs
                     )
                     flaky_state = await sim(inspect, "/_sim/state")
                     figures["flaky_sim_records"] = flaky_state["records"]
@@ -409,33 +477,100 @@ async def main_async(args: argparse.Namespace) -> int:
             proc.wait(10)
     base = figures["baseline"]
     print()
-    print(f"profile {args.profile}, {args.workers} workers × concurrency {args.concurrency}")
+    kind = "processes (baseline: as many client processes)" if args.processes else "workers in one process"
+    print(f"profile {args.profile}, {args.workers} {kind} × concurrency {args.concurrency}")
     print(f"{'figure':<52}{'records/s':>12}   vs baseline")
-    print(f"{'baseline: simulator accepting pre-built requests':<52}{base:>12,.0f}")
+    print(
+        f"{'baseline: simulator accepting pre-built requests':<52}{base:>12,.0f}   load {figures['baseline_load']:.1f}"
+    )
     up = figures["uplink"]
-    print(f"{'uplink: outbox → worker → simulator (healthy)':<52}{up['rate']:>12,.0f}   {up['rate'] / base:.2f}×")
+    print(
+        f"{'uplink: outbox → worker → simulator (healthy)':<52}{up['rate']:>12,.0f}   {up['rate'] / base:.2f}×"
+        f"   load {up['load']:.1f}"
+    )
     print(
         f"  {args.records:,} records in {up['seconds']:.1f} s; simulator holds {figures['sim_records']:,}, "
-        f"duplicates {figures['sim_duplicates']}; outcomes {up['outcomes']}"
+        f"duplicates {figures['sim_duplicates']}; outcomes {up['outcomes']}; "
+        f"longest transaction {up['longest_xact_s'] * 1000:.0f} ms"
     )
     if "flaky" in figures:
         fl = figures["flaky"]
-        print(f"{'uplink with 20 % bad answers':<52}{fl['rate']:>12,.0f}   {fl['rate'] / base:.2f}×")
+        print(
+            f"{'uplink with 20 % bad answers':<52}{fl['rate']:>12,.0f}   {fl['rate'] / base:.2f}×   load {fl['load']:.1f}"
+        )
         print(
             f"  simulator holds {figures['flaky_sim_records']:,} (every record once), absorbed "
-            f"{figures['flaky_sim_duplicates']} duplicate submissions; outcomes {fl['outcomes']}"
+            f"{figures['flaky_sim_duplicates']} duplicate submissions; outcomes {fl['outcomes']}; "
+            f"longest transaction {fl['longest_xact_s'] * 1000:.0f} ms"
         )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
     return 0
 
 
+async def baseline_processes(profile: str, url: str, records: int, args: argparse.Namespace) -> float:
+    """The baseline from ``--workers`` client processes started together (sum of their rates)."""
+    share = records // args.workers
+    children = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--baseline-client",
+            json.dumps([profile, url, share, args.concurrency]),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(args.workers)
+    ]
+    outs = [await c.communicate() for c in children]
+    return sum(float(out.decode().strip().splitlines()[-1]) for out, _ in outs)
+
+
+def worker_process(spec: str) -> int:
+    """``--worker-process``: one uplink worker until SIGTERM; prints its outcome counts as JSON."""
+    app_url, owner_url, regulator_url, concurrency = json.loads(spec)
+
+    async def run() -> dict[str, int]:
+        worker.BACKOFF_BASE_S, worker.BACKOFF_CAP_S = 0.1, 2.0
+        db = Database.from_settings(DatabaseSettings(app_url=app_url, owner_url=owner_url, regulator_url=regulator_url))
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        tmp = Path(tempfile.mkdtemp(prefix="ecogate-bench-uplink-blobs-"))
+        sender = UplinkWorker(db, BlobStore(tmp), batch=200, concurrency=int(concurrency), idle_s=0.05)
+        await sender.run_once()  # connections open; nothing queued yet
+        print("ready", flush=True)
+        try:
+            await sender.run(stop)
+        finally:
+            await db.dispose()
+        return sender.stats.outcomes
+
+    print(json.dumps(asyncio.run(run())), flush=True)
+    return 0
+
+
+def baseline_client(spec: str) -> int:
+    """``--baseline-client``: one baseline client process; prints its records/s."""
+    profile, url, records, concurrency = json.loads(spec)
+    print(asyncio.run(baseline(profile, url, int(records), int(concurrency))), flush=True)
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker-process":
+        return worker_process(sys.argv[2])
+    if len(sys.argv) == 3 and sys.argv[1] == "--baseline-client":
+        return baseline_client(sys.argv[2])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=PROFILES, default="transport_control")
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="workers as processes (as deployed) and as many baseline client processes",
+    )
     parser.add_argument("--flaky", action="store_true", help="also run with 20 % bad answers")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     return asyncio.run(main_async(parser.parse_args()))

@@ -104,28 +104,28 @@ UPDATE uplink_outbox SET lease_until = now() + make_interval(secs => CAST(:lease
 WHERE tenant_id = :t AND claimed_by = :claim
 """
 
-# Settle answers: one statement for any number of rows, only rows this claim still holds.
+# Settle answers: one statement for any number of rows (outbox states of the rows this claim still holds,
+# and an attempt row per answer), so a settle transaction is one round trip besides its begin and commit.
 _SETTLE = """
+WITH x AS (
+    SELECT * FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:states AS text[]), CAST(:photo_inc AS int[]), CAST(:nexts AS timestamptz[]),
+        CAST(:codes AS text[]), CAST(:messages AS text[]), CAST(:serials AS text[]), CAST(:held AS boolean[]),
+        CAST(:attempt_ids AS uuid[]), CAST(:outcomes AS text[]), CAST(:durations AS int[])
+    ) AS x(id, state, photo_inc, next, code, message, serial, held, attempt_id, outcome, duration_ms)
+), logged AS (
+    INSERT INTO uplink_attempt (tenant_id, id, outbox_id, outcome, code, message, duration_ms)
+    SELECT :t, x.attempt_id, x.id, x.outcome, x.code, x.message, x.duration_ms FROM x
+)
 UPDATE uplink_outbox o
 SET state = x.state, attempts = o.attempts + 1, photo_attempts = o.photo_attempts + x.photo_inc,
     next_attempt_at = COALESCE(x.next, 'infinity'), last_code = x.code, last_message = x.message,
     platform_serial = COALESCE(x.serial, o.platform_serial),
     delivered_at = CASE WHEN x.held THEN COALESCE(o.delivered_at, now()) ELSE o.delivered_at END,
     claimed_by = NULL, lease_until = NULL
-FROM unnest(CAST(:ids AS uuid[]), CAST(:states AS text[]), CAST(:photo_inc AS int[]),
-            CAST(:nexts AS timestamptz[]), CAST(:codes AS text[]), CAST(:messages AS text[]),
-            CAST(:serials AS text[]), CAST(:held AS boolean[]))
-     AS x(id, state, photo_inc, next, code, message, serial, held)
+FROM x
 WHERE o.tenant_id = :t AND o.id = x.id AND o.claimed_by = :claim
 RETURNING o.id
-"""
-
-_ATTEMPTS = """
-INSERT INTO uplink_attempt (tenant_id, id, outbox_id, outcome, code, message, duration_ms)
-SELECT :t, x.id, x.outbox_id, x.outcome, x.code, x.message, x.duration_ms
-FROM unnest(CAST(:ids AS uuid[]), CAST(:outbox_ids AS uuid[]), CAST(:outcomes AS text[]),
-            CAST(:codes AS text[]), CAST(:messages AS text[]), CAST(:durations AS int[]))
-     AS x(id, outbox_id, outcome, code, message, duration_ms)
 """
 
 
@@ -446,10 +446,11 @@ class UplinkWorker:
         claim = uuid.uuid4()
         async with self.database.session(_worker(tenant_id)) as session, session.begin():
             config = await platforms.load(session, tenant_id)
-            if config is None:
-                return 0
-            params = {"tenant_id": tenant_id, "batch": self.batch, "claim": claim, "lease_s": self.lease_s}
-            rows = list(await session.execute(text(_CLAIM), params))
+        if config is None:
+            return 0
+        params = {"tenant_id": tenant_id, "batch": self.batch, "claim": claim, "lease_s": self.lease_s}
+        async with self.database.session(_worker(tenant_id)) as session, session.begin():
+            rows = list(await session.execute(text(_CLAIM), params))  # the claim: one statement, then commit
         if not rows:
             return 0
         adapter = self._adapter(tenant_id, config)
@@ -540,41 +541,44 @@ class UplinkWorker:
     ) -> None:
         """Write the answers of ``done`` in one short transaction: states, attempt rows, review flags."""
         cols: dict[str, list[Any]] = {
-            k: [] for k in ("ids", "states", "photo_inc", "nexts", "codes", "messages", "serials", "held")
-        }
-        attempts: dict[str, list[Any]] = {
-            k: [] for k in ("ids", "outbox_ids", "outcomes", "codes", "messages", "durations")
+            k: []
+            for k in (
+                "ids",
+                "states",
+                "photo_inc",
+                "nexts",
+                "codes",
+                "messages",
+                "serials",
+                "held",
+                "attempt_ids",
+                "outcomes",
+                "durations",
+            )
         }
         for row, result, duration_ms in done:
             state, photo_inc, due = self._next_state(profile, row, result)
-            code = (result.platform_code or "")[:32] or None
-            message = result.message[:400]
-            for key, value in (
-                ("ids", row.id),
-                ("states", state.value),
-                ("photo_inc", photo_inc),
-                ("nexts", due),
-                ("codes", code),
-                ("messages", message),
-                ("serials", result.platform_serial),
-                ("held", state in HELD),
-            ):
-                cols[key].append(value)
-            for key, value in (
-                ("ids", new_id()),
-                ("outbox_ids", row.id),
-                ("outcomes", result.outcome.value),
-                ("codes", code),
-                ("messages", message),
-                ("durations", duration_ms),
-            ):
-                attempts[key].append(value)
+            values = (
+                row.id,
+                state.value,
+                photo_inc,
+                due,
+                (result.platform_code or "")[:32] or None,
+                result.message[:400],
+                result.platform_serial,
+                state in HELD,
+                new_id(),
+                result.outcome.value,
+                duration_ms,
+            )
+            for column, value in zip(cols.values(), values, strict=True):
+                column.append(value)
             self._count(state, result)
+        refused = [d for d in done if d[1].outcome is Outcome.REJECTED and d[0].state not in HELD]
         async with self.database.session(_worker(tenant_id)) as session, session.begin():
             settled = set(await session.scalars(text(_SETTLE), {"t": tenant_id, "claim": claim, **cols}))
-            await session.execute(text(_ATTEMPTS), {"t": tenant_id, **attempts})
-            for row, result, _ in done:
-                if row.id in settled and result.outcome is Outcome.REJECTED and row.state not in HELD:
+            for row, result, _ in refused:  # rare: the review flags in the same short transaction
+                if row.id in settled:
                     await self._to_review(session, tenant_id, row, result)
         if len(settled) < len(done):  # the lease ran out and another worker claimed them: its answer counts
             log.warning("uplink lease lost", tenant_id=str(tenant_id), rows=len(done) - len(settled))
