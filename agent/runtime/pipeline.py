@@ -554,6 +554,9 @@ class LanePipeline:
         if event.decision is not Decision.ALLOW:
             weigh.refused(event)
             return
+        if "stale_read" in event.anomalies:  # recorded long after the truck was there: not on the deck now
+            log.info("lane.weighing_not_claimed", lane=self.lane_id, event_id=event.event_id, why="stale_read")
+            return
         claim = weigh.claim(event, release=event.trigger.kind is TriggerKind.MANUAL_RELEASE)
         task = asyncio.create_task(self._late_weighing(event, claim), name=f"late-weighing-{event.event_id}")
         self._late_weighings.add(task)
