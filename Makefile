@@ -74,8 +74,12 @@ tf-check: install $(CHECKOV_STAMP) ## terraform/ offline: structure and legal fl
 	$(BIN)/python -m infra.tfcheck terraform
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -d terraform --config-file terraform/.checkov.yaml
 
+.PHONY: audit
+audit: install ## Known vulnerabilities of requirements.lock (pip-audit); fails on one, skips loudly when offline
+	$(BIN)/python infra/audit.py $(LOCK)
+
 .PHONY: test
-test: lint type tf-check ## Lint, type-check, check terraform/ and run the whole test suite (starts its own PostgreSQL)
+test: lint type tf-check audit ## Lint, type-check, check terraform/, audit the lock and run the whole test suite (starts its own PostgreSQL)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 .PHONY: test-fast
