@@ -88,6 +88,8 @@ class EmbeddedPostgres:
     data_dir: Path
     port: int | None = None
     password: str = ""
+    #: Archive every completed WAL segment into this folder (point-in-time recovery, ``infra.backup``).
+    archive_dir: Path | None = None
 
     @property
     def _pgdata(self) -> Path:
@@ -131,6 +133,38 @@ class EmbeddedPostgres:
         # The state file holds the superuser password of a local development cluster.
         self._state_path.write_text(json.dumps({"password": self.password, "port": self.port}), encoding="utf-8")
         self._state_path.chmod(0o600)
+
+    def _write_config(self) -> None:
+        """Server settings of ours live in ``ecogate.conf``, included by ``postgresql.conf``."""
+        conf = self._pgdata / "postgresql.conf"
+        include = "include_if_exists = 'ecogate.conf'"
+        text = conf.read_text(encoding="utf-8")
+        if include not in text:
+            conf.write_text(text.rstrip("\n") + f"\n{include}\n", encoding="utf-8")
+        lines = ["# written by infra/pg.py at every start; do not edit"]
+        if self.archive_dir is not None:
+            self.archive_dir.mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0:
+                user = pwd.getpwnam(SERVICE_USER)
+                _ensure_traversable(self.archive_dir)
+                os.chown(self.archive_dir, user.pw_uid, user.pw_gid)
+            target = str(self.archive_dir).replace("'", "")
+            copy = f'cp "%p" "{target}/%f.tmp" && mv "{target}/%f.tmp" "{target}/%f"'
+            lines += [
+                "wal_level = replica",
+                "archive_mode = on",
+                # Never overwrite a segment already archived (PostgreSQL's documented pattern).
+                f"archive_command = 'test ! -f \"{target}/%f\" && {copy}'",
+                "archive_timeout = 60",
+            ]
+        recovery = self._pgdata / "ecogate-recovery.conf"
+        if recovery.exists():
+            lines.append("include_if_exists = 'ecogate-recovery.conf'")
+        path = self._pgdata / "ecogate.conf"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if os.geteuid() == 0:
+            user = pwd.getpwnam(SERVICE_USER)
+            os.chown(path, user.pw_uid, user.pw_gid)
 
     def initialised(self) -> bool:
         """Tell whether the cluster exists already."""
@@ -185,6 +219,7 @@ class EmbeddedPostgres:
         if self.is_running():
             self.stop()
         self.port = self.port or free_port()
+        self._write_config()
         options = f"-p {self.port} -h 127.0.0.1 -c unix_socket_directories='' -c fsync=on -c max_connections=200"
         result = self._run_as_service(
             ["pg_ctl", "-D", str(self._pgdata), "-o", options, "-l", str(self._pgdata / "server.log"), "-w", "start"]

@@ -39,7 +39,10 @@ def ensure_dev_database(*, start_server: bool = True) -> Settings:
     if not admin_url:
         if not start_server:
             raise RuntimeError("未设置 DATABASE_URL")
-        server = EmbeddedPostgres(folder / "pg").start()
+        # The development/demo server archives its WAL from the start, so `ecogate backup` can restore to any
+        # moment after its first base backup (issue 21).
+        backups = Path(os.environ.get("ECOGATE_BACKUP_DIR", "") or folder / "backups")
+        server = EmbeddedPostgres(folder / "pg", archive_dir=backups / "wal").start()
         admin_url = server.admin_url
     state_path = folder / DEV_STATE_FILE
     state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {}
