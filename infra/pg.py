@@ -155,7 +155,7 @@ class EmbeddedPostgres:
                 "archive_mode = on",
                 # Never overwrite a segment already archived (PostgreSQL's documented pattern).
                 f"archive_command = 'test ! -f \"{target}/%f\" && {copy}'",
-                "archive_timeout = 60",
+                "archive_timeout = 300",  # a quiet server still archives within 5 minutes
             ]
         recovery = self._pgdata / "ecogate-recovery.conf"
         if recovery.exists():

@@ -39,10 +39,13 @@ def ensure_dev_database(*, start_server: bool = True) -> Settings:
     if not admin_url:
         if not start_server:
             raise RuntimeError("未设置 DATABASE_URL")
-        # The development/demo server archives its WAL from the start, so `ecogate backup` can restore to any
-        # moment after its first base backup (issue 21).
-        backups = Path(os.environ.get("ECOGATE_BACKUP_DIR", "") or folder / "backups")
-        server = EmbeddedPostgres(folder / "pg", archive_dir=backups / "wal").start()
+        # With ECOGATE_WAL_ARCHIVE=1 the embedded server archives its WAL, so `ecogate backup restore --at`
+        # can stop at any moment after the first base backup (issue 21). Off by default: a busy demo would
+        # archive a 16 MB segment every few minutes until `ecogate backup run` prunes them.
+        archive = None
+        if os.environ.get("ECOGATE_WAL_ARCHIVE", "") == "1":
+            archive = Path(os.environ.get("ECOGATE_BACKUP_DIR", "") or folder / "backups") / "wal"
+        server = EmbeddedPostgres(folder / "pg", archive_dir=archive).start()
         admin_url = server.admin_url
     state_path = folder / DEV_STATE_FILE
     state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {}
