@@ -1,10 +1,10 @@
 """``ecogate backup run|list|restore``: base backups, WAL archive and blob copies; restore drills (issue 21).
 
 The development/demo server archives its WAL into ``<backup root>/wal`` when started with
-``ECOGATE_WAL_ARCHIVE=1`` (cloud/cli/_common.py); with ``DATABASE_URL`` an external server must be configured to archive there
-itself (docs/operations.md). ``restore`` brings a backup up in a fresh embedded PostgreSQL at a point in
-time and, with ``--verify``, checks it: rows per table, every tenant's hash chains, and that the blobs the
-restored passes name are in the blob copy with their digest.
+``ECOGATE_WAL_ARCHIVE=1`` (cloud/cli/_common.py); with ``DATABASE_URL`` an external server must be
+configured to archive there itself (docs/operations.md). ``restore`` brings a backup up in a fresh
+embedded PostgreSQL at a point in time and, with ``--verify``, checks it: rows per table, every
+tenant's hash chains, and that the blobs the restored passes name are in the blob copy with their digest.
 """
 
 from __future__ import annotations
@@ -108,9 +108,8 @@ def _run(root: Path, keep: int) -> int:
     if removed:
         _print(f"按保留数 {keep} 删除旧基础备份：{', '.join(removed)}")
     if not backup.wal_segments(root):
-        _print(
-            "提示：WAL 归档为空，只能恢复到基础备份时刻（内置数据库请以 ECOGATE_WAL_ARCHIVE=1 启动，外部数据库须配置 archive_command）"
-        )
+        how = "内置数据库请以 ECOGATE_WAL_ARCHIVE=1 启动，外部数据库须配置 archive_command"
+        _print(f"提示：WAL 归档为空，只能恢复到基础备份时刻（{how}）")
     return 0
 
 
