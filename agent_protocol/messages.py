@@ -427,7 +427,7 @@ def decode(frame: bytes | bytearray | memoryview | str) -> Message:
         raise ProtocolError(f"帧过大（{len(frame)} 字节，上限 {MAX_FRAME_BYTES}）", CLOSE_TOO_BIG)
     try:
         envelope = _ENVELOPE.decode(frame)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:  # nesting: issue 17 fuzzing
         raise ProtocolError(f"帧格式错误：{exc}") from exc
     if envelope.v > PROTOCOL_VERSION:
         raise ProtocolError(f"协议版本 {envelope.v} 高于本端支持的 {PROTOCOL_VERSION}，请升级", CLOSE_VERSION)
@@ -435,5 +435,5 @@ def decode(frame: bytes | bytearray | memoryview | str) -> Message:
         raise ProtocolError(f"未知消息类型：{envelope.type!r}", CLOSE_VERSION)
     try:
         return _DECODER.decode(frame)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
         raise ProtocolError(f"消息内容无效：{exc}") from exc

@@ -97,9 +97,16 @@ def read_table_sync(
         ProblemError: 422 ``import_unreadable`` / ``import_empty`` / ``import_too_large``.
     """
     if data.startswith(_XLSX_MAGIC) or filename.lower().endswith(".xlsx"):
-        raw_rows: Iterable[Sequence[Any]] = _xlsx_rows(data)
-    else:
-        raw_rows = _csv_rows(data)
+        try:
+            return _collect(_xlsx_rows(data), max_rows)
+        except ProblemError:
+            raise
+        except Exception as exc:  # hostile bytes: any zip/zlib/XML/openpyxl failure is an unreadable file
+            raise _file_error("import_unreadable", f"无法读取 Excel 文件：{type(exc).__name__}") from exc
+    return _collect(_csv_rows(data), max_rows)
+
+
+def _collect(raw_rows: Iterable[Sequence[Any]], max_rows: int) -> tuple[list[str], list[tuple[int, list[Any]]]]:
     header: list[str] | None = None
     body: list[tuple[int, list[Any]]] = []
     for number, raw in enumerate(raw_rows, start=1):
