@@ -318,6 +318,13 @@ def scan(mirror: Path) -> list[Source]:
                 "eye",
             )
         )
+    unique: dict[str, Source] = {}
+    for src in out:  # the same file committed to several repositories: listed once
+        if src.blob in unique:
+            skipped[f"{src.repo}: same blob as in {unique[src.blob].repo}"] += 1
+            continue
+        unique[src.blob] = src
+    out = list(unique.values())
     for reason, n in sorted(skipped.items()):
         print(f"skipped {n}: {reason}", file=sys.stderr)
     return sorted(out, key=lambda s: (s.repo, s.path))
