@@ -7,7 +7,7 @@ The simulator runs as its own process (``python -m infra.regsim``). Measured in 
   2. the uplink — ``--records`` pass events queued in the transactional outbox (the back-fill path,
      ``resend_period``) and delivered by ``--workers`` workers (claim a batch with a lease and commit,
      build each record from the ledger, send outside any transaction, settle the answers and attempt rows
-     in short transactions; docs/adr/0024), while ``pg_stat_activity`` is sampled for the longest-open
+     in short transactions; docs/adr/0027), while ``pg_stat_activity`` is sampled for the longest-open
      transaction (goal ≤ 1 s) and the load average is noted with each figure;
   3. optionally (``--flaky``) the same with 20 % bad answers and a token expiry, reporting the
      duplicate submissions the simulator absorbed.

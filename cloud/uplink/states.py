@@ -1,4 +1,4 @@
-"""The states of an uplink outbox row: what the regulator platform holds (issue 16 finding 5, ADR 0024).
+"""The states of an uplink outbox row: what the regulator platform holds (issue 16 finding 5, ADR 0027).
 
 A record the platform stored counts as held even when one of its photos is still missing or was
 refused afterwards: the upload rate (:func:`cloud.uplink.outbox.upload_status`) counts what the platform

@@ -49,7 +49,7 @@ class UplinkPlatform(TenantOwned, Base):
 class UplinkOutbox(TenantOwned, Base):
     """One record to deliver (id = the pass event's id); states and their names: cloud/uplink/states.py.
 
-    ``claimed_by``/``lease_until``: the worker whose claim holds the row until then (docs/adr/0024).
+    ``claimed_by``/``lease_until``: the worker whose claim holds the row until then (docs/adr/0027).
     """
 
     __tablename__ = "uplink_outbox"

@@ -1,4 +1,4 @@
-"""Uplink states that say what the platform holds, and leases for short transactions (issues 16, 20; ADR 0024).
+"""Uplink states that say what the platform holds, and leases for short transactions (issues 16, 20; ADR 0027).
 
 ``uplink_outbox.state`` gains ``photo_pending`` (the platform holds the record, a photo is still to be
 sent) and ``photo_refused`` (the platform holds the record and refused a photo; retried per the
