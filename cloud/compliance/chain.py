@@ -32,7 +32,7 @@ from agent_protocol.events import GENESIS_HASH, PassEvent, event_hash
 from cloud.db import models as m
 from cloud.db import sealing
 from cloud.db.canonical import GENESIS, anchor_hash, content_hash, link_hash
-from hj1321.plates import canonical_plate
+from cloud.ledger import passes as ledger_passes
 
 # Sealing (the session hooks, the chained tables) lives in the database layer, so the models import
 # nothing above it (issue 15); re-exported here for the callers of the compliance slice.
@@ -176,30 +176,44 @@ class VerifyReport:
 _DECODER: Final = msgspec.json.Decoder(PassEvent)
 
 
+#: Columns of a stored pass event that are a projection of the event the agent sealed (the rest, such as
+#: the vehicle version, the cloud adds: cloud.ledger.passes).
+_PROJECTED: Final = (
+    "id",
+    "agent_id",
+    "site_id",
+    "lane_id",
+    "seq",
+    "direction",
+    "occurred_at",
+    "plate",
+    "plate_colour",
+    "internal_code",
+    "decision",
+    "reason_codes",
+    "trigger",
+    "operator",
+    "operator_name",
+    "manual_reason",
+    "manual_photo_sha256",
+    "release_channel",
+    "plate_source",
+    "related_event_id",
+    "emergency_level",
+    "cargo_name",
+    "anomaly_flags",
+    "scene_sha256",
+    "plate_sha256",
+    "prev_hash",
+    "hash",
+)
+
+
 def _row_columns(row: Mapping[str, Any], event: PassEvent) -> list[str]:
-    """Columns of a stored pass event that disagree with the event the agent sent (ingest projection)."""
-    snaps = {s.role.value: s.sha256 for s in event.evidence.snapshots}
-    expected: dict[str, Any] = {
-        "id": uuid.UUID(event.event_id),
-        "agent_id": uuid.UUID(event.agent_id),
-        "site_id": uuid.UUID(event.site_id),
-        "lane_id": uuid.UUID(event.lane_id),
-        "seq": event.seq,
-        "direction": event.direction.value,
-        "occurred_at": event.occurred_at,
-        "plate": canonical_plate(event.plate or "")[:10],
-        "plate_colour": event.plate_colour.value if event.plate_colour is not None else "",
-        "decision": event.decision.value,
-        "reason_codes": [c[:32] for c in event.reasons],
-        "trigger": event.trigger.kind.value,
-        "cargo_name": event.cargo[:64] if event.cargo else None,
-        "anomaly_flags": [a[:32] for a in event.anomalies],
-        "scene_sha256": snaps.get("scene"),
-        "plate_sha256": snaps.get("plate"),
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
-    }
-    return [name for name, value in expected.items() if row[name] != value]
+    """Columns of a stored pass event that disagree with the event the agent sent (the ledger's projection)."""
+    source = ledger_passes.AgentSource(row["tenant_id"], uuid.UUID(event.site_id), uuid.UUID(event.agent_id))
+    expected = ledger_passes.row_of(source, event, None)
+    return [name for name in _PROJECTED if row[name] != expected[name]]
 
 
 def _verify_agent(  # noqa: C901, PLR0911 - one checklist per record

@@ -141,64 +141,45 @@ def _china(at: dt.datetime) -> str:
 
 
 class _Ledger:
-    """The tenant's current vehicle versions, indexed for pass lookups."""
+    """The vehicle versions the checked passes name (``pass_event.vehicle_version_id``), with their reviews.
 
-    def __init__(self, rows: Iterable[tuple[m.Vehicle, m.VehicleVersion]], reviews: Mapping[uuid.UUID, str]) -> None:
-        self.by_id: dict[uuid.UUID, _Vehicle] = {}
-        self.by_plate: dict[str, _Vehicle] = {}
-        self.by_code: dict[str, _Vehicle] = {}
-        for vehicle, version in rows:
-            if version.status != "active":
-                continue
-            item = _Vehicle(vehicle.id, version, reviews.get(version.id, version.review))
-            self.by_id[vehicle.id] = item
-            if version.plate:
-                self.by_plate[version.plate] = item
-            for code in (version.env_reg_code, version.internal_code, version.plate):
-                if code:
-                    self.by_code["".join(code.split()).upper()] = item
+    The ledger (``cloud.ledger.passes``) resolved each pass's vehicle and the version in force at the
+    pass time when it stored the pass; the checks judge that version, never today's record.
+    """
+
+    def __init__(self, reviews: Mapping[uuid.UUID, str]) -> None:
+        self.versions: dict[uuid.UUID, m.VehicleVersion] = {}
+        self.reviews = reviews
+
+    async def load(self, session: AsyncSession, tenant_id: uuid.UUID, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Read the versions ``rows`` name that are not loaded yet (one query)."""
+        wanted = {r["vehicle_version_id"] for r in rows if r["vehicle_version_id"] is not None} - set(self.versions)
+        if not wanted:
+            return
+        found = await session.scalars(
+            select(m.VehicleVersion).where(m.VehicleVersion.tenant_id == tenant_id, m.VehicleVersion.id.in_(wanted))
+        )
+        self.versions.update((v.id, v) for v in found)
 
     def find(self, event: Mapping[str, Any]) -> _Vehicle | None:
-        if event["vehicle_id"] is not None and event["vehicle_id"] in self.by_id:
-            return self.by_id[event["vehicle_id"]]
-        registry_id = ((event["payload"] or {}).get("vehicle") or {}).get("registry_id")
-        if registry_id:
-            try:
-                found = self.by_id.get(uuid.UUID(str(registry_id)))
-            except ValueError:
-                found = None
-            if found is not None:
-                return found
-        internal = (event["payload"] or {}).get("internal_code")
-        if internal:
-            found = self.by_code.get("".join(str(internal).split()).upper())
-            if found is not None:
-                return found
-        return self.by_plate.get(event["plate"]) if event["plate"] else None
+        """The registered vehicle of a pass as it stood at the pass time (None: unregistered or retired then)."""
+        version = self.versions.get(event["vehicle_version_id"]) if event["vehicle_version_id"] else None
+        if version is None or version.status != "active":
+            return None
+        return _Vehicle(version.vehicle_id, version, self.reviews.get(version.id, version.review))
 
 
-async def _ledger(session: AsyncSession, tenant_id: uuid.UUID) -> _Ledger:
-    rows = list(
-        await session.execute(
-            select(m.Vehicle, m.VehicleVersion)
-            .join(
-                m.VehicleVersion,
-                (m.VehicleVersion.tenant_id == m.Vehicle.tenant_id)
-                & (m.VehicleVersion.id == m.Vehicle.current_version_id),
-            )
-            .where(m.Vehicle.tenant_id == tenant_id)
-        )
-    )
+async def _ledger(session: AsyncSession) -> _Ledger:
     verdicts = {
         vid: str(decision)
         for vid, decision in await session.execute(select(m.VehicleReview.version_id, m.VehicleReview.decision))
     }
-    return _Ledger(((v, ver) for v, ver in rows), verdicts)
+    return _Ledger(verdicts)
 
 
 _COLUMNS: Final = (
     "id, site_id, agent_id, seq, direction, occurred_at, received_at, plate, decision, trigger, vehicle_id, "
-    "cargo_name, anomaly_flags, payload"
+    "vehicle_version_id, internal_code, cargo_name, anomaly_flags, payload"
 )
 
 
@@ -281,7 +262,6 @@ def _check_pass(  # noqa: C901, PLR0912 - one checklist per pass
     vehicle = ledger.find(event)
     category = _category(event, vehicle)
     internal_vehicle = category in _INTERNAL
-    payload = event["payload"] or {}
 
     def flag(code: str, message: str, key: str | None = None, **detail: Any) -> None:
         flags.append(
@@ -337,7 +317,7 @@ def _check_pass(  # noqa: C901, PLR0912 - one checklist per pass
             )
 
     if event["decision"] == "allow":
-        if vehicle is None and plate and not payload.get("internal_code"):
+        if vehicle is None and plate and not event["internal_code"]:
             flag("stage_missing", f"车辆 {plate} 未在台账中登记，排放阶段缺失")
         elif vehicle is not None and not vehicle.version.emission_stage:
             flag("stage_missing", f"车辆 {plate or ''} 的台账未登记排放阶段")
@@ -352,7 +332,7 @@ def _check_pass(  # noqa: C901, PLR0912 - one checklist per pass
                     flag("blacklisted_allowed", f"黑名单车辆 {plate} 于 {_china(at)} 被放行")
                     break
 
-    internal_code = payload.get("internal_code")
+    internal_code = event["internal_code"]
     unknown = "unknown_internal" in (event["anomaly_flags"] or [])
     if (internal_code and vehicle is None) or unknown:
         flag("unknown_internal", f"出入口出现未登记的厂内车辆或机械（编号 {internal_code or plate or '未知'}）")
@@ -378,6 +358,7 @@ async def _weighing_flags(  # noqa: C901 - one checklist per weighed pass
         )
     ).mappings()
     rows = [dict(r) for r in result]
+    await ledger.load(session, tenant_id, rows)
     flags: list[_Flag] = []
     for row in rows:
         vehicle = ledger.find(row)
@@ -473,6 +454,7 @@ async def _overstay_flags(
         )
     ).mappings()
     rows = [dict(r) for r in result]
+    await ledger.load(session, tenant_id, rows)
     flags = []
     for row in rows:
         vehicle = ledger.find(row)
@@ -646,7 +628,7 @@ async def run_checks(session: AsyncSession, tenant_id: uuid.UUID, now: dt.dateti
         session.add(state)
         await session.flush()
     run = CheckRun()
-    ledger = await _ledger(session, tenant_id)
+    ledger = await _ledger(session)
     blacklist = await _blacklist(session, tenant_id)
     # Incremental: passes from the last run's horizon on. Passes whose inserting transaction began
     # earlier but had not committed then are below no horizon (the horizon is the oldest open
@@ -675,6 +657,7 @@ async def run_checks(session: AsyncSession, tenant_id: uuid.UUID, now: dt.dateti
             ).mappings()
         ]
         around = await _neighbours(session, tenant_id, rows, settings)
+        await ledger.load(session, tenant_id, rows)
         for row in rows:
             flags.extend(_check_pass(row, around.get(row["id"]), ledger, settings, blacklist))
             newest = row["received_at"] if newest is None else max(newest, row["received_at"])

@@ -1,17 +1,15 @@
-"""Pass events (进出记录) and weighings: filtered reads, and the append-only insert path.
+"""Pass events (进出记录) and weighings: filtered reads.
 
-Events are born on the agent and never updated; the cloud only inserts and reads them. Lists are
+Events are born on the agent and never updated; ``cloud.ledger`` is the only writer (ADR 0024), this
+module reads them. Lists are
 ordered by ``occurred_at`` descending with the id as tie-breaker, and page either by offset or by
 an opaque keyset cursor (stable while new events arrive).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloud.db import models as m
 from cloud.domain.common import FieldErrors, decode_cursor, encode_cursor, time_range
 from cloud.lib.problems import FieldError, ProblemError, not_found
-from cloud.uplink import outbox as uplink_outbox
 from hj1321.plates import canonical_plate
 
 
@@ -152,99 +149,3 @@ async def list_weighings(
         query.order_by(m.Weighing.occurred_at.desc(), m.Weighing.id.desc()).limit(limit).offset(offset)
     )
     return list(rows), total
-
-
-# The append-only insert path (the agent hub's ingest builds on it) ---------------------------------
-
-
-@dataclass(frozen=True)
-class NewPassEvent:
-    """A pass event as an agent reports it (ids are UUIDv7 made on the agent)."""
-
-    id: uuid.UUID
-    site_id: uuid.UUID
-    lane_id: uuid.UUID
-    agent_id: uuid.UUID
-    seq: int
-    direction: str
-    occurred_at: dt.datetime
-    plate: str
-    plate_colour: str
-    confidence: float
-    decision: str
-    prev_hash: str
-    hash: str
-    trigger: str = "auto"
-    reason_codes: list[str] = field(default_factory=list)
-    vehicle_id: uuid.UUID | None = None
-    operator: str | None = None
-    manual_reason: str | None = None
-    scene_sha256: str | None = None
-    plate_sha256: str | None = None
-    cargo_name: str | None = None
-    anomaly_flags: list[str] = field(default_factory=list)
-    payload: dict[str, Any] = field(default_factory=dict)
-
-
-async def insert_pass_event(session: AsyncSession, tenant_id: uuid.UUID, event: NewPassEvent) -> m.PassEvent:
-    """Insert one pass event for ``tenant_id`` (the session's tenant; RLS refuses any other)."""
-    row = m.PassEvent(
-        tenant_id=tenant_id,
-        id=event.id,
-        site_id=event.site_id,
-        lane_id=event.lane_id,
-        agent_id=event.agent_id,
-        seq=event.seq,
-        direction=event.direction,
-        occurred_at=event.occurred_at,
-        plate=canonical_plate(event.plate),
-        plate_colour=event.plate_colour,
-        confidence=event.confidence,
-        vehicle_id=event.vehicle_id,
-        decision=event.decision,
-        reason_codes=list(event.reason_codes),
-        trigger=event.trigger,
-        operator=event.operator,
-        manual_reason=event.manual_reason,
-        scene_sha256=event.scene_sha256,
-        plate_sha256=event.plate_sha256,
-        cargo_name=event.cargo_name,
-        anomaly_flags=list(event.anomaly_flags),
-        prev_hash=event.prev_hash,
-        hash=event.hash,
-        payload=dict(event.payload),
-    )
-    session.add(row)
-    await session.flush()
-    # Issue 8: queued for the regulator platform in the same transaction (nothing without a platform).
-    await uplink_outbox.enqueue(session, tenant_id, [(row.id, row.occurred_at)])
-    return row
-
-
-async def insert_weighing(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    *,
-    site_id: uuid.UUID,
-    occurred_at: dt.datetime,
-    weight_kg: Decimal,
-    pass_event_id: uuid.UUID | None = None,
-    indicator: str = "",
-    cargo_name: str | None = None,
-    weighing_id: uuid.UUID | None = None,
-) -> m.Weighing:
-    """Insert one stable weighbridge reading for ``tenant_id``."""
-    row = m.Weighing(
-        tenant_id=tenant_id,
-        site_id=site_id,
-        pass_event_id=pass_event_id,
-        occurred_at=occurred_at,
-        weight_kg=weight_kg,
-        indicator=indicator,
-        cargo_name=cargo_name,
-    )
-    if weighing_id is not None:
-        row.id = weighing_id
-    session.add(row)
-    await session.flush()
-    return row

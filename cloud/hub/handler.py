@@ -26,19 +26,19 @@ import hashlib
 import itertools
 import uuid
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 import structlog
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_protocol import messages as msg
-from agent_protocol.events import GENESIS_HASH, PassEvent, SnapshotRole, verify_chain
+from agent_protocol.events import GENESIS_HASH, PassEvent, verify_chain
 from cloud.blobs import BlobStore
 from cloud.db import models as m
 from cloud.db.engine import Database
@@ -46,8 +46,7 @@ from cloud.hub import commands, precheck
 from cloud.hub.checks import ChecksRunner
 from cloud.hub.credentials import AgentIdentity, authenticate_agent
 from cloud.hub.pool import IngestPool
-from cloud.uplink import outbox as uplink_outbox
-from hj1321.plates import canonical_plate
+from cloud.ledger import passes as ledger_passes
 
 log = structlog.get_logger(__name__)
 
@@ -61,10 +60,6 @@ CLOSE_UNAVAILABLE = msg.CLOSE_TRY_LATER
 #: Seconds the agent is told to wait before it reconnects after a database failure.
 RETRY_AFTER_S = 5.0
 _UNAVAILABLE = msg.try_later_reason(RETRY_AFTER_S, "云端数据库暂不可用，请稍后重试")
-# On the Core table, not the ORM entity: the ORM bulk-insert layer cost more Python time per batch than
-# the database spent on the insert (bench/ingest.py --py-spy).
-_PASS_EVENT = cast("Table", m.PassEvent.__table__)
-_INSERT_EVENTS = pg_insert(_PASS_EVENT).on_conflict_do_nothing(index_elements=["tenant_id", "id"])
 
 
 def _ingest_pool(socket: WebSocket[Any, Any, Any]) -> IngestPool:
@@ -128,6 +123,7 @@ class _AgentSession:
         self.database = database
         self.blobs = blobs
         self.who = who
+        self._source = ledger_passes.AgentSource(who.tenant_id, who.site_id, who.agent_id)
         self.lanes: frozenset[str] = frozenset()
         self.log = log.bind(agent_id=str(who.agent_id), tenant_id=str(who.tenant_id))
         #: Capabilities from the agent's hello (commands, snapshots), and the snapshot versions it holds.
@@ -282,9 +278,9 @@ class _AgentSession:
     async def _head(self, session: AsyncSession) -> tuple[int, str]:
         row = (
             await session.execute(
-                select(_PASS_EVENT.c.seq, _PASS_EVENT.c.hash)
-                .where(_PASS_EVENT.c.agent_id == self.who.agent_id)
-                .order_by(_PASS_EVENT.c.seq.desc())
+                select(m.PassEvent.seq, m.PassEvent.hash)
+                .where(m.PassEvent.agent_id == self.who.agent_id)
+                .order_by(m.PassEvent.seq.desc())
                 .limit(1)
             )
         ).one_or_none()
@@ -342,46 +338,11 @@ class _AgentSession:
             if refused is not None:
                 raise refused
             if fresh:
-                rows = [self._row(e) for e in fresh]
-                # executemany form: one cached compiled statement, sent as multi-row VALUES pages
-                # (compiling .values(rows) anew for every batch cost more than the insert itself).
-                await session.execute(_INSERT_EVENTS, rows)
-                # Issue 8: queued for the regulator in the same transaction (nothing if no platform).
-                queued = [(uuid.UUID(e.event_id), e.occurred_at) for e in fresh]
-                await uplink_outbox.enqueue(session, self.who.tenant_id, queued)
+                # The ledger resolves the vehicles, stores the rows and queues the uplink (issue 15).
+                await ledger_passes.store_batch(session, self._source, fresh)
                 head = (fresh[-1].seq, fresh[-1].hash)
         self._head_hint = head
         return events[-1].seq
-
-    def _row(self, event: PassEvent) -> dict[str, object]:
-        snaps = {s.role: s.sha256 for s in event.evidence.snapshots}
-        trigger = event.trigger
-        manual = trigger.reason_text or (trigger.reason_code.value if trigger.reason_code else None)
-        return {
-            "tenant_id": self.who.tenant_id,
-            "id": uuid.UUID(event.event_id),
-            "site_id": self.who.site_id,
-            "lane_id": uuid.UUID(event.lane_id),
-            "agent_id": self.who.agent_id,
-            "seq": event.seq,
-            "direction": event.direction.value,
-            "occurred_at": event.occurred_at,
-            "plate": canonical_plate(event.plate or "")[:10],
-            "plate_colour": event.plate_colour.value if event.plate_colour is not None else "",
-            "confidence": event.confidence,
-            "decision": event.decision.value,
-            "reason_codes": [c[:32] for c in event.reasons],
-            "trigger": trigger.kind.value,
-            "operator": trigger.operator[:64] if trigger.operator else None,
-            "manual_reason": manual[:200] if manual else None,
-            "scene_sha256": snaps.get(SnapshotRole.SCENE),
-            "plate_sha256": snaps.get(SnapshotRole.PLATE),
-            "cargo_name": event.cargo[:64] if event.cargo else None,
-            "anomaly_flags": [a[:32] for a in event.anomalies],
-            "prev_hash": event.prev_hash,
-            "hash": event.hash,
-            "payload": msgspec.to_builtins(event),
-        }
 
     async def _missing(self, offered: list[str]) -> list[str]:
         if not offered:
@@ -416,7 +377,7 @@ class _AgentSession:
         clip = attach.clip
         async with self.database.session(self.who.principal) as session, session.begin():
             owner = await session.scalar(
-                select(_PASS_EVENT.c.agent_id).where(_PASS_EVENT.c.id == event_id)  # RLS: this tenant's only
+                select(m.PassEvent.agent_id).where(m.PassEvent.id == event_id)  # RLS: this tenant's only
             )
             if owner != self.who.agent_id:
                 self.log.warning("hub.attach_refused", attachment_id=attach.attachment_id, event_id=attach.event_id)

@@ -3,7 +3,9 @@
 A correction restates the fields it changes (plate, plate colour, registered vehicle, direction, cargo,
 net weight) or voids the pass (a phantom or duplicate read). The newest correction of a pass is the
 one in force; the ledger figures (``cloud.reports.facts``) apply it, and the record detail shows the
-whole timeline. Every correction is written to the audit log in the same transaction.
+whole timeline. Every correction is written to the audit log and sealed in the tenant's cloud chain
+(``cloud.db.sealing``) in the same transaction. This module is the only writer of ``pass_correction``
+(ADR 0024).
 """
 
 from __future__ import annotations

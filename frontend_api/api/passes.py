@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import models as m
-from cloud.domain import pass_corrections, passes
+from cloud.domain import passes
+from cloud.ledger import corrections as pass_corrections
 from frontend_api.api.schemas import From, Limit, Offset, Page, PlateQuery, To
 from tenants.context import Principal
 

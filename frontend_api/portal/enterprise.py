@@ -206,7 +206,7 @@ async def _pass_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response[Any]:
-    from cloud.domain.pass_corrections import list_corrections  # noqa: PLC0415
+    from cloud.ledger.corrections import list_corrections  # noqa: PLC0415
 
     database: Database = request.app.state.database
     async with database.session(principal) as session, session.begin():
@@ -251,7 +251,7 @@ _CORRECTION_FIELDS: Final = ("reason", "plate", "plate_colour", "cargo_name", "n
 )
 async def correct_pass(request: Request[Any, Any, Any], pass_id: FromPath[uuid.UUID]) -> Response[Any]:
     """The correction form: a new correction row with who and why; errors next to the fields, nothing saved."""
-    from cloud.domain.pass_corrections import CorrectionInput, correct_pass  # noqa: PLC0415
+    from cloud.ledger.corrections import CorrectionInput, correct_pass  # noqa: PLC0415
     from cloud.lib.problems import ProblemError  # noqa: PLC0415
 
     principal = await _principal(request)

@@ -320,7 +320,7 @@ async def regulator_pass(
     request: Request[Any, Any, Any], tenant_id: FromPath[uuid.UUID], pass_id: FromPath[uuid.UUID]
 ) -> Response[Any]:
     """One pass record, read-only: photos (zoom), decision and reasons, vehicle snapshot, weighing, corrections."""
-    from cloud.domain.pass_corrections import list_corrections  # noqa: PLC0415
+    from cloud.ledger.corrections import list_corrections  # noqa: PLC0415
 
     try:
         principal = await page_principal(request, frozenset({Role.REGULATOR}))

@@ -6,7 +6,9 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -153,6 +155,11 @@ class LedgerHandle:
     agent_id: uuid.UUID
     pass_ids: list[uuid.UUID]
     weighing_ids: list[uuid.UUID]
+    chain: Any = None  # tests.ledger_kit.AgentChain: more events of the same agent
+
+
+#: Keys of a seed_passes event spec that are not agent event fields.
+_SEED_KEYS = frozenset({"plate", "occurred_at", "direction", "plate_colour", "decision", "trigger", "weight_kg"})
 
 
 @pytest.fixture(name="seed_passes")
@@ -160,10 +167,13 @@ def fx_seed_passes(database: Database) -> Callable[..., Awaitable[LedgerHandle]]
     """Factory: site, gate, lanes and agent for a tenant plus pass events, inserted as the app role.
 
     ``events`` are dicts with ``plate`` and ``occurred_at`` and optionally ``direction``, ``decision``,
-    ``trigger``, ``weight_kg`` (adds a weighing); they go through cloud.domain.passes (the ingest path).
+    ``trigger``, ``plate_colour``, ``weight_kg`` (adds a weighing) and any other agent event field
+    (``registry_id``, ``vehicle``, ``cargo`` …); they are sealed as an agent's chain and stored through
+    the ledger (cloud.ledger, the hub's ingest path; tests/ledger_kit.py).
     """
     from cloud.db import models as m  # noqa: PLC0415
-    from cloud.domain import passes  # noqa: PLC0415
+    from cloud.ledger import weighings  # noqa: PLC0415
+    from tests.ledger_kit import AgentChain  # noqa: PLC0415
 
     async def seed(tenant_id: uuid.UUID, events: list[dict[str, object]]) -> LedgerHandle:
         actor = Principal(user_id=uuid.UUID(int=2), role=Role.TENANT_ADMIN, tenant_id=tenant_id, login="test-agent")
@@ -179,41 +189,41 @@ def fx_seed_passes(database: Database) -> Callable[..., Awaitable[LedgerHandle]]
             lane_out = m.Lane(tenant_id=tenant_id, gate_id=gate.id, code="L2", name="出口", direction="out")
             session.add_all([lane_in, lane_out])
             await session.flush()
+            chain = AgentChain(tenant_id, site.id, agent.id, lane_in.id, lane_out.id)
             pass_ids: list[uuid.UUID] = []
             weighing_ids: list[uuid.UUID] = []
-            for seq, spec in enumerate(events, start=1):
-                direction = str(spec.get("direction", "in"))
-                event = passes.NewPassEvent(
-                    id=new_id(),
-                    site_id=site.id,
-                    lane_id=lane_in.id if direction == "in" else lane_out.id,
-                    agent_id=agent.id,
-                    seq=seq,
-                    direction=direction,
-                    occurred_at=spec["occurred_at"],  # type: ignore[arg-type]
-                    plate=str(spec["plate"]),
-                    plate_colour=str(spec.get("plate_colour", "yellow")),
+            for spec in events:
+                extra = {k: v for k, v in spec.items() if k not in _SEED_KEYS}
+                row = await chain.record(
+                    session,
+                    str(spec["plate"]),
+                    spec["occurred_at"],  # type: ignore[arg-type]
+                    str(spec.get("direction", "in")),
+                    colour=str(spec.get("plate_colour", "yellow")),
                     confidence=0.98,
                     decision=str(spec.get("decision", "allow")),
                     trigger=str(spec.get("trigger", "auto")),
-                    prev_hash="0" * 64,
-                    hash=f"{seq:064x}",
-                    payload={"seq": seq},
+                    **extra,
                 )
-                row = await passes.insert_pass_event(session, tenant_id, event)
                 pass_ids.append(row.id)
                 if "weight_kg" in spec:
-                    weighing = await passes.insert_weighing(
+                    weighing = await weighings.record_weighing(
                         session,
                         tenant_id,
-                        site_id=site.id,
-                        occurred_at=event.occurred_at,
-                        weight_kg=spec["weight_kg"],  # type: ignore[arg-type]
-                        pass_event_id=row.id,
-                        cargo_name="煤炭",
+                        weighings.WeighingRecord(
+                            id=new_id(),
+                            site_id=site.id,
+                            occurred_at=row.occurred_at,
+                            weight_kg=Decimal(str(spec["weight_kg"])),
+                            pass_event_id=row.id,
+                            agent_id=agent.id,
+                            cargo_name="煤炭",
+                        ),
                     )
                     weighing_ids.append(weighing.id)
-        return LedgerHandle(tenant_id, site.id, gate.id, lane_in.id, lane_out.id, agent.id, pass_ids, weighing_ids)
+        return LedgerHandle(
+            tenant_id, site.id, gate.id, lane_in.id, lane_out.id, agent.id, pass_ids, weighing_ids, chain
+        )
 
     return seed
 

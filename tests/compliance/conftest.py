@@ -9,12 +9,10 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from agent_protocol.events import (
     GENESIS_HASH,
@@ -28,7 +26,7 @@ from agent_protocol.events import (
 )
 from cloud.db import models as m
 from cloud.db.engine import Database
-from cloud.hub.handler import _AgentSession
+from cloud.ledger import passes as ledger_passes
 from hj1321.identifiers import vin_check_digit
 from hj1321.plates import PlateColour
 from tenants.context import Principal, Role
@@ -114,16 +112,10 @@ class Plant:
         return sealed
 
     async def store(self, events: list[PassEvent], received_at: dt.datetime | None = None) -> list[uuid.UUID]:
-        """Insert events exactly as the hub's ingest does (its row projection)."""
-        who = SimpleNamespace(
-            who=SimpleNamespace(tenant_id=self.tenant_id, site_id=self.site_id, agent_id=self.agent_id)
-        )
-        rows = [_AgentSession._row(who, e) for e in events]  # type: ignore[arg-type]
-        if received_at is not None:
-            for row in rows:
-                row["received_at"] = received_at
+        """Store events through the ledger, as the hub's ingest does (cloud.ledger.passes)."""
+        source = ledger_passes.AgentSource(self.tenant_id, self.site_id, self.agent_id)
         async with self.database.session(admin(self.tenant_id)) as session, session.begin():
-            await session.execute(pg_insert(m.PassEvent).values(rows))
+            await ledger_passes.store_batch(session, source, events, received_at=received_at)
         return [uuid.UUID(e.event_id) for e in events]
 
     async def passes(

@@ -13,9 +13,11 @@ from sqlalchemy import select
 from agent_protocol.events import WeighingLink
 from cloud.compliance import checks, flags
 from cloud.db import models as m
-from cloud.domain import passes, vehicles
+from cloud.domain import vehicles
+from cloud.ledger import weighings
 from hj1321.identifiers import vin_check_digit
 from tenants.context import Principal, Role
+from tenants.ids import new_id
 
 pytestmark = pytest.mark.anyio
 T0 = dt.datetime(2026, 11, 20, 0, 0, tzinfo=dt.UTC)
@@ -188,14 +190,18 @@ async def test_weighing_checks(database, plant) -> None:
     ids = {e.plate: uuid.UUID(e.event_id) for e in plant.events}
     async with database.session(_admin(plant.tenant_id)) as session, session.begin():
         for plate, cargo in (("鄂A00025", "石灰石"), ("鄂A00026", "煤 炭")):
-            await passes.insert_weighing(
+            await weighings.record_weighing(
                 session,
                 plant.tenant_id,
-                site_id=plant.site_id,
-                occurred_at=T0 + M,
-                weight_kg=Decimal(45000),
-                pass_event_id=ids[plate],
-                cargo_name=cargo,
+                weighings.WeighingRecord(
+                    id=new_id(),
+                    site_id=plant.site_id,
+                    occurred_at=T0 + M,
+                    weight_kg=Decimal(45000),
+                    pass_event_id=ids[plate],
+                    agent_id=plant.agent_id,
+                    cargo_name=cargo,
+                ),
             )
     early = await _run(database, plant.tenant_id, T0 + 10 * M)  # within the 30-minute grace
     assert "weighing_missing" not in _codes(early, "鄂A00021")

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from cloud.compliance import checks
 from cloud.db import models as m
-from cloud.hub.handler import _AgentSession
+from cloud.ledger import passes as ledger_passes
 from tests.compliance.conftest import admin
 
 pytestmark = pytest.mark.anyio
@@ -33,12 +31,9 @@ async def test_pass_committed_after_a_run_is_still_checked(database: Any, make_t
 
     # A slow ingest transaction: begun (received_at = its start) before the run, committed after it.
     late = plant.event("鄂A10002", now, "in")
-    who = SimpleNamespace(
-        who=SimpleNamespace(tenant_id=plant.tenant_id, site_id=plant.site_id, agent_id=plant.agent_id)
-    )
-    row = _AgentSession._row(who, late)  # type: ignore[arg-type]  # the hub's own row projection
+    source = ledger_passes.AgentSource(plant.tenant_id, plant.site_id, plant.agent_id)
     async with database.session(admin(tenant.tenant_id)) as slow, slow.begin():
-        await slow.execute(pg_insert(m.PassEvent).values([row]))
+        await ledger_passes.store_batch(slow, source, [late])  # the hub's own write path
         seen = await _flag_plates(database, tenant.tenant_id)  # the run while the insert is open
         assert seen == {"鄂A10001"}
     assert await _flag_plates(database, tenant.tenant_id) == {"鄂A10001", "鄂A10002"}

@@ -185,8 +185,8 @@ async def test_drill_down_shows_entries_that_should_have_been_refused(
     client: Any, make_tenant: Any, make_staff: Any, seed_passes: Any, database: Any
 ) -> None:
     """A 国四 heavy diesel truck let in during an orange alert is listed as 应拦未拦; a 国六 one is not."""
+    from agent_protocol.events import VehicleSnapshot  # noqa: PLC0415
     from cloud.compliance import emergency  # noqa: PLC0415
-    from cloud.domain import passes  # noqa: PLC0415
     from tenants.context import Principal, Role  # noqa: PLC0415
 
     tenant = await make_tenant("420115", name=f"江夏应急测试{uuid.uuid4().hex[:4]}")
@@ -199,27 +199,13 @@ async def test_drill_down_shows_entries_that_should_have_been_refused(
     scope = Principal(user_id=uuid.uuid4(), role=Role.TENANT_ADMIN, tenant_id=tenant.tenant_id, login="test-agent")
     async with database.session(scope) as session, session.begin():
         for seq, (plate, stage) in enumerate((("鄂A40404", "4"), ("鄂A60606", "6")), start=1):
-            event = passes.NewPassEvent(
-                id=_cloud.new_id(),
-                site_id=handle.site_id,
-                lane_id=handle.lane_in,
-                agent_id=handle.agent_id,
-                seq=seq,
-                direction="in",
-                occurred_at=start + dt.timedelta(minutes=10 + seq),
-                plate=plate,
-                plate_colour="yellow",
+            await handle.chain.record(
+                session,
+                plate,
+                start + dt.timedelta(minutes=10 + seq),
                 confidence=0.99,
-                decision="allow",
-                trigger="auto",
-                prev_hash="0" * 64,
-                hash=f"{seq:064x}",
-                payload={
-                    "seq": seq,
-                    "vehicle": {"category": "transport", "fuel": "B", "emission_stage": stage, "heavy": True},
-                },
+                vehicle=VehicleSnapshot(category="transport", fuel="B", emission_stage=stage, heavy=True),
             )
-            await passes.insert_pass_event(session, tenant.tenant_id, event)
     regulator = await make_staff("regulator", "4201")
     await staff_login(client, regulator)
     page = await client.get(f"/regulator/enterprises/{tenant.tenant_id}")

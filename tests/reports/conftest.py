@@ -16,10 +16,23 @@ from typing import Any
 import asyncpg
 import pytest
 
+from agent_protocol.events import (
+    Evidence,
+    PassEvent,
+    Snapshot,
+    SnapshotRole,
+    Trigger,
+    TriggerKind,
+    VehicleSnapshot,
+    WeighingLink,
+)
 from cloud.db import models as m
 from cloud.db.engine import Database
+from cloud.ledger import passes as ledger_passes
+from cloud.ledger.corrections import CorrectionInput, correct_pass
 from tenants.context import Principal, Role
 from tenants.ids import new_id
+from tests.ledger_kit import AgentChain
 
 
 def _load(name: str, path: Path) -> Any:
@@ -63,7 +76,10 @@ class Ledger:
     lane_out: uuid.UUID
     agent_id: uuid.UUID
     vehicles: dict[str, uuid.UUID] = field(default_factory=dict)
-    seq: int = 0
+    chain: AgentChain = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.chain = AgentChain(self.tenant_id, self.site_id, self.agent_id, self.lane_in, self.lane_out)
 
     def url(self, tail: str) -> str:
         return f"/api/v1/enterprises/{self.tenant_id}/{tail}"
@@ -140,42 +156,60 @@ async def add_vehicles(database: Database, ledger: Ledger) -> None:
             ledger.vehicles[key] = vehicle.id
 
 
-def pass_row(ledger: Ledger, **kw: Any) -> m.PassEvent:
-    """A pass event row with explicit ``received_at`` (timeliness) and the agent's payload."""
-    ledger.seq += 1
-    direction = kw.get("direction", "in")
-    return m.PassEvent(
-        tenant_id=ledger.tenant_id,
-        id=new_id(),
-        site_id=ledger.site_id,
-        lane_id=ledger.lane_in if direction == "in" else ledger.lane_out,
-        agent_id=ledger.agent_id,
-        seq=ledger.seq,
-        direction=direction,
-        occurred_at=kw["occurred_at"],
-        received_at=kw.get("received_at", kw["occurred_at"] + dt.timedelta(seconds=5)),
-        plate=kw["plate"],
-        plate_colour=kw.get("plate_colour", "yellow"),
-        confidence=0.97,
-        vehicle_id=kw.get("vehicle_id"),
+@dataclass
+class Pass:
+    """A generated pass: the agent's sealed event and when the cloud receives it."""
+
+    event: PassEvent
+    received_at: dt.datetime
+
+    @property
+    def id(self) -> uuid.UUID:
+        return uuid.UUID(self.event.event_id)
+
+    @property
+    def direction(self) -> str:
+        return self.event.direction.value
+
+
+def pass_row(ledger: Ledger, **kw: Any) -> Pass:
+    """A pass as the ledger's agent seals it, with explicit ``received_at`` (timeliness).
+
+    ``payload`` holds what the agent adds beside the columns: ``vehicle`` (its registry's snapshot),
+    ``weighing`` and ``emergency_level``; ``vehicle_id`` names the registered vehicle the agent's
+    registry matched (its registry id), ``internal_code`` an in-plant code.
+    """
+    payload = kw.get("payload", {})
+    snapshot = dict(payload.get("vehicle") or {})
+    if kw.get("vehicle_id") is not None:
+        snapshot.setdefault("category", "transport")
+        snapshot["registry_id"] = str(kw["vehicle_id"])
+    weighing = payload.get("weighing")
+    scene = kw.get("scene_sha256", "a" * 64)
+    trigger = kw.get("trigger", "auto")
+    event = ledger.chain.event(
+        kw["plate"],
+        kw["occurred_at"],
+        kw.get("direction", "in"),
+        colour=kw.get("plate_colour", "yellow"),
         decision=kw.get("decision", "allow"),
-        reason_codes=kw.get("reason_codes", []),
-        trigger=kw.get("trigger", "auto"),
-        operator=kw.get("operator"),
-        manual_reason=kw.get("manual_reason"),
-        scene_sha256=kw.get("scene_sha256", "a" * 64),
-        cargo_name=kw.get("cargo_name"),
-        anomaly_flags=kw.get("anomaly_flags", []),
-        prev_hash="0" * 64,
-        hash=f"{ledger.seq:064x}",
-        payload=kw.get("payload", {}),
+        reasons=tuple(kw.get("reason_codes", ())),
+        trigger=Trigger(kind=TriggerKind(trigger), operator=kw.get("operator"), reason_text=kw.get("manual_reason")),
+        vehicle=VehicleSnapshot(**snapshot) if snapshot else None,
+        evidence=Evidence(snapshots=(Snapshot(role=SnapshotRole.SCENE, sha256=scene, size=0),) if scene else ()),
+        cargo=kw.get("cargo_name"),
+        anomalies=tuple(kw.get("anomaly_flags", ())),
+        weighing=WeighingLink(**weighing) if weighing else None,
+        emergency_level=payload.get("emergency_level") or "none",
+        internal_code=kw.get("internal_code"),
     )
+    return Pass(event, kw.get("received_at", kw["occurred_at"] + dt.timedelta(seconds=5)))
 
 
-def generate(ledger: Ledger, first: dt.date, last: dt.date, seed: int = 7, per_day: int = 12) -> list[m.PassEvent]:
+def generate(ledger: Ledger, first: dt.date, last: dt.date, seed: int = 7, per_day: int = 12) -> list[Pass]:
     """Months of varied passes: every mix the reports distinguish, including the awkward cases."""
     rnd = random.Random(seed)
-    rows: list[m.PassEvent] = []
+    rows: list[Pass] = []
     day = first
     keys = list(VEHICLES)
     while day <= last:
@@ -231,7 +265,8 @@ def generate(ledger: Ledger, first: dt.date, last: dt.date, seed: int = 7, per_d
                     if key and category == "transport"
                     else (f"鄂B{rnd.randint(10000, 99999)}" if not key else f"ENV{key.upper()}"),
                     plate_colour=rnd.choice(["yellow"] * 9 + ["other"]),
-                    vehicle_id=ledger.vehicles[key] if key else None,
+                    vehicle_id=ledger.vehicles[key] if key and snapshot is not None else None,
+                    internal_code=f"ENV{key.upper()}" if key and category != "transport" else None,
                     decision=decision,
                     reason_codes=reasons,
                     trigger=trigger,
@@ -247,17 +282,17 @@ def generate(ledger: Ledger, first: dt.date, last: dt.date, seed: int = 7, per_d
     return rows
 
 
-def corrections(ledger: Ledger, passes: list[m.PassEvent], seed: int = 7) -> list[m.PassCorrection]:
+def corrections(ledger: Ledger, passes: list[Pass], seed: int = 7) -> list[Correction]:
     """Corrections of about 5 % of the passes: voids, plates, colours, directions, cargo and net weights,
     another registered vehicle, and passes corrected twice (the newest wins, even when it restates less)."""
     rnd = random.Random(seed * 31 + 1)
-    out: list[m.PassCorrection] = []
+    out: list[Correction] = []
     trucks = sorted(k for k in ledger.vehicles if VEHICLES[k][0] == "transport")
     for event in passes:
         if rnd.random() >= 0.05:
             continue
         times = 2 if rnd.random() < 0.25 else 1
-        for n in range(times):
+        for _n in range(times):
             kind = rnd.choice(["void", "plate", "colour", "direction", "cargo", "net", "vehicle", "mixed"])
             fields: dict[str, Any] = {}
             if kind == "void":
@@ -274,27 +309,32 @@ def corrections(ledger: Ledger, passes: list[m.PassEvent], seed: int = 7) -> lis
                 fields["net_kg"] = Decimal(rnd.randint(5000, 36000))
             if kind == "vehicle" and trucks:
                 key = rnd.choice(trucks)  # the read was another registered truck
-                fields["vehicle_id"], fields["plate"] = ledger.vehicles[key], PLATES[key]
-            out.append(
-                m.PassCorrection(
-                    tenant_id=ledger.tenant_id,
-                    id=new_id(),
-                    pass_event_id=event.id,
-                    reason="核对抓拍照片后更正",
-                    created_by=uuid.UUID(int=3),
-                    created_by_login="seed",
-                    created_at=event.received_at + dt.timedelta(hours=1 + n),
-                    **fields,
-                )
-            )
+                fields["vehicle_id"] = ledger.vehicles[key]  # (PLATES are short of the plate grammar)
+            fields.setdefault("void", False)
+            out.append(Correction(event.id, CorrectionInput(reason="核对抓拍照片后更正", **fields)))
     return out
 
 
+@dataclass
+class Correction:
+    """A person's correction of a generated pass."""
+
+    pass_id: uuid.UUID
+    data: CorrectionInput
+
+
 async def insert(database: Database, ledger: Ledger, rows: list[Any]) -> None:
-    """Insert rows as the application role of the ledger's tenant."""
+    """Store passes and corrections through the ledger as the application role of the ledger's tenant."""
     actor = Principal(user_id=uuid.UUID(int=3), role=Role.TENANT_ADMIN, tenant_id=ledger.tenant_id, login="seed")
+    passes = [r for r in rows if isinstance(r, Pass)]
     async with database.session(actor) as session, session.begin():
-        session.add_all(rows)
+        if passes:
+            await ledger_passes.store_batch(
+                session, ledger.chain.source, [p.event for p in passes], received_at=[p.received_at for p in passes]
+            )
+        for row in rows:
+            if isinstance(row, Correction):
+                await correct_pass(session, actor, row.pass_id, row.data)
 
 
 @pytest.fixture(name="make_ledger")
@@ -346,10 +386,10 @@ def fx_oracle() -> Any:
 
 
 @pytest.fixture(name="add_passes")
-def fx_add_passes(database: Database) -> Callable[..., Awaitable[list[m.PassEvent]]]:
+def fx_add_passes(database: Database) -> Callable[..., Awaitable[list[Pass]]]:
     """Factory: insert passes given as ``pass_row`` keyword dicts for a ledger; returns the rows."""
 
-    async def add(ledger: Ledger, specs: list[dict[str, Any]]) -> list[m.PassEvent]:
+    async def add(ledger: Ledger, specs: list[dict[str, Any]]) -> list[Pass]:
         rows = [pass_row(ledger, **spec) for spec in specs]
         await insert(database, ledger, rows)
         return rows

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 
+from agent_protocol.events import WeighingLink
 from cloud.blobs import BlobStore
-from cloud.domain import passes
 from cloud.uplink.worker import UplinkWorker
 from infra.regsim.transport_serial import TransportSerialSimulator
 from tenants.context import Principal, Role
@@ -42,26 +42,14 @@ async def test_cargo_after_worker_restart_uses_the_stored_platform_serial(
     ledger = await seed_passes(tenant.tenant_id, [])
     actor = Principal(user_id=uuid.UUID(int=6), role=Role.TENANT_ADMIN, tenant_id=tenant.tenant_id, login="seed")
     async with database.session(actor) as session, session.begin():
-        event = await passes.insert_pass_event(
+        event = await ledger.chain.record(
             session,
-            tenant.tenant_id,
-            passes.NewPassEvent(
-                id=new_id(),
-                site_id=ledger.site_id,
-                lane_id=ledger.lane_out,
-                agent_id=ledger.agent_id,
-                seq=1,
-                direction="out",
-                occurred_at=dt.datetime(2026, 11, 28, 3, 0, tzinfo=dt.UTC),
-                plate="鄂A12345",
-                plate_colour="yellow",
-                confidence=0.98,
-                decision="allow",
-                prev_hash="0" * 64,
-                hash="1" * 64,
-                cargo_name="煤炭",
-                payload={"weighing": {"net_kg": "31250.5"}},
-            ),
+            "鄂A12345",
+            dt.datetime(2026, 11, 28, 3, 0, tzinfo=dt.UTC),
+            "out",
+            confidence=0.98,
+            cargo="煤炭",
+            weighing=WeighingLink(weighing_id=str(new_id()), net_kg=31250),
         )
 
     first = UplinkWorker(database, BlobStore(tmp_path))
@@ -91,7 +79,7 @@ async def test_cargo_after_worker_restart_uses_the_stored_platform_serial(
         await second.close()
     assert list(serial_sim.state.issued) == [issued]  # no second check, no second serial
     assert serial_sim.state.requests["check"] == 1
-    assert serial_sim.state.cargo[issued]["cargoWeight"] == "31.251"
+    assert serial_sim.state.cargo[issued]["cargoWeight"] == "31.250"
     assert len(serial_sim.records) == 1
     async with database.session(actor) as session, session.begin():
         state = await session.scalar(text("SELECT state FROM uplink_outbox WHERE id = :id"), {"id": event.id})

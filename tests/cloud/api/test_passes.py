@@ -101,7 +101,7 @@ async def test_pass_detail_and_weighings(client, make_tenant, login_as, seed_pas
     headers = await login_as(tenant.admin_login)
     detail = (await client.get(f"/api/v1/passes/{ledger.pass_ids[0]}", headers=headers)).json()
     assert detail["event"]["plate"] == "鄂A10001"
-    assert detail["payload"] == {"seq": 1}
+    assert detail["payload"]["seq"] == 1  # the event as the agent sent it
     assert [w["weight_kg"] for w in detail["weighings"]] == ["31500.5"]
     weighings = (await client.get("/api/v1/weighings", headers=headers)).json()
     assert weighings["total"] == 2

@@ -54,7 +54,7 @@ WHERE p.vehicle_id IS NOT NULL AND p.vehicle_version_id IS NULL
 
 _BACKFILL_FIELDS = """
 UPDATE pass_event SET
-    internal_code = left(NULLIF(payload ->> 'internal_code', ''), 32),
+    internal_code = left(NULLIF(upper(regexp_replace(payload ->> 'internal_code', '\\s', '', 'g')), ''), 32),
     emergency_level = left(COALESCE(NULLIF(payload ->> 'emergency_level', ''), 'none'), 16),
     operator_name = left(payload #>> '{trigger,operator_name}', 64),
     release_channel = left(payload #>> '{trigger,channel}', 8),
