@@ -91,12 +91,8 @@ FROM claimed o
 JOIN pass_event e ON e.tenant_id = o.tenant_id AND e.id = o.id
 JOIN lane l ON l.tenant_id = e.tenant_id AND l.id = e.lane_id
 JOIN gate g ON g.tenant_id = l.tenant_id AND g.id = l.gate_id
-LEFT JOIN LATERAL (
-    SELECT vv.* FROM vehicle_version vv
-    WHERE vv.tenant_id = e.tenant_id AND vv.vehicle_id = e.vehicle_id
-    ORDER BY CASE WHEN vv.created_at <= e.occurred_at THEN vv.version ELSE -vv.version END DESC
-    LIMIT 1
-) v ON true
+-- The vehicle version in force at the pass time, resolved by the ledger when it stored the pass (ADR 0024).
+LEFT JOIN vehicle_version v ON v.tenant_id = e.tenant_id AND v.id = e.vehicle_version_id
 """  # noqa: S608
 
 _RENEW = """
