@@ -41,6 +41,8 @@ lock: | $(BIN)/python ## Upgrade requirements.lock on purpose (newest versions a
 		--python-version 3.11 --upgrade -q -o $(LOCK)
 	$(BIN)/uv pip compile $(LOCK_INPUTS) --extra cloud --generate-hashes --universal --python-version 3.11 \
 		-c $(LOCK) -q -o infra/container/requirements-cloud.lock
+	$(BIN)/uv pip compile $(LOCK_INPUTS) --extra agent --generate-hashes --universal --python-version 3.11 \
+		-c $(LOCK) -q -o infra/agent_pkg/requirements-agent.lock
 	@echo "requirements.lock updated: review the diff, then run make test"
 
 .PHONY: install

@@ -12,6 +12,7 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -87,14 +88,21 @@ def test_installed_versions_are_the_locked_ones() -> None:
     assert not mismatched, "reinstall from the lock (`make install`):\n" + "\n".join(mismatched)
 
 
-def test_the_cloud_image_lock_is_a_subset_of_the_lock() -> None:
-    """infra/container/requirements-cloud.lock (the cloud image) pins the same versions as requirements.lock."""
+@pytest.mark.parametrize(
+    ("path", "present", "absent"),
+    [
+        ("infra/container/requirements-cloud.lock", "litestar", "opencv-python"),  # the cloud image
+        ("infra/agent_pkg/requirements-agent.lock", "opencv-python", "litestar"),  # the agent's offline bundle
+    ],
+)
+def test_the_partial_locks_pin_the_same_versions_as_the_lock(path: str, present: str, absent: str) -> None:
+    """The cloud image's and the agent bundle's locks are compiled with requirements.lock as constraint."""
     main = _locked()
-    image = _locked(ROOT / "infra" / "container" / "requirements-cloud.lock")
-    assert "litestar" in image
-    assert "opencv-python" not in image  # the agent's packages stay out of the cloud image
+    partial = _locked(ROOT / path)
+    assert present in partial
+    assert absent not in partial
     differing = [
-        f"{name}: {pins} vs {main.get(name)}" for name, pins in image.items() if set(pins) - set(main.get(name, []))
+        f"{name}: {pins} vs {main.get(name)}" for name, pins in partial.items() if set(pins) - set(main.get(name, []))
     ]
     assert not differing, "run `make lock`:\n" + "\n".join(differing)
 

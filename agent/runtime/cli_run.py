@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import faulthandler
 import logging
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import structlog
 
+from agent.ops.systemd import watchdog_pings
 from agent.runtime.app import Agent
 from agent.runtime.config import ConfigError, load_config
 
@@ -33,7 +35,18 @@ def main(argv: list[str]) -> int:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[cfg.agent.log_level]))
     # A crash inside a native library (OpenCV, onnxruntime) leaves every thread's stack on stderr.
     faulthandler.enable()
-    return asyncio.run(Agent(cfg).run())
+    return asyncio.run(_run(Agent(cfg)))
+
+
+async def _run(agent: Agent) -> int:
+    """Run the agent; under systemd, say READY and keep the unit's watchdog fed from this event loop."""
+    pings = asyncio.create_task(watchdog_pings())
+    try:
+        return await agent.run()
+    finally:
+        pings.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pings
 
 
 if __name__ == "__main__":
