@@ -9,6 +9,7 @@ start infra's embedded PostgreSQL.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,130 @@ def test_package_imports_point_one_way(package: str) -> None:
         if forbidden:
             bad.append(f"{path.relative_to(ROOT)} imports {sorted(forbidden)}")
     assert not bad, "\n".join(bad)
+
+
+# One write path for the ledger (issue 15, ADR 0024) -------------------------------------------------
+
+#: Where rows of the ledger's record tables may be written: the ledger package, the migrations (DDL and
+#: back-fills) and the benchmarks' bulk generators (bench/ is not scanned).
+LEDGER_WRITERS = (ROOT / "cloud" / "ledger", ROOT / "cloud" / "db" / "migrations")
+#: Scanned for writes: every package of ours, the CLI and the tests.
+SCANNED = ("cloud", "frontend_api", "tenants", "infra", "agent", "agent_protocol", "hj1321", "tests")
+_RECORDS = "PassEvent|PassCorrection|Weighing"
+_TABLES = "pass_event|pass_correction|weighing"
+#: Writes of the record tables: ORM constructors and Core inserts/updates of the models, the Core table,
+#: raw SQL.
+_WRITE_PATTERNS = (
+    re.compile(rf"\b(?:m|models)\.(?:{_RECORDS})\("),
+    re.compile(rf"\b(?:insert|update|delete)\(\s*(?:m\.|models\.)?(?:{_RECORDS})\b"),
+    re.compile(rf"\b(?:{_RECORDS})\.__table__"),
+    re.compile(rf"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(?:{_TABLES})\b", re.IGNORECASE),
+)
+#: Test files that write the record tables in raw SQL on purpose, with the reason.
+RAW_SQL_ALLOWED = {
+    # An insider with the owner's rights tampers with rows stored through the ledger; the chain
+    # verification must name each change.
+    "tests/compliance/test_chain.py": "insider tampering with ledger rows",
+    "tests/compliance/test_workflows.py": "insider deletes a ledger row; verification catches it",
+    # The application and regulator roles must be refused these writes (append-only, RLS).
+    "tests/cloud/isolation/test_raw_sql.py": "asserts the app role cannot update",
+    "tests/uplink/test_regulator_api.py": "asserts the regulator role cannot write",
+    "tests/cloud/api/test_pass_corrections.py": "asserts pass_correction is append-only",
+}
+
+
+def _ledger_writes(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if any(p.search(line) for p in _WRITE_PATTERNS):
+            found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:100]}")
+    return found
+
+
+def test_only_the_ledger_writes_pass_events_corrections_and_weighings() -> None:
+    """Nothing outside cloud/ledger inserts into or updates pass_event, pass_correction or weighing."""
+    bad: list[str] = []
+    for package in SCANNED:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if any(path.is_relative_to(w) for w in LEDGER_WRITERS):
+                continue
+            writes = _ledger_writes(path)
+            rel = str(path.relative_to(ROOT))
+            if rel in RAW_SQL_ALLOWED:
+                writes = [w for w in writes if not re.search(r"\b(?:INSERT|UPDATE|DELETE)\b", w)]
+            bad.extend(writes)
+    assert not bad, "write pass events, corrections and weighings through cloud.ledger:\n" + "\n".join(bad)
+
+
+def test_the_contract_scan_sees_a_write() -> None:
+    """The scan above is not blind: the ledger's own writes are found by the same patterns."""
+    assert _ledger_writes(ROOT / "cloud" / "ledger" / "passes.py")
+    assert _ledger_writes(ROOT / "cloud" / "ledger" / "corrections.py")
+
+
+#: Modules of ``tenants`` the database models may use (the declarative base, ids, the tenancy models).
+MODELS_MAY_IMPORT = {"cloud.db", "tenants.base", "tenants.ids", "tenants.models"}
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):  # function-level imports too: a lazy import is still a dependency
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_database_models_import_nothing_above_the_database_layer() -> None:
+    """cloud/db/models import no domain code (the old _compliance.py ↔ compliance/chain.py loop)."""
+    bad = []
+    for path in sorted((ROOT / "cloud" / "db" / "models").rglob("*.py")):
+        for name in sorted(_imported_modules(path)):
+            if name.split(".")[0] not in OURS:
+                continue
+            if not any(name == allowed or name.startswith(allowed + ".") for allowed in MODELS_MAY_IMPORT):
+                bad.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert not bad, "\n".join(bad)
+
+
+#: frontend_api files that still import cloud.db (ARCHITECTURE.md "Who writes what": frontend_api calls
+#: services, not cloud.db). FROZEN: this list may only shrink. A new file must call the services; a file
+#: that stops importing cloud.db must be removed from the list (the test says so).
+FRONTEND_API_CLOUD_DB_ALLOWLIST_ONLY_SHRINKS = frozenset(
+    {
+        "frontend_api/api/agents.py",
+        "frontend_api/api/auth.py",
+        "frontend_api/api/compliance.py",
+        "frontend_api/api/compliance_records.py",
+        "frontend_api/api/passes.py",
+        "frontend_api/api/regulator.py",
+        "frontend_api/api/reports.py",
+        "frontend_api/api/sites.py",
+        "frontend_api/api/uplink.py",
+        "frontend_api/api/users.py",
+        "frontend_api/api/vehicles.py",
+        "frontend_api/portal/admin.py",
+        "frontend_api/portal/enterprise.py",
+        "frontend_api/portal/enterprise_admin.py",
+        "frontend_api/portal/enterprise_agents.py",
+        "frontend_api/portal/enterprise_reports.py",
+        "frontend_api/portal/enterprise_vehicles.py",
+        "frontend_api/portal/regulator.py",
+    }
+)
+
+
+def test_frontend_api_cloud_db_imports_only_shrink() -> None:
+    importing = {
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "frontend_api").rglob("*.py"))
+        if any(n == "cloud.db" or n.startswith("cloud.db.") for n in _imported_modules(path))
+        or "from cloud import db" in path.read_text(encoding="utf-8")
+    }
+    new = sorted(importing - FRONTEND_API_CLOUD_DB_ALLOWLIST_ONLY_SHRINKS)
+    assert not new, f"frontend_api must call services, not cloud.db: {new}"
+    clean = sorted(FRONTEND_API_CLOUD_DB_ALLOWLIST_ONLY_SHRINKS - importing)
+    assert not clean, f"these files no longer import cloud.db: remove them from the allowlist: {clean}"

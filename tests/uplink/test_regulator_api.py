@@ -4,12 +4,12 @@ compliance and upload KPIs, and nothing of 宜昌市 or another province; enterp
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 
 import asyncpg
 import pytest
 
+from agent_protocol.events import VehicleSnapshot
 from tenants.context import Role
 
 pytestmark = pytest.mark.anyio
@@ -26,21 +26,18 @@ async def test_region_overview_drill_down_and_emergency_compliance(
     events = [
         {"plate": "鄂A10001", "occurred_at": now - dt.timedelta(hours=2)},
         {"plate": "鄂A10002", "occurred_at": now - dt.timedelta(hours=1), "decision": "refuse"},
-        {"plate": "鄂A10003", "occurred_at": now - dt.timedelta(minutes=30)},
+        # A 国四 heavy diesel truck, let in during an orange alert of 武汉市 (its agent's registry snapshot).
+        {
+            "plate": "鄂A10003",
+            "occurred_at": now - dt.timedelta(minutes=30),
+            "vehicle": VehicleSnapshot(category="transport", fuel="B", emission_stage="4", heavy=True),
+        },
     ]
-    ledger = await seed_passes(wuhan.tenant_id, events)
+    await seed_passes(wuhan.tenant_id, events)
     for other in (yichang, beijing):
         await seed_passes(other.tenant_id, events[:1])
     conn = await asyncpg.connect(superuser_url)
     try:
-        # The third entry was a 国四 heavy diesel truck, let in during an orange alert of 武汉市.
-        snapshot = {"vehicle": {"fuel": "B", "emission_stage": "4", "heavy": True}}
-        await conn.execute(
-            "UPDATE pass_event SET payload = $1::jsonb WHERE tenant_id = $2 AND id = $3",
-            json.dumps(snapshot),
-            wuhan.tenant_id,
-            ledger.pass_ids[2],
-        )
         await conn.execute(
             "INSERT INTO region_alert (id, region_code, level, starts_at, ends_at, reason, source) "
             "VALUES ($1, '4201', 'orange', $2, $3, '武汉市橙色预警', 'platform')",
