@@ -112,6 +112,12 @@ async def test_push_matches_by_plate_and_time_and_keeps_the_rest_for_review(
     assert tonnage[("鄂AF8261", "出厂")] == "30.000"
     stats = (await client.get(f"{url}/statistics", params=params, headers=headers)).json()
     assert Decimal(str(stats["clean_transport"]["road_tonnage_t"])) == Decimal("61.600")
+    # 清洁运输比例: the reports page and the grading page read the same facts.
+    day = {"from": DAY.isoformat(), "to": DAY.isoformat(), "grade": "A"}
+    grading = (await client.get(f"{url}/grading", params=day, headers=headers)).json()
+    clean = next(i for i in grading["indicators"] if i["code"] == "clean_transport_ratio")
+    assert clean["value"] == stats["clean_transport"]["ratio_by_tonnage"]
+    assert Decimal(str(clean["denominator"])) == Decimal(str(stats["clean_transport"]["total_tonnage_t"])) > 0
 
     # The portal's review page lists what is still unattributed.
     from tests.cloud.conftest import PASSWORD  # noqa: PLC0415
