@@ -11,6 +11,7 @@ from pathlib import Path
 
 import structlog
 
+from agent.ops.metrics import start_server as start_metrics_server
 from agent.ops.systemd import watchdog_pings
 from agent.runtime.app import Agent
 from agent.runtime.config import ConfigError, load_config
@@ -40,6 +41,9 @@ def main(argv: list[str]) -> int:
 
 async def _run(agent: Agent) -> int:
     """Run the agent; under systemd, say READY and keep the unit's watchdog fed from this event loop."""
+    port = start_metrics_server()
+    if port is not None:
+        structlog.get_logger(__name__).info("agent.metrics_serving", port=port)
     pings = asyncio.create_task(watchdog_pings())
     try:
         return await agent.run()
