@@ -439,6 +439,7 @@ _KIND_PLATE_TYPES: Final = {
     PlateKind.POLICE: PlateType.POLICE_VEHICLE,
     PlateKind.EMBASSY: PlateType.EMBASSY_VEHICLE,
     PlateKind.CONSULATE: PlateType.CONSULATE_VEHICLE,
+    PlateKind.EMERGENCY: PlateType.OTHER,  # 应急救援专用号牌 has no code of its own in the table [I]
 }
 
 

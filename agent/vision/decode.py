@@ -2,7 +2,7 @@
 
 The recognizer is a CTC head over a 6,625-class general Chinese dictionary. For plates we
 
-1. keep only the columns of blank, the plate alphabet (``hj1321.plates.PLATE_ALPHABET``) and the
+1. keep only the columns of blank, the plate alphabet (:data:`READ_ALPHABET`) and the
    separator dot (which the model reads as a character and we drop), each plate class summed with
    its look-alikes (lower case, full width, and O → 0, I → 1), then take a greedy path;
 2. cut the path into *segments*, one per emitted character, each with the per-class maximum
@@ -26,12 +26,15 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from hj1321.plates import DIGITS, EMBASSY_PREFIX, LETTERS, PLATE_ALPHABET, PROVINCES, SUFFIXES, is_valid_plate
+from hj1321.plates import DIGITS, EMBASSY_PREFIX, LETTERS, PROVINCES, SUFFIXES, is_valid_plate
 
 FloatArray = npt.NDArray[np.float32]
 
 #: Characters the model emits between plate characters that carry no meaning.
 SEPARATORS: Final = "·.-:•"
+#: The characters the decoder reads: the grammar's alphabet without the two-character 应急 mark of
+#: emergency-rescue plates (``hj1321.plates.PLATE_ALPHABET`` has it; those plates are not read yet).
+READ_ALPHABET: Final = PROVINCES + LETTERS + DIGITS + EMBASSY_PREFIX + SUFFIXES
 _FIRST: Final = PROVINCES + EMBASSY_PREFIX
 _MIDDLE: Final = LETTERS + DIGITS
 _LAST: Final = LETTERS + DIGITS + SUFFIXES
@@ -72,14 +75,14 @@ class PlateDecoder:
 
     def __init__(self, characters: list[str]) -> None:
         index = {c: i for i, c in enumerate(characters)}
-        missing = [c for c in PLATE_ALPHABET if c not in index]
+        missing = [c for c in READ_ALPHABET if c not in index]
         if missing:
             raise ValueError(f"识别模型字典缺少车牌字符: {''.join(missing)}")
-        self.alphabet = PLATE_ALPHABET
+        self.alphabet = READ_ALPHABET
         # Fold look-alikes into the plate class they stand for: lower case and full-width forms,
         # and O/I, which plates never use, into 0/1. Column groups: blank, each plate class, separators.
-        groups: list[list[int]] = [[0]] + [[index[c]] for c in PLATE_ALPHABET]
-        slot = {c: i + 1 for i, c in enumerate(PLATE_ALPHABET)}
+        groups: list[list[int]] = [[0]] + [[index[c]] for c in READ_ALPHABET]
+        slot = {c: i + 1 for i, c in enumerate(READ_ALPHABET)}
         for i, c in enumerate(characters[1:-1], start=1):
             folded = _ALIASES.get(unicodedata.normalize("NFKC", c).upper(), unicodedata.normalize("NFKC", c).upper())
             if folded in slot and c != folded:
@@ -87,8 +90,8 @@ class PlateDecoder:
         groups.append([index[c] for c in SEPARATORS if c in index] or [0])
         self._columns = np.array([i for g in groups for i in g], dtype=np.intp)
         self._starts = np.cumsum([0] + [len(g) for g in groups[:-1]]).astype(np.intp)
-        self._n = len(PLATE_ALPHABET)
-        pos = {c: i for i, c in enumerate(PLATE_ALPHABET)}
+        self._n = len(READ_ALPHABET)
+        pos = {c: i for i, c in enumerate(READ_ALPHABET)}
         self._first = np.array([pos[c] for c in _FIRST], dtype=np.intp)
         self._middle = np.array([pos[c] for c in _MIDDLE], dtype=np.intp)
         self._last = np.array([pos[c] for c in _LAST], dtype=np.intp)

@@ -9,7 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hj1321 import InvalidValueError, PlateColour, PlateKind, canonical_plate, is_valid_plate, parse_plate
-from hj1321.plates import DIGITS, KIND_COLOURS, LETTERS, NEV_ENERGY_LETTERS, PLATE_ALPHABET, PROVINCES
+from hj1321.plates import (
+    AUTHORITY_LETTERS,
+    DIGITS,
+    EMERGENCY_TEAMS,
+    KIND_COLOURS,
+    LETTERS,
+    NEV_ENERGY_LETTERS,
+    PLATE_ALPHABET,
+    PROVINCES,
+)
 
 
 def assert_reason(exc: InvalidValueError, *prefixes: str) -> None:
@@ -19,7 +28,7 @@ def assert_reason(exc: InvalidValueError, *prefixes: str) -> None:
 
 
 province = st.sampled_from(PROVINCES)
-letter = st.sampled_from(LETTERS)
+letter = st.sampled_from(AUTHORITY_LETTERS)  # the issuing-authority letter: O too (public security)
 alnum = st.sampled_from(LETTERS + DIGITS)
 digit = st.sampled_from(DIGITS)
 energy = st.sampled_from(NEV_ENERGY_LETTERS)
@@ -43,6 +52,11 @@ PLATES_BY_KIND: dict[PlateKind, st.SearchStrategy[str]] = {
     PlateKind.CONSULATE: _join(province, letter, _many(alnum, 4), st.just("领")),
     PlateKind.HK_MACAU: _join(st.just("粤Z"), _many(alnum, 4), st.sampled_from("港澳")),
     PlateKind.EMBASSY: _join(st.just("使"), _many(digit, 6)),
+    PlateKind.EMERGENCY: st.one_of(
+        _join(province, st.sampled_from(EMERGENCY_TEAMS), _many(alnum, 4), st.just("应急")),
+        _join(province, _many(alnum, 5), st.just("应急")),
+        _join(st.just("应急"), province, _many(alnum, 3), st.sampled_from(EMERGENCY_TEAMS)),
+    ),
 }
 kind_and_plate = st.sampled_from(list(PlateKind)).flatmap(lambda k: st.tuples(st.just(k), PLATES_BY_KIND[k]))
 
@@ -68,6 +82,26 @@ def test_every_kind_has_a_generator_and_colours() -> None:
         ("粤Z1234港", "粤Z1234港", PlateKind.HK_MACAU),
         ("粤ZP560澳", "粤ZP560澳", PlateKind.HK_MACAU),
         ("粤Ｂ１２３４５", "粤B12345", PlateKind.ORDINARY),  # full-width digits from OCR
+        # Every kind and variant of GA 36-2018 (hj1321/plates.py docstring), real examples where known:
+        ("粤O·A2160", "粤OA2160", PlateKind.ORDINARY),  # public-security authority letter O (real photo)
+        ("鲁L·88888", "鲁L88888", PlateKind.ORDINARY),  # old black plate, same layout
+        ("沪A·N9241", "沪AN9241", PlateKind.ORDINARY),  # double-row motorcycle plate
+        ("京E·A5331", "京EA5331", PlateKind.ORDINARY),  # double-row yellow truck plate
+        ("皖A·D11166", "皖AD11166", PlateKind.NEV_SMALL),  # D: pure electric
+        ("沪A·F71017", "沪AF71017", PlateKind.NEV_SMALL),  # F: other new energy
+        ("京A·A12345", "京AA12345", PlateKind.NEV_SMALL),  # A-K since 2021
+        ("京A·KA2345", "京AKA2345", PlateKind.NEV_SMALL),  # letter in the second sequence position
+        ("粤B·12345F", "粤B12345F", PlateKind.NEV_LARGE),
+        ("粤B·12345K", "粤B12345K", PlateKind.NEV_LARGE),
+        ("鄂F·8888警", "鄂F8888警", PlateKind.POLICE),
+        ("琼A·6716学", "琼A6716学", PlateKind.COACH),
+        ("渝D·0079挂", "渝D0079挂", PlateKind.TRAILER),
+        ("使224·424", "使224424", PlateKind.EMBASSY),
+        ("粤Z·J541澳", "粤ZJ541澳", PlateKind.HK_MACAU),
+        ("京·X2345应急", "京X2345应急", PlateKind.EMERGENCY),  # provincial fire and rescue
+        ("京·S2345应急", "京S2345应急", PlateKind.EMERGENCY),  # forest fire brigade
+        ("京·12345应急", "京12345应急", PlateKind.EMERGENCY),  # the ministry's own
+        ("应急京123X", "应急京123X", PlateKind.EMERGENCY),  # motorcycle
     ],
 )
 def test_parse_plate_known_examples(raw: str, number: str, kind: PlateKind) -> None:
@@ -82,7 +116,13 @@ def test_parse_plate_known_examples(raw: str, number: str, kind: PlateKind) -> N
         ("", "plate.empty"),
         ("  ", "plate.empty"),
         ("鄂A123456789", "plate.length"),
-        ("鄂A1234O", "plate.character"),  # letter O is not used on plates
+        ("鄂A1234O", "plate.character"),  # letter O is used only as the authority letter
+        ("鄂AO1234", "plate.character"),
+        ("京A1234应", "plate.grammar"),  # half the emergency mark
+        ("京X234应急", "plate.grammar"),  # four sequence characters after the team code
+        ("京AI12345", "plate.character"),  # never I
+        ("京AD1234X", "plate.grammar"),  # a small NEV plate ends in four digits
+        ("京A12345Z", "plate.grammar"),  # energy letters are A-K
         ("AA12345", "plate.province"),
         ("鄂A1234", "plate.grammar"),
         ("鄂112345", "plate.grammar"),
@@ -106,6 +146,16 @@ def test_generated_plates_parse_to_their_kind(kp: tuple[PlateKind, str]) -> None
     assert plate.number == number
     assert plate.is_new_energy == (kind in {PlateKind.NEV_SMALL, PlateKind.NEV_LARGE})
     assert (plate.province is None) == (kind is PlateKind.EMBASSY)
+    assert plate.province is None or plate.province in PROVINCES
+
+
+@given(kind_and_plate)
+def test_a_valid_plate_is_never_rejected(kp: tuple[PlateKind, str]) -> None:
+    """GA 36-2018: every plate the standard allows parses, in every spelling a camera sends it."""
+    _, number = kp
+    assert is_valid_plate(number)
+    assert is_valid_plate(" " + number[:3] + "·" + number[3:] + " ")
+    assert is_valid_plate(number.lower())
 
 
 @given(kind_and_plate, st.sampled_from([" ", "·", "•", ".", "-", " · "]), st.booleans())

@@ -229,7 +229,7 @@ def test_plate_type_for_each_plate_kind(number: str, colour: PlateColour | None,
 
 def test_plate_type_for_covers_every_kind() -> None:
     examples = {parse_plate(n).kind for n in ["鄂A12345", "粤BD12345", "粤B12345D", "鲁A1234挂", "京A1234学"]}
-    examples |= {parse_plate(n).kind for n in ["京A0001警", "使014578", "沪A1234领", "粤Z1234港"]}
+    examples |= {parse_plate(n).kind for n in ["京A0001警", "使014578", "沪A1234领", "粤Z1234港", "京X2345应急"]}
     assert examples == set(PlateKind)
 
 

@@ -10,8 +10,9 @@ import pytest
 
 from agent.synth.plates import CATEGORIES, PlateSpec, random_number, render_plate
 from agent.vision import PlateRecognizer
+from agent.vision.decode import READ_ALPHABET as PLATE_ALPHABET
 from agent.vision.decode import PlateDecoder
-from hj1321.plates import PLATE_ALPHABET, PROVINCES
+from hj1321.plates import PROVINCES
 
 
 def _probs(chars: list[str], text: str, noise: dict[int, str] | None = None) -> np.ndarray:
