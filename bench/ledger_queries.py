@@ -46,7 +46,7 @@ def plate(rng: random.Random) -> str:
 
 
 async def populate(
-    admin: str, app_url: str, n_tenants: int, n_events: int, n_vehicles: int, rng: random.Random
+    admin: str, app_url: str, n_tenants: int, n_events: int, n_vehicles: int, rng: random.Random, first: int = 0
 ) -> dict:
     conn = await asyncpg.connect(admin)
     t0 = time.perf_counter()
@@ -60,8 +60,8 @@ async def populate(
             "INSERT INTO tenant (id, name, uscc, industry, region_code, grade, key_vehicle_unit, plan, status, settings)"
             " VALUES ($1, $2, $3, 'steel', $4, 'B', true, 'standard', 'active', '{}')",
             tid,
-            f"基准企业{i}",
-            f"BENCH{i:013d}",
+            f"基准企业{first + i}",
+            f"BENCH{first + i:013d}",
             regions[i % len(regions)],
         )
         site, gate, agent = new_id(), new_id(), new_id()
