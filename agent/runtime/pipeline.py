@@ -646,11 +646,11 @@ class LanePipeline:
             return True  # confirmed before a crash: never a second opening
         if state in {OPEN_STALE, OPEN_UNKNOWN}:
             return None
+        if state == OPEN:
+            return await self._after_crash(event)  # the arm decides, however old the read is
         if self._stale(event):
             await self._skip_stale(event)
             return None
-        if state == OPEN:
-            return await self._after_crash(event)
         await self._journal(event, OPEN)
         status = await self.barrier.open()
         if status.confirmed:
