@@ -32,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent_protocol.backoff import attempt_delay
 from cloud.blobs import BlobStore
 from cloud.compliance import chain
 from cloud.db import models as m
@@ -179,9 +180,9 @@ WHERE tenant_id = :t AND id = :id
 
 
 def backoff_seconds(attempts: int, rnd: random.Random | None = None) -> float:
-    """Delay before the next try after ``attempts`` failures (exponential, capped, jittered ±50 %)."""
-    base = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1))
-    return float(base * (0.5 + (rnd or random).random()))
+    """Delay before the next try after ``attempts`` failures: the shared backoff (agent_protocol/backoff.py),
+    exponential, capped, equal jitter (between half the cap and the cap)."""
+    return attempt_delay(attempts, initial_s=BACKOFF_BASE_S, max_s=BACKOFF_CAP_S, jitter=0.5, rng=rnd)
 
 
 def retry_delay(attempts: int, result: SendResult) -> float:
