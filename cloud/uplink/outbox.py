@@ -98,7 +98,7 @@ def percent(num: int, den: int) -> str | None:
 
 
 async def upload_status(
-    session: AsyncSession, tenant_id: uuid.UUID, start: dt.datetime, end: dt.datetime
+    session: AsyncSession, tenant_id: uuid.UUID, start: dt.datetime, end: dt.datetime, *, platform_visible: bool = True
 ) -> dict[str, Any] | None:
     """Upload KPIs of the records of ``[start, end)``; None when the tenant has no platform.
 
@@ -106,12 +106,16 @@ async def upload_status(
     are ``delivered`` plus the records it stored whose photo is still pending or was refused
     (``photo_pending``, ``photo_refused``; cloud/uplink/states.py, issue 16 finding 5); ``delivered``
     keeps its meaning "record and photos held". ``timeliness`` = held within :data:`TIMELY_SECONDS` /
-    held; ``rejected`` = records refused, waiting in the review queue.
+    held; ``rejected`` = records refused, waiting in the review queue. ``platform_visible=False`` (the
+    regulator role, which may not read ``uplink_platform``): None when nothing of the period was queued.
     """
-    has = await session.scalar(text("SELECT 1 FROM uplink_platform WHERE tenant_id = :t"), {"t": tenant_id})
-    if not has:
-        return None
+    if platform_visible:
+        has = await session.scalar(text("SELECT 1 FROM uplink_platform WHERE tenant_id = :t"), {"t": tenant_id})
+        if not has:
+            return None
     row = (await session.execute(text(_STATUS), {"tenant_id": tenant_id, "start": start, "end": end})).one()
+    if not platform_visible and not row.total:  # regulators cannot read uplink_platform (migration 0015)
+        return None
     return {
         "total": int(row.total),
         "held": int(row.held),

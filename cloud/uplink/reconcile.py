@@ -145,6 +145,3 @@ async def reconcile(
                 fixed += int(getattr(result, "rowcount", 0) or 0)
         report["fixed"] = fixed
     return report
-
-
-

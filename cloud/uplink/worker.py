@@ -11,7 +11,7 @@ holds (cloud/uplink/states.py) — record and photos held; record held with a ph
 jitter; or record refused — the platform's reason goes to the review queue as a ``check_flag``
 (``uplink_rejected``). Each send is an ``uplink_attempt`` row. A worker that dies keeps its claim only
 until the lease expires; then any worker claims the rows again and the platform's de-duplication on
-the record serial absorbs the re-send (docs/adr/0009, docs/adr/0024).
+the record serial absorbs the re-send (docs/adr/0009, docs/adr/0027).
 """
 
 from __future__ import annotations
@@ -219,13 +219,15 @@ class UplinkWorker:
         schedule_every_s: float = 5.0,
         alarm_every_s: float = 60.0,
         lease_s: float | None = None,
+        pipelines: int = 2,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         """Prepare; adapters are made per tenant on first use and kept.
 
         ``schedule_every_s``: how often heartbeats and daily reports are checked for being due;
         ``alarm_every_s``: how often the alarms are evaluated; ``lease_s``: how long a claim holds its rows
-        without renewal (default :data:`LEASE_S`); ``clock``: the wall clock (tests move it).
+        without renewal (default :data:`LEASE_S`); ``pipelines``: claim-send-settle loops sharing
+        ``concurrency`` in :meth:`run`; ``clock``: the wall clock (tests move it).
         """
         self.database = database
         self.blobs = blobs
@@ -236,6 +238,8 @@ class UplinkWorker:
         self.schedule_every_s = schedule_every_s
         self.alarm_every_s = alarm_every_s
         self.lease_s = LEASE_S if lease_s is None else lease_s
+        self.pipelines = pipelines
+        self._gate = asyncio.Semaphore(concurrency)  # every pipeline's sends together
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._downlink_at = 0.0
         self._schedule_at = 0.0
@@ -244,25 +248,33 @@ class UplinkWorker:
         self._adapters: dict[uuid.UUID, tuple[Any, PlatformAdapter]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until ``stop`` is set; sleep ``idle_s`` when nothing was due."""
-        log.info("uplink worker started", batch=self.batch, concurrency=self.concurrency)
+        """Work until ``stop`` is set; sleep ``idle_s`` when nothing was due.
+
+        ``pipelines`` claim-send-settle loops share the worker's ``concurrency``: while one drains the
+        tail of its batch, the other's batch keeps the sends in flight (the periodic work runs in one).
+        """
+        log.info("uplink worker started", batch=self.batch, concurrency=self.concurrency, pipelines=self.pipelines)
         try:
-            while not stop.is_set():
-                try:
-                    done = await self.run_once()
-                except Exception:
-                    log.exception("uplink pass failed")
-                    done = 0
+            await asyncio.gather(*(self._loop(stop, periodic=i == 0) for i in range(self.pipelines)))
+        finally:
+            await self.close()
+            log.info("uplink worker stopped", **self.stats.__dict__)
+
+    async def _loop(self, stop: asyncio.Event, *, periodic: bool) -> None:
+        while not stop.is_set():
+            try:
+                done = await self.run_once()
+            except Exception:
+                log.exception("uplink pass failed")
+                done = 0
+            if periodic:
                 try:
                     await self.run_periodic()
                 except Exception:
                     log.exception("uplink periodic work failed")
-                if not done:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self.idle_s)
-        finally:
-            await self.close()
-            log.info("uplink worker stopped", **self.stats.__dict__)
+            if not done:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.idle_s)
 
     async def close(self) -> None:
         """Close every adapter's connections."""
@@ -451,7 +463,7 @@ class UplinkWorker:
         if not rows:
             return 0
         adapter = self._adapter(tenant_id, config)
-        gate = asyncio.Semaphore(self.concurrency)
+        gate = self._gate
         answers: asyncio.Queue[tuple[Any, SendResult, int] | None] = asyncio.Queue()
 
         async def send(row: Any) -> None:
@@ -510,7 +522,7 @@ class UplinkWorker:
             return None
         return await asyncio.to_thread(self.blobs.get, sha256)
 
-    def _next_state(self, profile: str, row: Any, result: SendResult) -> tuple[str, int, dt.datetime | None]:
+    def _next_state(self, profile: str, row: Any, result: SendResult) -> tuple[UplinkState, int, dt.datetime | None]:
         """The row's state after ``result``, the photo retries it used, and when it is due again (None: never)."""
         attempts = int(row.attempts) + 1
         was_held = row.state in HELD

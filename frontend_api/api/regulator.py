@@ -173,7 +173,9 @@ async def upload_status(
     first, last = _period(start, end, 30)
     async with session.begin():
         await regulator.enterprise(session, tenant_id)
-        status: dict[str, Any] | None = await outbox.upload_status(session, tenant_id, first, last)
+        status: dict[str, Any] | None = await outbox.upload_status(
+            session, tenant_id, first, last, platform_visible=False
+        )
     if status is None:
         return UploadStatusOut(configured=False)
     return UploadStatusOut(configured=True, **status)

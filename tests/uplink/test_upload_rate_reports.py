@@ -53,7 +53,7 @@ async def test_upload_rate_in_statistics_and_grading(
     assert records.status_code == 200, records.text
     behind = records.json()
     assert behind["total"] == 1
-    assert behind["items"][0]["state"] == "平台拒收"
+    assert behind["items"][0]["state"] == "记录被拒收"
     assert behind["items"][0]["platform_message"] == "车辆信息与备案不符"
 
 
