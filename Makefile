@@ -108,6 +108,24 @@ demo: install ## Run the whole system on embedded defaults; Ctrl-C stops everyth
 bench-ledger: install ## Ledger query benchmark with and without RLS (1M pass events)
 	$(BIN)/python bench/ledger_queries.py
 
+# Training our own plate models (issue 18): the lock's packages plus the CPU build of torch, in a venv
+# of its own; torch never enters requirements.lock or .venv (docs/libraries.md).
+TRAIN_VENV := .venv-train
+TRAIN_STAMP := $(TRAIN_VENV)/.installed
+TORCH_VERSION := 2.13.0
+
+$(TRAIN_STAMP): $(LOCK)
+	$(PY) -m venv $(TRAIN_VENV)
+	$(TRAIN_VENV)/bin/python -m pip install -q pip==$(PIP_VERSION) 2>&1 | grep -v "ignored" || true
+	$(TRAIN_VENV)/bin/pip install -q --require-hashes --no-deps -r $(LOCK) 2>&1 | grep -vE "ignored|^$$" || true
+	$(TRAIN_VENV)/bin/pip install -q torch==$(TORCH_VERSION) 2>&1 | grep -vE "ignored|^$$" || true
+	$(TRAIN_VENV)/bin/pip install -q --no-deps --no-build-isolation -e . 2>&1 | grep -vE "ignored|^$$" || true
+	@$(TRAIN_VENV)/bin/python -c "import torch, cv2, onnxruntime" || { echo "training environment incomplete"; exit 1; }
+	@touch $@
+
+.PHONY: train-env
+train-env: $(TRAIN_STAMP) ## Training environment .venv-train (lock + CPU torch) for agent/vision/training
+
 .PHONY: clean
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) $(CHECKOV_VENV) .data
