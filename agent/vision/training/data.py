@@ -31,8 +31,9 @@ def to_line(img: Image8, double_row: bool, top_share: float = 0.36) -> Image8:
     h = img.shape[0]
     cut = max(1, round(h * top_share))
     top, bottom = img[:cut], img[cut:]
-    top = cv2.resize(top, (max(1, round(top.shape[1] * bottom.shape[0] / top.shape[0] * 0.6)), bottom.shape[0]))
-    return np.ascontiguousarray(np.hstack([top, bottom]))
+    size = (max(1, round(top.shape[1] * bottom.shape[0] / top.shape[0] * 0.6)), bottom.shape[0])
+    top_row = np.asarray(cv2.resize(top, size), np.uint8)
+    return np.ascontiguousarray(np.hstack([top_row, bottom]))
 
 
 def normalise(line: Image8, width: int = INPUT_WIDTH) -> npt.NDArray[np.float32]:
@@ -53,8 +54,9 @@ def degrade(img: Image8, rng: random.Random) -> Image8:
     canvas = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     ch, cw = canvas.shape[:2]
     jitter = 0.06
-    src = np.float32([[pad, pad], [pad + w, pad], [pad + w, pad + h], [pad, pad + h]])
-    dst = src + np.float32([[rng.uniform(-jitter, jitter) * w, rng.uniform(-jitter, jitter) * h] for _ in range(4)])
+    src = np.array([[pad, pad], [pad + w, pad], [pad + w, pad + h], [pad, pad + h]], np.float32)
+    shift = [[rng.uniform(-jitter, jitter) * w, rng.uniform(-jitter, jitter) * h] for _ in range(4)]
+    dst = src + np.array(shift, np.float32)
     matrix = cv2.getPerspectiveTransform(src, dst)
     warped = cv2.warpPerspective(canvas, matrix, (cw, ch), borderMode=cv2.BORDER_REPLICATE)
     m = rng.uniform(-0.05, 0.05)  # tight or loose crop
@@ -62,25 +64,26 @@ def degrade(img: Image8, rng: random.Random) -> Image8:
     crop = warped[y1 : ch - y1, x1 : cw - x1]
     scale = rng.uniform(60, 300) / crop.shape[1]
     small = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    out = small.astype(np.float32)
+    out: npt.NDArray[np.float32] = np.asarray(small, np.float32)
     if rng.random() < 0.4:
         k = rng.choice([3, 5, 7])
         kernel = np.zeros((k, k), np.float32)
         kernel[k // 2, :] = 1.0 / k
-        out = cv2.filter2D(out, -1, kernel)
+        out = np.asarray(cv2.filter2D(out, -1, kernel), np.float32)
     if rng.random() < 0.3:
-        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 1.5))
+        out = np.asarray(cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 1.5)), np.float32)
     if rng.random() < 0.35:  # low light
         out = 255.0 * (out / 255.0) ** rng.uniform(1.3, 2.5) * rng.uniform(0.3, 0.8)
     if rng.random() < 0.2:  # glare
         out = out + rng.uniform(30, 90)
-    out = out * np.float32([rng.uniform(0.85, 1.15) for _ in range(3)])  # colour cast
-    out = out + np.random.default_rng(rng.randrange(2**32)).normal(0, rng.uniform(0, 12), out.shape)
-    out8 = np.clip(out, 0, 255).astype(np.uint8)
+    out = out * np.array([rng.uniform(0.85, 1.15) for _ in range(3)], np.float32)  # colour cast
+    noise = np.random.default_rng(rng.randrange(2**32)).normal(0, rng.uniform(0, 12), out.shape)
+    out8: Image8 = np.clip(out + noise, 0, 255).astype(np.uint8)
     if rng.random() < 0.5:
         ok, buf = cv2.imencode(".jpg", out8, [cv2.IMWRITE_JPEG_QUALITY, rng.randint(25, 90)])
-        if ok:
-            out8 = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+        if decoded is not None:
+            out8 = np.asarray(decoded, np.uint8)
     return np.asarray(out8, np.uint8)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch  # type: ignore[import-not-found]
-from torch import nn  # type: ignore[import-not-found]
+from torch import nn
 
 from agent.vision.training.charset import NUM_CLASSES
 

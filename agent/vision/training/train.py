@@ -40,7 +40,7 @@ def _batch(stream: Iterator[tuple[Any, list[int]]], size: int) -> tuple[Any, Any
 
 
 def main() -> int:  # noqa: PLR0915
-    import torch  # type: ignore[import-not-found]  # noqa: PLC0415
+    import torch  # noqa: PLC0415
 
     from agent.vision.training.model import PlateNet, export_onnx  # noqa: PLC0415
 
