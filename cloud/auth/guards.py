@@ -137,8 +137,8 @@ def _check_content_type(connection: ASGIConnection[Any, Any, Any, Any], handler:
 async def authenticated(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """Guard: strict JSON content type, resolve the principal and its session, refuse regulator writes and
     one-time-password accounts, enforce the handler's ``roles`` option."""
-    _check_content_type(connection, handler)
     if handler.opt.get("public"):
+        _check_content_type(connection, handler)
         return
     token = _token_from(connection)
     if not token:
@@ -158,6 +158,7 @@ async def authenticated(connection: ASGIConnection[Any, Any, Any, Any], handler:
         raise forbidden()
     if roles is None and method not in READ_METHODS and not handler.opt.get("self_service") and not principal.can_write:
         raise forbidden()
+    _check_content_type(connection, handler)  # after the role checks: a forbidden write is 403 whatever it sends
 
 
 def session_id_of(connection: ASGIConnection[Any, Any, Any, Any]) -> uuid.UUID | None:

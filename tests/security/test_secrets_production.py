@@ -172,9 +172,19 @@ async def test_the_regulator_role_cannot_read_platform_credentials(db_urls, clie
     conn = await asyncpg.connect(db_urls.regulator_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         await conn.execute("SELECT set_config('app.region_code', '42', false)")
-        for query in ("SELECT credentials_enc FROM uplink_platform", "SELECT count(*) FROM uplink_platform"):
+        for query in (
+            "SELECT credentials_enc FROM uplink_platform",
+            "SELECT credentials_dek, credentials_key_id FROM uplink_platform",
+            "SELECT * FROM uplink_platform",
+        ):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.fetch(query)
+        # What is not secret stays readable (whether the enterprise reports to a platform, and which).
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.region_code', '42', true)")
+            assert (
+                await conn.fetchval("SELECT count(*) FROM uplink_platform WHERE tenant_id = $1", tenant.tenant_id) == 1
+            )
         for function in ("uplink_credential_tenants()", "auth_session_active(gen_random_uuid(), gen_random_uuid())"):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.fetch(f"SELECT {function}")

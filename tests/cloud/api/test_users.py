@@ -100,7 +100,8 @@ async def test_change_role_deactivate_and_reset(client, make_tenant, make_user, 
     assert refused.status_code == 401
 
     actions = [a["action"] for a in (await client.get("/api/v1/audit-log", headers=admin)).json()["items"]]
-    assert actions[:3] == ["user.updated", "user.password_reset", "user.updated"]
+    assert [a for a in actions if a.startswith("user.")][:3] == ["user.updated", "user.password_reset", "user.updated"]
+    assert "auth.login_failed" in actions  # the old password, then the deactivated account (issue 17)
 
 
 async def test_admin_cannot_lock_the_tenant_out(client, make_tenant, make_user, login_as) -> None:

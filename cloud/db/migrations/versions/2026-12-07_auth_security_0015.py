@@ -8,8 +8,9 @@
   through the SECURITY DEFINER functions below; the regulator role has no access at all.
 * ``uplink_platform``: ``credentials_key_id`` (the master key that wraps the record's data key) and
   ``credentials_dek`` (the wrapped data key; NULL = a legacy row encrypted directly with the master key,
-  which ``ecogate uplink rotate-key`` re-encrypts). The regulator role loses SELECT on the table: it never
-  sees credentials, not even encrypted (issue 17 finding 3).
+  which ``ecogate uplink rotate-key`` re-encrypts). The regulator role keeps SELECT on the non-secret
+  columns only (whether a tenant has a platform, its profile, …): it never sees credentials, not even
+  encrypted (issue 17 finding 3).
 
 Revision ID: 0015_auth_security
 Revises: 0014_uplink_leases
@@ -30,15 +31,13 @@ down_revision: str | None = "0014_uplink_leases"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_DEFINER = "SECURITY DEFINER SET search_path = public, pg_temp"
-
 _FUNCTIONS = {
-    "auth_throttle_locked_until(p_keys text[])": f"""
-RETURNS timestamptz LANGUAGE sql STABLE {_DEFINER} AS $$
+    "auth_throttle_locked_until(p_keys text[])": """
+RETURNS timestamptz LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT max(locked_until) FROM auth_throttle WHERE key = ANY(p_keys) AND locked_until > now()
 $$""",
-    "auth_throttle_fail(p_key text, p_limit integer, p_window_s integer, p_lock_s integer)": f"""
-RETURNS timestamptz LANGUAGE plpgsql {_DEFINER} AS $$
+    "auth_throttle_fail(p_key text, p_limit integer, p_window_s integer, p_lock_s integer)": """
+RETURNS timestamptz LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_failures integer;
     v_until timestamptz;
@@ -60,38 +59,57 @@ BEGIN
     RETURN v_until;
 END
 $$""",
-    "auth_throttle_clear(p_key text)": f"""
-RETURNS boolean LANGUAGE sql {_DEFINER} AS $$
+    "auth_throttle_clear(p_key text)": """
+RETURNS boolean LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH gone AS (DELETE FROM auth_throttle WHERE key = p_key RETURNING locked_until)
     SELECT coalesce(bool_or(locked_until > now()), false) FROM gone
 $$""",
-    "auth_session_open(p_id uuid, p_user uuid, p_tenant uuid, p_expires timestamptz, p_address text)": f"""
-RETURNS void LANGUAGE sql {_DEFINER} AS $$
+    "auth_session_open(p_id uuid, p_user uuid, p_tenant uuid, p_expires timestamptz, p_address text)": """
+RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
     DELETE FROM user_session WHERE user_id = p_user AND expires_at < now() - interval '1 day';
-    INSERT INTO user_session (id, user_id, tenant_id, expires_at, address) VALUES (p_id, p_user, p_tenant, p_expires, p_address);
+    INSERT INTO user_session (id, user_id, tenant_id, expires_at, address)
+    VALUES (p_id, p_user, p_tenant, p_expires, p_address);
 $$""",
-    "auth_session_active(p_id uuid, p_user uuid)": f"""
-RETURNS boolean LANGUAGE sql STABLE {_DEFINER} AS $$
+    "auth_session_active(p_id uuid, p_user uuid)": """
+RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT EXISTS (SELECT 1 FROM user_session WHERE id = p_id AND user_id = p_user
                    AND revoked_at IS NULL AND expires_at > now())
 $$""",
-    "auth_session_revoke(p_id uuid, p_reason text)": f"""
-RETURNS integer LANGUAGE sql {_DEFINER} AS $$
+    "auth_session_revoke(p_id uuid, p_reason text)": """
+RETURNS integer LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH done AS (UPDATE user_session SET revoked_at = now(), revoked_reason = p_reason
                   WHERE id = p_id AND revoked_at IS NULL RETURNING 1)
     SELECT count(*)::integer FROM done
 $$""",
-    "auth_session_revoke_user(p_user uuid, p_reason text, p_keep uuid)": f"""
-RETURNS integer LANGUAGE sql {_DEFINER} AS $$
+    "auth_session_revoke_user(p_user uuid, p_reason text, p_keep uuid)": """
+RETURNS integer LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH done AS (UPDATE user_session SET revoked_at = now(), revoked_reason = p_reason
                   WHERE user_id = p_user AND revoked_at IS NULL AND id IS DISTINCT FROM p_keep RETURNING 1)
     SELECT count(*)::integer FROM done
 $$""",
-    "uplink_credential_tenants()": f"""
-RETURNS SETOF uuid LANGUAGE sql STABLE {_DEFINER} AS $$
+    "uplink_credential_tenants()": """
+RETURNS SETOF uuid LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
     SELECT tenant_id FROM uplink_platform
 $$""",
 }
+
+
+#: What a regulator may read of a tenant's platform: everything but the credentials and their keys.
+_REGULATOR_COLUMNS = (
+    "tenant_id",
+    "id",
+    "profile",
+    "base_url",
+    "enterprise_code",
+    "enterprise_name",
+    "enabled",
+    "photo_max_bytes",
+    "timeout_s",
+    "heartbeat_s",
+    "heartbeat_at",
+    "created_at",
+    "updated_at",
+)
 
 
 def upgrade() -> None:
@@ -133,10 +151,13 @@ def upgrade() -> None:
         sa.Column("credentials_key_id", sa.String(32), nullable=False, server_default="legacy"),
     )
     op.add_column("uplink_platform", sa.Column("credentials_dek", sa.LargeBinary(), nullable=True))
-    op.execute(f"REVOKE SELECT ON uplink_platform FROM {REGULATOR_ROLE}")
+    op.execute(f"REVOKE SELECT ON uplink_platform FROM {REGULATOR_ROLE}")  # noqa: S608 - constants only
+    op.execute(f"GRANT SELECT ({', '.join(_REGULATOR_COLUMNS)}) ON uplink_platform TO {REGULATOR_ROLE}")
 
 
 def downgrade() -> None:
+    columns = ", ".join(_REGULATOR_COLUMNS)
+    op.execute(f"REVOKE SELECT ({columns}) ON uplink_platform FROM {REGULATOR_ROLE}")  # noqa: S608 - constants only
     op.execute(f"GRANT SELECT ON uplink_platform TO {REGULATOR_ROLE}")
     op.drop_column("uplink_platform", "credentials_dek")
     op.drop_column("uplink_platform", "credentials_key_id")
