@@ -1,0 +1,59 @@
+"""Reconnect storm (issue 16): a hub that accepts and closes with 4503 retry-after is not hammered.
+
+A real websockets server over TCP plays the hub whose database is down: it accepts every handshake
+and closes at once with close code 4503 ``retry-after=1``. The real :class:`SyncClient` must wait at
+least the retry-after between attempts and keep backing off (a session that never got healthy does
+not reset the backoff): before issue 16 one agent reconnected 243 times in a 20 s outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+from agent.outbox import Outbox
+from agent.sync.client import SyncClient
+from agent_protocol import messages as msg
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_try_later_close_is_honoured(tmp_path: Path) -> None:
+    attempts: list[float] = []
+
+    async def hub(ws: ServerConnection) -> None:
+        attempts.append(time.monotonic())
+        await ws.close(msg.CLOSE_TRY_LATER, msg.try_later_reason(1, "云端数据库暂不可用，请稍后重试"))
+
+    box = Outbox(tmp_path / "outbox", agent_id="agent-1")
+    async with serve(hub, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = SyncClient(f"ws://127.0.0.1:{port}/agent/ws", "token", box)
+        stop = asyncio.Event()
+        task = asyncio.create_task(client.run(stop))
+        await asyncio.sleep(4.0)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    box.close()
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
+    assert 1 <= len(attempts) <= 4, attempts  # 1 s retry-after plus jitter: never a storm
+    assert all(gap >= 0.95 for gap in gaps), gaps
+    assert client.backoff.failures == len(attempts)  # no reset: no session was healthy
+
+
+async def test_refused_connections_back_off_with_full_jitter(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox", agent_id="agent-1")
+    client = SyncClient("ws://127.0.0.1:9/agent/ws", "token", box)  # nothing listens on port 9
+    stop = asyncio.Event()
+    task = asyncio.create_task(client.run(stop))
+    await asyncio.sleep(3.0)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    box.close()
+    # Caps 1, 2, 4 s: a handful of attempts in 3 s, never a tight loop.
+    assert 1 <= client.backoff.attempts <= 8
