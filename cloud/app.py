@@ -28,7 +28,7 @@ from cloud.hub.checks import ChecksRunner
 from cloud.hub.commands import CommandBus
 from cloud.hub.pool import IngestPool
 from cloud.lib.limits import InputLimits
-from cloud.lib.problems import EXCEPTION_HANDLERS
+from cloud.lib.problems import EXCEPTION_HANDLERS, document_problems
 from cloud.logging import configure_logging
 from cloud.settings import Settings
 from cloud.uplink.worker import UplinkWorker
@@ -111,6 +111,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
         request_max_body_size=settings.blobs.max_bytes + 1024 * 1024,
         debug=False,
     )
+    document_problems(app.openapi_schema)  # every operation may answer a 4xx Problem Details
     blob_store = BlobStore(settings.blobs.root)
     app.state.settings = _with_secret(settings, secret)
     return app

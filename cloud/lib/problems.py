@@ -19,6 +19,8 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
+from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, Reference, Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -174,6 +176,17 @@ def _refused_value(exc: DBAPIError) -> ProblemError | None:
     return None
 
 
+def _raised_while_reading_request(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised by Litestar's request parsing (not by our own code)."""
+    frame = exc.__traceback__
+    while frame is not None:
+        name = frame.tb_frame.f_code.co_filename
+        if name.endswith(("litestar/_multipart.py", "litestar/_kwargs/extractors.py")):
+            return True
+        frame = frame.tb_next
+    return False
+
+
 def problem_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:  # noqa: PLR0911 - one branch per exception family
     """Render any exception as Problem Details."""
     if isinstance(exc, ProblemError):
@@ -194,6 +207,9 @@ def problem_handler(request: Request[Any, Any, Any], exc: Exception) -> Response
         return _response(request, ProblemError(exc.status_code, "http_error", "请求无法处理", str(exc.detail)))
     if isinstance(exc, DBAPIError) and (refused := _database_problem(exc)) is not None:
         return _response(request, refused)
+    if isinstance(exc, UnicodeDecodeError) and _raised_while_reading_request(exc):
+        # Litestar's multipart parser decodes text fields as UTF-8 and lets the error escape (issue 17).
+        return _response(request, ProblemError(400, "request_encoding", "请求参数不合法", "表单字段应为 UTF-8 编码"))
     log.error("unhandled error", path=request.url.path, exc_info=exc)
     return _response(
         request, ProblemError(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "服务器内部错误", "请稍后重试")
@@ -201,4 +217,96 @@ def problem_handler(request: Request[Any, Any, Any], exc: Exception) -> Response
 
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {Exception: problem_handler}
-__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "FieldError", "MediaType", "ProblemError", "problem_handler"]
+
+
+def document_problems(openapi: OpenAPI) -> OpenAPI:
+    """Declare the Problem Details answers on every operation of the OpenAPI document (issue 17).
+
+    Any operation can answer a 4xx Problem Details (validation, authentication, roles, not found,
+    conflicts, limits, throttling): one ``4XX`` response per operation says so, so clients and the
+    schemathesis run in CI can tell a documented refusal from an undocumented answer. 5xx stays
+    undocumented: a server error is always a bug.
+    """
+    text = Schema(type=OpenAPIType.STRING)
+    field = Schema(
+        type=OpenAPIType.OBJECT,
+        properties={"field": text, "code": text, "message": text},
+        required=["field", "code", "message"],
+    )
+    problem = Schema(
+        type=OpenAPIType.OBJECT,
+        description="RFC 9457 Problem Details：机器可读的 code 与中文 title/detail",
+        properties={
+            "type": text,
+            "title": text,
+            "status": Schema(type=OpenAPIType.INTEGER),
+            "detail": text,
+            "code": text,
+            "instance": text,
+            "errors": Schema(type=OpenAPIType.ARRAY, items=field),
+        },
+        required=["type", "title", "status", "detail", "code"],
+    )
+    if openapi.components.schemas is None:
+        openapi.components.schemas = {}
+    openapi.components.schemas["Problem"] = problem
+    response = OpenAPIResponse(
+        description="请求被拒绝（Problem Details）",
+        content={PROBLEM_JSON: OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Problem"))},
+    )
+    for name, schema in openapi.components.schemas.items():
+        if name != "Problem":  # echoes the request path, which may be anything
+            _document_strings(schema)
+    for item in (openapi.paths or {}).values():
+        for method in ("get", "put", "post", "delete", "patch"):
+            operation = getattr(item, method, None)
+            if operation is not None:
+                _document_operation(operation, response)
+    return openapi
+
+
+def _document_operation(operation: Any, response: OpenAPIResponse) -> None:
+    if operation.responses is None:
+        operation.responses = {}
+    for status in [s for s in operation.responses if s.startswith("4")]:
+        operation.responses[status] = response  # Litestar's own 400 says application/json
+    operation.responses.setdefault("4XX", response)
+    for parameter in operation.parameters or []:
+        _document_strings(getattr(parameter, "schema", None))
+    for media in (getattr(operation.request_body, "content", None) or {}).values():
+        _document_strings(media.schema)
+
+
+#: Strings free of NUL and control characters (tab, LF, CR allowed), as cloud.lib.limits enforces.
+NO_CONTROL_CHARACTERS = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
+
+
+def _document_strings(schema: Any) -> None:
+    """Add the no-control-character pattern to every free-text string schema under ``schema``."""
+    stack = [schema]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, Schema):
+            continue
+        is_string = item.type == OpenAPIType.STRING or (isinstance(item.type, list) and OpenAPIType.STRING in item.type)
+        if is_string and item.pattern is None and item.format is None and item.enum is None and item.const is None:
+            item.pattern = NO_CONTROL_CHARACTERS
+        stack.extend((item.properties or {}).values())
+        stack.extend(item.one_of or [])
+        stack.extend(item.any_of or [])
+        stack.extend(item.all_of or [])
+        if item.items is not None:
+            stack.append(item.items)
+        if isinstance(item.additional_properties, Schema):
+            stack.append(item.additional_properties)
+
+
+__all__ = [
+    "EXCEPTION_HANDLERS",
+    "PROBLEM_JSON",
+    "FieldError",
+    "MediaType",
+    "ProblemError",
+    "document_problems",
+    "problem_handler",
+]
