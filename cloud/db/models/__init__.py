@@ -32,6 +32,7 @@ from cloud.db.models._reports import (
     ReportDailyReason,
     ReportRefreshState,
 )
+from cloud.db.models._retention import LegalHold, RetentionPurge, RetentionSetting
 from cloud.db.models._sites import Gate, Lane, Site
 from cloud.db.models._uplink import UplinkAlarm, UplinkAttempt, UplinkDailyReport, UplinkOutbox, UplinkPlatform
 from cloud.db.models._vehicles import Vehicle, VehicleDocument, VehicleVersion
@@ -62,13 +63,14 @@ __all__ = [
     "InventorySheet",
     "Lane",
     "LaneRoi",
+    "LegalHold",
     "Membership",
     "NonRoadTransport",
     "PassClip",
     "PassCorrection",
     "PassEvent",
-    "PrecheckSerial",
     "PolicyVersion",
+    "PrecheckSerial",
     "Region",
     "RegionAlert",
     "ReportDaily",
@@ -76,6 +78,8 @@ __all__ = [
     "ReportDailyHour",
     "ReportDailyReason",
     "ReportRefreshState",
+    "RetentionPurge",
+    "RetentionSetting",
     "Site",
     "Tenant",
     "UplinkAlarm",
