@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -170,8 +171,21 @@ class BarrierSim:
 class Feeder:
     """Appends reads (with their read time) to the spool file while enabled; remembers which plate is which."""
 
-    def __init__(self, spool: Path, *, rate: float, refuse_share: float, rng: random.Random) -> None:
+    def __init__(
+        self,
+        spool: Path,
+        *,
+        rate: float,
+        refuse_share: float,
+        rng: random.Random,
+        outbox_db: Path | None = None,
+        max_backlog: int = 0,
+    ) -> None:
         self.spool = spool
+        #: With an outbox and a backlog limit, writing pauses while the lane is that many reads behind
+        #: (a loaded machine must not turn the soak into a queue the final run cannot drain).
+        self.outbox_db = outbox_db
+        self.max_backlog = max_backlog
         self.interval = 1.0 / rate
         self.refuse_share = refuse_share
         self.rng = rng
@@ -209,6 +223,9 @@ class Feeder:
         while not self._stop.is_set():
             if not self.enabled.wait(0.05):
                 continue
+            if self.outbox_db is not None and self.max_backlog and n % 20 == 0 and self._behind(n):
+                time.sleep(0.2)
+                continue
             n += 1
             allowed = self.rng.random() >= self.refuse_share
             plate = self.rng.choice(self.allowed_plates if allowed else self.refused_plates)
@@ -229,6 +246,17 @@ class Feeder:
                 self.plates[read_id] = plate
             os.write(self._fd, (line + "\n").encode())
             time.sleep(self.interval)
+
+    def _behind(self, written: int) -> bool:
+        assert self.outbox_db is not None
+        if not self.outbox_db.exists():
+            return written > self.max_backlog
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{self.outbox_db}?mode=ro", uri=True, timeout=5)) as conn:
+                stored = int(conn.execute("SELECT count(*) FROM event WHERE read_id LIKE 'soak-%'").fetchone()[0])
+        except sqlite3.Error:
+            return False
+        return written - stored > self.max_backlog
 
     def snapshot(self) -> tuple[dict[str, bool], dict[str, str]]:
         with self._lock:
@@ -758,7 +786,14 @@ def soak(args: argparse.Namespace) -> Figures:
     for sim in sims.values():
         sim.start()
     spool_sim = sims[SPOOL_LANE]
-    feeder = Feeder(work / "reads.jsonl", rate=args.rate, refuse_share=args.refuse_share, rng=rng)
+    feeder = Feeder(
+        work / "reads.jsonl",
+        rate=args.rate,
+        refuse_share=args.refuse_share,
+        rng=rng,
+        outbox_db=db,
+        max_backlog=args.max_backlog,
+    )
     world = World(db, random.Random(rng.random()), refuse_share=args.refuse_share)
     save_snapshot(work / "registry-seed.json", feeder.registry())
     config = write_config(work, work / "registry-seed.json", world.url, args.max_read_age_s)
@@ -882,6 +917,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--camera-share", type=float, default=0.3, help="share of kills just after a camera record")
     parser.add_argument("--max-startup-s", type=float, default=1.5, help="start-up kills: latest moment after spawn")
     parser.add_argument("--max-after-open-s", type=float, default=0.4, help="other kills: latest moment after an open")
+    parser.add_argument("--max-backlog", type=int, default=150, help="pause the spool while this many reads behind")
     parser.add_argument("--max-read-age-s", type=float, default=15.0, help="the lanes' read age limit")
     parser.add_argument("--open-timeout-s", type=float, default=30.0, help="wait for the first open of a run")
     parser.add_argument("--drain-timeout-s", type=float, default=120.0, help="final run: wait for every read")
