@@ -10,7 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import uuid
 from pathlib import Path
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.db import models as m
 
 
 class BlobStore:
@@ -49,3 +55,24 @@ class BlobStore:
     def get(self, sha256: str) -> bytes:
         """Read an object (FileNotFoundError when absent)."""
         return self.path_for(sha256).read_bytes()
+
+    def delete(self, sha256: str) -> bool:
+        """Remove an object's bytes (retention, cloud/retention); False when it was not there."""
+        try:
+            self.path_for(sha256).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+
+async def record(session: AsyncSession, tenant_id: uuid.UUID, sha256: str, size_bytes: int, content_type: str) -> None:
+    """Record that the tenant stored an object (the ``blob`` row; once per tenant and digest, append-only).
+
+    The one writer of ``blob`` rows: the hub (photos and clips from agents) and vehicle documents call it,
+    after the bytes are in the store.
+    """
+    await session.execute(
+        insert(m.Blob)
+        .values(tenant_id=tenant_id, sha256=sha256, size_bytes=size_bytes, content_type=content_type)
+        .on_conflict_do_nothing(index_elements=[m.Blob.tenant_id, m.Blob.sha256])
+    )

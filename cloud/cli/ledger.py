@@ -153,17 +153,9 @@ def _verify_api(
 
 
 async def _tenants(database: Database) -> list[uuid.UUID]:
-    from sqlalchemy import select  # noqa: PLC0415
-
     from cloud.compliance import emergency  # noqa: PLC0415
-    from cloud.db import models as m  # noqa: PLC0415
 
-    async with database.system_session("ledger anchor --all: list provinces") as session, session.begin():
-        provinces = list(await session.scalars(select(m.Region.code).where(m.Region.level == "province")))
-    found: list[uuid.UUID] = []
-    for code in provinces:
-        found.extend(t for t, _ in await emergency.tenants_in_region(database, _principal(None), code))
-    return sorted(set(found))
+    return await emergency.all_tenants(database, _principal(None))
 
 
 async def _anchor(tenant_id: uuid.UUID | None) -> list[dict[str, Any]]:

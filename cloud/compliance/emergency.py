@@ -83,6 +83,16 @@ async def tenants_in_region(database: Database, actor: Principal, region_code: s
         return [(tid, str(code)) for tid, code in rows]
 
 
+async def all_tenants(database: Database, actor: Principal) -> list[uuid.UUID]:
+    """Every tenant of the platform, province by province through the regulator role's policy (sorted)."""
+    async with database.system_session("list provinces for a platform-wide job") as session, session.begin():
+        provinces = list(await session.scalars(select(m.Region.code).where(m.Region.level == "province")))
+    found: set[uuid.UUID] = set()
+    for code in provinces:
+        found.update(tenant for tenant, _ in await tenants_in_region(database, actor, code))
+    return sorted(found)
+
+
 @dataclass
 class AlertOutcome:
     """What a declaration or a cancellation reached."""

@@ -15,9 +15,9 @@ from typing import Final
 
 import anyio.to_thread
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud import blobs
 from cloud.blobs import BlobStore
 from cloud.db import models as m
 from cloud.domain import audit
@@ -117,11 +117,7 @@ async def add_document(
     if vehicle is None:
         raise not_found("车辆")
     digest = await anyio.to_thread.run_sync(store.put, upload.data)
-    await session.execute(
-        insert(m.Blob)
-        .values(tenant_id=tenant_id, sha256=digest, size_bytes=len(upload.data), content_type=content_type)
-        .on_conflict_do_nothing(index_elements=[m.Blob.tenant_id, m.Blob.sha256])
-    )
+    await blobs.record(session, tenant_id, digest, len(upload.data), content_type)
     document = m.VehicleDocument(
         tenant_id=tenant_id, vehicle_id=vehicle_id, kind=kind, blob_sha256=digest, created_by=principal.user_id
     )

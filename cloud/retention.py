@@ -1,0 +1,283 @@
+"""Retention of evidence (issue 21): photos and video past a tenant's period lose their bytes, never their record.
+
+REGULATION.md (HJ 1321-2023): ledgers, pass details and photos are kept at least **24 months**, video at least
+**12 months**. Per tenant (``retention_setting``, newest row wins, never below the floors) the daily run:
+
+* keeps every record: pass rows, weighings, corrections, chains and anchors are never deleted, so the ledger
+  is complete and ``ecogate ledger verify`` still passes (hashes cover the digests, not the bytes);
+* purges the **bytes** of photos (the pass's snapshots) of passes older than the photo period and of video
+  (the sealed clip and late clips) of passes older than the video period, unless a younger pass or a vehicle
+  document names the same object; each purged object is a ``retention_purge`` row (digest, kind, pass,
+  cutoff, reason) and the run is one audit entry;
+* does nothing at all for a tenant under a legal hold (``legal_hold``, newest row active);
+* deletes a blob file only when no tenant that stored it still holds it (``blob_unpurged_holders``):
+  files are content-addressed and shared.
+
+Periods are calendar months in 北京时间 (a pass of 2024-12-07 08:00 CST is purged from 2026-12-07 on with
+24 months). ``ecogate retention run [--now …] [--dry-run]`` runs it for every tenant; the filesystem blob
+store has no storage classes, so moving media to a colder class past the hot period is the object store's
+lifecycle rule (terraform/modules/storage) until the S3 backend lands (issue 20).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Final
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.blobs import BlobStore
+from cloud.compliance import emergency
+from cloud.db import models as m
+from cloud.db.engine import Database
+from cloud.domain import audit
+from tenants.context import Principal, Role
+from tenants.ids import new_id
+
+__all__ = [
+    "PHOTO_FLOOR_MONTHS",
+    "VIDEO_FLOOR_MONTHS",
+    "RetentionError",
+    "TenantRun",
+    "hold_active",
+    "months_before",
+    "periods",
+    "run_all",
+    "run_tenant",
+    "set_hold",
+    "set_periods",
+]
+
+log = structlog.get_logger(__name__)
+
+PHOTO_FLOOR_MONTHS: Final = 24
+VIDEO_FLOOR_MONTHS: Final = 12
+_SHANGHAI: Final = ZoneInfo("Asia/Shanghai")
+_RETENTION_USER: Final = uuid.UUID(int=0x5E7E)
+
+# Objects of passes before the cutoff that no pass at or after it (nor a vehicle document) names, and that
+# the tenant has not purged yet. Photos: the columns and every snapshot of the sealed event; video: the sealed
+# clip and the late clips (ADR 0020).
+_PHOTOS = text(
+    """
+WITH old AS (
+    SELECT p.id AS pass_id, s.sha FROM pass_event p
+    CROSS JOIN LATERAL (
+        SELECT p.scene_sha256 AS sha UNION SELECT p.plate_sha256
+        UNION SELECT e->>'sha256' FROM jsonb_array_elements(COALESCE(p.payload->'evidence'->'snapshots', '[]')) e
+    ) s
+    WHERE p.occurred_at < :cutoff AND s.sha IS NOT NULL
+), young AS (
+    SELECT s.sha FROM pass_event p
+    CROSS JOIN LATERAL (
+        SELECT p.scene_sha256 AS sha UNION SELECT p.plate_sha256
+        UNION SELECT e->>'sha256' FROM jsonb_array_elements(COALESCE(p.payload->'evidence'->'snapshots', '[]')) e
+    ) s
+    WHERE p.occurred_at >= :cutoff AND s.sha IS NOT NULL
+    UNION SELECT blob_sha256 FROM vehicle_document
+)
+SELECT DISTINCT ON (old.sha) old.sha, old.pass_id, COALESCE(b.size_bytes, 0) AS size
+FROM old LEFT JOIN blob b ON b.sha256 = old.sha
+WHERE old.sha NOT IN (SELECT sha FROM young WHERE sha IS NOT NULL)
+  AND old.sha NOT IN (SELECT sha256 FROM retention_purge)
+ORDER BY old.sha, old.pass_id
+"""
+)
+_VIDEOS = text(
+    """
+WITH refs AS (
+    SELECT p.id AS pass_id, p.occurred_at, p.payload->'evidence'->'clip'->>'sha256' AS sha FROM pass_event p
+    UNION ALL
+    SELECT c.pass_event_id, p.occurred_at, c.sha256 FROM pass_clip c
+    JOIN pass_event p ON p.tenant_id = c.tenant_id AND p.id = c.pass_event_id
+)
+SELECT DISTINCT ON (r.sha) r.sha, r.pass_id, COALESCE(b.size_bytes, 0) AS size
+FROM refs r LEFT JOIN blob b ON b.sha256 = r.sha
+WHERE r.sha IS NOT NULL AND r.occurred_at < :cutoff
+  AND r.sha NOT IN (SELECT sha FROM refs WHERE occurred_at >= :cutoff AND sha IS NOT NULL)
+  AND r.sha NOT IN (SELECT sha256 FROM retention_purge)
+ORDER BY r.sha, r.pass_id
+"""
+)
+
+
+class RetentionError(ValueError):
+    """A setting below the legal floor (Chinese message for people)."""
+
+
+@dataclass
+class TenantRun:
+    """What one tenant's run did."""
+
+    tenant_id: uuid.UUID
+    held: bool = False
+    photo_cutoff: dt.datetime | None = None
+    video_cutoff: dt.datetime | None = None
+    photos: int = 0
+    videos: int = 0
+    bytes_purged: int = 0
+    files_deleted: int = 0
+    files_shared: int = 0
+    digests: list[str] = field(default_factory=list)
+
+
+def months_before(now: dt.datetime, months: int) -> dt.datetime:
+    """The same wall-clock moment ``months`` calendar months earlier in 北京时间 (day clamped to the month)."""
+    local = now.astimezone(_SHANGHAI)
+    index = local.year * 12 + local.month - 1 - months
+    year, month = divmod(index, 12)
+    month += 1
+    days = (dt.date(year + (month == 12), month % 12 + 1, 1) - dt.timedelta(days=1)).day
+    return local.replace(year=year, month=month, day=min(local.day, days)).astimezone(dt.UTC)
+
+
+def _principal(tenant_id: uuid.UUID) -> Principal:
+    return Principal(user_id=_RETENTION_USER, role=Role.TENANT_ADMIN, tenant_id=tenant_id, login="system-retention")
+
+
+async def periods(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[int, int]:
+    """(photo months, video months) of a tenant: its newest setting, or the legal floors."""
+    row = (
+        await session.execute(
+            select(m.RetentionSetting.photo_months, m.RetentionSetting.video_months)
+            .where(m.RetentionSetting.tenant_id == tenant_id)
+            .order_by(m.RetentionSetting.set_at.desc(), m.RetentionSetting.id.desc())
+            .limit(1)
+        )
+    ).first()
+    return (int(row[0]), int(row[1])) if row else (PHOTO_FLOOR_MONTHS, VIDEO_FLOOR_MONTHS)
+
+
+async def set_periods(
+    session: AsyncSession, principal: Principal, tenant_id: uuid.UUID, photo_months: int, video_months: int, reason: str
+) -> None:
+    """Record new periods (refused below the floors), audited."""
+    if photo_months < PHOTO_FLOOR_MONTHS:
+        raise RetentionError(f"照片保存期限不得少于 {PHOTO_FLOOR_MONTHS} 个月（HJ 1321-2023）")
+    if video_months < VIDEO_FLOOR_MONTHS:
+        raise RetentionError(f"视频保存期限不得少于 {VIDEO_FLOOR_MONTHS} 个月（HJ 1321-2023）")
+    session.add(
+        m.RetentionSetting(
+            tenant_id=tenant_id,
+            photo_months=photo_months,
+            video_months=video_months,
+            set_by=principal.login,
+            reason=reason[:200],
+        )
+    )
+    detail = {"photo_months": photo_months, "video_months": video_months, "reason": reason}
+    audit.record(session, principal, "retention.periods_set", "tenant", tenant_id, detail, tenant_id=tenant_id)
+
+
+async def hold_active(session: AsyncSession, tenant_id: uuid.UUID) -> bool:
+    """Whether the tenant's newest legal-hold row is active."""
+    active = await session.scalar(
+        select(m.LegalHold.active)
+        .where(m.LegalHold.tenant_id == tenant_id)
+        .order_by(m.LegalHold.set_at.desc(), m.LegalHold.id.desc())
+        .limit(1)
+    )
+    return bool(active)
+
+
+async def set_hold(
+    session: AsyncSession, principal: Principal, tenant_id: uuid.UUID, active: bool, reason: str
+) -> None:
+    """Start or lift a legal hold, audited."""
+    session.add(m.LegalHold(tenant_id=tenant_id, active=active, reason=reason[:200], set_by=principal.login))
+    action = "retention.hold_started" if active else "retention.hold_lifted"
+    audit.record(session, principal, action, "tenant", tenant_id, {"reason": reason}, tenant_id=tenant_id)
+
+
+async def run_tenant(
+    database: Database, blobs: BlobStore, tenant_id: uuid.UUID, now: dt.datetime, *, dry_run: bool = False
+) -> TenantRun:
+    """Purge one tenant's expired media (module docstring); records first, bytes after the commit."""
+    result = TenantRun(tenant_id)
+    principal = _principal(tenant_id)
+    async with database.session(principal) as session, session.begin():
+        if await hold_active(session, tenant_id):
+            result.held = True
+            log.info("retention.held", tenant_id=str(tenant_id))
+            return result
+        photo_months, video_months = await periods(session, tenant_id)
+        result.photo_cutoff = months_before(now, max(photo_months, PHOTO_FLOOR_MONTHS))
+        result.video_cutoff = months_before(now, max(video_months, VIDEO_FLOOR_MONTHS))
+        plan = [
+            ("photo", row, result.photo_cutoff, f"照片超过保存期限 {photo_months} 个月")
+            for row in (await session.execute(_PHOTOS, {"cutoff": result.photo_cutoff})).all()
+        ] + [
+            ("video", row, result.video_cutoff, f"视频超过保存期限 {video_months} 个月")
+            for row in (await session.execute(_VIDEOS, {"cutoff": result.video_cutoff})).all()
+        ]
+        seen: set[str] = set()
+        for kind, (sha, pass_id, size), cutoff, reason in plan:
+            if sha in seen:  # a clip that is also a photo (never in practice): purge once
+                continue
+            seen.add(sha)
+            result.digests.append(sha)
+            result.bytes_purged += int(size)
+            if kind == "photo":
+                result.photos += 1
+            else:
+                result.videos += 1
+            if not dry_run:
+                session.add(
+                    m.RetentionPurge(
+                        id=new_id(),
+                        tenant_id=tenant_id,
+                        sha256=sha,
+                        kind=kind,
+                        pass_event_id=pass_id,
+                        size_bytes=int(size),
+                        cutoff=cutoff,
+                        reason=reason,
+                    )
+                )
+        if dry_run or not result.digests:
+            return result
+        detail = {
+            "photos": result.photos,
+            "videos": result.videos,
+            "bytes": result.bytes_purged,
+            "photo_cutoff": result.photo_cutoff.isoformat(),
+            "video_cutoff": result.video_cutoff.isoformat(),
+        }
+        audit.record(session, principal, "retention.purged", "tenant", tenant_id, detail, tenant_id=tenant_id)
+    # After the commit: a file goes only when every tenant that stored it has purged it.
+    async with database.session(principal) as session, session.begin():
+        for sha in result.digests:
+            holders = await session.scalar(text("SELECT blob_unpurged_holders(:sha)"), {"sha": sha})
+            if holders == 0 and blobs.delete(sha):
+                result.files_deleted += 1
+            elif holders:
+                result.files_shared += 1
+    log.info(
+        "retention.purged",
+        tenant_id=str(tenant_id),
+        photos=result.photos,
+        videos=result.videos,
+        files_deleted=result.files_deleted,
+    )
+    return result
+
+
+async def run_all(database: Database, blobs: BlobStore, now: dt.datetime, *, dry_run: bool = False) -> list[TenantRun]:
+    """Run every tenant; a tenant that fails is logged and the others still run (the error is raised at the end)."""
+    actor = Principal(user_id=_RETENTION_USER, role=Role.PLATFORM_ADMIN, login="system-retention")
+    runs: list[TenantRun] = []
+    failed: list[uuid.UUID] = []
+    for tenant_id in await emergency.all_tenants(database, actor):
+        try:
+            runs.append(await run_tenant(database, blobs, tenant_id, now, dry_run=dry_run))
+        except Exception:
+            log.exception("retention.tenant_failed", tenant_id=str(tenant_id))
+            failed.append(tenant_id)
+    if failed:
+        raise RuntimeError(f"{len(failed)} 家企业的保存期限处理失败：{', '.join(map(str, failed))}")
+    return runs
