@@ -21,7 +21,7 @@ from litestar.exceptions import (
 )
 from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, Reference, Schema
 from litestar.openapi.spec.enums import OpenAPIType
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE, HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from hj1321.errors import InvalidValueError
@@ -187,6 +187,12 @@ def _raised_while_reading_request(exc: BaseException) -> bool:
     return False
 
 
+def _http_problem(exc: HTTPException) -> ProblemError:
+    if exc.status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE:  # Litestar's body limits, before the body is read
+        return ProblemError(413, "request_too_large", "请求过大", "请求体超过此接口允许的大小")
+    return ProblemError(exc.status_code, "http_error", "请求无法处理", str(exc.detail))
+
+
 def problem_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:  # noqa: PLR0911 - one branch per exception family
     """Render any exception as Problem Details."""
     if isinstance(exc, ProblemError):
@@ -204,7 +210,7 @@ def problem_handler(request: Request[Any, Any, Any], exc: Exception) -> Response
     if isinstance(exc, NotFoundException):
         return _response(request, ProblemError(404, "not_found", "未找到", "请求的资源不存在"))
     if isinstance(exc, HTTPException):
-        return _response(request, ProblemError(exc.status_code, "http_error", "请求无法处理", str(exc.detail)))
+        return _response(request, _http_problem(exc))
     if isinstance(exc, DBAPIError) and (refused := _database_problem(exc)) is not None:
         return _response(request, refused)
     if isinstance(exc, UnicodeDecodeError) and _raised_while_reading_request(exc):
