@@ -320,7 +320,10 @@ async def _open_flags(
                 else f"/api/v1/vehicles/{flag.vehicle_id}",
                 "label": f"{china_time(when)} {flag.plate or ''} {flags.anomaly_label(flag.code)}".strip(),
                 "code": flag.code,
+                "title": flags.anomaly_label(flag.code),
                 "message": flag.message,
+                "pass_event_id": flag.pass_event_id,
+                "vehicle_id": flag.vehicle_id,
             }
         )
     return out, total

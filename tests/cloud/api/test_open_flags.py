@@ -77,4 +77,12 @@ async def test_home_reports_grading_and_api_count_the_same_open_flags(
     shown = re.search(r'id="open-flags"><a href="/portal/reviews">(\d+)</a>', home.text)
     assert shown is not None, home.text[:2000]
     assert int(shown.group(1)) == summary
+    # The grading page's records of the indicator link each open flag to its pass, with its Chinese title.
+    page = await client.get("/portal/grading/open_flags")
+    assert page.status_code == 200
+    still_open = [i for i in items[1:] if i["pass_event_id"] and i["pass_event_id"] != voided_pass]
+    assert still_open
+    for item in still_open:
+        assert f'/portal/passes/{item["pass_event_id"]}"' in page.text
+    assert f'/portal/passes/{items[1]["id"]}"' not in page.text
     del ledger
