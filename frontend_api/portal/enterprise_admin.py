@@ -75,6 +75,8 @@ _DONE: Final = {
     "role": "已修改“{login}”的角色。",
     "disabled": "已停用“{login}”，该账号无法再登录。",
     "enabled": "已启用“{login}”。",
+    "unlocked": "已解除“{login}”的登录锁定。",
+    "signed_out": "已结束“{login}”的全部登录会话。",
     "password": "密码已修改。",
     "policy": "管控策略已保存为新版本，门禁终端将立即收到更新。",
 }
@@ -217,7 +219,10 @@ def _issued_page(
 async def update_user(  # noqa: PLR0911 - one answer per refusal
     request: Request[Any, Any, Any], user_id: FromPath[uuid.UUID]
 ) -> Response[Any]:
-    """Change a member's role, or disable / enable the account (``action`` = role | disable | enable)."""
+    """Change a member's role, disable / enable the account, lift its login lockout or end its sessions.
+
+    ``action`` = role | disable | enable | unlock | signout (the last two: issue 17, cloud/auth).
+    """
     principal = await enterprise_principal(request)
     if isinstance(principal, Response):
         return principal
@@ -236,6 +241,8 @@ async def update_user(  # noqa: PLR0911 - one answer per refusal
         role = Role(raw["role"])
     elif action in {"disable", "enable"}:
         active = action == "enable"
+    elif action in {"unlock", "signout"}:
+        return await _session_action(request, principal, user_id, action)
     else:
         return await _users_page(request, principal, row_errors={key: "未知的操作"}, status_code=422)
     database: Database = request.app.state.database
@@ -248,6 +255,26 @@ async def update_user(  # noqa: PLR0911 - one answer per refusal
     done = "role" if action == "role" else ("enabled" if active else "disabled")
     log.info("portal.user_updated", user_id=key, action=action, by=principal.login)
     return Redirect(f"{USERS_PATH}?done={done}&login={changed.account.login}", status_code=303)
+
+
+async def _session_action(
+    request: Request[Any, Any, Any], principal: Principal, user_id: uuid.UUID, action: str
+) -> Response[Any]:
+    """Lift a member's login lockout or end all of its sessions (audited in cloud.domain.users)."""
+    database: Database = request.app.state.database
+    try:
+        async with database.session(principal) as session, session.begin():
+            if action == "unlock":
+                await users.unlock(session, principal, user_id)
+            else:
+                await users.end_sessions(session, principal, user_id)
+            account = await session.get(m.UserAccount, user_id)
+            login = account.login if account is not None else ""
+    except ProblemError as exc:
+        return await _users_page(request, principal, row_errors={str(user_id): exc.detail}, status_code=exc.status)
+    log.info("portal.user_sessions", user_id=str(user_id), action=action, by=principal.login)
+    done = "unlocked" if action == "unlock" else "signed_out"
+    return Redirect(f"{USERS_PATH}?done={done}&login={login}", status_code=303)
 
 
 @post(f"{USERS_PATH}/{{user_id:uuid}}/password-reset", include_in_schema=False, opt={"public": True}, status_code=200)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import statistics
 import time
 import uuid
@@ -122,3 +123,36 @@ async def test_one_address_spraying_many_logins_is_locked(client) -> None:
     _is_problem(await _api(client, "spray-next", "wrong-password-1", headers), 429, "too_many_attempts")
     # Another address is not affected.
     assert (await _api(client, "spray-next", "wrong-password-1", _address())).status_code == 401
+
+
+async def test_the_users_page_lifts_a_lockout_and_ends_sessions(client, make_tenant, make_user) -> None:
+    tenant = await make_tenant()
+    guard = await make_user(tenant.tenant_id, Role.GUARD)
+    for _ in range(11):
+        await _api(client, guard, "wrong-password-1", _address())
+    assert (await _api(client, guard, PASSWORD, _address())).status_code == 429
+    signed = await client.post(
+        "/login", data={"login": tenant.admin_login, "password": PASSWORD}, follow_redirects=False
+    )
+    assert signed.status_code == 303
+    page = await client.get("/portal/users")
+    assert "解除锁定" in page.text
+    assert "强制下线" in page.text
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert csrf is not None
+    listed = (await client.get("/api/v1/users")).json()
+    guard_id = next(u["id"] for u in listed if u["login"] == guard)
+    done = await client.post(
+        f"/portal/users/{guard_id}", data={"csrf": csrf.group(1), "action": "unlock"}, follow_redirects=False
+    )
+    assert (done.status_code, done.headers["location"]) == (303, f"/portal/users?done=unlocked&login={guard}")
+    admin_cookie = client.cookies.get("ecogate_session")
+    response = await client.post("/api/v1/auth/login", json={"login": guard, "password": PASSWORD})
+    assert response.status_code == 200
+    client.cookies.set("ecogate_session", admin_cookie)  # the guard's sign-in replaced the admin's cookie
+    guard_token = {"Authorization": f"Bearer {response.json()['token']}"}
+    done = await client.post(
+        f"/portal/users/{guard_id}", data={"csrf": csrf.group(1), "action": "signout"}, follow_redirects=False
+    )
+    assert done.headers["location"] == f"/portal/users?done=signed_out&login={guard}"
+    assert (await client.get("/api/v1/auth/me", headers=guard_token)).status_code == 401
