@@ -58,6 +58,9 @@ DEFAULT_BATCH: Final = 100
 DEFAULT_WINDOW: Final = 4
 #: Late clip attachments sent and not yet acknowledged.
 ATTACH_WINDOW: Final = 4
+#: A connection whose oldest unacked batch waited this long is closed and opened again (issue 16: a hub
+#: stuck in its database after PostgreSQL kills kept answering pings and never acked).
+ACK_TIMEOUT_S: Final = 60.0
 
 
 def jittered_backoff(
@@ -117,6 +120,7 @@ class SyncClient:
         commands: CommandHook | None = None,
         prechecks: PrecheckBroker | None = None,
         healthy_after_s: float = HEALTHY_AFTER_S,
+        ack_timeout_s: float = ACK_TIMEOUT_S,
     ) -> None:
         """Prepare a client; nothing connects before :meth:`run`.
 
@@ -135,6 +139,7 @@ class SyncClient:
         self.poll_s = poll_s
         self.reconnect_delays = reconnect_delays
         self.backoff = Backoff(schedule=reconnect_delays, healthy_after_s=healthy_after_s)
+        self.ack_timeout_s = ack_timeout_s
         self.refused_delays = refused_delays
         self.last_acked_seq = 0
         self.connections = 0
@@ -241,6 +246,7 @@ class _Connection:
         self.outbox = client.outbox
         self.ws = ws
         self.inflight: list[int] = []  # last seq of each unacked batch
+        self.progress_at = time.monotonic()  # last ack progress (or the first batch sent after none)
         self.wants: asyncio.Queue[list[str]] = asyncio.Queue()
         self.wake = asyncio.Event()
         self.fatal: msg.Error | None = None
@@ -304,6 +310,7 @@ class _Connection:
             self.client._refused_wait = None  # noqa: SLF001 - progress: the next refusal starts a fresh backoff
         self.client.last_acked_seq = max(self.client.last_acked_seq, up_to)
         self.inflight = [s for s in self.inflight if s > up_to]
+        self.progress_at = time.monotonic()
 
     async def _read(self) -> None:
         async for frame in self.ws:
@@ -406,12 +413,20 @@ class _Connection:
                 await self._heartbeat()
                 next_beat = now + self.client.heartbeat_s
             sent = False
+            if self.inflight and now - self.progress_at > self.client.ack_timeout_s:
+                log.warning(
+                    "sync.ack_timeout", unacked_batches=len(self.inflight), waited_s=round(now - self.progress_at)
+                )
+                await self.ws.close(1011, "ack timeout")
+                return
             if len(self.inflight) < self.client.window:
                 batch = await asyncio.to_thread(self.outbox.next_batch, self.client.batch_size)
                 if batch:
                     await self._upload_blobs(batch, reader)
                     await self._send(msg.EventBatch(events=batch))
                     await asyncio.to_thread(self.outbox.mark_sent, [e.event_id for e in batch])
+                    if not self.inflight:
+                        self.progress_at = time.monotonic()
                     self.inflight.append(batch[-1].seq)
                     sent = True
             if not sent:

@@ -57,3 +57,50 @@ async def test_refused_connections_back_off_with_full_jitter(tmp_path: Path) -> 
     box.close()
     # Caps 1, 2, 4 s: a handful of attempts in 3 s, never a tight loop.
     assert 1 <= client.backoff.attempts <= 8
+
+
+async def test_a_hub_that_never_acks_is_left_and_reconnected(tmp_path: Path) -> None:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from agent_protocol.events import Decision, Direction, PassEvent, new_event_id  # noqa: PLC0415
+
+    hellos: list[float] = []
+
+    async def silent_hub(ws: ServerConnection) -> None:
+        msg.decode(await ws.recv(decode=False))  # hello
+        hellos.append(time.monotonic())
+        await ws.send(msg.encode(msg.Welcome(server_clock=datetime.now(UTC), last_stored_seq=0)))
+        async for _frame in ws:  # takes batches and heartbeats, never acks (a hub stuck in its database)
+            pass
+
+    box = Outbox(tmp_path / "outbox", agent_id="agent-1")
+    box.append(
+        PassEvent(
+            event_id=new_event_id(),
+            agent_id="agent-1",
+            site_id="site-1",
+            lane_id="lane-1",
+            direction=Direction.IN,
+            occurred_at=datetime.now(UTC),
+            plate="鄂A12345",
+            confidence=0.9,
+            decision=Decision.ALLOW,
+        )
+    )
+    async with serve(silent_hub, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = SyncClient(
+            f"ws://127.0.0.1:{port}/agent/ws",
+            "token",
+            box,
+            ack_timeout_s=1.0,
+            reconnect_delays=lambda: iter([0.2] * 50),
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(client.run(stop))
+        await asyncio.sleep(3.5)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert box.stats().acked == 0
+    box.close()
+    assert len(hellos) >= 2  # the stuck connection was given up and opened again
