@@ -32,6 +32,8 @@ def _engine(url: str, settings: DatabaseSettings) -> AsyncEngine:
         max_overflow=settings.pool_size,
         pool_pre_ping=True,
         echo=settings.echo,
+        # Statement parameters stay out of exception messages, hence out of logged tracebacks (issue 17).
+        hide_parameters=not settings.echo,
     )
 
 
