@@ -154,7 +154,7 @@ async def dashboard(session: AsyncSession, scope: Scope, period: Period, grade: 
     heavy_ok = sum(r.passes for r in heavy_trips if stats.is_compliant(r.fuel, r.stage))
     in_plant = await _register(session, scope, period, _IN_PLANT_SQL)
     nrmm = await _register(session, scope, period, _NRMM_SQL)
-    upload = await upload_status(session, scope.tenant_id, period)
+    upload = await upload_status(session, scope.tenant_id, period, platform_visible=not scope.regulator)
     quality = stats.data_quality(rows, await open_flags(session, scope.tenant_id, period), upload)
     ind = INDICATORS
     items = [

@@ -40,6 +40,7 @@ class Scope:
     grade: str
     settings: ReportSettings
     raw_days: list[dt.date] | None  # None: every day raw (aggregates never built and not writable)
+    regulator: bool = False  # read through the regulator role (which may not read uplink_platform)
 
 
 async def open_scope(session: AsyncSession, principal: Principal, tenant_id: uuid.UUID) -> Scope:
@@ -65,6 +66,7 @@ async def open_scope(session: AsyncSession, principal: Principal, tenant_id: uui
         tenant.grade,
         read_settings(tenant.industry, dict(tenant.settings or {})),
         raw_days,
+        principal.is_regulator,
     )
 
 
@@ -89,14 +91,16 @@ async def open_flags(session: AsyncSession, tenant_id: uuid.UUID, period: Period
     return await flags.count_open(session, tenant_id, period.start, period.end)
 
 
-async def upload_status(session: AsyncSession, tenant_id: uuid.UUID, period: Period) -> dict[str, Any] | None:
+async def upload_status(
+    session: AsyncSession, tenant_id: uuid.UUID, period: Period, *, platform_visible: bool = True
+) -> dict[str, Any] | None:
     """Upload KPIs of the period's records (issue 8 outbox, cloud/uplink); None without a platform.
 
     ``rate`` = records the platform holds / records queued for it (``accepted`` / ``expected``).
     """
     from cloud.uplink import outbox  # noqa: PLC0415 - reports read the uplink's tables, nothing more
 
-    status = await outbox.upload_status(session, tenant_id, period.start, period.end)
+    status = await outbox.upload_status(session, tenant_id, period.start, period.end, platform_visible=platform_visible)
     if status is None:
         return None
     rate = status["upload_rate"]
@@ -130,7 +134,7 @@ async def statistics(session: AsyncSession, scope: Scope, period: Period) -> dic
         "data_quality": stats.data_quality(
             rows,
             await open_flags(session, scope.tenant_id, period),
-            await upload_status(session, scope.tenant_id, period),
+            await upload_status(session, scope.tenant_id, period, platform_visible=not scope.regulator),
         ),
     }
 
