@@ -65,6 +65,9 @@ BACKOFF_CAP_S = 600.0
 LEASE_S = 30.0
 #: Photo refusals per family (REGULATION.md §2.4: transportControl clients retry a photo up to 4× with
 #: 500 ms gaps): retries after the first refusal and the gap; other families: 4 with the outbox backoff.
+#: A settle waits this long after the first answer so that answers arriving meanwhile share its statement
+#: (fewer, still short, transactions when answers trickle in one by one).
+SETTLE_GATHER_S = 0.05
 PHOTO_RETRY: dict[str, tuple[int, float | None]] = {"transport_control": (4, 0.5)}
 PHOTO_RETRY_DEFAULT: tuple[int, float | None] = (4, None)
 
@@ -187,7 +190,7 @@ def backoff_seconds(attempts: int, rnd: random.Random | None = None) -> float:
 
 def retry_delay(attempts: int, result: SendResult) -> float:
     """The one place a record's retry delay is decided: backoff after ``attempts`` failures, or the
-    platform's ``Retry-After`` when longer (switch to agent_protocol/backoff.py here once it exists)."""
+    platform's ``Retry-After`` when longer."""
     return max(backoff_seconds(attempts), result.retry_after_s or 0.0)
 
 
@@ -480,6 +483,8 @@ class UplinkWorker:
             finished = False
             while not finished:
                 ready = [await answers.get()]
+                if ready[0] is not None and SETTLE_GATHER_S > 0:  # answers of the next moments share the settle
+                    await asyncio.sleep(SETTLE_GATHER_S)
                 while not answers.empty():
                     ready.append(answers.get_nowait())
                 finished = None in ready
