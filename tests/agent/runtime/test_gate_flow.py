@@ -20,7 +20,7 @@ from agent.devices.sim import PtyEndpoint, RelayBarrierSimulator, WeighbridgeSim
 from agent.outbox import StoredWeighing
 from agent.runtime.app import Agent
 from agent.runtime.config import parse_config
-from agent_protocol.events import Decision, PassEvent
+from agent_protocol.events import Decision, ManualReason, PassEvent
 from hj1321.emission import EmissionStage
 from hj1321.plates import PlateColour
 from hj1321.vehicles import FuelType, VehicleCategory
@@ -225,6 +225,38 @@ async def test_refused_truck_on_the_deck_keeps_its_weight_to_itself(site: Site) 
         assert agent.outbox is not None
         assert agent.outbox.weighings(refused.event_id) == []
         assert [w for w in agent.outbox.weighings() if w.event_id is None] == []  # expired, not "unattributed"
+
+
+async def test_release_after_refusal_gets_the_released_trucks_weight(site: Site) -> None:
+    """The refused truck stands on the deck; the guard releases it: its plateau goes to the release."""
+    async with site.agent() as agent:
+        site.scale.set_weight(41_000)
+        await asyncio.sleep(0.3)
+        site.feed("gate-in", "stranger", STRANGER)
+        await until(lambda: _event(agent, "stranger") is not None)
+        await asyncio.sleep(2.6)  # its plateau settles while it is held at the barrier
+        released = await agent.lanes["gate-in"].manual_release(
+            operator="ww01",
+            operator_name="王五",
+            reason=ManualReason.REGISTRY_OUTDATED,
+            text="新车辆，已电话确认",
+            confirm_plate=True,
+        )
+        assert released is not None
+        assert (released.plate, released.trigger.operator_name) == (STRANGER, "王五")
+        await until(lambda: site.relay.opens == 1)
+        site.scale.set_weight(0)  # it drives off the deck
+        await until(lambda: bool(agent.outbox and agent.outbox.weighings(released.event_id)))
+        await until(
+            lambda: agent.outbox is not None and agent.outbox.weighings(released.event_id)[0].outcome != "waiting"
+        )
+        assert agent.outbox is not None
+        stored = agent.outbox.weighings(released.event_id)[0]
+        assert stored.record is not None
+        assert (stored.record.weight_kg, stored.record.plate) == (41_000, STRANGER)
+        refused = _event(agent, "stranger")
+        assert refused is not None
+        assert agent.outbox.weighings(refused.event_id) == []
 
 
 async def test_silent_scale_still_records_and_opens(site: Site) -> None:
