@@ -62,6 +62,9 @@ _LINE_GROW: Final = 0.5
 _FINE_TEXT_H: Final = 32.0
 _ROI_SIDE: Final = 480
 _FINE_MAX_SIDE: Final = 960
+#: Long side of the whole-frame det of the last-chance pass (issue 18: real photographs whose plate
+#: the coarse pass at 448 px never saw; plain PP-OCR reads them at 736-960 px).
+_WIDE_SIDE: Final = 960
 #: A coarse line with at least this many digits, provinces or suffixes (each at least this likely)
 #: but no valid read gets the fine pass (letters do not count: they are common on signs).
 _EVIDENCE_MIN: Final = 3
@@ -239,6 +242,9 @@ class PlateRecognizer:
             read a confident plate (a second, smaller or blurred plate in the same frame). Off by
             default: at a gate the frame's confident plate is the vehicle's, and the fine pass ran
             there only around sign text (measured: 36 of 246 such frames, 0 extra reads; issue 3).
+        wide_fallback: when a frame gave no read at all, run the det model once more on the whole
+            frame at 960 px (small pictures: enlarged up to 2x) and read its lines (issue 18: plates
+            the 448 px coarse pass or the 480 px single region missed on real photographs).
     """
 
     def __init__(
@@ -249,6 +255,7 @@ class PlateRecognizer:
         review_confidence: float = 0.85,
         max_regions: int = 8,
         thorough: bool = False,
+        wide_fallback: bool = True,
     ) -> None:
         self._det = TextDetector(create_session(DET_MODEL, threads))
         self._rec = create_session(REC_MODEL, threads)
@@ -258,6 +265,7 @@ class PlateRecognizer:
         self.review_confidence = review_confidence
         self.max_regions = max_regions
         self.thorough = thorough
+        self.wide_fallback = wide_fallback
 
     # -- localisation ---------------------------------------------------------------------------
 
@@ -317,14 +325,14 @@ class PlateRecognizer:
             found += self._read(img, extra, source)[0]
         return found, evidence
 
-    def _lines(self, img: Image8, region: _Region) -> list[TextBox]:
+    def _lines(self, img: Image8, region: _Region, max_side: int = _FINE_MAX_SIDE) -> list[TextBox]:
         """Fine text lines of one region, in ``img`` coordinates."""
         crop = img[region.y1 : region.y2, region.x1 : region.x2]
         # Bring the text to about 32 px for the fine pass: upscale small plates, shrink big ones.
         # A whole small image (text_h <= 0) carries its factor instead (see _regions).
         factor = -region.text_h if region.text_h <= 0 else min(2.0, max(0.5, _FINE_TEXT_H / region.text_h))
         # Bound the det input (time, and the memory arena's high-water mark).
-        factor = min(factor, _FINE_MAX_SIDE / max(crop.shape[0], crop.shape[1], 1))
+        factor = min(factor, max_side / max(crop.shape[0], crop.shape[1], 1))
         if factor != 1.0:
             interpolation = cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA
             crop = np.asarray(cv2.resize(crop, None, fx=factor, fy=factor, interpolation=interpolation), np.uint8)
@@ -531,6 +539,12 @@ class PlateRecognizer:
                 rest = [line for line in coarse if line not in pending]
                 for region in self._regions(rest, w, h):
                     found += self._read_lines(img, self._lines(img, region), source, rescue=True)[0]
+        if not found and self.wide_fallback:
+            # Pass 4, last chance when nothing was read: the whole frame at 960 px (small pictures
+            # enlarged), every line read as in the fine pass. Costs time on frames without a read only.
+            factor = min(2.0, _WIDE_SIDE / max(h, w))
+            whole = _Region(0, 0, w, h, -factor, 1.0)
+            found, _ = self._read_lines(img, self._lines(img, whole, _WIDE_SIDE), source, rescue=True)
         found.sort(key=lambda item: -item[0])
         kept: list[PlateRead] = []
         for _, read in found:
