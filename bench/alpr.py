@@ -14,6 +14,14 @@ the seed, so every condition, ``empty`` included, has about 1/9 of the scenes). 
 * resident memory of the process with our recognizer loaded (before the baseline is loaded).
 
 Usage: ``.venv/bin/python bench/alpr.py [--scenes 1000] [--baseline-scenes 300] [--seed 0]``
+
+Real photographs (issue 18): ``.venv/bin/python bench/real_set.py build`` once, then
+``.venv/bin/python bench/alpr.py --real --part tune|frozen|all [--show-failures]``: exact-match
+accuracy per group beside plain PP-OCR (its top read and whether the plate is among its reads), ms
+per image, and our misses by cause (no detection, detected but rejected by the grammar or by
+confidence, wrong characters/length, wrong colour, false read on an empty scene), with the miss
+crops (whole frames when nothing was read) in ``.data/real-misses/<part>/``. Tune on ``tune`` only;
+``frozen`` is reported, never tuned on.
 """
 
 from __future__ import annotations
@@ -148,6 +156,32 @@ class Baseline:
                         found.append((min(s_a, s_b), text))
         return max(found)[1] if found else None
 
+    def texts(self, img: np.ndarray) -> tuple[str | None, list[str]]:
+        """The plain pipeline's plate (as :meth:`read`) and every text it read, canonical, with the
+        vertically adjacent pairs joined (for "the plate is among its reads")."""
+        result, _ = self.engine(img, use_det=True, use_cls=False, use_rec=True)
+        if not result:
+            return None, []
+        lines = [
+            (np.asarray(box, dtype=np.float32), canonical_plate(text), float(score)) for box, text, score in result
+        ]
+        texts = [t for _, t, _ in lines]
+        found: list[tuple[float, str]] = [(s, t) for _, t, s in lines if is_valid_plate(t)]
+        for box_a, text_a, s_a in lines:
+            for box_b, text_b, s_b in lines:
+                if box_a is box_b:
+                    continue
+                ax1, _ = box_a.min(axis=0)
+                ax2, ay2 = box_a.max(axis=0)
+                bx1, by1 = box_b.min(axis=0)
+                bx2, by2 = box_b.max(axis=0)
+                bh = by2 - by1
+                if ay2 <= by1 + 0.3 * bh and by1 - ay2 < bh and bx1 <= (ax1 + ax2) / 2 <= bx2:
+                    texts.append(text_a + text_b)
+                    if is_valid_plate(text_a + text_b):
+                        found.append((min(s_a, s_b), text_a + text_b))
+        return (max(found)[1] if found else None), texts
+
 
 SINGLE_READ_THRESHOLDS = (0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999)
 
@@ -180,6 +214,187 @@ def single_read_report(scenes: int, seed: int) -> int:
     return 0
 
 
+class _DecodeProbe:
+    """Wraps a recognizer's decoder to record what each rec crop spelled (masked greedy path) and
+    whether the grammar-constrained decode accepted it: the cause of a miss ("no detection" vs
+    "detected but rejected"). Bench-only instrumentation; the recognizer is not changed."""
+
+    def __init__(self, decoder: object) -> None:
+        self.inner = decoder
+        self.calls: list[tuple[str, float | None]] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def decode(self, lines: list[np.ndarray], weak: float = 0.5) -> object:
+        inner = self.inner
+        segments = [seg for line in lines for seg in inner.segments(line)]  # type: ignore[attr-defined]
+        text = "".join(inner.alphabet[int(seg.probs.argmax())] for seg in segments)  # type: ignore[attr-defined]
+        result = inner.decode(lines, weak)  # type: ignore[attr-defined]
+        self.calls.append((text, None if result is None else float(result.confidence)))
+        return result
+
+
+def _lcs(a: str, b: str) -> int:
+    prev = [0] * (len(b) + 1)
+    for ca in a:
+        cur = [0]
+        for j, cb in enumerate(b):
+            cur.append(prev[j] + 1 if ca == cb else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+def _seen(truth: str, text: str) -> bool:
+    """The plate's text is (nearly) in ``text``: all but at most two characters, in order."""
+    return _lcs(truth, text) >= len(truth) - 2
+
+
+def real_report(args: argparse.Namespace) -> int:
+    """Exact-match accuracy on the real development set (bench/real_set.py), per group, beside the
+    plain PP-OCR pipeline on the same images in the same run; misses by cause with crops written."""
+    import cv2  # noqa: PLC0415
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import real_set  # noqa: PLC0415
+
+    sources = [s for s in real_set.load() if args.part in ("all", s.part)]
+    if args.real_limit:
+        sources = sources[: args.real_limit]
+    folder = Path(args.real_dir)
+    started = dt.datetime.now().astimezone()
+    print(f"# ALPR bench on the real set, {started:%Y-%m-%d %H:%M %Z}, part={args.part}, {len(sources)} images")
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    rec = PlateRecognizer(threads=2)
+    probe = _DecodeProbe(rec.decoder)
+    rec.decoder = probe  # type: ignore[assignment]
+    baseline = None if args.no_baseline else Baseline(simplified=args.baseline_models == "rewritten")
+    misses_dir = Path(args.misses_dir) / args.part
+    if misses_dir.exists():
+        import shutil  # noqa: PLC0415
+
+        shutil.rmtree(misses_dir)
+    misses_dir.mkdir(parents=True)
+
+    # group → [n, ours exact, plain top exact, plain among reads, ours colour right (of exact)]
+    table: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    causes: dict[str, int] = defaultdict(int)
+    cause_by_group: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    ms_ours: dict[str, list[float]] = defaultdict(list)
+    ms_plain: dict[str, list[float]] = defaultdict(list)
+    t0 = time.perf_counter()
+    for i, src in enumerate(sources):
+        img = cv2.imread(str(folder / real_set.file_name(src)))
+        if img is None:
+            raise SystemExit(f"missing {folder / real_set.file_name(src)}: run bench/real_set.py build")
+        h, w = img.shape[:2]
+        tags = set(filter(None, src.tags.split(",")))
+        groups = ["all"]
+        if src.group == "crop":
+            groups.append("crops")
+        elif not src.plate:
+            groups.append("scenes, empty (no plate)")
+        else:
+            groups += ["scenes, all with a plate", f"scenes, colour {src.colour}"]
+            if src.kind != "ordinary":
+                groups.append(f"scenes, kind {src.kind}")
+            groups += [f"scenes, {t}" for t in sorted(tags & {"night", "double_row", "hd", "ccpd", "truck"})]
+        size_key = "crop" if src.group == "crop" else ("hd" if max(h, w) >= 1600 else "scene")
+        order = ("ours", "plain") if i % 2 == 0 else ("plain", "ours")
+        reads: list = []
+        plain_top: str | None = None
+        plain_texts: list[str] = []
+        probe.calls = []
+        for engine in order:
+            t = time.perf_counter()
+            if engine == "ours":
+                reads = rec.recognize(img)
+                ms_ours[size_key].append((time.perf_counter() - t) * 1000)
+            elif baseline is not None:
+                plain_top, plain_texts = baseline.texts(img)
+                ms_plain[size_key].append((time.perf_counter() - t) * 1000)
+        best = reads[0] if reads else None
+        truth = src.plate
+        if not truth:
+            ok = not reads
+            plain_ok = plain_top is None
+            plain_among = plain_ok
+        else:
+            ok = best is not None and best.plate == truth
+            plain_ok = plain_top == truth
+            plain_among = any(truth in t for t in plain_texts)
+        colour_ok = ok and truth != "" and best is not None and best.colour == src.colour
+        for g in groups:
+            row = table[g]
+            row[0] += 1
+            row[1] += ok
+            row[2] += plain_ok
+            row[3] += plain_among
+            row[4] += colour_ok
+        cause = ""
+        if not truth:
+            cause = "" if ok else "false read on an empty scene"
+        elif best is None:
+            seen = [(text, conf) for text, conf in probe.calls if _seen(truth, text)]
+            if not seen:
+                cause = "no detection (no rec crop spelled the plate)"
+            elif all(conf is None for _, conf in seen):
+                cause = "detected, rejected by the grammar/segment count"
+            else:
+                cause = "detected, rejected: confidence below the minimum"
+        elif best.plate != truth:
+            cause = "wrong characters" if len(best.plate) == len(truth) else "wrong length"
+        elif best.colour != src.colour:
+            cause = "wrong colour"
+        if cause:
+            causes[cause] += 1
+            cause_by_group[src.group if truth else "empty"][cause] += 1
+            if best is not None:
+                x1, y1, x2, y2 = best.box
+                out = img[y1:y2, x1:x2]
+            else:
+                scale = min(1.0, 1280 / max(h, w))
+                out = cv2.resize(img, (round(w * scale), round(h * scale))) if scale < 1 else img
+            slug = cause.split(" (")[0].split(":")[0].replace(" ", "_").replace(",", "").replace("/", "-")
+            got = best.plate if best is not None else "none"
+            name = f"{slug}__{truth or 'empty'}__{got}__{src.blob[:8]}.jpg"
+            cv2.imencode(".jpg", out)[1].tofile(str(misses_dir / name))
+            if args.show_failures:
+                print(f"  miss [{cause}] {src.repo}:{src.path} truth={truth or '-'} ours={got} plain={plain_top}")
+
+    def pc(a: int, n: int) -> str:
+        return f"{100 * a / n:.1f}% ({a}/{n})" if n else "n/a"
+
+    print()
+    print(
+        "| group | n | ours exact | plain PP-OCR top read | plain: plate among its reads | ours colour right (of exact) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for g in sorted(table, key=lambda k: (k != "all", not k.startswith("crops"), k)):
+        n, o, p, a, c = table[g]
+        print(f"| {g} | {n} | {pc(o, n)} | {pc(p, n)} | {pc(a, n)} | {pc(c, o) if 'empty' not in g else '—'} |")
+    print()
+    print("| ms per image (p50 / p95) | n | ours (2 threads) | plain PP-OCR |")
+    print("|---|---|---|---|")
+    for key, label in (("crop", "crops"), ("scene", "scenes < 1600 px"), ("hd", "scenes ≥ 1600 px")):
+        if ms_ours[key]:
+            po = ms_plain[key]
+            plain = f"{pct(po, 50):.0f} / {pct(po, 95):.0f}" if po else "n/a"
+            print(
+                f"| {label} | {len(ms_ours[key])} | {pct(ms_ours[key], 50):.1f} / {pct(ms_ours[key], 95):.1f} | {plain} |"
+            )
+    print()
+    print("| miss cause (ours) | count | by group |")
+    print("|---|---|---|")
+    for cause, n in sorted(causes.items(), key=lambda kv: -kv[1]):
+        by = ", ".join(f"{g} {v[cause]}" for g, v in sorted(cause_by_group.items()) if v.get(cause))
+        print(f"| {cause} | {n} | {by} |")
+    print(f"\nmiss crops (or whole frames when nothing was read) in {misses_dir}")
+    print(f"finished {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, {time.perf_counter() - t0:.0f} s")
+    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", type=int, default=1000)
@@ -196,7 +411,15 @@ def main() -> int:
     parser.add_argument(
         "--single-read", action="store_true", help="only report single-read emission rates and errors (voter)"
     )
+    parser.add_argument("--real", action="store_true", help="the real development set (bench/real_set.py) instead")
+    parser.add_argument("--part", choices=("tune", "frozen", "all"), default="tune", help="with --real: which part")
+    parser.add_argument("--real-dir", default=str(Path(__file__).resolve().parents[1] / ".data" / "real"))
+    parser.add_argument("--misses-dir", default=str(Path(__file__).resolve().parents[1] / ".data" / "real-misses"))
+    parser.add_argument("--real-limit", type=int, default=0, help="with --real: only the first N images")
+    parser.add_argument("--no-baseline", action="store_true", help="with --real: skip plain PP-OCR (faster)")
     args = parser.parse_args()
+    if args.real:
+        return real_report(args)
     if args.single_read:
         return single_read_report(args.scenes, args.seed)
     started = dt.datetime.now().astimezone()
