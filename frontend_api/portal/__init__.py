@@ -14,6 +14,7 @@ def routes() -> list[ControllerRouterHandler]:
         enterprise_agents,
         enterprise_reports,
         enterprise_vehicles,
+        navigation,
         regulator,
     )
 
@@ -25,4 +26,5 @@ def routes() -> list[ControllerRouterHandler]:
         *enterprise_agents.routes(),
         *regulator.routes(),
         *admin.routes(),
+        *navigation.routes(),
     ]

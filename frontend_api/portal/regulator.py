@@ -36,6 +36,7 @@ from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.domain import regulator as regulator_domain
 from cloud.lib.problems import ProblemError
+from frontend_api.portal import navigation, vocabulary
 from tenants.context import Principal, Role
 
 __all__ = ["CHINA", "PageAuthError", "csrf_token", "page_principal", "render", "routes", "to_login"]
@@ -80,6 +81,9 @@ _ENV.filters["decision"] = lambda code: _DECISIONS.get(str(code), str(code))
 _ENV.filters["level"] = lambda code: _LEVELS.get(str(code), str(code))
 _ENV.filters["industry"] = _industry_label
 _ENV.filters["cst"] = lambda moment: moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
+vocabulary.install(_ENV)  # hj1321's Chinese names for every code (issue 19)
+_ENV.globals["nav_menu"] = navigation.menu  # the menu by role, from the routes' own role sets
+_ENV.globals["nav_logout"] = navigation.logout_of
 
 
 class PageAuthError(Exception):
