@@ -30,6 +30,7 @@ from cloud.hub.pool import IngestPool
 from cloud.lib.limits import InputLimits
 from cloud.lib.problems import EXCEPTION_HANDLERS, document_problems
 from cloud.logging import configure_logging
+from cloud.metrics import metrics_endpoint
 from cloud.settings import Settings
 from cloud.uplink.worker import UplinkWorker
 from tenants.context import Principal
@@ -87,7 +88,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
                 await db.dispose()
 
     app = Litestar(
-        route_handlers=[health, agent_socket, *routers(), *portal_routes()],
+        route_handlers=[health, metrics_endpoint, agent_socket, *routers(), *portal_routes()],
         guards=[authenticated],
         dependencies={
             "principal": Provide(provide_principal, sync_to_thread=False),

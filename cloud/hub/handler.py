@@ -24,6 +24,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import itertools
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -39,6 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_protocol import messages as msg
 from agent_protocol.events import GENESIS_HASH, PassEvent, verify_chain
+from cloud import blobs as blob_records
+from cloud import metrics
 from cloud.blobs import BlobStore
 from cloud.db import models as m
 from cloud.db.engine import Database
@@ -102,6 +105,7 @@ async def agent_socket(socket: WebSocket[Any, Any, Any]) -> None:
         await socket.close(code=msg.CLOSE_AUTH, reason="代理凭据无效或已吊销")
         return
     await socket.accept()
+    metrics.AGENTS_CONNECTED.inc()
     session = _AgentSession(socket, database, blobs, identity)
     bus: commands.CommandBus | None = getattr(socket.app.state, "command_bus", None)
     if bus is not None:
@@ -111,6 +115,7 @@ async def agent_socket(socket: WebSocket[Any, Any, Any]) -> None:
     except WebSocketDisconnect:
         log.info("hub.disconnected", agent_id=str(identity.agent_id))
     finally:
+        metrics.AGENTS_CONNECTED.dec()
         if bus is not None:
             bus.detach(session)
 
@@ -220,14 +225,17 @@ class _AgentSession:
     async def _dispatch(self, message: msg.Message) -> bool:
         """Handle one message; False once the connection is closed."""
         if isinstance(message, msg.EventBatch):
+            started = time.perf_counter()
             try:
                 up_to = await self._ingest(message.events)
             except _RefusedError as refused:
+                metrics.INGEST_EVENTS.labels("refused").inc(len(message.events))
                 self.log.warning("hub.batch_refused", code=refused.code, detail=refused.message)
                 await self._send(msg.Error(code=refused.code, message=refused.message, fatal=True))
                 await self._close(msg.CLOSE_PROTOCOL, refused.code)
                 return False
             await self._send(msg.Ack(up_to_seq=up_to))
+            metrics.INGEST_ACK_SECONDS.observe(time.perf_counter() - started)
             self._schedule_checks()
         elif isinstance(message, msg.BlobOffer):
             await self._send(msg.BlobWant(sha256=await self._missing(message.sha256)))
@@ -342,6 +350,8 @@ class _AgentSession:
                 await ledger_passes.store_batch(session, self._source, fresh)
                 head = (fresh[-1].seq, fresh[-1].hash)
         self._head_hint = head
+        metrics.INGEST_EVENTS.labels("stored").inc(len(fresh))
+        metrics.INGEST_EVENTS.labels("duplicate").inc(len(events) - len(fresh))
         return events[-1].seq
 
     async def _missing(self, offered: list[str]) -> list[str]:
@@ -357,16 +367,7 @@ class _AgentSession:
             return False
         await asyncio.to_thread(self.blobs.put, put.data)
         async with self.database.session(self.who.principal) as session, session.begin():
-            await session.execute(
-                pg_insert(m.Blob)
-                .values(
-                    tenant_id=self.who.tenant_id,
-                    sha256=put.sha256,
-                    size_bytes=len(put.data),
-                    content_type=put.mime,
-                )
-                .on_conflict_do_nothing(index_elements=["tenant_id", "sha256"])
-            )
+            await blob_records.record(session, self.who.tenant_id, put.sha256, len(put.data), put.mime)
         return True
 
     async def _attach(self, attach: msg.EvidenceAttach | msg.WeighingAttach) -> msg.AttachAck:
@@ -445,6 +446,13 @@ class _AgentSession:
             "policy_version": self.held_versions.get("policy"),
             "features": sorted(self.features),
         }
+        metrics.observe_heartbeat(
+            str(self.who.agent_id),
+            queue_depth=beat.queue_depth,
+            oldest_unsent_s=beat.oldest_unsent_age_s or 0.0,
+            disk_free_bytes=beat.disk_free_bytes,
+            clock_skew_s=skew,
+        )
         async with self.database.session(self.who.principal) as session, session.begin():
             await session.execute(
                 update(m.Agent)
