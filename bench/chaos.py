@@ -327,7 +327,9 @@ async def chaos(args: argparse.Namespace) -> Figures:
             hub_url=proxy_url,
         ),
     )
-    barrier = soak_gate.BarrierSim(work / "barrier", work / "relay.jsonl")
+    # The arm comes down 1 s after it is up (the truck has passed): "arm up" after a crash then means
+    # this pass's open reached the relay, not an earlier one's.
+    barrier = soak_gate.BarrierSim(work / "barrier", work / "relay.jsonl", auto_close_s=1.0)
     barrier.start()
     feeder = soak_gate.Feeder(work / "reads.jsonl", rate=args.rate, refuse_share=0.3, rng=rng)
     feeder.allowed_plates = feeder.allowed_plates[: args.vehicles]

@@ -125,9 +125,10 @@ class Figures:
 class BarrierSim:
     """A relay barrier simulator on a pty, on its own event loop thread; counts open commands on the wire."""
 
-    def __init__(self, link: Path, relay_log: Path | None = None) -> None:
+    def __init__(self, link: Path, relay_log: Path | None = None, auto_close_s: float = 0.0) -> None:
         self.link = link
         self.relay_log = relay_log
+        self.auto_close_s = auto_close_s
         self.opens = 0
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -137,7 +138,9 @@ class BarrierSim:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self.sim = RelayBarrierSimulator(PtyEndpoint(self.link), travel_s=0.02, relay_log=self.relay_log)
+        self.sim = RelayBarrierSimulator(
+            PtyEndpoint(self.link), travel_s=0.02, relay_log=self.relay_log, auto_close_s=self.auto_close_s
+        )
         slave = self.sim.slave
         original = slave._set_coil  # noqa: SLF001 - count every open write on the wire, changed or not
 

@@ -173,7 +173,13 @@ class RelayBarrierSimulator:
     FAULT_INPUT = 2
 
     def __init__(
-        self, endpoint: SimEndpoint, *, unit_id: int = 1, travel_s: float = 0.5, relay_log: Path | None = None
+        self,
+        endpoint: SimEndpoint,
+        *,
+        unit_id: int = 1,
+        travel_s: float = 0.5,
+        relay_log: Path | None = None,
+        auto_close_s: float = 0.0,
     ) -> None:
         self.slave = ModbusRtuSlave(endpoint, unit_id=unit_id)
         self.slave.on_coil_change = self._coil_changed
@@ -181,6 +187,8 @@ class RelayBarrierSimulator:
         #: Every relay pulse the board took, one JSON line each (``{"at", "coil", "command"}``): the
         #: barrier relay log the chaos bench counts openings from.
         self.relay_log = relay_log
+        #: > 0: the arm comes down on its own this long after it is fully up (the vehicle has passed).
+        self.auto_close_s = auto_close_s
         self.jammed = False
         self.opens = 0
         self.closes = 0
@@ -259,6 +267,11 @@ class RelayBarrierSimulator:
         await asyncio.sleep(self.travel_s)
         if not self.jammed:
             self._set_limits(open_=opening, closed=not opening)
+        if opening and self.auto_close_s > 0 and not self.jammed:
+            await asyncio.sleep(self.auto_close_s)
+            self._set_limits(open_=False, closed=False)
+            await asyncio.sleep(self.travel_s)
+            self._set_limits(open_=False, closed=True)
 
 
 class LoopDetectorSimulator:
