@@ -110,6 +110,21 @@ async def test_down_then_flaky_platform_loses_nothing_and_doubles_nothing(
 
     accepted = {pid.hex for pid in ledger.pass_ids} - refused
     held = _held(profile, sim)
+    missing = sorted(set(accepted) - set(held))
+    if missing:  # say where the records the platform lacks stand on our side
+        actor = Principal(user_id=uuid.UUID(int=5), role=Role.TENANT_ADMIN, tenant_id=tenant.tenant_id, login="check")
+        async with database.session(actor) as session, session.begin():
+            stuck = (
+                await session.execute(
+                    text(
+                        "SELECT o.id, o.state, o.attempts, o.next_attempt_at, o.lease_until, o.last_message,"
+                        " (SELECT array_agg(a.outcome ORDER BY a.at) FROM uplink_attempt a WHERE a.outbox_id = o.id)"
+                        " AS outcomes FROM uplink_outbox o WHERE o.id = ANY(CAST(:ids AS uuid[]))"
+                    ),
+                    {"ids": [uuid.UUID(m) for m in missing]},
+                )
+            ).all()
+        pytest.fail(f"the platform lacks {len(missing)} records after the run: {[tuple(r) for r in stuck][:5]}")
     assert sorted(held) == sorted(accepted)  # every acceptable record, each exactly once
     assert sim.state.duplicates > 0  # lost answers were re-sent and absorbed by the serial
     assert await _count(database, tenant.tenant_id, "pending") == 0
