@@ -33,6 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_protocol.backoff import attempt_delay
+from cloud import metrics
 from cloud.blobs import BlobStore
 from cloud.compliance import chain
 from cloud.db import models as m
@@ -477,7 +478,10 @@ class UplinkWorker:
                 except Exception as exc:  # an adapter bug: the record is not known to be held, retry it
                     log.exception("uplink adapter error", tenant_id=str(tenant_id), record=str(row.id))
                     result = SendResult(Outcome.RETRY, f"内部错误：{type(exc).__name__}")
-                answers.put_nowait((row, result, int((time.perf_counter() - started) * 1000)))
+                elapsed = time.perf_counter() - started
+                metrics.UPLINK_RECORDS.labels(config.profile, result.outcome.value).inc()
+                metrics.UPLINK_SEND_SECONDS.labels(config.profile).observe(elapsed)
+                answers.put_nowait((row, result, int(elapsed * 1000)))
 
         async def settle_all() -> None:
             finished = False
