@@ -149,6 +149,29 @@ def _special_lists(vehicle: RegistryVehicle) -> frozenset[str]:
     return frozenset(lists)
 
 
+#: Plate colours of small vehicles (小型汽车 blue, 小型新能源 green; GA 36): never a heavy truck.
+_SMALL_PLATE_COLOURS: Final = frozenset({PlateColour.BLUE, PlateColour.GREEN})
+
+
+def _unregistered_facts(plate: str | None, colour: PlateColour | None, blacklisted: bool) -> VehicleFacts:
+    """What the gate knows of a vehicle in no ledger (issue 19: reasons limited to its category).
+
+    A vehicle read by its number plate is a road vehicle, never a 非道路移动机械 (those are known by their
+    environmental code), so the NRMM rules do not apply to it; a blue or green plate is a small vehicle, so
+    the heavy-truck rules do not either. What stays unknown (a yellow plate's mass, the stage) is read
+    cautiously as before (hj1321.rules.VehicleMatch).
+    """
+    if not plate:
+        return VehicleFacts(plate_colour=colour, blacklisted=blacklisted, registered=False)
+    return VehicleFacts(
+        category=VehicleCategory.TRANSPORT,
+        heavy=False if colour in _SMALL_PLATE_COLOURS else None,
+        plate_colour=colour,
+        blacklisted=blacklisted,
+        registered=False,
+    )
+
+
 def _snapshot(vehicle: RegistryVehicle, heavy: bool | None) -> VehicleSnapshot:
     return VehicleSnapshot(
         category=vehicle.category.value,
@@ -257,7 +280,7 @@ class DecisionEngine:
                     prompt = True
                 else:
                     flags.append("unknown_vehicle_allowed")
-            facts = VehicleFacts(plate_colour=req.plate_colour, blacklisted=black is not None, registered=False)
+            facts = _unregistered_facts(req.plate, req.plate_colour, black is not None)
 
         ctx = RuleContext(
             level=level, grade=self.settings.grade, moment=req.moment, small_unit_exempt=policy.small_unit_exempt
