@@ -147,6 +147,48 @@ def demo_vin(index: int) -> str:
     return base[:8] + vin_check_digit(base) + base[9:]
 
 
+#: The registry entries of the cast beyond plate, fuel and stage: every HJ 1321 field of the transport ledger
+#: (REGULATION.md §1.4.2 (a)), so the exported 进出厂运输车辆台账 and the records sent to the platform carry them
+#: (issue 15: VIN, 车辆类型, 注册日期, 品牌型号, 使用性质, 车队, 联网状态 filled in every registered row).
+_DEMO_MODELS: dict[tuple[str | None, str | None], tuple[str, str, str, str]] = {
+    # (fuel, stage): brand and model, engine model, engine maker, 随车清单编号 prefix
+    ("B", "6"): ("解放牌CA4250P66K24T1E6", "CA6DM3-46E65", "一汽解放汽车有限公司无锡柴油机厂", "CNCAG6"),
+    ("B", "5"): ("东风牌DFH4250A", "DCI11-450-51", "东风商用车有限公司", "CNDFG5"),
+    ("B", "4"): ("陕汽牌SX4256DR384", "WP12.375E40", "潍柴动力股份有限公司", "CNSXG4"),
+    ("E", "6"): ("重汽牌ZZ4257V384HF1LB", "WP13NG460E61", "潍柴动力股份有限公司", "CNZZG6"),
+}
+
+
+def demo_vehicle_data(index: int, truck: Any) -> dict[str, Any]:
+    """The full ledger entry (``create_vehicle`` data) of registered cast member ``index``."""
+    brand, engine, maker, list_prefix = _DEMO_MODELS.get((truck.fuel, truck.emission_stage), _DEMO_MODELS[("B", "6")])
+    registered = dt.date(2019 + index % 5, 1 + (index * 5) % 12, 3 + index)
+    return {
+        "plate": truck.plate,
+        "plate_colour": "yellow",
+        "plate_type": "01",
+        "vin": demo_vin(index),
+        "vehicle_type": "H11",
+        "brand_model": brand,
+        "register_date": registered,
+        "production_date": registered - dt.timedelta(days=40),
+        "engine_model": engine,
+        "engine_maker": maker,
+        "engine_no": f"{72_358_011 + index * 1_013:08d}",
+        "fuel_type": truck.fuel,
+        "emission_stage": truck.emission_stage,
+        "use_nature": "F",  # 货运
+        # 国六 heavy diesel trucks report to the remote emission monitoring platform (§1.4.2 (a) item 18)
+        "network_status": "connected" if truck.emission_stage == "6" else "disconnected",
+        "env_list_no": f"{list_prefix}{index + 1:010d}",
+        "fleet_name": truck.carrier,
+        "owner_name": truck.carrier,
+        "owner_address": "湖北省武汉市青山区工人村路",
+        "total_mass_kg": 49_000,
+        "rated_load_kg": 31_000,
+    }
+
+
 async def seed_ledger(settings: object, tenant_id: uuid.UUID) -> list[str]:  # noqa: C901, PLR0915 - three idempotent steps
     """Mirror the video's cast in the cloud: vehicle ledger, blacklist, and the 武汉市 orange alert.
 
@@ -180,15 +222,7 @@ async def seed_ledger(settings: object, tenant_id: uuid.UUID) -> list[str]:  # n
         for i, truck in enumerate(CAST):
             if not truck.registered:
                 continue
-            data = {
-                "plate": truck.plate,
-                "plate_colour": "yellow",
-                "vin": demo_vin(i),
-                "vehicle_type": "H11",
-                "total_mass_kg": 49_000,
-                "fuel_type": truck.fuel,
-                "emission_stage": truck.emission_stage,
-            }
+            data = demo_vehicle_data(i, truck)
             try:
                 async with database.session(tenant) as session, session.begin():
                     detail = await create_vehicle(session, tenant, "transport", data, reason="演示数据初始化")
