@@ -269,6 +269,7 @@ async def test_search_and_pagination(client, make_tenant, login_as, make_vin, ma
 
 async def test_documents_and_blobs(client, make_tenant, login_as, make_vin, row_counts) -> None:
     headers = await login_as((await make_tenant()).admin_login)
+    start = await row_counts("blob", "vehicle_document")
     vid = (await client.post("/api/v1/vehicles", json=transport(make_vin(30)), headers=headers)).json()["id"]
     url = f"/api/v1/vehicles/{vid}/documents"
     response = await client.post(
@@ -288,7 +289,8 @@ async def test_documents_and_blobs(client, make_tenant, login_as, make_vin, row_
     )
     assert pdf.status_code == 201
     counts = await row_counts("blob", "vehicle_document")
-    assert counts == {"blob": 2, "vehicle_document": 3}  # the same bytes are stored once
+    added = {table: counts[table] - start[table] for table in counts}  # other tests of the worker add rows too
+    assert added == {"blob": 2, "vehicle_document": 3}  # the same bytes are stored once
     detail = (await client.get(f"/api/v1/vehicles/{vid}", headers=headers)).json()
     assert [d["kind"] for d in detail["documents"]] == ["driving_license", "env_list", "other"]
     assert detail["missing_documents"] == []
