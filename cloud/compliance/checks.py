@@ -57,7 +57,8 @@ REASONS: Final[dict[str, tuple[str, str]]] = {
     ),
     "cn6_heavy_diesel_not_networked": (
         "国六重型柴油车未联网",
-        "国六重型柴油货车应接入远程排放监控平台（REGULATION.md §1.4.2 (a) 第 18 项 联网状态），台账显示未联网",
+        # REGULATION.md §1.4.2 (a) item 18 (联网状态); the source stays here, the users read the rule itself
+        "国六重型柴油货车应接入远程排放监控平台（HJ 1321 进出厂运输车辆台账“联网状态”），台账显示未联网",
     ),
     "blacklisted_allowed": ("黑名单车辆被放行", "黑名单中的车辆在名单有效期内被放行入场"),
 }

@@ -37,6 +37,13 @@ REASON_LABELS = {
     "emergency_gas_stage": "应急期间燃气货车排放阶段不达标",
     "stage_below_level_minimum": "低于预警级别最低排放阶段",
     "unregistered": "未登记车辆",
+    # the refusal codes of the agent's decision engine beside its policy rules (agent/decision/engine.py)
+    "unknown_vehicle": "未登记车辆",
+    "registry_inactive": "车辆台账已停用或过期",
+    "daily_cap_reached": "重型货车进厂车次已达应急限额",
+    "plate_unreadable": "未识别到车牌",
+    "low_confidence": "车牌识别置信度过低",
+    "regulator_refused": "监管平台不允许通行",
     "unspecified": "未注明原因",
 }
 _CENT = Decimal("0.01")
