@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,15 @@ from typing import Any
 import structlog
 
 from infra.demo_agent import AgentSetup, new_setup, write_config
-from infra.demo_video import CAST, GAP_S, SECONDS_PER_VEHICLE, MjpegCamera, ensure_video, registry_snapshot
+from infra.demo_video import (
+    CAST,
+    GAP_S,
+    SECONDS_PER_VEHICLE,
+    DemoTruck,
+    MjpegCamera,
+    ensure_video,
+    registry_snapshot,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -474,7 +483,9 @@ class Regsim:
             await self._database.dispose()
 
 
-async def _watch_barrier(lanes: Any, figures: Figures, stop: asyncio.Event, auto_close_s: float = 3.0) -> None:
+async def _watch_barrier(
+    lanes: Any, figures: Figures, deck: Deck, stop: asyncio.Event, auto_close_s: float = 3.0
+) -> None:
     """Count the arm going up; close it once the truck has driven through.
 
     A real barrier controller lowers the arm by itself when the vehicle leaves the safety loop
@@ -488,6 +499,7 @@ async def _watch_barrier(lanes: Any, figures: Figures, stop: asyncio.Event, auto
         if now_open and not was_open:
             figures.barrier_opens += 1
             opened_at = time.monotonic()
+            deck.barrier_opened()
             say(f"东门入口道闸抬起（Modbus 继电器），累计 {figures.barrier_opens} 次")
         if now_open and time.monotonic() - opened_at > auto_close_s:
             barrier._coil_changed(barrier.CLOSE_COIL, value=True)  # noqa: SLF001 - the controller's own auto-close
@@ -590,17 +602,65 @@ async def _watch_ledger(  # noqa: C901, PLR0915 - one polling loop with its prin
         await database.dispose()
 
 
-def _truck_on_scale(lanes: Any, figures: Figures, vehicle: int) -> None:
-    """The camera shows vehicle ``vehicle`` driving up: if the gate lets it in, it rolls onto the weighbridge.
+#: A truck shown by the camera that no barrier opening took within this long never passed (refused, unread).
+APPROACH_EXPIRY_S = 1.5 * (SECONDS_PER_VEHICLE + GAP_S)
+#: Seconds the deck reads empty between two trucks (the agent ends an occupancy on an empty reading).
+DECK_EMPTY_S = 0.8
 
-    The deck is behind the barrier, so a refused truck never stands on it (and leaves no plateau
-    that the next truck's pass could be given).
+
+class Deck:
+    """The 东门 weighbridge, standing behind the inbound barrier as at most plants (docs/devices.md).
+
+    A truck drives onto the deck only after the barrier opened for it, one truck at a time: the camera
+    announces each truck the gate should let in (``truck_shown``), each barrier opening takes the
+    oldest such truck still waiting (``barrier_opened``), and the deck plays their weights in that
+    order with an empty deck between two trucks. The agent's allowed pass therefore finds its own
+    truck as the next occupancy, however far its recognizer lags the video (a fresh demo at load 25
+    drove the deck at the first frame instead, and 12 of 20 weights went to the previous or next
+    truck). A truck whose pass never came expires (``APPROACH_EXPIRY_S``): it never reaches the deck,
+    so its weight cannot be given to another plate.
     """
-    truck = CAST[vehicle % len(CAST)]
-    if truck.expected != "allow":
-        return
-    lanes.truck_passes(truck.kg_loaded, on_scale_s=min(camera_period_s() * 0.9, 8.0), seed=figures.trucks_on_scale)
-    figures.trucks_on_scale += 1
+
+    def __init__(self, lanes: Any, figures: Figures) -> None:
+        """Nothing approaching yet."""
+        self.lanes = lanes
+        self.figures = figures
+        self.approaching: deque[tuple[float, DemoTruck]] = deque()
+        self.queue: asyncio.Queue[DemoTruck] = asyncio.Queue()
+
+    def truck_shown(self, vehicle: int) -> None:
+        """The camera shows vehicle ``vehicle`` driving up (refused trucks never reach the deck)."""
+        truck = CAST[vehicle % len(CAST)]
+        if truck.expected == "allow":
+            self.approaching.append((time.monotonic(), truck))
+
+    def barrier_opened(self) -> None:
+        """The arm went up: the oldest truck still waiting at the barrier drives through, towards the deck."""
+        now = time.monotonic()
+        while self.approaching and now - self.approaching[0][0] > APPROACH_EXPIRY_S:
+            self.approaching.popleft()
+        if self.approaching:
+            self.queue.put_nowait(self.approaching.popleft()[1])
+
+    @staticmethod
+    def profile(truck: DemoTruck, seed: int) -> Any:
+        """The deck's readings for one truck: drive on, settle, stand (longer than the 2 s stability window), leave."""
+        from agent.devices.sim.profiles import ScaleProfile  # noqa: PLC0415
+
+        return ScaleProfile.truck(truck.kg_loaded, ramp_s=1.0, settle_s=0.8, hold_s=3.0, seed=seed)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Put the trucks on the deck one after the other until ``stop``."""
+        while not stop.is_set():
+            try:
+                truck = await asyncio.wait_for(self.queue.get(), 0.5)
+            except TimeoutError:
+                continue
+            profile = self.profile(truck, self.figures.trucks_on_scale)
+            if self.lanes.weighbridge is not None:
+                self.lanes.weighbridge.play(profile)
+            self.figures.trucks_on_scale += 1
+            await asyncio.sleep(profile.duration + DECK_EMPTY_S)
 
 
 class AgentProcess:
@@ -742,7 +802,8 @@ async def run_demo(  # noqa: C901, PLR0915 - the start sequence, its progress li
 
         # --- camera (generated video of trucks)
         video = await asyncio.to_thread(ensure_video, folder)
-        camera = MjpegCamera(video, on_vehicle=lambda i: _truck_on_scale(lanes, figures, i))
+        deck = Deck(lanes, figures)
+        camera = MjpegCamera(video, on_vehicle=deck.truck_shown)
         await camera.start()
         stack.push_async_callback(camera.stop)
         figures.parts["相机视频流"] = camera.url
@@ -771,7 +832,8 @@ async def run_demo(  # noqa: C901, PLR0915 - the start sequence, its progress li
 
         print(_banner(url, seed_result, figures.parts), flush=True)
 
-        tasks.append(asyncio.create_task(_watch_barrier(lanes, figures, stop)))
+        tasks.append(asyncio.create_task(_watch_barrier(lanes, figures, deck, stop)))
+        tasks.append(asyncio.create_task(deck.run(stop)))
         ledger.append(asyncio.create_task(_watch_ledger(settings, setup, figures, regsim, agent_stopped, status)))
 
         async def _agent_exit() -> None:

@@ -72,7 +72,7 @@ async def test_demo_seed_fills_every_ledger_and_platform_field(db_urls: Any) -> 
                     )
                 )
             ).scalars()
-            current = {v.plate: v for v in rows}
+            current = {str(v.plate): v for v in rows}
             states = {plate: await reviews.state_of(session, v) for plate, v in current.items()}
     finally:
         await database.dispose()

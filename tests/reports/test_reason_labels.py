@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,9 @@ def test_user_visible_texts_cite_no_internal_documents() -> None:
     assert [t for t in texts if _INTERNAL_NOTE.search(t)] == []
 
 
-async def test_unregistered_truck_refusal_reads_in_chinese_in_ledgers_and_csv(client, make_ledger, add_passes) -> None:
+async def test_unregistered_truck_refusal_reads_in_chinese_in_ledgers_and_csv(
+    client: Any, make_ledger: Any, add_passes: Any
+) -> None:
     ledger = await make_ledger(seed=3, per_day=1)
     day = dt.date(2026, 9, 14)
     await add_passes(
