@@ -493,13 +493,17 @@ async def _watch_barrier(
     """
     was_open = False
     opened_at = 0.0
+    commands = 0
     while not stop.is_set():
         barrier = lanes.barrier
         now_open = bool(barrier is not None and barrier.is_open)
+        # one truck drives through per open command, also when two passes come while the arm is still up
+        for _ in range((barrier.opens if barrier is not None else 0) - commands):
+            commands += 1
+            deck.barrier_opened()
         if now_open and not was_open:
             figures.barrier_opens += 1
             opened_at = time.monotonic()
-            deck.barrier_opened()
             say(f"东门入口道闸抬起（Modbus 继电器），累计 {figures.barrier_opens} 次")
         if now_open and time.monotonic() - opened_at > auto_close_s:
             barrier._coil_changed(barrier.CLOSE_COIL, value=True)  # noqa: SLF001 - the controller's own auto-close
@@ -612,8 +616,8 @@ class Deck:
     """The 东门 weighbridge, standing behind the inbound barrier as at most plants (docs/devices.md).
 
     A truck drives onto the deck only after the barrier opened for it, one truck at a time: the camera
-    announces each truck the gate should let in (``truck_shown``), each barrier opening takes the
-    oldest such truck still waiting (``barrier_opened``), and the deck plays their weights in that
+    announces each truck the gate should let in (``truck_shown``), each open command of the barrier
+    takes the oldest such truck still waiting (``barrier_opened``), and the deck plays their weights in that
     order with an empty deck between two trucks. The agent's allowed pass therefore finds its own
     truck as the next occupancy, however far its recognizer lags the video (a fresh demo at load 25
     drove the deck at the first frame instead, and 12 of 20 weights went to the previous or next
