@@ -1,0 +1,85 @@
+"""The demo's weighbridge behind the barrier gives each truck its own weight (issue 15), on real ptys.
+
+A fresh ``make demo`` at load 25 put 12 of 20 weights on the previous or next plate: the demo drove the
+deck at each truck's first video frame for longer than the gap between two trucks, occupancies merged
+and every later claim took the next truck's weight. ``infra.demo.Deck`` now sends a truck onto the deck
+per open command of the barrier, one at a time. Here the production agent (spool reads, the relay
+barrier and the XK3190 weighbridge simulators on ptys, the gate-flow harness of tests/agent/runtime)
+runs against the demo's own ``Deck`` and barrier watcher: a recognizer that lags the camera by seconds
+and two reads while the arm is still up still weigh each truck with its own load; the refused truck
+between them never reaches the deck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from infra.demo import Deck, Figures, _watch_barrier
+from infra.demo_video import CAST
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+
+def _gate_flow() -> Any:
+    path = Path(__file__).resolve().parents[1] / "agent" / "runtime" / "test_gate_flow.py"
+    spec = importlib.util.spec_from_file_location("demo_gate_flow_kit", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_each_truck_gets_its_own_weight_behind_the_barrier(tmp_path: Path) -> None:
+    flow = _gate_flow()
+    site = flow.Site(tmp_path, weigh_wait_s=30.0)
+    await site.relay.start()
+    await site.scale.start()
+    lanes = SimpleNamespace(weighbridge=site.scale, barrier=site.relay)
+    figures = Figures()
+    deck = Deck(lanes, figures)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(_watch_barrier(lanes, figures, deck, stop)), asyncio.create_task(deck.run(stop))]
+    first, refused, second = CAST[0], CAST[2], CAST[1]
+    assert (first.expected, refused.expected, second.expected) == ("allow", "refuse", "allow")
+    try:
+        async with site.agent() as agent:
+            deck.truck_shown(0)  # 鄂A3H725, 49,000 kg
+            deck.truck_shown(2)  # the 国四 truck the gate refuses: never on the deck
+            deck.truck_shown(1)  # 鄂AF8261, 15,200 kg
+            await asyncio.sleep(2.0)  # the recognizer lags the camera
+            site.feed("gate-in", "a", flow.TRUCK)
+            await asyncio.sleep(0.1)  # the second read while the arm is still up
+            site.feed("gate-in", "b", flow.OTHER)
+            await flow.until(lambda: flow._weighed(agent, "b") is not None, timeout_s=40.0)
+            assert flow._kg(flow._weighed(agent, "a")) == first.kg_loaded
+            assert flow._kg(flow._weighed(agent, "b")) == second.kg_loaded
+            assert site.relay.opens == 2
+            assert figures.trucks_on_scale == 2
+            assert agent.outbox is not None
+            assert [w for w in agent.outbox.weighings() if w.event_id is None] == []
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        await site.scale.stop()
+        await site.relay.stop()
+
+
+def test_a_truck_on_the_deck_settles_and_leaves_within_one_truck_period() -> None:
+    """Stable longer than the agent's 2 s window; the deck is empty again before the next truck of the video."""
+    from agent.devices.stability import StabilitySettings  # noqa: PLC0415
+    from infra.demo import DECK_EMPTY_S, camera_period_s  # noqa: PLC0415
+
+    profile = Deck.profile(CAST[0], seed=1)
+    hold = profile.segments[3]
+    assert hold.seconds > StabilitySettings().window_s + 0.5
+    assert profile.final_kg == 0.0
+    assert profile.duration + DECK_EMPTY_S <= camera_period_s() + 0.5
