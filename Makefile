@@ -13,7 +13,7 @@ help: ## Show this help
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z_-]+:.*## /{printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # pip itself is pinned here; every other package comes from requirements.lock (hashes, no resolver).
-PIP_VERSION := 24.3.1
+PIP_VERSION := 26.3
 UV_VERSION := 0.13.10
 LOCK := requirements.lock
 LOCK_INPUTS := pyproject.toml infra/requirements-build.in
