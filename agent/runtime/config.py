@@ -132,6 +132,16 @@ class CameraConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     ] = None
     fps: Annotated[float, msgspec.Meta(gt=0.0, le=60.0, description="处理帧率上限")] = 8.0
     nvr: Annotated[NvrConfig | None, msgspec.Meta(description="录像机位置（证据引用）")] = None
+    push_format: Annotated[
+        Literal["hikvision-isapi", "dahua-itc", "vzenith-vz", "generic-json"] | None,
+        msgspec.Meta(
+            description="摄像机推送识别结果的格式（海康 ISAPI、大华 ITC、臻识 VZ、通用 JSON）；"
+            "留空则接受任一格式（docs/devices.md“摄像机推送”）"
+        ),
+    ] = None
+    clock_skew_s: Annotated[
+        float, msgspec.Meta(gt=0.0, le=86400.0, description="摄像机时钟与本机相差超过此秒数时报警")
+    ] = 120.0
 
 
 class LaneSourceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

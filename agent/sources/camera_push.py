@@ -1,6 +1,7 @@
 """Camera-reported plate reads: ANPR cameras push an event with pictures over HTTP.
 
-One push format is implemented, behind the :class:`PushFormat` interface for more:
+The Hikvision format is implemented here; the other families (Dahua ITC, 臻识 VZ, generic JSON) are in
+:mod:`agent.sources.push_formats`, behind the same :class:`PushFormat` interface:
 
 **Hikvision ISAPI-style ANPR push** (:class:`HikvisionIsapiFormat`). The camera POSTs
 ``multipart/form-data`` to the agent with
@@ -64,7 +65,9 @@ HIKVISION_COLOUR_WORDS: Final[dict[str, PlateColour]] = {
     "other": PlateColour.OTHER,
 }
 _NO_PLATE: Final = frozenset({"", "无车牌", "无牌", "车牌", "UNKNOWN", "NOPLATE", "NONE"})
-_MAX_BODY: Final = 8 * 2**20
+#: Largest push accepted (a scene JPEG is < 1 MB; 8 MiB leaves room for two pictures in base64).
+MAX_BODY: Final = 8 * 2**20
+_MAX_BODY: Final = MAX_BODY
 
 
 class PushFormatError(ValueError):
@@ -246,19 +249,28 @@ def build_isapi_push(
 
 
 ReadHandler = Callable[[CameraRead], Awaitable[None]]
+ReadCheck = Callable[[CameraRead], object]
 _SAFE_CAMERA = re.compile(r"[^A-Za-z0-9_.:-]")
 
 
 class CameraPushReceiver:
     """The aiohttp endpoint cameras push to: ``POST /camera-push/{camera}`` (or ``POST /camera-push``).
 
-    Each parsed push is handed to ``on_read``; malformed pushes get HTTP 400 with a Chinese reason,
-    unknown formats HTTP 415. The agent binds it to the lane network only.
+    Each parsed push is handed to ``checks`` (e.g. the camera clock check) and ``on_read``; malformed
+    pushes get HTTP 400 with a Chinese reason, unknown formats HTTP 415, bodies over :data:`MAX_BODY`
+    HTTP 413. The agent binds it to the lane network only.
     """
 
-    def __init__(self, on_read: ReadHandler, formats: Sequence[PushFormat] | None = None) -> None:
+    def __init__(
+        self,
+        on_read: ReadHandler,
+        formats: Sequence[PushFormat] | None = None,
+        *,
+        checks: Sequence[ReadCheck] = (),
+    ) -> None:
         self.on_read = on_read
         self.formats: list[PushFormat] = list(formats) if formats is not None else [HikvisionIsapiFormat()]
+        self.checks = list(checks)
         self.received = 0
         self.rejected = 0
 
@@ -278,7 +290,15 @@ class CameraPushReceiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         camera = _SAFE_CAMERA.sub("", request.match_info.get("camera", ""))[:64]
-        body = await request.read()
+        too_large = f"推送内容超过 {MAX_BODY // 2**20} MB 上限"
+        if (request.content_length or 0) > MAX_BODY:
+            self.rejected += 1
+            return web.json_response({"ok": False, "detail": too_large}, status=413)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            self.rejected += 1
+            return web.json_response({"ok": False, "detail": too_large}, status=413)
         try:
             read = self.parse(request.headers.get("Content-Type", ""), body, camera)
         except LookupError as exc:
@@ -288,5 +308,7 @@ class CameraPushReceiver:
             self.rejected += 1
             return web.json_response({"ok": False, "detail": str(exc)}, status=400)
         self.received += 1
+        for check in self.checks:
+            check(read)
         await self.on_read(read)
         return web.json_response({"ok": True})
