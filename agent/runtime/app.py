@@ -171,6 +171,18 @@ class Agent:
         if lane.source.type == "spool":
             assert lane.source.path is not None
             return SpoolReadSource(Path(lane.source.path), poll_s=lane.source.poll_s)
+        if lane.source.type == "camera_push":  # the camera reads the plate and pushes it (issue 23)
+            from agent.sources.push_formats.source import CameraPushReadSource  # noqa: PLC0415
+
+            cam = next(c for c in self.cfg.cameras if c.id == lane.camera)
+            assert lane.source.push_port is not None
+            return CameraPushReadSource(
+                cam.id,
+                host=lane.source.push_host,
+                port=lane.source.push_port,
+                push_format=cam.push_format,
+                clock_skew_s=cam.clock_skew_s,
+            )
         from agent.runtime.motion import MotionGate  # noqa: PLC0415
         from agent.runtime.sources import VisionReadSource  # noqa: PLC0415
         from agent.sources.opencv import open_source  # noqa: PLC0415 - vision stack only when cameras are used

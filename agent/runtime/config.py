@@ -148,10 +148,17 @@ class LaneSourceConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """``[lanes.source]``: where vehicle reads come from."""
 
     type: Annotated[
-        Literal["camera", "spool"],
-        msgspec.Meta(description="camera：相机画面→识别→投票；spool：从 JSON 行文件读取（演示、压力测试）"),
+        Literal["camera", "spool", "camera_push"],
+        msgspec.Meta(
+            description="camera：相机画面→识别→投票；spool：从 JSON 行文件读取（演示、压力测试）；"
+            "camera_push：相机自行识别并推送结果（格式见 cameras[].push_format）"
+        ),
     ] = "camera"
     path: Annotated[str, msgspec.Meta(max_length=4096, description="spool 文件路径")] | None = None
+    push_host: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=255, description="camera_push：接收推送的本机地址（车道网段）")
+    ] = "0.0.0.0"  # noqa: S104 - the lane network; the installer sets the lane interface's address
+    push_port: Annotated[int, msgspec.Meta(ge=0, le=65535, description="camera_push：接收推送的端口")] | None = None
     poll_s: Annotated[float, msgspec.Meta(gt=0.0, le=10.0, description="spool 文件轮询间隔（秒）")] = 0.05
 
 
@@ -388,6 +395,8 @@ def _check_references(  # noqa: C901 - one flat list of cross-section checks
             errors.append(f"lanes[{i}].camera 引用了不存在的相机“{lane.camera}”")
         if lane.source.type == "camera" and lane.camera is None:
             errors.append(f"lanes[{i}].camera 缺失：来源为 camera 的车道必须指定相机")
+        if lane.source.type == "camera_push" and (lane.camera is None or lane.source.push_port is None):
+            errors.append(f"lanes[{i}]：来源为 camera_push 的车道必须指定 camera 和 source.push_port")
         if lane.source.type == "spool" and not lane.source.path:
             errors.append(f"lanes[{i}].source.path 缺失：来源为 spool 的车道必须指定文件")
         for attr, section in (("barrier", "barriers"), ("led", "leds"), ("weighbridge", "weighbridges")):
