@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
@@ -275,13 +276,12 @@ async def regulator_enterprise(
         ).all()
         alerts = await emergency.alerts_for(session, tenant.region_code)
         missed = await should_have_been_refused(session, tenant, china_day_start() - dt.timedelta(days=29))
+        weights = await _weights(session, tenant_id, [row.PassEvent.id for row in rows])
     passes = [
         {
             "event": row.PassEvent,
             "lane": row.lane_name or "—",
-            "weighing": (row.PassEvent.payload or {}).get("weighing")
-            if isinstance(row.PassEvent.payload, dict)
-            else None,
+            "weighing": weights.get(row.PassEvent.id) or _sealed_weighing(row.PassEvent),
         }
         for row in rows
     ]
@@ -319,6 +319,41 @@ async def regulator_verify(request: Request[Any, Any, Any], tenant_id: FromPath[
     return render(request, "regulator/verify.html", principal=principal, tenant=tenant, report=result)
 
 
+def _number(value: Decimal | None) -> int | float | None:
+    return None if value is None else (int(value) if value == value.to_integral_value() else float(value))
+
+
+async def _weights(session: AsyncSession, tenant_id: uuid.UUID, pass_ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    """The weight of each pass as stored since issue 15 (late ``weighing`` rows, not the sealed event).
+
+    The rule of the reports (cloud/reports/facts.py): the newest row carrying a trip's net, else the newest
+    row (an entry weighing is the gross weight).
+    """
+    if not pass_ids:
+        return {}
+    rows = await session.scalars(
+        select(m.Weighing)
+        .where(m.Weighing.tenant_id == tenant_id, m.Weighing.pass_event_id.in_(pass_ids))
+        .order_by(m.Weighing.received_at, m.Weighing.id)
+    )
+    out: dict[uuid.UUID, Any] = {}
+    for w in rows:
+        assert w.pass_event_id is not None
+        held = out.get(w.pass_event_id)
+        if held is None or w.net_kg is not None or held["net_kg"] is None:
+            out[w.pass_event_id] = {
+                "gross_kg": _number(w.gross_kg if w.gross_kg is not None else w.weight_kg),
+                "tare_kg": _number(w.tare_kg),
+                "net_kg": _number(w.net_kg),
+            }
+    return out
+
+
+def _sealed_weighing(event: m.PassEvent) -> Any:
+    """The weight an agent before issue 15 sealed into the event itself."""
+    return (event.payload.get("weighing") if isinstance(event.payload, dict) else None) or {}
+
+
 @get("/regulator/enterprises/{tenant_id:uuid}/passes/{pass_id:uuid}", include_in_schema=False, opt={"public": True})
 async def regulator_pass(
     request: Request[Any, Any, Any], tenant_id: FromPath[uuid.UUID], pass_id: FromPath[uuid.UUID]
@@ -341,6 +376,7 @@ async def regulator_pass(
             select(m.Lane.name).where(m.Lane.tenant_id == tenant_id, m.Lane.id == event.lane_id)
         )
         corrections = await list_corrections(session, event.id)
+        weighing = (await _weights(session, tenant_id, [event.id])).get(event.id) or _sealed_weighing(event)
     payload = event.payload if isinstance(event.payload, dict) else {}
     return render(
         request,
@@ -350,7 +386,7 @@ async def regulator_pass(
         event=event,
         lane=lane or "—",
         vehicle=payload.get("vehicle") or {},
-        weighing=payload.get("weighing") or {},
+        weighing=weighing,
         corrections=corrections,
     )
 

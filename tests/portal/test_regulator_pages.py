@@ -214,3 +214,29 @@ async def test_drill_down_shows_entries_that_should_have_been_refused(
     section = page.text.split("应急管控执行", 1)[1].split("</section>", 1)[0]
     assert "鄂A40404" in section
     assert "鄂A60606" not in section
+
+
+async def test_regulator_sees_the_late_weighing_of_a_pass(
+    client: Any, make_tenant: Any, make_staff: Any, seed_passes: Any
+) -> None:
+    """Issue 15: weights arrive after the pass as ``weighing`` rows; the ledger and the record show them.
+
+    The demo's regulator saw 称重 — on every weighed pass: the pages read the weight sealed in the event,
+    which agents no longer write.
+    """
+    tenant = await make_tenant("420107", name=f"武汉称重测试钢铁{uuid.uuid4().hex[:4]}")
+    handle = await seed_passes(
+        tenant.tenant_id,
+        [
+            {"plate": "鄂AF8261", "occurred_at": _now(), "decision": "allow", "weight_kg": 15200},
+            {"plate": "鄂A5K930", "occurred_at": _now() + dt.timedelta(seconds=6), "decision": "refuse"},
+        ],
+    )
+    assert (await staff_login(client, await make_staff("regulator", "4201"))).status_code == 303
+    ledger = await client.get(f"/regulator/enterprises/{tenant.tenant_id}")
+    assert ledger.status_code == 200
+    assert ledger.text.count("15,200 kg") == 1
+    weighed = await client.get(f"/regulator/enterprises/{tenant.tenant_id}/passes/{handle.pass_ids[0]}")
+    assert "毛重 15,200 kg" in weighed.text
+    refused = await client.get(f"/regulator/enterprises/{tenant.tenant_id}/passes/{handle.pass_ids[1]}")
+    assert "毛重" not in refused.text
