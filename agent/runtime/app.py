@@ -176,13 +176,17 @@ class Agent:
 
             cam = next(c for c in self.cfg.cameras if c.id == lane.camera)
             assert lane.source.push_port is not None
-            return CameraPushReadSource(
+            push = CameraPushReadSource(
                 cam.id,
                 host=lane.source.push_host,
                 port=lane.source.push_port,
                 push_format=cam.push_format,
                 clock_skew_s=cam.clock_skew_s,
             )
+            push.clock.health.add_listener(
+                lambda h: self.alarm(_alarm("camera_clock_skew", h.message)) if h.code == "clock_skew" else None
+            )
+            return push
         from agent.runtime.motion import MotionGate  # noqa: PLC0415
         from agent.runtime.sources import VisionReadSource  # noqa: PLC0415
         from agent.sources.opencv import open_source  # noqa: PLC0415 - vision stack only when cameras are used

@@ -176,20 +176,26 @@ def build_push(
     colour: str = "yellow",
     scene_jpeg: bytes | None = None,
     plate_jpeg: bytes | None = None,
+    minutes_off: float = 0.0,
 ) -> tuple[str, bytes]:
-    """A push of ``family`` for a canonical ``colour`` (each family's own code for it)."""
+    """A push of ``family`` for a canonical ``colour`` (each family's own code for it), from a camera
+    whose clock is ``minutes_off`` ahead (negative: behind; the Hikvision fixture has a fixed time)."""
+    epoch = _now_epoch() + minutes_off * 60
     if family == "hikvision-isapi":
         codes = {"blue": 0, "yellow": 1, "white": 2, "black": 3, "green": 4, "yellow_green": 6, "other": 255}
         return build_isapi_push(plate, colour_code=codes[colour], scene_jpeg=scene_jpeg, plate_jpeg=plate_jpeg)
     if family == "dahua-itc":
         words = {"blue": "Blue", "yellow": "Yellow", "white": "White", "black": "Black", "green": "Green"}
         words |= {"yellow_green": "YellowGreen", "other": "Unknown"}
-        return build_dahua_push(plate, colour=words[colour], scene_jpeg=scene_jpeg, plate_jpeg=plate_jpeg)
+        return build_dahua_push(plate, colour=words[colour], scene_jpeg=scene_jpeg, plate_jpeg=plate_jpeg, utc=epoch)
     if family == "vzenith-vz":
         vz = {"other": 0, "blue": 1, "yellow": 2, "white": 3, "black": 4, "green": 5, "yellow_green": 6}
-        return build_vzenith_push(plate, colour_type=vz[colour], scene_jpeg=scene_jpeg, plate_jpeg=plate_jpeg)
+        return build_vzenith_push(
+            plate, colour_type=vz[colour], scene_jpeg=scene_jpeg, plate_jpeg=plate_jpeg, sec=epoch
+        )
     if family == "generic-json":
-        return build_generic_push(plate, colour=colour, scene_jpeg=scene_jpeg, plate_jpeg=plate_jpeg)
+        at = datetime.fromtimestamp(epoch, CHINA_TZ)
+        return build_generic_push(plate, colour=colour, scene_jpeg=scene_jpeg, plate_jpeg=plate_jpeg, at=at)
     raise ValueError(f"unknown push family {family!r}")
 
 

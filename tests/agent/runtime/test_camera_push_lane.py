@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import socket
 import time
 from pathlib import Path
@@ -83,6 +84,10 @@ async def test_push_lane_records_passes_with_pictures(tmp_path: Path, family: st
                 await asyncio.sleep(0.1)
         assert status == 200
         assert (await sender.send(*build_push(family, UNKNOWN, colour="blue", scene_jpeg=SCENE)))[0] == 200
+        skewed = build_push(family, "", colour="other", minutes_off=30)  # no plate: no pass, but its time counts
+        assert (await sender.send(*skewed))[0] == 200
+        assert [a.code for a in agent.alarms] == ["camera_clock_skew"]
+        assert re.match(r"摄像机时钟偏差 \+1(799|800) 秒", agent.alarms[0].message)
         other = "generic-json" if family != "generic-json" else "vzenith-vz"
         assert (await sender.send(*build_push(other, UNKNOWN)))[0] == 415  # the configured family only
         while agent.outbox is None or len(agent.outbox.events()) < 2:
