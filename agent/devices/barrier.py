@@ -248,6 +248,9 @@ class ModbusRelayBarrier(_PolledBarrier):
             confirm_position_s=confirm_position_s,
         )
         self.read_back = read_back
+        #: Both coils are known to be off (a pulse ended cleanly); else the next command releases its coil
+        #: first, so the relay gives the controller a fresh edge instead of a coil already on.
+        self._released = False
         self.url = url
         self.open_coil = open_coil
         self.close_coil = close_coil
@@ -265,11 +268,15 @@ class ModbusRelayBarrier(_PolledBarrier):
         with contextlib.suppress(ModbusRequestError):
             await self._link.write_coil(self.open_coil, value=False)
             await self._link.write_coil(self.close_coil, value=False)
+            self._released = True
         await super().start()
 
     async def _send(self, action: Action) -> None:
         coil = self.open_coil if action == "open" else self.close_coil
         try:
+            if not self._released:  # a coil left on (a kill mid-pulse): an "on" write would be no edge
+                await self._link.write_coil(coil, value=False)
+            self._released = False
             await self._link.write_coil(coil, value=True)  # the board's answer echoes the write
             if self.read_back and not (await self._link.read_coils(coil, 1))[0]:
                 raise BarrierError(f"继电器 {coil} 回读未吸合")
@@ -279,6 +286,7 @@ class ModbusRelayBarrier(_PolledBarrier):
         finally:
             with contextlib.suppress(ModbusRequestError):
                 await self._link.write_coil(coil, value=False)
+                self._released = True
 
     async def _read(self) -> tuple[BarrierState, bool]:
         try:

@@ -90,3 +90,23 @@ async def test_position_input_confirms_or_refuses(endpoint_factory: EndpointFact
     finally:
         await barrier.stop()
         await sim.stop()
+
+
+@pytest.mark.anyio
+async def test_a_coil_left_on_by_a_kill_still_gets_a_fresh_pulse(
+    endpoint_factory: EndpointFactory, tmp_path: Path
+) -> None:
+    sim = RelayBarrierSimulator(endpoint_factory("barrier"), travel_s=0.05)
+    await sim.start()
+    sim.set_responding(respond=False)  # the driver's start-up release of the coils goes unanswered
+    barrier = ModbusRelayBarrier(sim.url, pulse_s=0.02, timeout_s=0.15, poll_s=0.05, reconnect_s=0.05)
+    await barrier.start()
+    try:
+        sim.set_responding(respond=True)
+        sim.slave.coils[RelayBarrierSimulator.OPEN_COIL] = True  # a killed agent's pulse never ended
+        status = await barrier.open()
+        assert status.confirmed
+        assert sim.opens == 1  # an edge reached the controller: off first, then on
+    finally:
+        await barrier.stop()
+        await sim.stop()
