@@ -130,10 +130,15 @@ def fx_make_world(client, make_tenant, login_as, seed_passes) -> Callable[..., A
         code = await call("POST", "/api/v1/agents/enrollment-codes", json={"site_id": site["id"], "name": f"代理{n}"})
         enrolled = await client.post("/api/v1/agent-enrollment", json={"code": code["code"]})
         assert enrolled.status_code == 201, enrolled.text
+        # Weighbridge software (issue 15): a ticket no pass matches stays unattributed, for review.
+        ticket = {"ticket_no": f"ISO-{n}", "plate": f"鄂C{n:05d}", "weighed_at": "2026-11-20 08:00:00", "net_kg": 20000}
+        ticket["site"] = site["name"]
+        pushed = await call("POST", "/api/v1/weighbridge/records", json={"records": [ticket]})
         flagged = await call("GET", "/api/v1/compliance/flags", params={"status": "all"})
         assert flagged["items"], flagged
         world.params = {
             "flag_id": flagged["items"][0]["id"],
+            "weighing_id": pushed["items"][0]["weighing_id"],
             "agent_id": enrolled.json()["agent_id"],
             "entry_id": entry["id"],
             "inventory_id": sheet["id"],

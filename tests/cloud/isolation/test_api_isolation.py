@@ -120,6 +120,22 @@ def _body(method: str, path: str, login: str) -> dict[str, Any]:
             "data": {"kind": "other"},
             "files": {"file": ("x.png", PNG, "image/png")},
         },
+        # Weighbridge software (issue 15)
+        ("POST", "/api/v1/weighbridge/records"): {
+            "json": {"records": [{"ticket_no": f"ATK-{n}", "plate": "鄂A00001", "weighed_at": "2026-11-28 10:00:00"}]}
+        },
+        ("POST", "/api/v1/weighbridge/imports"): {
+            "files": {
+                "file": (
+                    "w.csv",
+                    f"磅单号,车牌号码,称重时间,净重\nATK-{n},鄂A00001,2026-11-28 10:00:00,1000\n".encode(),
+                    "text/csv",
+                )
+            }
+        },
+        ("POST", "/api/v1/weighbridge/unattributed/{weighing_id}/assign"): {
+            "json": {"pass_event_id": "00000000-0000-7000-8000-000000000000"}
+        },
     }
     return samples.get((method, path), {})
 
