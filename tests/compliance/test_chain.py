@@ -12,8 +12,8 @@ import pytest
 
 from agent_protocol.events import PassEvent, event_hash
 from cloud.compliance import chain
-from cloud.db.canonical import anchor_hash
 from cloud.db import models as m
+from cloud.db.canonical import anchor_hash
 from cloud.domain import vehicles
 from hj1321.identifiers import vin_check_digit
 from tenants.context import Principal, Role
