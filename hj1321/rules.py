@@ -255,7 +255,9 @@ def _rule(**kwargs: object) -> ControlRule:
 
 
 _HEAVY_ROAD: Final = {"categories": ["transport", "in_plant"], "heavy_truck": True}
-_SRC_44: Final = "REGULATION.md §4.4 默认规则 [I]（依据 §3.10、§4.2、§4.3 整理，请按属地要求核实）"
+#: The ``source`` people read on the policy page (issue 19: no file names, section marks or tags on a page).
+#: Provenance for developers: REGULATION.md §4.4 [I], assembled from §3.10, §4.2 and §4.3.
+_SRC_44: Final = "出厂默认规则（依据绩效分级与重污染天气应急减排要求、监管平台管控策略整理，请按属地要求核实）"
 
 
 def default_policy() -> ControlPolicy:
@@ -279,7 +281,7 @@ def default_policy() -> ControlPolicy:
             match={"categories": ["transport"], "heavy_truck": True, "stage_at_most": "4"},
             reason="a_grade_stage",
             message="A级企业运输车辆须国五及以上或新能源，国四及以下重型货车禁止进厂",
-            source=f"{_SRC_44}；§4.2 A级条件（水泥示例 [C]）",
+            source=f"{_SRC_44}；绩效分级技术指南（环办大气函〔2020〕340号）A级条件，以水泥行业为例",
         ),
         _rule(
             id="yellow_cd_heavy_cn3",
@@ -291,7 +293,7 @@ def default_policy() -> ControlPolicy:
             reason="emergency_heavy_stage",
             message="黄色预警期间，国三及以下重型货车禁止通行",
             exempt_lists=list(_EXEMPT),
-            source=f"{_SRC_44}；§3.10 管控策略 1",
+            source=f"{_SRC_44}；监管平台管控策略 1：禁行国三及以下重型柴油（燃气）车",
         ),
         _rule(
             id="orange_heavy_cn4",
@@ -302,7 +304,7 @@ def default_policy() -> ControlPolicy:
             message="橙色预警期间，国四及以下重型柴油/燃气货车禁止通行",
             exempt_lists=list(_EXEMPT),
             small_unit_exemptible=True,
-            source=f"{_SRC_44}；§4.3 橙色（Ⅱ级）措施 [C]；§3.10 管控策略 2；日用车少于 10 辆次的单位可豁免（设置）",
+            source=f"{_SRC_44}；橙色（Ⅱ级）应急措施；监管平台管控策略 2；日用车少于 10 辆次的单位可豁免（设置）",
         ),
         _rule(
             id="red_heavy_cn4",
@@ -324,7 +326,7 @@ def default_policy() -> ControlPolicy:
             reason="emergency_nrmm_stage",
             message="重污染天气应急期间，国二及以下非道路移动机械停止使用",
             exempt_lists=list(_EXEMPT),
-            source=f"{_SRC_44}；§4.3 橙色（Ⅱ级）措施 [C]",
+            source=f"{_SRC_44}；橙色（Ⅱ级）应急措施",
         ),
         _rule(
             id="red_cd_stop_road",
@@ -336,7 +338,7 @@ def default_policy() -> ControlPolicy:
             reason="emergency_stop_road",
             message="红色预警期间停止大宗物料公路运输，仅豁免名单车辆可通行",
             exempt_lists=list(_EXEMPT),
-            source=f"{_SRC_44}；§3.10 管控策略 4",
+            source=f"{_SRC_44}；监管平台管控策略 4：停止公路运输",
         ),
         _rule(
             id="strategy3_gas_cn5",
@@ -347,7 +349,7 @@ def default_policy() -> ControlPolicy:
             message="应急期间国五及以下燃气重型货车禁止通行",
             exempt_lists=list(_EXEMPT),
             enabled=False,
-            source="REGULATION.md §3.10 管控策略 3 [S]：部分平台下发时启用",
+            source="监管平台管控策略 3：禁行国四及以下重型柴油车与国五及以下燃气车，部分平台下发时启用",
         ),
     ]
     return ControlPolicy(version="default-1", rules=tuple(rules))

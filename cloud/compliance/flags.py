@@ -133,6 +133,21 @@ def open_condition() -> Any:
     )
 
 
+async def open_by_pass(session: AsyncSession, pass_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+    """The Chinese titles of the open flags (:func:`open_condition`) of each of ``pass_ids`` (issue 19: red rows)."""
+    if not pass_ids:
+        return {}
+    rows = await session.execute(
+        select(m.CheckFlag.pass_event_id, m.CheckFlag.code)
+        .where(m.CheckFlag.pass_event_id.in_(pass_ids), open_condition())
+        .order_by(m.CheckFlag.created_at)
+    )
+    found: dict[uuid.UUID, list[str]] = {}
+    for pass_id, code in rows:
+        found.setdefault(pass_id, []).append(REASONS.get(code, ("待复核异常", ""))[0])
+    return found
+
+
 def record_time() -> Any:
     """When the flagged record happened: the pass time, else when the flag was raised."""
     return func.coalesce(m.CheckFlag.occurred_at, m.CheckFlag.created_at)

@@ -102,7 +102,7 @@ def read_table_sync(
         except ProblemError:
             raise
         except Exception as exc:  # hostile bytes: any zip/zlib/XML/openpyxl failure is an unreadable file
-            raise _file_error("import_unreadable", f"无法读取 Excel 文件：{type(exc).__name__}") from exc
+            raise _file_error("import_unreadable", _UNREADABLE) from exc
     return _collect(_csv_rows(data), max_rows)
 
 
@@ -128,12 +128,17 @@ def _collect(raw_rows: Iterable[Sequence[Any]], max_rows: int) -> tuple[list[str
     return header, body
 
 
+#: The reader's own message ("File is not a zip file") stays in the exception chain for the log, never on a page.
+_UNKNOWN_ENCODING = "无法识别文件编码：请上传 Excel 工作簿，或在 Excel 中另存为“CSV UTF-8（逗号分隔）”后上传"
+_UNREADABLE = "无法读取 Excel 文件：文件已损坏或不是 Excel 工作簿，请在 Excel 中另存为“Excel 工作簿”后重新上传"
+
+
 def _check_zip(data: bytes) -> zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise _file_error("import_unreadable", f"无法读取 Excel 文件：{exc}") from exc
+        raise _file_error("import_unreadable", _UNREADABLE) from exc
     total = 0
     for member in members:
         total += member.file_size
@@ -213,7 +218,7 @@ def _xlsx_rows(data: bytes) -> Iterator[Sequence[Any]]:
     try:
         sheet = _first_sheet(data)
     except errors as exc:
-        raise _file_error("import_unreadable", f"无法读取 Excel 文件：{exc}") from exc
+        raise _file_error("import_unreadable", _UNREADABLE) from exc
     declared = _declared_size(archive, sheet._worksheet_path)  # noqa: SLF001 - the sheet's part name
     if declared is None:
         _count_row_elements(archive, sheet._worksheet_path)  # noqa: SLF001
@@ -227,7 +232,7 @@ def _xlsx_rows(data: bytes) -> Iterator[Sequence[Any]]:
         # Explicit bounds: openpyxl fills gaps between rows up to max_row and cells up to max_col.
         yield from sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS, max_row=MAX_PHYSICAL_ROWS + 1)
     except errors as exc:
-        raise _file_error("import_unreadable", f"无法读取 Excel 文件：{exc}") from exc
+        raise _file_error("import_unreadable", _UNREADABLE) from exc
     finally:
         archive.close()
 
@@ -240,10 +245,10 @@ def _csv_rows(data: bytes) -> Iterator[Row]:
         except UnicodeDecodeError:
             continue
     else:
-        raise _file_error("import_unreadable", "无法识别文件编码（应为 UTF-8 或 GBK 的 CSV，或 .xlsx）")
+        raise _file_error("import_unreadable", _UNKNOWN_ENCODING)
     if "\x00" in text:
-        raise _file_error("import_unreadable", "文件不是 CSV 或 .xlsx")
+        raise _file_error("import_unreadable", "文件不是 Excel 工作簿或 CSV 文件")
     try:
         yield from csv.reader(io.StringIO(text))
     except csv.Error as exc:
-        raise _file_error("import_unreadable", f"CSV 格式错误：{exc}") from exc
+        raise _file_error("import_unreadable", "CSV 文件格式错误，请用 Excel 重新另存为 CSV（逗号分隔）后上传") from exc

@@ -247,10 +247,13 @@ def _embed_xlsx(sheet: Any, row: int, column: int, value: Any, thumbs: Thumbnail
 
 
 def to_csv(doc: Document) -> bytes:
-    """CSV for machines: UTF-8 with BOM (Excel opens it), a header of column keys, one line per row."""
+    """CSV: UTF-8 with BOM (Excel opens it), the Chinese column titles of the Excel sheet, one line per row.
+
+    The header is the people's one (issue 19: exports in the Chinese vocabulary); machines read the JSON rows.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([key for key, _ in doc.ledger.columns])
+    writer.writerow([title for _, title in doc.ledger.columns])
     for row in doc.rows:
         writer.writerow(["" if row.get(key) is None else row.get(key) for key, _ in doc.ledger.columns])
     return ("\ufeff" + buffer.getvalue()).encode()

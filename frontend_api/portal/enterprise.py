@@ -96,6 +96,7 @@ async def _home(request: Request[Any, Any, Any], template: str) -> Response[Any]
             level = (await emergency.level_in_force(session, tenant.region_code)).level
         # The one definition of an open flag (cloud.compliance.flags); the reports page counts its month.
         open_flags = await flags.count_open(session, principal.tenant_id) if principal.tenant_id else 0
+        flagged = await flags.open_by_pass(session, [e.id for e in latest])
         upload = await _upload(session, principal)
         agents = await _agents(session)
     return render(
@@ -107,6 +108,7 @@ async def _home(request: Request[Any, Any, Any], template: str) -> Response[Any]
         latest=latest,
         level=level,
         open_flags=open_flags,
+        flagged=flagged,
         upload=upload,
         agents=agents,
     )
@@ -169,18 +171,20 @@ async def enterprise_ledger(
             noon = dt.datetime.fromisoformat(day).replace(hour=12, tzinfo=CHINA)
             start = china_day_start(noon)
         except ValueError:
-            error = "日期格式应为 YYYY-MM-DD"
+            error = "日期格式应为 年-月-日，如 2026-11-28"
         else:
             query = query.where(
                 m.PassEvent.occurred_at >= start, m.PassEvent.occurred_at < start + dt.timedelta(days=1)
             )
     async with database.session(principal) as session, session.begin():
         rows = [] if error else (await session.execute(query)).scalars().all()
+        flagged = await flags.open_by_pass(session, [e.id for e in rows])  # red rows (ADR 0026's open flags)
     return render(
         request,
         "enterprise/ledger.html",
         principal=principal,
         rows=rows,
+        flagged=flagged,
         plate=plate,
         decision=decision,
         day=day,
@@ -216,6 +220,7 @@ async def _pass_page(
             return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
         lane = await session.scalar(select(m.Lane.name).where(m.Lane.id == event.lane_id))
         corrections = await list_corrections(session, event.id)
+        open_flags = (await flags.open_by_pass(session, [event.id])).get(event.id, [])
         late_clips = (
             await session.scalars(
                 select(m.PassClip).where(m.PassClip.pass_event_id == event.id).order_by(m.PassClip.start)
@@ -233,6 +238,7 @@ async def _pass_page(
         vehicle=payload.get("vehicle") or {},
         weighing=payload.get("weighing") or {},
         corrections=corrections,
+        open_flags=open_flags,
         late_clips=late_clips,
         can_correct=principal.role in CORRECTORS,
         form=form or {},

@@ -57,12 +57,12 @@ _DATES: Final = ("register_date", "production_date")
 _INTS: Final = ("total_mass_kg", "rated_load_kg")
 _HINTS: Final = {
     "plate": "如 鄂A12345",
-    "plate_colour": "蓝色/黄色/绿色/黄绿色 或 blue/yellow",
+    "plate_colour": "蓝色 / 黄色 / 绿色 / 黄绿色",
     "vin": "17 位",
     "emission_stage": "如 国六 / 国五 / 第四阶段",
     "fuel_type": "如 柴油 / 汽油 / 电 / 天然气",
-    "register_date": "YYYY-MM-DD",
-    "production_date": "YYYY-MM-DD",
+    "register_date": "如 2024-05-01",
+    "production_date": "如 2024-05-01",
     "total_mass_kg": "千克，整数",
     "rated_load_kg": "千克，整数",
 }

@@ -14,13 +14,14 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from jinja2 import Environment
+from markupsafe import Markup
 
 import hj1321
 from hj1321.emission import EmissionStage
 from hj1321.plates import PlateColour
 from hj1321.vehicles import FuelType
 
-__all__ = ["anomalies", "code", "colour", "fuel", "install", "stage"]
+__all__ = ["anomalies", "code", "colour", "fuel", "ident", "install", "stage", "trigger"]
 
 _UNKNOWN: Final = "未知"
 
@@ -77,6 +78,28 @@ def anomalies(codes: Iterable[str] | None) -> str:
     return "、".join(_UNKNOWN if n.isascii() else n for n in names) or "—"
 
 
+def ident(value: Any) -> Markup:
+    """An identifier people type or copy (login, enrollment code, agent or lane name), not a word to translate.
+
+    Marked ``translate="no"``: browsers leave it alone and the raw-code scan of the browser walks knows it is a
+    code column, not an untranslated code.
+    """
+    return Markup('<span translate="no">{}</span>').format("—" if value is None or value == "" else value)
+
+
+#: How a pass was triggered (pass_event.trigger's CHECK): the record page's 触发方式.
+_TRIGGERS: Final = {
+    "auto": "自动识别",
+    "manual_entry": "人工录入车牌",
+    "manual_release": "人工放行",
+}
+
+
+def trigger(value: Any) -> str:
+    """Pass trigger code (``auto``) → 自动识别."""
+    return _TRIGGERS.get(str(value), "其他方式") if value else "—"
+
+
 def install(env: Environment) -> None:
     """Register the vocabulary as filters and globals of ``env``."""
     for name, function in (
@@ -85,6 +108,8 @@ def install(env: Environment) -> None:
         ("stage", stage),
         ("fuel", fuel),
         ("anomalies", anomalies),
+        ("ident", ident),
+        ("trigger", trigger),
     ):
         env.filters[name] = function
         env.globals[f"{name}_label"] = function

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tenants.context import Role
-from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, running_cloud, shot
+from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, running_cloud, shot, watch
 
 NEW_PASSWORD = "Qingshan-2026"
 
@@ -65,11 +65,13 @@ def _walk(server: str, seeded: dict[str, Any]) -> dict[str, float]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
             context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+            scan = watch(context)
             page = context.new_page()
             page.on("dialog", lambda dialog: dialog.accept())
             renders: dict[str, float] = {}
             _users(page, server, seeded, renders)
             _manager(page, server, seeded, renders)
+            scan.assert_clean()
             context.close()
             return renders
         finally:

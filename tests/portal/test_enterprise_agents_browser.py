@@ -25,7 +25,7 @@ from agent.evidence.ring import FrameRing
 from agent.outbox import Outbox
 from agent.sync import SyncClient
 from agent.sync.commands import CommandHandler, load_roi_overrides
-from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, running_cloud, shot
+from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, running_cloud, shot, watch
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -125,6 +125,7 @@ def _walk(server: str, tenant: Any, agent_id: str) -> dict[str, float]:
 
 def _pages(browser: Any, server: str, tenant: Any, agent_id: str) -> dict[str, float]:
     context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    watch(context)
     page = context.new_page()
     renders: dict[str, float] = {}
     page.goto(f"{server}/login")
@@ -173,17 +174,17 @@ def _pages(browser: Any, server: str, tenant: Any, agent_id: str) -> dict[str, f
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.62, box["y"] + box["height"] * 0.80, steps=8)
     page.mouse.up()
-    x1 = int(page.get_by_label("左边界 x1").input_value())
-    x2 = int(page.get_by_label("右边界 x2").input_value())
+    x1 = int(page.get_by_label("左边界", exact=True).input_value())
+    x2 = int(page.get_by_label("右边界", exact=True).input_value())
     assert 350 < x1 < 420
     assert 760 < x2 < 830
     assert page.locator("#new-box").is_visible()
 
     # a coordinate outside the picture is refused next to its field
-    page.get_by_label("右边界 x2").fill("2000")
+    page.get_by_label("右边界", exact=True).fill("2000")
     page.get_by_role("button", name="保存并下发").click()
     assert "坐标应在图片范围内" in page.locator('[data-field-error="x2"]').inner_text()
-    page.get_by_label("右边界 x2").fill(str(x2))
+    page.get_by_label("右边界", exact=True).fill(str(x2))
     page.get_by_role("button", name="保存并下发").click()
     page.get_by_text("识别区域已保存并已发送给代理").wait_for()
     page.locator("#current-box").wait_for()

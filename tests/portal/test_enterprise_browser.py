@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tenants.context import Role
-from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, running_cloud, shot
+from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, running_cloud, shot, watch
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -88,6 +88,7 @@ def _sign_in(page: Any, server: str, login: str) -> None:
 
 def _pages(browser: Any, server: str, seeded: dict[str, Any]) -> dict[str, float]:
     context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    watch(context)
     page = context.new_page()
     renders: dict[str, float] = {}
     tenant = seeded["tenant"]
@@ -135,7 +136,7 @@ def _pages(browser: Any, server: str, seeded: dict[str, Any]) -> dict[str, float
     assert page.get_by_text("鄂A3H725").count() == 0
     shot(page, "enterprise-ledger")
     page.goto(f"{server}/portal/ledger?day=2026/11/28")
-    assert page.locator("#day-error").inner_text() == "日期格式应为 YYYY-MM-DD"
+    assert page.locator("#day-error").inner_text() == "日期格式应为 年-月-日，如 2026-11-28"
 
     # a tablet (portrait): the main pages fit the width, nothing to scroll sideways
     page.set_viewport_size({"width": 768, "height": 1024})

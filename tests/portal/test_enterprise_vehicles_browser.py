@@ -16,7 +16,7 @@ import pytest
 
 from hj1321.identifiers import vin_check_digit
 from tenants.context import Role
-from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, shot
+from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, shot, watch
 
 _browser = load("_portal_vehicles_browser_base", ROOT / "tests" / "portal" / "test_enterprise_browser.py")
 playwright_api = _browser.playwright_api
@@ -69,8 +69,11 @@ def _walk(server: str, seeded: dict[str, str]) -> dict[str, float]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
             context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+            scan = watch(context)
             try:
-                return _pages(context.new_page(), server, seeded)
+                result = _pages(context.new_page(), server, seeded)
+                scan.assert_clean()
+                return result
             finally:
                 context.close()
         finally:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, running_cloud, shot
+from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, first_render_ms, load, running_cloud, shot, watch
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -84,6 +84,7 @@ def _walk(server: str, seeded: dict[str, Any]) -> dict[str, float]:
 
 def _pages(browser: Any, server: str, seeded: dict[str, Any]) -> dict[str, float]:
     context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    watch(context)
     page = context.new_page()
     renders: dict[str, float] = {}
 

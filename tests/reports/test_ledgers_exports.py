@@ -137,7 +137,7 @@ async def test_excel_csv_pdf_exports_match_the_api(client, make_ledger) -> None:
     )
     assert r.status_code == 200
     lines = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
-    assert lines[0] == keys
+    assert lines[0] == headers  # the Chinese titles, as in the Excel sheet (issue 19)
     assert lines[1:] == [[str(row[k]) if row[k] is not None else "" for k in keys] for row in api["rows"]]
 
     r = await client.get(
