@@ -92,6 +92,7 @@ class Cloud:
             "DATABASE_REGULATOR_URL": urls.regulator_url,
             "DATABASE_POOL_SIZE": str(pool_size),
             "ECOGATE_SESSION_SECRET": "soak-sync-secret-" + "x" * 32,
+            "ECOGATE_ENV": "development",
             "ECOGATE_BLOB_ROOT": str(self.blob_root),
             "ECOGATE_DATA_DIR": str(workdir),
             "ECOGATE_LOG_LEVEL": "warning",
