@@ -144,7 +144,8 @@ async def open_by_pass(session: AsyncSession, pass_ids: list[uuid.UUID]) -> dict
     )
     found: dict[uuid.UUID, list[str]] = {}
     for pass_id, code in rows:
-        found.setdefault(pass_id, []).append(REASONS.get(code, ("待复核异常", ""))[0])
+        if pass_id is not None:  # the filter names passes; the column is nullable (vehicle flags)
+            found.setdefault(pass_id, []).append(REASONS.get(code, ("待复核异常", ""))[0])
     return found
 
 
