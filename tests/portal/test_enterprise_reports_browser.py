@@ -117,6 +117,12 @@ def _pages(page: Any, server: str, seeded: dict[str, Any]) -> dict[str, float]:
     # the pass page linked from the queue
     page.locator("tr.flag-row a").first.click()
     page.wait_for_url("**/portal/passes/*")
+    # issue 19: a record with open flags says so in red, and its row in the ledger list is red
+    assert "待处理异常" in page.locator("#open-flags").inner_text()
+    flagged_plate = page.locator("h1").inner_text().split(" · ")[0]
+    page.goto(f"{server}/portal/ledger?plate={flagged_plate}")
+    assert page.locator("tr.flagged").count() >= 1
+    page.go_back()
 
     # reports: ECharts canvases (served locally) and the Excel download
     page.goto(f"{server}/portal/reports?month={seeded['month']}")
