@@ -265,7 +265,8 @@ def real_report(args: argparse.Namespace) -> int:
     started = dt.datetime.now().astimezone()
     print(f"# ALPR bench on the real set, {started:%Y-%m-%d %H:%M %Z}, part={args.part}, {len(sources)} images")
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    rec = PlateRecognizer(threads=2)
+    # Photographs are read like the CLI reads them: the wide fallback on (live lanes keep it off, see the recognizer).
+    rec = PlateRecognizer(threads=2, wide_fallback=True)
     probe = _DecodeProbe(rec.decoder)
     rec.decoder = probe  # type: ignore[assignment]
     baseline = None if args.no_baseline else Baseline(simplified=args.baseline_models == "rewritten")
