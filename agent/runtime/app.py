@@ -223,8 +223,10 @@ class Agent:
 
     def _seed_duplicate_window(self, lane: LaneConfig, voter: Any) -> None:
         """Rebuild the lane's duplicate window from the outbox (issue 16): a truck recorded just before
-        a restart and still in front of the camera is the same pass, not a second record or opening."""
-        assert self.outbox is not None
+        a restart and still in front of the camera is the same pass, not a second record or opening.
+        A source rebuilt before the outbox is open (the lane ROI applied live at start) has nothing to seed."""
+        if self.outbox is None:
+            return
         now_wall, now_mono = time.time(), time.monotonic()
         since = datetime.fromtimestamp(now_wall - lane.duplicate_window_s, UTC)
         for plate, at in self.outbox.recent_plates(lane.id, since):
