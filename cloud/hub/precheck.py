@@ -195,7 +195,7 @@ class PrecheckService:
             if entry is not None and time.monotonic() - entry.loaded_at < self.config_ttl_s:
                 return entry.adapter
             async with database.session(principal) as session, session.begin():
-                config = await platforms.load(session, tenant_id)
+                config = await platforms.load_usable(session, tenant_id)
             if entry is not None and entry.config == config:
                 entry.loaded_at = time.monotonic()  # unchanged: keep the adapter (and its token)
                 return entry.adapter

@@ -177,6 +177,17 @@ async def configure(
     return row
 
 
+async def load_usable(session: AsyncSession, tenant_id: uuid.UUID) -> PlatformConfig | None:
+    """:func:`load` for background work: credentials that cannot be decrypted (a master key missing from
+    ``ECOGATE_UPLINK_OLD_KEYS`` after a rotation) are logged and the tenant skipped, never stopping the
+    other tenants' uplink."""
+    try:
+        return await load(session, tenant_id)
+    except ValueError as exc:
+        log.error("uplink.credentials_unavailable", tenant_id=str(tenant_id), reason=str(exc))  # noqa: TRY400 - no traceback: an operator error, not a bug
+        return None
+
+
 async def load(session: AsyncSession, tenant_id: uuid.UUID) -> PlatformConfig | None:
     """The tenant's enabled platform, credentials decrypted; None when it has none."""
     row = await session.scalar(

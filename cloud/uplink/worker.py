@@ -323,7 +323,7 @@ class UplinkWorker:
         due: list[tuple[uuid.UUID, PlatformAdapter, list[str]]] = []
         for tenant_id in await self._platform_tenants():
             async with self.database.session(_worker(tenant_id)) as session, session.begin():
-                config = await platforms.load(session, tenant_id)
+                config = await platforms.load_usable(session, tenant_id)
                 if config is None:
                     continue
                 interval = _heartbeat_interval(config)
@@ -362,7 +362,7 @@ class UplinkWorker:
         for tenant_id in await self._platform_tenants():
             claimed: list[tuple[Any, list[tuple[str, str, int]]]] = []
             async with self.database.session(_worker(tenant_id)) as session, session.begin():
-                config = await platforms.load(session, tenant_id)
+                config = await platforms.load_usable(session, tenant_id)
                 if config is None:
                     continue
                 adapter = self._adapter(tenant_id, config)
@@ -422,7 +422,7 @@ class UplinkWorker:
         for tenant_id in tenants:
             actor = downlink.system_principal(tenant_id)
             async with self.database.session(actor) as session, session.begin():
-                config = await platforms.load(session, tenant_id)
+                config = await platforms.load_usable(session, tenant_id)
             if config is None:
                 continue
             adapter = self._adapter(tenant_id, config)
@@ -458,7 +458,7 @@ class UplinkWorker:
         """
         claim = uuid.uuid4()
         async with self.database.session(_worker(tenant_id)) as session, session.begin():
-            config = await platforms.load(session, tenant_id)
+            config = await platforms.load_usable(session, tenant_id)
         if config is None:
             return 0
         params = {"tenant_id": tenant_id, "batch": self.batch, "claim": claim, "lease_s": self.lease_s}

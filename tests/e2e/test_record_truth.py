@@ -405,7 +405,7 @@ async def test_a_plants_morning_is_recorded_truly_everywhere(  # noqa: PLR0912 -
         "env_list_no": "随车清单编号",
         "fleet_name": "车队名称",
     }
-    exported_rows = sorted(lines, key=lambda r: str(r.get("进/出厂时间") or ""))
+    exported_rows = _in_expected_order(lines, [e[0] for e in EXPECTED])
     assert len(exported_rows) == len(EXPECTED), exported_rows
     free_text = ("vin", "brand_model", "engine_model", "engine_maker", "engine_no", "env_list_no", "fleet_name")
     for line, (plate, _direction, _decision, _trigger, registry, _kg, net) in zip(exported_rows, EXPECTED, strict=True):
@@ -444,3 +444,17 @@ async def test_a_plants_morning_is_recorded_truly_everywhere(  # noqa: PLR0912 -
             assert sent == {key: _text(registry[f]) for key, f in PLATFORM_FIELDS.items()}, plate
         if net is not None:
             assert Decimal(str(record["ysl"])) == Decimal(net) / 1000, plate
+
+
+def _in_expected_order(lines: list[dict], plates: list[str]) -> list[dict]:
+    """Export rows matched to the expected table: each plate's rows in time order, taken in the order the
+    table names the plates (the ledger's own row order interleaves trucks by its time column)."""
+
+    def when(row: dict) -> str:
+        return str(row.get("进/出厂时间") or "")
+
+    by_plate: dict[str, list[dict]] = {}
+    for row in sorted(lines, key=when):
+        by_plate.setdefault(str(row.get("车牌号码") or ""), []).append(row)
+    ordered = [by_plate[plate].pop(0) for plate in plates if by_plate.get(plate)]
+    return ordered + [row for rows in by_plate.values() for row in rows]
