@@ -28,6 +28,26 @@ from tenants.context import Principal, Role
 
 pytestmark = pytest.mark.anyio
 
+
+@pytest.fixture(name="db_urls", scope="module")
+def fx_db_urls(admin_url: str, worker_name: str) -> Any:
+    """A database of its own: the demo seed declares a 武汉市 orange alert that would apply to every Wuhan
+    tenant of the worker's shared database (it leaked into the portal tests' settings pages)."""
+    import asyncio  # noqa: PLC0415
+    import json  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    from cloud.db.migrate import upgrade  # noqa: PLC0415
+    from tenants.bootstrap import create_database, drop_database  # noqa: PLC0415
+
+    passwords = json.loads(os.environ["ECOGATE_TEST_ROLE_PASSWORDS"])
+    name = f"ecogate_demo_seed_{worker_name}"
+    urls = asyncio.run(create_database(admin_url, name, passwords, recreate=True))
+    upgrade(urls.owner_url)
+    yield urls
+    asyncio.run(drop_database(admin_url, name))
+
+
 #: Vehicle-version fields shown in the transport ledger export (cloud/reports/ledgers.py TRANSPORT_COLUMNS).
 LEDGER_FIELDS = (
     "vehicle_type",
