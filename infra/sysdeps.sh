@@ -10,6 +10,8 @@ if ! ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0; then need+=(libpango-1.0
 if ! ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset; then need+=(libharfbuzz-subset0); fi
 # Portal browser tests (Playwright) drive Debian's Chromium; Playwright's own browser download is blocked.
 if ! command -v chromium >/dev/null 2>&1; then need+=(chromium); fi
+# The scale-out bench and test (bench/scale_out.py, infra/balancer.py) put HAProxy in front of the replicas.
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then need+=(haproxy); fi
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != "0" ]; then
   echo "缺少系统软件包: ${need[*]} (请以 root 运行 apt-get install)" >&2
