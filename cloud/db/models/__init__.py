@@ -20,6 +20,7 @@ from cloud.db.models._compliance import (
     RegionAlert,
     VehicleReview,
 )
+from cloud.db.models._jobs import BackgroundJob
 from cloud.db.models._lane_roi import LaneRoi
 from cloud.db.models._passes import PassCorrection, PassEvent, Weighing
 from cloud.db.models._precheck import PrecheckSerial
@@ -46,6 +47,7 @@ __all__ = [
     "AgentEnrollmentCode",
     "AuditLog",
     "AuditSample",
+    "BackgroundJob",
     "Base",
     "BlacklistEntry",
     "BlacklistRevocation",
