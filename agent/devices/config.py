@@ -79,6 +79,64 @@ class HttpAnprBarrierConfig(DeviceConfig, frozen=True, tag="http_anpr"):
     """> 0: an open counts as done only once the camera reports the arm up within this time."""
 
 
+class DahuaItcBarrierConfig(DeviceConfig, frozen=True, tag="dahua_itc"):
+    """``type = "dahua_itc"``: a Dahua ITC/ITSE camera's strobe output over its HTTP CGI API (issue 23)."""
+
+    base_url: str
+    """Camera base URL, e.g. ``http://192.168.1.108``."""
+    username: str | None = None
+    """HTTP digest user (None: no authentication)."""
+    password: str | None = None
+    """HTTP digest password."""
+    channel: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    """Video channel whose strobe is commanded."""
+    relay_output: Address | None = 0
+    """Alarm output wired to the barrier, read back after an open (None: no read-back)."""
+    open_input: Address | None = None
+    """Alarm input wired to the open limit switch (None: not wired)."""
+    closed_input: Address | None = None
+    """Alarm input wired to the closed limit switch (None: not wired)."""
+    timeout_s: Seconds = 2.0
+    """HTTP timeout per request."""
+    poll_s: Seconds = 1.0
+    """Status poll interval."""
+    travel_timeout_s: Seconds = 8.0
+    """Arm not at the commanded position after this long → fault."""
+    retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 2
+    """Extra attempts of a command the camera did not confirm."""
+    confirm_position_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.0
+    """> 0: an open counts as done only once the open limit switch reports the arm up within this time."""
+
+
+class VzenithBarrierConfig(DeviceConfig, frozen=True, tag="vzenith_vz"):
+    """``type = "vzenith_vz"``: a 臻识 VZ camera's relay output over its TCP control protocol (issue 23)."""
+
+    host: str
+    """Camera address, e.g. ``192.168.1.100``."""
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8131
+    """Control port."""
+    open_io: Annotated[int, msgspec.Meta(ge=0, le=7)] = 0
+    """Relay output pulsed to raise the arm."""
+    close_io: Annotated[int, msgspec.Meta(ge=0, le=7)] | None = None
+    """Relay output pulsed to lower the arm (None: the barrier closes by itself)."""
+    pulse_ms: Annotated[int, msgspec.Meta(ge=100, le=10_000)] = 500
+    """Pulse length."""
+    open_input: Annotated[int, msgspec.Meta(ge=0, le=7)] | None = None
+    """Alarm input (GPIO) of the open limit switch."""
+    closed_input: Annotated[int, msgspec.Meta(ge=0, le=7)] | None = None
+    """Alarm input (GPIO) of the closed limit switch."""
+    timeout_s: Seconds = 2.0
+    """Answer timeout."""
+    poll_s: Seconds = 1.0
+    """Status poll interval."""
+    travel_timeout_s: Seconds = 8.0
+    """Arm not at the commanded position after this long → fault."""
+    retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 2
+    """Extra attempts of a command the camera did not confirm."""
+    confirm_position_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.0
+    """> 0: an open counts as done only once the open limit switch reports the arm up within this time."""
+
+
 class _WeighbridgeConfig(DeviceConfig, frozen=True):
     port: str
     """Device path or ``socket://host:port``."""
@@ -148,7 +206,7 @@ class ModbusDigitalInputConfig(DeviceConfig, frozen=True, tag="modbus_di"):
     """Modbus answer timeout."""
 
 
-BarrierConfig = ModbusRelayBarrierConfig | HttpAnprBarrierConfig
+BarrierConfig = ModbusRelayBarrierConfig | HttpAnprBarrierConfig | DahuaItcBarrierConfig | VzenithBarrierConfig
 WeighbridgeConfig = Xk3190A9Config | Xk3190A12Config | ToledoConfig
 LedConfig = SerialLedConfig
 DigitalInputConfig = ModbusDigitalInputConfig

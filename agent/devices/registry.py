@@ -12,13 +12,16 @@ from typing import Any, Generic, Literal, TypeVar
 import msgspec
 
 from agent.devices.barrier import HttpAnprBarrier, ModbusRelayBarrier
+from agent.devices.camera_barrier import DahuaItcBarrier, VzenithBarrier
 from agent.devices.config import (
+    DahuaItcBarrierConfig,
     DeviceConfig,
     HttpAnprBarrierConfig,
     ModbusDigitalInputConfig,
     ModbusRelayBarrierConfig,
     SerialLedConfig,
     ToledoConfig,
+    VzenithBarrierConfig,
     Xk3190A9Config,
     Xk3190A12Config,
 )
@@ -117,6 +120,42 @@ def _http_anpr(cfg: HttpAnprBarrierConfig) -> Barrier:
     )
 
 
+def _dahua_itc(cfg: DahuaItcBarrierConfig) -> Barrier:
+    return DahuaItcBarrier(
+        cfg.base_url,
+        name=cfg.name,
+        username=cfg.username,
+        password=cfg.password,
+        channel=cfg.channel,
+        relay_output=cfg.relay_output,
+        open_input=cfg.open_input,
+        closed_input=cfg.closed_input,
+        timeout_s=cfg.timeout_s,
+        poll_s=cfg.poll_s,
+        travel_timeout_s=cfg.travel_timeout_s,
+        retries=cfg.retries,
+        confirm_position_s=cfg.confirm_position_s,
+    )
+
+
+def _vzenith_vz(cfg: VzenithBarrierConfig) -> Barrier:
+    return VzenithBarrier(
+        cfg.host,
+        port=cfg.port,
+        name=cfg.name,
+        open_io=cfg.open_io,
+        close_io=cfg.close_io,
+        pulse_ms=cfg.pulse_ms,
+        open_input=cfg.open_input,
+        closed_input=cfg.closed_input,
+        timeout_s=cfg.timeout_s,
+        poll_s=cfg.poll_s,
+        travel_timeout_s=cfg.travel_timeout_s,
+        retries=cfg.retries,
+        confirm_position_s=cfg.confirm_position_s,
+    )
+
+
 def _xk3190_a9(cfg: Xk3190A9Config) -> Weighbridge:
     return SerialWeighbridge(
         cfg.port,
@@ -184,6 +223,8 @@ def _modbus_di(cfg: ModbusDigitalInputConfig) -> DigitalInput:
 BARRIERS: DeviceRegistry[Barrier] = DeviceRegistry("barrier")
 BARRIERS.register("modbus_relay", ModbusRelayBarrierConfig, _modbus_relay)
 BARRIERS.register("http_anpr", HttpAnprBarrierConfig, _http_anpr)
+BARRIERS.register("dahua_itc", DahuaItcBarrierConfig, _dahua_itc)
+BARRIERS.register("vzenith_vz", VzenithBarrierConfig, _vzenith_vz)
 
 WEIGHBRIDGES: DeviceRegistry[Weighbridge] = DeviceRegistry("weighbridge")
 WEIGHBRIDGES.register("xk3190_a9", Xk3190A9Config, _xk3190_a9)
