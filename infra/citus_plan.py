@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from sqlalchemy import MetaData, Table
 
 #: Replicated to every node (foreign keys from distributed tables into them are allowed).
-REFERENCE_TABLES: frozenset[str] = frozenset({"tenant", "region", "region_alert", "user_account"})
+REFERENCE_TABLES: frozenset[str] = frozenset(
+    {"tenant", "region", "region_alert", "user_account", "billing_plan", "billing_price", "billing_coupon"}
+)
 #: Kept on the coordinator (platform-wide, write-heavy, never joined with tenant tables).
 LOCAL_TABLES: frozenset[str] = frozenset(
     {

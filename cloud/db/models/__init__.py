@@ -37,6 +37,15 @@ from cloud.db.models._retention import LegalHold, RetentionPurge, RetentionSetti
 from cloud.db.models._sites import Gate, Lane, Site
 from cloud.db.models._uplink import UplinkAlarm, UplinkAttempt, UplinkDailyReport, UplinkOutbox, UplinkPlatform
 from cloud.db.models._vehicles import Vehicle, VehicleDocument, VehicleVersion
+from cloud.db.models.billing import (
+    BillingAccount,
+    BillingCoupon,
+    BillingEvent,
+    BillingInvoice,
+    BillingNotice,
+    BillingPlan,
+    BillingPrice,
+)
 from tenants.base import Base
 from tenants.models import Membership, Region, Tenant, UserAccount
 
@@ -49,6 +58,13 @@ __all__ = [
     "AuditSample",
     "BackgroundJob",
     "Base",
+    "BillingAccount",
+    "BillingCoupon",
+    "BillingEvent",
+    "BillingInvoice",
+    "BillingNotice",
+    "BillingPlan",
+    "BillingPrice",
     "BlacklistEntry",
     "BlacklistRevocation",
     "Blob",

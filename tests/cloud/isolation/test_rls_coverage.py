@@ -15,7 +15,9 @@ from tenants.roles import APP_ROLE, REGULATOR_ROLE
 pytestmark = pytest.mark.anyio
 
 #: Tables shared by all tenants, readable by every role and written only by migrations.
-GLOBAL_TABLES = frozenset({"region", "ecogate_schema_version", "region_alert"})  # region_alert: ADR 0005
+GLOBAL_TABLES = frozenset(
+    {"region", "ecogate_schema_version", "region_alert", "billing_plan", "billing_price", "billing_coupon"}
+)  # region_alert: ADR 0005; billing catalogue: migration 0019
 #: Security tables reached only through SECURITY DEFINER functions: no grant, no policy (migration 0015).
 FUNCTION_ONLY_TABLES = frozenset({"auth_throttle", "user_session"})
 

@@ -87,14 +87,16 @@ INSERT INTO billing_plan (code, name, trial_days, entitlements, active, sort) VA
     "retention_months": 36, "api_access": true}', true, 2),
  ('enterprise', '旗舰版', 30,
   '{"sites": 20, "lanes": 80, "agents": 20, "regulator_profiles": 5, "export_formats": ["csv", "xlsx", "pdf"],
-    "retention_months": 60, "api_access": true}', true, 3);
+    "retention_months": 60, "api_access": true}', true, 3)
+"""
+_SEED_PRICES = """
 INSERT INTO billing_price (id, plan_code, unit, interval, amount_fen, currency, active) VALUES
  ('01930000-0000-7000-8000-000000000101', 'standard', 'lane', 'month', 30000, 'cny', true),
  ('01930000-0000-7000-8000-000000000102', 'standard', 'lane', 'year', 300000, 'cny', true),
  ('01930000-0000-7000-8000-000000000201', 'professional', 'lane', 'month', 50000, 'cny', true),
  ('01930000-0000-7000-8000-000000000202', 'professional', 'lane', 'year', 500000, 'cny', true),
  ('01930000-0000-7000-8000-000000000301', 'enterprise', 'site', 'month', 300000, 'cny', true),
- ('01930000-0000-7000-8000-000000000302', 'enterprise', 'site', 'year', 3000000, 'cny', true);
+ ('01930000-0000-7000-8000-000000000302', 'enterprise', 'site', 'year', 3000000, 'cny', true)
 """
 
 _TENANT_TABLES = ("billing_account", "billing_invoice", "billing_event", "billing_notice")
@@ -243,6 +245,7 @@ def upgrade() -> None:
     for table in _TENANT_TABLES:
         policies.tenant_table(op, table, append_only=table == "billing_event")
     op.execute(_SEED_PLANS)
+    op.execute(_SEED_PRICES)
     # The overview function (owner) reads every account and tenant name; nothing else of a tenant.
     op.execute(f"CREATE POLICY billing_overview_scan ON billing_account FOR SELECT TO {OWNER_ROLE} USING (true)")
     op.execute(f"CREATE POLICY billing_overview_names ON tenant FOR SELECT TO {OWNER_ROLE} USING (true)")
