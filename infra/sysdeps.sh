@@ -12,6 +12,8 @@ if ! ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset; then need+=(libharfbu
 if ! command -v chromium >/dev/null 2>&1; then need+=(chromium); fi
 # The scale-out bench and test (bench/scale_out.py, infra/balancer.py) put HAProxy in front of the replicas.
 if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then need+=(haproxy); fi
+# Gate voice prompts (agent/devices/voice.py): eSpeak NG with its Mandarin voice, offline.
+if ! command -v espeak-ng >/dev/null 2>&1; then need+=(espeak-ng); fi
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != "0" ]; then
   echo "缺少系统软件包: ${need[*]} (请以 root 运行 apt-get install)" >&2

@@ -6,11 +6,12 @@ at start-up with a clear message instead of at the first truck.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
 from agent.devices.led import LedEncoding
+from agent.devices.notice import NoticeTemplates
 from agent.devices.scale_protocols import WeightUnit
 from agent.devices.serial_link import SerialSettings
 from agent.devices.stability import StabilitySettings
@@ -187,6 +188,65 @@ class SerialLedConfig(DeviceConfig, frozen=True, tag="serial_led"):
     """Ping interval that keeps the health current."""
 
 
+class VoiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``voice``: the agent box's own speaker (eSpeak NG, offline)."""
+
+    voice: Annotated[str, msgspec.Meta(pattern=r"^[a-z-]{2,12}$")] = "cmn"
+    """eSpeak NG voice (``cmn`` Mandarin)."""
+    words_per_minute: Annotated[int, msgspec.Meta(ge=80, le=400)] = 150
+    """Speaking rate."""
+    player: tuple[str, ...] | None = ("aplay", "-q")
+    """Command that plays the WAV file (None: synthesise only)."""
+
+
+class _FamilyLedConfig(DeviceConfig, frozen=True, kw_only=True):
+    address: Annotated[int, msgspec.Meta(ge=0, le=0xFFFE)] = 1
+    """Screen address on the bus."""
+    max_lines: Annotated[int, msgspec.Meta(ge=1, le=8)] = 4
+    """Lines the screen has."""
+    templates: NoticeTemplates | None = None
+    """Wording of the pass screen and the voice prompt (None: the lane's own lines, no prompt)."""
+    screen_voice: bool = False
+    """The screen has its own voice module: speak the prompt there."""
+    voice: VoiceConfig | None = None
+    """Also speak the prompt on the agent box's speaker."""
+    timeout_s: Seconds = 0.5
+    """Answer timeout."""
+    keepalive_s: Seconds = 5.0
+    """Ping interval that keeps the health current."""
+
+
+class BxLedConfig(_FamilyLedConfig, frozen=True, kw_only=True, tag="bx_led"):
+    """``type = "bx_led"``: 仰邦 BX-5/BX-6-style controller (serial, or ``socket://host:5005``)."""
+
+    port: str
+    """Device path or ``socket://host:port``."""
+    serial: SerialSettings = msgspec.field(default_factory=SerialSettings)
+    """Line settings."""
+
+
+class LingxinLedConfig(_FamilyLedConfig, frozen=True, kw_only=True, tag="lingxin_led"):
+    """``type = "lingxin_led"``: 灵信-style RS-485 lane screen (often with a voice module)."""
+
+    port: str
+    """Device path or ``socket://host:port``."""
+    serial: SerialSettings = msgspec.field(default_factory=SerialSettings)
+    """Line settings."""
+
+
+class CameraRs485LedConfig(_FamilyLedConfig, frozen=True, kw_only=True, tag="camera_rs485_led"):
+    """``type = "camera_rs485_led"``: a screen on the 臻识 camera's RS-485 port; the camera forwards frames."""
+
+    host: str
+    """Camera address."""
+    camera_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8131
+    """Camera control port."""
+    protocol: Literal["bx", "lingxin"] = "lingxin"
+    """What the screen behind the camera speaks."""
+    comm: Annotated[str, msgspec.Meta(pattern=r"^rs485-[12]$")] = "rs485-1"
+    """The camera's RS-485 port."""
+
+
 class ModbusDigitalInputConfig(DeviceConfig, frozen=True, tag="modbus_di"):
     """``type = "modbus_di"``: ground-loop detector outputs read as Modbus discrete inputs."""
 
@@ -208,5 +268,5 @@ class ModbusDigitalInputConfig(DeviceConfig, frozen=True, tag="modbus_di"):
 
 BarrierConfig = ModbusRelayBarrierConfig | HttpAnprBarrierConfig | DahuaItcBarrierConfig | VzenithBarrierConfig
 WeighbridgeConfig = Xk3190A9Config | Xk3190A12Config | ToledoConfig
-LedConfig = SerialLedConfig
+LedConfig = SerialLedConfig | BxLedConfig | LingxinLedConfig | CameraRs485LedConfig
 DigitalInputConfig = ModbusDigitalInputConfig

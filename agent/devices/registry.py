@@ -14,13 +14,17 @@ import msgspec
 from agent.devices.barrier import HttpAnprBarrier, ModbusRelayBarrier
 from agent.devices.camera_barrier import DahuaItcBarrier, VzenithBarrier
 from agent.devices.config import (
+    BxLedConfig,
+    CameraRs485LedConfig,
     DahuaItcBarrierConfig,
     DeviceConfig,
     HttpAnprBarrierConfig,
+    LingxinLedConfig,
     ModbusDigitalInputConfig,
     ModbusRelayBarrierConfig,
     SerialLedConfig,
     ToledoConfig,
+    VoiceConfig,
     VzenithBarrierConfig,
     Xk3190A9Config,
     Xk3190A12Config,
@@ -28,6 +32,8 @@ from agent.devices.config import (
 from agent.devices.digital_input import ModbusDigitalInput
 from agent.devices.interfaces import Barrier, Device, DigitalInput, LedDisplay, Weighbridge
 from agent.devices.led import SerialLedDisplay
+from agent.devices.led_families import FamilyLedDisplay, LedTransport, SerialLedTransport, VzRs485Transport
+from agent.devices.voice import EspeakVoice
 from agent.devices.weighbridge import SerialWeighbridge
 
 DeviceKind = Literal["barrier", "weighbridge", "led", "digital_input"]
@@ -207,6 +213,41 @@ def _serial_led(cfg: SerialLedConfig) -> LedDisplay:
     )
 
 
+def _voice(cfg: VoiceConfig | None, name: str) -> EspeakVoice | None:
+    if cfg is None:
+        return None
+    return EspeakVoice(name=f"{name}-voice", voice=cfg.voice, words_per_minute=cfg.words_per_minute, player=cfg.player)
+
+
+def _family_led(
+    cfg: BxLedConfig | LingxinLedConfig | CameraRs485LedConfig, protocol: str, transport: LedTransport
+) -> LedDisplay:
+    return FamilyLedDisplay(
+        "bx" if protocol == "bx" else "lingxin",
+        transport,
+        name=cfg.name,
+        address=cfg.address,
+        max_lines=cfg.max_lines,
+        templates=cfg.templates,
+        screen_voice=cfg.screen_voice,
+        voice=_voice(cfg.voice, cfg.name),
+        timeout_s=cfg.timeout_s,
+        keepalive_s=cfg.keepalive_s,
+    )
+
+
+def _bx_led(cfg: BxLedConfig) -> LedDisplay:
+    return _family_led(cfg, "bx", SerialLedTransport(cfg.port, cfg.serial, name=cfg.name))
+
+
+def _lingxin_led(cfg: LingxinLedConfig) -> LedDisplay:
+    return _family_led(cfg, "lingxin", SerialLedTransport(cfg.port, cfg.serial, name=cfg.name))
+
+
+def _camera_rs485_led(cfg: CameraRs485LedConfig) -> LedDisplay:
+    return _family_led(cfg, cfg.protocol, VzRs485Transport(cfg.host, cfg.camera_port, comm=cfg.comm))
+
+
 def _modbus_di(cfg: ModbusDigitalInputConfig) -> DigitalInput:
     return ModbusDigitalInput(
         cfg.port,
@@ -233,6 +274,9 @@ WEIGHBRIDGES.register("toledo", ToledoConfig, _toledo)
 
 LED_DISPLAYS: DeviceRegistry[LedDisplay] = DeviceRegistry("led")
 LED_DISPLAYS.register("serial_led", SerialLedConfig, _serial_led)
+LED_DISPLAYS.register("bx_led", BxLedConfig, _bx_led)
+LED_DISPLAYS.register("lingxin_led", LingxinLedConfig, _lingxin_led)
+LED_DISPLAYS.register("camera_rs485_led", CameraRs485LedConfig, _camera_rs485_led)
 
 DIGITAL_INPUTS: DeviceRegistry[DigitalInput] = DeviceRegistry("digital_input")
 DIGITAL_INPUTS.register("modbus_di", ModbusDigitalInputConfig, _modbus_di)

@@ -1,0 +1,170 @@
+"""LED families and voice (issue 23): BX-style and 灵信-style frames on real ptys / TCP, the screen behind
+a 臻识 camera's RS-485 port, the HJ 1321 templates and the offline eSpeak NG prompt."""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from agent.devices import led_protocols as lp
+from agent.devices.led_families import FamilyLedDisplay, VzRs485Transport
+from agent.devices.notice import LANE_ALLOWED, LANE_REFUSED, GateNotice, NoticeTemplates
+from agent.devices.registry import LED_DISPLAYS, DeviceConfigError
+from agent.devices.sim.camera_relay import VzenithCameraSimulator
+from agent.devices.sim.endpoints import SimEndpoint
+from agent.devices.sim.led_families import FamilyScreenSimulator
+from agent.devices.types import HealthLevel, LedColour, LedLine, LedScreen
+from agent.devices.voice import EspeakVoice
+
+EndpointFactory = Callable[[str], SimEndpoint]
+Eventually = Callable[..., Awaitable[None]]
+
+
+def _texts(sim: FamilyScreenSimulator) -> tuple[str, ...]:
+    return sim.current.texts
+
+
+def _lane_screen(plate: str, stage: str, allowed: bool) -> LedScreen:
+    """The screen agent.runtime.pipeline builds for a pass."""
+    colour = LedColour.GREEN if allowed else LedColour.RED
+    return LedScreen(
+        (
+            LedLine(plate, LedColour.YELLOW),
+            LedLine(stage, colour),
+            LedLine(LANE_ALLOWED if allowed else LANE_REFUSED, colour),
+            LedLine("国五车辆橙色预警期间禁行", colour),
+        )
+    )
+
+
+@pytest.mark.parametrize("protocol", ["bx", "lingxin"])
+@pytest.mark.anyio
+async def test_family_screen_shows_the_hj1321_lines_and_speaks(
+    protocol: str, endpoint_factory: EndpointFactory
+) -> None:
+    sim = FamilyScreenSimulator("bx" if protocol == "bx" else "lingxin", endpoint_factory("led"), address=3)
+    await sim.start()
+    led = LED_DISPLAYS.create(
+        {
+            "type": f"{protocol}_led",
+            "name": "lane1-led",
+            "port": sim.url,
+            "address": 3,
+            "templates": {"no_control": "橙色预警 管控中"},
+            "screen_voice": True,
+        }
+    )
+    try:
+        assert isinstance(led, FamilyLedDisplay)
+        assert await led.show(_lane_screen("鄂A12345", "国六", allowed=True))
+        assert _texts(sim) == ("鄂A12345", "国六", "橙色预警 管控中", "请通行")
+        assert sim.current.lines[0].colour is LedColour.YELLOW
+        assert sim.current.lines[3].colour is LedColour.GREEN
+        assert sim.spoken == ["鄂 A 幺 二 三 四 五，国六，请通行"]
+        assert await led.show(_lane_screen("鄂A54321", "国五", allowed=False))
+        assert _texts(sim)[-1] == "禁止通行"
+        assert sim.current.lines[-1].colour is LedColour.RED
+        assert await led.show([LedLine("系统维护中", LedColour.WHITE)])  # any other screen: as given
+        assert _texts(sim) == ("系统维护中",)
+        assert await led.clear()
+        assert _texts(sim) == ()
+        assert await led.ping()
+        assert led.health.level is HealthLevel.OK
+        assert sim.frames_bad == 0
+    finally:
+        await led.stop()
+        await sim.stop()
+
+
+@pytest.mark.anyio
+async def test_rejections_and_silence_are_health_faults(pty_factory: EndpointFactory) -> None:
+    sim = FamilyScreenSimulator("lingxin", pty_factory("led"))
+    await sim.start()
+    led = LED_DISPLAYS.create({"type": "lingxin_led", "name": "led", "port": sim.url, "timeout_s": 0.3})
+    try:
+        sim.reject = 5
+        assert not await led.show([LedLine("测试")])
+        assert led.health.code == "rejected"
+        sim.reject = 0
+        sim.respond = False
+        assert not await led.show([LedLine("测试")])
+        assert led.health.code == "no_response"
+        sim.respond = True
+        assert await led.show([LedLine("测试")])
+        assert led.health.level is HealthLevel.OK
+    finally:
+        await led.stop()
+        await sim.stop()
+
+
+@pytest.mark.anyio
+async def test_screen_behind_the_camera_gets_the_frames_the_camera_forwards() -> None:
+    screen = FamilyScreenSimulator("lingxin", address=1)
+    camera = VzenithCameraSimulator(on_rs485=screen.feed)
+    await camera.start()
+    led = LED_DISPLAYS.create(
+        {
+            "type": "camera_rs485_led",
+            "name": "cam-led",
+            "host": "127.0.0.1",
+            "camera_port": camera.port,
+            "templates": {},
+            "screen_voice": True,
+        }
+    )
+    try:
+        assert isinstance(led, FamilyLedDisplay)
+        assert isinstance(led.transport, VzRs485Transport)
+        assert await led.show(_lane_screen("苏E9A8B7", "国六", allowed=True))
+        assert _texts(screen) == ("苏E9A8B7", "国六", "无管控", "请通行")
+        assert screen.spoken == ["苏 E 九 A 八 B 七，国六，请通行"]
+        assert all(c["cmd"] == "ttransmission" for c in camera.commands)
+        assert await led.ping()
+        await camera.stop()
+        assert not await led.show([LedLine("测试")])
+        assert led.health.level is HealthLevel.FAULT
+    finally:
+        await led.stop()
+        await camera.stop()
+
+
+def test_templates_are_checked_when_the_config_is_read() -> None:
+    with pytest.raises(DeviceConfigError, match="plate_number"):
+        LED_DISPLAYS.parse(
+            {"type": "bx_led", "name": "x", "port": "/dev/null", "templates": {"lines": ["{plate_number}"]}}
+        )
+    custom = NoticeTemplates(lines=("车牌 {plate}", "{verdict}"), allowed="欢迎光临", voice="{plate}{verdict}")
+    notice = GateNotice(plate="鄂A12345", emission_stage="国六", allowed=True)
+    assert custom.screen(notice).texts == ("车牌 鄂A12345", "欢迎光临")
+    assert custom.speech(notice) == "鄂A12345欢迎光临"
+
+
+def test_frames_survive_escaping_and_reject_corruption() -> None:
+    screen = LedScreen((LedLine("\u5a5a\u5b5b A5", LedColour.RED),))  # bytes that need BX escaping in GBK
+    frame = lp.bx_show(0x5A, screen)
+    decoder = lp.BxDecoder()
+    [(dst, _src, data)] = decoder.feed(b"\x00garbage" + frame)
+    assert dst == 0x5A
+    assert lp.bx_command(dst, data).screen == screen
+    broken = bytearray(lp.lx_show_line(1, 0, LedLine("鄂A12345")))
+    broken[10] ^= 0xFF
+    lx = lp.LxDecoder()
+    assert lx.feed(bytes(broken)) == []
+    assert lx.frames_bad == 1
+
+
+@pytest.mark.anyio
+async def test_espeak_voice_synthesises_a_chinese_prompt_offline(tmp_path: Path) -> None:
+    voice = EspeakVoice(player=None, directory=tmp_path)
+    assert EspeakVoice.available(), "espeak-ng missing: infra/sysdeps.sh installs it"
+    assert await voice.say("鄂 A 幺 二 三 四 五，国六，请通行")
+    assert voice.last_wav is not None
+    with wave.open(str(voice.last_wav)) as wav:
+        assert wav.getnframes() / wav.getframerate() > 1.0  # seconds of speech
+    no_player = EspeakVoice(player=("ecogate-no-such-player",), directory=tmp_path)
+    assert not await no_player.say("请通行")
+    assert no_player.health.code == "no_audio"
+    assert no_player.last_wav is not None  # synthesised anyway
