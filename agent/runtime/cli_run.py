@@ -11,6 +11,7 @@ from pathlib import Path
 
 import structlog
 
+from agent.ops.metrics import sample_forever, stop_sampler
 from agent.ops.metrics import start_server as start_metrics_server
 from agent.ops.systemd import watchdog_pings
 from agent.runtime.app import Agent
@@ -45,9 +46,11 @@ async def _run(agent: Agent) -> int:
     if port is not None:
         structlog.get_logger(__name__).info("agent.metrics_serving", port=port)
     pings = asyncio.create_task(watchdog_pings())
+    sampler = asyncio.create_task(sample_forever(agent))
     try:
         return await agent.run()
     finally:
+        await stop_sampler(sampler)
         pings.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pings

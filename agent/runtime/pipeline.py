@@ -37,6 +37,7 @@ from agent.decision.engine import DecisionEngine, DecisionOutcome, DecisionReque
 from agent.devices.interfaces import Barrier, LedDisplay
 from agent.devices.types import BarrierState, LedColour, LedLine, LedScreen
 from agent.devices.weighing import TripWeighingPairer
+from agent.ops import metrics
 from agent.outbox.store import Alarm, ClipData, Outbox, OutboxError, PhotoData
 from agent.runtime.weighing import WeighClaim, WeighStation, record_for
 from agent_protocol.events import (
@@ -278,6 +279,7 @@ class LanePipeline:
             confidence=read.confidence,
         )
         outcome = await self.engine.decide(req)
+        metrics.observe_read(self.lane_id, str(outcome.decision), plate=plate is not None)
         draft = self._draft(
             outcome,
             plate=plate,
@@ -653,6 +655,7 @@ class LanePipeline:
             return None
         await self._journal(event, OPEN)
         status = await self.barrier.open()
+        metrics.BARRIER_COMMANDS.labels(self.lane_id, "confirmed" if status.confirmed else "failed").inc()
         if status.confirmed:
             await self._journal(event, OPEN_OK)
             return True

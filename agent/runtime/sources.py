@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 import msgspec
 import structlog
 
+from agent.ops.metrics import recognize_timed
 from agent.outbox.store import PhotoData
 from agent.runtime.pipeline import LaneRead, monotonic_to_utc
 from agent_protocol.events import SnapshotRole, new_event_id
@@ -182,7 +183,7 @@ class VisionReadSource:
             return []
         self._last_frame = frame
         reads: list[PlateRead] = await asyncio.to_thread(
-            self.recognizer.recognize, frame, self.frames.roi, self.lane_id
+            recognize_timed, self.recognizer, frame, self.frames.roi, self.lane_id
         )
         if self.gate is not None:
             self.gate.ran(ts, found=bool(reads))

@@ -42,6 +42,7 @@ from websockets.client import process_exception
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from agent.decision.engine import DecisionRequest, PrecheckVerdict
+from agent.ops import metrics
 from agent.outbox import Outbox
 from agent.sync.precheck import PrecheckBroker
 from agent_protocol import messages as msg
@@ -215,6 +216,7 @@ class SyncClient:
                 open_timeout=10,
             ) as ws:
                 self.connections += 1
+                metrics.CLOUD_CONNECTIONS.inc()
                 self.backoff.started()
                 connection = _Connection(self, ws)
                 try:
@@ -285,9 +287,11 @@ class _Connection:
         if welcome.last_stored_seq > 0:
             await self._acked(welcome.last_stored_seq)
         log.info("sync.connected", stored_seq=welcome.last_stored_seq)
+        metrics.CLOCK_SKEW.set((datetime.now(UTC) - welcome.server_clock).total_seconds())
         reader = asyncio.create_task(self._read())
         stopper = asyncio.create_task(stop.wait())
         self.client.connected = True
+        metrics.CLOUD_CONNECTED.set(1)
         # Pre-pass checks only with a cloud that offers them (an older cloud would close on the message).
         self.client.prechecks.attach(self._send if msg.FEATURE_PRECHECK in welcome.features else None)
         self.late_clips = msg.FEATURE_LATE_CLIPS in welcome.features
@@ -297,6 +301,7 @@ class _Connection:
         finally:
             self.client.prechecks.detach()
             self.client.connected = False
+            metrics.CLOUD_CONNECTED.set(0)
             stopper.cancel()
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
@@ -482,6 +487,7 @@ class _Connection:
 
     async def _heartbeat(self) -> None:
         stats = await asyncio.to_thread(self.outbox.stats)
+        metrics.observe_outbox(stats)
         await self._send(
             msg.Heartbeat(
                 agent_clock=datetime.now(UTC),
