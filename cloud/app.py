@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.auth.guards import authenticated, provide_principal
 from cloud.auth.web import OriginCheckMiddleware, security_headers
-from cloud.blobs import BlobStore
+from cloud.blobs import open_store
 from cloud.db.engine import Database
 from cloud.hub import agent_socket
 from cloud.hub.checks import ChecksRunner
@@ -113,7 +113,8 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
         debug=False,
     )
     document_problems(app.openapi_schema)  # every operation may answer a 4xx Problem Details
-    blob_store = BlobStore(settings.blobs.root)
+    blob_store = open_store(settings.blobs)  # the one store of the process (issue 20)
+    app.state.blobs = blob_store
     app.state.settings = _with_secret(settings, secret)
     return app
 

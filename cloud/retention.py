@@ -31,7 +31,7 @@ import structlog
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.blobs import BlobStore
+from cloud.blobs import Blobs
 from cloud.compliance import emergency
 from cloud.db import models as m
 from cloud.db.engine import Database
@@ -195,7 +195,7 @@ async def set_hold(
 
 
 async def run_tenant(
-    database: Database, blobs: BlobStore, tenant_id: uuid.UUID, now: dt.datetime, *, dry_run: bool = False
+    database: Database, blobs: Blobs, tenant_id: uuid.UUID, now: dt.datetime, *, dry_run: bool = False
 ) -> TenantRun:
     """Purge one tenant's expired media (module docstring); records first, bytes after the commit."""
     result = TenantRun(tenant_id)
@@ -267,7 +267,7 @@ async def run_tenant(
     return result
 
 
-async def run_all(database: Database, blobs: BlobStore, now: dt.datetime, *, dry_run: bool = False) -> list[TenantRun]:
+async def run_all(database: Database, blobs: Blobs, now: dt.datetime, *, dry_run: bool = False) -> list[TenantRun]:
     """Run every tenant; a tenant that fails is logged and the others still run (the error is raised at the end)."""
     actor = Principal(user_id=_RETENTION_USER, role=Role.PLATFORM_ADMIN, login="system-retention")
     runs: list[TenantRun] = []

@@ -80,8 +80,29 @@ class BlobSettings:
 
     #: Root folder of the filesystem blob store.
     root: Path = PROJECT_ROOT / ".data" / "blobs"
+    #: ``ECOGATE_BLOB_URL``: empty for the filesystem store at ``root``; ``s3://bucket/prefix?endpoint=…`` for an
+    #: S3-compatible bucket (Alibaba Cloud OSS, AWS S3; ``cloud.blobs.parse_url`` documents the options).
+    url: str = ""
     #: Largest accepted upload, bytes.
     max_bytes: int = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """Background jobs (exports, imports) claimed from PostgreSQL by any replica (``cloud.jobs``, ADR 0031)."""
+
+    #: Job runners in this process (``ECOGATE_JOB_RUNNERS``; 0: this replica takes no jobs).
+    runners: int = 1
+    #: A claim's lease, seconds (``ECOGATE_JOB_LEASE_S``): renewed every third of it while the job runs; a
+    #: job whose lease ran out (its replica died) is taken over by another replica.
+    lease_s: float = 30.0
+    #: Seconds between polls for due jobs when idle (``ECOGATE_JOB_POLL_S``).
+    poll_s: float = 1.0
+    #: Pause after each chunk of rows an export reads (``ECOGATE_JOB_CHUNK_PAUSE_S``; 0 in production): yields
+    #: the database to interactive work on a busy replica; tests use it to stop a replica mid-job.
+    chunk_pause_s: float = 0.0
+    #: Claims of one job before it is given up as failed (a job that kills its replica every time).
+    max_attempts: int = 3
 
 
 @dataclass(frozen=True)
@@ -102,6 +123,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     blobs: BlobSettings = field(default_factory=BlobSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    jobs: JobSettings = field(default_factory=JobSettings)
     #: Folder for local state (embedded database, generated secrets).
     data_dir: Path = PROJECT_ROOT / ".data"
     #: ``production`` or ``development`` (see the module docstring).
@@ -156,13 +178,23 @@ class Settings:
             secure_cookies=_env("ECOGATE_SECURE_COOKIES", "1" if environment == PRODUCTION else "0") == "1",
             trust_forwarded=_env("ECOGATE_TRUST_FORWARDED") == "1",
         )
-        blobs = BlobSettings(root=Path(_env("ECOGATE_BLOB_ROOT", str(data_dir / "blobs"))))
+        blobs = BlobSettings(
+            root=Path(_env("ECOGATE_BLOB_ROOT", str(data_dir / "blobs"))), url=_env("ECOGATE_BLOB_URL")
+        )
+        jobs = JobSettings(
+            runners=int(_env("ECOGATE_JOB_RUNNERS", "1")),
+            lease_s=float(_env("ECOGATE_JOB_LEASE_S", "30")),
+            poll_s=float(_env("ECOGATE_JOB_POLL_S", "1")),
+            chunk_pause_s=float(_env("ECOGATE_JOB_CHUNK_PAUSE_S", "0")),
+        )
         server = ServerSettings(
             host=_env("ECOGATE_HOST", "127.0.0.1"),
             port=int(_env("ECOGATE_PORT", "8000")),
             public_url=_env("ECOGATE_PUBLIC_URL", ""),
         )
-        return cls(database=db, auth=auth, blobs=blobs, server=server, data_dir=data_dir, environment=environment)
+        return cls(
+            database=db, auth=auth, blobs=blobs, server=server, jobs=jobs, data_dir=data_dir, environment=environment
+        )
 
 
 def environment_from_env() -> str:

@@ -16,14 +16,14 @@ def _print(text: str) -> None:
 
 async def _run(now: dt.datetime, dry_run: bool) -> int:
     from cloud import retention  # noqa: PLC0415
-    from cloud.blobs import BlobStore  # noqa: PLC0415
+    from cloud.blobs import open_store  # noqa: PLC0415
     from cloud.db.engine import Database  # noqa: PLC0415
     from cloud.settings import Settings  # noqa: PLC0415
 
     settings = Settings.from_env()
     database = Database.from_settings(settings.database)
     try:
-        runs = await retention.run_all(database, BlobStore(settings.blobs.root), now, dry_run=dry_run)
+        runs = await retention.run_all(database, open_store(settings.blobs), now, dry_run=dry_run)
     finally:
         await database.dispose()
     verb = "将清除" if dry_run else "已清除"

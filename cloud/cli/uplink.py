@@ -114,7 +114,7 @@ async def _configure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _run(args: argparse.Namespace) -> None:
-    from cloud.blobs import BlobStore  # noqa: PLC0415
+    from cloud.blobs import open_store  # noqa: PLC0415
     from cloud.settings import Settings  # noqa: PLC0415
     from cloud.uplink.worker import UplinkWorker  # noqa: PLC0415
 
@@ -125,7 +125,7 @@ async def _run(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     worker = UplinkWorker(
-        database, BlobStore(Settings.from_env().blobs.root), batch=args.batch, concurrency=args.concurrency
+        database, open_store(Settings.from_env().blobs), batch=args.batch, concurrency=args.concurrency
     )
     try:
         await worker.run(stop)

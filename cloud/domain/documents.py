@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud import blobs
-from cloud.blobs import BlobStore
+from cloud.blobs import Blobs
 from cloud.db import models as m
 from cloud.domain import audit
 from cloud.domain.common import require_tenant
@@ -98,7 +98,7 @@ def check_upload(upload: Upload, max_bytes: int) -> str:
 async def add_document(
     session: AsyncSession,
     principal: Principal,
-    store: BlobStore,
+    store: Blobs,
     vehicle_id: uuid.UUID,
     kind: str,
     upload: Upload,
@@ -134,7 +134,7 @@ async def add_document(
     return document
 
 
-async def read_blob(session: AsyncSession, store: BlobStore, sha256: str) -> tuple[bytes, str]:
+async def read_blob(session: AsyncSession, store: Blobs, sha256: str) -> tuple[bytes, str]:
     """The bytes and content type of a blob the caller's tenant holds; 404 otherwise."""
     if not _SHA256.match(sha256):
         raise not_found("文件")

@@ -22,7 +22,7 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.blobs import BlobStore
+from cloud.blobs import Blobs
 from cloud.db import models as m
 from cloud.domain import audit
 from cloud.domain.common import FieldErrors
@@ -130,7 +130,7 @@ async def ask_snapshot(session: AsyncSession, principal: Principal, agent: m.Age
     return await request_snapshot(session, principal, agent, lane)
 
 
-def picture_size(blobs: BlobStore, sha256: str | None) -> tuple[int, int] | None:
+def picture_size(blobs: Blobs, sha256: str | None) -> tuple[int, int] | None:
     """Width and height of a stored snapshot (None when absent or not a JPEG)."""
     if not sha256:
         return None
@@ -146,7 +146,7 @@ async def save_over_snapshot(
     agent: m.Agent,
     lane: m.Lane,
     values: dict[str, str],
-    blobs: BlobStore,
+    blobs: Blobs,
 ) -> m.LaneRoi:
     """:func:`save_roi` checked against the lane's latest successful snapshot (409 Problem when none)."""
     _require_active(agent)

@@ -42,7 +42,7 @@ from agent_protocol import messages as msg
 from agent_protocol.events import GENESIS_HASH, PassEvent, verify_chain
 from cloud import blobs as blob_records
 from cloud import metrics
-from cloud.blobs import BlobStore
+from cloud.blobs import Blobs, from_state
 from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.hub import commands, precheck
@@ -89,7 +89,7 @@ class _RefusedError(Exception):
 async def agent_socket(socket: WebSocket[Any, Any, Any]) -> None:
     """The agent connection (docs/protocol.md)."""
     database: Database = socket.app.state.database
-    blobs = BlobStore(socket.app.state.settings.blobs.root)
+    blobs = from_state(socket.app.state)
     try:
         identity = await authenticate_agent(database, socket.headers.get("authorization"))
     except (DBAPIError, OSError) as exc:
@@ -121,9 +121,7 @@ async def agent_socket(socket: WebSocket[Any, Any, Any]) -> None:
 
 
 class _AgentSession:
-    def __init__(
-        self, socket: WebSocket[Any, Any, Any], database: Database, blobs: BlobStore, who: AgentIdentity
-    ) -> None:
+    def __init__(self, socket: WebSocket[Any, Any, Any], database: Database, blobs: Blobs, who: AgentIdentity) -> None:
         self.socket = socket
         self.database = database
         self.blobs = blobs

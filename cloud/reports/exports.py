@@ -105,7 +105,7 @@ def _thumbnail(data: bytes | None) -> bytes | None:
 
 
 def blob_loader(store: Any) -> PhotoLoader:
-    """A loader over a blob store (``cloud.blobs.BlobStore``): bytes, or None when the blob is absent."""
+    """A loader over a blob store (``cloud.blobs.Blobs``): bytes, or None when the blob is absent."""
 
     def load(sha256: str) -> bytes | None:
         try:
@@ -118,13 +118,11 @@ def blob_loader(store: Any) -> PhotoLoader:
 
 
 def loader_of(state: Any) -> PhotoLoader | None:
-    """The application's blob store as a photo loader (None when the state has no blob settings)."""
-    settings = getattr(state, "settings", None)
-    if settings is None:
+    """The application's blob store as a photo loader (None when the state has no store)."""
+    store = getattr(state, "blobs", None)
+    if store is None:
         return None
-    from cloud.blobs import BlobStore  # noqa: PLC0415
-
-    return blob_loader(BlobStore(settings.blobs.root))
+    return blob_loader(store)
 
 
 @dataclass(frozen=True)

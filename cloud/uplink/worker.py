@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_protocol.backoff import attempt_delay
 from cloud import metrics
-from cloud.blobs import BlobStore
+from cloud.blobs import Blobs
 from cloud.compliance import chain
 from cloud.db import models as m
 from cloud.db.engine import Database
@@ -214,7 +214,7 @@ class UplinkWorker:
     def __init__(
         self,
         database: Database,
-        blobs: BlobStore,
+        blobs: Blobs,
         *,
         batch: int = 100,
         concurrency: int = 8,

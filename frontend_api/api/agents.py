@@ -20,7 +20,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.blobs import BlobStore
+from cloud.blobs import from_state
 from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.domain import audit, lane_roi
@@ -478,9 +478,7 @@ async def set_lane_roi(
     values = {"x1": str(data.x1), "y1": str(data.y1), "x2": str(data.x2), "y2": str(data.y2)}
     async with session.begin():
         agent, lane = await _agent_lane(session, agent_id, lane_id)
-        row = await lane_roi.save_over_snapshot(
-            session, principal, agent, lane, values, BlobStore(state.settings.blobs.root)
-        )
+        row = await lane_roi.save_over_snapshot(session, principal, agent, lane, values, from_state(state))
     return _roi_out(row)
 
 

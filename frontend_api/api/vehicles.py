@@ -14,7 +14,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.blobs import BlobStore
+from cloud.blobs import Blobs
 from cloud.domain import documents, vehicles
 from cloud.lib import sniff
 from frontend_api.api.schemas import Limit, Offset, Page, PlateQuery, Reason
@@ -307,7 +307,7 @@ async def upload_document(
     data: MultipartBody[DocumentUpload],
     session: NamedDependency[AsyncSession],
     principal: NamedDependency[Principal],
-    blob_store: NamedDependency[BlobStore],
+    blob_store: NamedDependency[Blobs],
     state: State,
 ) -> DocumentOut:
     """Attach a document photo (随车清单, 行驶证, nameplates, environmental label) to a vehicle."""
@@ -323,7 +323,7 @@ async def upload_document(
 
 @get("/blobs/{sha256:str}", operation_id="GetBlob", media_type="application/octet-stream")
 async def get_blob(
-    sha256: FromPath[str], session: NamedDependency[AsyncSession], blob_store: NamedDependency[BlobStore]
+    sha256: FromPath[str], session: NamedDependency[AsyncSession], blob_store: NamedDependency[Blobs]
 ) -> Response[bytes]:
     """The bytes of a photo or scan, if the caller's tenant holds it.
 
