@@ -19,6 +19,13 @@ covered by ``bench/soak_sync.py``). Figures, each beside a baseline measured in 
    with its default batch and window) holding ``--drain-events`` unsent events connects; events
    per second until all are acked, beside figure 1.
 
+The cloud's ``/metrics`` is scraped before and after each phase (issue 21, ``bench/metrics_scrape.py``):
+events stored and batches acked by the hub's counters against the bench's own counts (they must be
+equal), the hub's ack-latency quantiles from its histogram beside the bench's (the hub measures
+arrival → ack inside the server, the bench send → ack, so the hub's bucket may not start above the
+bench's figure), and the in-process agent's own metrics after the drain (link up, connections). A
+disagreement is printed and makes the exit code 1.
+
 Prints a table (``--json`` for one JSON line)::
 
     .venv/bin/python bench/ingest.py
@@ -52,6 +59,7 @@ from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
 from agent_protocol import messages as msg  # noqa: E402
 from agent_protocol.events import GENESIS_HASH, PassEvent, seal_event  # noqa: E402
+from bench.metrics_scrape import Scrape, delta, histogram_quantile, scrape, scrape_registry, total, wait_for  # noqa: E402
 from bench.soak_sync import Cloud, Site, draft, make_sites, superuser_dsn  # noqa: E402
 from infra.pg import EmbeddedPostgres  # noqa: E402
 
@@ -314,10 +322,50 @@ async def drain(urls: Any, cloud: Cloud, workdir: Path, count: int) -> dict[str,
             task.result()
         await asyncio.sleep(0.05)
     seconds = time.perf_counter() - start
+    from agent.ops import metrics as gate_metrics  # noqa: PLC0415
+
+    during = scrape_registry(gate_metrics.REGISTRY)  # the agent's own endpoint's registry, link still up
     stop.set()
     await task
     box.close()
-    return {"events": count, "fill_s": round(fill_s, 1), "drain_s": round(seconds, 2), "rate": round(count / seconds)}
+    return {
+        "events": count,
+        "fill_s": round(fill_s, 1),
+        "drain_s": round(seconds, 2),
+        "rate": round(count / seconds),
+        "connections": sync.connections,
+        "agent_cloud_connected": total(during, "ecogate_gate_cloud_connected"),
+        "agent_connections_scraped": total(during, "ecogate_gate_cloud_connections_total"),
+    }
+
+
+def _hub_phase(before: Scrape, after: Scrape, *, events: int, batches: int, client: list[float]) -> dict[str, Any]:
+    """What the hub's counters and histogram say about one phase, beside the bench's own figures."""
+    d = delta(before, after)
+    out: dict[str, Any] = {
+        "events": events,
+        "stored": int(total(d, "ecogate_ingest_events_total", result="stored")),
+        "duplicate": int(total(d, "ecogate_ingest_events_total", result="duplicate")),
+        "refused": int(total(d, "ecogate_ingest_events_total", result="refused")),
+        "batches": batches,
+        "acks": int(total(d, "ecogate_ingest_ack_seconds_count")),
+    }
+    agree = out["stored"] == events and out["acks"] == batches and not out["duplicate"] and not out["refused"]
+    for name, q in (("p50", 0.5), ("p99", 0.99)):
+        hub = histogram_quantile(d, "ecogate_ingest_ack_seconds", q)
+        mine = pct(client, q)
+        out[f"hub_ack_{name}"] = hub.ms()
+        out[f"bench_ack_{name}_ms"] = round(mine, 1)
+        # The hub's share of a batch's round trip cannot exceed the round trip the bench measured.
+        agree = agree and hub.low * 1000 <= mine
+    out["agree"] = agree
+    return out
+
+
+def _acks_at_least(before: Scrape, batches: int) -> Any:
+    return lambda now: (
+        total(now, "ecogate_ingest_ack_seconds_count") - total(before, "ecogate_ingest_ack_seconds_count") >= batches
+    )
 
 
 async def run(args: argparse.Namespace, admin: str, workdir: Path) -> dict[str, Any]:
@@ -338,22 +386,34 @@ async def run(args: argparse.Namespace, admin: str, workdir: Path) -> dict[str, 
     assert cloud.proc is not None
     pid = cloud.proc.pid
     result: dict[str, Any] = {"agents": args.agents, "events_per_agent": args.events, "cloud_pool": args.pool}
+    metrics_url = f"http://127.0.0.1:{cloud.port}/metrics"
+    token = os.environ.get("ECOGATE_METRICS_TOKEN") or None
+
+    def read() -> Scrape:
+        return scrape(metrics_url, token=token)
+
+    scraped: dict[str, Any] = {}
+    result["scrape"] = scraped
     try:
         result["rss_idle_mb"] = round(memory_kb(pid)["VmRSS"] / 1024, 1)
         await asyncio.gather(*(a.open(cloud.url) for a in agents))
         result["rss_connected_mb"] = round(memory_kb(pid)["VmRSS"] / 1024, 1)
 
         # 1. throughput
+        m0 = await asyncio.to_thread(read)
         start = time.perf_counter()
         await asyncio.gather(*(a.stream(a.events[: args.events], batch=100, window=4) for a in agents))
         seconds = time.perf_counter() - start
-        total = args.events * len(agents)
-        result["throughput_eps"] = round(total / seconds)
-        result["throughput_events"] = total
+        streamed = args.events * len(agents)
+        result["throughput_events"] = streamed
+        result["throughput_eps"] = round(streamed / seconds)
         result["throughput_s"] = round(seconds, 2)
         throughput_lat = [x for a in agents for x in a.latencies]
         result["throughput_ack_p50_ms"] = round(pct(throughput_lat, 0.5), 1)
         result["throughput_ack_p99_ms"] = round(pct(throughput_lat, 0.99), 1)
+        batches_1 = len(agents) * -(-args.events // 100)
+        m1 = await asyncio.to_thread(wait_for, read, _acks_at_least(m0, batches_1))
+        scraped["throughput"] = _hub_phase(m0, m1, events=streamed, batches=batches_1, client=throughput_lat)
         for a in agents:
             a.latencies.clear()
             a.timeline.clear()
@@ -369,6 +429,7 @@ async def run(args: argparse.Namespace, admin: str, workdir: Path) -> dict[str, 
         cpu_before = cpu_s(pid)
         kids_before = {c: cpu_s(c) for c in children_of(pid)}
         spy = None
+        m2 = await asyncio.to_thread(read)
         if args.py_spy:  # collapsed stacks of the cloud process during the steady phase
             spy = subprocess.Popen(  # noqa: ASYNC220 - started once, waited for in a thread
                 [
@@ -406,6 +467,8 @@ async def run(args: argparse.Namespace, admin: str, workdir: Path) -> dict[str, 
         result["steady_checks_cpu_pct"] = round(100 * kids_cpu / seconds, 1)
         result["steady_hub_cpu_ms_per_batch"] = round(1000 * hub_cpu / max(1, sum(batches)), 3)
         lat = [x for a in agents for x in a.latencies]
+        m3 = await asyncio.to_thread(wait_for, read, _acks_at_least(m2, sum(batches)))
+        scraped["steady"] = _hub_phase(m2, m3, events=len(lat), batches=sum(batches), client=lat)
         result["steady_rate_eps"] = round(len(lat) / seconds)
         result["steady_events_per_batch"] = round(len(lat) / sum(batches), 2)
         result["steady_ack_p50_ms"] = round(pct(lat, 0.5), 1)
@@ -435,10 +498,24 @@ async def run(args: argparse.Namespace, admin: str, workdir: Path) -> dict[str, 
 
         # 4. drain
         if args.drain_events:
+            m4 = await asyncio.to_thread(read)
             result["drain"] = await drain(urls, cloud, workdir, args.drain_events)
+            m5 = await asyncio.to_thread(read)
+            d = result["drain"]
+            stored = int(total(delta(m4, m5), "ecogate_ingest_events_total", result="stored"))
+            scraped["drain"] = {
+                "events": d["events"],
+                "stored": stored,
+                "agent_link_up": d["agent_cloud_connected"],
+                "agent_connections": f"{d['agent_connections_scraped']:g} ({d['connections']})",
+                "agree": stored == d["events"]
+                and d["agent_cloud_connected"] == 1
+                and d["agent_connections_scraped"] == d["connections"],
+            }
+        scraped["agree"] = all(phase["agree"] for phase in scraped.values() if isinstance(phase, dict))
         stored = await (await asyncpg.connect(dsn)).fetchval("SELECT count(*) FROM pass_event")
         result["ledger_rows"] = int(stored)
-        expected = total + per_agent_latency * len(agents) + args.drain_events
+        expected = streamed + per_agent_latency * len(agents) + args.drain_events
         result["ledger_rows_expected"] = expected
     finally:
         await asyncio.to_thread(cloud.stop)
@@ -495,6 +572,26 @@ def report(result: dict[str, Any]) -> None:
     rows.append(("ledger rows (expected)", f"{result['ledger_rows']} ({result['ledger_rows_expected']})", ""))
     for label, value, base in rows:
         print(f"{label:<46}{value!s:>20}   {base}")
+    scraped = result["scrape"]
+    print("\nscraped from the cloud's /metrics (and the agent's registry) beside the bench's own figures:")
+    for phase in ("throughput", "steady"):
+        if phase not in scraped:
+            continue
+        p = scraped[phase]
+        print(
+            f"  {phase:<10} events stored {p['stored']} (bench {p['events']}), batches acked {p['acks']}"
+            f" (bench {p['batches']}), duplicate/refused {p['duplicate']}/{p['refused']}"
+        )
+        print(
+            f"  {'':<10} ack p50 hub {p['hub_ack_p50']} / bench {p['bench_ack_p50_ms']} ms,"
+            f" p99 hub {p['hub_ack_p99']} / bench {p['bench_ack_p99_ms']} ms   {'agree' if p['agree'] else 'DISAGREE'}"
+        )
+    if "drain" in scraped:
+        p = scraped["drain"]
+        print(
+            f"  drain      events stored {p['stored']} (bench {p['events']}), agent link up {p['agent_link_up']:g},"
+            f" agent connections {p['agent_connections']}   {'agree' if p['agree'] else 'DISAGREE'}"
+        )
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -515,7 +612,7 @@ async def main_async(args: argparse.Namespace) -> int:
         print(json.dumps(result, ensure_ascii=False))
     else:
         report(result)
-    ok = result["ledger_rows"] == result["ledger_rows_expected"]
+    ok = result["ledger_rows"] == result["ledger_rows_expected"] and result["scrape"].get("agree", False)
     return 0 if ok else 1
 
 

@@ -35,6 +35,14 @@ After every kill (before the restart) and at the end it checks:
   unknown-after-crash, with an alarm), every refused one never; every camera visit recorded (0 lost);
   the outbox hash chain verifies.
 
+The agent serves its Prometheus metrics (``ECOGATE_AGENT_METRICS_PORT``, issue 21); the soak scrapes
+them just before every kill (counters start again with each process: the sum over the runs is a lower
+bound, printed) and at the end of the clean final run, where they must agree with the physical record:
+barrier commands confirmed/failed by the agent's counter = open intents of that process in the command
+journal and their outcomes (the relay's open writes in that run printed beside), the outbox-depth gauge =
+the outbox's unacked events, no failed command, the cloud link down (the soak has no cloud). A
+disagreement is a violation.
+
 Prints counts (``--json`` for a JSON line); exit code 0 only without violations::
 
     .venv/bin/python bench/soak_gate.py --kills 200
@@ -72,6 +80,8 @@ import numpy as np  # noqa: E402
 from agent.decision.registry import RegistrySnapshot, RegistryVehicle, save_snapshot  # noqa: E402
 from agent.devices.sim import PtyEndpoint, RelayBarrierSimulator  # noqa: E402
 from agent_protocol.events import decode_event, verify_chain  # noqa: E402
+from bench.metrics_scrape import Scrape, histogram_quantile, scrape, total, wait_for  # noqa: E402
+from bench.soak_sync import free_port  # noqa: E402
 from hj1321.emission import EmissionStage  # noqa: E402
 from hj1321.plates import PlateColour  # noqa: E402
 from hj1321.vehicles import FuelType, VehicleCategory  # noqa: E402
@@ -120,6 +130,21 @@ class Figures:
     chain_ok: bool = False
     seconds: float = 0.0
     load_avg: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    #: Scraped from the agent's /metrics (issue 21): summed over the runs (just before each kill, a lower
+    #: bound), and the clean final run beside the journal's and the relays' record of that process.
+    metrics_scrapes: int = 0
+    metrics_opens_confirmed_runs: int = 0
+    metrics_opens_confirmed_final: int = 0
+    metrics_opens_failed_final: int = 0
+    journal_opens_confirmed_final: int = 0
+    journal_opens_failed_final: int = 0
+    relay_opens_final: int = 0
+    metrics_outbox_depth_final: int = -1
+    outbox_unacked_final: int = 0
+    metrics_cloud_connected_final: int = -1
+    metrics_reads_final: int = 0
+    metrics_recognition_p95_ms_final: str = ""
+    metrics_agree: bool = False
 
 
 class BarrierSim:
@@ -528,6 +553,11 @@ class Agent:
         self.real_recognizer = real_recognizer
         self.mutation = mutation
         self.proc: subprocess.Popen[bytes] | None = None
+        self.metrics_port = free_port()
+
+    def metrics(self, timeout_s: float = 1.0) -> Scrape:
+        """The agent's /metrics (raises OSError while it is not serving yet)."""
+        return scrape(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout_s=timeout_s)
 
     def start(self) -> None:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--agent-child", str(self.config)]
@@ -536,7 +566,8 @@ class Agent:
         if self.mutation:
             cmd += ["--mutation", self.mutation]
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            env = {**os.environ, "ECOGATE_AGENT_METRICS_PORT": str(self.metrics_port)}
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -599,6 +630,76 @@ def relay_opens(path: Path) -> list[float]:
     if not path.exists():
         return []
     return [json.loads(x)["at"] for x in path.read_text(encoding="utf-8").splitlines() if '"open"' in x]
+
+
+def journal_of_process(path: Path, pid: int) -> tuple[dict[str, int], dict[str, int]]:
+    """Per lane: the open outcomes (``open_ok``, ``open_failed``) process ``pid`` journaled after its own intent."""
+    confirmed: dict[str, int] = defaultdict(int)
+    failed: dict[str, int] = defaultdict(int)
+    intents: set[str] = set()
+    for raw in path.read_bytes().splitlines() if path.exists() else []:
+        try:
+            item = json.loads(raw)
+        except ValueError:
+            continue
+        if item.get("pid") != pid:
+            continue
+        event, command, lane = item.get("event_id"), item.get("command"), item.get("lane", "")
+        if command == "open":
+            intents.add(event)
+        elif command == "open_ok" and event in intents:
+            confirmed[lane] += 1
+        elif command == "open_failed" and event in intents:
+            failed[lane] += 1
+    return confirmed, failed
+
+
+def final_metrics(fig: Figures, agent: Agent, work: Path, db: Path, relay_opens_final: int) -> None:
+    """Scrape the clean final run and compare with the journal, the relays and the outbox (before SIGTERM)."""
+    assert agent.proc is not None
+    confirmed, failed = journal_of_process(work / "data" / "barrier-commands.log", agent.proc.pid)
+    fig.journal_opens_confirmed_final = sum(confirmed.values())
+    fig.journal_opens_failed_final = sum(failed.values())
+    fig.relay_opens_final = relay_opens_final
+    fig.outbox_unacked_final = len(read_outbox(db))  # no cloud: nothing is ever acked
+
+    def settled(samples: Scrape) -> bool:  # the sampler copies the outbox's stats every 5 s
+        return total(samples, "ecogate_gate_outbox_depth") == fig.outbox_unacked_final
+
+    try:
+        samples = wait_for(agent.metrics, settled, limit_s=12.0)
+    except OSError as exc:
+        fig.violations.append(f"final: the agent's metrics endpoint did not answer ({exc})")
+        return
+    fig.metrics_scrapes += 1
+    name = "ecogate_gate_barrier_commands_total"
+    fig.metrics_opens_confirmed_final = int(total(samples, name, outcome="confirmed"))
+    fig.metrics_opens_failed_final = int(total(samples, name, outcome="failed"))
+    fig.metrics_outbox_depth_final = int(total(samples, "ecogate_gate_outbox_depth"))
+    fig.metrics_cloud_connected_final = int(total(samples, "ecogate_gate_cloud_connected"))
+    fig.metrics_reads_final = int(total(samples, "ecogate_gate_reads_total"))
+    fig.metrics_recognition_p95_ms_final = histogram_quantile(
+        samples, "ecogate_gate_recognition_seconds", 0.95, lane=CAM_LANE
+    ).ms()
+    per_lane_ok = all(
+        int(total(samples, name, lane=lane, outcome="confirmed")) == confirmed.get(lane, 0)
+        and int(total(samples, name, lane=lane, outcome="failed")) == failed.get(lane, 0)
+        for lane in (SPOOL_LANE, CAM_LANE)
+    )
+    fig.metrics_agree = (
+        per_lane_ok
+        and fig.metrics_opens_confirmed_final <= relay_opens_final
+        and fig.metrics_outbox_depth_final == fig.outbox_unacked_final
+        and fig.metrics_cloud_connected_final == 0
+    )
+    if not fig.metrics_agree:
+        fig.violations.append(
+            "final: the agent's metrics disagree: barrier commands confirmed/failed "
+            f"{fig.metrics_opens_confirmed_final}/{fig.metrics_opens_failed_final} scraped, "
+            f"{fig.journal_opens_confirmed_final}/{fig.journal_opens_failed_final} journaled by the process, "
+            f"{relay_opens_final} relay opens; outbox depth {fig.metrics_outbox_depth_final} scraped, "
+            f"{fig.outbox_unacked_final} unacked; cloud link {fig.metrics_cloud_connected_final}"
+        )
 
 
 def _opens(entries: list[JournalEntry]) -> tuple[int, int]:
@@ -835,6 +936,12 @@ def soak(args: argparse.Namespace) -> Figures:
                 fig.violations.append(
                     f"kill {i + 1}: agent exited on its own (code {agent.proc and agent.proc.returncode})"
                 )
+            with contextlib.suppress(OSError):  # a kill during start-up comes before the endpoint is up
+                before_kill = agent.metrics(timeout_s=0.5)
+                fig.metrics_scrapes += 1
+                fig.metrics_opens_confirmed_runs += int(
+                    total(before_kill, "ecogate_gate_barrier_commands_total", outcome="confirmed")
+                )
             agent.kill()
             feeder.enabled.clear()
             fig.kills += 1
@@ -851,6 +958,7 @@ def soak(args: argparse.Namespace) -> Figures:
                 )
         # Drain: a clean run stores and actuates everything written, then stops on SIGTERM.
         opens_before = spool_sim.wire_opens()
+        wire_before = sum(sim.wire_opens() for sim in sims.values())
         agent.start()
         feeder.enabled.set()
         if not _wait(lambda: spool_sim.wire_opens() > opens_before, timeout=args.open_timeout_s):
@@ -871,6 +979,7 @@ def soak(args: argparse.Namespace) -> Figures:
 
         if not _wait(drained, timeout=args.drain_timeout_s, step=0.2):
             fig.violations.append("final: the agent did not store and actuate every read in time")
+        final_metrics(fig, agent, work, db, sum(sim.wire_opens() for sim in sims.values()) - wire_before)
         fig.final_exit_code = agent.terminate()
         if fig.final_exit_code != 0:
             fig.violations.append(f"final: SIGTERM exit code {fig.final_exit_code}")
