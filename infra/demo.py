@@ -6,10 +6,11 @@ One process tree, started in this order and stopped in the reverse order (docs/d
    two gates and four lanes, its users, a 武汉市 regulator and a platform admin);
 2. the cloud (uvicorn, in this process) with the agent hub;
 3. the regulator platform simulator (``infra/regsim``) when it is present;
-4. the device simulators of the 东门 inbound lane on pseudo-terminals (Modbus barrier, weighbridge,
-   LED) and the demo camera (a generated video of trucks served as an MJPEG stream);
+4. the device simulators of the 东门 inbound and outbound lanes on pseudo-terminals (Modbus barrier,
+   weighbridge, LED, one set per lane) and the two demo cameras (generated videos of trucks served
+   as MJPEG streams: loaded trucks drive in, the same trucks leave empty, so trips get net weights);
 5. ONE agent process (``ecogate agent run``), enrolled for the demo site with a one-time code,
-   syncing to the cloud through its ``[cloud]`` section.
+   syncing to the cloud through its ``[cloud]`` section, with the guard's booth page on.
 
 Then it prints the URLs and logins and follows the ledger: each pass the cloud stores is printed
 (plate, allowed or refused, why), and the moment the first record arrives is reported as
@@ -40,13 +41,16 @@ from typing import Any
 
 import structlog
 
-from infra.demo_agent import AgentSetup, new_setup, write_config
+from infra.demo_agent import AgentSetup, BoothSetup, LaneSetup, new_setup, write_config
 from infra.demo_video import (
     CAST,
+    DWELL_S,
+    EXIT_CAST,
     GAP_S,
     SECONDS_PER_VEHICLE,
     DemoTruck,
     MjpegCamera,
+    ensure_exit_video,
     ensure_video,
     registry_snapshot,
 )
@@ -54,8 +58,11 @@ from infra.demo_video import (
 log = structlog.get_logger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The lane the demo agent serves (its camera is the demo video).
+#: The lanes the demo agent serves (their cameras are the demo videos): 东门 in and out.
 DEMO_LANE = "G1-1"
+DEMO_EXIT_LANE = "G1-2"
+#: The demo guard's booth PIN (the booth page is on loopback; ``ECOGATE_DEMO_PIN`` overrides it).
+DEMO_PIN = os.environ.get("ECOGATE_DEMO_PIN", "246810")
 #: 武汉市: the demo declares an orange alert there (the agent's policy runs with it).
 DEMO_ALERT_REGION = "4201"
 
@@ -315,13 +322,17 @@ async def ensure_agent(settings: object, tenant_id: uuid.UUID, folder: Path, clo
         scope = Principal(user_id=admin, role=Role.TENANT_ADMIN, tenant_id=tenant_id, login="demo-admin")
         saved = enroll.load_credential(data)
         async with database.session(scope) as session, session.begin():
-            lane = (
-                await session.execute(
-                    select(m.Lane.id, m.Lane.name, m.Gate.site_id)
+            found = {
+                row.code: row
+                for row in await session.execute(
+                    select(m.Lane.id, m.Lane.name, m.Lane.code, m.Gate.site_id)
                     .join(m.Gate, m.Gate.id == m.Lane.gate_id)
-                    .where(m.Lane.code == DEMO_LANE)
+                    .where(m.Lane.code.in_((DEMO_LANE, DEMO_EXIT_LANE)))
                 )
-            ).one()
+            }
+            lane = found[DEMO_LANE]
+            out = found.get(DEMO_EXIT_LANE)
+            exit_lane = (out.id, str(out.name)) if out is not None else None
             if saved is not None:
                 row = (
                     await session.execute(
@@ -329,7 +340,9 @@ async def ensure_agent(settings: object, tenant_id: uuid.UUID, folder: Path, clo
                     )
                 ).one_or_none()
                 if row is not None and row.status == "active" and str(row.site_id) == str(lane.site_id):
-                    return new_setup(uuid.UUID(saved.agent_id), lane.site_id, lane.id, str(lane.name), saved.token)
+                    return new_setup(
+                        uuid.UUID(saved.agent_id), lane.site_id, lane.id, str(lane.name), saved.token, exit_lane
+                    )
             _, code = await create_enrollment_code(
                 session, scope, lane.site_id, "青山厂区东门代理（演示）", dt.timedelta(minutes=10)
             )
@@ -338,7 +351,9 @@ async def ensure_agent(settings: object, tenant_id: uuid.UUID, folder: Path, clo
         credential = await asyncio.to_thread(enroll.enroll, code, cloud_url, software="ecogate demo")
         await asyncio.to_thread(enroll.save_credential, data, credential)
         log.info("demo.agent_enrolled", agent_id=credential.agent_id)
-        return new_setup(uuid.UUID(credential.agent_id), lane.site_id, lane.id, str(lane.name), credential.token)
+        return new_setup(
+            uuid.UUID(credential.agent_id), lane.site_id, lane.id, str(lane.name), credential.token, exit_lane
+        )
     finally:
         await database.dispose()
 
@@ -353,6 +368,7 @@ def _banner(url: str, seed_result: DemoSeed, parts: dict[str, str]) -> str:
         f" API 文档:     {url}/schema",
         f" 监管门户:     {url}/regulator（wuhan-regulator 登录，只读）",
         f" 平台管理:     {url}/admin（platform-admin 登录）",
+        *([f" 门岗岗亭:     {parts['门岗岗亭']}"] if "门岗岗亭" in parts else []),
         f" 演示企业:     {DEMO_TENANT['name']}（{'新建' if seed_result.created else '已存在'}）",
         f" 登录账号（密码均为 {DEMO_PASSWORD}）:",
     ]
@@ -484,7 +500,12 @@ class Regsim:
 
 
 async def _watch_barrier(
-    lanes: Any, figures: Figures, deck: Deck, stop: asyncio.Event, auto_close_s: float = 3.0
+    lanes: Any,
+    figures: Figures,
+    deck: Deck,
+    stop: asyncio.Event,
+    auto_close_s: float = 3.0,
+    label: str = "东门入口道闸",
 ) -> None:
     """Count the arm going up; close it once the truck has driven through.
 
@@ -504,7 +525,7 @@ async def _watch_barrier(
         if now_open and not was_open:
             figures.barrier_opens += 1
             opened_at = time.monotonic()
-            say(f"东门入口道闸抬起（Modbus 继电器），累计 {figures.barrier_opens} 次")
+            say(f"{label}抬起（Modbus 继电器），累计 {figures.barrier_opens} 次")
         if now_open and time.monotonic() - opened_at > auto_close_s:
             barrier._coil_changed(barrier.CLOSE_COIL, value=True)  # noqa: SLF001 - the controller's own auto-close
         was_open = now_open
@@ -562,7 +583,8 @@ async def _watch_ledger(  # noqa: C901, PLR0915 - one polling loop with its prin
                         else:
                             figures.refused += 1
                             verdict = f"拦截（{reasons or event.decision}）"
-                        say(f"过车 {event.plate or '无牌'} {verdict} — 已上传云端台账（序号 {event.seq}）")
+                        way = "出厂" if event.direction == "out" else "入厂"
+                        say(f"{way} {event.plate or '无牌'} {verdict} — 已上传云端台账（序号 {event.seq}）")
                     # Weights arrive after their pass (the deck is behind the barrier; docs/devices.md).
                     weighed = (
                         await session.execute(
@@ -625,16 +647,20 @@ class Deck:
     so its weight cannot be given to another plate.
     """
 
-    def __init__(self, lanes: Any, figures: Figures) -> None:
-        """Nothing approaching yet."""
+    def __init__(
+        self, lanes: Any, figures: Figures, *, cast: tuple[DemoTruck, ...] = CAST, leaving: bool = False
+    ) -> None:
+        """Nothing approaching yet. ``cast`` is the camera's video; ``leaving``: empty trucks (tare) on the exit."""
         self.lanes = lanes
         self.figures = figures
+        self.cast = cast
+        self.leaving = leaving
         self.approaching: deque[tuple[float, DemoTruck]] = deque()
         self.queue: asyncio.Queue[DemoTruck] = asyncio.Queue()
 
     def truck_shown(self, vehicle: int) -> None:
         """The camera shows vehicle ``vehicle`` driving up (refused trucks never reach the deck)."""
-        truck = CAST[vehicle % len(CAST)]
+        truck = self.cast[vehicle % len(self.cast)]
         if truck.expected == "allow":
             self.approaching.append((time.monotonic(), truck))
 
@@ -646,12 +672,12 @@ class Deck:
         if self.approaching:
             self.queue.put_nowait(self.approaching.popleft()[1])
 
-    @staticmethod
-    def profile(truck: DemoTruck, seed: int) -> Any:
+    def profile(self, truck: DemoTruck, seed: int) -> Any:
         """The deck's readings for one truck: drive on, settle, stand (longer than the 2 s stability window), leave."""
         from agent.devices.sim.profiles import ScaleProfile  # noqa: PLC0415
 
-        return ScaleProfile.truck(truck.kg_loaded, ramp_s=1.0, settle_s=0.8, hold_s=3.0, seed=seed)
+        kg = truck.kg_tare if self.leaving else truck.kg_loaded
+        return ScaleProfile.truck(kg, ramp_s=1.0, settle_s=0.8, hold_s=3.0, seed=seed)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Put the trucks on the deck one after the other until ``stop``."""
@@ -793,29 +819,49 @@ async def run_demo(  # noqa: C901, PLR0915 - the start sequence, its progress li
 
         # --- device simulators on pseudo-terminals
         dev_dir = Path(tempfile.mkdtemp(prefix="ecogate-demo-dev-"))
+        (dev_dir / "exit").mkdir()
         lanes = await LaneSimulators.start(dev_dir, loop_channels=0, barrier_travel_s=1.0)
+        exit_lanes = await LaneSimulators.start(dev_dir / "exit", loop_channels=0, barrier_travel_s=1.0)
 
         async def _stop_lanes() -> None:
             await lanes.stop()
+            await exit_lanes.stop()
             shutil.rmtree(dev_dir, ignore_errors=True)
 
         stack.push_async_callback(_stop_lanes)
         ports = lanes.urls
-        figures.parts["设备模拟器"] = "、".join(f"{k}={v}" for k, v in ports.items())
-        say("设备模拟器已启动（伪终端）：道闸 Modbus RTU、地磅 XK3190-A9、LED 屏")
+        exit_ports = exit_lanes.urls
+        figures.parts["设备模拟器"] = "、".join(
+            [f"入口{k}={v}" for k, v in ports.items()] + [f"出口{k}={v}" for k, v in exit_ports.items()]
+        )
+        say("设备模拟器已启动（伪终端，入口、出口各一套）：道闸 Modbus RTU、地磅 XK3190-A9、LED 屏")
 
-        # --- camera (generated video of trucks)
+        # --- cameras (generated videos of trucks): loaded trucks drive in, the same trucks leave empty
         video = await asyncio.to_thread(ensure_video, folder)
+        exit_video = await asyncio.to_thread(ensure_exit_video, folder)
         deck = Deck(lanes, figures)
+        exit_deck = Deck(exit_lanes, figures, cast=EXIT_CAST, leaving=True)
         camera = MjpegCamera(video, on_vehicle=deck.truck_shown)
+        exit_camera = MjpegCamera(exit_video, on_vehicle=exit_deck.truck_shown, lead_s=DWELL_S)
         await camera.start()
         stack.push_async_callback(camera.stop)
-        figures.parts["相机视频流"] = camera.url
-        say(f"演示相机已启动：{camera.url}（{len(CAST)} 辆货车循环驶来）")
+        await exit_camera.start()
+        stack.push_async_callback(exit_camera.stop)
+        figures.parts["相机视频流"] = f"入口 {camera.url}、出口 {exit_camera.url}"
+        say(
+            f"演示相机已启动：入口 {camera.url}（{len(CAST)} 辆货车循环驶来），"
+            f"出口 {exit_camera.url}（入厂车辆约 {DWELL_S:.0f} 秒后空车出厂，出口地磅称皮重）"
+        )
 
         # --- the agent
         seed_file = folder / "vehicles.json"
         seed_file.write_bytes(registry_snapshot())
+        exit_lane = (
+            LaneSetup("east-out", setup.exit_lane_id, setup.exit_lane_name, "out", exit_camera.url, exit_ports)
+            if setup.exit_lane_id
+            else None
+        )
+        booth = await asyncio.to_thread(_booth_setup)
         agent_cfg = write_config(
             folder / "agent.toml",
             setup,
@@ -824,7 +870,10 @@ async def run_demo(  # noqa: C901, PLR0915 - the start sequence, its progress li
             ports=ports,
             registry_seed=seed_file,
             cloud_url=f"ws://127.0.0.1:{port}/agent/ws",
+            exit_lane=exit_lane,
+            booth=booth,
         )
+        figures.parts["门岗岗亭"] = f"http://127.0.0.1:{booth.port}/（{booth.guard_name}，PIN {DEMO_PIN}）"
         agent = AgentProcess(agent_cfg, folder / "agent.log")
         # Stopping unwinds in reverse: the agent stops (uploading what it still holds), then the
         # ledger watcher counts once more, then the cloud and its database go.
@@ -838,6 +887,8 @@ async def run_demo(  # noqa: C901, PLR0915 - the start sequence, its progress li
 
         tasks.append(asyncio.create_task(_watch_barrier(lanes, figures, deck, stop)))
         tasks.append(asyncio.create_task(deck.run(stop)))
+        tasks.append(asyncio.create_task(_watch_barrier(exit_lanes, figures, exit_deck, stop, label="东门出口道闸")))
+        tasks.append(asyncio.create_task(exit_deck.run(stop)))
         ledger.append(asyncio.create_task(_watch_ledger(settings, setup, figures, regsim, agent_stopped, status)))
 
         async def _agent_exit() -> None:
@@ -861,6 +912,18 @@ async def run_demo(  # noqa: C901, PLR0915 - the start sequence, its progress li
             loop.remove_signal_handler(sig)
         if status is not None:
             status.write_text(json.dumps(figures.as_json(), ensure_ascii=False), encoding="utf-8")  # noqa: ASYNC240 - last write at stop
+
+
+def _booth_setup() -> BoothSetup:
+    """The booth page on a free loopback port, for the demo guard (王师傅) with :data:`DEMO_PIN`."""
+    import socket  # noqa: PLC0415
+
+    from agent.booth.auth import hash_pin  # noqa: PLC0415
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = int(probe.getsockname()[1])
+    return BoothSetup(port=free, guard_name="王师傅", guard_account="demo-guard", pin_hash=hash_pin(DEMO_PIN))
 
 
 def camera_period_s() -> float:

@@ -1,8 +1,9 @@
 """The demo's gate agent: its configuration and its cloud identity.
 
-``ecogate demo`` writes ``agent.toml`` (one inbound lane at 东门 whose camera is the demo video
-stream, barrier over Modbus RTU, weighbridge and LED on pseudo-terminals of the device
-simulators, and a ``[cloud]`` section) and starts ONE ``ecogate agent run agent.toml`` process.
+``ecogate demo`` writes ``agent.toml`` (the inbound and the outbound lane of 东门, each with its
+camera (a demo video stream), barrier over Modbus RTU, weighbridge and LED on pseudo-terminals of
+the device simulators; the guard's booth page; a ``[cloud]`` section) and starts ONE
+``ecogate agent run agent.toml`` process.
 The credential is the one enrollment left in the agent's data folder (``agent.sync.enroll``), so
 the runtime syncs by itself and applies the cloud's snapshots and commands.
 
@@ -27,7 +28,7 @@ from typing import Any
 
 import structlog
 
-__all__ = ["AgentSetup", "main", "write_config"]
+__all__ = ["AgentSetup", "BoothSetup", "LaneSetup", "main", "write_config"]
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +45,9 @@ class AgentSetup:
     lane_id: str
     lane_name: str
     token: str
+    #: The outbound lane of the same gate (issue 15: trips get their tare, so net weights).
+    exit_lane_id: str = ""
+    exit_lane_name: str = ""
 
     def save(self, path: Path) -> None:
         """Write the credential file readable by the owner only."""
@@ -66,6 +70,28 @@ def _toml_str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+@dataclass(frozen=True, slots=True)
+class LaneSetup:
+    """One lane of the demo agent: its cloud id and name, direction, camera stream and simulator ports."""
+
+    key: str  # short name for device sections ("east-in")
+    lane_id: str
+    name: str
+    direction: str
+    camera_url: str
+    ports: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class BoothSetup:
+    """The guard's booth page of the demo agent (``[booth]``)."""
+
+    port: int
+    guard_name: str
+    guard_account: str
+    pin_hash: str
+
+
 def write_config(
     path: Path,
     setup: AgentSetup,
@@ -76,12 +102,19 @@ def write_config(
     registry_seed: Path,
     emergency_level: str = "orange",
     cloud_url: str | None = None,
+    exit_lane: LaneSetup | None = None,
+    booth: BoothSetup | None = None,
 ) -> Path:
-    """Write the agent's TOML configuration for the demo lane; returns ``path``.
+    """Write the agent's TOML configuration for the demo lanes; returns ``path``.
 
     With ``cloud_url`` the file has a ``[cloud]`` section: the runtime then syncs by itself with the
     credential that enrollment left in ``data_dir`` (and applies the cloud's snapshots and commands).
+    ``exit_lane`` adds the gate's outbound lane with devices of its own; ``booth`` turns the guard's
+    page on (bound to loopback).
     """
+    lanes = [LaneSetup("east", setup.lane_id, setup.lane_name, "in", camera_url, ports)]
+    if exit_lane is not None:
+        lanes.append(exit_lane)
     lines = [
         f"registry_seed = {_toml_str(str(registry_seed))}",
         "",
@@ -94,7 +127,14 @@ def write_config(
         'name = "青山厂区"',
         "",
         "[booth]",
-        "enabled = false",
+    ]
+    if booth is None:
+        lines.append("enabled = false")
+    else:
+        lines += ["enabled = true", 'host = "127.0.0.1"', f"port = {booth.port}", ""]
+        lines += ["[[booth.guards]]", f"name = {_toml_str(booth.guard_name)}"]
+        lines += [f"account = {_toml_str(booth.guard_account)}", f"pin_hash = {_toml_str(booth.pin_hash)}"]
+    lines += [
         "",
         "[policy]",
         'grade = "B"',
@@ -104,39 +144,43 @@ def write_config(
         "clip = false",
         "",
         *(["[cloud]", f"url = {_toml_str(cloud_url)}", "heartbeat_s = 10.0", ""] if cloud_url else []),
-        "[[cameras]]",
-        'id = "cam-east-in"',
-        f"url = {_toml_str(camera_url)}",
-        "fps = 5.0",
     ]
-    if "barrier" in ports:
-        lines += ["", "[[devices.barriers]]", 'type = "modbus_relay"', 'name = "east-barrier"']
-        lines += [f"port = {_toml_str(ports['barrier'])}", "travel_timeout_s = 8.0"]
-    if "led" in ports:
-        lines += ["", "[[devices.leds]]", 'type = "serial_led"', 'name = "east-led"']
-        lines += [f"port = {_toml_str(ports['led'])}"]
-    if "weighbridge" in ports:
-        lines += ["", "[[devices.weighbridges]]", 'type = "xk3190_a9"', 'name = "east-scale"']
-        lines += [f"port = {_toml_str(ports['weighbridge'])}"]
-    lines += [
-        "",
-        "[[lanes]]",
-        f"id = {_toml_str(setup.lane_id)}",
-        f"name = {_toml_str(setup.lane_name)}",
-        'direction = "in"',
-        'camera = "cam-east-in"',
-        # the cast loops every 51 s: a shorter window than the default 60 s lets each round pass again
-        "duplicate_window_s = 20.0",
-    ]
-    if "barrier" in ports:
-        lines.append('barrier = "east-barrier"')
-    if "led" in ports:
-        lines.append('led = "east-led"')
-    if "weighbridge" in ports:
-        lines.append('weighbridge = "east-scale"')
+    lines += _lane_lines(lanes)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _lane_lines(lanes: list[LaneSetup]) -> list[str]:
+    """The ``[[cameras]]``, ``[[devices.*]]`` and ``[[lanes]]`` tables of the demo lanes."""
+    lines: list[str] = []
+    for lane in lanes:
+        lines += ["[[cameras]]", f'id = "cam-{lane.key}"', f"url = {_toml_str(lane.camera_url)}", "fps = 5.0", ""]
+    for lane in lanes:
+        if "barrier" in lane.ports:
+            lines += ["[[devices.barriers]]", 'type = "modbus_relay"', f'name = "{lane.key}-barrier"']
+            lines += [f"port = {_toml_str(lane.ports['barrier'])}", "travel_timeout_s = 8.0", ""]
+        if "led" in lane.ports:
+            lines += ["[[devices.leds]]", 'type = "serial_led"', f'name = "{lane.key}-led"']
+            lines += [f"port = {_toml_str(lane.ports['led'])}", ""]
+        if "weighbridge" in lane.ports:
+            lines += ["[[devices.weighbridges]]", 'type = "xk3190_a9"', f'name = "{lane.key}-scale"']
+            lines += [f"port = {_toml_str(lane.ports['weighbridge'])}", ""]
+    for lane in lanes:
+        lines += [
+            "[[lanes]]",
+            f"id = {_toml_str(lane.lane_id)}",
+            f"name = {_toml_str(lane.name)}",
+            f"direction = {_toml_str(lane.direction)}",
+            f'camera = "cam-{lane.key}"',
+            # the cast loops every 51 s: a shorter window than the default 60 s lets each round pass again
+            "duplicate_window_s = 20.0",
+        ]
+        for device, suffix in (("barrier", "barrier"), ("led", "led"), ("weighbridge", "scale")):
+            if device in lane.ports:
+                lines.append(f'{device} = "{lane.key}-{suffix}"')
+        lines.append("")
+    return lines
 
 
 async def _run(config_path: Path) -> int:
@@ -184,9 +228,17 @@ def main(argv: list[str]) -> int:
         return 2
 
 
-def new_setup(agent_id: uuid.UUID, site_id: uuid.UUID, lane_id: uuid.UUID, lane_name: str, token: str) -> AgentSetup:
+def new_setup(
+    agent_id: uuid.UUID,
+    site_id: uuid.UUID,
+    lane_id: uuid.UUID,
+    lane_name: str,
+    token: str,
+    exit_lane: tuple[uuid.UUID, str] | None = None,
+) -> AgentSetup:
     """An :class:`AgentSetup` from cloud identifiers."""
-    return AgentSetup(str(agent_id), str(site_id), str(lane_id), lane_name, token)
+    exit_id, exit_name = (str(exit_lane[0]), exit_lane[1]) if exit_lane is not None else ("", "")
+    return AgentSetup(str(agent_id), str(site_id), str(lane_id), lane_name, token, exit_id, exit_name)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final
 import msgspec
 import structlog
 
-__all__ = ["CAST", "DemoTruck", "MjpegCamera", "ensure_video", "registry_snapshot"]
+__all__ = ["CAST", "EXIT_CAST", "DemoTruck", "MjpegCamera", "ensure_exit_video", "ensure_video", "registry_snapshot"]
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 VIDEO_NAME: Final = "demo-lane.avi"
+#: The exit lane's video (issue 15): the trucks that came in leave empty, so trips get gross, tare and net.
+EXIT_VIDEO_NAME: Final = "demo-exit.avi"
+#: Seconds a truck spends in the plant between its entry and its exit (the exit camera starts this late).
+DWELL_S: Final = 25.0
 #: Frames per second of the generated video (the agent reads it as fast as recognition allows).
 FPS: Final = 5.0
 SECONDS_PER_VEHICLE: Final = 2.4
@@ -47,6 +51,8 @@ class DemoTruck:
     blacklisted: bool = False
     carrier: str = "武汉青山物流有限公司"
     kg_loaded: float = 49_000.0
+    #: The empty truck on the exit lane's weighbridge (tare; net = loaded - tare, docs/devices.md).
+    kg_tare: float = 15_400.0
 
     @property
     def expected(self) -> str:
@@ -58,33 +64,63 @@ class DemoTruck:
 #: The trucks of the video, in order (yellow plates: heavy goods vehicles).
 CAST: Final[tuple[DemoTruck, ...]] = (
     DemoTruck("鄂A3H725", "国六柴油重型货车：放行"),
-    DemoTruck("鄂AF8261", "国六柴油重型货车：放行", kg_loaded=15_200.0),
+    DemoTruck("鄂AF8261", "国六柴油重型货车：放行", kg_loaded=15_200.0, kg_tare=9_800.0),
     DemoTruck("鄂A5K930", "国四柴油重型货车：橙色预警期间拦截", emission_stage="4"),
-    DemoTruck("鄂A7M416", "天然气国六重型货车：放行", fuel="E", kg_loaded=31_600.0),
+    DemoTruck("鄂A7M416", "天然气国六重型货车：放行", fuel="E", kg_loaded=31_600.0, kg_tare=14_800.0),
     DemoTruck("鄂A2B618", "黑名单车辆（超标排放）：拦截", blacklisted=True),
     DemoTruck("鄂AL3092", "国六柴油重型货车：放行", carrier="湖北钢运物流有限公司"),
     DemoTruck("鄂H62817", "未登记车辆：拦截并提示门岗", registered=False, fuel=None, emission_stage=None),
-    DemoTruck("鄂A9C551", "国五柴油重型货车：放行", emission_stage="5", kg_loaded=41_850.0),
+    DemoTruck("鄂A9C551", "国五柴油重型货车：放行", emission_stage="5", kg_loaded=41_850.0, kg_tare=15_600.0),
 )
+#: The trucks of the exit video, in order: those the inbound lane lets in, each leaving once per round.
+EXIT_CAST: Final[tuple[DemoTruck, ...]] = tuple(t for t in CAST if t.expected == "allow")
+
+
+def _plates(trucks: tuple[DemoTruck, ...], rounds: int) -> list[object]:
+    from agent.synth import PlateSpec  # noqa: PLC0415
+    from hj1321.plates import PlateColour, PlateKind  # noqa: PLC0415
+
+    return [PlateSpec(t.plate, PlateKind.ORDINARY, PlateColour.YELLOW) for _ in range(rounds) for t in trucks]
 
 
 def ensure_video(folder: Path, *, rounds: int = 1) -> Path:
     """Write the demo lane video (``rounds`` times the cast) into ``folder`` unless it is already there."""
+    return _ensure(folder, VIDEO_NAME, _plates(CAST, rounds), gap_s=GAP_S, tail_s=0.0)
+
+
+def ensure_exit_video(folder: Path) -> Path:
+    """Write the exit lane's video (:data:`EXIT_CAST`) unless it is there; it loops as long as the inbound one.
+
+    Fewer trucks leave than drive up (refused trucks never came in), so each exit slot is longer: one
+    round of both videos lasts the same, and every truck leaves once for each time it came in.
+    """
+    slot = len(CAST) * (SECONDS_PER_VEHICLE + GAP_S) / len(EXIT_CAST)
+    gap = slot - SECONDS_PER_VEHICLE
+    frames_in = len(CAST) * (round(SECONDS_PER_VEHICLE * FPS) + round(GAP_S * FPS))
+    frames_out = len(EXIT_CAST) * (round(SECONDS_PER_VEHICLE * FPS) + round(gap * FPS))
+    return _ensure(folder, EXIT_VIDEO_NAME, _plates(EXIT_CAST, 1), gap_s=gap, tail_s=(frames_in - frames_out) / FPS)
+
+
+def _ensure(folder: Path, name: str, plates: list[object], *, gap_s: float, tail_s: float) -> Path:
     from agent.synth import write_lane_video  # noqa: PLC0415 - OpenCV only when the demo runs
 
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / VIDEO_NAME
+    path = folder / name
     if path.exists() and path.stat().st_size > 0:
         return path
-    tmp = folder / f".{VIDEO_NAME}.tmp.avi"
-    from agent.synth import PlateSpec  # noqa: PLC0415
-    from hj1321.plates import PlateColour, PlateKind  # noqa: PLC0415
-
-    plates = [PlateSpec(t.plate, PlateKind.ORDINARY, PlateColour.YELLOW) for _ in range(rounds) for t in CAST]
-    truth = write_lane_video(tmp, plates, fps=FPS, seconds_per_vehicle=SECONDS_PER_VEHICLE, gap_s=GAP_S, seed=SEED)
+    tmp = folder / f".{name}.tmp.avi"
+    truth = write_lane_video(
+        tmp,
+        plates,  # type: ignore[arg-type]
+        fps=FPS,
+        seconds_per_vehicle=SECONDS_PER_VEHICLE,
+        gap_s=gap_s,
+        seed=SEED,
+        tail_s=tail_s,
+    )
     truth_path(path).write_bytes(msgspec.json.encode(truth))
     tmp.replace(path)
-    log.info("demo.video_written", path=str(path), vehicles=len(truth), seconds=round(truth[-1].last_s + GAP_S, 1))
+    log.info("demo.video_written", path=str(path), vehicles=len(truth), seconds=round(truth[-1].last_s + gap_s, 1))
     return path
 
 
@@ -136,14 +172,17 @@ class MjpegCamera:
         host: str = "127.0.0.1",
         port: int = 0,
         on_vehicle: Callable[[int], None] | None = None,
+        lead_s: float = 0.0,
     ) -> None:
         """Prepare (frames are decoded at :meth:`start`).
 
         ``on_vehicle(i)`` is called when the stream shows the first frame of vehicle ``i`` of the
-        video (index into the video's truth), so the demo can put that truck on the weighbridge.
+        video (index into the video's truth), so the demo can put that truck on the weighbridge. For the
+        first ``lead_s`` seconds of a stream the camera shows the empty lane (the video's last frame).
         """
         self.video = video
         self.on_vehicle = on_vehicle
+        self.lead_s = lead_s
         self.first_frames: dict[int, int] = {}
         self.host = host
         self.port = port
@@ -189,9 +228,10 @@ class MjpegCamera:
         self.clients += 1
         loop = asyncio.get_running_loop()
         start, index = loop.time(), 0
+        lead = round(self.lead_s * self.fps)
         try:
             while True:
-                at = index % len(self.frames)
+                at = len(self.frames) - 1 if index < lead else (index - lead) % len(self.frames)
                 jpeg = self.frames[at]
                 if self.on_vehicle is not None and self.clients == 1 and at in self.first_frames:
                     self.on_vehicle(self.first_frames[at])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import sys
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -78,8 +79,52 @@ def test_a_truck_on_the_deck_settles_and_leaves_within_one_truck_period() -> Non
     from agent.devices.stability import StabilitySettings  # noqa: PLC0415
     from infra.demo import DECK_EMPTY_S, camera_period_s  # noqa: PLC0415
 
-    profile = Deck.profile(CAST[0], seed=1)
+    profile = Deck(None, Figures()).profile(CAST[0], seed=1)
     hold = profile.segments[3]
     assert hold.seconds > StabilitySettings().window_s + 0.5
     assert profile.final_kg == 0.0
     assert profile.duration + DECK_EMPTY_S <= camera_period_s() + 0.5
+
+
+def test_the_exit_deck_weighs_each_truck_empty_and_its_video_loops_with_the_entries(tmp_path: Path) -> None:
+    """The exit lane (issue 15: net weights in the demo): the trucks that came in leave with their tare."""
+    from infra.demo_video import EXIT_CAST  # noqa: PLC0415
+
+    assert [t.plate for t in EXIT_CAST] == [t.plate for t in CAST if t.expected == "allow"]
+    exit_deck = Deck(None, Figures(), cast=EXIT_CAST, leaving=True)
+    for truck in EXIT_CAST:
+        profile = exit_deck.profile(truck, seed=2)
+        settled = profile.segments[2]  # the ramp to the weight the truck then stands at (the plateau)
+        assert settled.to_kg == truck.kg_tare, (truck, settled)
+        assert truck.kg_tare < truck.kg_loaded, truck  # net > 0 on every trip
+    exit_deck.truck_shown(0)
+    assert [t.plate for _, t in exit_deck.approaching] == [EXIT_CAST[0].plate]
+
+
+def test_the_demo_agent_config_has_both_lanes_and_the_booth(tmp_path: Path) -> None:
+    """``write_config`` with the exit lane and the booth is a config the agent accepts."""
+    from agent.booth.auth import hash_pin  # noqa: PLC0415
+    from agent.runtime.config import load_config  # noqa: PLC0415
+    from infra.demo_agent import AgentSetup, BoothSetup, LaneSetup, write_config  # noqa: PLC0415
+
+    ids = [str(uuid.uuid4()) for _ in range(4)]
+    setup = AgentSetup(ids[0], ids[1], ids[2], "东门入口", "token", ids[3], "东门出口")
+    ports = {"barrier": "/dev/null", "weighbridge": "/dev/null", "led": "/dev/null"}
+    path = write_config(
+        tmp_path / "agent.toml",
+        setup,
+        data_dir=tmp_path / "data",
+        camera_url="http://127.0.0.1:1/video.mjpg",
+        ports=ports,
+        registry_seed=tmp_path / "vehicles.json",
+        exit_lane=LaneSetup("east-out", ids[3], "东门出口", "out", "http://127.0.0.1:2/video.mjpg", ports),
+        booth=BoothSetup(port=18080, guard_name="王师傅", guard_account="demo-guard", pin_hash=hash_pin("246810")),
+    )
+    cfg = load_config(path)
+    assert [(lane.direction, lane.weighbridge, lane.barrier) for lane in cfg.lanes] == [
+        ("in", "east-scale", "east-barrier"),
+        ("out", "east-out-scale", "east-out-barrier"),
+    ]
+    assert cfg.booth.enabled
+    assert cfg.booth.host == "127.0.0.1"
+    assert [g.account for g in cfg.booth.guards] == ["demo-guard"]
