@@ -9,19 +9,19 @@ tenant, its first administrator, the membership) and :func:`cloud.compliance.eme
 (the alert, its push to every agent of the region, the emergency-response records).
 
 Bad input is answered on the form itself: a Chinese message next to each offending field, and
-nothing saved. Forms carry a per-session token (:func:`frontend_api.portal.regulator.csrf_token`).
+nothing saved. Forms carry a per-session token (:func:`frontend_api.portal.toolkit.csrf_token`); the routes declare the
+platform-admin role (:func:`frontend_api.portal.toolkit.page_get`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, Final
 
 import structlog
-from litestar import Request, Response, get, post
+from litestar import Request, Response
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from sqlalchemy import select
@@ -32,7 +32,7 @@ from cloud.compliance import emergency
 from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.lib.problems import ProblemError
-from frontend_api.portal.regulator import CHINA, PageAuthError, csrf_token, page_principal, render, to_login
+from frontend_api.portal.toolkit import CHINA, Me, csrf_ok, csrf_token, page_get, page_post, render
 from hj1321.errors import InvalidValueError
 from tenants.context import Principal, Role
 from tenants.models import Region
@@ -55,14 +55,6 @@ def _industries() -> dict[str, str]:
     from hj1321.industries import Industry  # noqa: PLC0415
 
     return {i.value: i.label for i in Industry}
-
-
-async def _auth(request: Request[Any, Any, Any]) -> Principal:
-    return await page_principal(request, ADMINS)
-
-
-def _check_csrf(request: Request[Any, Any, Any], form: dict[str, str]) -> bool:
-    return hmac.compare_digest(form.get("csrf", ""), csrf_token(request))
 
 
 async def _provinces(database: Database, actor: Principal) -> list[str]:
@@ -107,13 +99,9 @@ async def fleet(database: Database, actor: Principal) -> tuple[list[m.Tenant], l
     return tenants, agents
 
 
-@get("/admin", include_in_schema=False, opt={"public": True})
-async def admin_home(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_get("/admin", roles=ADMINS)
+async def admin_home(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """Fleet health across tenants, the tenants, the alerts in force."""
-    try:
-        principal = await _auth(request)
-    except PageAuthError as exc:
-        return to_login(exc)
     database: Database = request.app.state.database
     tenants, agents = await fleet(database, principal)
     async with database.session(principal) as session, session.begin():
@@ -162,13 +150,9 @@ def _tenant_form(request: Request[Any, Any, Any], principal: Principal, **contex
     )
 
 
-@get("/admin/tenants/new", include_in_schema=False, opt={"public": True})
-async def tenant_new(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_get("/admin/tenants/new", roles=ADMINS)
+async def tenant_new(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """The onboarding form."""
-    try:
-        principal = await _auth(request)
-    except PageAuthError as exc:
-        return to_login(exc)
     return _tenant_form(request, principal, form={"grade": "B", "plan": "standard", "key_vehicle_unit": "on"})
 
 
@@ -215,14 +199,10 @@ def _validate_tenant(form: dict[str, str]) -> tuple[dict[str, str], dict[str, st
     return clean, errors
 
 
-@post("/admin/tenants/new", include_in_schema=False, opt={"public": True}, status_code=200)
-async def tenant_create(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+@page_post("/admin/tenants/new", roles=ADMINS)
+async def tenant_create(request: Request[Any, Any, Any], principal: Me, data: Form) -> Response[Any]:
     """Onboard the tenant and its first administrator (one transaction), or show the form's errors."""
-    try:
-        principal = await _auth(request)
-    except PageAuthError as exc:
-        return to_login(exc)
-    if not _check_csrf(request, data):
+    if not csrf_ok(request, data):
         return _tenant_form(
             request, principal, form=data, errors={"form": "页面已过期，请刷新后重新提交"}, status_code=403
         )
@@ -279,13 +259,9 @@ def _alert_form(request: Request[Any, Any, Any], principal: Principal, **context
     )
 
 
-@get("/admin/alerts/new", include_in_schema=False, opt={"public": True})
-async def alert_new(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_get("/admin/alerts/new", roles=ADMINS)
+async def alert_new(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """The form to declare a regional heavy-pollution alert."""
-    try:
-        principal = await _auth(request)
-    except PageAuthError as exc:
-        return to_login(exc)
     now = dt.datetime.now(CHINA).replace(second=0, microsecond=0)
     form = {
         "starts_at": now.strftime("%Y-%m-%dT%H:%M"),
@@ -299,14 +275,10 @@ def _local(raw: str) -> dt.datetime:
     return dt.datetime.fromisoformat(raw.strip()).replace(tzinfo=CHINA)
 
 
-@post("/admin/alerts/new", include_in_schema=False, opt={"public": True}, status_code=200)
-async def alert_declare(request: Request[Any, Any, Any], data: Form) -> Response[Any]:
+@page_post("/admin/alerts/new", roles=ADMINS)
+async def alert_declare(request: Request[Any, Any, Any], principal: Me, data: Form) -> Response[Any]:
     """Declare the alert (pushed to every agent of the region) or show the form's errors."""
-    try:
-        principal = await _auth(request)
-    except PageAuthError as exc:
-        return to_login(exc)
-    if not _check_csrf(request, data):
+    if not csrf_ok(request, data):
         return _alert_form(
             request, principal, form=data, errors={"form": "页面已过期，请刷新后重新提交"}, status_code=403
         )

@@ -1,18 +1,15 @@
 """Enterprise pages (issue 9, part 1): sign-in, home with today's figures, ledger search.
 
 Every query runs in the signed-in person's own session (``Database.session(principal)``: the app
-role under RLS with the tenant taken from the session token), never around it. The pages reuse the
-page toolkit of :mod:`frontend_api.portal.regulator` (templates, session cookie, redirect to the
-sign-in page when signed out).
+role under RLS with the tenant taken from the session token), never around it. Access is declared on
+each route (:func:`frontend_api.portal.toolkit.page_get`); the handler receives the signed-in person.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import uuid
 from typing import Any, Final
-from urllib.parse import quote
 
 import structlog
 from litestar import Request, Response, get, post
@@ -27,13 +24,16 @@ from cloud.db.engine import Database
 from cloud.hub import health
 from cloud.uplink import alarms as uplink_alarms
 from cloud.uplink import outbox
-from frontend_api.portal.regulator import (
+from frontend_api.portal.passes import pass_record
+from frontend_api.portal.toolkit import (
     CHINA,
-    PASSWORD_PAGES,
-    PageAuthError,
+    ENTERPRISE_ROLES,
+    Me,
     china_day_start,
+    csrf_ok,
     csrf_token,
-    page_principal,
+    page_get,
+    page_post,
     render,
 )
 from tenants.context import Principal, Role
@@ -44,35 +44,22 @@ log = structlog.get_logger(__name__)
 
 LOGIN_PATH: Final = "/login"
 HOME_PATH: Final = "/portal"
-ENTERPRISE_ROLES: Final = frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.GUARD, Role.VIEWER, Role.INSTALLER})
 _PAGE_SIZE: Final = 50
 
 
-async def _principal(request: Request[Any, Any, Any]) -> Principal | Response[Any]:
-    try:
-        return await page_principal(request, ENTERPRISE_ROLES)
-    except PageAuthError as exc:
-        if exc.redirect_to in PASSWORD_PAGES:  # a one-time password is changed first (issue 17)
-            return Redirect(exc.redirect_to, status_code=303)
-        return Redirect(f"{LOGIN_PATH}?next={quote(request.url.path)}", status_code=303)
-
-
-@get(HOME_PATH, include_in_schema=False, opt={"public": True})
-async def enterprise_home(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_get(HOME_PATH, roles=ENTERPRISE_ROLES)
+async def enterprise_home(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """Today's passes and interceptions, the latest records, the emergency level in force."""
-    return await _home(request, "enterprise/home.html")
+    return await _home(request, principal, "enterprise/home.html")
 
 
-@get(f"{HOME_PATH}/live", include_in_schema=False, opt={"public": True})
-async def enterprise_home_live(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_get(f"{HOME_PATH}/live", roles=ENTERPRISE_ROLES)
+async def enterprise_home_live(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """The live part of the home page (figures and latest records), polled by the page every 10 s."""
-    return await _home(request, "enterprise/_live.html")
+    return await _home(request, principal, "enterprise/_live.html")
 
 
-async def _home(request: Request[Any, Any, Any], template: str) -> Response[Any]:
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
+async def _home(request: Request[Any, Any, Any], principal: Principal, template: str) -> Response[Any]:
     database: Database = request.app.state.database
     today = china_day_start()
     async with database.session(principal) as session, session.begin():
@@ -148,17 +135,15 @@ async def _agents(session: AsyncSession) -> list[dict[str, Any]]:
     return out
 
 
-@get(f"{HOME_PATH}/ledger", include_in_schema=False, opt={"public": True})
+@page_get(f"{HOME_PATH}/ledger", roles=ENTERPRISE_ROLES)
 async def enterprise_ledger(
     request: Request[Any, Any, Any],
+    principal: Me,
     plate: FromQuery[str] = "",
     decision: FromQuery[str] = "",
     day: FromQuery[str] = "",
 ) -> Response[Any]:
     """Search the pass ledger by plate, decision and day (China time)."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     database: Database = request.app.state.database
     query = select(m.PassEvent).order_by(m.PassEvent.occurred_at.desc()).limit(_PAGE_SIZE)
     error = ""
@@ -192,12 +177,11 @@ async def enterprise_ledger(
     )
 
 
-@get(f"{HOME_PATH}/passes/{{pass_id:uuid}}", include_in_schema=False, opt={"public": True})
-async def enterprise_pass(request: Request[Any, Any, Any], pass_id: FromPath[uuid.UUID]) -> Response[Any]:
+@page_get(f"{HOME_PATH}/passes/{{pass_id:uuid}}", roles=ENTERPRISE_ROLES)
+async def enterprise_pass(
+    request: Request[Any, Any, Any], principal: Me, pass_id: FromPath[uuid.UUID]
+) -> Response[Any]:
     """One pass record: photos (zoom), decision and reasons, vehicle snapshot, weighing, corrections timeline."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     return await _pass_page(request, principal, pass_id)
 
 
@@ -210,36 +194,18 @@ async def _pass_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response[Any]:
-    from cloud.ledger.corrections import list_corrections  # noqa: PLC0415
-
     database: Database = request.app.state.database
     async with database.session(principal) as session, session.begin():
-        tenant = await session.get(m.Tenant, principal.tenant_id)
-        event = await session.scalar(select(m.PassEvent).where(m.PassEvent.id == pass_id))
-        if tenant is None or event is None:  # another tenant's record is invisible under RLS: same 404
-            return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
-        lane = await session.scalar(select(m.Lane.name).where(m.Lane.id == event.lane_id))
-        corrections = await list_corrections(session, event.id)
-        open_flags = (await flags.open_by_pass(session, [event.id])).get(event.id, [])
-        late_clips = (
-            await session.scalars(
-                select(m.PassClip).where(m.PassClip.pass_event_id == event.id).order_by(m.PassClip.start)
-            )
-        ).all()  # ADR 0020: the clip before and after the pass, cut on the agent after the barrier command
-    payload = event.payload if isinstance(event.payload, dict) else {}
+        record = await pass_record(session, principal.tenant_id, pass_id) if principal.tenant_id else None
+    if record is None:  # another tenant's record is invisible under RLS: same 404
+        return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
     return render(
         request,
-        "enterprise/pass.html",
+        "pass.html",
         status_code=status_code,
         principal=principal,
-        tenant=tenant,
-        event=event,
-        lane=lane or "—",
-        vehicle=payload.get("vehicle") or {},
-        weighing=payload.get("weighing") or {},
-        corrections=corrections,
-        open_flags=open_flags,
-        late_clips=late_clips,
+        regulator=False,
+        **record,
         can_correct=principal.role in CORRECTORS,
         form=form or {},
         errors=errors or {},
@@ -252,24 +218,19 @@ CORRECTORS: Final = frozenset({Role.TENANT_ADMIN, Role.MANAGER})
 _CORRECTION_FIELDS: Final = ("reason", "plate", "plate_colour", "cargo_name", "net_kg")
 
 
-@post(
-    f"{HOME_PATH}/passes/{{pass_id:uuid}}/corrections", include_in_schema=False, opt={"public": True}, status_code=200
-)
-async def correct_pass(request: Request[Any, Any, Any], pass_id: FromPath[uuid.UUID]) -> Response[Any]:
+@page_post(f"{HOME_PATH}/passes/{{pass_id:uuid}}/corrections", roles=ENTERPRISE_ROLES)
+async def correct_pass(request: Request[Any, Any, Any], principal: Me, pass_id: FromPath[uuid.UUID]) -> Response[Any]:
     """The correction form: a new correction row with who and why; errors next to the fields, nothing saved."""
     from cloud.ledger.corrections import CorrectionInput, correct_pass  # noqa: PLC0415
     from cloud.lib.problems import ProblemError  # noqa: PLC0415
 
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     raw = await request.form()
     form = {name: str(raw.get(name) or "").strip() for name in (*_CORRECTION_FIELDS, "csrf", "void")}
     if principal.role not in CORRECTORS:
         return await _pass_page(
             request, principal, pass_id, form=form, errors={"_": "当前账号无权更正记录"}, status_code=403
         )
-    if not hmac.compare_digest(form["csrf"], csrf_token(request)):
+    if not csrf_ok(request, form):
         return await _pass_page(
             request, principal, pass_id, form=form, errors={"_": "页面已过期，请刷新后重新提交"}, status_code=400
         )

@@ -19,14 +19,13 @@ session (RLS, tenant from the session token):
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import re
 import uuid
 from typing import Any, Final
 
 import msgspec
 import structlog
-from litestar import Request, Response, get, post
+from litestar import Request, Response, get
 from litestar.params import FromPath
 from litestar.response import Redirect
 
@@ -36,8 +35,19 @@ from cloud.db.engine import Database
 from cloud.domain import users
 from cloud.lib.problems import ProblemError
 from frontend_api.portal.enterprise import HOME_PATH
-from frontend_api.portal.enterprise import _principal as enterprise_principal
-from frontend_api.portal.regulator import CHINA, csrf_token, render
+from frontend_api.portal.toolkit import (
+    CHINA,
+    ENTERPRISE_ROLES,
+    STALE,
+    Me,
+    csrf_ok,
+    csrf_token,
+    field_errors,
+    page_get,
+    page_post,
+    read_form,
+    render,
+)
 from hj1321.emission import EmissionStage
 from hj1321.grading import PerformanceGrade, WarningLevel
 from hj1321.rules import ControlPolicy, ControlRule, RuleAction, UnknownVehicleAction
@@ -64,6 +74,8 @@ _LOGIN_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{2,63}$")
 #: The password form's fields.
 _OLD, _NEW, _AGAIN = "old_password", "new_password", "new_password2"
 _NO_STORE: Final = {"Cache-Control": "no-store"}
+_USERS_DENIED: Final = "当前账号（{role}）无权访问“用户与角色”。如需开通，请联系本企业的企业管理员。"
+_POLICY_DENIED: Final = "当前账号（{role}）无权访问“修改管控策略”。如需开通，请联系本企业的企业管理员。"
 _LEVELS: Final = (WarningLevel.NONE, WarningLevel.YELLOW, WarningLevel.ORANGE, WarningLevel.RED)
 _ALERT_LEVELS: Final = (WarningLevel.YELLOW, WarningLevel.ORANGE, WarningLevel.RED)
 #: Stages a level minimum may require (§3.10: some cities require 国五/国六 heavy trucks in red).
@@ -85,27 +97,6 @@ _DONE: Final = {
 # Helpers -----------------------------------------------------------------------------------------
 
 
-def _forbidden(request: Request[Any, Any, Any], principal: Principal, what: str) -> Response[Any]:
-    return render(request, "enterprise/admin/forbidden.html", status_code=403, principal=principal, what=what)
-
-
-def _csrf_ok(request: Request[Any, Any, Any], form: dict[str, str]) -> bool:
-    return hmac.compare_digest(form.get("csrf", ""), csrf_token(request))
-
-
-async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
-    raw = await request.form()
-    return {str(k): str(v) for k, v in raw.items()}
-
-
-def _field_errors(exc: ProblemError, rename: dict[str, str] | None = None) -> dict[str, str]:
-    names = rename or {}
-    errors: dict[str, str] = {}
-    for e in exc.errors:
-        errors.setdefault(names.get(e.field, e.field), e.message)
-    return errors or {"_": exc.detail}
-
-
 def _done(request: Request[Any, Any, Any]) -> str:
     key = request.query_params.get("done", "")
     login = request.query_params.get("login", "")[:64]
@@ -116,14 +107,9 @@ def _done(request: Request[Any, Any, Any]) -> str:
 # Users and roles ---------------------------------------------------------------------------------
 
 
-@get(USERS_PATH, include_in_schema=False, opt={"public": True})
-async def users_page(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_get(USERS_PATH, roles=USER_ADMINS, denied=_USERS_DENIED)
+async def users_page(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """Every account of the enterprise with its role; invite, change role, disable, reset a password."""
-    principal = await enterprise_principal(request)
-    if isinstance(principal, Response):
-        return principal
-    if principal.role not in USER_ADMINS:
-        return _forbidden(request, principal, "用户与角色")
     return await _users_page(request, principal, notice=_done(request))
 
 
@@ -170,20 +156,13 @@ def _invite_errors(form: dict[str, str]) -> dict[str, str]:
     return errors
 
 
-@post(USERS_PATH, include_in_schema=False, opt={"public": True}, status_code=200)
-async def invite_user(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_post(USERS_PATH, roles=USER_ADMINS, denied=_USERS_DENIED)
+async def invite_user(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """Invite a user: the one-time password is shown once, on the answer page only."""
-    principal = await enterprise_principal(request)
-    if isinstance(principal, Response):
-        return principal
-    if principal.role not in USER_ADMINS:
-        return _forbidden(request, principal, "用户与角色")
-    raw = await _form(request)
+    raw = await read_form(request)
     form = {k: raw.get(k, "").strip() for k in ("login", "display_name", "role")}
-    if not _csrf_ok(request, raw):
-        return await _users_page(
-            request, principal, form=form, errors={"_": "页面已过期，请刷新后重新提交"}, status_code=400
-        )
+    if not csrf_ok(request, raw):
+        return await _users_page(request, principal, form=form, errors=STALE, status_code=400)
     errors = _invite_errors(form)
     if errors:
         return await _users_page(request, principal, form=form, errors=errors, status_code=422)
@@ -194,7 +173,7 @@ async def invite_user(request: Request[Any, Any, Any]) -> Response[Any]:
                 session, principal, form["login"], form["display_name"], Role(form["role"])
             )
     except ProblemError as exc:
-        return await _users_page(request, principal, form=form, errors=_field_errors(exc), status_code=exc.status)
+        return await _users_page(request, principal, form=form, errors=field_errors(exc), status_code=exc.status)
     log.info("portal.user_invited", login=form["login"], role=form["role"], by=principal.login)
     return _issued_page(request, principal, issued, invited=True)
 
@@ -215,22 +194,15 @@ def _issued_page(
     return response
 
 
-@post(f"{USERS_PATH}/{{user_id:uuid}}", include_in_schema=False, opt={"public": True}, status_code=200)
-async def update_user(  # noqa: PLR0911 - one answer per refusal
-    request: Request[Any, Any, Any], user_id: FromPath[uuid.UUID]
-) -> Response[Any]:
+@page_post(f"{USERS_PATH}/{{user_id:uuid}}", roles=USER_ADMINS, denied=_USERS_DENIED)
+async def update_user(request: Request[Any, Any, Any], principal: Me, user_id: FromPath[uuid.UUID]) -> Response[Any]:
     """Change a member's role, disable / enable the account, lift its login lockout or end its sessions.
 
     ``action`` = role | disable | enable | unlock | signout (the last two: issue 17, cloud/auth).
     """
-    principal = await enterprise_principal(request)
-    if isinstance(principal, Response):
-        return principal
-    if principal.role not in USER_ADMINS:
-        return _forbidden(request, principal, "用户与角色")
-    raw = await _form(request)
+    raw = await read_form(request)
     key = str(user_id)
-    if not _csrf_ok(request, raw):
+    if not csrf_ok(request, raw):
         return await _users_page(request, principal, row_errors={key: "页面已过期，请刷新后重新提交"}, status_code=400)
     action = raw.get("action", "")
     role: Role | None = None
@@ -277,17 +249,12 @@ async def _session_action(
     return Redirect(f"{USERS_PATH}?done={done}&login={login}", status_code=303)
 
 
-@post(f"{USERS_PATH}/{{user_id:uuid}}/password-reset", include_in_schema=False, opt={"public": True}, status_code=200)
-async def reset_password(request: Request[Any, Any, Any], user_id: FromPath[uuid.UUID]) -> Response[Any]:
+@page_post(f"{USERS_PATH}/{{user_id:uuid}}/password-reset", roles=USER_ADMINS, denied=_USERS_DENIED)
+async def reset_password(request: Request[Any, Any, Any], principal: Me, user_id: FromPath[uuid.UUID]) -> Response[Any]:
     """Issue a new one-time password for a member (shown once; it must be changed at the next sign-in)."""
-    principal = await enterprise_principal(request)
-    if isinstance(principal, Response):
-        return principal
-    if principal.role not in USER_ADMINS:
-        return _forbidden(request, principal, "用户与角色")
-    raw = await _form(request)
+    raw = await read_form(request)
     key = str(user_id)
-    if not _csrf_ok(request, raw):
+    if not csrf_ok(request, raw):
         return await _users_page(request, principal, row_errors={key: "页面已过期，请刷新后重新提交"}, status_code=400)
     database: Database = request.app.state.database
     try:
@@ -302,12 +269,9 @@ async def reset_password(request: Request[Any, Any, Any], user_id: FromPath[uuid
 # My account --------------------------------------------------------------------------------------
 
 
-@get(ACCOUNT_PATH, include_in_schema=False, opt={"public": True})
-async def account_page(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_get(ACCOUNT_PATH, roles=ENTERPRISE_ROLES)
+async def account_page(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """Change my own password (the first page after signing in with a one-time password)."""
-    principal = await enterprise_principal(request)
-    if isinstance(principal, Response):
-        return principal
     return await _account_page(request, principal, notice=_done(request))
 
 
@@ -336,15 +300,12 @@ async def _account_page(
     )
 
 
-@post(ACCOUNT_PATH, include_in_schema=False, opt={"public": True}, status_code=200)
-async def change_password(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_post(ACCOUNT_PATH, roles=ENTERPRISE_ROLES)
+async def change_password(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """Check the old password, the new one's length and its confirmation; errors next to the fields."""
-    principal = await enterprise_principal(request)
-    if isinstance(principal, Response):
-        return principal
-    raw = await _form(request)
-    if not _csrf_ok(request, raw):
-        return await _account_page(request, principal, errors={"_": "页面已过期，请刷新后重新提交"}, status_code=400)
+    raw = await read_form(request)
+    if not csrf_ok(request, raw):
+        return await _account_page(request, principal, errors=STALE, status_code=400)
     old, new, again = raw.get("old_password", ""), raw.get("new_password", ""), raw.get("new_password2", "")
     errors: dict[str, str] = {}
     if not old:
@@ -364,7 +325,7 @@ async def change_password(request: Request[Any, Any, Any]) -> Response[Any]:
         keep = getattr(request.state, "session_id", None)
         await users.change_own_password(request.app.state.database, principal, old, new, keep_session=keep)
     except ProblemError as exc:
-        return await _account_page(request, principal, errors=_field_errors(exc), status_code=exc.status)
+        return await _account_page(request, principal, errors=field_errors(exc), status_code=exc.status)
     log.info("portal.password_changed", login=principal.login)
     return Redirect(f"{ACCOUNT_PATH}?done=password", status_code=303)
 
@@ -462,12 +423,9 @@ def _by_level(control: ControlPolicy, grade: PerformanceGrade | None) -> list[di
     return groups
 
 
-@get(SETTINGS_PATH, include_in_schema=False, opt={"public": True})
-async def settings_page(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_get(SETTINGS_PATH, roles=ENTERPRISE_ROLES)
+async def settings_page(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """The emergency level in force (source, history) and the control policy by warning level."""
-    principal = await enterprise_principal(request)
-    if isinstance(principal, Response):
-        return principal
     tenant_id = principal.tenant_id
     database: Database = request.app.state.database
     async with database.session(principal) as session, session.begin():
@@ -571,14 +529,9 @@ async def _policy_page(
     )
 
 
-@get(POLICY_PATH, include_in_schema=False, opt={"public": True})
-async def policy_page(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_get(POLICY_PATH, roles=POLICY_EDITORS, denied=_POLICY_DENIED)
+async def policy_page(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """The policy edit form (企业管理员 and 环保管理员)."""
-    principal = await enterprise_principal(request)
-    if isinstance(principal, Response):
-        return principal
-    if principal.role not in POLICY_EDITORS:
-        return _forbidden(request, principal, "修改管控策略")
     return await _policy_page(request, principal)
 
 
@@ -631,22 +584,15 @@ def _apply_form(control: ControlPolicy, form: dict[str, str], errors: dict[str, 
     )
 
 
-@post(POLICY_PATH, include_in_schema=False, opt={"public": True}, status_code=200)
-async def save_policy(  # noqa: PLR0911 - one answer per refusal
+@page_post(POLICY_PATH, roles=POLICY_EDITORS, denied=_POLICY_DENIED)
+async def save_policy(
     request: Request[Any, Any, Any],
+    principal: Me,
 ) -> Response[Any]:
     """Save a new policy version with the reason (and an optional window); errors next to the fields."""
-    principal = await enterprise_principal(request)
-    if isinstance(principal, Response):
-        return principal
-    if principal.role not in POLICY_EDITORS:
-        return _forbidden(request, principal, "修改管控策略")
-    raw = await request.form()
-    form = {str(k): str(v) for k, v in raw.items()}
-    if not _csrf_ok(request, form):
-        return await _policy_page(
-            request, principal, form=form, errors={"_": "页面已过期，请刷新后重新提交"}, status_code=400
-        )
+    form = await read_form(request)
+    if not csrf_ok(request, form):
+        return await _policy_page(request, principal, form=form, errors=STALE, status_code=400)
     tenant_id = principal.tenant_id
     if tenant_id is None:
         return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
@@ -674,7 +620,7 @@ async def save_policy(  # noqa: PLR0911 - one answer per refusal
             saved = await policy.save(session, principal, control, members, reason, start, end)
     except ProblemError as exc:
         return await _policy_page(
-            request, principal, form=form, errors=_field_errors(exc, rename), status_code=exc.status
+            request, principal, form=form, errors=field_errors(exc, rename), status_code=exc.status
         )
     log.info("portal.policy_saved", version=saved.label, by=principal.login)
     return Redirect(f"{SETTINGS_PATH}?done=policy", status_code=303)

@@ -19,13 +19,11 @@ Every query runs under ``Database.session(principal)``.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import uuid
 from typing import Any, Final
-from urllib.parse import quote
 
 import structlog
-from litestar import Request, Response, get, post
+from litestar import Request, Response
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy import select
@@ -37,7 +35,7 @@ from cloud.db.engine import Database
 from cloud.domain import audit, lane_roi
 from cloud.hub import commands, credentials, health
 from cloud.lib.problems import ProblemError
-from frontend_api.portal.regulator import PageAuthError, csrf_token, page_principal, render
+from frontend_api.portal.toolkit import STALE, Me, csrf_ok, csrf_token, page_get, page_post, read_form, render
 from tenants.context import Principal, Role
 
 __all__ = ["routes"]
@@ -47,8 +45,7 @@ log = structlog.get_logger(__name__)
 BASE: Final = "/portal/agents"
 VIEWERS: Final = frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.INSTALLER})
 MANAGERS: Final = frozenset({Role.TENANT_ADMIN, Role.INSTALLER})
-_ENTERPRISE: Final = frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.GUARD, Role.VIEWER, Role.INSTALLER})
-STALE: Final = {"_": "页面已过期，请刷新后重新提交"}
+_DENIED: Final = "当前账号（{role}）无权查看或管理门禁终端。请联系企业管理员或安装人员。"
 _DONE: Final = {
     "revoked": "代理凭据已吊销，该代理的连接已断开。",
     "snapshot": "已向代理发送抓拍指令，画面上传后会自动显示。",
@@ -57,32 +54,8 @@ _DONE: Final = {
 }
 
 
-async def _principal(request: Request[Any, Any, Any], roles: frozenset[Role]) -> Principal | Response[Any]:
-    """The signed-in enterprise person; a login redirect when signed out, a Chinese 403 page for other roles."""
-    try:
-        principal = await page_principal(request, _ENTERPRISE)
-    except PageAuthError:
-        return Redirect(f"/login?next={quote(request.url.path)}", status_code=303)
-    if principal.role not in roles:
-        return _forbidden(request, principal)
-    return principal
-
-
-def _forbidden(request: Request[Any, Any, Any], principal: Principal) -> Response[Any]:
-    return render(request, "enterprise/agents/forbidden.html", status_code=403, principal=principal)
-
-
 def _not_found(request: Request[Any, Any, Any], principal: Principal) -> Response[Any]:
     return render(request, "enterprise/agents/not_found.html", status_code=404, principal=principal)
-
-
-def _csrf_ok(request: Request[Any, Any, Any], form: dict[str, str]) -> bool:
-    return hmac.compare_digest(form.get("csrf", ""), csrf_token(request))
-
-
-async def _form(request: Request[Any, Any, Any], *names: str) -> dict[str, str]:
-    raw = await request.form()
-    return {name: str(raw.get(name) or "").strip() for name in (*names, "csrf")}
 
 
 def _blobs(request: Request[Any, Any, Any]) -> BlobStore:
@@ -113,12 +86,9 @@ def _view(agent: m.Agent, now: dt.datetime, site_names: dict[uuid.UUID, str]) ->
 # --------------------------------------------------------------------------- list, codes, credentials
 
 
-@get(BASE, include_in_schema=False, opt={"public": True})
-async def agents_page(request: Request[Any, Any, Any], done: FromQuery[str] = "") -> Response[Any]:
+@page_get(BASE, roles=VIEWERS, denied=_DENIED)
+async def agents_page(request: Request[Any, Any, Any], principal: Me, done: FromQuery[str] = "") -> Response[Any]:
     """The tenant's agents with health, the enrollment code form, revoke and rotate."""
-    principal = await _principal(request, VIEWERS)
-    if isinstance(principal, Response):
-        return principal
     return await _list_page(request, principal, notice=_DONE.get(done, ""))
 
 
@@ -183,14 +153,11 @@ def _code_form(form: dict[str, str]) -> tuple[dict[str, str], uuid.UUID | None, 
     return errors, site_id, ttl
 
 
-@post(f"{BASE}/enrollment-codes", include_in_schema=False, opt={"public": True}, status_code=200)
-async def create_code(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_post(f"{BASE}/enrollment-codes", roles=MANAGERS, denied=_DENIED)
+async def create_code(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """A one-time enrollment code for a site, shown once on the answer page (never in a URL)."""
-    principal = await _principal(request, MANAGERS)
-    if isinstance(principal, Response):
-        return principal
-    form = await _form(request, "site_id", "name", "ttl_hours")
-    if not _csrf_ok(request, form):
+    form = await read_form(request, "site_id", "name", "ttl_hours")
+    if not csrf_ok(request, form):
         return await _list_page(request, principal, form=form, errors=STALE, status_code=400)
     errors, site_id, ttl = _code_form(form)
     if errors or site_id is None:
@@ -219,14 +186,11 @@ async def _agent(session: AsyncSession, agent_id: uuid.UUID) -> m.Agent | None:
     return await session.scalar(select(m.Agent).where(m.Agent.id == agent_id))
 
 
-@post(f"{BASE}/{{agent_id:uuid}}/revoke", include_in_schema=False, opt={"public": True}, status_code=200)
-async def revoke(request: Request[Any, Any, Any], agent_id: FromPath[uuid.UUID]) -> Response[Any]:
+@page_post(f"{BASE}/{{agent_id:uuid}}/revoke", roles=MANAGERS, denied=_DENIED)
+async def revoke(request: Request[Any, Any, Any], principal: Me, agent_id: FromPath[uuid.UUID]) -> Response[Any]:
     """Revoke the agent's credential (with a reason); its live connection is closed."""
-    principal = await _principal(request, MANAGERS)
-    if isinstance(principal, Response):
-        return principal
-    form = await _form(request, "reason")
-    if not _csrf_ok(request, form):
+    form = await read_form(request, "reason")
+    if not csrf_ok(request, form):
         return await _detail_page(request, principal, agent_id, errors=STALE, status_code=400)
     if not form["reason"] or len(form["reason"]) > 200:
         message = "请填写吊销原因" if not form["reason"] else "原因不能超过 200 个字"
@@ -249,14 +213,11 @@ async def revoke(request: Request[Any, Any, Any], agent_id: FromPath[uuid.UUID])
     return Redirect(f"{BASE}/{agent_id}?done=revoked", status_code=303)
 
 
-@post(f"{BASE}/{{agent_id:uuid}}/rotate", include_in_schema=False, opt={"public": True}, status_code=200)
-async def rotate(request: Request[Any, Any, Any], agent_id: FromPath[uuid.UUID]) -> Response[Any]:
+@page_post(f"{BASE}/{{agent_id:uuid}}/rotate", roles=MANAGERS, denied=_DENIED)
+async def rotate(request: Request[Any, Any, Any], principal: Me, agent_id: FromPath[uuid.UUID]) -> Response[Any]:
     """A new credential (shown once on the answer page); the old one stops working at once."""
-    principal = await _principal(request, MANAGERS)
-    if isinstance(principal, Response):
-        return principal
-    form = await _form(request)
-    if not _csrf_ok(request, form):
+    form = await read_form(request)
+    if not csrf_ok(request, form):
         return await _detail_page(request, principal, agent_id, errors=STALE, status_code=400)
     secret, digest = credentials.new_secret()
     database: Database = request.app.state.database
@@ -285,14 +246,11 @@ async def rotate(request: Request[Any, Any, Any], agent_id: FromPath[uuid.UUID])
 # --------------------------------------------------------------------------- one agent
 
 
-@get(f"{BASE}/{{agent_id:uuid}}", include_in_schema=False, opt={"public": True})
+@page_get(f"{BASE}/{{agent_id:uuid}}", roles=VIEWERS, denied=_DENIED)
 async def agent_page(
-    request: Request[Any, Any, Any], agent_id: FromPath[uuid.UUID], done: FromQuery[str] = ""
+    request: Request[Any, Any, Any], principal: Me, agent_id: FromPath[uuid.UUID], done: FromQuery[str] = ""
 ) -> Response[Any]:
     """One agent: health, devices, alarms, lanes with their ROI, recent commands."""
-    principal = await _principal(request, VIEWERS)
-    if isinstance(principal, Response):
-        return principal
     return await _detail_page(request, principal, agent_id, notice=_DONE.get(done, ""))
 
 
@@ -354,17 +312,15 @@ async def _detail_page(
 # --------------------------------------------------------------------------- lane ROI
 
 
-@get(f"{BASE}/{{agent_id:uuid}}/lanes/{{lane_id:uuid}}", include_in_schema=False, opt={"public": True})
+@page_get(f"{BASE}/{{agent_id:uuid}}/lanes/{{lane_id:uuid}}", roles=MANAGERS, denied=_DENIED)
 async def roi_page(
     request: Request[Any, Any, Any],
+    principal: Me,
     agent_id: FromPath[uuid.UUID],
     lane_id: FromPath[uuid.UUID],
     done: FromQuery[str] = "",
 ) -> Response[Any]:
     """The lane's latest snapshot with the ROI in force and the form to draw or type a new one."""
-    principal = await _principal(request, MANAGERS)
-    if isinstance(principal, Response):
-        return principal
     return await _roi_page(request, principal, agent_id, lane_id, notice=_DONE.get(done, ""))
 
 
@@ -432,21 +388,13 @@ async def _roi_page(
     )
 
 
-@post(
-    f"{BASE}/{{agent_id:uuid}}/lanes/{{lane_id:uuid}}/snapshot",
-    include_in_schema=False,
-    opt={"public": True},
-    status_code=200,
-)
+@page_post(f"{BASE}/{{agent_id:uuid}}/lanes/{{lane_id:uuid}}/snapshot", roles=MANAGERS, denied=_DENIED)
 async def ask_snapshot(
-    request: Request[Any, Any, Any], agent_id: FromPath[uuid.UUID], lane_id: FromPath[uuid.UUID]
+    request: Request[Any, Any, Any], principal: Me, agent_id: FromPath[uuid.UUID], lane_id: FromPath[uuid.UUID]
 ) -> Response[Any]:
     """Ask the (online) agent for the lane camera's latest frame."""
-    principal = await _principal(request, MANAGERS)
-    if isinstance(principal, Response):
-        return principal
-    form = await _form(request)
-    if not _csrf_ok(request, form):
+    form = await read_form(request)
+    if not csrf_ok(request, form):
         return await _roi_page(request, principal, agent_id, lane_id, errors=STALE, status_code=400)
     database: Database = request.app.state.database
     try:
@@ -462,21 +410,13 @@ async def ask_snapshot(
     return Redirect(f"{BASE}/{agent_id}/lanes/{lane_id}?done=snapshot", status_code=303)
 
 
-@post(
-    f"{BASE}/{{agent_id:uuid}}/lanes/{{lane_id:uuid}}/roi",
-    include_in_schema=False,
-    opt={"public": True},
-    status_code=200,
-)
+@page_post(f"{BASE}/{{agent_id:uuid}}/lanes/{{lane_id:uuid}}/roi", roles=MANAGERS, denied=_DENIED)
 async def save_roi(
-    request: Request[Any, Any, Any], agent_id: FromPath[uuid.UUID], lane_id: FromPath[uuid.UUID]
+    request: Request[Any, Any, Any], principal: Me, agent_id: FromPath[uuid.UUID], lane_id: FromPath[uuid.UUID]
 ) -> Response[Any]:
     """Save the new ROI (checked inside the snapshot) and send it to the agent; kept for it while offline."""
-    principal = await _principal(request, MANAGERS)
-    if isinstance(principal, Response):
-        return principal
-    form = await _form(request, "x1", "y1", "x2", "y2")
-    if not _csrf_ok(request, form):
+    form = await read_form(request, "x1", "y1", "x2", "y2")
+    if not csrf_ok(request, form):
         return await _roi_page(
             request,
             principal,

@@ -12,7 +12,6 @@ the file the report page shows its tables and a Chinese note instead of the char
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import json
 import uuid
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, Final
 from urllib.parse import quote, urlencode
 
 import structlog
-from litestar import Request, Response, get, post
+from litestar import Request, Response
 from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
@@ -33,8 +32,7 @@ from cloud.ledger import weighings
 from cloud.lib.problems import ProblemError
 from cloud.reports import exports, grading, ledgers, service
 from cloud.reports.periods import Period, china_today, months_back, parse_period
-from frontend_api.portal.enterprise import _principal
-from frontend_api.portal.regulator import csrf_token, render
+from frontend_api.portal.toolkit import ENTERPRISE_ROLES, STALE, Me, csrf_ok, csrf_token, page_get, page_post, render
 from tenants.context import Principal, Role
 
 __all__ = ["ECHARTS_FILE", "routes"]
@@ -46,6 +44,7 @@ ECHARTS_FILE: Final = STATIC_DIR / "vendor" / "echarts" / "echarts.min.js"
 ECHARTS_URL: Final = "/portal/static/vendor/echarts/echarts.min.js"
 #: Who may resolve flags (the JSON API's REVIEWERS).
 REVIEWERS: Final = frozenset({Role.TENANT_ADMIN, Role.MANAGER})
+_REVIEW_DENIED: Final = "当前账号无权处理待审核事项（仅企业管理员和环保管理员可以处理）"
 UPLINK_REJECTED: Final = "uplink_rejected"
 _PAGE: Final = 100
 _FORMATS: Final = ("xlsx", "csv", "pdf")
@@ -64,10 +63,6 @@ _ANOMALIES_SQL: Final = text(
 )
 
 
-def _forbidden(request: Request[Any, Any, Any], principal: Principal, message: str) -> Response[Any]:
-    return render(request, "enterprise/reports/forbidden.html", status_code=403, principal=principal, message=message)
-
-
 def _label_of(code: str) -> str:
     if code == UPLINK_REJECTED:
         return "监管平台拒收"
@@ -77,12 +72,11 @@ def _label_of(code: str) -> str:
 # Review queue ------------------------------------------------------------------------------------
 
 
-@get("/portal/reviews", include_in_schema=False, opt={"public": True})
-async def review_queue(request: Request[Any, Any, Any], status: FromQuery[str] = "open") -> Response[Any]:
+@page_get("/portal/reviews", roles=ENTERPRISE_ROLES)
+async def review_queue(
+    request: Request[Any, Any, Any], principal: Me, status: FromQuery[str] = "open"
+) -> Response[Any]:
     """Open logic-check flags, agent anomalies and platform rejections, each linking to its pass."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     return await _queue(request, principal, "open" if status not in _REVIEW_STATUSES else status)
 
 
@@ -140,21 +134,15 @@ async def _queue(
     )
 
 
-@post("/portal/reviews/{flag_id:uuid}/resolve", include_in_schema=False, opt={"public": True}, status_code=200)
-async def resolve_flag(request: Request[Any, Any, Any], flag_id: FromPath[uuid.UUID]) -> Response[Any]:
+@page_post("/portal/reviews/{flag_id:uuid}/resolve", roles=REVIEWERS, denied=_REVIEW_DENIED)
+async def resolve_flag(request: Request[Any, Any, Any], principal: Me, flag_id: FromPath[uuid.UUID]) -> Response[Any]:
     """Resolve (已处理/误报) or reopen a flag with a reason; errors next to the field, nothing saved."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     raw = await request.form()
     form = {k: str(raw.get(k) or "").strip() for k in ("outcome", "reason", "csrf", "status")}
     form["flag"] = str(flag_id)
     status = form["status"] if form["status"] in _REVIEW_STATUSES else "open"
-    if principal.role not in REVIEWERS:
-        return _forbidden(request, principal, "当前账号无权处理待审核事项（仅企业管理员和环保管理员可以处理）")
-    if not hmac.compare_digest(form["csrf"], csrf_token(request)):
-        errs = {"_": "页面已过期，请刷新后重新提交"}
-        return await _queue(request, principal, status, form=form, errors=errs, status_code=400)
+    if not csrf_ok(request, form):
+        return await _queue(request, principal, status, form=form, errors=STALE, status_code=400)
     database: Database = request.app.state.database
     try:
         async with database.session(principal) as session, session.begin():
@@ -184,12 +172,9 @@ def _month_period(month: str) -> tuple[Period, str, str]:
         return parse_period("month", this, None, None), text_month, message or "月份格式应为 YYYY-MM"
 
 
-@get("/portal/reports", include_in_schema=False, opt={"public": True})
-async def reports_page(request: Request[Any, Any, Any], month: FromQuery[str] = "") -> Response[Any]:
+@page_get("/portal/reports", roles=ENTERPRISE_ROLES)
+async def reports_page(request: Request[Any, Any, Any], principal: Me, month: FromQuery[str] = "") -> Response[Any]:
     """Monthly statistics with charts (daily passes by decision, vehicle mix by stage) and ledger exports."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     period, shown, error = _month_period(month)
     status_code = 422 if error else 200
     database: Database = request.app.state.database
@@ -224,14 +209,11 @@ async def reports_page(request: Request[Any, Any, Any], month: FromQuery[str] = 
     )
 
 
-@get("/portal/reports/ledgers/{report:str}", include_in_schema=False, opt={"public": True})
+@page_get("/portal/reports/ledgers/{report:str}", roles=ENTERPRISE_ROLES)
 async def ledger_page(
-    request: Request[Any, Any, Any], report: FromPath[str], month: FromQuery[str] = ""
+    request: Request[Any, Any, Any], principal: Me, report: FromPath[str], month: FromQuery[str] = ""
 ) -> Response[Any]:
     """One HJ 1321 ledger of the month (first rows) with its download links."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     ledger = ledgers.LEDGERS.get(report)
     if ledger is None:
         return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
@@ -257,14 +239,15 @@ async def ledger_page(
     )
 
 
-@get("/portal/reports/export/{report:str}", include_in_schema=False, opt={"public": True})
+@page_get("/portal/reports/export/{report:str}", roles=ENTERPRISE_ROLES)
 async def export_download(
-    request: Request[Any, Any, Any], report: FromPath[str], month: FromQuery[str] = "", fmt: FromQuery[str] = "xlsx"
+    request: Request[Any, Any, Any],
+    principal: Me,
+    report: FromPath[str],
+    month: FromQuery[str] = "",
+    fmt: FromQuery[str] = "xlsx",
 ) -> Response[Any]:
     """Download a ledger of the month now (Excel, CSV or PDF; ``cloud.reports.exports`` as the API)."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     ledger = ledgers.LEDGERS.get(report)
     if ledger is None or fmt not in _FORMATS:
         return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
@@ -304,12 +287,9 @@ def _grading_period() -> Period:
     return months_back(china_today(), 12)
 
 
-@get("/portal/grading", include_in_schema=False, opt={"public": True})
-async def grading_page(request: Request[Any, Any, Any], grade: FromQuery[str] = "") -> Response[Any]:
+@page_get("/portal/grading", roles=ENTERPRISE_ROLES)
+async def grading_page(request: Request[Any, Any, Any], principal: Me, grade: FromQuery[str] = "") -> Response[Any]:
     """The A/B grading indicators over the last 12 months: value, threshold, pass/fail, records link."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     error = ""
     if grade and grade not in _GRADES:
         error, grade = "绩效等级应为 A、B、B-、C、D 或 引领性", ""
@@ -333,14 +313,11 @@ async def grading_page(request: Request[Any, Any, Any], grade: FromQuery[str] = 
     )
 
 
-@get("/portal/grading/{indicator:str}", include_in_schema=False, opt={"public": True})
+@page_get("/portal/grading/{indicator:str}", roles=ENTERPRISE_ROLES)
 async def indicator_records(
-    request: Request[Any, Any, Any], indicator: FromPath[str], offset: FromQuery[int] = 0
+    request: Request[Any, Any, Any], principal: Me, indicator: FromPath[str], offset: FromQuery[int] = 0
 ) -> Response[Any]:
     """The records that pull an indicator down (passes link to their page, vehicles to theirs)."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     if indicator not in grading.INDICATORS:
         return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
     offset = max(offset, 0)

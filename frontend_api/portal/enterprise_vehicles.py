@@ -12,14 +12,13 @@ writes nothing; a success redirects (303) to a page showing a confirmation.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import io
 import uuid
 from typing import Any, Final
 from urllib.parse import urlencode
 
 import structlog
-from litestar import Request, Response, get, post
+from litestar import Request, Response
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
@@ -31,10 +30,19 @@ from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.domain import documents, vehicles
 from cloud.lib.problems import ProblemError
-from frontend_api.portal.enterprise import _principal
-from frontend_api.portal.regulator import csrf_token, render
+from frontend_api.portal.toolkit import (
+    ENTERPRISE_ROLES,
+    STALE,
+    Me,
+    csrf_ok,
+    csrf_token,
+    field_errors,
+    page_get,
+    page_post,
+    render,
+)
 from hj1321.vehicles import VehicleCategory
-from tenants.context import Principal, Role
+from tenants.context import WRITER_ROLES, Principal, Role
 
 __all__ = ["routes"]
 
@@ -44,6 +52,10 @@ BASE: Final = "/portal/vehicles"
 CATEGORIES: Final = {c.value: c.label for c in VehicleCategory}
 #: Who approves vehicle versions (the JSON API's REVIEWERS).
 REVIEWERS: Final = frozenset({Role.TENANT_ADMIN, Role.MANAGER})
+#: Who may change vehicles (the enterprise roles among the writers).
+WRITERS: Final = WRITER_ROLES & ENTERPRISE_ROLES
+_CORRECT_DENIED: Final = "当前账号无权更正车辆信息"
+_CLOSE_DENIED: Final = "只有企业管理员和环保管理员可以关闭盘点单"
 STATUSES: Final = {
     "pending": "待审核",
     "verified": "已审核通过",
@@ -77,23 +89,8 @@ def _fields_of(category: str) -> list[tuple[str, str, str]]:
     ]
 
 
-def _forbidden(request: Request[Any, Any, Any], principal: Principal, message: str) -> Response[Any]:
-    return render(request, "enterprise/vehicles/forbidden.html", status_code=403, principal=principal, message=message)
-
-
 def _not_found(request: Request[Any, Any, Any], principal: Principal) -> Response[Any]:
     return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
-
-
-def _csrf_ok(request: Request[Any, Any, Any], sent: object) -> bool:
-    return hmac.compare_digest(str(sent or ""), csrf_token(request))
-
-
-def _errors(exc: ProblemError) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for e in exc.errors:
-        out.setdefault(e.field, e.message)
-    return out or {"_": exc.detail}
 
 
 def _typed(form: dict[str, str], names: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -130,18 +127,16 @@ async def _logins(session: Any, ids: set[uuid.UUID | None]) -> dict[uuid.UUID, s
 # List ---------------------------------------------------------------------------------------------
 
 
-@get(BASE, include_in_schema=False, opt={"public": True})
+@page_get(BASE, roles=ENTERPRISE_ROLES)
 async def vehicle_list(
     request: Request[Any, Any, Any],
+    principal: Me,
     category: FromQuery[str] = "transport",
     plate: FromQuery[str] = "",
     status: FromQuery[str] = "",
     page: FromQuery[int] = 1,
 ) -> Response[Any]:
     """The three ledgers as tabs; search by plate and approval status; 50 a page."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     if category not in CATEGORIES:
         category = "transport"
     if status not in STATUSES:
@@ -195,14 +190,11 @@ async def vehicle_list(
 # Create -------------------------------------------------------------------------------------------
 
 
-@get(f"{BASE}/new", include_in_schema=False, opt={"public": True})
-async def vehicle_new(request: Request[Any, Any, Any], category: FromQuery[str] = "transport") -> Response[Any]:
+@page_get(f"{BASE}/new", roles=WRITERS, denied="当前账号无权新增车辆")
+async def vehicle_new(
+    request: Request[Any, Any, Any], principal: Me, category: FromQuery[str] = "transport"
+) -> Response[Any]:
     """The create form of one category (fields may be prefilled from a QR read via the query string)."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
-    if not principal.can_write:
-        return _forbidden(request, principal, "当前账号无权新增车辆")
     if category not in CATEGORIES:
         category = "transport"
     form = {k: v for k, v in request.query_params.items() if k in vehicles.DATA_FIELDS}
@@ -232,22 +224,17 @@ def _create_page(
     )
 
 
-@post(f"{BASE}/new", include_in_schema=False, opt={"public": True}, status_code=200)
-async def vehicle_create(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_post(f"{BASE}/new", roles=WRITERS, denied="当前账号无权新增车辆")
+async def vehicle_create(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """Create a vehicle (version 1, pending approval) with the reason given."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     raw = await request.form()
     category = str(raw.get("category") or "transport")
     if category not in CATEGORIES:
         category = "transport"
     names = [f for f, _, _ in _fields_of(category)]
     form = {k: str(raw.get(k) or "").strip() for k in (*names, "reason")}
-    if not principal.can_write:
-        return _forbidden(request, principal, "当前账号无权新增车辆")
-    if not _csrf_ok(request, raw.get("csrf")):
-        return _create_page(request, principal, category, form, {"_": "页面已过期，请刷新后重新提交"}, 400)
+    if not csrf_ok(request, raw.get("csrf")):
+        return _create_page(request, principal, category, form, STALE, 400)
     data, errors = _typed(form, names)
     if not form["reason"]:
         errors["reason"] = "必须填写原因"
@@ -255,7 +242,7 @@ async def vehicle_create(request: Request[Any, Any, Any]) -> Response[Any]:
         try:
             vehicles.validate(category, {k: v for k, v in data.items() if k not in errors})
         except ProblemError as exc:
-            errors = {**_errors(exc), **errors}
+            errors = {**field_errors(exc), **errors}
         errors.pop("_", None)
         return _create_page(request, principal, category, form, errors, 422)
     database: Database = request.app.state.database
@@ -263,7 +250,7 @@ async def vehicle_create(request: Request[Any, Any, Any]) -> Response[Any]:
         async with database.session(principal) as session, session.begin():
             detail = await vehicles.create_vehicle(session, principal, category, data, form["reason"])
     except ProblemError as exc:
-        return _create_page(request, principal, category, form, _errors(exc), 422 if exc.status == 422 else 409)
+        return _create_page(request, principal, category, form, field_errors(exc), 422 if exc.status == 422 else 409)
     log.info("portal.vehicle_created", vehicle_id=str(detail.vehicle.id), by=principal.login)
     return Redirect(f"{BASE}/{detail.vehicle.id}?notice=created", status_code=303)
 
@@ -280,12 +267,11 @@ _NOTICES: Final = {
 }
 
 
-@get(f"{BASE}/{{vehicle_id:uuid}}", include_in_schema=False, opt={"public": True})
-async def vehicle_detail(request: Request[Any, Any, Any], vehicle_id: FromPath[uuid.UUID]) -> Response[Any]:
+@page_get(f"{BASE}/{{vehicle_id:uuid}}", roles=ENTERPRISE_ROLES)
+async def vehicle_detail(
+    request: Request[Any, Any, Any], principal: Me, vehicle_id: FromPath[uuid.UUID]
+) -> Response[Any]:
     """A vehicle: current data, version history (who and why), documents, correction and upload forms."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     return await _detail_page(request, principal, vehicle_id)
 
 
@@ -354,23 +340,16 @@ async def _detail_page(
     )
 
 
-@post(f"{BASE}/{{vehicle_id:uuid}}/corrections", include_in_schema=False, opt={"public": True}, status_code=200)
-async def vehicle_correct(  # noqa: PLR0911 - one answer per kind of bad input
-    request: Request[Any, Any, Any], vehicle_id: FromPath[uuid.UUID]
+@page_post(f"{BASE}/{{vehicle_id:uuid}}/corrections", roles=WRITERS, denied=_CORRECT_DENIED)
+async def vehicle_correct(
+    request: Request[Any, Any, Any], principal: Me, vehicle_id: FromPath[uuid.UUID]
 ) -> Response[Any]:
     """A correction: a new version with who and why; blank fields keep their value unless ticked to clear."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     raw = await request.form()
     form = {k: str(v).strip() for k, v in raw.items() if isinstance(v, str)}
     clear = {str(v) for v in raw.getall("clear", [])} if hasattr(raw, "getall") else set()
-    if not principal.can_write:
-        return _forbidden(request, principal, "当前账号无权更正车辆信息")
-    if not _csrf_ok(request, raw.get("csrf")):
-        return await _detail_page(
-            request, principal, vehicle_id, form=form, errors={"_": "页面已过期，请刷新后重新提交"}, status_code=400
-        )
+    if not csrf_ok(request, raw.get("csrf")):
+        return await _detail_page(request, principal, vehicle_id, form=form, errors=STALE, status_code=400)
     names = [n for n in vehicles.DATA_FIELDS if n != "extra"]
     data, errors = _typed(form, names)
     changes: dict[str, Any] = {k: v for k, v in data.items() if v is not None}
@@ -388,28 +367,21 @@ async def vehicle_correct(  # noqa: PLR0911 - one answer per kind of bad input
     except ProblemError as exc:
         if exc.status == 404:
             return _not_found(request, principal)
-        return await _detail_page(request, principal, vehicle_id, form=form, errors=_errors(exc), status_code=422)
+        return await _detail_page(request, principal, vehicle_id, form=form, errors=field_errors(exc), status_code=422)
     log.info("portal.vehicle_corrected", vehicle_id=str(vehicle_id), by=principal.login)
     return Redirect(f"{BASE}/{vehicle_id}?notice=corrected", status_code=303)
 
 
-@post(f"{BASE}/{{vehicle_id:uuid}}/documents", include_in_schema=False, opt={"public": True}, status_code=200)
-async def vehicle_upload(  # noqa: PLR0911 - one answer per kind of bad input
-    request: Request[Any, Any, Any], vehicle_id: FromPath[uuid.UUID]
+@page_post(f"{BASE}/{{vehicle_id:uuid}}/documents", roles=WRITERS, denied="当前账号无权上传证件")
+async def vehicle_upload(
+    request: Request[Any, Any, Any], principal: Me, vehicle_id: FromPath[uuid.UUID]
 ) -> Response[Any]:
     """Attach a document photo (随车清单, 行驶证, nameplates …) through the API's document service."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     raw = await request.form()
     kind = str(raw.get("kind") or "")
     form = {"kind": kind}
-    if not principal.can_write:
-        return _forbidden(request, principal, "当前账号无权上传证件")
-    if not _csrf_ok(request, raw.get("csrf")):
-        return await _detail_page(
-            request, principal, vehicle_id, form=form, errors={"_": "页面已过期，请刷新后重新提交"}, status_code=400
-        )
+    if not csrf_ok(request, raw.get("csrf")):
+        return await _detail_page(request, principal, vehicle_id, form=form, errors=STALE, status_code=400)
     upload = raw.get("file")
     errors: dict[str, str] = {}
     if kind not in vehicles.DOCUMENT_KINDS:
@@ -435,37 +407,34 @@ async def vehicle_upload(  # noqa: PLR0911 - one answer per kind of bad input
     except ProblemError as exc:
         if exc.status == 404:
             return _not_found(request, principal)
-        return await _detail_page(request, principal, vehicle_id, form=form, errors=_errors(exc), status_code=422)
+        return await _detail_page(request, principal, vehicle_id, form=form, errors=field_errors(exc), status_code=422)
     return Redirect(f"{BASE}/{vehicle_id}?notice=uploaded#documents", status_code=303)
 
 
-@post(f"{BASE}/{{vehicle_id:uuid}}/retire", include_in_schema=False, opt={"public": True}, status_code=200)
-async def vehicle_retire(request: Request[Any, Any, Any], vehicle_id: FromPath[uuid.UUID]) -> Response[Any]:
-    """Retire (注销) a vehicle: a new version with status ``retired``, who and why."""
-    return await _version_action(request, vehicle_id, "retire")
-
-
-@post(f"{BASE}/{{vehicle_id:uuid}}/qr", include_in_schema=False, opt={"public": True}, status_code=200)
-async def vehicle_apply_qr(request: Request[Any, Any, Any], vehicle_id: FromPath[uuid.UUID]) -> Response[Any]:
-    """Fill VIN, model, engine and emission stage from the 随车清单 QR code (photo or text) as a correction."""
-    return await _version_action(request, vehicle_id, "qr")
-
-
-async def _version_action(  # noqa: C901, PLR0911, PLR0912 - one answer per kind of bad input
-    request: Request[Any, Any, Any], vehicle_id: uuid.UUID, action: str
+@page_post(f"{BASE}/{{vehicle_id:uuid}}/retire", roles=WRITERS, denied=_CORRECT_DENIED)
+async def vehicle_retire(
+    request: Request[Any, Any, Any], principal: Me, vehicle_id: FromPath[uuid.UUID]
 ) -> Response[Any]:
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
+    """Retire (注销) a vehicle: a new version with status ``retired``, who and why."""
+    return await _version_action(request, principal, vehicle_id, "retire")
+
+
+@page_post(f"{BASE}/{{vehicle_id:uuid}}/qr", roles=WRITERS, denied=_CORRECT_DENIED)
+async def vehicle_apply_qr(
+    request: Request[Any, Any, Any], principal: Me, vehicle_id: FromPath[uuid.UUID]
+) -> Response[Any]:
+    """Fill VIN, model, engine and emission stage from the 随车清单 QR code (photo or text) as a correction."""
+    return await _version_action(request, principal, vehicle_id, "qr")
+
+
+async def _version_action(  # noqa: C901, PLR0912 - one answer per kind of bad input
+    request: Request[Any, Any, Any], principal: Principal, vehicle_id: uuid.UUID, action: str
+) -> Response[Any]:
     raw = await request.form()
     prefix = "retire_" if action == "retire" else "qr_"
     form = {f"{prefix}reason": str(raw.get("reason") or "").strip(), "qr_payload": str(raw.get("payload") or "")}
-    if not principal.can_write:
-        return _forbidden(request, principal, "当前账号无权更正车辆信息")
-    if not _csrf_ok(request, raw.get("csrf")):
-        return await _detail_page(
-            request, principal, vehicle_id, form=form, errors={"_": "页面已过期，请刷新后重新提交"}, status_code=400
-        )
+    if not csrf_ok(request, raw.get("csrf")):
+        return await _detail_page(request, principal, vehicle_id, form=form, errors=STALE, status_code=400)
     reason = form[f"{prefix}reason"]
     errors: dict[str, str] = {}
     if not reason:
@@ -502,7 +471,9 @@ async def _version_action(  # noqa: C901, PLR0911, PLR0912 - one answer per kind
         if exc.status == 404:
             return _not_found(request, principal)
         errors = (
-            {("qr_payload" if action == "qr" else f"{prefix}reason"): exc.detail} if not exc.errors else _errors(exc)
+            {("qr_payload" if action == "qr" else f"{prefix}reason"): exc.detail}
+            if not exc.errors
+            else field_errors(exc)
         )
         if action == "qr":
             errors = {"qr_payload": "；".join(errors.values())}
@@ -515,12 +486,9 @@ async def _version_action(  # noqa: C901, PLR0911, PLR0912 - one answer per kind
 # Approvals ----------------------------------------------------------------------------------------
 
 
-@get(f"{BASE}/reviews", include_in_schema=False, opt={"public": True})
-async def review_queue(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_get(f"{BASE}/reviews", roles=ENTERPRISE_ROLES)
+async def review_queue(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """Pending vehicle versions (new vehicles, changed stages), oldest first, with approve/reject forms."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     return await _queue_page(request, principal)
 
 
@@ -556,30 +524,25 @@ async def _queue_page(
     )
 
 
-@post(f"{BASE}/{{vehicle_id:uuid}}/reviews", include_in_schema=False, opt={"public": True}, status_code=200)
-async def review_submit(  # noqa: C901, PLR0911 - one answer per kind of bad input
-    request: Request[Any, Any, Any], vehicle_id: FromPath[uuid.UUID]
+@page_post(f"{BASE}/{{vehicle_id:uuid}}/reviews", roles=REVIEWERS, denied="只有企业管理员和环保管理员可以审核车辆")
+async def review_submit(  # noqa: C901 - one answer per kind of bad input
+    request: Request[Any, Any, Any], principal: Me, vehicle_id: FromPath[uuid.UUID]
 ) -> Response[Any]:
     """Approve or reject a version (a reason is required to reject); never one's own version."""
     from cloud.compliance import push  # noqa: PLC0415
 
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     raw = await request.form()
     form = {k: str(raw.get(k) or "").strip() for k in ("decision", "reason", "version", "back")}
     form["vehicle_id"] = str(vehicle_id)
     back_to_detail = form["back"] == "detail"
-    if principal.role not in REVIEWERS:
-        return _forbidden(request, principal, "只有企业管理员和环保管理员可以审核车辆")
 
     async def again(errors: dict[str, str], code: int) -> Response[Any]:
         if back_to_detail:
             return await _detail_page(request, principal, vehicle_id, form=form, errors=errors, status_code=code)
         return await _queue_page(request, principal, form=form, errors=errors, status_code=code)
 
-    if not _csrf_ok(request, raw.get("csrf")):
-        return await again({"_": "页面已过期，请刷新后重新提交"}, 400)
+    if not csrf_ok(request, raw.get("csrf")):
+        return await again(STALE, 400)
     errors: dict[str, str] = {}
     if form["decision"] not in {"verified", "rejected"}:
         errors["decision"] = "请选择通过或驳回"
@@ -602,7 +565,7 @@ async def review_submit(  # noqa: C901, PLR0911 - one answer per kind of bad inp
     except ProblemError as exc:
         if exc.status == 404:
             return _not_found(request, principal)
-        return await again(_errors(exc) if exc.errors else {"_": exc.detail}, 409 if exc.status == 409 else 422)
+        return await again(field_errors(exc) if exc.errors else {"_": exc.detail}, 409 if exc.status == 409 else 422)
     log.info("portal.vehicle_reviewed", vehicle_id=str(vehicle_id), decision=form["decision"], by=principal.login)
     if back_to_detail:
         return Redirect(f"{BASE}/{vehicle_id}?notice=reviewed", status_code=303)
@@ -612,14 +575,9 @@ async def review_submit(  # noqa: C901, PLR0911 - one answer per kind of bad inp
 # Excel import and QR ------------------------------------------------------------------------------
 
 
-@get(f"{BASE}/import", include_in_schema=False, opt={"public": True})
-async def import_form(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_get(f"{BASE}/import", roles=WRITERS, denied="当前账号无权导入车辆")
+async def import_form(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """The import form, the template download and the QR reader."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
-    if not principal.can_write:
-        return _forbidden(request, principal, "当前账号无权导入车辆")
     return _import_page(request, principal)
 
 
@@ -639,14 +597,11 @@ def _import_page(
     )
 
 
-@get(f"{BASE}/import/template.xlsx", include_in_schema=False, opt={"public": True})
-async def import_template(request: Request[Any, Any, Any], category: FromQuery[str] = "transport") -> Response[Any]:
+@page_get(f"{BASE}/import/template.xlsx", roles=ENTERPRISE_ROLES)
+async def import_template(category: FromQuery[str] = "transport") -> Response[Any]:
     """An Excel template: the Chinese column names the importer reads, with one example row."""
     import openpyxl  # noqa: PLC0415
 
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     if category not in CATEGORIES:
         category = "transport"
     names = [f for f, _, _ in _fields_of(category)]
@@ -676,19 +631,14 @@ async def import_template(request: Request[Any, Any, Any], category: FromQuery[s
     )
 
 
-@post(f"{BASE}/import", include_in_schema=False, opt={"public": True}, status_code=200)
-async def import_submit(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_post(f"{BASE}/import", roles=WRITERS, denied="当前账号无权导入车辆")
+async def import_submit(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """Import the file all-or-nothing: any bad row → every row's errors shown, nothing written."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
-    if not principal.can_write:
-        return _forbidden(request, principal, "当前账号无权导入车辆")
     raw = await request.form()
     category = str(raw.get("category") or "")
     form = {"category": category, "dry_run": "1" if raw.get("dry_run") else ""}
-    if not _csrf_ok(request, raw.get("csrf")):
-        return _import_page(request, principal, 400, form=form, errors={"_": "页面已过期，请刷新后重新提交"})
+    if not csrf_ok(request, raw.get("csrf")):
+        return _import_page(request, principal, 400, form=form, errors=STALE)
     upload = raw.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return _import_page(request, principal, 422, form=form, errors={"file": "请选择要导入的 Excel 或 CSV 文件"})
@@ -721,19 +671,14 @@ async def import_submit(request: Request[Any, Any, Any]) -> Response[Any]:
     )
 
 
-@post(f"{BASE}/qr", include_in_schema=False, opt={"public": True}, status_code=200)
-async def qr_read(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_post(f"{BASE}/qr", roles=WRITERS, denied="当前账号无权导入车辆")
+async def qr_read(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """Read a 随车清单 QR code (photo or text) into ledger fields; nothing is written."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
-    if not principal.can_write:
-        return _forbidden(request, principal, "当前账号无权导入车辆")
     raw = await request.form()
     payload = str(raw.get("payload") or "").strip()
     form = {"payload": payload, "qr_category": str(raw.get("qr_category") or "transport")}
-    if not _csrf_ok(request, raw.get("csrf")):
-        return _import_page(request, principal, 400, form=form, errors={"_": "页面已过期，请刷新后重新提交"})
+    if not csrf_ok(request, raw.get("csrf")):
+        return _import_page(request, principal, 400, form=form, errors=STALE)
     image = raw.get("image")
     try:
         if isinstance(image, UploadFile) and image.filename:
@@ -767,12 +712,9 @@ async def qr_read(request: Request[Any, Any, Any]) -> Response[Any]:
 SCOPE_LABELS: Final = inventory.SCOPE_LABELS
 
 
-@get(f"{BASE}/inventories", include_in_schema=False, opt={"public": True})
-async def inventory_list(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_get(f"{BASE}/inventories", roles=ENTERPRISE_ROLES)
+async def inventory_list(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """Count sheets of in-plant vehicles and machinery, newest first, with the form to open one."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     return await _inventory_page(request, principal)
 
 
@@ -802,20 +744,13 @@ async def _inventory_page(
     )
 
 
-@post(f"{BASE}/inventories", include_in_schema=False, opt={"public": True}, status_code=200)
-async def inventory_create(request: Request[Any, Any, Any]) -> Response[Any]:
+@page_post(f"{BASE}/inventories", roles=WRITERS, denied="当前账号无权发起盘点")
+async def inventory_create(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
     """Open a count sheet listing every active ledger vehicle of the scope."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     raw = await request.form()
     form = {k: str(raw.get(k) or "").strip() for k in ("title", "scope", "note")}
-    if not principal.can_write:
-        return _forbidden(request, principal, "当前账号无权发起盘点")
-    if not _csrf_ok(request, raw.get("csrf")):
-        return await _inventory_page(
-            request, principal, form=form, errors={"_": "页面已过期，请刷新后重新提交"}, status_code=400
-        )
+    if not csrf_ok(request, raw.get("csrf")):
+        return await _inventory_page(request, principal, form=form, errors=STALE, status_code=400)
     errors: dict[str, str] = {}
     if len(form["title"]) > 100:
         errors["title"] = "盘点名称不能超过 100 字"
@@ -828,16 +763,15 @@ async def inventory_create(request: Request[Any, Any, Any]) -> Response[Any]:
         async with database.session(principal) as session, session.begin():
             view = await inventory.create(session, principal, form["title"], form["scope"], None, form["note"])
     except ProblemError as exc:
-        return await _inventory_page(request, principal, form=form, errors=_errors(exc), status_code=422)
+        return await _inventory_page(request, principal, form=form, errors=field_errors(exc), status_code=422)
     return Redirect(f"{BASE}/inventories/{view.sheet.id}?notice=created", status_code=303)
 
 
-@get(f"{BASE}/inventories/{{sheet_id:uuid}}", include_in_schema=False, opt={"public": True})
-async def inventory_view(request: Request[Any, Any, Any], sheet_id: FromPath[uuid.UUID]) -> Response[Any]:
+@page_get(f"{BASE}/inventories/{{sheet_id:uuid}}", roles=ENTERPRISE_ROLES)
+async def inventory_view(
+    request: Request[Any, Any, Any], principal: Me, sheet_id: FromPath[uuid.UUID]
+) -> Response[Any]:
     """One count sheet: its lines and the differences (missing, unregistered, uncounted), count and close forms."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     return await _sheet_page(request, principal, sheet_id)
 
 
@@ -876,20 +810,15 @@ async def _sheet_page(
     )
 
 
-@post(f"{BASE}/inventories/{{sheet_id:uuid}}/counts", include_in_schema=False, opt={"public": True}, status_code=200)
-async def inventory_counts(  # noqa: C901, PLR0911 - one answer per kind of bad input
-    request: Request[Any, Any, Any], sheet_id: FromPath[uuid.UUID]
+@page_post(f"{BASE}/inventories/{{sheet_id:uuid}}/counts", roles=WRITERS, denied="当前账号无权录入盘点结果")
+async def inventory_counts(
+    request: Request[Any, Any, Any], principal: Me, sheet_id: FromPath[uuid.UUID]
 ) -> Response[Any]:
     """Record what was found on site (在场 / 未找到, note); an identifier not on the sheet becomes 台账外."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     raw = await request.form()
     form = {k: str(v).strip() for k, v in raw.items() if isinstance(v, str)}
-    if not principal.can_write:
-        return _forbidden(request, principal, "当前账号无权录入盘点结果")
-    if not _csrf_ok(request, raw.get("csrf")):
-        errors = {"_": "页面已过期，请刷新后重新提交"}
+    if not csrf_ok(request, raw.get("csrf")):
+        errors = STALE
         return await _sheet_page(request, principal, sheet_id, form=form, errors=errors, status_code=400)
     counts: list[inventory.Count] = []
     errors = {}
@@ -913,22 +842,19 @@ async def inventory_counts(  # noqa: C901, PLR0911 - one answer per kind of bad 
     except ProblemError as exc:
         if exc.status == 404:
             return _not_found(request, principal)
-        return await _sheet_page(request, principal, sheet_id, form=form, errors=_errors(exc), status_code=422)
+        return await _sheet_page(request, principal, sheet_id, form=form, errors=field_errors(exc), status_code=422)
     return Redirect(f"{BASE}/inventories/{sheet_id}?notice=counted", status_code=303)
 
 
-@post(f"{BASE}/inventories/{{sheet_id:uuid}}/close", include_in_schema=False, opt={"public": True}, status_code=200)
-async def inventory_close(request: Request[Any, Any, Any], sheet_id: FromPath[uuid.UUID]) -> Response[Any]:
+@page_post(f"{BASE}/inventories/{{sheet_id:uuid}}/close", roles=REVIEWERS, denied=_CLOSE_DENIED)
+async def inventory_close(
+    request: Request[Any, Any, Any], principal: Me, sheet_id: FromPath[uuid.UUID]
+) -> Response[Any]:
     """Close the sheet: every line counted, every difference with its follow-up (整改措施)."""
-    principal = await _principal(request)
-    if isinstance(principal, Response):
-        return principal
     raw = await request.form()
     form = {k: str(v).strip() for k, v in raw.items() if isinstance(v, str)}
-    if principal.role not in REVIEWERS:
-        return _forbidden(request, principal, "只有企业管理员和环保管理员可以关闭盘点单")
-    if not _csrf_ok(request, raw.get("csrf")):
-        errors = {"_": "页面已过期，请刷新后重新提交"}
+    if not csrf_ok(request, raw.get("csrf")):
+        errors = STALE
         return await _sheet_page(request, principal, sheet_id, form=form, errors=errors, status_code=400)
     follow_ups = {k.removeprefix("follow:"): v[:200] for k, v in form.items() if k.startswith("follow:") and v}
     database: Database = request.app.state.database

@@ -43,7 +43,7 @@ _MENUS: dict[str, tuple[NavItem, ...]] = {}
 def _build() -> dict[str, tuple[NavItem, ...]]:
     """The menus, with the role sets of the routes (imported late: the page modules import this toolkit)."""
     from frontend_api.portal import admin, enterprise_admin, enterprise_agents  # noqa: PLC0415
-    from frontend_api.portal.enterprise import ENTERPRISE_ROLES  # noqa: PLC0415
+    from frontend_api.portal.toolkit import ENTERPRISE_ROLES  # noqa: PLC0415
 
     everyone = ENTERPRISE_ROLES
     return {

@@ -1,0 +1,87 @@
+"""One pass record, read for a page (issue 19 items 6 and 7): the enterprise's and the regulator's pass pages.
+
+Both pages show the same record the same way (one template, ``pass.html``): photos with zoom, the clip
+before and after the pass (ADR 0020), decision and reasons, the vehicle snapshot, the weight as stored
+since issue 15 (late ``weighing`` rows), open flags, the corrections timeline. They differ only in
+the way back, the read-only mark and the correction form (enterprise correctors). Reads run in the
+caller's session: the enterprise's under its tenant RLS, the regulator's under the region policies.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.compliance import flags
+from cloud.db import models as m
+from cloud.ledger.corrections import list_corrections
+
+__all__ = ["pass_record", "weights"]
+
+
+def _number(value: Decimal | None) -> int | float | None:
+    return None if value is None else (int(value) if value == value.to_integral_value() else float(value))
+
+
+async def weights(session: AsyncSession, tenant_id: uuid.UUID, pass_ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    """The weight of each pass as stored since issue 15 (late ``weighing`` rows, not the sealed event).
+
+    The rule of the reports (cloud/reports/facts.py): the newest row carrying a trip's net, else the newest
+    row (an entry weighing is the gross weight).
+    """
+    if not pass_ids:
+        return {}
+    rows = await session.scalars(
+        select(m.Weighing)
+        .where(m.Weighing.tenant_id == tenant_id, m.Weighing.pass_event_id.in_(pass_ids))
+        .order_by(m.Weighing.received_at, m.Weighing.id)
+    )
+    out: dict[uuid.UUID, Any] = {}
+    for w in rows:
+        assert w.pass_event_id is not None
+        held = out.get(w.pass_event_id)
+        if held is None or w.net_kg is not None or held["net_kg"] is None:
+            out[w.pass_event_id] = {
+                "gross_kg": _number(w.gross_kg if w.gross_kg is not None else w.weight_kg),
+                "tare_kg": _number(w.tare_kg),
+                "net_kg": _number(w.net_kg),
+            }
+    return out
+
+
+def sealed_weighing(event: m.PassEvent) -> Any:
+    """The weight an agent before issue 15 sealed into the event itself."""
+    return (event.payload.get("weighing") if isinstance(event.payload, dict) else None) or {}
+
+
+async def pass_record(session: AsyncSession, tenant_id: uuid.UUID, pass_id: uuid.UUID) -> dict[str, Any] | None:
+    """The template context of one pass of ``tenant_id`` (None when the session cannot see it: 404)."""
+    tenant = await session.scalar(select(m.Tenant).where(m.Tenant.id == tenant_id))
+    event = await session.scalar(
+        select(m.PassEvent).where(m.PassEvent.tenant_id == tenant_id, m.PassEvent.id == pass_id)
+    )
+    if tenant is None or event is None:
+        return None
+    lane = await session.scalar(select(m.Lane.name).where(m.Lane.tenant_id == tenant_id, m.Lane.id == event.lane_id))
+    clips = (
+        await session.scalars(
+            select(m.PassClip)
+            .where(m.PassClip.tenant_id == tenant_id, m.PassClip.pass_event_id == event.id)
+            .order_by(m.PassClip.start)
+        )
+    ).all()  # ADR 0020: the clip before and after the pass, cut on the agent after the barrier command
+    payload = event.payload if isinstance(event.payload, dict) else {}
+    return {
+        "tenant": tenant,
+        "event": event,
+        "lane": lane or "—",
+        "vehicle": payload.get("vehicle") or {},
+        "weighing": (await weights(session, tenant_id, [event.id])).get(event.id) or sealed_weighing(event),
+        "corrections": await list_corrections(session, event.id),
+        "open_flags": (await flags.open_by_pass(session, [event.id])).get(event.id, []),
+        "late_clips": clips,
+    }
