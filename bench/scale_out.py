@@ -93,8 +93,8 @@ class Fleet:
     regulator: str
 
 
-async def onboard(urls: Any, agents: int, *, per_tenant: int = 10) -> Fleet:
-    """Onboard ``ceil(agents / per_tenant)`` tenants through the product's write paths."""
+async def onboard(urls: Any, agents: int, *, per_tenant: int = 10, region: str = REGION) -> Fleet:
+    """Onboard ``ceil(agents / per_tenant)`` tenants of ``region`` and its regulator (product write paths)."""
     from cloud.auth.passwords import hash_password  # noqa: PLC0415
     from cloud.db import models as m  # noqa: PLC0415
     from cloud.db.engine import Database  # noqa: PLC0415
@@ -116,7 +116,7 @@ async def onboard(urls: Any, agents: int, *, per_tenant: int = 10) -> Fleet:
             database.session,
             AccountSpec(login=regulator, display_name="监管压测", password_hash=digest),
             "regulator",
-            REGION,
+            region,
         )
         for n in range(-(-agents // per_tenant)):
             suffix = uuid.uuid4().hex[:8]
@@ -124,7 +124,7 @@ async def onboard(urls: Any, agents: int, *, per_tenant: int = 10) -> Fleet:
                 name=f"扩展压测企业{n}-{suffix}",
                 uscc=f"9142{suffix.upper()}{n:06d}"[:18].ljust(18, "0"),
                 industry="steel",
-                region_code=REGION,
+                region_code=region,
                 grade="B",
             )
             login = f"scale-{suffix}"

@@ -52,6 +52,11 @@ class DatabaseSettings:
     regulator_url: str = ""
     #: Connection pool size per role.
     pool_size: int = 10
+    #: A streaming replica (``postgresql://host:port/db``; docs/adr/0031): its address replaces the primary's in
+    #: the regulator URL, and the regulator's reads go there while it is at most ``replica_max_lag_s`` behind.
+    replica_url: str = ""
+    #: Staleness bound of replica reads, seconds; a replica further behind (or unreachable) is not used.
+    replica_max_lag_s: float = 5.0
     #: Log SQL statements.
     echo: bool = False
 
@@ -171,6 +176,8 @@ class Settings:
             owner_url=_env("DATABASE_OWNER_URL", state.get("owner_url", "")),
             regulator_url=_env("DATABASE_REGULATOR_URL", state.get("regulator_url", "")),
             pool_size=int(_env("DATABASE_POOL_SIZE", "10")),
+            replica_url=_env("DATABASE_REPLICA_URL"),
+            replica_max_lag_s=float(_env("DATABASE_REPLICA_MAX_LAG_S", "5")),
             echo=_env("DATABASE_ECHO") == "1",
         )
         auth = AuthSettings(

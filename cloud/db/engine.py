@@ -2,20 +2,35 @@
 
 Requests and jobs open short sessions through :meth:`Database.session` with the authenticated
 principal; regulators get the regulator pool. Nothing holds a session across a websocket's life.
+
+With ``DATABASE_REPLICA_URL`` the regulator pool reads from a streaming replica while the replica is
+at most ``DATABASE_REPLICA_MAX_LAG_S`` behind the primary, and from the primary otherwise
+(:class:`ReplicaRouter`, docs/adr/0031). The regulator role is read-only, so nothing it runs needs
+the primary; same roles, same RLS policies on the replica (physical replication).
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
+import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
+import structlog
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from cloud.db import sealing  # noqa: F401 - registers the cloud-chain session hooks
 from cloud.settings import DatabaseSettings
 from tenants.context import Principal
 from tenants.rls import TenantSession, bind_login_lookup, bind_principal, bind_system
+
+log = structlog.get_logger(__name__)
 
 
 def asyncpg_url(url: str) -> str:
@@ -37,21 +52,97 @@ def _engine(url: str, settings: DatabaseSettings) -> AsyncEngine:
     )
 
 
+def on_replica(role_url: str, replica_url: str) -> str:
+    """``role_url`` with the host and port (and database, when given) of ``replica_url``; credentials kept."""
+    role, replica = urlsplit(asyncpg_url(role_url)), urlsplit(asyncpg_url(replica_url))
+    userinfo = role.netloc.rsplit("@", 1)[0] + "@" if "@" in role.netloc else ""
+    path = replica.path if replica.path not in ("", "/") else role.path
+    return urlunsplit((role.scheme, userinfo + replica.netloc.rsplit("@", 1)[-1], path, role.query, ""))
+
+
+@dataclass
+class ReplicaRouter:
+    """Tells whether the replica is fresh enough for a read; checked at most once per ``check_every_s``.
+
+    Each check samples the primary's WAL position (time t, LSN p), then the replica's replayed LSN r.
+    The replica holds everything committed by the newest sampled time t whose p ≤ r; reads go to it
+    while that time is at most ``max_lag_s`` old. So a read on the replica misses at most the last
+    ``max_lag_s + check_every_s`` seconds of commits; a paused, disconnected or unreachable replica
+    ages out of use within ``max_lag_s`` and the reads go to the primary.
+    """
+
+    primary: AsyncEngine
+    replica: AsyncEngine
+    max_lag_s: float = 5.0
+    check_every_s: float = 1.0
+    fresh_as_of: float = -math.inf
+    _checked: float = -math.inf
+    _samples: deque[tuple[float, int]] = field(default_factory=deque)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def staleness_s(self) -> float:
+        """Seconds since the newest moment the replica is known to hold (inf when never)."""
+        return time.monotonic() - self.fresh_as_of
+
+    async def use_replica(self) -> bool:
+        """True when the replica's data is at most ``max_lag_s`` old (checking first when due)."""
+        if time.monotonic() - self._checked >= self.check_every_s and not self._lock.locked():
+            async with self._lock:
+                await self.check()
+        return self.staleness_s() <= self.max_lag_s
+
+    async def check(self) -> None:
+        """Sample the primary's and the replica's WAL positions (failures leave the replica ageing out)."""
+        self._checked = time.monotonic()
+        try:
+            async with asyncio.timeout(2.0):
+                async with self.primary.connect() as conn:
+                    primary_lsn = await conn.scalar(text("SELECT (pg_current_wal_lsn() - '0/0')::bigint"))
+                sampled = time.monotonic()
+                async with self.replica.connect() as conn:
+                    replayed = await conn.scalar(text("SELECT (pg_last_wal_replay_lsn() - '0/0')::bigint"))
+        except (DBAPIError, SQLAlchemyError, OSError, TimeoutError) as exc:
+            log.warning("db.replica_check_failed", error=type(exc).__name__, staleness_s=round(self.staleness_s(), 1))
+            return
+        self._samples.append((sampled, int(primary_lsn)))
+        if len(self._samples) > 600:  # a replica that stopped replaying: older samples are past the bound anyway
+            self._samples.popleft()
+        if replayed is None:  # not in recovery: a promoted or wrong server is no replica
+            log.warning("db.replica_not_in_recovery")
+            return
+        while self._samples and self._samples[0][1] <= int(replayed):
+            at, _ = self._samples.popleft()
+            self.fresh_as_of = max(self.fresh_as_of, at)
+
+
 @dataclass
 class Database:
-    """The application's and the regulators' connection pools."""
+    """The application's and the regulators' connection pools (and the regulators' replica pool)."""
 
     app_engine: AsyncEngine
     regulator_engine: AsyncEngine
+    #: The regulator role on the streaming replica, when ``DATABASE_REPLICA_URL`` is set.
+    replica_regulator_engine: AsyncEngine | None = None
+    replica_router: ReplicaRouter | None = None
 
     @classmethod
     def from_settings(cls, settings: DatabaseSettings) -> Database:
-        """Create both pools (connections open lazily)."""
+        """Create the pools (connections open lazily)."""
         if not settings.app_url or not settings.regulator_url:
             raise RuntimeError(
                 "数据库未配置：请设置 DATABASE_APP_URL 与 DATABASE_REGULATOR_URL，或先运行 ecogate db bootstrap"
             )
-        return cls(_engine(settings.app_url, settings), _engine(settings.regulator_url, settings))
+        app, regulator = _engine(settings.app_url, settings), _engine(settings.regulator_url, settings)
+        if not settings.replica_url:
+            return cls(app, regulator)
+        replica = _engine(on_replica(settings.regulator_url, settings.replica_url), settings)
+        return cls(app, regulator, replica, ReplicaRouter(app, replica, settings.replica_max_lag_s))
+
+    async def _regulator_engine(self) -> AsyncEngine:
+        replica, router = self.replica_regulator_engine, self.replica_router
+        if replica is not None and router is not None and await router.use_replica():
+            return replica
+        return self.regulator_engine
 
     def _maker(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
         return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=TenantSession)
@@ -59,7 +150,7 @@ class Database:
     @asynccontextmanager
     async def session(self, principal: Principal) -> AsyncIterator[AsyncSession]:
         """A session whose every transaction is scoped to ``principal`` (regulators: their own pool)."""
-        engine = self.regulator_engine if principal.is_regulator else self.app_engine
+        engine = await self._regulator_engine() if principal.is_regulator else self.app_engine
         async with self._maker(engine)() as session:
             bind_principal(session.sync_session, principal)
             yield session
@@ -79,6 +170,8 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
-        """Close both pools."""
+        """Close the pools."""
         await self.app_engine.dispose()
         await self.regulator_engine.dispose()
+        if self.replica_regulator_engine is not None:
+            await self.replica_regulator_engine.dispose()
