@@ -11,6 +11,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("agent.runtime.cli_run", "按配置文件启动代理"),
     "hash-pin": ("agent.booth.auth", "生成门岗 PIN 的 argon2 哈希（填入 [[booth.guards]] pin_hash）"),
     "enroll": ("agent.sync.cli_enroll", "用一次性注册码向云端注册本代理"),
+    "commission": ("agent.commission.cli", "车道调试：发现相机与串口设备，测试道闸、地磅、LED 并保存配置"),
     "doctor": ("agent.ops.doctor", "体检：串口、相机、磁盘、时钟同步、云端连通与服务状态（中文报告）"),
     "upgrade": ("agent.ops.release", "安装新版本并切换；健康检查失败则自动回滚"),
 }
