@@ -415,6 +415,20 @@ async def sample_replay_lag(primary_dsn: str, stop: asyncio.Event, out: list[flo
         await conn.close()
 
 
+async def standby_transactions(dsn: str, replica_url: str) -> int:
+    """Transactions the standby has run in the bench's database (the regulator's reads land there)."""
+    from cloud.db.engine import on_replica  # noqa: PLC0415
+
+    conn = await asyncpg.connect(on_replica(dsn, replica_url).replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        count = await conn.fetchval(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+        )
+    finally:
+        await conn.close()
+    return int(count or 0)
+
+
 # --------------------------------------------------------------------------- one run
 
 
@@ -520,6 +534,8 @@ async def run(opts: Options, urls: Any, dsn: str, workdir: Path, label: str) -> 
             result["replay_lag_p50_ms"] = round(1000 * pct(lags, 0.5), 1)
             result["replay_lag_p95_ms"] = round(1000 * pct(lags, 0.95), 1)
             result["replay_lag_max_ms"] = round(1000 * pct(lags, 1.0), 1)
+        if opts.replica_url:
+            result["replica_xacts"] = await standby_transactions(dsn, opts.replica_url)
         result["events_total"] = total
         result.update(await ledger_counts(dsn, agents))
         result["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -627,6 +643,7 @@ def table(results: list[dict[str, Any]]) -> None:
         "commands_after",
         "replay_lag_p95_ms",
         "replay_lag_max_ms",
+        "replica_xacts",
         "load_avg_before",
         "load_avg_after",
     ]
