@@ -25,6 +25,15 @@ LANE_ALLOWED = "欢迎光临 请通行"
 LANE_REFUSED = "禁止通行"
 
 
+_LEVELS = {"yellow": "黄色", "orange": "橙色", "red": "红色"}  # hj1321.grading.WarningLevel
+
+
+def control_text(emergency_level: str | None) -> str:
+    """The control status of a pass event's ``emergency_level`` (``none`` → empty: the template's default)."""
+    colour = _LEVELS.get((emergency_level or "none").lower())
+    return f"{colour}预警 管控中" if colour else ""
+
+
 def spoken_plate(plate: str) -> str:
     """A plate as it is read out at a gate: digits one by one (1 as 幺), letters spaced."""
     return " ".join(_DIGITS.get(ch, ch) for ch in plate if not ch.isspace())
