@@ -11,6 +11,7 @@ from pathlib import Path
 
 import structlog
 
+from agent.ops.logs import configure as configure_logs
 from agent.ops.metrics import sample_forever, stop_sampler
 from agent.ops.metrics import start_server as start_metrics_server
 from agent.ops.systemd import watchdog_pings
@@ -34,7 +35,7 @@ def main(argv: list[str]) -> int:
         for error in exc.errors:
             print(f"  - {error}", file=sys.stderr)  # noqa: T201
         return 2
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[cfg.agent.log_level]))
+    configure_logs(_LEVELS[cfg.agent.log_level], site_id=cfg.site.id, agent_id=cfg.agent.id)  # JSON: ECOGATE_LOG_JSON=1
     # A crash inside a native library (OpenCV, onnxruntime) leaves every thread's stack on stderr.
     faulthandler.enable()
     return asyncio.run(_run(Agent(cfg)))

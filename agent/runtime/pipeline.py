@@ -254,6 +254,7 @@ class LanePipeline:
 
     async def run(self, source: ReadSource) -> None:
         """Handle every read of ``source`` in order (the supervisor restarts this on failure)."""
+        structlog.contextvars.bind_contextvars(lane_id=self.lane_id)  # this lane's task: every line says its lane
         await self.finish_unactuated()
         async for read in source.reads():
             await self.handle_read(read)
