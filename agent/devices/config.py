@@ -91,8 +91,10 @@ class DahuaItcBarrierConfig(DeviceConfig, frozen=True, tag="dahua_itc"):
     """HTTP digest password."""
     channel: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     """Video channel whose strobe is commanded."""
-    relay_output: Address | None = 0
-    """Alarm output wired to the barrier, read back after an open (None: no read-back)."""
+    relay_output: Address = 0
+    """Alarm output wired to the barrier, read back after an open."""
+    read_back: bool = True
+    """Read the relay output back after an open (off: the camera's ``OK`` alone confirms)."""
     open_input: Address | None = None
     """Alarm input wired to the open limit switch (None: not wired)."""
     closed_input: Address | None = None

@@ -133,7 +133,7 @@ def _dahua_itc(cfg: DahuaItcBarrierConfig) -> Barrier:
         username=cfg.username,
         password=cfg.password,
         channel=cfg.channel,
-        relay_output=cfg.relay_output,
+        relay_output=cfg.relay_output if cfg.read_back else None,
         open_input=cfg.open_input,
         closed_input=cfg.closed_input,
         timeout_s=cfg.timeout_s,
