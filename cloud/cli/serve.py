@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -42,5 +43,14 @@ def main(argv: list[str]) -> int:
         print(f"错误：{exc}", file=sys.stderr)  # noqa: T201
         return 2
     print(f"EcoGate 云端服务：http://{host}:{port}/  （API 文档 /schema）")  # noqa: T201
-    uvicorn.run(app, host=host, port=port, log_level="info", ws="websockets-sansio")
+    json_logs = os.environ.get("ECOGATE_LOG_JSON") == "1"  # uvicorn's lines through cloud.logging's JSON handler
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        ws="websockets-sansio",
+        log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
+        access_log=not json_logs,  # RequestContext logs one http.request line with the ids instead
+    )
     return 0

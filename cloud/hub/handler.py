@@ -129,6 +129,8 @@ class _AgentSession:
         self._source = ledger_passes.AgentSource(who.tenant_id, who.site_id, who.agent_id)
         self.lanes: frozenset[str] = frozenset()
         self.log = log.bind(agent_id=str(who.agent_id), tenant_id=str(who.tenant_id))
+        ids = {"agent_id": str(who.agent_id), "tenant_id": str(who.tenant_id), "site_id": str(who.site_id)}
+        structlog.contextvars.bind_contextvars(**ids)  # every line logged for this connection carries them
         #: Capabilities from the agent's hello (commands, snapshots), and the snapshot versions it holds.
         self.features: frozenset[str] = frozenset()
         self.held_versions: dict[str, str | None] = {}
