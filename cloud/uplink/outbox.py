@@ -128,3 +128,59 @@ async def upload_status(
         "timeliness": percent(int(row.timely), int(row.held)),
         "oldest_pending_s": None if row.oldest_pending_s is None else float(row.oldest_pending_s),
     }
+
+
+# The portal's 数据上传状态 page (issue 19): the rate per day, the records the platform refused, 补传 of chosen records.
+
+_DAILY = f"""
+SELECT date_trunc('day', o.occurred_at AT TIME ZONE 'Asia/Shanghai') AS day,
+       count(*) AS total,
+       count(*) FILTER (WHERE o.state IN {_HELD}) AS held,
+       count(*) FILTER (WHERE o.state = 'rejected') AS rejected
+FROM uplink_outbox o
+WHERE o.tenant_id = :tenant_id AND o.occurred_at >= :start AND o.occurred_at < :end
+GROUP BY 1 ORDER BY 1
+"""
+
+_FAILED = """
+SELECT o.id, o.occurred_at, o.state, o.attempts, o.last_code, o.last_message, o.next_attempt_at, e.plate
+FROM uplink_outbox o JOIN pass_event e ON e.tenant_id = o.tenant_id AND e.id = o.id
+WHERE o.tenant_id = :tenant_id AND (o.state IN ('rejected', 'photo_refused')
+      OR (o.state = 'pending' AND o.attempts > 0))
+ORDER BY o.occurred_at DESC LIMIT :limit
+"""
+
+_RESEND_IDS = """
+UPDATE uplink_outbox SET state = 'pending', next_attempt_at = now(), delivered_at = NULL, photo_attempts = 0
+WHERE tenant_id = :tenant_id AND id = ANY(CAST(:ids AS uuid[])) AND state <> 'pending'
+"""
+
+
+async def daily_rates(
+    session: AsyncSession, tenant_id: uuid.UUID, start: dt.datetime, end: dt.datetime
+) -> list[dict[str, Any]]:
+    """Queued, held and refused records per China day of ``[start, end)`` with the day's upload rate."""
+    rows = await session.execute(text(_DAILY), {"tenant_id": tenant_id, "start": start, "end": end})
+    return [
+        {
+            "day": r.day.date(),
+            "total": int(r.total),
+            "held": int(r.held),
+            "rejected": int(r.rejected),
+            "upload_rate": percent(int(r.held), int(r.total)),
+        }
+        for r in rows
+    ]
+
+
+async def failed_records(session: AsyncSession, tenant_id: uuid.UUID, limit: int = 100) -> list[Any]:
+    """Records the platform refused (record or photo) or that failed at least once, with its last answer."""
+    return list(await session.execute(text(_FAILED), {"tenant_id": tenant_id, "limit": limit}))
+
+
+async def resend_records(session: AsyncSession, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> int:
+    """补传 of chosen records: queue them again at once (those not already waiting); returns the rows queued."""
+    if not ids:
+        return 0
+    result = await session.execute(text(_RESEND_IDS), {"tenant_id": tenant_id, "ids": list(ids)})
+    return int(getattr(result, "rowcount", 0) or 0)

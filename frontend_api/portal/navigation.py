@@ -42,7 +42,14 @@ _MENUS: dict[str, tuple[NavItem, ...]] = {}
 
 def _build() -> dict[str, tuple[NavItem, ...]]:
     """The menus, with the role sets of the routes (imported late: the page modules import this toolkit)."""
-    from frontend_api.portal import admin, enterprise_admin, enterprise_agents  # noqa: PLC0415
+    from frontend_api.portal import (  # noqa: PLC0415
+        admin,
+        enterprise_admin,
+        enterprise_agents,
+        enterprise_audit,
+        enterprise_sites,
+        enterprise_uplink,
+    )
     from frontend_api.portal.toolkit import ENTERPRISE_ROLES  # noqa: PLC0415
 
     everyone = ENTERPRISE_ROLES
@@ -56,7 +63,10 @@ def _build() -> dict[str, tuple[NavItem, ...]]:
             NavItem("/portal/grading", "绩效分级", everyone),
             NavItem("/portal/settings", "管控策略", everyone),
             NavItem("/portal/users", "用户与角色", enterprise_admin.USER_ADMINS),
+            NavItem("/portal/uplink", "数据上传", enterprise_uplink.MANAGERS),
+            NavItem("/portal/sites", "厂区与道闸", enterprise_sites.MANAGERS),
             NavItem("/portal/agents", "门禁终端", enterprise_agents.VIEWERS),
+            NavItem("/portal/audit", "操作日志", enterprise_audit.AUDITORS),
             NavItem("/portal/account", "我的账户", everyone),
         ),
         "regulator": (NavItem("/regulator", "辖区企业", frozenset({Role.REGULATOR}), exact=True),),

@@ -1,0 +1,180 @@
+"""Sites (厂区), gates (出入口) and lanes (道闸): the writes of the portal's set-up page (issue 19).
+
+The same rules as the JSON API's handlers (frontend_api/api/sites.py): plan limits on new sites and
+lanes (:func:`cloud.billing.entitlements.require`), an audit row for every change, a site with
+gates, a gate with lanes and a lane with passes are not deleted. Names and codes are checked here
+(the API checks them in its schema) so a form can show the message next to its field. The caller's
+session (RLS) scopes every row to its tenant; the caller opens the transaction.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Final
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cloud.billing.entitlements import Action, require
+from cloud.db import models as m
+from cloud.domain import audit
+from cloud.domain.common import FieldErrors, require_tenant
+from cloud.lib.problems import ProblemError, not_found
+from tenants.context import Principal
+
+__all__ = ["GateView", "SiteView", "create_gate", "create_lane", "create_site", "delete", "layout"]
+
+_CODE: Final = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
+DIRECTIONS: Final = {"in": "入场", "out": "出场"}
+
+
+@dataclass
+class GateView:
+    """A gate with its lanes."""
+
+    gate: m.Gate
+    lanes: list[m.Lane] = field(default_factory=list)
+
+
+@dataclass
+class SiteView:
+    """A site with its gates."""
+
+    site: m.Site
+    gates: list[GateView] = field(default_factory=list)
+
+
+async def layout(session: AsyncSession) -> list[SiteView]:
+    """Every site of the caller's tenant with its gates and lanes (three queries)."""
+    sites = list(await session.scalars(select(m.Site).order_by(m.Site.created_at, m.Site.id)))
+    gates = list(await session.scalars(select(m.Gate).order_by(m.Gate.code)))
+    lanes = list(await session.scalars(select(m.Lane).order_by(m.Lane.code)))
+    by_gate: dict[uuid.UUID, GateView] = {g.id: GateView(g) for g in gates}
+    for lane in lanes:
+        if lane.gate_id in by_gate:
+            by_gate[lane.gate_id].lanes.append(lane)
+    views = {s.id: SiteView(s) for s in sites}
+    for view in by_gate.values():
+        if view.gate.site_id in views:
+            views[view.gate.site_id].gates.append(view)
+    return list(views.values())
+
+
+def _name(errors: FieldErrors, value: str, label: str) -> str:
+    value = value.strip()
+    if not value:
+        errors.add("name", "required", f"请填写{label}名称")
+    elif len(value) > 100:
+        errors.add("name", "too_long", f"{label}名称最多 100 个字")
+    return value
+
+
+def _code(errors: FieldErrors, value: str, label: str) -> str:
+    value = value.strip()
+    if not _CODE.match(value):
+        errors.add("code", "invalid_code", f"{label}编号为 1–32 位字母、数字、_ 或 -")
+    return value
+
+
+def _duplicate(label: str) -> ProblemError:
+    errors = FieldErrors()
+    errors.add("code", "duplicate", f"该{label}编号已存在")
+    return ProblemError(409, "duplicate_code", "编号重复", f"该{label}编号已存在", list(errors.errors))
+
+
+async def create_site(session: AsyncSession, principal: Principal, name: str, address: str = "") -> m.Site:
+    """A new site (plan limit, audited)."""
+    errors = FieldErrors()
+    name = _name(errors, name, "厂区")
+    if len(address) > 200:
+        errors.add("address", "too_long", "地址最多 200 个字")
+    errors.raise_if_any()
+    tenant_id = require_tenant(principal)
+    await require(session, principal, Action.ADD_SITE)
+    site = m.Site(tenant_id=tenant_id, name=name, address=address.strip())
+    session.add(site)
+    await session.flush()
+    audit.record(session, principal, "site.created", "site", site.id, {"name": name})
+    return site
+
+
+async def create_gate(session: AsyncSession, principal: Principal, site_id: uuid.UUID, code: str, name: str) -> m.Gate:
+    """A new gate of a site (audited); a duplicate code is a 409 on ``code``."""
+    errors = FieldErrors()
+    code, name = _code(errors, code, "出入口"), _name(errors, name, "出入口")
+    errors.raise_if_any()
+    tenant_id = require_tenant(principal)
+    if await session.get(m.Site, (tenant_id, site_id)) is None:
+        raise not_found("厂区")
+    gate = m.Gate(tenant_id=tenant_id, site_id=site_id, code=code, name=name)
+    try:
+        async with session.begin_nested():
+            session.add(gate)
+            await session.flush()
+    except IntegrityError as exc:
+        raise _duplicate("出入口") from exc
+    audit.record(session, principal, "gate.created", "gate", gate.id, {"code": code, "name": name})
+    return gate
+
+
+async def create_lane(
+    session: AsyncSession, principal: Principal, gate_id: uuid.UUID, code: str, name: str, direction: str
+) -> m.Lane:
+    """A new lane of a gate (plan limit, audited); a duplicate code is a 409 on ``code``."""
+    errors = FieldErrors()
+    code, name = _code(errors, code, "道闸"), _name(errors, name, "道闸")
+    if direction not in DIRECTIONS:
+        errors.add("direction", "invalid_direction", "请选择入场或出场")
+    errors.raise_if_any()
+    tenant_id = require_tenant(principal)
+    if await session.get(m.Gate, (tenant_id, gate_id)) is None:
+        raise not_found("出入口")
+    await require(session, principal, Action.ADD_LANE)
+    lane = m.Lane(tenant_id=tenant_id, gate_id=gate_id, code=code, name=name, direction=direction)
+    try:
+        async with session.begin_nested():
+            session.add(lane)
+            await session.flush()
+    except IntegrityError as exc:
+        raise _duplicate("道闸") from exc
+    audit.record(
+        session, principal, "lane.created", "lane", lane.id, {"code": code, "name": name, "direction": direction}
+    )
+    return lane
+
+
+async def delete(  # noqa: C901 - one refusal per kind of object in use
+    session: AsyncSession, principal: Principal, kind: str, oid: uuid.UUID
+) -> None:
+    """Delete an unused site (no gates), gate (no lanes) or lane (no passes); audited."""
+    tenant_id = require_tenant(principal)
+    if kind == "site":
+        site = await session.get(m.Site, (tenant_id, oid))
+        if site is None:
+            raise not_found("厂区")
+        if await session.scalar(select(func.count()).select_from(m.Gate).where(m.Gate.site_id == oid)):
+            raise ProblemError(409, "site_in_use", "厂区仍在使用", "请先删除该厂区下的出入口")
+        agents = await session.scalar(select(func.count()).select_from(m.Agent).where(m.Agent.site_id == oid))
+        if agents:
+            raise ProblemError(409, "site_in_use", "厂区仍在使用", "该厂区已注册门禁终端，不能删除")
+        await session.delete(site)
+    elif kind == "gate":
+        gate = await session.get(m.Gate, (tenant_id, oid))
+        if gate is None:
+            raise not_found("出入口")
+        if await session.scalar(select(func.count()).select_from(m.Lane).where(m.Lane.gate_id == oid)):
+            raise ProblemError(409, "gate_in_use", "出入口仍在使用", "请先删除该出入口下的道闸")
+        await session.delete(gate)
+    elif kind == "lane":
+        lane = await session.get(m.Lane, (tenant_id, oid))
+        if lane is None:
+            raise not_found("道闸")
+        if await session.scalar(select(func.count()).select_from(m.PassEvent).where(m.PassEvent.lane_id == oid)):
+            raise ProblemError(409, "lane_in_use", "道闸已有通行记录", "已有通行记录的道闸不能删除")
+        await session.delete(lane)
+    else:
+        raise not_found("对象")
+    audit.record(session, principal, f"{kind}.deleted", kind, oid)
