@@ -12,6 +12,7 @@ def routers() -> list[ControllerRouterHandler]:
         agents,
         audit,
         auth,
+        billing,
         compliance,
         compliance_records,
         passes,
@@ -38,5 +39,6 @@ def routers() -> list[ControllerRouterHandler]:
         *uplink.HANDLERS,
         *regulator.HANDLERS,
         *weighbridge.HANDLERS,
+        *billing.HANDLERS,
     ]
     return [Router(path="/api/v1", route_handlers=handlers)]

@@ -20,6 +20,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.billing.entitlements import Action, require
 from cloud.blobs import from_state
 from cloud.db import models as m
 from cloud.db.engine import Database
@@ -239,6 +240,7 @@ async def create_enrollment_code(
     """Create a one-time code that enrolls one agent for a site (valid ``ttl_hours``)."""
     require_tenant(principal)
     async with session.begin():
+        await require(session, principal, Action.ENROLL_AGENT)  # plan limit (issue 22)
         try:
             row, code = await credentials.create_enrollment_code(
                 session, principal, data.site_id, data.name, dt.timedelta(hours=data.ttl_hours)

@@ -21,6 +21,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.billing.entitlements import Action, require
 from cloud.lib.problems import not_found
 from cloud.reports import exports, grading, ledgers, non_road, service
 from cloud.reports.periods import Period, china_today, months_back, parse_period
@@ -481,7 +482,7 @@ class ExportIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ExportOut(msgspec.Struct):
-    """An export job and its progress; ``file_href`` once done."""
+    """An export job and its progress; ``file_href`` once done; ``href`` is the job's own URL (poll it)."""
 
     id: uuid.UUID
     report: str
@@ -495,20 +496,18 @@ class ExportOut(msgspec.Struct):
     file_href: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    href: str | None = None
 
 
-#: A queued or running job not updated for this long belongs to a process that stopped.
-STALE_AFTER = dt.timedelta(minutes=10)
-
-
-def _export(job: m.ExportJob) -> ExportOut:
-    status, error = job.status, job.error
-    if status in {"queued", "running"} and dt.datetime.now(dt.UTC) - job.updated_at > STALE_AFTER:
-        status, error = "failed", "导出任务已中断（服务重启），请重新创建"
-    href = f"/api/v1/enterprises/{job.tenant_id}/reports/exports/{job.id}/file" if status == "done" else None
+def _export(job: m.BackgroundJob) -> ExportOut:
+    """A ``report_export`` job (cloud.jobs, ADR 0031): a replica that died hands it over after its lease."""
+    params: dict[str, Any] = dict(job.params)
+    base = f"/api/v1/enterprises/{job.tenant_id}/reports/exports/{job.id}"
+    href = f"{base}/file" if job.status == "done" else None
     return ExportOut(
-        job.id, job.report, job.format, dict(job.params), status, job.progress, job.rows, error, job.filename, href,
-        job.created_at, job.updated_at,
+        job.id, str(params.get("report", "")), str(params.get("format", "")), dict(params.get("period") or {}),
+        job.status, job.progress, job.result_rows, job.error, job.result_filename, href, job.created_at,
+        job.updated_at, base,
     )  # fmt: skip
 
 
@@ -518,16 +517,17 @@ async def create_export(
     data: JSONBody[ExportIn],
     session: NamedDependency[AsyncSession],
     principal: NamedDependency[Principal],
-    state: State,
 ) -> Response[ExportOut]:
     """Start a background export (Excel, PDF or CSV); poll the job for progress, then fetch its file."""
     if principal.tenant_id != tenant_id:
         raise not_found("企业")
     window = parse_period(data.period, data.date, data.start, data.end)
     async with session.begin():
+        # csv/xlsx of the tenant's own ledger are never gated; pdf is a plan feature (issue 22, ADR 0031).
+        await require(session, principal, Action.EXPORT_FORMAT, export_format=data.format)
         job = await exports.create_job(session, principal, tenant_id, data.report, data.format, window)
-    exports.start_job(state.database.session, principal, job.id, exports.loader_of(state))
-    return Response(_export(job), status_code=202)
+    out = _export(job)  # any replica's job runner takes it after the commit
+    return Response(out, status_code=202, headers={"Location": out.href or ""})
 
 
 @get("/enterprises/{tenant_id:uuid}/reports/exports", operation_id="ListReportExports")
@@ -545,7 +545,9 @@ async def list_exports(
     return {"items": [_export(j) for j in rows], "limit": limit, "offset": offset}
 
 
-async def _job(session: AsyncSession, principal: Principal, tenant_id: uuid.UUID, export_id: uuid.UUID) -> m.ExportJob:
+async def _job(
+    session: AsyncSession, principal: Principal, tenant_id: uuid.UUID, export_id: uuid.UUID
+) -> m.BackgroundJob:
     await service.open_scope(session, principal, tenant_id)
     return await exports.get_job(session, tenant_id, export_id)
 
@@ -573,12 +575,13 @@ async def get_export_file(
     export_id: FromPath[uuid.UUID],
     session: NamedDependency[AsyncSession],
     principal: NamedDependency[Principal],
+    state: State,
 ) -> Response[bytes]:
-    """The finished export's file (409 while it is still running)."""
+    """The finished export's file from the blob store (409 while it is still running)."""
     async with session.begin():
         job = await _job(session, principal, tenant_id, export_id)
-        content = await exports.job_file(session, job)
-    return _download(content, job.content_type or "application/octet-stream", job.filename or "report")
+    content = await exports.job_file(state.blobs, job)
+    return _download(content, job.result_content_type or "application/octet-stream", job.result_filename or "report")
 
 
 HANDLERS = [

@@ -13,6 +13,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.billing.entitlements import Action, require
 from cloud.db import models as m
 from cloud.domain import audit
 from cloud.lib.problems import ProblemError, not_found
@@ -150,6 +151,7 @@ async def create_site(
 ) -> SiteOut:
     """Create a site."""
     async with session.begin():
+        await require(session, principal, Action.ADD_SITE)  # plan limit (issue 22)
         site = m.Site(tenant_id=_tenant(principal), name=data.name, address=data.address)
         session.add(site)
         await session.flush()
@@ -284,6 +286,7 @@ async def create_lane(
     """Add a lane to a gate."""
     async with session.begin():
         await _get(session, m.Gate, principal.tenant_id, gate_id, "出入口")
+        await require(session, principal, Action.ADD_LANE)  # plan limit (issue 22)
         lane = m.Lane(
             tenant_id=_tenant(principal), gate_id=gate_id, code=data.code, name=data.name, direction=data.direction
         )

@@ -20,6 +20,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.billing.entitlements import Action, require
 from cloud.db import models as m
 from cloud.domain import audit
 from cloud.domain.common import FieldErrors, require_tenant, time_range
@@ -164,6 +165,8 @@ async def set_platform(
         errors.raise_if_any()
     tenant_id = require_tenant(principal)
     async with session.begin():
+        # Replaces the tenant's one platform: never refused (issue 22, ADR 0031); an extra profile would be.
+        await require(session, principal, Action.REGULATOR_PROFILE, profile=data.profile)
         row = await platforms.configure(
             session,
             tenant_id,
