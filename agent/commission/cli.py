@@ -176,7 +176,7 @@ class Commission:
             item |= {"host": camera.host, "port": camera.port}
         else:
             item["base_url"] = f"http://{camera.host}:{camera.port}"
-        if barrier_type == "dahua_itc" and self.auth:
+        if barrier_type in {"dahua_itc", "hikvision_isapi"} and self.auth:
             item |= {"username": self.auth[0], "password": self.auth[1]}
         return item
 
@@ -211,8 +211,8 @@ class Commission:
             return
         image = None
         try:
-            if camera is not None and camera.family == "dahua-itc":
-                image = await self._dahua_snapshot(camera)
+            if camera is not None and camera.family in _SNAPSHOT:
+                image = await self._http_snapshot(camera)
             elif not cam.url.startswith(("http://", "tcp://")):
                 image = await asyncio.to_thread(_grab_frame, cam.url)
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
@@ -226,12 +226,12 @@ class Commission:
         roi = f"识别区域 {list(cam.roi)}" if cam.roi else "未设识别区域（全画面）"
         self._result("相机画面", f"已保存 {path}（{roi}，用 --roi x1,y1,x2,y2 调整）", ok=True)
 
-    async def _dahua_snapshot(self, camera: CameraFound) -> bytes:
+    async def _http_snapshot(self, camera: CameraFound) -> bytes:
         middlewares = (aiohttp.DigestAuthMiddleware(*self.auth),) if self.auth else ()
         timeout = aiohttp.ClientTimeout(total=5)
         async with (
             aiohttp.ClientSession(timeout=timeout, middlewares=middlewares) as http,
-            http.get(f"http://{camera.host}:{camera.port}/cgi-bin/snapshot.cgi", params={"channel": "1"}) as resp,
+            http.get(f"http://{camera.host}:{camera.port}{_SNAPSHOT[camera.family]}") as resp,
         ):
             if resp.status != 200:
                 raise ValueError(f"HTTP {resp.status}")
@@ -275,6 +275,11 @@ class Commission:
             await led.stop()
 
 
+#: Snapshot call of the families that have one.
+_SNAPSHOT = {
+    "dahua-itc": "/cgi-bin/snapshot.cgi?channel=1",
+    "hikvision-isapi": "/ISAPI/Streaming/channels/101/picture",
+}
 _FAMILY_TEXT = {
     "dahua-itc": "大华 ITC",
     "vzenith-vz": "臻识 VZ",

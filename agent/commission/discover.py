@@ -33,7 +33,7 @@ BARRIER_TYPE: dict[str, str | None] = {
     "dahua-itc": "dahua_itc",
     "vzenith-vz": "vzenith_vz",
     "generic-json": "http_anpr",
-    "hikvision-isapi": None,
+    "hikvision-isapi": "hikvision_isapi",
 }
 DEFAULT_CAMERA_PORTS = (80, 8080, 8131)
 
@@ -123,7 +123,7 @@ async def identify_camera(  # noqa: PLR0911 - one answer per family
             if family == "hikvision-isapi" and (
                 (resp.status == 200 and "<DeviceInfo" in text) or (resp.status == 401 and challenge)
             ):
-                return CameraFound(family, host, port, detail="海康 ISAPI（仅推送；道闸请用通用接口或继电器）")
+                return CameraFound(family, host, port, detail="海康 ISAPI")
     return None
 
 

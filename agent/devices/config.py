@@ -111,6 +111,37 @@ class DahuaItcBarrierConfig(DeviceConfig, frozen=True, tag="dahua_itc"):
     """> 0: an open counts as done only once the open limit switch reports the arm up within this time."""
 
 
+class HikvisionIsapiBarrierConfig(DeviceConfig, frozen=True, tag="hikvision_isapi"):
+    """``type = "hikvision_isapi"``: a Hikvision parking/ANPR camera's barrier output over ISAPI (issue 23)."""
+
+    base_url: str
+    """Camera base URL, e.g. ``http://192.168.1.64``."""
+    username: str | None = None
+    """HTTP digest user (None: no authentication)."""
+    password: str | None = None
+    """HTTP digest password."""
+    channel: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    """Parking channel whose barrier gate is commanded."""
+    relay_output: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
+    """IO output (from 1) that drives the barrier, read back after an open."""
+    read_back: bool = True
+    """Read the relay output back after an open (off: the camera's ``statusCode`` 1 alone confirms)."""
+    open_input: Annotated[int, msgspec.Meta(ge=1, le=64)] | None = None
+    """IO input (from 1) wired to the open limit switch."""
+    closed_input: Annotated[int, msgspec.Meta(ge=1, le=64)] | None = None
+    """IO input (from 1) wired to the closed limit switch."""
+    timeout_s: Seconds = 2.0
+    """HTTP timeout per request."""
+    poll_s: Seconds = 1.0
+    """Status poll interval."""
+    travel_timeout_s: Seconds = 8.0
+    """Arm not at the commanded position after this long → fault."""
+    retries: Annotated[int, msgspec.Meta(ge=0, le=5)] = 2
+    """Extra attempts of a command the camera did not confirm."""
+    confirm_position_s: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.0
+    """> 0: an open counts as done only once the open limit switch reports the arm up within this time."""
+
+
 class VzenithBarrierConfig(DeviceConfig, frozen=True, tag="vzenith_vz"):
     """``type = "vzenith_vz"``: a 臻识 VZ camera's relay output over its TCP control protocol (issue 23)."""
 
@@ -268,7 +299,13 @@ class ModbusDigitalInputConfig(DeviceConfig, frozen=True, tag="modbus_di"):
     """Modbus answer timeout."""
 
 
-BarrierConfig = ModbusRelayBarrierConfig | HttpAnprBarrierConfig | DahuaItcBarrierConfig | VzenithBarrierConfig
+BarrierConfig = (
+    ModbusRelayBarrierConfig
+    | HttpAnprBarrierConfig
+    | DahuaItcBarrierConfig
+    | HikvisionIsapiBarrierConfig
+    | VzenithBarrierConfig
+)
 WeighbridgeConfig = Xk3190A9Config | Xk3190A12Config | ToledoConfig
 LedConfig = SerialLedConfig | BxLedConfig | LingxinLedConfig | CameraRs485LedConfig
 DigitalInputConfig = ModbusDigitalInputConfig

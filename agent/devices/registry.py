@@ -12,12 +12,13 @@ from typing import Any, Generic, Literal, TypeVar
 import msgspec
 
 from agent.devices.barrier import HttpAnprBarrier, ModbusRelayBarrier
-from agent.devices.camera_barrier import DahuaItcBarrier, VzenithBarrier
+from agent.devices.camera_barrier import DahuaItcBarrier, HikvisionIsapiBarrier, VzenithBarrier
 from agent.devices.config import (
     BxLedConfig,
     CameraRs485LedConfig,
     DahuaItcBarrierConfig,
     DeviceConfig,
+    HikvisionIsapiBarrierConfig,
     HttpAnprBarrierConfig,
     LingxinLedConfig,
     ModbusDigitalInputConfig,
@@ -128,6 +129,24 @@ def _http_anpr(cfg: HttpAnprBarrierConfig) -> Barrier:
 
 def _dahua_itc(cfg: DahuaItcBarrierConfig) -> Barrier:
     return DahuaItcBarrier(
+        cfg.base_url,
+        name=cfg.name,
+        username=cfg.username,
+        password=cfg.password,
+        channel=cfg.channel,
+        relay_output=cfg.relay_output if cfg.read_back else None,
+        open_input=cfg.open_input,
+        closed_input=cfg.closed_input,
+        timeout_s=cfg.timeout_s,
+        poll_s=cfg.poll_s,
+        travel_timeout_s=cfg.travel_timeout_s,
+        retries=cfg.retries,
+        confirm_position_s=cfg.confirm_position_s,
+    )
+
+
+def _hikvision_isapi(cfg: HikvisionIsapiBarrierConfig) -> Barrier:
+    return HikvisionIsapiBarrier(
         cfg.base_url,
         name=cfg.name,
         username=cfg.username,
@@ -266,6 +285,7 @@ BARRIERS.register("modbus_relay", ModbusRelayBarrierConfig, _modbus_relay)
 BARRIERS.register("http_anpr", HttpAnprBarrierConfig, _http_anpr)
 BARRIERS.register("dahua_itc", DahuaItcBarrierConfig, _dahua_itc)
 BARRIERS.register("vzenith_vz", VzenithBarrierConfig, _vzenith_vz)
+BARRIERS.register("hikvision_isapi", HikvisionIsapiBarrierConfig, _hikvision_isapi)
 
 WEIGHBRIDGES: DeviceRegistry[Weighbridge] = DeviceRegistry("weighbridge")
 WEIGHBRIDGES.register("xk3190_a9", Xk3190A9Config, _xk3190_a9)

@@ -19,6 +19,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -89,6 +90,8 @@ class _Arm:
 class DahuaCameraSimulator:
     """Loopback HTTP server speaking the Dahua ITC CGI subset (see module docstring)."""
 
+    realm = "Login to SIMDAHUA"
+
     def __init__(
         self,
         *,
@@ -111,7 +114,6 @@ class DahuaCameraSimulator:
         self.hang = False
         self.commands: list[str] = []
         self.auth_failures = 0
-        self._realm = "Login to SIMDAHUA"
         self._nonces: set[str] = set()
         self._runner: web.AppRunner | None = None
         self._released = asyncio.Event()
@@ -125,10 +127,7 @@ class DahuaCameraSimulator:
         """Listen on loopback (a free port unless one was given)."""
         self._released = asyncio.Event()
         app = web.Application()
-        app.router.add_get("/cgi-bin/trafficSnap.cgi", self._traffic)
-        app.router.add_get("/cgi-bin/alarm.cgi", self._alarm)
-        app.router.add_get("/cgi-bin/snapshot.cgi", self._snapshot)
-        app.router.add_get("/cgi-bin/magicBox.cgi", self._magic)
+        self._add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
@@ -136,6 +135,12 @@ class DahuaCameraSimulator:
         server = site._server  # noqa: SLF001 - aiohttp exposes the bound port only here
         if server is not None and self.port == 0:
             self.port = (getattr(server, "sockets", None) or [])[0].getsockname()[1]
+
+    def _add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/cgi-bin/trafficSnap.cgi", self._traffic)
+        app.router.add_get("/cgi-bin/alarm.cgi", self._alarm)
+        app.router.add_get("/cgi-bin/snapshot.cgi", self._snapshot)
+        app.router.add_get("/cgi-bin/magicBox.cgi", self._magic)
 
     async def stop(self) -> None:
         """Stop serving."""
@@ -161,7 +166,7 @@ class DahuaCameraSimulator:
         def md5(text: str) -> str:
             return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
-        ha1 = md5(f"{self.username}:{self._realm}:{self.password}")
+        ha1 = md5(f"{self.username}:{self.realm}:{self.password}")
         ha2 = md5(f"{request.method}:{fields.get('uri', '')}")
         nonce, nc, cnonce, qop = (fields.get(k, "") for k in ("nonce", "nc", "cnonce", "qop"))
         expected = md5(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}") if qop else md5(f"{ha1}:{nonce}:{ha2}")
@@ -174,7 +179,7 @@ class DahuaCameraSimulator:
             self.auth_failures += 1
             nonce = secrets.token_hex(16)
             self._nonces.add(nonce)
-            challenge = f'Digest realm="{self._realm}", qop="auth", nonce="{nonce}", opaque="{secrets.token_hex(8)}"'
+            challenge = f'Digest realm="{self.realm}", qop="auth", nonce="{nonce}", opaque="{secrets.token_hex(8)}"'
             return web.Response(status=401, text="Error\r\nUnauthorized\r\n", headers={"WWW-Authenticate": challenge})
         if self.fail:
             return web.Response(status=500, text="Error\r\nInternal Error\r\n")
@@ -213,6 +218,63 @@ class DahuaCameraSimulator:
         if request.query.get("action") == "getDeviceType":
             return web.Response(text="type=ITC237-PW6M-IRLZF\r\n")
         return web.Response(status=400, text="Error\r\nBad Request!\r\n")
+
+
+_ISAPI_OK = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<ResponseStatus version="2.0" xmlns="http://www.isapi.org/ver20/XMLSchema">'
+    "<requestURL>{url}</requestURL><statusCode>1</statusCode><statusString>OK</statusString>"
+    "<subStatusCode>ok</subStatusCode></ResponseStatus>"
+)
+_ISAPI_IO = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<IOPortStatus version="2.0" xmlns="http://www.isapi.org/ver20/XMLSchema">'
+    "<ioPortID>{id}</ioPortID><ioPortType>{kind}</ioPortType><ioState>{state}</ioState></IOPortStatus>"
+)
+
+
+class HikvisionCameraSimulator(DahuaCameraSimulator):
+    """The Hikvision ISAPI subset of :class:`agent.devices.camera_barrier.HikvisionIsapiBarrier`: ``PUT
+    /ISAPI/Parking/channels/1/barrierGate`` (``ctrlMode`` open/close), IO port status (output 1 = the
+    barrier relay, input 1 / 2 = open / closed limit switch), ``/ISAPI/System/deviceInfo``, a snapshot."""
+
+    realm = "IP Camera(SIMHIK)"
+
+    def _add_routes(self, app: web.Application) -> None:
+        app.router.add_put("/ISAPI/Parking/channels/{channel}/barrierGate", self._barrier_gate)
+        app.router.add_get("/ISAPI/System/IO/outputs/{port}/status", self._io)
+        app.router.add_get("/ISAPI/System/IO/inputs/{port}/status", self._io)
+        app.router.add_get("/ISAPI/System/deviceInfo", self._device_info)
+        app.router.add_get("/ISAPI/Streaming/channels/101/picture", self._snapshot)
+
+    async def _barrier_gate(self, request: web.Request) -> web.Response:
+        refused = await self._gate(request)
+        if refused is not None:
+            return refused
+        body = (await request.read())[:4096].decode("utf-8", errors="replace")
+        match = re.search(r"<ctrlMode>\s*(\w+)\s*</ctrlMode>", body)
+        if match is None or match.group(1) not in {"open", "close"}:
+            return web.Response(status=400, text="<ResponseStatus><statusCode>4</statusCode></ResponseStatus>")
+        self.commands.append(match.group(1))
+        self.arm.pulse(opening=match.group(1) == "open", energise=not self.stuck_relay)
+        return web.Response(text=_ISAPI_OK.format(url=request.path), content_type="application/xml")
+
+    async def _io(self, request: web.Request) -> web.Response:
+        refused = await self._gate(request)
+        if refused is not None:
+            return refused
+        port = int(request.match_info["port"])
+        if "/outputs/" in request.path:
+            active, kind = port == 1 and self.arm.relay_on, "output"
+        else:
+            active, kind = bool((self.arm.inputs >> (port - 1)) & 1), "input"
+        text = _ISAPI_IO.format(id=port, kind=kind, state="active" if active else "inactive")
+        return web.Response(text=text, content_type="application/xml")
+
+    async def _device_info(self, request: web.Request) -> web.Response:
+        refused = await self._gate(request)
+        if refused is not None:
+            return refused
+        text = '<?xml version="1.0"?><DeviceInfo><deviceName>SIM</deviceName><model>iDS-TCM403-BI</model></DeviceInfo>'
+        return web.Response(text=text, content_type="application/xml")
 
 
 class VzenithCameraSimulator:

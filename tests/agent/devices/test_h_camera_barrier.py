@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.devices.camera_barrier import DahuaItcBarrier, VzenithBarrier
+from agent.devices.camera_barrier import DahuaItcBarrier, HikvisionIsapiBarrier, VzenithBarrier
 from agent.devices.registry import BARRIERS
-from agent.devices.sim.camera_relay import DahuaCameraSimulator, VzenithCameraSimulator
+from agent.devices.sim.camera_relay import DahuaCameraSimulator, HikvisionCameraSimulator, VzenithCameraSimulator
 from agent.devices.types import BarrierState, HealthLevel
 
 
@@ -129,6 +129,40 @@ async def test_vzenith_refusal_is_retried_then_a_fault_and_state_without_switche
         assert status.confirmed
         assert status.state is BarrierState.OPEN  # the last confirmed command
         assert not (await barrier.close()).confirmed  # no close output wired: the barrier closes itself
+    finally:
+        await barrier.stop()
+        await sim.stop()
+
+
+@pytest.mark.anyio
+async def test_hikvision_isapi_barrier_gate_confirmed_by_relay_and_switch() -> None:
+    sim = HikvisionCameraSimulator(password="pw", travel_s=0.1, hold_s=3.0)
+    await sim.start()
+    barrier = BARRIERS.create(
+        {
+            "type": "hikvision_isapi",
+            "name": "lane1-barrier",
+            "base_url": sim.base_url,
+            "username": "admin",
+            "password": "pw",
+            "open_input": 1,
+            "closed_input": 2,
+            "poll_s": 0.05,
+            "confirm_position_s": 2.0,
+        }
+    )
+    try:
+        assert isinstance(barrier, HikvisionIsapiBarrier)
+        status = await barrier.open()
+        assert status.confirmed, status.message
+        assert status.state is BarrierState.OPEN
+        assert sim.commands == ["open"]
+        assert (await barrier.close()).confirmed
+        assert (await barrier.wait_for(BarrierState.CLOSED, 3.0)).state is BarrierState.CLOSED
+        sim.stuck_relay = True
+        refused = await barrier.open()
+        assert not refused.confirmed
+        assert "回读未吸合" in barrier.health.detail
     finally:
         await barrier.stop()
         await sim.stop()

@@ -13,7 +13,7 @@ import pytest
 
 from agent.cli import main as agent_main
 from agent.devices.sim.anpr_http import AnprHttpBarrierSimulator
-from agent.devices.sim.camera_relay import DahuaCameraSimulator, VzenithCameraSimulator
+from agent.devices.sim.camera_relay import DahuaCameraSimulator, HikvisionCameraSimulator, VzenithCameraSimulator
 from agent.devices.sim.endpoints import PtyEndpoint, TcpEndpoint
 from agent.devices.sim.led_families import FamilyScreenSimulator
 from agent.devices.sim.weighbridge import WeighbridgeSimulator
@@ -54,10 +54,11 @@ async def test_commission_finds_tests_and_saves_a_lane(tmp_path: Path) -> None:
     dahua = DahuaCameraSimulator(password="pw", travel_s=0.1, hold_s=3.0)
     vz = VzenithCameraSimulator()
     generic = AnprHttpBarrierSimulator()
+    hik = HikvisionCameraSimulator(password="other")
     scale = WeighbridgeSimulator(PtyEndpoint(tmp_path / "ttyScale"), "xk3190_a9", interval_s=0.1)
     bx = FamilyScreenSimulator("bx", PtyEndpoint(tmp_path / "ttyLed"))
     lingxin = FamilyScreenSimulator("lingxin", TcpEndpoint())
-    sims = (dahua, vz, generic, scale, bx, lingxin)
+    sims = (dahua, vz, generic, hik, scale, bx, lingxin)
     for sim in sims:
         await sim.start()
     scale.set_weight(15_230)
@@ -71,7 +72,7 @@ async def test_commission_finds_tests_and_saves_a_lane(tmp_path: Path) -> None:
         "--segment",
         "127.0.0.1/32",
         "--ports",
-        f"{dahua.port},{vz.port},{generic.port}",
+        f"{dahua.port},{vz.port},{generic.port},{hik.port}",
         "--camera",
         f"127.0.0.1:{dahua.port}",
         "--camera-user",
@@ -101,6 +102,7 @@ async def test_commission_finds_tests_and_saves_a_lane(tmp_path: Path) -> None:
         assert "大华 ITC" in text
         assert "臻识 VZ" in text
         assert "通用 JSON/HTTP" in text
+        assert "海康 ISAPI" in text
         assert "地磅仪表 xk3190_a9，当前 15230 kg" in text
         assert "灵信协议显示屏" in text
         assert "[通过] 抬杆" in text

@@ -1,6 +1,6 @@
 """One lane per camera family, end to end (issue 23): the running agent receives the camera's push over
 TCP, records the pass with its pictures, opens the barrier *through that camera* (confirmed by the
-camera simulator over TCP) and shows the HJ 1321 lines on a screen of another family (BX on a pty,
+camera simulator over TCP) and shows the HJ 1321 lines on a screen of another family (BX or 灵信 on a pty,
 灵信 over TCP, or the screen behind the 臻识 camera's RS-485 port)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from agent.decision.registry import RegistrySnapshot, RegistryVehicle, save_snapshot
 from agent.devices.sim.anpr_http import AnprHttpBarrierSimulator
 from agent.devices.sim.camera_push import PushSender, build_push
-from agent.devices.sim.camera_relay import DahuaCameraSimulator, VzenithCameraSimulator
+from agent.devices.sim.camera_relay import DahuaCameraSimulator, HikvisionCameraSimulator, VzenithCameraSimulator
 from agent.devices.sim.endpoints import PtyEndpoint, TcpEndpoint
 from agent.devices.sim.led_families import FamilyScreenSimulator
 from agent.runtime.app import Agent
@@ -57,6 +57,11 @@ class _Rig:
             self.screen = FamilyScreenSimulator("bx", PtyEndpoint(self.tmp_path / "led"))
             barrier = {"type": "dahua_itc", "base_url": "", "username": "admin", "password": "pw"}
             led = {"type": "bx_led", "port": self.screen.url, "screen_voice": True}
+        elif self.family == "hikvision-isapi":
+            self.camera = HikvisionCameraSimulator(password="pw", travel_s=0.1, hold_s=3.0)
+            self.screen = FamilyScreenSimulator("lingxin", PtyEndpoint(self.tmp_path / "led"))
+            barrier = {"type": "hikvision_isapi", "base_url": "", "username": "admin", "password": "pw"}
+            led = {"type": "lingxin_led", "port": self.screen.url, "screen_voice": True}
         elif self.family == "vzenith-vz":
             self.screen = FamilyScreenSimulator("lingxin")
             self.camera = VzenithCameraSimulator(travel_s=0.1, on_rs485=self.screen.feed)
@@ -78,6 +83,8 @@ class _Rig:
         return {"name": "gate", **barrier}, {"name": "screen", "templates": templates, **led}
 
     def opens(self) -> int:
+        if isinstance(self.camera, HikvisionCameraSimulator):
+            return self.camera.commands.count("open")
         if isinstance(self.camera, DahuaCameraSimulator):
             return self.camera.commands.count("openStrobe")
         if isinstance(self.camera, VzenithCameraSimulator):
@@ -128,7 +135,7 @@ async def _until(predicate: Any, what: str, deadline: float) -> None:
         await asyncio.sleep(0.05)
 
 
-@pytest.mark.parametrize("family", ["dahua-itc", "vzenith-vz", "generic-json"])
+@pytest.mark.parametrize("family", ["hikvision-isapi", "dahua-itc", "vzenith-vz", "generic-json"])
 async def test_family_lane_push_pass_barrier_through_camera_and_screen(tmp_path: Path, family: str) -> None:
     rig = _Rig(family, tmp_path)
     barrier, led = await rig.start()
