@@ -6,7 +6,7 @@
   dunning, the platform catalogue) and the platform admin's overview;
 * :mod:`cloud.billing.entitlements` — the plan limits on gated management actions.
 
-Billing never gates the ledger (ADR 0031): nothing in cloud/ledger, cloud/hub, cloud/uplink or agent
+Billing never gates the ledger (ADR 0033): nothing in cloud/ledger, cloud/hub, cloud/uplink or agent
 imports this package (tests/test_import_contracts.py), and no check here is called on ingest, gate
 decisions, the uplink, the regulator's reads or the tenant's own ledger and exports.
 """

@@ -12,7 +12,7 @@ action                      refused when
 ``regulator_profile``       a profile beyond the first that would exceed the plan's regulator profiles
 ==========================  ==========================================================================
 
-Never gated, whatever the plan or dunning stage (ADR 0031): ingest, gate decisions, the regulator uplink
+Never gated, whatever the plan or dunning stage (ADR 0033): ingest, gate decisions, the regulator uplink
 (and configuring the tenant's first regulator profile), the regulator's reads, the tenant's own ledger
 and its csv/xlsx exports. This module is not imported by cloud/ledger, cloud/hub, cloud/uplink or agent.
 """

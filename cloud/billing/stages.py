@@ -11,7 +11,7 @@
 * ``grace``: retries are over; banner with the deadline, a notice in the outbox.
 * ``restricted``: gated management actions refused (adding sites/lanes, enrolling agents, extra export
   formats, extra regulator profiles). The gate, the ledger, the uplink, regulator reads and the tenant's
-  own ledger and exports carry on (ADR 0031).
+  own ledger and exports carry on (ADR 0033).
 
 While a subscription stays past due the stage only moves forward (a late or replayed event never takes a
 restricted tenant back to grace); it resets when the subscription is paid.

@@ -523,7 +523,7 @@ async def create_export(
         raise not_found("企业")
     window = parse_period(data.period, data.date, data.start, data.end)
     async with session.begin():
-        # csv/xlsx of the tenant's own ledger are never gated; pdf is a plan feature (issue 22, ADR 0031).
+        # csv/xlsx of the tenant's own ledger are never gated; pdf is a plan feature (issue 22, ADR 0033).
         await require(session, principal, Action.EXPORT_FORMAT, export_format=data.format)
         job = await exports.create_job(session, principal, tenant_id, data.report, data.format, window)
     out = _export(job)  # any replica's job runner takes it after the commit

@@ -165,7 +165,7 @@ async def set_platform(
         errors.raise_if_any()
     tenant_id = require_tenant(principal)
     async with session.begin():
-        # Replaces the tenant's one platform: never refused (issue 22, ADR 0031); an extra profile would be.
+        # Replaces the tenant's one platform: never refused (issue 22, ADR 0033); an extra profile would be.
         await require(session, principal, Action.REGULATOR_PROFILE, profile=data.profile)
         row = await platforms.configure(
             session,

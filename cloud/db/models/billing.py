@@ -2,7 +2,7 @@
 
 The catalogue tables (plans, prices, coupons) have no tenant: readable by every role, written only through
 SECURITY DEFINER functions the platform-admin path of ``cloud.billing`` calls. The rest are tenant tables
-under row-level security. Billing never gates the ledger (ADR 0031).
+under row-level security. Billing never gates the ledger (ADR 0033).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@
 * ``billing_overview()``: the platform admin's one cross-tenant read (MRR, past-due list, trial ends).
 
 Every state change is audited in ``audit_log`` (``billing.*`` actions). Billing never gates the ledger
-(ADR 0031).
+(ADR 0033).
 
 Revision ID: 0019_billing
 Revises: 0018_background_jobs
