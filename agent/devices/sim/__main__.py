@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
 from agent.devices.scale_protocols import SCALE_PROTOCOLS
+from agent.devices.sim.camera_relay import DahuaCameraSimulator, HikvisionCameraSimulator, VzenithCameraSimulator
+from agent.devices.sim.endpoints import PtyEndpoint, TcpEndpoint
 from agent.devices.sim.lane import LaneSimulators, Transport
+from agent.devices.sim.led_families import FamilyScreenSimulator
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -49,6 +52,10 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--anpr-http", action="store_true", help="同时启动 HTTP 相机道闸模拟器")
     parser.add_argument("--barrier-travel", type=float, default=1.0, help="道闸动作时间（秒）")
     parser.add_argument("--truck-every", type=float, default=0.0, help="每隔 N 秒自动来一辆车（0 = 关闭）")
+    parser.add_argument(
+        "--camera", choices=("hikvision", "dahua", "vzenith"), default=None, help="同时启动经相机控制道闸的相机模拟器"
+    )
+    parser.add_argument("--screen", choices=("bx", "lingxin"), default=None, help="同时启动仰邦 BX 或灵信协议显示屏")
     parser.add_argument("--ports-file", type=Path, default=None, help="把端口 JSON 另存到此文件")
     return parser.parse_args(argv)
 
@@ -112,7 +119,46 @@ async def _command(lane: LaneSimulators, line: str) -> str:  # noqa: C901, PLR09
     return "ok"
 
 
-async def _read_commands(lane: LaneSimulators) -> None:
+class _Extras:
+    """The issue-23 simulators started beside the lane (a camera that drives the barrier, a family screen)."""
+
+    def __init__(self) -> None:
+        self.camera: DahuaCameraSimulator | VzenithCameraSimulator | None = None
+        self.screen: FamilyScreenSimulator | None = None
+        self.urls: dict[str, str] = {}
+
+    async def start(self, args: argparse.Namespace, directory: Path) -> None:
+        if args.camera == "vzenith":
+            vz = VzenithCameraSimulator(travel_s=args.barrier_travel)
+            await vz.start()
+            self.camera, self.urls["camera_vzenith"] = vz, f"tcp://127.0.0.1:{vz.port}"
+        elif args.camera is not None:
+            kind = HikvisionCameraSimulator if args.camera == "hikvision" else DahuaCameraSimulator
+            http = kind(travel_s=args.barrier_travel)
+            await http.start()
+            self.camera, self.urls[f"camera_{args.camera}"] = http, http.base_url
+        if args.screen is not None:
+            endpoint = PtyEndpoint(directory / "screen") if args.transport == "pty" else TcpEndpoint()
+            self.screen = FamilyScreenSimulator(args.screen, endpoint)
+            await self.screen.start()
+            self.urls[f"screen_{args.screen}"] = self.screen.url
+
+    def status(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        if self.camera is not None:
+            out["camera_barrier"] = str(self.camera.arm.state)
+        if self.screen is not None:
+            out["screen"] = list(self.screen.current.texts)
+            out["screen_spoken"] = self.screen.spoken[-1:]
+        return out
+
+    async def stop(self) -> None:
+        for sim in (self.camera, self.screen):
+            if sim is not None:
+                await sim.stop()
+
+
+async def _read_commands(lane: LaneSimulators, extras: _Extras | None = None) -> None:
     # stdin is read by a daemon thread: a blocked readline must never keep the process from exiting
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[str] = asyncio.Queue()
@@ -125,6 +171,8 @@ async def _read_commands(lane: LaneSimulators) -> None:
     threading.Thread(target=_pump, name="sim-stdin", daemon=True).start()
     while line := await lines.get():
         reply = await _command(lane, line)
+        if extras is not None and line.strip() == "status":
+            reply = json.dumps({**json.loads(reply), **extras.status()}, ensure_ascii=False)
         if reply:
             print(reply, flush=True)  # noqa: T201 - the CLI's output
 
@@ -141,11 +189,14 @@ async def _main(args: argparse.Namespace) -> int:
         anpr_http=args.anpr_http,
         barrier_travel_s=args.barrier_travel,
     )
-    ports = json.dumps(lane.urls, ensure_ascii=False)
+    extras = _Extras()
+    await extras.start(args, directory)
+    urls = {**lane.urls, **extras.urls}
+    ports = json.dumps(urls, ensure_ascii=False)
     if args.ports_file is not None:
         args.ports_file.write_text(ports + "\n", encoding="utf-8")
     print(ports, flush=True)  # noqa: T201 - the CLI's output
-    for device, url in lane.urls.items():
+    for device, url in urls.items():
         print(f"{device:<12} {url}", file=sys.stderr, flush=True)  # noqa: T201
     if args.truck_every > 0:
         lane.auto_trucks(args.truck_every)
@@ -153,12 +204,13 @@ async def _main(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    reader = asyncio.create_task(_read_commands(lane))
+    reader = asyncio.create_task(_read_commands(lane, extras))
     await stop.wait()
     reader.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await reader
     await lane.stop()
+    await extras.stop()
     return 0
 
 
