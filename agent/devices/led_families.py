@@ -153,7 +153,7 @@ class FamilyLedDisplay:
         self._health = HealthTracker(name, self.kind)
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._speaking: asyncio.Task[bool] | None = None
+        self._speaking: set[asyncio.Task[bool]] = set()  # strong references until each prompt is done
         self.last_shown: LedScreen | None = None
         self.last_spoken: str | None = None
 
@@ -176,9 +176,9 @@ class FamilyLedDisplay:
         """Stop the keep-alive, let a prompt finish, close the line."""
         task, self._task = self._task, None
         await cancel_and_wait(task)
-        if self._speaking is not None:
+        if self._speaking:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._speaking, 5.0)
+                await asyncio.wait_for(asyncio.gather(*self._speaking, return_exceptions=True), 5.0)
         await self.transport.close()
         self._health.stopped()
 
@@ -197,7 +197,9 @@ class FamilyLedDisplay:
         speech = templates.speech(notice) if (self.screen_voice or self.voice is not None) else ""
         ok = await self._show(templates.screen(notice), speech=speech if self.screen_voice else "")
         if speech and self.voice is not None:
-            self._speaking = asyncio.create_task(self.voice.say(speech), name=f"voice-{self.name}")
+            task = asyncio.create_task(self.voice.say(speech), name=f"voice-{self.name}")
+            self._speaking.add(task)
+            task.add_done_callback(self._speaking.discard)
         return ok
 
     async def clear(self) -> bool:

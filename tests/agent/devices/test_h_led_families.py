@@ -168,3 +168,24 @@ async def test_espeak_voice_synthesises_a_chinese_prompt_offline(tmp_path: Path)
     assert not await no_player.say("请通行")
     assert no_player.health.code == "no_audio"
     assert no_player.last_wav is not None  # synthesised anyway
+
+
+@pytest.mark.anyio
+async def test_lane_screen_is_also_spoken_on_the_agent_speaker(pty_factory: EndpointFactory) -> None:
+    sim = FamilyScreenSimulator("lingxin", pty_factory("led"))
+    await sim.start()
+    led = LED_DISPLAYS.create(
+        {"type": "lingxin_led", "name": "led", "port": sim.url, "templates": {}, "voice": {"player": []}}
+    )
+    try:
+        assert isinstance(led, FamilyLedDisplay)
+        assert led.voice is not None
+        assert await led.show(_lane_screen("鄂A12345", "国六", allowed=False))
+        assert sim.spoken == []  # no screen voice configured
+        await led.stop()  # waits for the prompt in flight
+        assert led.voice.last_text == "鄂 A 幺 二 三 四 五，国六，禁止通行"
+        assert led.voice.last_wav is not None
+        assert led.voice.last_wav.stat().st_size > 10_000
+    finally:
+        await led.stop()
+        await sim.stop()
