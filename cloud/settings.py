@@ -108,6 +108,8 @@ class JobSettings:
     chunk_pause_s: float = 0.0
     #: Claims of one job before it is given up as failed (a job that kills its replica every time).
     max_attempts: int = 3
+    #: Rows an export job reads per query (``ECOGATE_JOB_CHUNK_ROWS``): memory and progress steps.
+    chunk_rows: int = 2000
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,7 @@ class Settings:
             lease_s=float(_env("ECOGATE_JOB_LEASE_S", "30")),
             poll_s=float(_env("ECOGATE_JOB_POLL_S", "1")),
             chunk_pause_s=float(_env("ECOGATE_JOB_CHUNK_PAUSE_S", "0")),
+            chunk_rows=max(1, int(_env("ECOGATE_JOB_CHUNK_ROWS", "2000"))),
         )
         server = ServerSettings(
             host=_env("ECOGATE_HOST", "127.0.0.1"),

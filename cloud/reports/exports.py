@@ -1,12 +1,15 @@
-"""Exports of a report: Excel (openpyxl), PDF (weasyprint, Noto Sans CJK embedded) and CSV; background jobs.
+"""Exports of a report: Excel (openpyxl write-only), PDF (weasyprint, Noto Sans CJK embedded) and CSV; jobs.
 
 Every file carries the enterprise's name, the period and the generation time (China time) above a
 table with Chinese headers; the rows are exactly the API's rows, except the photo columns: Excel and PDF
 embed a small JPEG thumbnail of the photo (made with Pillow, cached per export so a truck's repeated
 photo is encoded once), CSV and the JSON rows carry the photo's link (``/api/v1/blobs/{sha256}``).
-Long exports run as jobs: a row in ``report_export_job`` (tenant-owned, RLS) and an asyncio task in
-the process that accepted the request, which updates the row's progress and finally stores the file in
-it (docs/reports.md says why this is enough, and what happens to a job whose process stops).
+
+Small exports are downloads (``SYNC_MAX_ROWS``); larger ones are background jobs of kind ``report_export``
+(``cloud.jobs``, ADR 0031): a ``background_job`` row any replica claims with a lease, which streams the
+ledger chunk by chunk into a write-only workbook or CSV (memory bounded by the chunk, not the month), reports
+its progress, and stores the file in the blob store. A PDF is for printing: above ``PDF_MAX_ROWS`` the job
+refuses with a Chinese message that suggests Excel (docs/reports.md).
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ import html
 import io
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud import jobs
+from cloud.blobs import Blobs
 from cloud.db import models as m
 from cloud.domain.common import CHINA_TZ
 from cloud.reports.ledgers import LEDGERS, PHOTO_COLUMNS, LedgerType, Row, photo_sha
@@ -184,40 +188,110 @@ async def collect(
     return out
 
 
-def to_xlsx(doc: Document) -> bytes:
-    """An Excel workbook: one sheet named after the report, title rows, then the table."""
-    from openpyxl import Workbook  # noqa: PLC0415
-    from openpyxl.styles import Alignment, Font  # noqa: PLC0415
+class XlsxStream:
+    """An Excel workbook in openpyxl's write-only mode: rows go to a temporary file as they are added.
 
-    book = Workbook(write_only=False)
-    sheet = book.active
-    sheet.title = doc.ledger.title[:31]
-    width = len(doc.ledger.columns)
-    for i, line in enumerate(doc.heading, start=1):
-        sheet.cell(row=i, column=1, value=line)
-        if width > 1:
-            sheet.merge_cells(start_row=i, start_column=1, end_row=i, end_column=width)
-    sheet.cell(row=1, column=1).font = Font(bold=True, size=14)
-    sheet.cell(row=1, column=1).alignment = Alignment(horizontal="center")
-    header_row = len(doc.heading) + 1
-    for j, (_, title) in enumerate(doc.ledger.columns, start=1):
-        cell = sheet.cell(row=header_row, column=j, value=title)
-        cell.font = Font(bold=True)
-        sheet.column_dimensions[cell.column_letter].width = max(10, min(40, len(title) * 2 + 2))
-    thumbs = Thumbnails(doc.photos) if doc.photos is not None else None
-    photo_cols = [j for j, (key, _) in enumerate(doc.ledger.columns, start=1) if key in PHOTO_COLUMNS]
-    for j in photo_cols:
-        sheet.column_dimensions[sheet.cell(row=header_row, column=j).column_letter].width = XLSX_PHOTO_COL_CHARS
-    for i, row in enumerate(doc.rows, start=header_row + 1):
-        for j, (key, _) in enumerate(doc.ledger.columns, start=1):
-            value = row.get(key)
-            if key in PHOTO_COLUMNS and _embed_xlsx(sheet, i, j, value, thumbs):
-                continue
-            sheet.cell(row=i, column=j, value=_text(key, value))
-    sheet.freeze_panes = sheet.cell(row=header_row + 1, column=1)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    One sheet named after the report, the title lines, the header row (frozen), then the table; photo
+    cells hold a thumbnail anchored in the cell (up to ``MAX_EMBEDDED_PHOTOS``) or the photo's link.
+    """
+
+    def __init__(self, doc: Document) -> None:
+        from openpyxl import Workbook  # noqa: PLC0415
+        from openpyxl.cell import WriteOnlyCell  # noqa: PLC0415
+        from openpyxl.styles import Font  # noqa: PLC0415
+        from openpyxl.utils import get_column_letter  # noqa: PLC0415
+
+        self._book = Workbook(write_only=True)
+        self._sheet = self._book.create_sheet(doc.ledger.title[:31])
+        self._columns = doc.ledger.columns
+        self._letters = [get_column_letter(j) for j in range(1, len(self._columns) + 1)]
+        for letter, (key, title) in zip(self._letters, self._columns, strict=True):
+            width = XLSX_PHOTO_COL_CHARS if key in PHOTO_COLUMNS else max(10, min(40, len(title) * 2 + 2))
+            self._sheet.column_dimensions[letter].width = width
+        header_row = len(doc.heading) + 1
+        self._sheet.freeze_panes = f"A{header_row + 1}"
+        for i, line in enumerate(doc.heading):
+            cell = WriteOnlyCell(self._sheet, value=line)
+            if i == 0:
+                cell.font = Font(bold=True, size=14)
+            self._sheet.append([cell])
+        titles = []
+        for _, title in self._columns:
+            cell = WriteOnlyCell(self._sheet, value=title)
+            cell.font = Font(bold=True)
+            titles.append(cell)
+        self._sheet.append(titles)
+        self._row = header_row
+        self._thumbs = Thumbnails(doc.photos) if doc.photos is not None else None
+        self.rows = 0
+
+    def add(self, rows: list[Row]) -> None:
+        """Append rows (CPU-bound: call in a worker thread)."""
+        for row in rows:
+            self._row += 1
+            self.rows += 1
+            cells: list[Any] = []
+            for letter, (key, _) in zip(self._letters, self._columns, strict=True):
+                value = row.get(key)
+                if key in PHOTO_COLUMNS and self._embed(f"{letter}{self._row}", value):
+                    cells.append(None)
+                    continue
+                cells.append(_text(key, value))
+            self._sheet.append(cells)
+
+    def _embed(self, coordinate: str, value: Any) -> bool:
+        sha = photo_sha(value)
+        thumb = self._thumbs.get(sha) if self._thumbs is not None and sha else None
+        if thumb is None:
+            return False
+        from openpyxl.drawing.image import Image as XlImage  # noqa: PLC0415
+
+        self._sheet.add_image(XlImage(io.BytesIO(thumb)), coordinate)
+        self._sheet.row_dimensions[self._row].height = XLSX_PHOTO_ROW_PT  # before the row is written
+        return True
+
+    def finish(self) -> bytes:
+        """The workbook's bytes."""
+        buffer = io.BytesIO()
+        self._book.save(buffer)
+        return buffer.getvalue()
+
+
+class CsvStream:
+    """CSV: UTF-8 with BOM (Excel opens it), the Chinese column titles of the Excel sheet, one line per row.
+
+    The header is the people's one (issue 19: exports in the Chinese vocabulary); machines read the JSON rows.
+    """
+
+    def __init__(self, doc: Document) -> None:
+        self._columns = doc.ledger.columns
+        self._buffer = io.BytesIO()
+        self._buffer.write("\ufeff".encode())
+        self._text = io.StringIO()
+        self._writer = csv.writer(self._text, lineterminator="\n")
+        self._writer.writerow([title for _, title in self._columns])
+        self.rows = 0
+
+    def add(self, rows: list[Row]) -> None:
+        """Append rows."""
+        for row in rows:
+            self._writer.writerow(["" if row.get(key) is None else row.get(key) for key, _ in self._columns])
+        self.rows += len(rows)
+        self._buffer.write(self._text.getvalue().encode())
+        self._text.seek(0)
+        self._text.truncate()
+
+    def finish(self) -> bytes:
+        """The file's bytes."""
+        self._buffer.write(self._text.getvalue().encode())
+        return self._buffer.getvalue()
+
+
+def to_xlsx(doc: Document) -> bytes:
+    """An Excel workbook of the whole document (write-only mode, as the jobs stream it)."""
+    stream = XlsxStream(doc)
+    stream.add(doc.rows)
+    return stream.finish()
 
 
 def _text(key: str, value: Any) -> Any:
@@ -229,32 +303,11 @@ def _text(key: str, value: Any) -> Any:
     return value
 
 
-def _embed_xlsx(sheet: Any, row: int, column: int, value: Any, thumbs: Thumbnails | None) -> bool:
-    """Anchor the photo's thumbnail in the cell (True), or leave the cell to the link (False)."""
-    sha = photo_sha(value)
-    thumb = thumbs.get(sha) if thumbs is not None and sha else None
-    if thumb is None:
-        return False
-    from openpyxl.drawing.image import Image as XlImage  # noqa: PLC0415
-
-    image = XlImage(io.BytesIO(thumb))
-    cell = sheet.cell(row=row, column=column)
-    sheet.add_image(image, cell.coordinate)
-    sheet.row_dimensions[row].height = XLSX_PHOTO_ROW_PT
-    return True
-
-
 def to_csv(doc: Document) -> bytes:
-    """CSV: UTF-8 with BOM (Excel opens it), the Chinese column titles of the Excel sheet, one line per row.
-
-    The header is the people's one (issue 19: exports in the Chinese vocabulary); machines read the JSON rows.
-    """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([title for _, title in doc.ledger.columns])
-    for row in doc.rows:
-        writer.writerow(["" if row.get(key) is None else row.get(key) for key, _ in doc.ledger.columns])
-    return ("\ufeff" + buffer.getvalue()).encode()
+    """CSV of the whole document (:class:`CsvStream`)."""
+    stream = CsvStream(doc)
+    stream.add(doc.rows)
+    return stream.finish()
 
 
 def to_html(doc: Document) -> str:
@@ -301,144 +354,80 @@ async def render(fmt: str, doc: Document) -> bytes:
     return await asyncio.to_thread(RENDERERS[fmt], doc)
 
 
-# Background jobs -------------------------------------------------------------------------------------
+# Background jobs (cloud.jobs, ADR 0031) ------------------------------------------------------------
 
-SessionFactory = Callable[[Principal], Any]  # Database.session: an async context manager of AsyncSession
-_TASKS: set[asyncio.Task[None]] = set()
-
-
-def start_job(
-    open_session: SessionFactory, principal: Principal, job_id: uuid.UUID, photos: PhotoLoader | None = None
-) -> None:
-    """Run a queued job in this process; the task is kept referenced until it ends."""
-    task = asyncio.create_task(run_job(open_session, principal, job_id, photos), name=f"report-export-{job_id}")
-    _TASKS.add(task)
-    task.add_done_callback(_TASKS.discard)
-
-
-async def wait_for_jobs() -> None:
-    """Wait for this process's running exports (tests, and a graceful shutdown)."""
-    while _TASKS:
-        await asyncio.gather(*list(_TASKS), return_exceptions=True)
-
-
-async def _set(open_session: SessionFactory, principal: Principal, job_id: uuid.UUID, **values: Any) -> None:
-    async with open_session(principal) as session, session.begin():
-        await session.execute(
-            update(m.ExportJob).where(m.ExportJob.id == job_id).values(**values, updated_at=dt.datetime.now(dt.UTC))
-        )
-
-
-async def run_job(
-    open_session: SessionFactory, principal: Principal, job_id: uuid.UUID, photos: PhotoLoader | None = None
-) -> None:
-    """Build the report of job ``job_id`` as ``principal``, updating progress; store the file or the error."""
-    try:
-        async with open_session(principal) as session, session.begin():
-            job = await session.get(m.ExportJob, (principal.tenant_id, job_id))
-            if job is None:
-                return
-            params = dict(job.params)
-            fmt, report, tenant_id = job.format, job.report, job.tenant_id
-        await _set(open_session, principal, job_id, status="running", progress=1)
-        period = Period(
-            str(params["kind"]),  # type: ignore[arg-type]
-            dt.date.fromisoformat(str(params["from"])),
-            dt.date.fromisoformat(str(params["to"])),
-        )
-        ledger = LEDGERS[report]
-
-        async def progress(done: int, total: int) -> None:
-            await _set(open_session, principal, job_id, progress=max(1, min(80, done * 80 // max(total, 1))))
-
-        async with open_session(principal) as session, session.begin():
-            scope = await open_scope(session, principal, tenant_id)
-            rows = await collect(
-                session, scope, ledger, period, progress=progress, max_rows=PDF_MAX_ROWS if fmt == "pdf" else None
-            )
-        await _set(open_session, principal, job_id, progress=85, rows=len(rows))
-        doc = Document(ledger, scope.name, scope.uscc, period, dt.datetime.now(dt.UTC), rows, photos)
-        content = await render(fmt, doc)
-        await _set(
-            open_session,
-            principal,
-            job_id,
-            status="done",
-            progress=100,
-            content=content,
-            content_type=CONTENT_TYPES[fmt],
-            filename=f"{doc.filename}.{fmt}",
-        )
-    except Exception as exc:
-        log.exception("report export failed", job_id=str(job_id))
-        await _set(open_session, principal, job_id, status="failed", error=f"导出失败：{type(exc).__name__}")
-
-
-# Job records ------------------------------------------------------------------------------------------
+#: The ``background_job.kind`` of report exports.
+JOB_KIND = "report_export"
+#: Progress is reported per chunk up to this share; storing the file is the rest.
+_READ_SHARE = 95
 
 
 async def create_job(
     session: AsyncSession, principal: Principal, tenant_id: uuid.UUID, report: str, fmt: str, period: Period
-) -> m.ExportJob:
-    """Queue an export job (audited); the caller starts it once the transaction has committed."""
-    from cloud.domain import audit  # noqa: PLC0415
-
-    job = m.ExportJob(
-        tenant_id=tenant_id,
-        report=report,
-        format=fmt,
-        params=period.as_params(),
-        status="queued",
-        progress=0,
-        created_by=principal.user_id,
-    )
-    session.add(job)
-    await session.flush()
-    audit.record(session, principal, "report.export_created", "report_export_job", job.id, {"report": report})
-    await session.refresh(job)
-    return job
+) -> m.BackgroundJob:
+    """Queue an export job in the caller's transaction (audited); any replica's runner takes it after the commit."""
+    params = {"report": report, "format": fmt, "period": period.as_params()}
+    return await jobs.enqueue(session, principal, tenant_id, JOB_KIND, params, audit_action="report.export_created")
 
 
-async def list_jobs(session: AsyncSession, tenant_id: uuid.UUID, limit: int, offset: int) -> list[m.ExportJob]:
+async def list_jobs(session: AsyncSession, tenant_id: uuid.UUID, limit: int, offset: int) -> list[m.BackgroundJob]:
     """Export jobs of the tenant, newest first."""
-    from sqlalchemy import select  # noqa: PLC0415
-
-    return list(
-        await session.scalars(
-            select(m.ExportJob)
-            .where(m.ExportJob.tenant_id == tenant_id)
-            .order_by(m.ExportJob.created_at.desc(), m.ExportJob.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-    )
+    return await jobs.list_jobs(session, tenant_id, JOB_KIND, limit, offset)
 
 
-async def get_job(session: AsyncSession, tenant_id: uuid.UUID, job_id: uuid.UUID) -> m.ExportJob:
+async def get_job(session: AsyncSession, tenant_id: uuid.UUID, job_id: uuid.UUID) -> m.BackgroundJob:
     """One export job; 404 when it is not the caller's to see."""
-    from sqlalchemy import select  # noqa: PLC0415
-
-    from cloud.lib.problems import not_found  # noqa: PLC0415
-
-    job = await session.scalar(select(m.ExportJob).where(m.ExportJob.tenant_id == tenant_id, m.ExportJob.id == job_id))
-    if job is None:
-        raise not_found("导出任务")
-    return job
+    return await jobs.get_job(session, tenant_id, job_id, JOB_KIND)
 
 
-async def job_file(session: AsyncSession, job: m.ExportJob) -> bytes:
-    """The finished job's file.
+async def job_file(blobs: Blobs, job: m.BackgroundJob) -> bytes:
+    """The finished job's file (409 ``export_not_ready`` before; 410 when the file is gone)."""
+    return await jobs.result_bytes(blobs, job)
+
+
+def _job_period(params: dict[str, Any]) -> Period:
+    raw: Any = params.get("period") or params
+    return Period(raw["kind"], dt.date.fromisoformat(str(raw["from"])), dt.date.fromisoformat(str(raw["to"])))
+
+
+async def run_export(ctx: jobs.JobContext) -> jobs.JobResult:
+    """The ``report_export`` handler: stream the ledger into the file chunk by chunk, reporting progress.
 
     Raises:
-        ProblemError: 409 ``export_not_ready`` while the job has not finished.
+        ProblemError: 413 ``pdf_too_large`` for a PDF above ``PDF_MAX_ROWS`` (the job fails with the
+            message that suggests Excel).
     """
-    from sqlalchemy import select  # noqa: PLC0415
-
     from cloud.lib.problems import ProblemError  # noqa: PLC0415
 
-    if job.status != "done":
-        raise ProblemError(409, "export_not_ready", "导出尚未完成", "导出任务尚未完成，请稍后再试")
-    content = await session.scalar(
-        select(m.ExportJob.content).where(m.ExportJob.tenant_id == job.tenant_id, m.ExportJob.id == job.id)
-    )
-    return content or b""
+    params = dict(ctx.job.params)
+    fmt, ledger, period = str(params["format"]), LEDGERS[str(params["report"])], _job_period(params)
+    photos = blob_loader(ctx.blobs)
+    async with ctx.database.session(ctx.principal) as session, session.begin():
+        scope = await open_scope(session, ctx.principal, ctx.job.tenant_id)
+        chunk_rows = ctx.settings.chunk_rows
+        first, total = await ledger.fetch(session, scope, period, chunk_rows, 0)
+        doc = Document(ledger, scope.name, scope.uscc, period, dt.datetime.now(dt.UTC), [], photos)
+        if fmt == "pdf":
+            if total > PDF_MAX_ROWS:
+                raise ProblemError(
+                    413,
+                    "pdf_too_large",
+                    "PDF 行数过多",
+                    f"该报表共 {total} 行，PDF 用于打印，最多 {PDF_MAX_ROWS} 行；请改用 Excel 导出（行数不限）",
+                )
+            doc = replace(doc, rows=await collect(session, scope, ledger, period))
+        else:
+            stream: XlsxStream | CsvStream = XlsxStream(doc) if fmt == "xlsx" else CsvStream(doc)
+            chunk = first
+            while chunk:
+                await asyncio.to_thread(stream.add, chunk)
+                if stream.rows >= total:
+                    break
+                await ctx.progress(stream.rows * _READ_SHARE // max(total, 1))
+                await ctx.pause()
+                chunk, _ = await ledger.fetch(session, scope, period, chunk_rows, stream.rows)
+    if fmt == "pdf":  # rendered outside the read transaction
+        await ctx.progress(80)
+        return jobs.JobResult(await render("pdf", doc), f"{doc.filename}.pdf", CONTENT_TYPES["pdf"], len(doc.rows))
+    content = await asyncio.to_thread(stream.finish)
+    return jobs.JobResult(content, f"{doc.filename}.{fmt}", CONTENT_TYPES[fmt], stream.rows)
