@@ -3,7 +3,8 @@
 Stands in for the production load balancer (SLB on the terraform stack): HTTP mode, websockets
 upgraded and then tunnelled, ``leastconn`` so a replica's agents spread over the others when it
 dies, active health checks on ``/health`` every 500 ms (a dead replica leaves the rotation within
-about a second; new connections to it are redispatched at once because the connect is refused).
+about a second; new connections to it are redispatched at once because the connect is refused; a slow
+survivor is given 3 s to answer its check, so a CPU-starved machine does not empty the rotation).
 Every response carries ``X-Ecogate-Replica: <server name>`` so the bench knows which replica holds
 which agent. The configuration is generated into a folder of the caller's; HAProxy runs as a
 non-daemon subprocess (``-db``) and is stopped with SIGTERM (SIGKILL after 5 s).
@@ -75,7 +76,11 @@ backend cloud
     balance leastconn
     option httpchk GET /health
     http-check expect status 200
-    default-server inter {check_interval_ms}ms fastinter {fast}ms downinter {check_interval_ms}ms fall 2 rise 2
+    # A killed replica refuses connections: new ones are redispatched at once (retries + redispatch) and
+    # the checks take it out within fall × fastinter. A loaded replica answers /health slowly, not never:
+    # the check timeout is generous so that a CPU-starved survivor is not taken out with the dead one.
+    timeout check 3s
+    default-server inter {check_interval_ms}ms fastinter {fast}ms downinter {check_interval_ms}ms fall 3 rise 2
     http-response set-header {REPLICA_HEADER} %s
 {servers}
 """
