@@ -27,6 +27,7 @@ from cloud.hub import agent_socket
 from cloud.hub.checks import ChecksRunner
 from cloud.hub.commands import CommandBus
 from cloud.hub.pool import IngestPool
+from cloud.jobs import Handler, JobRunner
 from cloud.lib.limits import InputLimits
 from cloud.lib.problems import EXCEPTION_HANDLERS, document_problems
 from cloud.logging import configure_logging
@@ -76,6 +77,11 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
         uplink_tasks = [
             asyncio.create_task(UplinkWorker(db, blob_store).run(bus_stop)) for _ in range(_uplink_workers())
         ]
+        # Background jobs (exports) claimed from PostgreSQL with a lease by every replica (ADR 0031).
+        job_tasks = [
+            asyncio.create_task(JobRunner(db, blob_store, job_handlers(), settings.jobs).run(bus_stop))
+            for _ in range(settings.jobs.runners)
+        ]
         try:
             yield
         finally:
@@ -84,6 +90,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
             await checks.stop()
             await ingest.dispose()
             await asyncio.gather(*uplink_tasks, return_exceptions=True)
+            await _stop_jobs(job_tasks)
             if database is None:
                 await db.dispose()
 
@@ -123,6 +130,20 @@ async def _session_dependency(principal: NamedDependency[Principal], state: Stat
     database: Database = state.database
     async with database.session(principal) as session:
         yield session
+
+
+def job_handlers() -> dict[str, Handler]:
+    """The handler of each background job kind (``cloud.jobs``)."""
+    from cloud.reports import exports  # noqa: PLC0415
+
+    return {exports.JOB_KIND: exports.run_export}
+
+
+async def _stop_jobs(tasks: list[asyncio.Task[None]]) -> None:
+    """Stop the job runners: a running job is handed back at once (queued) for another replica."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _uplink_workers() -> int:
