@@ -19,6 +19,7 @@ def routes() -> list[ControllerRouterHandler]:
         enterprise_vehicles,
         navigation,
         regulator,
+        wall,
     )
 
     return [
@@ -31,6 +32,7 @@ def routes() -> list[ControllerRouterHandler]:
         *enterprise_uplink.routes(),
         *enterprise_audit.routes(),
         *regulator.routes(),
+        *wall.routes(),
         *admin.routes(),
         *navigation.routes(),
     ]

@@ -69,7 +69,10 @@ def _build() -> dict[str, tuple[NavItem, ...]]:
             NavItem("/portal/audit", "操作日志", enterprise_audit.AUDITORS),
             NavItem("/portal/account", "我的账户", everyone),
         ),
-        "regulator": (NavItem("/regulator", "辖区企业", frozenset({Role.REGULATOR}), exact=True),),
+        "regulator": (
+            NavItem("/regulator", "辖区企业", frozenset({Role.REGULATOR}), exact=True),
+            NavItem("/regulator/wall", "监管大屏", frozenset({Role.REGULATOR}), exact=True),
+        ),
         "admin": (
             NavItem("/admin", "运营总览", admin.ADMINS, exact=True),
             NavItem("/admin/tenants/new", "企业开户", admin.ADMINS, exact=True),

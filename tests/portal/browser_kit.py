@@ -238,3 +238,18 @@ def watch(context: Any) -> RawCodeScan:
 def scan_of(page: Any) -> RawCodeScan:
     """The raw-code scan of ``page``'s context (for a walk's downloads: ``scan_of(page).export(name, data)``)."""
     return _SCANS[id(page.context)]
+
+
+#: Screenshots that are test artefacts, not documentation (build/ is ignored by git).
+ARTEFACTS = ROOT / "build" / "test-artefacts"
+
+
+def artefact(page: Any, name: str) -> Path:
+    """A viewport screenshot into ``build/test-artefacts/NAME.png`` (the pages seen so far pass the raw-code scan)."""
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTEFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    scan = _SCANS.get(id(page.context))
+    if scan is not None:
+        scan.assert_clean()
+    return path
