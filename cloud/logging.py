@@ -160,7 +160,7 @@ class RequestContext:
                     )
 
 
-def bind_principal(request: Request[Any, Any, Any]) -> None:
+async def bind_principal(request: Request[Any, Any, Any]) -> None:
     """``before_request`` hook: the signed-in principal's tenant, user and role into the log context."""
     principal = getattr(request.state, "principal", None)
     if principal is None:
@@ -170,3 +170,11 @@ def bind_principal(request: Request[Any, Any, Any]) -> None:
         user_id=str(principal.user_id),
         role=str(principal.role),
     )
+
+
+def litestar_logging_config() -> Any:
+    """The app's ``logging_config``: Litestar's default (text), or None with JSON lines, so that Litestar's
+    logger propagates to the JSON handler instead of installing its own text handler on the root logger."""
+    from litestar.types import Empty  # noqa: PLC0415
+
+    return None if os.environ.get("ECOGATE_LOG_JSON") == "1" else Empty
