@@ -21,13 +21,25 @@ from typing import TypeAlias
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
-__all__ = ["Quantile", "Scrape", "delta", "histogram_quantile", "scrape", "scrape_registry", "total", "wait_for"]
+__all__ = [
+    "Quantile",
+    "Scrape",
+    "delta",
+    "histogram_quantile",
+    "labels_of",
+    "parse",
+    "scrape",
+    "scrape_registry",
+    "total",
+    "wait_for",
+]
 
 #: (sample name, sorted label pairs) → value.
 Scrape: TypeAlias = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def _parse(text: str) -> Scrape:
+def parse(text: str) -> Scrape:
+    """Samples of a text exposition (``/metrics`` body)."""
     out: Scrape = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -41,14 +53,14 @@ def scrape(url: str, *, token: str | None = None, timeout_s: float = 5.0) -> Scr
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(request, timeout=timeout_s) as answer:
-        return _parse(answer.read().decode("utf-8"))
+        return parse(answer.read().decode("utf-8"))
 
 
 def scrape_registry(registry: CollectorRegistry) -> Scrape:
     """The same for a registry of this process (an in-process agent)."""
     from prometheus_client import generate_latest  # noqa: PLC0415
 
-    return _parse(generate_latest(registry).decode("utf-8"))
+    return parse(generate_latest(registry).decode("utf-8"))
 
 
 def total(samples: Scrape, name: str, **labels: str) -> float:

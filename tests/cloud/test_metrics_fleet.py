@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from bench.metrics_scrape import Scrape, _parse, total
+from bench.metrics_scrape import Scrape, parse, total
 from cloud import metrics
 from cloud.uplink import platforms
 from tenants.context import Principal, Role
@@ -26,7 +26,7 @@ PROFILE = "transport_control"
 async def _scrape(client) -> Scrape:  # type: ignore[no-untyped-def]
     answer = await client.get("/metrics")
     assert answer.status_code == 200
-    return _parse(answer.text)
+    return parse(answer.text)
 
 
 async def test_uplink_backlog_checks_lag_and_disks_are_scraped(
