@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from agent.devices.barrier import HttpAnprBarrier, ModbusRelayBarrier
 from agent.devices.broadcast import Broadcast, Subscription
+from agent.devices.camera_barrier import DahuaItcBarrier, HikvisionIsapiBarrier, VzenithBarrier
 from agent.devices.digital_input import ModbusDigitalInput
 from agent.devices.health import HealthTracker
 from agent.devices.interfaces import Barrier, Device, DigitalInput, LedDisplay, Weighbridge
 from agent.devices.led import SerialLedDisplay, gate_screen
+from agent.devices.led_families import FamilyLedDisplay
+from agent.devices.notice import GateNotice, NoticeTemplates
 from agent.devices.registry import (
     BARRIERS,
     DIGITAL_INPUTS,
@@ -37,6 +40,7 @@ from agent.devices.types import (
     VehicleEvent,
     WeightReading,
 )
+from agent.devices.voice import EspeakVoice
 from agent.devices.weighbridge import SerialWeighbridge
 from agent.devices.weighing import PassWeighing, TripKind, TripWeighing, TripWeighingPairer, pick_stable_for_pass
 
@@ -49,13 +53,18 @@ __all__ = [
     "BarrierState",
     "BarrierStatus",
     "Broadcast",
+    "DahuaItcBarrier",
     "Device",
     "DeviceConfigError",
     "DeviceHealth",
     "DeviceRegistry",
     "DigitalInput",
+    "EspeakVoice",
+    "FamilyLedDisplay",
+    "GateNotice",
     "HealthLevel",
     "HealthTracker",
+    "HikvisionIsapiBarrier",
     "HttpAnprBarrier",
     "LedColour",
     "LedDisplay",
@@ -63,6 +72,7 @@ __all__ = [
     "LedScreen",
     "ModbusDigitalInput",
     "ModbusRelayBarrier",
+    "NoticeTemplates",
     "PassWeighing",
     "SerialLedDisplay",
     "SerialSettings",
@@ -75,6 +85,7 @@ __all__ = [
     "TripWeighing",
     "TripWeighingPairer",
     "VehicleEvent",
+    "VzenithBarrier",
     "Weighbridge",
     "WeightReading",
     "create_device",
