@@ -539,6 +539,10 @@ async def run(opts: Options, urls: Any, dsn: str, workdir: Path, label: str) -> 
         result["events_total"] = total
         result.update(await ledger_counts(dsn, agents))
         result["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
+        log_text = (workdir / "haproxy" / "haproxy.log").read_text(errors="replace")
+        result["balancer_down"] = [
+            line.split("Server cloud/", 1)[1][:2] for line in log_text.splitlines() if " is DOWN" in line
+        ]
     finally:
         stop_load.set()
         stop_agents.set()
@@ -644,6 +648,7 @@ def table(results: list[dict[str, Any]]) -> None:
         "replay_lag_p95_ms",
         "replay_lag_max_ms",
         "replica_xacts",
+        "balancer_down",
         "load_avg_before",
         "load_avg_after",
     ]
