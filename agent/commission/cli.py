@@ -43,6 +43,7 @@ from agent.commission.discover import (
     serial_candidates,
 )
 from agent.commission.toml_out import dumps
+from agent.devices.camera_barrier import VzenithBarrier
 from agent.devices.interfaces import Barrier, LedDisplay, Weighbridge
 from agent.devices.registry import BARRIERS, LED_DISPLAYS, WEIGHBRIDGES
 from agent.devices.types import BarrierState, LedColour, LedLine
@@ -246,6 +247,9 @@ class Commission:
             up = await barrier.wait_for(BarrierState.OPEN, 10.0)
             where = "道闸已抬起" if up.state is BarrierState.OPEN else f"指令已确认，道闸状态 {up.state.value}"
             self._result("抬杆", f"{where}（相机/继电器已确认）", ok=True)
+            if isinstance(barrier, VzenithBarrier) and barrier.close_io is None:
+                self._result("落杆", "未配置落杆输出（close_io），由道闸控制器自动落杆", ok=True)
+                return
             closed = await barrier.close()
             if closed.confirmed:
                 self._result("落杆", "指令已确认", ok=True)

@@ -157,3 +157,29 @@ async def test_commission_reports_an_unconfirmed_barrier(tmp_path: Path) -> None
     assert any(line.startswith("  [失败] 抬杆") for line in said)
     assert (tmp_path / "agent.toml.bak").exists()  # the file itself was rewritten, the old one kept
     assert "dahua_itc" in config.read_text(encoding="utf-8")
+
+
+async def test_commission_with_a_vzenith_camera_and_its_rs485_screen_left_alone(tmp_path: Path) -> None:
+    vz = VzenithCameraSimulator(travel_s=0.05)
+    await vz.start()
+    config = tmp_path / "agent.toml"
+    config.write_text(START.format(data=tmp_path / "data"), encoding="utf-8")
+    said: list[str] = []
+    from agent.commission import cli  # noqa: PLC0415
+
+    try:
+        argv = [str(config), "--segment", "127.0.0.1", "--ports", str(vz.port), "--out", str(tmp_path / "o.toml")]
+        code = await asyncio.to_thread(cli.main, argv, said.append)
+    finally:
+        await vz.stop()
+    assert code == 0, "\n".join(said)
+    assert "  [通过] 落杆：未配置落杆输出（close_io），由道闸控制器自动落杆" in said
+    assert any("该相机型号不提供抓图接口" in line for line in said)
+    saved = tomllib.loads((tmp_path / "o.toml").read_text(encoding="utf-8"))
+    assert saved["devices"]["barriers"][0] == {
+        "type": "vzenith_vz",
+        "name": "in-1-barrier",
+        "host": "127.0.0.1",
+        "port": vz.port,
+    }
+    assert saved["cameras"][0]["url"] == f"tcp://127.0.0.1:{vz.port}"
