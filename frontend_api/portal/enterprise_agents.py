@@ -29,7 +29,7 @@ from litestar.response import Redirect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.blobs import BlobStore
+from cloud.blobs import Blobs, from_state
 from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.domain import audit, lane_roi
@@ -58,8 +58,8 @@ def _not_found(request: Request[Any, Any, Any], principal: Principal) -> Respons
     return render(request, "enterprise/agents/not_found.html", status_code=404, principal=principal)
 
 
-def _blobs(request: Request[Any, Any, Any]) -> BlobStore:
-    return BlobStore(request.app.state.settings.blobs.root)
+def _blobs(request: Request[Any, Any, Any]) -> Blobs:
+    return from_state(request.app.state)
 
 
 def _cloud_url(request: Request[Any, Any, Any]) -> str:

@@ -32,7 +32,17 @@ from cloud.ledger import weighings
 from cloud.lib.problems import ProblemError
 from cloud.reports import exports, grading, ledgers, service
 from cloud.reports.periods import Period, china_today, months_back, parse_period
-from frontend_api.portal.toolkit import ENTERPRISE_ROLES, STALE, Me, csrf_ok, csrf_token, page_get, page_post, render
+from frontend_api.portal.toolkit import (
+    ENTERPRISE_ROLES,
+    STALE,
+    Me,
+    csrf_ok,
+    csrf_token,
+    page_get,
+    page_post,
+    read_form,
+    render,
+)
 from tenants.context import Principal, Role
 
 __all__ = ["ECHARTS_FILE", "routes"]
@@ -261,6 +271,16 @@ async def export_download(
             scope = await service.open_scope(session, principal, principal.tenant_id)
             rows = await exports.collect(session, scope, ledger, period, max_rows=exports.SYNC_MAX_ROWS[fmt])
     except ProblemError as exc:
+        if exc.code == "export_too_large":  # large: offer a background export (issue 19 item 6)
+            return render(
+                request,
+                "enterprise/reports/export_job.html",
+                principal=principal,
+                offer={"report": report, "month": month, "fmt": fmt, "title": ledger.title, "message": exc.detail},
+                may_export=principal.role in _EXPORTERS,
+                csrf=csrf_token(request),
+                job=None,
+            )
         return render(
             request,
             "enterprise/reports/forbidden.html",
@@ -277,6 +297,86 @@ async def export_download(
         content,
         media_type=exports.CONTENT_TYPES[fmt],
         headers={"Content-Disposition": f"attachment; filename=\"report.{fmt}\"; filename*=UTF-8''{quote(filename)}"},
+    )
+
+
+#: Who may start a background export (the JSON API's export roles within the enterprise).
+_EXPORTERS: Final = frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.INSTALLER})
+_EXPORT_DENIED: Final = "当前账号无权创建后台导出任务（仅企业管理员和环保管理员可以创建）"
+
+
+@page_post("/portal/reports/exports", roles=_EXPORTERS, denied=_EXPORT_DENIED)
+async def export_job_create(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
+    """Queue a background export of a month's ledger (any replica runs it, ADR 0031) and show its page."""
+    form = await read_form(request, "report", "month", "fmt")
+    if not csrf_ok(request, form):
+        return render(request, "enterprise/reports/forbidden.html", status_code=403, principal=principal, message=STALE)
+    ledger = ledgers.LEDGERS.get(form["report"])
+    period, _, error = _month_period(form["month"])
+    if ledger is None or form["fmt"] not in _FORMATS or error:
+        return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
+    database: Database = request.app.state.database
+    assert principal.tenant_id is not None
+    async with database.session(principal) as session, session.begin():
+        job = await exports.create_job(session, principal, principal.tenant_id, form["report"], form["fmt"], period)
+    log.info("portal.export_job_created", report=form["report"], fmt=form["fmt"], by=principal.login)
+    return Redirect(f"/portal/reports/exports/{job.id}", status_code=303)
+
+
+@page_get("/portal/reports/exports/{job_id:uuid}", roles=ENTERPRISE_ROLES)
+async def export_job_page(request: Request[Any, Any, Any], principal: Me, job_id: FromPath[uuid.UUID]) -> Response[Any]:
+    """A background export's progress (the page refreshes itself) and, when done, its download link."""
+    database: Database = request.app.state.database
+    assert principal.tenant_id is not None
+    try:
+        async with database.session(principal) as session, session.begin():
+            job = await exports.get_job(session, principal.tenant_id, job_id)
+    except ProblemError:
+        return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
+    params: dict[str, Any] = dict(job.params)
+    ledger = ledgers.LEDGERS.get(str(params.get("report")))
+    page = render(
+        request,
+        "enterprise/reports/export_job.html",
+        principal=principal,
+        offer=None,
+        job=job,
+        title=ledger.title if ledger else "报表",
+        fmt={"xlsx": "Excel", "csv": "CSV", "pdf": "PDF"}.get(str(params.get("format")), ""),
+        period=params.get("period") or {},
+    )
+    if job.status in {"queued", "running"}:
+        page.headers["Refresh"] = "2"  # the browser reloads the page until the job has finished
+    return page
+
+
+@page_get("/portal/reports/exports/{job_id:uuid}/file", roles=ENTERPRISE_ROLES)
+async def export_job_file(request: Request[Any, Any, Any], principal: Me, job_id: FromPath[uuid.UUID]) -> Response[Any]:
+    """The finished export's file, from the blob store (any replica serves it)."""
+    database: Database = request.app.state.database
+    assert principal.tenant_id is not None
+    try:
+        async with database.session(principal) as session, session.begin():
+            job = await exports.get_job(session, principal.tenant_id, job_id)
+        content = await exports.job_file(request.app.state.blobs, job)
+    except ProblemError as exc:
+        if exc.status == 404:
+            return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
+        return render(
+            request,
+            "enterprise/reports/forbidden.html",
+            status_code=exc.status,
+            principal=principal,
+            message=exc.detail,
+        )
+    filename = job.result_filename or "report"
+    suffix = filename.rsplit(".", 1)[-1]
+    return Response(
+        content,
+        media_type=job.result_content_type or "application/octet-stream",
+        headers={
+            "Content-Disposition": f"attachment; filename=\"report.{suffix}\"; filename*=UTF-8''{quote(filename)}"
+        },
     )
 
 
@@ -356,6 +456,9 @@ def routes() -> list[Any]:
         reports_page,
         ledger_page,
         export_download,
+        export_job_create,
+        export_job_page,
+        export_job_file,
         grading_page,
         indicator_records,
         static,

@@ -24,7 +24,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 from sqlalchemy import select
 
-from cloud.blobs import BlobStore
+from cloud.blobs import from_state
 from cloud.compliance import inventory, qr, reviews, vehicle_import
 from cloud.db import models as m
 from cloud.db.engine import Database
@@ -398,7 +398,7 @@ async def vehicle_upload(
             await documents.add_document(
                 session,
                 principal,
-                BlobStore(request.app.state.settings.blobs.root),
+                from_state(request.app.state),
                 vehicle_id,
                 kind,
                 documents.Upload(upload.filename or "", upload.content_type or "", content),

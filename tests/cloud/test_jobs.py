@@ -394,3 +394,57 @@ async def test_an_export_job_survives_the_kill_of_its_replica_on_the_s3_backend(
     finally:
         first.stop()
         second.stop()
+
+
+@pytest.mark.parametrize("settings", ["app_runner"], indirect=True)
+async def test_the_portal_offers_a_background_export_shows_progress_and_serves_the_file(
+    client: Any, make_ledger: Any, make_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19 item 6 on the pages: a month too large to download now becomes a job with a progress page."""
+    import re  # noqa: PLC0415
+
+    ledger = await make_ledger(seed=4, per_day=4)
+    monkeypatch.setitem(exports.SYNC_MAX_ROWS, "xlsx", 20)
+    viewer = await make_user(ledger.tenant_id, Role.VIEWER)
+    manager = await make_user(ledger.tenant_id, Role.MANAGER)
+    link = "/portal/reports/export/transport_passes?month=2026-09&fmt=xlsx"
+
+    signed = await client.post("/login", data={"login": viewer, "password": "Passw0rd!2024"}, follow_redirects=False)
+    assert signed.status_code == 303, signed.text
+    offer = await client.get(link)
+    assert offer.status_code == 200
+    assert "后台导出" in offer.text
+    assert "无权创建后台导出任务" in offer.text  # a viewer may not start one
+    await client.post("/logout", follow_redirects=False)
+    client.cookies.clear()
+
+    signed = await client.post("/login", data={"login": manager, "password": "Passw0rd!2024"}, follow_redirects=False)
+    assert signed.status_code == 303, signed.text
+    offer = await client.get(link)
+    assert 'id="export-job-start"' in offer.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', offer.text)
+    assert csrf is not None
+    form = {"csrf": csrf.group(1), "report": "transport_passes", "month": "2026-09", "fmt": "xlsx"}
+    created = await client.post("/portal/reports/exports", data=form, follow_redirects=False)
+    assert created.status_code == 303, created.text
+    page_url = created.headers["location"]
+    deadline = time.monotonic() + 120
+    while True:
+        page = await client.get(page_url)
+        assert page.status_code == 200
+        if "已完成" in page.text or "导出失败" in page.text:
+            break
+        assert page.headers.get("refresh") == "2"  # the page reloads itself while the job runs
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+    assert "已完成" in page.text, page.text
+    file = await client.get(f"{page_url}/file")
+    assert file.status_code == 200
+    assert "filename*=UTF-8''" in file.headers["content-disposition"]
+    rows = _xlsx_rows(file.content)
+    api = await client.get(
+        ledger.url("reports/ledgers/transport_passes"), params={**MONTH, "limit": 500}, headers=ledger.headers
+    )
+    assert len(rows) == api.json()["total"] > 20
+    forged = await client.post("/portal/reports/exports", data={**form, "csrf": "forged"}, follow_redirects=False)
+    assert forged.status_code == 403
