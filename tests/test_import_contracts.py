@@ -188,3 +188,29 @@ def test_frontend_api_cloud_db_imports_only_shrink() -> None:
     assert not new, f"frontend_api must call services, not cloud.db: {new}"
     clean = sorted(FRONTEND_API_CLOUD_DB_ALLOWLIST_ONLY_SHRINKS - importing)
     assert not clean, f"these files no longer import cloud.db: remove them from the allowlist: {clean}"
+
+
+# Billing never gates the ledger (issue 22, ADR 0033) ---------------------------------------------------------
+
+#: The ledger path: ingest, gate decisions, the ledger's writes, the regulator uplink.
+LEDGER_PATH = ("cloud/ledger", "cloud/hub", "cloud/uplink", "agent")
+
+
+def test_the_ledger_path_imports_no_billing() -> None:
+    """Nothing on the ledger path can consult billing: no ``cloud.billing``, no ``stripe``, lazily or not."""
+    bad = []
+    for folder in LEDGER_PATH:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            bad.extend(
+                f"{path.relative_to(ROOT)} imports {name}"
+                for name in sorted(_imported_modules(path))
+                if name in {"cloud.billing", "stripe"} or name.startswith(("cloud.billing.", "stripe."))
+            )
+            if "from cloud import billing" in path.read_text(encoding="utf-8"):
+                bad.append(f"{path.relative_to(ROOT)} imports cloud.billing")
+    assert not bad, "billing never gates the ledger (ADR 0033):\n" + "\n".join(bad)
+
+
+def test_the_billing_contract_scan_sees_an_import() -> None:
+    """The scan above is not blind: the billing API module's import of cloud.billing is found."""
+    assert "cloud.billing" in _imported_modules(ROOT / "frontend_api" / "api" / "billing.py")

@@ -1,0 +1,97 @@
+"""Issue 22: every gated management action is refused beyond the plan (402, Chinese, upgrade link) and in
+the restricted stage; the ledger, the csv/xlsx exports and the regulator uplink settings never are."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from cloud.billing import service
+from cloud.billing.entitlements import Action, EntitlementError, require
+from cloud.db.engine import Database
+from tenants.context import Principal, Role
+
+pytestmark = pytest.mark.anyio
+PLATFORM = {
+    "base_url": "http://127.0.0.1:9/platform",
+    "enterprise_code": "E0001",
+    "username": "u",
+    "password": "p",
+}
+
+
+def _refused(answer: Any, code: str = "plan_limit_reached") -> None:
+    assert answer.status_code == 402, answer.text
+    problem = answer.json()
+    assert problem["code"] == code
+    assert "/portal/billing" in problem["detail"]
+    assert answer.headers["link"] == '</portal/billing>; rel="payment"'
+    assert not any("a" <= ch <= "z" for ch in problem["title"]), problem["title"]  # a Chinese title
+
+
+async def _export(client: AsyncTestClient[Litestar], headers: dict[str, str], tenant_id: uuid.UUID, fmt: str) -> Any:
+    return await client.post(
+        f"/api/v1/enterprises/{tenant_id}/reports/exports",
+        json={"report": "transport_passes", "format": fmt, "period": "day", "date": "2026-12-01"},
+        headers=headers,
+    )
+
+
+async def test_each_gated_action_stops_at_the_plan_and_when_restricted(
+    client, make_tenant, login_as, database: Database
+) -> None:
+    tenant = await make_tenant(region_code="330106")
+    headers = await login_as(tenant.admin_login)
+    # 标准版 in trial: 1 site, 2 lanes, 1 agent, csv/xlsx, 1 regulator profile.
+    site = await client.post("/api/v1/sites", json={"name": "一厂"}, headers=headers)
+    assert site.status_code == 201, site.text
+    _refused(await client.post("/api/v1/sites", json={"name": "二厂"}, headers=headers))
+    site_id = site.json()["id"]
+    gate = await client.post(f"/api/v1/sites/{site_id}/gates", json={"code": "G1", "name": "东门"}, headers=headers)
+    assert gate.status_code == 201, gate.text
+    lanes = f"/api/v1/gates/{gate.json()['id']}/lanes"
+    for code, direction in (("L1", "in"), ("L2", "out")):
+        answer = await client.post(lanes, json={"code": code, "name": code, "direction": direction}, headers=headers)
+        assert answer.status_code == 201, answer.text
+    _refused(await client.post(lanes, json={"code": "L3", "name": "L3", "direction": "in"}, headers=headers))
+    codes = "/api/v1/agents/enrollment-codes"
+    first = await client.post(codes, json={"site_id": site_id, "name": "1号岗亭"}, headers=headers)
+    assert first.status_code == 201, first.text
+    _refused(await client.post(codes, json={"site_id": site_id, "name": "2号岗亭"}, headers=headers))
+    _refused(await _export(client, headers, tenant.tenant_id, "pdf"))
+    for fmt in ("csv", "xlsx"):
+        assert (await _export(client, headers, tenant.tenant_id, fmt)).status_code == 202
+    platform = await client.put("/api/v1/uplink/platform", json=PLATFORM, headers=headers)
+    assert platform.status_code == 200, platform.text
+    other = {**PLATFORM, "profile": "tianjin"}
+    assert (await client.put("/api/v1/uplink/platform", json=other, headers=headers)).status_code == 200
+    actor = Principal(user_id=uuid.UUID(int=9), role=Role.TENANT_ADMIN, tenant_id=tenant.tenant_id, login="t")
+    async with database.session(actor) as session, session.begin():
+        await require(session, actor, Action.REGULATOR_PROFILE, profile="tianjin", adds_profile=True)  # held
+        with pytest.raises(EntitlementError) as refused:
+            await require(session, actor, Action.REGULATOR_PROFILE, profile="hengshui", adds_profile=True)
+    assert refused.value.status == 402
+
+    # The trial ends unpaid; weeks later the account is restricted.
+    async with database.session(actor) as session, session.begin():
+        trial_ends = (await service.summary(session, actor)).account.trial_ends_at
+    await service.sweep(database, trial_ends + dt.timedelta(days=40))
+    billing = (await client.get("/api/v1/billing", headers=headers)).json()
+    assert billing["stage"] == "restricted", billing
+    _refused(await client.post("/api/v1/sites", json={"name": "二厂"}, headers=headers), "billing_restricted")
+    lane = {"code": "L9", "name": "L9", "direction": "in"}
+    _refused(await client.post(lanes, json=lane, headers=headers), "billing_restricted")
+    _refused(
+        await client.post(codes, json={"site_id": site_id, "name": "3号岗亭"}, headers=headers), "billing_restricted"
+    )
+    _refused(await _export(client, headers, tenant.tenant_id, "pdf"), "billing_restricted")
+    # Never gated: the tenant's own ledger and its csv/xlsx exports, the regulator platform settings.
+    for fmt in ("csv", "xlsx"):
+        assert (await _export(client, headers, tenant.tenant_id, fmt)).status_code == 202
+    assert (await client.get("/api/v1/passes", headers=headers)).status_code == 200
+    assert (await client.put("/api/v1/uplink/platform", json=PLATFORM, headers=headers)).status_code == 200
