@@ -34,6 +34,7 @@ fx_app = _cloud.fx_app
 fx_client = _cloud.fx_client
 fx_make_tenant = _cloud.fx_make_tenant
 fx_make_user = _cloud.fx_make_user
+fx_make_staff = _cloud.fx_make_staff
 fx_login_as = _cloud.fx_login_as
 fx_cloud_process = _sync.fx_cloud_process
 fx_make_site = _sync.fx_make_site

@@ -7,12 +7,15 @@ terminals → the agent's outbox and late weighings → a websocket to a cloud p
 ledger (cloud/ledger) in PostgreSQL under RLS → the in-process JSON API (remote release, correction,
 the transport-ledger export parsed with openpyxl) → the uplink worker → the regulator simulator.
 
-The day: registered trucks A and B enter on camera and are weighed on the deck behind the barrier; an
-unregistered truck C and a blacklisted truck D are refused; a person releases C from the portal with
-the plate typed, and C drives over the deck; B's fleet changes in the registry (a new version) before
-it leaves; A and B leave over the scale (gross/tare/net per trip); a person corrects A's entry cargo.
-
-Not covered here (see the ledger's report): an emergency-level change, the PDF export, the grading API.
+The day: a platform admin declares an orange alert for the plant's district before the gate opens
+(the agent applies it from the cloud); registered trucks A and B enter on camera and are weighed on the
+deck behind the barrier; an unregistered truck C and a blacklisted truck D are refused; a registered
+国四 diesel truck E is refused for the orange alert; the alert is lifted (the response records say
+when); a person releases C from the portal with the plate typed, and C drives over the deck; B's fleet
+changes in the registry (a new version) before it leaves; A and B leave over the scale
+(gross/tare/net per trip); a person corrects A's entry cargo. Then the transport ledger in Excel and
+PDF (thumbnails, not hashes), the regulator simulator's records, and the reports and grading API
+(运输量 and 清洁运输比例 from the net weights) are compared with the table below.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 import openpyxl
+import pypdf
 import pytest
 from sqlalchemy import select
 
@@ -54,7 +58,9 @@ from tenants.context import Principal, Role
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 CN = ZoneInfo("Asia/Shanghai")
-A, B, C, D = "鄂A1B234", "鄂AD5678", "鄂AF8261", "鄂A7M416"
+A, B, C, D, E = "鄂A1B234", "鄂AD5678", "鄂AF8261", "鄂A7M416", "鄂A5K930"
+#: The plant's district: no other test declares an alert for it (alerts are region-wide; this one is lifted).
+DISTRICT = "420116"
 
 
 def _vin(serial: str) -> str:
@@ -105,6 +111,19 @@ REGISTRY: dict[str, dict[str, Any]] = {
         "rated_load_kg": 17000,
     },
 }
+REGISTRY[E] = {
+    **REGISTRY[B],
+    "plate": E,
+    "vin": _vin("F24680"),
+    "brand_model": "陕汽牌SX4250NT324",
+    "register_date": dt.date(2014, 7, 2),
+    "engine_model": "WP10.336N",
+    "engine_maker": "潍柴动力股份有限公司",
+    "engine_no": "W4021337",
+    "emission_stage": "4",  # 国四 diesel heavy goods vehicle: refused while the orange alert is in force
+    "env_list_no": "CN4HDFJ0000G4A000789",
+    "fleet_name": "老张货运",
+}
 B_V2 = {**REGISTRY[B], "fleet_name": "新宏运物流"}
 
 #: The expected ledger: (plate, direction, decision, trigger, registry version or None, weight kg, trip net kg).
@@ -113,6 +132,7 @@ EXPECTED: list[tuple[str, str, str, str, dict[str, Any] | None, int | None, int 
     (B, "in", "allow", "auto", REGISTRY[B], 25_000, None),
     (C, "in", "refuse", "auto", None, None, None),
     (D, "in", "refuse", "auto", None, None, None),
+    (E, "in", "refuse", "auto", REGISTRY[E], None, None),  # the orange alert (REGULATION.md §4.4)
     (C, "in", "allow", "manual_release", None, 18_500, None),  # released, it drives over the deck
     (A, "out", "allow", "auto", REGISTRY[A], 12_000, 20_000),
     (B, "out", "allow", "auto", B_V2, 10_000, 15_000),
@@ -187,10 +207,12 @@ async def test_a_plants_morning_is_recorded_truly_everywhere(  # noqa: PLR0912 -
     client: Any,
     login_as: Any,
     make_user: Any,
+    make_staff: Any,
+    settings: Any,
     regsim: Any,
     tmp_path: Path,
 ) -> None:
-    tenant = await make_tenant("420102")
+    tenant = await make_tenant(DISTRICT)
     site = await make_site(tenant.tenant_id)
     maker = Principal(user_id=uuid.uuid4(), role=Role.TENANT_ADMIN, tenant_id=tenant.tenant_id, login="maker")
     checker = Principal(user_id=uuid.uuid4(), role=Role.TENANT_ADMIN, tenant_id=tenant.tenant_id, login="checker")
@@ -220,7 +242,7 @@ async def test_a_plants_morning_is_recorded_truly_everywhere(  # noqa: PLR0912 -
     await relay.start()
     await scale.start()
     video = tmp_path / "east-in.avi"
-    trucks = [PlateSpec(parse_plate(p).number, parse_plate(p).kind, PlateColour.YELLOW) for p in (A, B, C, D)]
+    trucks = [PlateSpec(parse_plate(p).number, parse_plate(p).kind, PlateColour.YELLOW) for p in (A, B, C, D, E)]
     write_lane_video(video, trucks, fps=10.0, seconds_per_vehicle=3.0, gap_s=2.0, seed=3, tail_s=60.0)
     seed = tmp_path / "registry.json"
     seed.write_bytes(msgspec.json.encode(exported))
@@ -276,7 +298,28 @@ async def test_a_plants_morning_is_recorded_truly_everywhere(  # noqa: PLR0912 -
             "cloud": {"heartbeat_s": 1.0},
         }
     )
+    # One blob store for the cloud process (the hub stores the photos) and the in-process API (the exports
+    # embed them), as replicas share one store in production.
+    settings.blobs.root.mkdir(parents=True, exist_ok=True)
+    cloud_process.blob_root = settings.blobs.root
+    cloud_process.env["ECOGATE_BLOB_ROOT"] = str(settings.blobs.root)
     await asyncio.to_thread(cloud_process.start)
+    # The morning's alert, declared by the platform admin through the API before the gate opens: the
+    # agent gets the level in force with the cloud's state when it connects.
+    staff = await login_as(await make_staff("platform_admin"))
+    declared = await client.post(
+        "/api/v1/admin/region-alerts",
+        json={
+            "region_code": DISTRICT,
+            "level": "orange",
+            "ends_at": (dt.datetime.now(dt.UTC) + dt.timedelta(hours=6)).isoformat(),
+            "reason": "武汉市重污染天气橙色预警（测试）",
+        },
+        headers=staff,
+    )
+    assert declared.status_code == 201, declared.text
+    alert_id = declared.json()["alert"]["id"]
+    lifted = False
     agent = Agent(cfg)
     task = asyncio.create_task(agent.run(install_signals=False))
 
@@ -292,8 +335,15 @@ async def test_a_plants_morning_is_recorded_truly_everywhere(  # noqa: PLR0912 -
         await _weigh(scale, 32_000)
         await until(lambda: relay.opens >= 2, 60, "B's barrier")
         await _weigh(scale, 25_000)
-        await until(lambda: len(outbox_plates("in")) >= 4, 60, "the four camera passes")
-        assert outbox_plates("in") == [(A, "allow"), (B, "allow"), (C, "refuse"), (D, "refuse")]
+        await until(lambda: len(outbox_plates("in")) >= 5, 60, "the five camera passes")
+        assert outbox_plates("in") == [(A, "allow"), (B, "allow"), (C, "refuse"), (D, "refuse"), (E, "refuse")]
+
+        # The alert is lifted early (an alert change): the response records say when.
+        cancelled = await client.post(
+            f"/api/v1/admin/region-alerts/{alert_id}/cancel", json={"reason": "空气质量好转，提前解除"}, headers=staff
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        lifted = True
 
         # A person releases C from the portal, typing its plate.
         headers = await login_as(tenant.admin_login)
@@ -328,6 +378,10 @@ async def test_a_plants_morning_is_recorded_truly_everywhere(  # noqa: PLR0912 -
 
         await until(stored, 90, "every pass and weighing in the cloud")
     finally:
+        if not lifted:  # never leave a region alert behind in the worker's database
+            await client.post(
+                f"/api/v1/admin/region-alerts/{alert_id}/cancel", json={"reason": "测试结束"}, headers=staff
+            )
         agent.supervisor.request_stop()
         await asyncio.wait_for(task, 20)
         await scale.stop()
@@ -363,7 +417,10 @@ async def test_a_plants_morning_is_recorded_truly_everywhere(  # noqa: PLR0912 -
         if decision == "refuse":
             assert row.reason_codes, where
     assert "blacklisted" in rows[3].reason_codes
-    release = rows[4]
+    assert "emergency_heavy_stage" in rows[4].reason_codes, rows[4].reason_codes
+    # E's pass names the level it applied (A may pass before the agent's first connection brings the alert).
+    assert rows[4].emergency_level == "orange"
+    release = rows[5]
     assert (release.operator, release.operator_name) == (tenant.admin_login, "企业管理员")
     assert (release.manual_reason, release.release_channel, release.plate_source) == (
         "来访车辆，核实后放行",
@@ -419,6 +476,51 @@ async def test_a_plants_morning_is_recorded_truly_everywhere(  # noqa: PLR0912 -
         if net is not None:
             assert Decimal(str(line["运输量(吨)"])) == Decimal(net) / 1000, (plate, line)
     assert exported_rows[0]["运输货物名称"] == "煤炭"  # the correction is in force
+    # Photos are thumbnails in the sheet, never a hash (the camera passes carry scene and plate photos).
+    book = openpyxl.load_workbook(io.BytesIO(export.content))
+    assert len(book.worksheets[0]._images) >= 2
+    assert not any(len(str(v)) == 64 and all(c in "0123456789abcdef" for c in str(v)) for r in table for v in r if v)
+
+    # --- The same ledger as PDF (pypdf): every registered truck's VIN, the plates, thumbnails --------
+    pdf = await client.get(
+        f"/api/v1/enterprises/{tenant.tenant_id}/reports/ledgers/transport_passes/export",
+        params={"format": "pdf", "period": "day", "date": today},
+        headers=headers,
+    )
+    assert pdf.status_code == 200, pdf.text
+    reader = pypdf.PdfReader(io.BytesIO(pdf.content))
+    pdf_text = "".join(page.extract_text() or "" for page in reader.pages).replace(" ", "").replace("\n", "")
+    for plate in (A, B, C, D, E):
+        assert plate in pdf_text, plate
+    for plate in (A, B, E):
+        assert REGISTRY[plate]["vin"] in pdf_text, plate
+    assert sum(len(page.images) for page in reader.pages) >= 2
+
+    # --- The alert change, as the enterprise sees it ----------------------------------------------
+    status = await client.get("/api/v1/compliance/emergency", headers=headers)
+    assert status.status_code == 200, status.text
+    assert status.json()["level"] == "none"  # lifted
+    events = {(r["event"], r["level"]) for r in status.json()["responses"]["items"]}
+    assert {("declared", "orange"), ("cancelled", "orange")} <= events, events
+
+    # --- Reports and grading: 运输量 and 清洁运输比例 from the trips' net weights ---------------------
+    day = {"period": "day", "date": today}
+    clean = await client.get(
+        f"/api/v1/enterprises/{tenant.tenant_id}/reports/clean-transport", params=day, headers=headers
+    )
+    assert clean.status_code == 200, clean.text
+    ratio = clean.json()["clean_transport"]
+    # A and B: 国六 diesel, net 20 t + 15 t; C (released, unregistered) has no trip net; D and E refused.
+    assert Decimal(str(ratio["road_tonnage_t"])) == Decimal(35), ratio
+    assert Decimal(str(ratio["total_tonnage_t"])) == Decimal(35), ratio
+    grading = await client.get(f"/api/v1/enterprises/{tenant.tenant_id}/reports/grading", params=day, headers=headers)
+    assert grading.status_code == 200, grading.text
+    indicator = next(i for i in grading.json()["indicators"] if i["code"] == "clean_transport_ratio")
+    assert str(indicator["value"]) == str(ratio["ratio_by_tonnage"]), (indicator, ratio)
+    assert Decimal(str(indicator["denominator"])) == Decimal(35), indicator
+    stats = await client.get(f"/api/v1/enterprises/{tenant.tenant_id}/reports/statistics", params=day, headers=headers)
+    assert stats.status_code == 200, stats.text
+    assert "emergency_heavy_stage" in json.dumps(stats.json(), ensure_ascii=False)  # E's refusal is counted
 
     # --- The regulator simulator's records ---------------------------------------------------------
     sender = UplinkWorker(database, BlobStore(cloud_process.blob_root), batch=20, concurrency=2)
