@@ -112,3 +112,38 @@ async def test_demo_lane_switches_to_a_push_family(tmp_path: Path, family: str) 
     assert decided[KNOWN] is Decision.ALLOW
     assert decided[UNKNOWN] is Decision.REFUSE
     assert all(e.evidence.snapshots for e in events)
+
+
+def test_the_demo_agent_config_survives_the_switch(tmp_path: Path) -> None:
+    """The demo's own agent.toml (infra/demo_agent.write_config: booth guards, cloud, two lanes) round-trips
+    through the rewrite; only the inbound camera and its lane change."""
+    import tomllib  # noqa: PLC0415
+
+    from infra.demo_agent import AgentSetup, BoothSetup, LaneSetup, write_config  # noqa: PLC0415
+
+    setup = AgentSetup("a1", "s1", "l-in", "东门入口", "token", "l-out", "东门出口")
+    ports = {"barrier": "/dev/pts/90", "led": "/dev/pts/91", "weighbridge": "/dev/pts/92"}
+    path = write_config(
+        tmp_path / "agent.toml",
+        setup,
+        data_dir=tmp_path / "data",
+        camera_url="http://127.0.0.1:9/video.mjpg",
+        ports=ports,
+        registry_seed=tmp_path / "seed.json",
+        cloud_url="ws://127.0.0.1:8000/agent/ws",
+        exit_lane=LaneSetup("east-out", "l-out", "东门出口", "out", "http://127.0.0.1:10/video.mjpg", ports),
+        booth=BoothSetup(port=8080, guard_name="王师傅", guard_account="g1", pin_hash="$argon2id$v=19$x"),
+    )
+    before = tomllib.loads(path.read_text(encoding="utf-8"))
+    switch_lane_to_push(path, camera_id="cam-east", family="vzenith-vz", push_port=9123)
+    after = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert after["cameras"][0] == {**before["cameras"][0], "push_format": "vzenith-vz"}
+    assert after["lanes"][0] == {
+        **before["lanes"][0],
+        "source": {"type": "camera_push", "push_host": "127.0.0.1", "push_port": 9123},
+    }
+    for key in ("agent", "site", "booth", "policy", "evidence", "cloud", "devices", "registry_seed"):
+        assert after[key] == before[key]
+    assert after["lanes"][1] == before["lanes"][1]
+    assert after["cameras"][1] == before["cameras"][1]
+    assert load_config(path).lanes[0].source.push_port == 9123
