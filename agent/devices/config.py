@@ -202,6 +202,17 @@ class ToledoConfig(_WeighbridgeConfig, frozen=True, tag="toledo"):
     """Whether the indicator appends the checksum byte."""
 
 
+class VoiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``voice``: the agent box's own speaker (eSpeak NG, offline)."""
+
+    voice: Annotated[str, msgspec.Meta(pattern=r"^[a-z-]{2,12}$")] = "cmn"
+    """eSpeak NG voice (``cmn`` Mandarin)."""
+    words_per_minute: Annotated[int, msgspec.Meta(ge=80, le=400)] = 150
+    """Speaking rate."""
+    player: tuple[str, ...] | None = ("aplay", "-q")
+    """Command that plays the WAV file (None: synthesise only)."""
+
+
 class SerialLedConfig(DeviceConfig, frozen=True, tag="serial_led"):
     """``type = "serial_led"``: EG-LED/1 screen."""
 
@@ -219,17 +230,10 @@ class SerialLedConfig(DeviceConfig, frozen=True, tag="serial_led"):
     """Answer timeout."""
     keepalive_s: Seconds = 5.0
     """Ping interval that keeps the health current."""
-
-
-class VoiceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """``voice``: the agent box's own speaker (eSpeak NG, offline)."""
-
-    voice: Annotated[str, msgspec.Meta(pattern=r"^[a-z-]{2,12}$")] = "cmn"
-    """eSpeak NG voice (``cmn`` Mandarin)."""
-    words_per_minute: Annotated[int, msgspec.Meta(ge=80, le=400)] = 150
-    """Speaking rate."""
-    player: tuple[str, ...] | None = ("aplay", "-q")
-    """Command that plays the WAV file (None: synthesise only)."""
+    templates: NoticeTemplates | None = None
+    """Wording of the pass screen and the voice prompt (None: the lane's own lines)."""
+    voice: VoiceConfig | None = None
+    """Speak the prompt on the agent box's speaker (needs ``templates``; EG-LED/1 has no voice of its own)."""
 
 
 class _FamilyLedConfig(DeviceConfig, frozen=True, kw_only=True):

@@ -20,15 +20,18 @@ get ``N`` (``CS``) when their address is readable, otherwise silence.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Literal
 
 import structlog
 
 from agent.devices.health import HealthTracker
+from agent.devices.notice import GateNotice, NoticeTemplates
 from agent.devices.serial_link import LinkError, SerialLink, SerialSettings
 from agent.devices.tasks import cancel_and_wait
 from agent.devices.types import DeviceHealth, LedColour, LedLine, LedScreen
+from agent.devices.voice import EspeakVoice
 
 _log = structlog.get_logger("agent.devices.led")
 
@@ -161,9 +164,15 @@ class SerialLedDisplay:
         max_line_bytes: int = 64,
         timeout_s: float = 0.5,
         keepalive_s: float = 5.0,
+        templates: NoticeTemplates | None = None,
+        voice: EspeakVoice | None = None,
     ) -> None:
         self.name = name
         self.url = url
+        #: Issue 23: re-word the lane's pass screen (and speak it on ``voice``); None = lines as given.
+        self.templates = templates
+        self.voice = voice
+        self._speaking: set[asyncio.Task[bool]] = set()
         self.address = address
         self.encoding: LedEncoding = encoding
         self.max_lines = max_lines
@@ -195,18 +204,41 @@ class SerialLedDisplay:
         """Stop pinging and close the port."""
         task, self._task = self._task, None
         await cancel_and_wait(task)
+        if self._speaking:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.gather(*self._speaking, return_exceptions=True), 5.0)
         await self._link.shutdown()
         self._health.stopped()
 
     async def show(self, screen: LedScreen | list[LedLine]) -> bool:
-        """Show up to ``max_lines`` lines; True when the screen accepted them."""
+        """Show up to ``max_lines`` lines; True when the screen accepted them.
+
+        With ``templates``, the lane's pass screen is re-worded and spoken (:meth:`announce`)."""
         if not isinstance(screen, LedScreen):
             screen = LedScreen(tuple(screen))
+        notice = GateNotice.from_lane_screen(screen) if self.templates is not None else None
+        if notice is not None:
+            return await self.announce(notice)
         screen = LedScreen(screen.lines[: self.max_lines])
         payload = encode_screen(screen, self.encoding, self.max_line_bytes)
         ok = await self._transact(LedFrame(self.address, "S", payload))
         if ok:
             self.last_shown = screen
+        return ok
+
+    async def announce(self, notice: GateNotice) -> bool:
+        """Show ``notice`` with the templates (HJ 1321 defaults when none are set); speak it on ``voice``."""
+        templates = self.templates or NoticeTemplates()
+        screen = LedScreen(templates.screen(notice).lines[: self.max_lines])
+        ok = await self._transact(
+            LedFrame(self.address, "S", encode_screen(screen, self.encoding, self.max_line_bytes))
+        )
+        if ok:
+            self.last_shown = screen
+        if self.voice is not None:
+            task = asyncio.create_task(self.voice.say(templates.speech(notice)), name=f"voice-{self.name}")
+            self._speaking.add(task)
+            task.add_done_callback(self._speaking.discard)
         return ok
 
     async def clear(self) -> bool:

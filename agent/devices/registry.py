@@ -229,6 +229,8 @@ def _serial_led(cfg: SerialLedConfig) -> LedDisplay:
         max_lines=cfg.max_lines,
         timeout_s=cfg.timeout_s,
         keepalive_s=cfg.keepalive_s,
+        templates=cfg.templates,
+        voice=_voice(cfg.voice, cfg.name),
     )
 
 

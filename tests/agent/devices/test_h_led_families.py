@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.devices import led_protocols as lp
+from agent.devices.led import SerialLedDisplay
 from agent.devices.led_families import FamilyLedDisplay, VzRs485Transport
 from agent.devices.notice import LANE_ALLOWED, LANE_REFUSED, GateNotice, NoticeTemplates
 from agent.devices.registry import LED_DISPLAYS, DeviceConfigError
@@ -186,6 +187,35 @@ async def test_lane_screen_is_also_spoken_on_the_agent_speaker(pty_factory: Endp
         assert led.voice.last_text == "鄂 A 幺 二 三 四 五，国六，禁止通行"
         assert led.voice.last_wav is not None
         assert led.voice.last_wav.stat().st_size > 10_000
+    finally:
+        await led.stop()
+        await sim.stop()
+
+
+@pytest.mark.anyio
+async def test_eg_led_screen_takes_the_templates_too(pty_factory: EndpointFactory) -> None:
+    from agent.devices.sim.led import LedDisplaySimulator  # noqa: PLC0415
+
+    sim = LedDisplaySimulator(pty_factory("led"))
+    await sim.start()
+    led = LED_DISPLAYS.create(
+        {
+            "type": "serial_led",
+            "name": "led",
+            "port": sim.url,
+            "templates": {"lines": ["{plate} {verdict}", "{control}"], "refused": "请勿通行"},
+            "voice": {"player": []},
+        }
+    )
+    try:
+        assert await led.show(_lane_screen("鄂A54321", "国四", allowed=False))
+        assert sim.current.texts == ("鄂A54321 请勿通行", "无管控")
+        assert await led.show([LedLine("系统维护中")])
+        assert sim.history[-1].texts == ("系统维护中",)
+        await led.stop()
+        assert isinstance(led, SerialLedDisplay)
+        assert led.voice is not None
+        assert led.voice.last_text == "鄂 A 五 四 三 二 幺，国四，请勿通行"
     finally:
         await led.stop()
         await sim.stop()
