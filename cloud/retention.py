@@ -17,10 +17,16 @@ Periods are calendar months in 北京时间 (a pass of 2024-12-07 08:00 CST is p
 24 months). ``ecogate retention run [--now …] [--dry-run]`` runs it for every tenant; the filesystem blob
 store has no storage classes, so moving media to a colder class past the hot period is the object store's
 lifecycle rule (terraform/modules/storage) until the S3 backend lands (issue 20).
+
+Storage classes (issue 20): after the purge, media of passes older than the hot period (``HOT_MONTHS``, 3 by
+default; ``ECOGATE_BLOB_HOT_MONTHS``) move to the blob store's cold class (``cloud.blobs``: S3 ``STANDARD_IA``
+or ``GLACIER_IR``, OSS ``IA``; the filesystem store's ``cold/`` tier), each object recorded in
+``retention_move`` and the run audited (``retention.moved_cold``); the bytes stay readable at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
@@ -57,6 +63,10 @@ log = structlog.get_logger(__name__)
 
 PHOTO_FLOOR_MONTHS: Final = 24
 VIDEO_FLOOR_MONTHS: Final = 12
+#: Media of passes older than this many months move to the blob store's cold class (``ECOGATE_BLOB_HOT_MONTHS``).
+HOT_MONTHS: Final = 3
+#: Objects moved per tenant and run at most (a first run on a large tenant continues the next day).
+MAX_MOVES: Final = 20_000
 _SHANGHAI: Final = ZoneInfo("Asia/Shanghai")
 _RETENTION_USER: Final = uuid.UUID(int=0x5E7E)
 
@@ -106,6 +116,12 @@ ORDER BY r.sha, r.pass_id
 )
 
 
+_NOT_MOVED = " AND x.sha NOT IN (SELECT sha256 FROM retention_move WHERE storage_class = :class)"
+# The purge's object queries at the hot cutoff, less what is already in the cold class (constants only).
+_MOVE_PHOTOS = text(f"SELECT x.* FROM ({_PHOTOS.text}) x WHERE true{_NOT_MOVED} LIMIT :limit")  # noqa: S608
+_MOVE_VIDEOS = text(f"SELECT x.* FROM ({_VIDEOS.text}) x WHERE true{_NOT_MOVED} LIMIT :limit")  # noqa: S608
+
+
 class RetentionError(ValueError):
     """A setting below the legal floor (Chinese message for people)."""
 
@@ -124,6 +140,10 @@ class TenantRun:
     files_deleted: int = 0
     files_shared: int = 0
     digests: list[str] = field(default_factory=list)
+    #: Objects moved to the cold storage class past the hot period (``retention_move``), and their bytes.
+    hot_cutoff: dt.datetime | None = None
+    moved: int = 0
+    bytes_moved: int = 0
 
 
 def months_before(now: dt.datetime, months: int) -> dt.datetime:
@@ -195,6 +215,78 @@ async def set_hold(
 
 
 async def run_tenant(
+    database: Database,
+    blobs: Blobs,
+    tenant_id: uuid.UUID,
+    now: dt.datetime,
+    *,
+    dry_run: bool = False,
+    hot_months: int = HOT_MONTHS,
+) -> TenantRun:
+    """Purge one tenant's expired media, then move media past the hot period to the cold class (module docstring)."""
+    result = await _purge_tenant(database, blobs, tenant_id, now, dry_run=dry_run)
+    if not result.held:
+        await _move_tenant(database, blobs, result, now, hot_months, dry_run=dry_run)
+    return result
+
+
+async def _move_tenant(
+    database: Database, blobs: Blobs, result: TenantRun, now: dt.datetime, hot_months: int, *, dry_run: bool
+) -> None:
+    """Move photos and clips of passes older than the hot period to ``blobs.cold_class`` (bytes, then records).
+
+    The objects are those the purge query would take at the hot cutoff (nothing a younger pass or a vehicle
+    document names, nothing purged) and not yet moved to that class; at most ``MAX_MOVES`` per run. The bytes
+    move first (idempotent: an object already in the class stays), then each gets a ``retention_move`` row and
+    the run one audit entry: a crash in between only repeats a no-op move the next day.
+    """
+    tenant_id, principal, cold = result.tenant_id, _principal(result.tenant_id), blobs.cold_class
+    result.hot_cutoff = months_before(now, hot_months)
+    params = {"cutoff": result.hot_cutoff, "class": cold, "limit": MAX_MOVES}
+    async with database.session(principal) as session, session.begin():
+        plan = [("photo", *row) for row in (await session.execute(_MOVE_PHOTOS, params)).all()]
+        plan += [("video", *row) for row in (await session.execute(_MOVE_VIDEOS, params)).all()]
+    purged = set(result.digests)  # a dry run's purge plan is not recorded: leave its objects out here
+    plan = [item for item in plan if item[1] not in purged]
+    if dry_run or not plan:
+        result.moved, result.bytes_moved = len(plan), sum(int(size) for *_, size in plan)
+        return
+    moved: list[tuple[str, str, uuid.UUID | None, int]] = []
+    for kind, sha, pass_id, size in plan[:MAX_MOVES]:
+        try:
+            await asyncio.to_thread(blobs.set_storage_class, sha, cold)
+        except FileNotFoundError:
+            log.warning("retention.move_missing", tenant_id=str(tenant_id), sha256=sha)
+            continue
+        moved.append((kind, sha, pass_id, int(size)))
+    if not moved:
+        return
+    result.moved, result.bytes_moved = len(moved), sum(size for *_, size in moved)
+    async with database.session(principal) as session, session.begin():
+        for kind, sha, pass_id, size in moved:
+            session.add(
+                m.RetentionMove(
+                    id=new_id(),
+                    tenant_id=tenant_id,
+                    sha256=sha,
+                    kind=kind,
+                    pass_event_id=pass_id,
+                    storage_class=cold,
+                    size_bytes=size,
+                    cutoff=result.hot_cutoff,
+                )
+            )
+        detail = {
+            "objects": result.moved,
+            "bytes": result.bytes_moved,
+            "storage_class": cold,
+            "hot_cutoff": result.hot_cutoff.isoformat(),
+        }
+        audit.record(session, principal, "retention.moved_cold", "tenant", tenant_id, detail, tenant_id=tenant_id)
+    log.info("retention.moved_cold", tenant_id=str(tenant_id), objects=result.moved, storage_class=cold)
+
+
+async def _purge_tenant(
     database: Database, blobs: Blobs, tenant_id: uuid.UUID, now: dt.datetime, *, dry_run: bool = False
 ) -> TenantRun:
     """Purge one tenant's expired media (module docstring); records first, bytes after the commit."""
@@ -267,14 +359,16 @@ async def run_tenant(
     return result
 
 
-async def run_all(database: Database, blobs: Blobs, now: dt.datetime, *, dry_run: bool = False) -> list[TenantRun]:
+async def run_all(
+    database: Database, blobs: Blobs, now: dt.datetime, *, dry_run: bool = False, hot_months: int = HOT_MONTHS
+) -> list[TenantRun]:
     """Run every tenant; a tenant that fails is logged and the others still run (the error is raised at the end)."""
     actor = Principal(user_id=_RETENTION_USER, role=Role.PLATFORM_ADMIN, login="system-retention")
     runs: list[TenantRun] = []
     failed: list[uuid.UUID] = []
     for tenant_id in await emergency.all_tenants(database, actor):
         try:
-            runs.append(await run_tenant(database, blobs, tenant_id, now, dry_run=dry_run))
+            runs.append(await run_tenant(database, blobs, tenant_id, now, dry_run=dry_run, hot_months=hot_months))
         except Exception:
             log.exception("retention.tenant_failed", tenant_id=str(tenant_id))
             failed.append(tenant_id)

@@ -88,6 +88,8 @@ class BlobSettings:
     #: ``ECOGATE_BLOB_URL``: empty for the filesystem store at ``root``; ``s3://bucket/prefix?endpoint=…`` for an
     #: S3-compatible bucket (Alibaba Cloud OSS, AWS S3; ``cloud.blobs.parse_url`` documents the options).
     url: str = ""
+    #: Months media stay in the hot class before retention moves them to the cold one (``ECOGATE_BLOB_HOT_MONTHS``).
+    hot_months: int = 3
     #: Largest accepted upload, bytes.
     max_bytes: int = 20 * 1024 * 1024
 
@@ -188,7 +190,9 @@ class Settings:
             trust_forwarded=_env("ECOGATE_TRUST_FORWARDED") == "1",
         )
         blobs = BlobSettings(
-            root=Path(_env("ECOGATE_BLOB_ROOT", str(data_dir / "blobs"))), url=_env("ECOGATE_BLOB_URL")
+            root=Path(_env("ECOGATE_BLOB_ROOT", str(data_dir / "blobs"))),
+            url=_env("ECOGATE_BLOB_URL"),
+            hot_months=int(_env("ECOGATE_BLOB_HOT_MONTHS", "3")),
         )
         jobs = JobSettings(
             runners=int(_env("ECOGATE_JOB_RUNNERS", "1")),

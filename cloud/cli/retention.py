@@ -23,7 +23,8 @@ async def _run(now: dt.datetime, dry_run: bool) -> int:
     settings = Settings.from_env()
     database = Database.from_settings(settings.database)
     try:
-        runs = await retention.run_all(database, open_store(settings.blobs), now, dry_run=dry_run)
+        store = open_store(settings.blobs)
+        runs = await retention.run_all(database, store, now, dry_run=dry_run, hot_months=settings.blobs.hot_months)
     finally:
         await database.dispose()
     verb = "将清除" if dry_run else "已清除"
@@ -36,6 +37,9 @@ async def _run(now: dt.datetime, dry_run: bool) -> int:
                 f"共 {run.bytes_purged / 2**20:.1f} MB"
                 f"（删除文件 {run.files_deleted} 个，其他企业仍保存的 {run.files_shared} 个保留）"
             )
+        if run.moved:
+            moved = "将转存" if dry_run else "已转存"
+            _print(f"{run.tenant_id}：{moved} {run.moved} 个超过热存期的对象至低频存储（{store.cold_class}）")
     total = sum(r.photos + r.videos for r in runs)
     _print(f"保存期限处理完成：{len(runs)} 家企业，{verb} {total} 个对象；所有台账记录均保留")
     return 0

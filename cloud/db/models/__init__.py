@@ -33,7 +33,7 @@ from cloud.db.models._reports import (
     ReportDailyReason,
     ReportRefreshState,
 )
-from cloud.db.models._retention import LegalHold, RetentionPurge, RetentionSetting
+from cloud.db.models._retention import LegalHold, RetentionMove, RetentionPurge, RetentionSetting
 from cloud.db.models._sites import Gate, Lane, Site
 from cloud.db.models._uplink import UplinkAlarm, UplinkAttempt, UplinkDailyReport, UplinkOutbox, UplinkPlatform
 from cloud.db.models._vehicles import Vehicle, VehicleDocument, VehicleVersion
@@ -96,6 +96,7 @@ __all__ = [
     "ReportDailyHour",
     "ReportDailyReason",
     "ReportRefreshState",
+    "RetentionMove",
     "RetentionPurge",
     "RetentionSetting",
     "Site",

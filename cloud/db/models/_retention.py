@@ -54,3 +54,21 @@ class RetentionPurge(TenantOwned, Base):
     cutoff: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str] = mapped_column(String(200))
     purged_at: Mapped[dt.datetime] = utcnow_column()
+
+
+class RetentionMove(TenantOwned, Base):
+    """One object a tenant's retention moved to a colder storage class past the hot period (migration 0021)."""
+
+    __tablename__ = "retention_move"
+    __table_args__ = (
+        CheckConstraint("kind IN ('photo', 'video')", name="kind"),
+        UniqueConstraint("tenant_id", "sha256", "storage_class", name="uq_retention_move_tenant_id_sha256_class"),
+    )
+
+    sha256: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    pass_event_id: Mapped[uuid.UUID | None]
+    storage_class: Mapped[str] = mapped_column(String(32))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    cutoff: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    moved_at: Mapped[dt.datetime] = utcnow_column()
