@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -457,7 +458,7 @@ class Regsim:
         except ImportError as exc:
             self.notes.append(f"上报模块不可用（{exc}）：模拟器已启动，但记录不会上报")
             return str(self.sim.url)
-        from cloud.blobs import BlobStore  # noqa: PLC0415
+        from cloud.blobs import open_store  # noqa: PLC0415
         from cloud.db.engine import Database  # noqa: PLC0415
         from tenants.context import Principal, Role  # noqa: PLC0415
 
@@ -474,7 +475,7 @@ class Regsim:
                     credentials={"username": "ecogate", "password": "EcoGate@2026"},
                     enterprise_name=DEMO_TENANT["name"],
                 )
-            worker = worker_module.UplinkWorker(self._database, BlobStore(settings.blobs.root))  # type: ignore[attr-defined]
+            worker = worker_module.UplinkWorker(self._database, open_store(settings.blobs))  # type: ignore[attr-defined]
             self._worker_task = asyncio.create_task(worker.run(self._stop))
         except Exception as exc:
             log.exception("demo.uplink_setup_failed")
@@ -565,6 +566,8 @@ async def _watch_ledger(  # noqa: C901, PLR0915 - one polling loop with its prin
                             )
                             or 0
                         )
+                        # a later run follows only its own weighings (the earlier runs' are in the ledger already)
+                        last_weighing = await session.scalar(select(func.max(m.Weighing.received_at)))
                     rows = (
                         await session.execute(
                             select(m.PassEvent)
@@ -873,6 +876,7 @@ async def run_demo(  # noqa: C901, PLR0915 - the start sequence, its progress li
             exit_lane=exit_lane,
             booth=booth,
         )
+        await _switch_to_push_camera(agent_cfg, camera, deck, stack, figures)  # issue 23: --camera-family
         figures.parts["门岗岗亭"] = f"http://127.0.0.1:{booth.port}/（{booth.guard_name}，PIN {DEMO_PIN}）"
         agent = AgentProcess(agent_cfg, folder / "agent.log")
         # Stopping unwinds in reverse: the agent stops (uploading what it still holds), then the
@@ -926,6 +930,44 @@ def _booth_setup() -> BoothSetup:
     return BoothSetup(port=free, guard_name="王师傅", guard_account="demo-guard", pin_hash=hash_pin(DEMO_PIN))
 
 
+async def _switch_to_push_camera(
+    agent_cfg: Path, camera: MjpegCamera, deck: Deck, stack: contextlib.AsyncExitStack, figures: Figures
+) -> None:
+    """Issue 23, ``--camera-family``: unless it is ``video``, the inbound lane's camera reads plates itself and
+    pushes them in that family's format; the agent receives them instead of pulling the video (docs/devices.md)."""
+    family = os.environ.get("ECOGATE_DEMO_CAMERA_FAMILY", "video")
+    if family == "video":
+        return
+    from agent.devices.sim.push_camera import PushCameraSimulator, switch_lane_to_push  # noqa: PLC0415
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        push_port = int(probe.getsockname()[1])
+    await asyncio.to_thread(switch_lane_to_push, agent_cfg, camera_id="cam-east", family=family, push_port=push_port)
+    first_frame = {vehicle: frame for frame, vehicle in camera.first_frames.items()}
+    offset = round(SECONDS_PER_VEHICLE * camera.fps / 2)  # the truck in the middle of the picture
+
+    def scene(i: int) -> bytes | None:
+        at = first_frame.get(i % len(CAST))
+        return camera.frames[(at + offset) % len(camera.frames)] if at is not None else None
+
+    pusher = PushCameraSimulator(
+        family,
+        f"http://127.0.0.1:{push_port}/camera-push/cam-east",
+        [(truck.plate, "yellow") for truck in CAST],
+        every_s=camera_period_s(),
+        scene=scene,
+        on_vehicle=deck.truck_shown,
+        first_after_s=5.0,  # the agent process is still starting
+    )
+    await pusher.start()
+    stack.push_async_callback(pusher.stop)
+    figures.parts["相机视频流"] = (
+        f"{figures.parts.get('相机视频流', '')}；入口车道改为相机推送（{family}，端口 {push_port}）"
+    )
+    say(f"入口车道相机改为 {family} 推送：相机自行识别车牌并推送到本机 {push_port} 端口")
+
+
 def camera_period_s() -> float:
     """Seconds between two trucks of the demo video."""
     return SECONDS_PER_VEHICLE + GAP_S
@@ -970,7 +1012,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, default=0, help="运行指定秒数后自动停止（用于冒烟测试）")
     parser.add_argument("--status", type=Path, default=None, help="把运行数据（JSON）持续写入此文件")
     parser.add_argument("--verbose", action="store_true", help="同时输出各组件的详细日志（默认只输出警告及以上）")
+    parser.add_argument(
+        "--camera-family",
+        choices=["video", "hikvision-isapi", "dahua-itc", "vzenith-vz", "generic-json"],
+        default=os.environ.get("ECOGATE_DEMO_CAMERA_FAMILY", "video"),
+        help="入口车道的相机：video=视频流由本机识别；其余=相机自行识别并按该厂家格式推送（docs/devices.md）",
+    )
     args = parser.parse_args(argv)
+    os.environ["ECOGATE_DEMO_CAMERA_FAMILY"] = args.camera_family  # read by run_demo (issue 23)
     figures = Figures()
 
     import logging  # noqa: PLC0415

@@ -141,7 +141,12 @@ def write_config(
         f"emergency_level = {_toml_str(emergency_level)}",
         "",
         "[evidence]",
-        "clip = false",
+        # each pass keeps a short clip (issue 19: the pass record shows its clip and photos); a low frame
+        # rate keeps the demo light on a small machine
+        "clip = true",
+        "clip_before_s = 3.0",
+        "clip_after_s = 2.0",
+        "clip_fps = 2.0",
         "",
         *(["[cloud]", f"url = {_toml_str(cloud_url)}", "heartbeat_s = 10.0", ""] if cloud_url else []),
     ]
