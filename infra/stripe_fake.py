@@ -548,8 +548,8 @@ class StripeFake:
         line = cs["line_items"][0]
         amount = int(line["price_data"]["unit_amount"]) * int(line.get("quantity", 1)) / 100
         name = html.escape(str(line["price_data"]["product_data"]["name"]))
-        page = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>Stripe 测试支付</title></head>
-<body><h1>Stripe 测试支付（本地模拟）</h1><p>{name} × {line.get("quantity", 1)}：¥{amount:,.2f}</p>
+        page = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>在线支付测试页</title></head>
+<body><h1>在线支付测试页（本地模拟）</h1><p>{name} × {line.get("quantity", 1)}：¥{amount:,.2f}</p>
 <form method="post" action="/checkout/{cs["id"]}/pay"><label>卡号 <input name="card" value="4242424242424242"></label>
 <button type="submit">支付</button></form></body></html>"""
         return web.Response(text=page, content_type="text/html")
@@ -570,7 +570,7 @@ class StripeFake:
             return web.Response(status=404, text="客户不存在")
         back = html.escape(str(customer.get("_return_url", "/")))
         page = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>客户门户</title></head>
-<body><h1>Stripe 客户门户（本地模拟）</h1><p>{html.escape(str(customer["name"]))}</p>
+<body><h1>客户门户（本地模拟）</h1><p>{html.escape(str(customer["name"]))}</p>
 <a href="{back}">返回平台</a></body></html>"""
         return web.Response(text=page, content_type="text/html")
 

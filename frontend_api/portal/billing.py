@@ -175,7 +175,7 @@ async def checkout(request: Request[Any, Any, Any], principal: Me) -> Response[A
     except ProblemError as exc:
         return await _page(request, principal, form=form, errors=field_errors(exc), status_code=exc.status)
     log.info("portal.billing_checkout", by=principal.login)
-    return Redirect(url, status_code=303)
+    return _go(request, principal, url, "前往支付")
 
 
 @page_post(f"{BASE}/portal", roles=PAYERS, denied=_DENIED)
@@ -191,7 +191,13 @@ async def customer_portal(request: Request[Any, Any, Any], principal: Me) -> Res
             )
     except ProblemError as exc:
         return await _page(request, principal, errors=field_errors(exc), status_code=exc.status)
-    return Redirect(url, status_code=303)
+    return _go(request, principal, url, "管理付款方式与套餐")
+
+
+def _go(request: Request[Any, Any, Any], principal: Principal, url: str, label: str) -> Response[Any]:
+    """Leave for Stripe's page: a page that moves on by itself (the CSP's ``form-action 'self'`` forbids a
+    form's redirect to another site)."""
+    return render(request, "billing/redirect.html", principal=principal, url=url, label=label)
 
 
 # -------------------------------------------------------------------------------- platform admin
