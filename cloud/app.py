@@ -30,7 +30,7 @@ from cloud.hub.pool import IngestPool
 from cloud.jobs import Handler, JobRunner
 from cloud.lib.limits import InputLimits
 from cloud.lib.problems import EXCEPTION_HANDLERS, document_problems
-from cloud.logging import configure_logging
+from cloud.logging import RequestContext, bind_principal, configure_logging, litestar_logging_config
 from cloud.metrics import metrics_endpoint
 from cloud.settings import Settings
 from cloud.uplink.worker import UplinkWorker
@@ -104,10 +104,13 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
+            RequestContext,  # request id for every log line, echoed in X-Request-ID (issue 21)
             InputLimits(),  # size, depth, control characters, 64-bit integers (issue 17)
             # Cross-site writes refused in one place (cloud/auth/web.py, issue 17).
             OriginCheckMiddleware(settings.server.public_url, settings.auth.trust_forwarded),
         ],
+        logging_config=litestar_logging_config(),  # JSON lines: Litestar's logger joins the JSON handler
+        before_request=bind_principal,  # the signed-in principal's tenant into the log context (issue 21)
         before_send=[security_headers(settings.auth)],  # CSP, frame, nosniff, HSTS on every response
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
