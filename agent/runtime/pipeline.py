@@ -35,6 +35,7 @@ import structlog
 
 from agent.decision.engine import DecisionEngine, DecisionOutcome, DecisionRequest
 from agent.devices.interfaces import Barrier, LedDisplay
+from agent.devices.notice import GateNotice, control_text
 from agent.devices.types import BarrierState, LedColour, LedLine, LedScreen
 from agent.devices.weighing import TripWeighingPairer
 from agent.ops import metrics
@@ -702,6 +703,20 @@ class LanePipeline:
         allowed = event.decision is Decision.ALLOW
         colour = LedColour.GREEN if allowed else LedColour.RED
         text = event.message.split("：", 1)[-1][:16]
+        announce = getattr(self.led, "announce", None)
+        if announce is not None:  # a screen family with HJ 1321 templates (and voice): it words the notice
+            notice = GateNotice(
+                plate=event.plate or event.internal_code or "",
+                emission_stage=_stage_text(event),
+                control=control_text(event.emergency_level),  # HJ 1321: the current control status
+                allowed=allowed,
+                reason=text,
+            )
+            try:
+                await announce(notice)
+            except Exception:  # noqa: BLE001 - a broken screen must never stop the lane
+                log.warning("lane.led_failed", lane=self.lane_id)
+            return
         screen = LedScreen(
             (
                 LedLine(event.plate or event.internal_code or "未识别", LedColour.YELLOW),
