@@ -117,6 +117,7 @@ async def _page(
         summary = await service.summary(session, principal)
         plans, prices, _ = await service.catalogue(session)
     a = summary.account
+    order = {p.code: (p.code != a.plan_code, p.sort) for p in plans if p.active}
     return render(
         request,
         "billing/enterprise.html",
@@ -124,7 +125,11 @@ async def _page(
         principal=principal,
         s=summary,
         plans={p.code: p for p in plans},
-        prices=[p for p in prices if p.active],
+        prices=sorted(
+            (p for p in prices if p.active and p.plan_code in order),
+            key=lambda p: (order[p.plan_code], p.interval != "month", p.unit),
+        ),
+        chosen=(form or {}).get("price_id", ""),
         grace_ends=stages.grace_ends(a.past_due_since),
         can_pay=principal.role in PAYERS,
         online=gateway_of(request.app.state).online,

@@ -27,11 +27,15 @@ import numpy as np
 import pytest
 
 from agent.decision.engine import DecisionEngine, DecisionRequest
+from agent.decision.registry import LocalRegistry, RegistrySnapshot, RegistryVehicle
 from agent.outbox import Outbox, PhotoData
 from agent.sync import SyncClient
 from agent_protocol.events import Decision, Direction, PassEvent, SnapshotRole, new_event_id
 from cloud.billing import service
 from cloud.hub.credentials import issue_agent_credential
+from hj1321.emission import EmissionStage
+from hj1321.plates import PlateColour
+from hj1321.vehicles import FuelType, VehicleCategory, VehicleType
 from infra.regsim import RegulatorSimulator
 from infra.stripe_fake import StripeFake
 from tenants.context import Principal, Role
@@ -105,7 +109,19 @@ class Plant:
         self.site = site
         self.box = box
         self.regsim = regsim
-        self.engine = DecisionEngine()
+        trucks = tuple(
+            RegistryVehicle(
+                registry_id=f"walk-{n}",
+                category=VehicleCategory.TRANSPORT,
+                plate=f"浙A{n:04d}D",
+                plate_colour=PlateColour.YELLOW,
+                vehicle_type=VehicleType("H11"),
+                fuel=FuelType.ELECTRIC,
+                emission_stage=EmissionStage("D"),
+            )
+            for n in range(1, 7)
+        )
+        self.engine = DecisionEngine(registry=LocalRegistry(RegistrySnapshot(version="walk-1", vehicles=trucks)))
         self.sync = SyncClient(server.url, token, box, heartbeat_s=0.5, poll_s=0.05)
         self.count = 0
         self.decisions: list[tuple[str, Decision, str]] = []
@@ -117,9 +133,16 @@ class Plant:
         plate = f"浙A{self.count:04d}D"
         now = dt.datetime.now(dt.UTC)
         outcome = await self.engine.decide(
-            DecisionRequest(lane_id=self.site["lane"], direction=Direction.IN, moment=now, plate=plate, confidence=0.97)
+            DecisionRequest(
+                lane_id=self.site["lane"],
+                direction=Direction.IN,
+                moment=now,
+                plate=plate,
+                plate_colour=PlateColour.YELLOW,
+                confidence=0.97,
+            )
         )
-        assert outcome.decision in {Decision.ALLOW, Decision.REFUSE}
+        assert outcome.decision is Decision.ALLOW, outcome  # a registered 新能源 truck: the barrier opens
         assert outcome.message  # a Chinese sentence for the guard
         event = PassEvent(
             event_id=new_event_id(),
@@ -129,6 +152,7 @@ class Plant:
             direction=Direction.IN,
             occurred_at=now,
             plate=plate,
+            plate_colour=PlateColour.YELLOW,
             confidence=0.97,
             decision=outcome.decision,
             reasons=outcome.reasons,
@@ -276,6 +300,7 @@ def _pages(browser: Any, base: str, tenant: Any, admin_login: str, steps: _Steps
     page.get_by_role("button", name="支付").click()
     page.wait_for_url(f"{base}/portal/billing?done=checkout")
     assert _stage(page) == "正常"
+    assert page.locator("[data-billing=plan]").inner_text().strip() == "标准版"
     assert page.locator("tr[data-status=paid]").count() == 1
     shot(page, "billing-active")
     steps.gate("active")
