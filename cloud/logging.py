@@ -76,6 +76,21 @@ def redact_secrets(_logger: Any, _method: str, event_dict: MutableMapping[str, A
     return event_dict
 
 
+class _JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
+    """The standard library's lines as JSON on whatever ``sys.stdout`` is when they are written."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        return
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """Configure structlog and the standard library logging once per process."""
     as_json = os.environ.get("ECOGATE_LOG_JSON") == "1"
@@ -96,15 +111,16 @@ def configure_logging(level: int = logging.INFO) -> None:
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
     )
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _JsonLines)]  # configured again: start over
     if as_json:  # the libraries' standard-library lines (uvicorn, litestar, httpx) as JSON objects too
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _JsonLines()
         handler.setFormatter(
             structlog.stdlib.ProcessorFormatter(
                 processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
                 foreign_pre_chain=[*processors, structlog.stdlib.add_logger_name],
             )
         )
-        root = logging.getLogger()
         root.handlers[:] = [handler]
         root.setLevel(level)
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # uvicorn's own handlers print text

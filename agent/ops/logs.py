@@ -45,6 +45,21 @@ def _redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) ->
     return event_dict
 
 
+class _JsonLines(logging.StreamHandler):  # type: ignore[type-arg]
+    """The standard library's lines as JSON on whatever ``sys.stdout`` is when they are written."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        return
+
+
 def configure(level: int, *, site_id: str, agent_id: str) -> None:
     """Configure structlog for the agent process and bind its site and agent ids to every line."""
     structlog.contextvars.bind_contextvars(site_id=site_id, agent_id=agent_id)
@@ -66,15 +81,16 @@ def configure(level: int, *, site_id: str, agent_id: str) -> None:
         logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _JsonLines)]  # configured again: start over
     if json_enabled():  # the libraries' standard-library lines (websockets, pymodbus) as JSON too
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _JsonLines()
         handler.setFormatter(
             structlog.stdlib.ProcessorFormatter(
                 processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
                 foreign_pre_chain=[*processors, structlog.stdlib.add_logger_name],
             )
         )
-        root = logging.getLogger()
         root.handlers[:] = [handler]
         root.setLevel(level)
     else:
