@@ -49,7 +49,7 @@ CHUNK = 2000
 #: Synchronous downloads stop here; larger exports go through a background job.
 SYNC_MAX_ROWS = {"xlsx": 20_000, "csv": 20_000, "pdf": 2_000}
 #: A PDF of a ledger is for printing: beyond this many rows the job asks for Excel instead.
-PDF_MAX_ROWS = 20_000
+PDF_MAX_ROWS = 3_000  # weasyprint lays the whole table out in memory: ~0.45 MB and 40 ms per row (bench/export_big.py)
 #: The CJK font the PDF embeds (Debian fonts-noto-cjk; PLATFORM-NOTES.md §10).
 PDF_FONT = "Noto Sans CJK SC"
 #: Thumbnail box (pixels): 16:9 scene photos become 112 × 63, about 2–4 KB as JPEG.
