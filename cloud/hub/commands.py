@@ -39,7 +39,7 @@ from cloud.compliance import push, snapshots
 from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.hub.credentials import AgentIdentity
-from cloud.lib.problems import invalid_field
+from cloud.lib.problems import ProblemError, invalid_field
 from hj1321.errors import InvalidValueError
 from hj1321.plates import parse_plate
 from tenants.context import Principal, Role
@@ -460,3 +460,50 @@ async def record_result(database: Database, who: AgentIdentity, result: msg.Comm
 def encode_args(args: Mapping[str, Any]) -> dict[str, Any]:
     """JSON-safe copy of command args (for API responses)."""
     return msgspec.to_builtins(dict(args))  # type: ignore[no-any-return]
+
+
+async def remote_release(
+    session: AsyncSession,
+    principal: Principal,
+    agent: m.Agent,
+    lane_id: uuid.UUID,
+    reason: str,
+    *,
+    plate: str | None = None,
+    confirm_plate: bool = False,
+) -> uuid.UUID:
+    """特批放行 from the portal: open one lane's barrier of ``agent`` with the reason (and plate), audited.
+
+    The same checks as the API's ``SendAgentCommand`` for ``open_barrier``: an active agent, a lane of its
+    site, a reason; the args are :func:`remote_release_args`. Returns the command id.
+
+    Raises:
+        ProblemError: 409 revoked agent, 422 unknown lane / empty reason / a typed plate that is no plate.
+    """
+    from cloud.domain import audit  # noqa: PLC0415 - the portal's path; the hub itself writes no audit rows
+    from cloud.domain.common import FieldErrors  # noqa: PLC0415
+
+    if agent.status != "active":
+        raise ProblemError(409, "agent_revoked", "代理已吊销", "不能向已吊销的代理发送指令")
+    errors = FieldErrors()
+    lane = await session.scalar(
+        select(m.Lane.id)
+        .join(m.Gate, (m.Gate.tenant_id == m.Lane.tenant_id) & (m.Gate.id == m.Lane.gate_id))
+        .where(m.Lane.id == lane_id, m.Gate.site_id == agent.site_id)
+    )
+    if lane is None:
+        errors.add("lane_id", "lane.unknown", "该车道不属于此代理的厂区")
+    if not reason.strip():
+        errors.add("reason", "reason.empty", "远程开闸必须填写原因")
+    elif len(reason.strip()) > 200:
+        errors.add("reason", "reason.too_long", "原因最多 200 个字")
+    errors.raise_if_any()
+    args = await remote_release_args(
+        session, principal, lane_id=lane_id, reason=reason, plate=plate, confirm_plate=confirm_plate
+    )
+    ttl = OPERATOR_COMMANDS["open_barrier"]
+    command_id = await issue_command(session, agent.tenant_id, "open_barrier", args, [agent.id], principal.user_id, ttl)
+    audit.record(
+        session, principal, "agent.command.open_barrier", "agent", agent.id, {"command_id": str(command_id), **args}
+    )
+    return command_id

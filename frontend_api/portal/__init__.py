@@ -9,10 +9,13 @@ def routes() -> list[ControllerRouterHandler]:
     """Every portal route handler, for the composition root."""
     from frontend_api.portal import (  # noqa: PLC0415 - page modules import the domain
         admin,
+        billing,
         enterprise,
         enterprise_admin,
         enterprise_agents,
         enterprise_audit,
+        enterprise_blacklist,
+        enterprise_carriers,
         enterprise_reports,
         enterprise_sites,
         enterprise_uplink,
@@ -31,8 +34,11 @@ def routes() -> list[ControllerRouterHandler]:
         *enterprise_sites.routes(),
         *enterprise_uplink.routes(),
         *enterprise_audit.routes(),
+        *enterprise_blacklist.routes(),
+        *enterprise_carriers.routes(),
         *regulator.routes(),
         *wall.routes(),
         *admin.routes(),
+        *billing.routes(),
         *navigation.routes(),
     ]

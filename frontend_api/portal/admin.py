@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Final
+from urllib.parse import urlencode
 
 import structlog
 from litestar import Request, Response
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath
+from litestar.response import Redirect
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -311,11 +314,75 @@ async def alert_declare(request: Request[Any, Any, Any], principal: Me, data: Fo
     notice = (
         f"已发布预警：{outcome.alert.region_code} {LEVELS[outcome.alert.level]}，涉及企业 {len(outcome.tenants)} 家"
     )
-    from litestar.response import Redirect  # noqa: PLC0415
+    return Redirect(f"/admin?{urlencode({'notice': notice})}", status_code=303)
 
-    return Redirect(f"/admin?notice={notice}", status_code=303)
+
+async def _alerts_page(
+    request: Request[Any, Any, Any],
+    principal: Principal,
+    *,
+    notice: str = "",
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response[Any]:
+    database: Database = request.app.state.database
+    now = dt.datetime.now(dt.UTC)
+    async with database.session(principal) as session, session.begin():
+        alerts, total = await emergency.list_alerts(session, None, 100, 0)
+        codes = {a.region_code for a in alerts}
+        names = {
+            r.code: r.full_name
+            for r in await session.execute(select(Region.code, Region.full_name).where(Region.code.in_(codes)))
+        }
+    rows = []
+    for a in alerts:
+        ahead = "未开始" if now < a.starts_at else "已结束"
+        state = "已解除" if a.cancelled_at else ("生效中" if a.starts_at <= now < a.ends_at else ahead)
+        rows.append({"alert": a, "area": names.get(a.region_code, "—"), "state": state})
+    return render(
+        request,
+        "admin/alerts.html",
+        status_code=status_code,
+        principal=principal,
+        rows=rows,
+        total=total,
+        notice=notice,
+        form=form or {},
+        errors=errors or {},
+    )
+
+
+@page_get("/admin/alerts", roles=ADMINS)
+async def alerts_page(request: Request[Any, Any, Any], principal: Me) -> Response[Any]:
+    """Every region alert (newest first) with its state; those in force or ahead can be lifted with a reason."""
+    return await _alerts_page(request, principal, notice=request.query_params.get("notice", "")[:200])
+
+
+@page_post("/admin/alerts/{alert_id:uuid}/cancel", roles=ADMINS)
+async def alert_cancel(request: Request[Any, Any, Any], principal: Me, alert_id: FromPath[uuid.UUID]) -> Response[Any]:
+    """Lift an alert early: agents fall back to the level still in force; each enterprise's response record
+    notes the end (:func:`cloud.compliance.emergency.cancel`)."""
+    raw = await request.form()
+    form = {"reason": str(raw.get("reason") or "").strip(), "csrf": str(raw.get("csrf") or ""), "alert": str(alert_id)}
+    if not csrf_ok(request, form):
+        return await _alerts_page(
+            request, principal, form=form, errors={"_": "页面已过期，请刷新后重新提交"}, status_code=403
+        )
+    database: Database = request.app.state.database
+    try:
+        outcome = await emergency.cancel(database, principal, alert_id, form["reason"])
+    except ProblemError as exc:
+        message = "；".join(e.message for e in exc.errors) or exc.detail
+        return await _alerts_page(request, principal, form=form, errors={"reason": message}, status_code=exc.status)
+    log.info("portal.alert_cancelled", alert_id=str(alert_id), by=principal.login)
+    notice = (
+        f"已解除预警，涉及企业 {len(outcome.tenants)} 家，已通知门禁终端 {outcome.agents_notified} 台，"
+        "各企业的应急响应记录已登记解除"
+    )
+    return Redirect(f"/admin/alerts?{urlencode({'notice': notice})}", status_code=303)
 
 
 def routes() -> list[Any]:
     """The platform-admin pages."""
-    return [admin_home, tenant_new, tenant_create, alert_new, alert_declare]
+    return [admin_home, tenant_new, tenant_create, alert_new, alert_declare, alerts_page, alert_cancel]

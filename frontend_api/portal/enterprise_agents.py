@@ -35,7 +35,17 @@ from cloud.db.engine import Database
 from cloud.domain import audit, lane_roi
 from cloud.hub import commands, credentials, health
 from cloud.lib.problems import ProblemError
-from frontend_api.portal.toolkit import STALE, Me, csrf_ok, csrf_token, page_get, page_post, read_form, render
+from frontend_api.portal.toolkit import (
+    STALE,
+    Me,
+    csrf_ok,
+    csrf_token,
+    field_errors,
+    page_get,
+    page_post,
+    read_form,
+    render,
+)
 from tenants.context import Principal, Role
 
 __all__ = ["routes"]
@@ -45,8 +55,11 @@ log = structlog.get_logger(__name__)
 BASE: Final = "/portal/agents"
 VIEWERS: Final = frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.INSTALLER})
 MANAGERS: Final = frozenset({Role.TENANT_ADMIN, Role.INSTALLER})
+#: Who may open a barrier from the portal (the JSON API's ``OPERATORS`` among enterprise roles).
+RELEASERS: Final = frozenset({Role.TENANT_ADMIN, Role.MANAGER, Role.INSTALLER})
 _DENIED: Final = "当前账号（{role}）无权查看或管理门禁终端。请联系企业管理员或安装人员。"
 _DONE: Final = {
+    "released": "已发送远程放行指令，道闸将在 60 秒内抬起；放行记录会写明操作人和原因。",
     "revoked": "代理凭据已吊销，该代理的连接已断开。",
     "snapshot": "已向代理发送抓拍指令，画面上传后会自动显示。",
     "roi_sent": "识别区域已保存并已发送给代理。",
@@ -292,6 +305,16 @@ async def _detail_page(
                 )
             )
         }
+        refused: dict[uuid.UUID, m.PassEvent] = {}
+        for lane, _gate, _roi in lanes:
+            last = await session.scalar(
+                select(m.PassEvent)
+                .where(m.PassEvent.lane_id == lane.id, m.PassEvent.decision == "refuse")
+                .order_by(m.PassEvent.occurred_at.desc())
+                .limit(1)
+            )
+            if last is not None:
+                refused[lane.id] = last
     view = _view(agent, dt.datetime.now(dt.UTC), {agent.site_id: site.name if site else "—"})
     return render(
         request,
@@ -302,11 +325,48 @@ async def _detail_page(
         lanes=lanes,
         recent=[(c, answers.get(c.id)) for c in recent],
         can_manage=principal.role in MANAGERS,
+        can_release=principal.role in RELEASERS,
+        refused=refused,
         notice=notice,
         errors=errors or {},
         token=token,
         csrf=csrf_token(request),
     )
+
+
+@page_post(f"{BASE}/{{agent_id:uuid}}/lanes/{{lane_id:uuid}}/release", roles=RELEASERS, denied=_DENIED)
+async def release(
+    request: Request[Any, Any, Any], principal: Me, agent_id: FromPath[uuid.UUID], lane_id: FromPath[uuid.UUID]
+) -> Response[Any]:
+    """特批放行: open the lane's barrier with a reason (and the plate typed or the last refused one confirmed)."""
+    raw = await request.form()
+    form = {k: str(raw.get(k) or "").strip() for k in ("reason", "plate", "csrf", "confirm_plate")}
+    if not csrf_ok(request, form):
+        return await _detail_page(request, principal, agent_id, errors=STALE, status_code=400)
+    database: Database = request.app.state.database
+    try:
+        async with database.session(principal) as session, session.begin():
+            agent = await _agent(session, agent_id)
+            if agent is None:
+                return _not_found(request, principal)
+            await commands.remote_release(
+                session,
+                principal,
+                agent,
+                lane_id,
+                form["reason"],
+                plate=form["plate"] or None,
+                confirm_plate=form["confirm_plate"] == "1",
+            )
+    except ProblemError as exc:
+        found = field_errors(exc)
+        general = found.pop("lane_id", "") or found.pop("_", "")
+        errors = {"lane": str(lane_id), **found}
+        if general:
+            errors.setdefault("reason", general)
+        return await _detail_page(request, principal, agent_id, errors=errors, status_code=exc.status)
+    log.info("portal.remote_release", agent_id=str(agent_id), lane_id=str(lane_id), by=principal.login)
+    return Redirect(f"{BASE}/{agent_id}?done=released", status_code=303)
 
 
 # --------------------------------------------------------------------------- lane ROI
@@ -444,4 +504,4 @@ async def save_roi(
 
 def routes() -> list[Any]:
     """The route handlers of this page group."""
-    return [agents_page, create_code, revoke, rotate, agent_page, roi_page, ask_snapshot, save_roi]
+    return [agents_page, create_code, revoke, rotate, release, agent_page, roi_page, ask_snapshot, save_roi]

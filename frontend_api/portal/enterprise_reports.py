@@ -182,23 +182,50 @@ def _month_period(month: str) -> tuple[Period, str, str]:
         return parse_period("month", this, None, None), text_month, message or "月份格式应为 YYYY-MM"
 
 
+def _other_period(kind: str, day: str, year: str) -> tuple[Period, str]:
+    """A daily (日报) or annual (年报) period; an invalid one falls back to today / this year with the error."""
+    text = (day if kind == "day" else year).strip() or None
+    try:
+        return parse_period(kind, text, None, None), ""
+    except ProblemError as exc:
+        message = exc.errors[0].message if exc.errors else exc.detail
+        return parse_period(kind, None, None, None), message or "日期格式错误"
+
+
 @page_get("/portal/reports", roles=ENTERPRISE_ROLES)
-async def reports_page(request: Request[Any, Any, Any], principal: Me, month: FromQuery[str] = "") -> Response[Any]:
-    """Monthly statistics with charts (daily passes by decision, vehicle mix by stage) and ledger exports."""
-    period, shown, error = _month_period(month)
+async def reports_page(
+    request: Request[Any, Any, Any],
+    principal: Me,
+    month: FromQuery[str] = "",
+    kind: FromQuery[str] = "month",
+    day: FromQuery[str] = "",
+    year: FromQuery[str] = "",
+) -> Response[Any]:
+    """Daily, monthly or annual statistics with charts (passes by decision, vehicle mix by stage) and exports."""
+    if kind in {"day", "year"}:
+        period, error = _other_period(kind, day, year)
+        shown = period.first.isoformat()[:7]
+    else:
+        kind = "month"
+        period, shown, error = _month_period(month)
     status_code = 422 if error else 200
     database: Database = request.app.state.database
     assert principal.tenant_id is not None
     async with database.session(principal) as session, session.begin():
         scope = await service.open_scope(session, principal, principal.tenant_id)
         stats = await service.statistics(session, scope, period)
-        series = await service.time_series(session, scope, period, "day")
-    chart = {
-        "days": [row["period"][5:] for row in series],
+        series = await service.time_series(session, scope, period, "month" if kind == "year" else "day")
+    chart: dict[str, Any] = {
+        "days": [row["period"][5:] if kind != "year" else row["period"] for row in series],
         "allowed": [row["entries"] + row["exits"] for row in series],
         "refused": [row["refused"] for row in series],
+        "names": ["放行", "拦截"],
         "stages": [{"name": s["label"] or "未知", "value": s["trips"]} for s in stats["emission_stage_mix"]],
     }
+    if kind == "day":  # a day's chart is by hour (every pass; refusals are in the table below)
+        hours = stats["hours"]["by_hour"]
+        chart |= {"days": [f"{h['hour']:02d}时" for h in hours], "allowed": [h["passes"] for h in hours]}
+        chart |= {"refused": [], "names": ["通行", "拦截"]}
     return render(
         request,
         "enterprise/reports/reports.html",
@@ -208,6 +235,9 @@ async def reports_page(request: Request[Any, Any, Any], principal: Me, month: Fr
         period=period,
         month=shown,
         month_value=period.first.isoformat()[:7],
+        kind=kind,
+        day_value=period.first.isoformat() if kind == "day" else "",
+        year_value=str(period.first.year),
         error=error,
         stats=stats,
         series=series,

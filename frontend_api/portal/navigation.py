@@ -44,6 +44,7 @@ def _build() -> dict[str, tuple[NavItem, ...]]:
     """The menus, with the role sets of the routes (imported late: the page modules import this toolkit)."""
     from frontend_api.portal import (  # noqa: PLC0415
         admin,
+        billing,
         enterprise_admin,
         enterprise_agents,
         enterprise_audit,
@@ -59,7 +60,9 @@ def _build() -> dict[str, tuple[NavItem, ...]]:
             NavItem("/portal/ledger", "通行台账", everyone),
             NavItem("/portal/vehicles", "车辆管理", everyone),
             NavItem("/portal/reviews", "待审核", everyone),
+            NavItem("/portal/blacklist", "黑名单", everyone),
             NavItem("/portal/reports", "统计报表", everyone),
+            NavItem("/portal/carriers", "运输公司", everyone),
             NavItem("/portal/grading", "绩效分级", everyone),
             NavItem("/portal/settings", "管控策略", everyone),
             NavItem("/portal/users", "用户与角色", enterprise_admin.USER_ADMINS),
@@ -67,6 +70,7 @@ def _build() -> dict[str, tuple[NavItem, ...]]:
             NavItem("/portal/sites", "厂区与道闸", enterprise_sites.MANAGERS),
             NavItem("/portal/agents", "门禁终端", enterprise_agents.VIEWERS),
             NavItem("/portal/audit", "操作日志", enterprise_audit.AUDITORS),
+            NavItem("/portal/billing", "账单与发票", billing.READERS),
             NavItem("/portal/account", "我的账户", everyone),
         ),
         "regulator": (
@@ -77,6 +81,8 @@ def _build() -> dict[str, tuple[NavItem, ...]]:
             NavItem("/admin", "运营总览", admin.ADMINS, exact=True),
             NavItem("/admin/tenants/new", "企业开户", admin.ADMINS, exact=True),
             NavItem("/admin/alerts/new", "发布区域预警", admin.ADMINS, exact=True),
+            NavItem("/admin/alerts", "预警记录与解除", admin.ADMINS, exact=True),
+            NavItem("/admin/billing", "订阅与收费", billing.ADMINS),
         ),
     }
 

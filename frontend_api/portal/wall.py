@@ -62,7 +62,9 @@ async def wall_data(session: AsyncSession, principal: Principal) -> dict[str, An
             online[agent.tenant_id] = online.get(agent.tenant_id, 0) + 1
     alerts = await _alerts(session, prefix, now)
     codes = {o["tenant"].region_code for o in overview} | {a.region_code for a in alerts} | {prefix}
-    names = dict((await session.execute(select(Region.code, Region.name).where(Region.code.in_(codes)))).tuples().all())
+    names = {
+        r.code: r.name for r in await session.execute(select(Region.code, Region.name).where(Region.code.in_(codes)))
+    }
     plants = []
     districts: dict[str, dict[str, Any]] = {}
     for row in overview:

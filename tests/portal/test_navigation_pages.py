@@ -67,6 +67,11 @@ async def test_enterprise_menus_by_role(client: Any, make_tenant: Any, make_user
     assert "用户与角色" not in seen[Role.GUARD]
     assert "门禁终端" not in seen[Role.GUARD]
     assert "通行台账" in seen[Role.GUARD]
+    for item in ("厂区与道闸", "数据上传", "操作日志"):  # issue 19 item 1: set-up, upload status, audit log
+        assert item in seen[Role.TENANT_ADMIN]
+        assert item not in seen[Role.GUARD]
+    assert "黑名单" in seen[Role.GUARD]
+    assert "运输公司" in seen[Role.VIEWER]
 
 
 async def test_root_leads_to_the_right_place(client: Any, make_tenant: Any, make_staff: Any) -> None:
@@ -84,9 +89,10 @@ async def test_root_leads_to_the_right_place(client: Any, make_tenant: Any, make
     regulator = await make_staff("regulator", "4201")
     await client.post("/staff/login", data={"login": regulator, "password": PASSWORD, "next": ""})
     assert (await client.get("/", follow_redirects=False)).headers["location"] == "/regulator"
-    assert await _walk_menu(client, "/regulator", "/staff/logout") == ["辖区企业"]
+    assert await _walk_menu(client, "/regulator", "/staff/logout") == ["辖区企业", "监管大屏"]
     await client.get("/staff/logout")
     admin = await make_staff("platform_admin")
     await client.post("/staff/login", data={"login": admin, "password": PASSWORD, "next": ""})
     assert (await client.get("/", follow_redirects=False)).headers["location"] == "/admin"
-    assert await _walk_menu(client, "/admin", "/staff/logout") == ["运营总览", "企业开户", "发布区域预警"]
+    admin_menu = ["运营总览", "企业开户", "发布区域预警", "预警记录与解除", "订阅与收费"]
+    assert await _walk_menu(client, "/admin", "/staff/logout") == admin_menu

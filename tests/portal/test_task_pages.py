@@ -41,6 +41,7 @@ fx_app = _cloud.fx_app
 fx_client = _cloud.fx_client
 fx_make_tenant = _cloud.fx_make_tenant
 fx_make_user = _cloud.fx_make_user
+fx_make_staff = _cloud.fx_make_staff
 fx_seed_passes = _cloud.fx_seed_passes
 fx_login_as = _cloud.fx_login_as
 PASSWORD = _cloud.PASSWORD
@@ -191,3 +192,212 @@ async def test_upload_status_and_resend(
     assert "queued=" in done.headers["location"]
     log = await client.get("/portal/audit", params={"family": "uplink."})
     assert "补传" in log.text
+
+
+async def test_blacklist_import_with_row_report(client: Any, make_tenant: Any, make_user: Any) -> None:
+    """Add one plate; import a list with a good row, a bad plate and a repeat: the report says each row's fate;
+    "只检查" writes nothing; revocation needs a reason; a guard reads the list but cannot change it."""
+    tenant = await make_tenant("420107", name=f"黑名单页测试{uuid.uuid4().hex[:4]}")
+    await _sign_in(client, tenant.admin_login)
+    token = await _csrf(client, "/portal/blacklist")
+    bad = await client.post("/portal/blacklist", data={"csrf": token, "plate": "ABC"})
+    assert bad.status_code == 422
+    assert 'data-field-error="plate"' in bad.text
+    added = await client.post(
+        "/portal/blacklist", data={"csrf": token, "plate": "鄂A12345", "reason": "尾气超标"}, follow_redirects=False
+    )
+    assert added.status_code == 303
+    csv_text = "车牌号码,号牌颜色,原因\n鄂A12345,黄色,重复\n鄂B67890,黄色,检测超标\n不是车牌,黄色,错误\n"
+    files = {"file": ("名单.csv", csv_text.encode("utf-8"), "text/csv")}
+    checked = await client.post(
+        "/portal/blacklist/import", data={"csrf": token, "source": "regulator", "dry_run": "1"}, files=files
+    )
+    assert checked.status_code == 200
+    assert "只检查，未写入" in checked.text
+    assert "鄂B67890" not in _list_part(checked.text)
+    done = await client.post(
+        "/portal/blacklist/import", data={"csrf": token, "source": "regulator", "list_name": "鄂环2026-12"}, files=files
+    )
+    assert done.status_code == 200
+    report = done.text[done.text.index('id="import-report"') :]
+    for row, outcome in ((2, "已在名单中，跳过"), (3, "已导入"), (4, "有错误，未导入")):
+        assert re.search(rf'data-row="{row}"[^>]*>.*?{outcome}', report, re.DOTALL), (row, outcome)
+    assert "鄂B67890" in _list_part(done.text)
+    entry = re.search(r'action="/portal/blacklist/([0-9a-f-]{36})/revoke"', done.text)
+    assert entry is not None
+    no_reason = await client.post(f"/portal/blacklist/{entry.group(1)}/revoke", data={"csrf": token, "reason": ""})
+    assert no_reason.status_code == 422
+    revoked = await client.post(
+        f"/portal/blacklist/{entry.group(1)}/revoke", data={"csrf": token, "reason": "复检合格"}, follow_redirects=False
+    )
+    assert revoked.status_code == 303
+
+    guard = await make_user(tenant.tenant_id, Role.GUARD)
+    await _sign_in(client, guard)
+    read = await client.get("/portal/blacklist")
+    assert read.status_code == 200
+    assert "鄂B67890" in read.text or "鄂A12345" in read.text
+    assert 'action="/portal/blacklist/import"' not in read.text
+    denied = await client.post("/portal/blacklist", data={"csrf": token, "plate": "鄂C11111"})
+    assert denied.status_code == 403
+
+
+def _list_part(html: str) -> str:
+    return html[html.index('aria-label="黑名单"') :]
+
+
+async def test_platform_admin_lifts_an_alert(
+    client: Any, make_tenant: Any, make_staff: Any, database: Database
+) -> None:
+    """The alerts page lists an alert in force; lifting needs a reason; the enterprise's settings page then shows
+    the response record's end."""
+    from cloud.compliance import emergency  # noqa: PLC0415
+
+    tenant = await make_tenant("420703", name=f"鄂州预警测试{uuid.uuid4().hex[:4]}")  # 鄂州市华容区: this test's own
+    admin = await make_staff("platform_admin")
+    actor = Principal(user_id=uuid.UUID(int=1), role=Role.PLATFORM_ADMIN, login="lift-test")
+    now = dt.datetime.now(dt.UTC)
+    outcome = await emergency.declare(
+        database, actor, "420703", "red", now, now + dt.timedelta(hours=4), "红色预警测试"
+    )
+    client.cookies.clear()
+    signed = await client.post("/staff/login", data={"login": admin, "password": PASSWORD}, follow_redirects=False)
+    assert signed.status_code == 303
+    page = await client.get("/admin/alerts")
+    assert page.status_code == 200
+    assert f'data-alert="{outcome.alert.id}"' in page.text
+    assert "华容区" in page.text
+    token = _CSRF.search(page.text)
+    assert token is not None
+    lift = f"/admin/alerts/{outcome.alert.id}/cancel"
+    empty = await client.post(lift, data={"csrf": token.group(1), "reason": ""})
+    assert empty.status_code == 422
+    assert "必须填写解除原因" in empty.text
+    lifted = await client.post(lift, data={"csrf": token.group(1), "reason": "空气质量好转"})
+    assert lifted.status_code == 200
+    assert "已解除预警" in lifted.text
+    assert "已解除（" in lifted.text
+    await _sign_in(client, tenant.admin_login)
+    settings = await client.get("/portal/settings")
+    assert "空气质量好转" in settings.text
+
+
+async def test_carriers_ranked_with_shares(client: Any, make_tenant: Any, seed_passes: Any, database: Database) -> None:
+    """Two carriers: the one with 国六 trucks ranks first (100 %), the 国四 one shows its refused share."""
+    from agent_protocol.events import VehicleSnapshot  # noqa: PLC0415
+    from cloud.domain import vehicles  # noqa: PLC0415
+
+    tenant = await make_tenant("420107", name=f"车队页测试{uuid.uuid4().hex[:4]}")
+    actor = Principal(user_id=uuid.UUID(int=3), role=Role.TENANT_ADMIN, tenant_id=tenant.tenant_id, login="fleet")
+    made = {}
+    fleets = (
+        ("green", "鄂A61001", "国六", "绿通物流", "LZZ1CLVB8MA100001"),
+        ("old", "鄂A41001", "国四", "老旧运输队", "LZZ1CLVBXMA100002"),
+    )
+    async with database.session(actor) as session, session.begin():
+        for key, plate, stage, fleet, vin in fleets:
+            data = {"plate": plate, "plate_colour": "黄色", "emission_stage": stage, "fuel_type": "柴油"}
+            data |= {"fleet_name": fleet, "vin": vin}
+            made[key] = (await vehicles.create_vehicle(session, actor, "transport", data)).vehicle.id
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+
+    def trip(key: str, plate: str, stage: str, minutes: int, decision: str = "allow") -> dict[str, Any]:
+        snap = VehicleSnapshot(
+            category="transport", registry_id=str(made[key]), fuel="B", emission_stage=stage, heavy=True
+        )
+        at = now + dt.timedelta(minutes=minutes)
+        return {"plate": plate, "occurred_at": at, "decision": decision, "vehicle": snap}
+
+    await seed_passes(
+        tenant.tenant_id,
+        [
+            trip("green", "鄂A61001", "6", 1),
+            trip("green", "鄂A61001", "6", 2),
+            trip("old", "鄂A41001", "4", 3),
+            trip("old", "鄂A41001", "4", 4, "refuse"),
+        ],
+    )
+    await _sign_in(client, tenant.admin_login)
+    page = await client.get("/portal/carriers")
+    assert page.status_code == 200, page.text
+    first = re.search(r'data-carrier="1">(.*?)</tr>', page.text, re.DOTALL)
+    second = re.search(r'data-carrier="2">(.*?)</tr>', page.text, re.DOTALL)
+    assert first is not None
+    assert second is not None
+    assert "绿通物流" in first.group(1)
+    assert "100.00%" in first.group(1)
+    assert "老旧运输队" in second.group(1)
+    assert "50.00%" in second.group(1)  # one of its two attempts refused
+    assert (await client.get("/portal/carriers", params={"months": 12})).status_code == 200
+
+
+async def test_daily_and_annual_reports(client: Any, make_tenant: Any, seed_passes: Any) -> None:
+    """日报 (chart by hour), 月报 and 年报 (chart by month) of the same ledger; a bad day sits next to its field."""
+    tenant = await make_tenant("420107", name=f"日报年报测试{uuid.uuid4().hex[:4]}")
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)
+    await seed_passes(
+        tenant.tenant_id,
+        [
+            {"plate": "鄂A70001", "occurred_at": now, "decision": "allow"},
+            {"plate": "鄂A70002", "occurred_at": now + dt.timedelta(minutes=1), "decision": "refuse"},
+        ],
+    )
+    await _sign_in(client, tenant.admin_login)
+    today = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date()
+    daily = await client.get(
+        "/portal/reports", params={"kind": "day", "day": (now + dt.timedelta(hours=8)).date().isoformat()}
+    )
+    assert daily.status_code == 200
+    assert "日报</h1>" in daily.text
+    assert '"names": ["通行", "拦截"]' in daily.text
+    assert 'id="total-passes">2<' in daily.text
+    yearly = await client.get("/portal/reports", params={"kind": "year", "year": str(today.year)})
+    assert yearly.status_code == 200
+    assert f"{today.year}年年报</h1>" in yearly.text
+    assert 'id="total-passes">2<' in yearly.text
+    bad = await client.get("/portal/reports", params={"kind": "day", "day": "2026-02-30"})
+    assert bad.status_code == 422
+    assert 'id="period-error"' in bad.text
+
+
+async def test_remote_release_with_reason_and_photo(
+    client: Any, make_tenant: Any, make_user: Any, seed_passes: Any, database: Database
+) -> None:
+    """The agent page shows each lane's last refusal (with its photo when recorded); a release needs a reason,
+    then issues the ``open_barrier`` command with who and why (audited); a viewer cannot send it."""
+    tenant = await make_tenant("420107", name=f"远程放行测试{uuid.uuid4().hex[:4]}")
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    ledger = await seed_passes(
+        tenant.tenant_id,
+        [{"plate": "鄂A44444", "occurred_at": now, "decision": "refuse", "reasons": ("emission_stage_below_minimum",)}],
+    )
+    await _sign_in(client, tenant.admin_login)
+    path = f"/portal/agents/{ledger.agent_id}"
+    page = await client.get(path)
+    assert page.status_code == 200
+    assert 'id="release"' in page.text
+    assert "最近一次拦截" in page.text
+    assert "鄂A44444" in page.text
+    assert "车牌号码（可选）" in page.text
+    token = await _csrf(client, path)
+    release = f"{path}/lanes/{ledger.lane_in}/release"
+    empty = await client.post(release, data={"csrf": token, "reason": ""})
+    assert empty.status_code == 422
+    assert "远程开闸必须填写原因" in empty.text
+    assert await _count(database, tenant.tenant_id, m.AgentCommand) == 0
+    bad_plate = await client.post(release, data={"csrf": token, "reason": "应急车辆", "plate": "不是车牌"})
+    assert bad_plate.status_code == 422
+    sent = await client.post(
+        release, data={"csrf": token, "reason": "应急救援车辆", "confirm_plate": "1"}, follow_redirects=False
+    )
+    assert sent.status_code == 303
+    who = Principal(user_id=uuid.UUID(int=3), role=Role.TENANT_ADMIN, tenant_id=tenant.tenant_id, login="check")
+    async with database.session(who) as session, session.begin():
+        command = await session.scalar(select(m.AgentCommand).where(m.AgentCommand.name == "open_barrier"))
+    assert command is not None
+    assert command.args["reason"] == "应急救援车辆"
+    assert command.args["operator"] == tenant.admin_login
+    assert command.args["confirm_plate"] is True
+    viewer = await make_user(tenant.tenant_id, Role.VIEWER)
+    await _sign_in(client, viewer)
+    assert (await client.post(release, data={"csrf": token, "reason": "x"})).status_code == 403
