@@ -24,6 +24,7 @@ and is left out of the OpenAPI document.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import os
 import shutil
@@ -64,6 +65,7 @@ __all__ = [
     "UPLINK_OLDEST",
     "UPLINK_RECORDS",
     "UPLINK_SEND_SECONDS",
+    "forget_agent",
     "metrics_endpoint",
     "observe_heartbeat",
     "refresh_fleet",
@@ -190,6 +192,14 @@ def observe_heartbeat(
     AGENT_CLOCK_SKEW.labels(agent).set(clock_skew_s)
     if disk_free_bytes is not None:
         AGENT_DISK_FREE.labels(agent).set(disk_free_bytes)
+
+
+def forget_agent(agent: str) -> None:
+    """Drop an agent's heartbeat series when it disconnects from this replica (no stale backlog or skew here
+    once it is served by another replica, or gone)."""
+    for gauge in (AGENT_QUEUE_DEPTH, AGENT_OLDEST_UNSENT, AGENT_DISK_FREE, AGENT_CLOCK_SKEW):
+        with contextlib.suppress(KeyError):
+            gauge.remove(agent)
 
 
 def _authorised(request: Request[Any, Any, Any]) -> bool:

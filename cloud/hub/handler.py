@@ -116,6 +116,7 @@ async def agent_socket(socket: WebSocket[Any, Any, Any]) -> None:
         log.info("hub.disconnected", agent_id=str(identity.agent_id))
     finally:
         metrics.AGENTS_CONNECTED.dec()
+        metrics.forget_agent(str(identity.agent_id))  # its figures now come from the replica it reconnects to
         if bus is not None:
             bus.detach(session)
 

@@ -71,3 +71,15 @@ async def test_the_app_role_cannot_read_the_rows_behind_the_aggregates(database)
         rows = list(await session.execute(text("SELECT * FROM ops_uplink_backlog()")))
         assert all(set(r._mapping) == {"profile", "state", "records", "oldest_s"} for r in rows)
     await metrics.refresh_fleet(database, force=True)
+
+
+def test_a_disconnected_agents_heartbeat_series_are_dropped() -> None:
+    """An agent that reconnects to another replica leaves no stale backlog or skew on this one."""
+    agent = f"agent-{uuid.uuid4()}"
+    metrics.observe_heartbeat(agent, queue_depth=7, oldest_unsent_s=900.0, disk_free_bytes=10, clock_skew_s=45.0)
+    before = parse(metrics.generate_latest(metrics.REGISTRY).decode())
+    assert total(before, "ecogate_agent_oldest_unsent_seconds", agent=agent) == 900.0
+    metrics.forget_agent(agent)
+    metrics.forget_agent(agent)  # twice (a session that never sent a heartbeat): no error
+    after = parse(metrics.generate_latest(metrics.REGISTRY).decode())
+    assert not [key for key in after if dict(key[1]).get("agent") == agent]
