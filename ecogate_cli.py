@@ -16,6 +16,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "user": ("cloud.cli.user", "用户账号管理"),
     "cloud": ("cloud.cli.serve", "运行云端服务"),
     "ledger": ("cloud.cli.ledger", "台账：哈希链校验等"),
+    "billing": ("cloud.cli.billing", "订阅与收费：催缴检查（付款失败→宽限期→受限）、收费概况"),
     "retention": ("cloud.cli.retention", "保存期限：清除超期照片与视频（记录永久保留）、司法保全"),
     "backup": ("cloud.cli.backup", "备份与恢复：基础备份、WAL 归档、照片副本、时间点恢复演练"),
     "blacklist": ("cloud.cli.blacklist", "超标排放车辆黑名单导入"),

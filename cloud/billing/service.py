@@ -284,8 +284,22 @@ class Limits:
     api_access: bool
 
 
+async def _trial_plan(session: AsyncSession) -> m.BillingPlan:
+    """A trial tries everything: the entitlements of the last (richest) active plan of the catalogue."""
+    plan = await session.scalar(
+        select(m.BillingPlan).where(m.BillingPlan.active).order_by(m.BillingPlan.sort.desc()).limit(1)
+    )
+    if plan is None:
+        raise ProblemError(500, "billing_catalogue_empty", "套餐未配置", "平台尚未配置任何套餐")
+    return plan
+
+
 def limits_of(account: m.BillingAccount, plan: m.BillingPlan, price: m.BillingPrice | None) -> Limits:
-    """The plan's entitlements; a per-lane price buys ``quantity`` lanes, a per-site price that many sites."""
+    """The plan's entitlements; a per-lane price buys ``quantity`` lanes, a per-site price that many sites.
+
+    During the trial ``plan`` is the richest plan (:func:`_trial_plan`): a tenant tries every feature and
+    the limits of what it buys apply from its subscription on.
+    """
     ent = plan.entitlements
 
     def num(key: str, floor: int = 1) -> int:
@@ -376,6 +390,10 @@ async def summary(session: AsyncSession, principal: Principal, *, with_notices: 
     """The caller's tenant's billing (the account is created with its trial on first use)."""
     tenant_id = _tenant(principal)
     account = await ensure_account(session, tenant_id, principal)
+    now = dt.datetime.now(dt.UTC)
+    if _stage_due(account, now):  # the sweep has not run yet: record the stage now (audited, noticed)
+        account = await _locked_account(session, tenant_id, principal)
+        await settle(session, system_actor(tenant_id, "billing-check"), account, now)
     plan = await session.get(m.BillingPlan, account.plan_code)
     assert plan is not None
     price = await session.get(m.BillingPrice, account.price_id) if account.price_id else None
@@ -393,7 +411,7 @@ async def summary(session: AsyncSession, principal: Principal, *, with_notices: 
         account=account,
         plan=plan,
         price=price,
-        limits=limits_of(account, plan, price),
+        limits=limits_of(account, await _trial_plan(session) if account.status == "trialing" else plan, price),
         usage=await usage_of(session),
         invoices=invoices,
         banner=banner_of(account),
@@ -714,6 +732,14 @@ _NOTICES: Final = {
     ),
     "active": ("付款已确认", "已收到贵单位的付款，EcoGate 订阅已恢复正常。感谢您的支持。"),
 }  # fmt: skip
+
+
+def _stage_due(account: m.BillingAccount, now: dt.datetime) -> bool:
+    """Whether :func:`settle` would change the account at ``now``."""
+    if account.status == "trialing" and account.stripe_subscription_id is None and now >= account.trial_ends_at:
+        return True
+    computed = stages.stage_of(account.status, account.past_due_since, account.trial_ends_at, now)
+    return stages.next_stage(account.dunning_stage, computed) != account.dunning_stage
 
 
 async def settle(session: AsyncSession, actor: Principal, account: m.BillingAccount, now: dt.datetime) -> str | None:

@@ -45,7 +45,7 @@ async def test_a_tenant_walks_the_whole_billing_life(
     first = await _billing(client, headers)
     assert first["status"] == "trialing"
     assert first["stage"] == "trialing"
-    assert first["limits"]["export_formats"] == ["csv", "xlsx"]
+    assert first["limits"]["export_formats"] == ["csv", "pdf", "xlsx"]  # a trial tries the richest plan
 
     answer = await client.put(
         "/api/v1/billing/invoice-details",

@@ -17,6 +17,7 @@ from cloud.db.engine import Database
 from tenants.context import Principal, Role
 
 pytestmark = pytest.mark.anyio
+STANDARD_LANE_MONTH = "01930000-0000-7000-8000-000000000101"
 PLATFORM = {
     "base_url": "http://127.0.0.1:9/platform",
     "enterprise_code": "E0001",
@@ -43,11 +44,22 @@ async def _export(client: AsyncTestClient[Litestar], headers: dict[str, str], te
 
 
 async def test_each_gated_action_stops_at_the_plan_and_when_restricted(
-    client, make_tenant, login_as, database: Database
+    client, billing, make_tenant, login_as, database: Database
 ) -> None:
     tenant = await make_tenant(region_code="330106")
     headers = await login_as(tenant.admin_login)
-    # 标准版 in trial: 1 site, 2 lanes, 1 agent, csv/xlsx, 1 regulator profile.
+    # The trial tries everything (the richest plan's limits: pdf included).
+    trial = (await client.get("/api/v1/billing", headers=headers)).json()
+    assert trial["limits"]["export_formats"] == ["csv", "pdf", "xlsx"]
+    assert (await _export(client, headers, tenant.tenant_id, "pdf")).status_code == 202
+    # 标准版 by lane, 2 lanes bought: 1 site, 2 lanes, 1 agent, csv/xlsx, 1 regulator profile.
+    answer = await client.post(
+        "/api/v1/billing/checkout", json={"price_id": STANDARD_LANE_MONTH, "quantity": 2}, headers=headers
+    )
+    assert answer.status_code == 201, answer.text
+    sub = await billing.fake.complete_checkout(answer.json()["url"].rsplit("/", 1)[1])
+    paid = (await client.get("/api/v1/billing", headers=headers)).json()
+    assert (paid["status"], paid["limits"]["lanes"], paid["limits"]["sites"]) == ("active", 2, 1)
     site = await client.post("/api/v1/sites", json={"name": "一厂"}, headers=headers)
     assert site.status_code == 201, site.text
     _refused(await client.post("/api/v1/sites", json={"name": "二厂"}, headers=headers))
@@ -77,10 +89,9 @@ async def test_each_gated_action_stops_at_the_plan_and_when_restricted(
             await require(session, actor, Action.REGULATOR_PROFILE, profile="hengshui", adds_profile=True)
     assert refused.value.status == 402
 
-    # The trial ends unpaid; weeks later the account is restricted.
-    async with database.session(actor) as session, session.begin():
-        trial_ends = (await service.summary(session, actor)).account.trial_ends_at
-    await service.sweep(database, trial_ends + dt.timedelta(days=40))
+    # The renewal's card is declined; weeks later the account is restricted.
+    await billing.fake.renew(sub["id"], fail=True)
+    await service.sweep(database, dt.datetime.now(dt.UTC) + dt.timedelta(days=20))
     billing = (await client.get("/api/v1/billing", headers=headers)).json()
     assert billing["stage"] == "restricted", billing
     _refused(await client.post("/api/v1/sites", json={"name": "二厂"}, headers=headers), "billing_restricted")
