@@ -107,7 +107,7 @@ class Commission:
         chosen = self._choose_camera(cameras)
         serials = []
         for port in serial_candidates(self.args.serial or []):
-            found = await probe_serial(port, listen_s=self.args.listen)
+            found = await probe_serial(port, listen_s=self.args.listen, answer_s=self.args.answer)
             serials.append(found)
             self.say(f"  串口 {port} — {found.detail}")
         if not serials:
@@ -350,6 +350,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-barrier-test", action="store_true", help="不测试抬杆/落杆（车道上有车时）")
     p.add_argument("--timeout", type=float, default=0.5, help="相机端口连接超时（秒）")
     p.add_argument("--listen", type=float, default=1.5, help="每个串口先监听的秒数（识别地磅）")
+    p.add_argument("--answer", type=float, default=0.5, help="等待显示屏应答的秒数（每种协议）")
     return p
 
 

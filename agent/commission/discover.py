@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import glob
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -160,23 +161,38 @@ def serial_candidates(patterns: list[str]) -> list[str]:
     return list(dict.fromkeys(ports))
 
 
-async def _listen(link: SerialLink, seconds: float) -> bytes:
+async def _listen(link: SerialLink, seconds: float, done: Callable[[bytes], bool] | None = None) -> bytes:
+    """Bytes heard for ``seconds`` (or until ``done`` says what was heard is enough)."""
     data = bytearray()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while loop.time() < deadline:
         data += await link.read()
+        if done is not None and done(bytes(data)):
+            break
     return bytes(data)
 
 
-async def _ask(link: SerialLink, frame: bytes, seconds: float) -> bytes:
+async def _ask(link: SerialLink, frame: bytes, seconds: float, done: Callable[[bytes], bool]) -> bytes:
     await link.reset_input()
     await link.write(frame)
-    return await _listen(link, seconds)
+    return await _listen(link, seconds, done)
 
 
-async def probe_serial(port: str, *, listen_s: float = 1.5, answer_s: float = 0.4) -> SerialFound:
-    """Identify the device on ``port`` (see module docstring)."""
+def _eg_answer(data: bytes) -> bool:
+    return any(f.command == "A" for f in LedFrameDecoder().feed(data))
+
+
+def _bx_answer(data: bytes) -> int | None:
+    return next((src for _dst, src, body in lp.BxDecoder().feed(data) if body[:2] == b"\xa0\x01"), None)
+
+
+def _lx_answer(data: bytes) -> bool:
+    return bool(lp.LxDecoder().feed(data))
+
+
+async def probe_serial(port: str, *, listen_s: float = 1.5, answer_s: float = 0.5) -> SerialFound:
+    """Identify the device on ``port`` (see module docstring); an answer ends each wait at once."""
     found = SerialFound(port)
     link = SerialLink(port, None, read_timeout=0.05, name="commission")
     try:
@@ -189,19 +205,17 @@ async def probe_serial(port: str, *, listen_s: float = 1.5, answer_s: float = 0.
                 found.kind, found.type, found.kg = "weighbridge", protocol, frames[-1].kg
                 found.detail = f"地磅仪表 {protocol}，当前 {frames[-1].kg:g} kg"
                 return found
-        eg = LedFrameDecoder().feed(await _ask(link, encode_led_frame(LedFrame(1, "P")), answer_s))
-        if any(f.command == "A" for f in eg):
+        if _eg_answer(await _ask(link, encode_led_frame(LedFrame(1, "P")), answer_s, _eg_answer)):
             found.kind, found.type, found.detail = "led", "serial_led", "EG-LED/1 显示屏（地址 1）"
             return found
-        bx = lp.BxDecoder().feed(await _ask(link, lp.bx_frame(0xFFFE, b"\xa1\x00\x01\x00\x00"), answer_s))
-        for _dst, src, data in bx:
-            if data[:2] == b"\xa0\x01":
-                found.kind, found.type, found.detail = "led", "bx_led", f"仰邦 BX 控制器（地址 {src}）"
-                found.extra = {"address": src}
-                return found
+        ping = lp.bx_frame(0xFFFE, b"\xa1\x00\x01\x00\x00")
+        src = _bx_answer(await _ask(link, ping, answer_s, lambda data: _bx_answer(data) is not None))
+        if src is not None:
+            found.kind, found.type, found.detail = "led", "bx_led", f"仰邦 BX 控制器（地址 {src}）"
+            found.extra = {"address": src}
+            return found
         for address in (0, 1):
-            lx = lp.LxDecoder().feed(await _ask(link, lp.lx_frame(address, lp.LX_PING), answer_s))
-            if lx:
+            if _lx_answer(await _ask(link, lp.lx_frame(address, lp.LX_PING), answer_s, _lx_answer)):
                 found.kind, found.type, found.detail = "led", "lingxin_led", f"灵信协议显示屏（地址 {address}）"
                 found.extra = {"address": address}
                 return found

@@ -91,6 +91,8 @@ async def test_commission_finds_tests_and_saves_a_lane(tmp_path: Path) -> None:
         str(out),
         "--listen",
         "1.0",
+        "--answer",
+        "1.5",  # a loaded machine: an answer ends the wait at once anyway
     ]
     try:
         from agent.commission import cli  # noqa: PLC0415 - the subcommand's own entry with a printer

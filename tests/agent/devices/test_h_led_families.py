@@ -56,6 +56,7 @@ async def test_family_screen_shows_the_hj1321_lines_and_speaks(
             "address": 3,
             "templates": {"no_control": "橙色预警 管控中"},
             "screen_voice": True,
+            "timeout_s": 3.0,  # a loaded machine; an answer ends the wait at once
         }
     )
     try:
@@ -84,7 +85,7 @@ async def test_family_screen_shows_the_hj1321_lines_and_speaks(
 async def test_rejections_and_silence_are_health_faults(pty_factory: EndpointFactory) -> None:
     sim = FamilyScreenSimulator("lingxin", pty_factory("led"))
     await sim.start()
-    led = LED_DISPLAYS.create({"type": "lingxin_led", "name": "led", "port": sim.url, "timeout_s": 0.3})
+    led = LED_DISPLAYS.create({"type": "lingxin_led", "name": "led", "port": sim.url, "timeout_s": 1.0})
     try:
         sim.reject = 5
         assert not await led.show([LedLine("测试")])
@@ -114,6 +115,7 @@ async def test_screen_behind_the_camera_gets_the_frames_the_camera_forwards() ->
             "camera_port": camera.port,
             "templates": {},
             "screen_voice": True,
+            "timeout_s": 3.0,
         }
     )
     try:
@@ -176,7 +178,14 @@ async def test_lane_screen_is_also_spoken_on_the_agent_speaker(pty_factory: Endp
     sim = FamilyScreenSimulator("lingxin", pty_factory("led"))
     await sim.start()
     led = LED_DISPLAYS.create(
-        {"type": "lingxin_led", "name": "led", "port": sim.url, "templates": {}, "voice": {"player": []}}
+        {
+            "type": "lingxin_led",
+            "name": "led",
+            "port": sim.url,
+            "templates": {},
+            "voice": {"player": []},
+            "timeout_s": 3.0,
+        }
     )
     try:
         assert isinstance(led, FamilyLedDisplay)
@@ -205,6 +214,7 @@ async def test_eg_led_screen_takes_the_templates_too(pty_factory: EndpointFactor
             "port": sim.url,
             "templates": {"lines": ["{plate} {verdict}", "{control}"], "refused": "请勿通行"},
             "voice": {"player": []},
+            "timeout_s": 3.0,
         }
     )
     try:

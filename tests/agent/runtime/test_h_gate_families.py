@@ -80,7 +80,7 @@ class _Rig:
             barrier["base_url"] = self.camera.base_url
         if self.family == "generic-json":
             led["port"] = self.screen.url
-        return {"name": "gate", **barrier}, {"name": "screen", "templates": templates, **led}
+        return {"name": "gate", **barrier}, {"name": "screen", "templates": templates, "timeout_s": 3.0, **led}
 
     def opens(self) -> int:
         if isinstance(self.camera, HikvisionCameraSimulator):
