@@ -41,7 +41,7 @@ async def test_sim_cli_starts_a_camera_barrier_and_a_family_screen(tmp_path: Pat
         ports = json.loads(await asyncio.to_thread(stdout.readline))
         assert set(ports) == {"camera_dahua", "screen_bx"}
         assert ports["screen_bx"] == str(tmp_path / "screen")
-        barrier = DahuaItcBarrier(ports["camera_dahua"], retries=0)
+        barrier = DahuaItcBarrier(ports["camera_dahua"])
         led = FamilyLedDisplay("bx", SerialLedTransport(ports["screen_bx"]), timeout_s=2.0)
         try:
             assert (await barrier.open()).confirmed
