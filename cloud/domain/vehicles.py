@@ -367,6 +367,8 @@ class VehicleFilter:
     vin: str | None = None
     emission_stage: str | None = None
     status: str | None = None
+    #: The effective review state (the review row's verdict, else the version's own): pending / verified / rejected.
+    review: str | None = None
 
 
 def _current() -> Select[m.Vehicle, m.VehicleVersion]:
@@ -400,6 +402,17 @@ async def search_vehicles(
             query = query.where(m.VehicleVersion.emission_stage == stage.code)
     if criteria.status:
         query = query.where(m.VehicleVersion.status == criteria.status)
+    if criteria.review:  # in the database (issue 19): the same rule as cloud.compliance.reviews.states
+        verdict = (
+            select(m.VehicleReview.decision)
+            .where(
+                m.VehicleReview.tenant_id == m.VehicleVersion.tenant_id,
+                m.VehicleReview.version_id == m.VehicleVersion.id,
+            )
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = query.where(func.coalesce(verdict, m.VehicleVersion.review) == criteria.review)
     errors.raise_if_any()
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await session.execute(

@@ -50,7 +50,7 @@ from frontend_api.portal.toolkit import (
 )
 from hj1321.emission import EmissionStage
 from hj1321.grading import PerformanceGrade, WarningLevel
-from hj1321.rules import ControlPolicy, ControlRule, RuleAction, UnknownVehicleAction
+from hj1321.rules import ControlPolicy, ControlRule, RuleAction, UnknownVehicleAction, default_policy
 from tenants.context import Principal, Role
 
 __all__ = ["routes"]
@@ -482,9 +482,10 @@ def _policy_form(control: ControlPolicy, members: dict[str, list[str]]) -> dict[
         "effective_from": "",
         "effective_until": "",
     }
-    for rule in control.rules:
+    for position, rule in enumerate(control.rules, start=1):
         form[f"rule_{rule.id}_enabled"] = "1" if rule.enabled else ""
         form[f"rule_{rule.id}_action"] = rule.action.value
+        form[f"rule_{rule.id}_order"] = str(position)
     for level in _ALERT_LEVELS:
         stage = control.min_heavy_stage_by_level.get(level)
         cap = control.daily_heavy_cap_by_level.get(level)
@@ -510,10 +511,12 @@ async def _policy_page(
             return render(request, "enterprise/not_found.html", status_code=404, principal=principal)
         state = await policy.in_force(session, tenant_id)
     control = state.control
-    states = {c["rule_id"]: c["state"] for c in policy.compare_with_defaults(control)}
+    compared = policy.compare_with_defaults(control)
+    states = {c["rule_id"]: c["state"] for c in compared}
     return render(
         request,
         "enterprise/admin/policy.html",
+        removed=[c for c in compared if c["state"] == "removed"],
         status_code=status_code,
         principal=principal,
         state=state,
@@ -545,6 +548,45 @@ def _parse_local(value: str, field: str, errors: dict[str, str]) -> dt.datetime 
         return None
 
 
+def _arrange(rules: list[ControlRule], form: dict[str, str], errors: dict[str, str]) -> list[ControlRule]:
+    """Remove the ticked rules, put the rest in the order typed (排序), restore a removed default, add a copy."""
+    kept: list[tuple[int, int, ControlRule]] = []
+    for index, rule in enumerate(rules):
+        if form.get(f"rule_{rule.id}_remove") == "1":
+            continue
+        raw = form.get(f"rule_{rule.id}_order", "").strip() or str(index + 1)
+        if not raw.isdigit() or not 1 <= int(raw) <= 999:
+            errors[f"rule_{rule.id}_order"] = "排序请填写 1～999 的整数"
+            raw = str(index + 1)
+        kept.append((int(raw), index, rule))
+    arranged = [rule for _, _, rule in sorted(kept, key=lambda k: (k[0], k[1]))]
+    ids = {r.id for r in rules}
+    restore = form.get("restore", "")
+    if restore:
+        default = next((r for r in default_policy().rules if r.id == restore), None)
+        if default is None or restore in ids:
+            errors["restore"] = "请选择已删除的默认规则"
+        else:
+            arranged.append(default)
+    source_id = form.get("new_from", "")
+    if source_id:
+        base = next((r for r in rules if r.id == source_id), None)
+        title = form.get("new_title", "").strip()
+        levels = tuple(lv for lv in _ALERT_LEVELS if form.get(f"new_level_{lv.value}") == "1")
+        if base is None:
+            errors["new_from"] = "请选择要复制的规则"
+        elif not title or len(title) > 100:
+            errors["new_title"] = "请填写新规则名称（最多 100 个字）"
+        else:
+            n = 1 + sum(1 for r in rules if r.id.startswith("custom_"))
+            while f"custom_{n}" in ids:
+                n += 1
+            arranged.append(
+                msgspec.structs.replace(base, id=f"custom_{n}", title=title, levels=levels or base.levels, source="")
+            )
+    return arranged
+
+
 def _apply_form(control: ControlPolicy, form: dict[str, str], errors: dict[str, str]) -> ControlPolicy:
     """The policy with the form's changes; parse errors go to ``errors`` by form field."""
     rules = []
@@ -555,6 +597,7 @@ def _apply_form(control: ControlPolicy, form: dict[str, str], errors: dict[str, 
             action = rule.action.value
         enabled = form.get(f"rule_{rule.id}_enabled") == "1"
         rules.append(msgspec.structs.replace(rule, action=RuleAction(action), enabled=enabled))
+    rules = _arrange(rules, form, errors)
     minimum: dict[WarningLevel, EmissionStage] = {}
     caps: dict[WarningLevel, int] = {}
     for level in _ALERT_LEVELS:

@@ -64,7 +64,6 @@ STATUSES: Final = {
 }
 _LIFECYCLE: Final = {"retired": "retired", "pending": "active", "verified": "active", "rejected": "active"}
 _PAGE: Final = 50
-_SCAN: Final = 2000
 _DATES: Final = ("register_date", "production_date")
 _INTS: Final = ("total_mass_kg", "rated_load_kg")
 _HINTS: Final = {
@@ -149,25 +148,20 @@ async def vehicle_list(
         None,
         None,
         "retired" if status == "retired" else ("active" if status else None),
+        status if status in {"pending", "verified", "rejected"} else None,  # filtered in the database
     )
     error = ""
     items: list[dict[str, Any]] = []
     total = 0
     async with database.session(principal) as session, session.begin():
         try:
-            scan = (_SCAN, 0) if status else (_PAGE, (page - 1) * _PAGE)
-            rows, total = await vehicles.search_vehicles(session, criteria, *scan)
+            rows, total = await vehicles.search_vehicles(session, criteria, _PAGE, (page - 1) * _PAGE)
         except ProblemError as exc:
             rows, error = [], exc.detail
         state = await reviews.states(session, [v for _, v in rows])
         for vehicle, version in rows:
             review = state.get(version.id, version.review)
-            if status in {"pending", "verified", "rejected"} and review != status:
-                continue
             items.append({"vehicle": vehicle, "version": version, "review": review, "labels": vehicles.labels(version)})
-        if status:
-            total = len(items)
-            items = items[(page - 1) * _PAGE : page * _PAGE]
     return render(
         request,
         "enterprise/vehicles/list.html",

@@ -401,3 +401,55 @@ async def test_remote_release_with_reason_and_photo(
     viewer = await make_user(tenant.tenant_id, Role.VIEWER)
     await _sign_in(client, viewer)
     assert (await client.post(release, data={"csrf": token, "reason": "x"})).status_code == 403
+
+
+async def test_policy_rules_removed_reordered_added_restored(client: Any, make_tenant: Any) -> None:
+    """The policy form removes a rule, moves another first, adds a copy for chosen levels, then restores the
+    removed default; a bad position sits next to its field and saves nothing."""
+    tenant = await make_tenant("420114", grade="C")
+    await _sign_in(client, tenant.admin_login)
+    form_page = await client.get("/portal/settings/policy")
+    assert form_page.status_code == 200
+    token = _CSRF.search(form_page.text)
+    assert token is not None
+    rules = re.findall(r'<tr data-rule="([a-z0-9_.-]+)">', form_page.text)
+    assert len(rules) >= 4
+    base: dict[str, str] = {"csrf": token.group(1), "unknown_vehicle": "refuse_prompt", "reason": "调整规则"}
+    for position, rule in enumerate(rules, start=1):
+        base[f"rule_{rule}_enabled"] = "1"
+        base[f"rule_{rule}_action"] = "refuse"
+        base[f"rule_{rule}_order"] = str(position)
+    gone, last = rules[1], rules[-1]
+    bad = await client.post("/portal/settings/policy", data={**base, f"rule_{last}_order": "第一"})
+    assert bad.status_code == 422
+    assert f'data-field-error="rule_{last}_order"' in bad.text
+    saved = await client.post(
+        "/portal/settings/policy",
+        data={
+            **base,
+            f"rule_{gone}_remove": "1",
+            f"rule_{last}_order": "1",
+            f"rule_{rules[0]}_order": "2",
+            "new_from": rules[0],
+            "new_title": "本企业橙色预警加严规则",
+            "new_level_orange": "1",
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text
+    after = await client.get("/portal/settings/policy")
+    order = re.findall(r'<tr data-rule="([a-z0-9_.-]+)">', after.text)
+    assert order[0] == last
+    assert gone not in order
+    assert "custom_1" in order
+    assert "本企业橙色预警加严规则" in after.text
+    assert f'<option value="{gone}"' in after.text  # offered for restoring
+    token2 = _CSRF.search(after.text)
+    assert token2 is not None
+    again = {"csrf": token2.group(1), "unknown_vehicle": "refuse_prompt", "reason": "恢复默认规则", "restore": gone}
+    for position, rule in enumerate(order, start=1):
+        again |= {f"rule_{rule}_enabled": "1", f"rule_{rule}_action": "refuse", f"rule_{rule}_order": str(position)}
+    restored = await client.post("/portal/settings/policy", data=again, follow_redirects=False)
+    assert restored.status_code == 303, restored.text
+    final = re.findall(r'<tr data-rule="([a-z0-9_.-]+)">', (await client.get("/portal/settings/policy")).text)
+    assert final[-1] == gone
