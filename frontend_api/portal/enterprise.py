@@ -123,6 +123,7 @@ async def _agents(session: AsyncSession) -> list[dict[str, Any]]:
         raw = (agent.health or {}).get("devices")
         devices: list[Any] = raw if isinstance(raw, list) else []
         failing = [str(d.get("device") or "设备") for d in devices if isinstance(d, dict) and not d.get("ok")]
+        alarms = (agent.health or {}).get("alarms")
         out.append(
             {
                 "name": agent.name,
@@ -130,6 +131,7 @@ async def _agents(session: AsyncSession) -> list[dict[str, Any]]:
                 "silent": state.silent,
                 "failing": failing,
                 "devices": len(devices),
+                "alarms": [str(a) for a in alarms][:5] if isinstance(alarms, list) else [],
             }
         )
     return out

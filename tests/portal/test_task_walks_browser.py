@@ -9,6 +9,7 @@ scan (tests/portal/browser_kit.py). The regulator's wall screen is shot at 1920�
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,13 @@ def fx_server(db_urls: Any, tmp_path: Path) -> Iterator[str]:
 
 @pytest.mark.anyio
 async def test_task_pages_in_a_browser(
-    server: str, make_tenant: Any, make_user: Any, make_staff: Any, seed_passes: Any, database: Database
+    server: str,
+    make_tenant: Any,
+    make_user: Any,
+    make_staff: Any,
+    seed_passes: Any,
+    database: Database,
+    tmp_path: Path,
 ) -> None:
     """An enterprise admin sets up a site, gate and lane and reads upload status and audit log; a regulator
     watches the wall screen at 1920×1080 and sees it redraw."""
@@ -76,7 +83,19 @@ async def test_task_pages_in_a_browser(
         dt.datetime.now(dt.UTC) + dt.timedelta(hours=6),
         "重污染天气橙色预警（测试）",
     )
-    seeded = {"regulator": await make_staff("regulator", CITY), "newcomer": newcomer, "plant": plant, "other": other}
+    seeded = {
+        "regulator": await make_staff("regulator", CITY),
+        "admin": await make_staff("platform_admin"),
+        "manager": await make_user(plant.tenant_id, Role.MANAGER),
+        "guard": await make_user(plant.tenant_id, Role.GUARD),
+        "newcomer": newcomer,
+        "plant": plant,
+        "other": other,
+        "csv": str(tmp_path / "黑名单.csv"),
+    }
+    (tmp_path / "黑名单.csv").write_text(
+        "车牌号码,号牌颜色,原因\n鄂F12345,黄色,检测超标\n不是车牌,黄色,错误\n", encoding="utf-8"
+    )
     renders = await anyio.to_thread.run_sync(_walk, server, seeded)
     print("\nfirst render (ms, DOMContentLoaded):", renders)  # noqa: T201 - reported, not asserted
 
@@ -94,9 +113,101 @@ def _walk(server: str, seeded: dict[str, Any]) -> dict[str, float]:
         try:
             _enterprise_admin(browser, server, seeded, renders)
             _regulator(browser, server, seeded, renders)
+            _manager(browser, server, seeded, renders)
+            _guard(browser, server, seeded, renders)
+            _platform_admin(browser, server, seeded, renders)
         finally:
             browser.close()
     return renders
+
+
+def _context(browser: Any) -> tuple[Any, Any, Any]:
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    scan = watch(context)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    return context, scan, page
+
+
+def _manager(browser: Any, server: str, seeded: dict[str, Any], renders: dict[str, float]) -> None:
+    """环保管理员: imports the regulator's blacklist (report per row), reads carriers and the 日报/年报, releases a
+    refused truck remotely with a reason."""
+    context, scan, page = _context(browser)
+    _sign_in(page, server, "/portal", seeded["manager"])
+    page.get_by_role("link", name="黑名单").click()
+    page.wait_for_url(f"{server}/portal/blacklist")
+    renders["黑名单"] = first_render_ms(page)
+    page.get_by_label("名单文件", exact=False).set_input_files(seeded["csv"])
+    page.get_by_label("名单名称或文号").fill("襄环〔2026〕7号")
+    page.get_by_role("button", name="导入").click()
+    page.wait_for_selector("#import-report")
+    assert page.locator('tr[data-row="2"]').inner_text().find("已导入") >= 0
+    assert page.locator('tr[data-row="3"]').inner_text().find("有错误") >= 0
+    artefact(page, "enterprise-blacklist-import")
+    page.get_by_role("link", name="运输公司").click()
+    page.wait_for_url(f"{server}/portal/carriers")
+    renders["运输公司"] = first_render_ms(page)
+    assert page.locator('tr[data-carrier="1"]').count() == 1
+    page.get_by_role("link", name="统计报表").click()
+    page.wait_for_url(f"{server}/portal/reports")
+    page.get_by_role("button", name="查看日报").click()
+    page.wait_for_url("**/portal/reports?kind=day**")
+    assert page.get_by_role("heading", name=re.compile("日报")).is_visible()
+    page.get_by_role("button", name="查看年报").click()
+    page.wait_for_url("**/portal/reports?kind=year**")
+    assert page.get_by_role("heading", name=re.compile("年报")).is_visible()
+    page.get_by_role("link", name="门禁终端").click()
+    page.wait_for_url(f"{server}/portal/agents")
+    page.locator("tr[data-agent] a").first.click()
+    page.wait_for_selector("#release")
+    form = page.locator("form[aria-label$='远程放行']").first
+    form.get_by_role("button", name="远程抬杆放行").click()  # no reason: refused next to the field
+    page.wait_for_selector('[data-field-error="reason"]')
+    form = page.locator("form[aria-label$='远程放行']").first
+    form.get_by_label("放行原因（必填）").fill("应急物资运输车辆，经环保负责人同意")
+    form.get_by_role("button", name="远程抬杆放行").click()
+    page.wait_for_url("**done=released**")
+    assert page.get_by_text("已发送远程放行指令").is_visible()
+    scan.assert_clean()
+    context.close()
+
+
+def _guard(browser: Any, server: str, seeded: dict[str, Any], renders: dict[str, float]) -> None:
+    """门岗: reads the blacklist (no forms), sees no set-up, upload or audit menu, gets 403 on /portal/sites."""
+    context, scan, page = _context(browser)
+    _sign_in(page, server, "/portal", seeded["guard"])
+    for hidden in ("厂区与道闸", "数据上传", "操作日志", "门禁终端"):
+        assert page.get_by_role("link", name=hidden).count() == 0
+    page.get_by_role("link", name="黑名单").click()
+    page.wait_for_url(f"{server}/portal/blacklist")
+    assert page.get_by_text("鄂F12345").count() >= 1
+    assert page.locator("form[aria-label='导入黑名单']").count() == 0
+    response = page.goto(f"{server}/portal/sites")
+    assert response is not None
+    assert response.status == 403
+    assert page.get_by_role("heading", name="无权访问").is_visible()
+    scan.assert_clean()
+    context.close()
+
+
+def _platform_admin(browser: Any, server: str, seeded: dict[str, Any], renders: dict[str, float]) -> None:
+    """平台管理员: lifts the district's alert with a reason on 预警记录与解除."""
+    context, scan, page = _context(browser)
+    _sign_in(page, server, "/admin", seeded["admin"])
+    page.get_by_role("link", name="预警记录与解除").click()
+    page.wait_for_url(f"{server}/admin/alerts")
+    renders["预警记录与解除"] = first_render_ms(page)
+    row = page.locator("tr", has_text="樊城区").first
+    row.get_by_role("button", name="解除预警").click()  # no reason
+    page.wait_for_selector('[data-field-error="reason"]')
+    row = page.locator("tr", has_text="樊城区").first
+    row.get_by_label("解除原因").fill("空气质量好转，按市重污染天气应急指挥部通知解除")
+    row.get_by_role("button", name="解除预警").click()
+    page.wait_for_url("**/admin/alerts?notice=**")
+    assert page.locator("#notice").is_visible()
+    assert page.locator("tr", has_text="樊城区").first.get_by_text("已解除").count() >= 1
+    scan.assert_clean()
+    context.close()
 
 
 def _sign_in(page: Any, server: str, path: str, login: str) -> None:
