@@ -109,9 +109,10 @@ async def require(
     """
     if await _never_gated(session, principal, action, export_format, profile, adds_profile=adds_profile):
         return
-    summary = await service.summary(session, principal)
-    plan, limits, used = summary.plan.name, summary.limits, summary.usage
-    if summary.account.dunning_stage == "restricted":
+    assert principal.tenant_id is not None
+    found = await service.standing(session, principal.tenant_id)  # read-only: a management action writes no billing
+    plan, limits, used = found.plan_name, found.limits, found.usage
+    if found.stage == "restricted":
         raise _restricted(action)
     _check_limits(action, plan, limits, used, export_format)
 

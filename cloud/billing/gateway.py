@@ -22,7 +22,7 @@ class NotConfiguredError(ProblemError):
     """Online payment is not configured on this installation."""
 
     def __init__(self) -> None:
-        super().__init__(503, "billing_not_configured", "在线支付未开通", "在线支付未配置，请联系平台通过对公转账付款")
+        super().__init__(409, "billing_not_configured", "在线支付未开通", "在线支付未配置，请联系平台通过对公转账付款")
 
 
 class Gateway:

@@ -421,6 +421,43 @@ async def summary(session: AsyncSession, principal: Principal, *, with_notices: 
     )
 
 
+@dataclass(frozen=True)
+class Standing:
+    """What the entitlement checks need, read without writing anything."""
+
+    plan_name: str
+    stage: str
+    limits: Limits
+    usage: dict[str, int]
+
+
+async def standing(session: AsyncSession, tenant_id: uuid.UUID) -> Standing:
+    """The tenant's plan, stage, limits and usage (read-only: a tenant without an account is in its trial).
+
+    The stage is the recorded one, moved forward to now when the sweep has not run yet.
+    """
+    account = await session.scalar(select(m.BillingAccount).where(m.BillingAccount.tenant_id == tenant_id))
+    usage = await usage_of(session)
+    if account is None or (account.status == "trialing" and dt.datetime.now(dt.UTC) < account.trial_ends_at):
+        trial = await _trial_plan(session)
+        virtual = m.BillingAccount(status="trialing", quantity=1)
+        plan_name = trial.name
+        if account is not None:
+            current = await session.get(m.BillingPlan, account.plan_code)
+            plan_name = current.name if current else plan_name
+        return Standing(plan_name, "trialing", limits_of(virtual, trial, None), usage)
+    now = dt.datetime.now(dt.UTC)
+    stage = account.dunning_stage
+    if _stage_due(account, now):
+        status = "past_due" if account.status == "trialing" else account.status
+        since = account.past_due_since or (account.trial_ends_at if account.status == "trialing" else None)
+        stage = stages.next_stage(stage, stages.stage_of(status, since, account.trial_ends_at, now))
+    plan = await session.get(m.BillingPlan, account.plan_code)
+    assert plan is not None
+    price = await session.get(m.BillingPrice, account.price_id) if account.price_id else None
+    return Standing(plan.name, stage, limits_of(account, plan, price), usage)
+
+
 def _tenant(principal: Principal) -> uuid.UUID:
     if principal.tenant_id is None:
         raise ProblemError(400, "tenant_required", "需要企业身份", "账单与发票需要以企业身份登录")

@@ -144,6 +144,8 @@ def fx_make_world(client, make_tenant, login_as, seed_passes) -> Callable[..., A
             "inventory_id": sheet["id"],
             "sample_id": sample["id"],
             "alert_id": str(uuid.uuid4()),
+            "invoice_id": str(uuid.uuid4()),  # billing (issue 22): platform-admin paths, refused to tenants
+            "code": "standard",
             "quarter": "2026Q4",
             "seed": "iso",
             "tenant_id": str(tenant.tenant_id),

@@ -120,6 +120,24 @@ def _body(method: str, path: str, login: str) -> dict[str, Any]:
             "data": {"kind": "other"},
             "files": {"file": ("x.png", PNG, "image/png")},
         },
+        # Billing (issue 22)
+        ("PUT", "/api/v1/billing/invoice-details"): {
+            "json": {"invoice_title": "攻击企业", "tax_id": "91420100MA4K1234X5"}
+        },
+        ("POST", "/api/v1/billing/checkout"): {"json": {"price_id": "01930000-0000-7000-8000-000000000101"}},
+        ("PUT", "/api/v1/platform/billing/plans/{code}"): {
+            "json": {"name": "篡改", "trial_days": 90, "entitlements": {"sites": 1000}}
+        },
+        ("PUT", "/api/v1/platform/billing/prices"): {
+            "json": {"plan_code": "standard", "unit": "lane", "interval": "month", "amount_fen": 1}
+        },
+        ("PUT", "/api/v1/platform/billing/coupons/{code}"): {"json": {"name": "篡改", "percent_off": 100}},
+        ("POST", "/api/v1/platform/billing/tenants/{tenant_id}/invoices"): {
+            "json": {"price_id": "01930000-0000-7000-8000-000000000101"}
+        },
+        ("POST", "/api/v1/platform/billing/tenants/{tenant_id}/invoices/{invoice_id}/bank-transfer"): {
+            "json": {"reference": "ATTACK-0001"}
+        },
         # Weighbridge software (issue 15)
         ("POST", "/api/v1/weighbridge/records"): {
             "json": {"records": [{"ticket_no": f"ATK-{n}", "plate": "鄂A00001", "weighed_at": "2026-11-28 10:00:00"}]}
