@@ -126,7 +126,11 @@ async def put_plan(session: AsyncSession, actor: Principal, spec: PlanSpec) -> N
     for key in ENTITLEMENT_KEYS:
         low = 24 if key == "retention_months" else 1  # legal floors: 24 months, one of each
         ent[key] = _int(errors, key, spec.entitlements.get(key, low), low, 1000)
-    formats = sorted({str(f) for f in spec.entitlements.get("export_formats", [])} | ALWAYS_EXPORT_FORMATS)
+    raw_formats = spec.entitlements.get("export_formats", [])
+    if not isinstance(raw_formats, list):
+        errors.add("export_formats", "invalid", "导出格式应为列表（可选 csv、xlsx、pdf）")
+        raw_formats = []
+    formats = sorted({str(f) for f in raw_formats} | ALWAYS_EXPORT_FORMATS)
     if not set(formats) <= {"csv", "xlsx", "pdf"}:
         errors.add("export_formats", "invalid", "导出格式只能是 csv、xlsx、pdf")
     ent["export_formats"] = formats
@@ -224,7 +228,9 @@ async def ensure_account(
         return account
     now = now or dt.datetime.now(dt.UTC)
     tenant = await session.get(m.Tenant, tenant_id)
-    plan = await session.get(m.BillingPlan, tenant.plan if tenant is not None else "standard")
+    if tenant is None:
+        raise not_found("企业")
+    plan = await session.get(m.BillingPlan, tenant.plan)
     if plan is None:
         plan = await session.get(m.BillingPlan, "standard")
     if plan is None:
