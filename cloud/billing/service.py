@@ -655,6 +655,9 @@ async def handle_webhook(
         account = await _locked_account(session, tenant_id, actor)
         if customer_id and account.stripe_customer_id not in {None, customer_id}:
             log.error("billing.webhook_customer_mismatch", event_id=event_id, tenant_id=str(tenant_id))
+            event_row = await session.get(m.BillingEvent, (tenant_id, inserted))
+            if event_row is not None:
+                event_row.outcome = "customer_mismatch"
             return "ignored"
         if customer_id:
             account.stripe_customer_id = customer_id
@@ -785,6 +788,15 @@ def _stage_due(account: m.BillingAccount, now: dt.datetime) -> bool:
     return stages.next_stage(account.dunning_stage, computed) != account.dunning_stage
 
 
+_TRIAL_ENDED: Final = (
+    "试用已结束",
+    (
+        "贵单位的 EcoGate 试用期已结束，请登录平台“账单与发票”选择套餐并付款，或联系平台通过对公转账付款。"
+        "门禁、台账与监管上报不受影响。"
+    ),
+)
+
+
 async def settle(session: AsyncSession, actor: Principal, account: m.BillingAccount, now: dt.datetime) -> str | None:
     """Record the account's dunning stage as of ``now``: audited, with a notice; returns the new stage."""
     if account.status == "trialing" and account.stripe_subscription_id is None and now >= account.trial_ends_at:
@@ -803,7 +815,7 @@ async def settle(session: AsyncSession, actor: Principal, account: m.BillingAcco
     audit.record(session, actor, "billing.stage_changed", "billing_account", account.id, {"from": old, "to": new})
     if new in _NOTICES and not (new == "active" and old == "trialing"):
         ends = stages.grace_ends(account.past_due_since)
-        subject, body = _NOTICES[new]
+        subject, body = _TRIAL_ENDED if old == "trialing" and account.stripe_subscription_id is None else _NOTICES[new]
         session.add(
             m.BillingNotice(
                 tenant_id=account.tenant_id,
