@@ -101,6 +101,22 @@ def membership_table(op: _Op) -> None:
     op.execute(f"GRANT SELECT ON membership TO {REGULATOR_ROLE}")
 
 
+def hide_from_regulators(op: _Op, table: str) -> None:
+    """A tenant table that is none of a regulator's business (billing, issue 22): the region policy of
+    :func:`tenant_table` becomes one that admits nothing, and the regulator role loses SELECT."""
+    op.execute(f"DROP POLICY IF EXISTS regulator_region ON {table}")
+    op.execute(f"CREATE POLICY regulator_none ON {table} FOR SELECT TO {REGULATOR_ROLE} USING (false)")
+    op.execute(f"REVOKE SELECT ON {table} FROM {REGULATOR_ROLE}")  # noqa: S608 - migration constants only
+
+
+def show_to_regulators(op: _Op, table: str) -> None:
+    """Undo :func:`hide_from_regulators` (downgrades)."""
+    op.execute(f"DROP POLICY IF EXISTS regulator_none ON {table}")
+    region = REGION_ADMITS_TENANT.format(col=f"{table}.tenant_id")
+    op.execute(f"CREATE POLICY regulator_region ON {table} FOR SELECT TO {REGULATOR_ROLE} USING ({region})")
+    op.execute(f"GRANT SELECT ON {table} TO {REGULATOR_ROLE}")
+
+
 def reference_table(op: _Op, table: str) -> None:
     """A table shared by all tenants (e.g. regions): readable by every role, written by migrations."""
     op.execute(f"GRANT SELECT ON {table} TO {APP_ROLE}, {REGULATOR_ROLE}")
