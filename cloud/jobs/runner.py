@@ -36,7 +36,7 @@ _CLAIM = text(
     """
 WITH due AS (
     SELECT j.tenant_id, j.id FROM background_job j
-    WHERE j.tenant_id = :tenant_id
+    WHERE j.tenant_id = :tenant_id AND j.kind = ANY(CAST(:kinds AS text[]))
       AND (j.status = 'queued' OR (j.status = 'running' AND j.lease_until < now()))
     ORDER BY j.created_at
     LIMIT 1
@@ -163,7 +163,9 @@ class JobRunner:
 
     async def _claim(self, tenant_id: uuid.UUID) -> tuple[uuid.UUID, m.BackgroundJob] | None:
         claim = uuid.uuid4()
-        params = {"tenant_id": tenant_id, "claim": claim, "lease_s": self.settings.lease_s}
+        # Only kinds this runner can run: during a rolling upgrade an older replica leaves a new kind alone.
+        kinds = sorted(self.handlers)
+        params = {"tenant_id": tenant_id, "claim": claim, "lease_s": self.settings.lease_s, "kinds": kinds}
         async with self.database.session(_runner(tenant_id)) as session, session.begin():
             job_id = await session.scalar(_CLAIM, params)
             if job_id is None:

@@ -265,6 +265,13 @@ async def test_a_stopping_runner_hands_its_job_back(
         await task
     row = await _row(superuser_url, job.id)
     assert (row["status"], row["claimed_by"], row["lease_until"]) == ("queued", None, None)
+    # A runner without the kind's handler (an older replica in a rolling upgrade) leaves it alone; one with it
+    # takes it at once (no lease to wait for) and finishes it.
+    older = jobs.JobRunner(database, FileBlobStore(settings.blobs.root), {"other_kind": _slow}, JobSettings())
+    assert not await older.run_once()
+    other = jobs.JobRunner(database, FileBlobStore(settings.blobs.root), {"lease_test": _slow}, JobSettings())
+    assert await other.run_once()
+    assert (await _row(superuser_url, job.id))["status"] == "done"
 
 
 # The acceptance test: replicas on an S3 bucket, one killed mid-job ------------------------------------------
