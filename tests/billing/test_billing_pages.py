@@ -23,6 +23,30 @@ async def _sign_in(client: Any, login: str, entry: str = "/login") -> None:
     assert answer.status_code == 303, answer.text
 
 
+async def test_regulators_read_no_billing(make_tenant, database) -> None:
+    """Migration 0022: a 生态环境局 reads the ledger of its region, never the plant's billing."""
+    import uuid  # noqa: PLC0415
+
+    from sqlalchemy import select  # noqa: PLC0415
+    from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
+
+    from cloud.billing import service  # noqa: PLC0415
+    from cloud.db import models as m  # noqa: PLC0415
+    from tenants.context import Principal  # noqa: PLC0415
+
+    tenant = await make_tenant(region_code="330109")
+    admin = Principal(user_id=uuid.uuid4(), role=Role.TENANT_ADMIN, tenant_id=tenant.tenant_id, login="t")
+    async with database.session(admin) as session, session.begin():
+        await service.summary(session, admin)  # the account exists
+    regulator = Principal(user_id=uuid.uuid4(), role=Role.REGULATOR, region_code="3301", login="r")
+    async with database.session(regulator) as session, session.begin():
+        assert await session.scalar(select(m.Tenant.name).where(m.Tenant.id == tenant.tenant_id)) == tenant.name
+    for model in (m.BillingAccount, m.BillingInvoice, m.BillingEvent, m.BillingNotice):
+        with pytest.raises(DBAPIError, match="permission denied"):
+            async with database.session(regulator) as session, session.begin():
+                await session.scalar(select(model.id))
+
+
 async def test_the_billing_pages(client, billing, make_tenant, make_user, make_staff) -> None:
     tenant = await make_tenant(region_code="330109")
     await _sign_in(client, tenant.admin_login)
