@@ -663,11 +663,11 @@ def final_metrics(fig: Figures, agent: Agent, work: Path, db: Path, relay_opens_
     fig.relay_opens_final = relay_opens_final
     fig.outbox_unacked_final = len(read_outbox(db))  # no cloud: nothing is ever acked
 
-    def settled(samples: Scrape) -> bool:  # the sampler copies the outbox's stats every 5 s
+    def settled(samples: Scrape) -> bool:  # the sampler copies the outbox's stats every 15 s
         return total(samples, "ecogate_gate_outbox_depth") == fig.outbox_unacked_final
 
     try:
-        samples = wait_for(agent.metrics, settled, limit_s=12.0)
+        samples = wait_for(agent.metrics, settled, limit_s=25.0)
     except OSError as exc:
         fig.violations.append(f"final: the agent's metrics endpoint did not answer ({exc})")
         return

@@ -12,7 +12,7 @@ Where the figures come from (one-line hooks, nothing else changes at the call si
 source times each recognition (:func:`recognize_timed`), the lane pipeline counts reads and barrier
 outcomes, the sync client sets the link state, connections and skew, and :func:`sample_forever`
 (started by ``ecogate agent run`` beside the watchdog) copies the outbox's stats and the devices'
-health into gauges every few seconds.
+health into gauges every 15 s.
 """
 
 from __future__ import annotations
@@ -131,8 +131,12 @@ def observe_devices(devices: Mapping[str, Any]) -> None:
             DEVICE_STATE.labels(name, str(health.kind), level).set(1 if str(health.level) == level else 0)
 
 
-async def sample_forever(agent: Any, every_s: float = 5.0) -> None:
-    """Every ``every_s``: the outbox's stats, the devices' health and the link state into the gauges."""
+async def sample_forever(agent: Any, every_s: float = 15.0) -> None:
+    """Every ``every_s``: the outbox's stats, the devices' health and the link state into the gauges.
+
+    15 s by default, Prometheus' usual scrape interval and the heartbeat's: the outbox's stats are counts
+    under the outbox's lock, which a pass's commit waits for.
+    """
     while True:
         try:
             observe_outbox(await asyncio.to_thread(agent.stats))
