@@ -63,6 +63,8 @@ START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 PROFILES = ("transport_control", "transport_serial", "tianjin", "hengshui")
 SM2_PRIVATE = "3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8"  # a bench-only key
 CREDENTIALS = {"username": "ecogate", "password": "EcoGate@2026", "prksm2": SM2_PRIVATE}
+#: Worker settings of the run (``--batch``, ``--pipelines``), passed to worker processes too.
+WORKER: dict[str, int] = {"batch": 200, "pipelines": 2}
 
 
 def free_port() -> int:
@@ -125,7 +127,7 @@ async def populate(admin_db: str, records: int) -> uuid.UUID:
             agent,
             site,
         )
-        rows = [
+        rows: list[tuple[Any, ...]] = [
             (
                 tid, new_id(), site, lane, agent, i + 1, "in", START + dt.timedelta(seconds=20 * i),
                 START + dt.timedelta(seconds=20 * i + 3), f"鄂A{10000 + i % 89999}", "yellow", 0.97, "allow",
@@ -318,7 +320,12 @@ async def deliver(
     actor = Principal(user_id=uuid.UUID(int=9), role=Role.TENANT_ADMIN, tenant_id=tenant, login="bench")
     children = [  # worker processes, as `ecogate uplink run` would be deployed (one event loop each)
         subprocess.Popen(  # noqa: ASYNC220 - started once per run
-            [sys.executable, __file__, "--worker-process", json.dumps([*processes, concurrency])],
+            [
+                sys.executable,
+                __file__,
+                "--worker-process",
+                json.dumps([*(processes or []), concurrency, WORKER["batch"], WORKER["pipelines"]]),
+            ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
@@ -344,7 +351,14 @@ async def deliver(
     watch = asyncio.create_task(longest_transaction(admin_db, stop))
     tmp = Path(tempfile.mkdtemp(prefix="ecogate-bench-uplink-blobs-"))
     senders = [
-        UplinkWorker(db, BlobStore(tmp), batch=200, concurrency=concurrency, idle_s=0.05)
+        UplinkWorker(
+            db,
+            BlobStore(tmp),
+            batch=WORKER["batch"],
+            pipelines=WORKER["pipelines"],
+            concurrency=concurrency,
+            idle_s=0.05,
+        )
         for _ in range(0 if processes else workers)
     ]
     started = time.perf_counter()
@@ -408,6 +422,7 @@ async def main_async(args: argparse.Namespace) -> int:
     from infra.pg import EmbeddedPostgres  # noqa: PLC0415
 
     worker.BACKOFF_BASE_S, worker.BACKOFF_CAP_S = 0.1, 2.0  # the flaky run retries at bench pace
+    WORKER.update(batch=args.batch, pipelines=args.pipelines)
     port, admin_port = free_port(), free_port()
     scheme = "tcp" if args.profile == "hengshui" else "http"
     url = f"{scheme}://127.0.0.1:{port}"
@@ -528,7 +543,7 @@ async def baseline_processes(profile: str, url: str, records: int, args: argpars
 
 def worker_process(spec: str) -> int:
     """``--worker-process``: one uplink worker until SIGTERM; prints its outcome counts as JSON."""
-    app_url, owner_url, regulator_url, concurrency = json.loads(spec)
+    app_url, owner_url, regulator_url, concurrency, batch, pipelines = json.loads(spec)
 
     async def run() -> dict[str, int]:
         worker.BACKOFF_BASE_S, worker.BACKOFF_CAP_S = 0.1, 2.0
@@ -536,7 +551,9 @@ def worker_process(spec: str) -> int:
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         tmp = Path(tempfile.mkdtemp(prefix="ecogate-bench-uplink-blobs-"))
-        sender = UplinkWorker(db, BlobStore(tmp), batch=200, concurrency=int(concurrency), idle_s=0.05)
+        sender = UplinkWorker(
+            db, BlobStore(tmp), batch=int(batch), pipelines=int(pipelines), concurrency=int(concurrency), idle_s=0.05
+        )
         await sender.run_once()  # connections open; nothing queued yet
         print("ready", flush=True)
         try:
@@ -566,6 +583,8 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=200, help="rows per claim")
+    parser.add_argument("--pipelines", type=int, default=2, help="claim-send-settle loops per worker")
     parser.add_argument(
         "--processes",
         action="store_true",

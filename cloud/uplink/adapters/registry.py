@@ -21,6 +21,7 @@ worker.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
@@ -62,9 +63,15 @@ def _decimal(value: object) -> Decimal | None:
 def _plate_type(row: Any) -> str | None:
     if getattr(row, "plate_type", None):
         return str(row.plate_type)
+    return _plate_type_of(row.plate, row.plate_colour)
+
+
+@functools.lru_cache(maxsize=8192)
+def _plate_type_of(plate_text: str, colour_code: str | None) -> str | None:
+    """The plate type derived from a plate and its colour (cached: the same trucks pass every day; issue 20)."""
     try:
-        plate = parse_plate(row.plate)
-        colour = PlateColour(row.plate_colour) if row.plate_colour else None
+        plate = parse_plate(plate_text)
+        colour = PlateColour(colour_code) if colour_code else None
     except (InvalidValueError, ValueError):
         return None
     return plate_type_for(plate, colour).code
