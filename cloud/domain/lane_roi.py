@@ -14,6 +14,7 @@ The flow (docs/portal.md "Agents"):
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from dataclasses import dataclass
@@ -152,7 +153,7 @@ async def save_over_snapshot(
     _require_active(agent)
     snapshot = await latest_snapshot(session, agent.id, lane.id)
     sha = snapshot.sha256 if snapshot is not None and snapshot.ok else None
-    size = picture_size(blobs, sha)
+    size = await asyncio.to_thread(picture_size, blobs, sha)  # an HTTP read with an S3 bucket (issue 20)
     if size is None:
         raise ProblemError(409, "snapshot_missing", "没有画面", "请先抓拍车道画面，再在画面上设置识别区域")
     return await save_roi(session, principal, agent, lane, values, size, sha)

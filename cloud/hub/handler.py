@@ -360,7 +360,10 @@ class _AgentSession:
             return []
         async with self.database.session(self.who.principal) as session, session.begin():
             known = set((await session.scalars(select(m.Blob.sha256).where(m.Blob.sha256.in_(offered)))).all())
-        return [h for h in dict.fromkeys(offered) if h not in known or not self.blobs.has(h)]
+        # The store's look-ups off the event loop: with an S3 bucket each is an HTTP request (issue 20).
+        return await asyncio.to_thread(
+            lambda: [h for h in dict.fromkeys(offered) if h not in known or not self.blobs.has(h)]
+        )
 
     async def _put_blob(self, put: msg.BlobPut) -> bool:
         if hashlib.sha256(put.data).hexdigest() != put.sha256:

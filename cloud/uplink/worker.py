@@ -536,9 +536,10 @@ class UplinkWorker:
         return adapter
 
     async def _photo(self, sha256: str) -> bytes | None:
-        if not self.blobs.has(sha256):
+        try:  # off the event loop: with an S3 bucket a read is an HTTP request (issue 20)
+            return await asyncio.to_thread(self.blobs.get, sha256)
+        except FileNotFoundError:
             return None
-        return await asyncio.to_thread(self.blobs.get, sha256)
 
     def _next_state(self, profile: str, row: Any, result: SendResult) -> tuple[UplinkState, int, dt.datetime | None]:
         """The row's state after ``result``, the photo retries it used, and when it is due again (None: never)."""
