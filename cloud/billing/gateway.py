@@ -36,7 +36,9 @@ class Gateway:
             self._client = stripe.StripeClient(
                 config.secret_key,
                 base_addresses=bases,
-                http_client=stripe.HTTPXClient(),
+                # 10 s, not the library's 80: a webhook answers Stripe within its own timeout, and a
+                # checkout or a bank-transfer marking holds the tenant's account row meanwhile.
+                http_client=stripe.HTTPXClient(timeout=10),
                 max_network_retries=2,
             )
 
