@@ -232,6 +232,7 @@ def _pages(tenant_id: Any, data: dict[str, Any]) -> dict[str, list[str]]:
             "/portal",
             "/portal/live",
             "/portal/ledger",
+            f"/portal/ledger?plate={data['plate']}",
             f"/portal/ledger?plate={data['plate'][2:]}",
             f"/portal/ledger?day={today.isoformat()}&decision=refuse",
             f"/portal/passes/{data['pass']}",
@@ -256,6 +257,7 @@ def _pages(tenant_id: Any, data: dict[str, Any]) -> dict[str, list[str]]:
         "regulator": [
             "/regulator",
             f"/regulator/enterprises/{tenant_id}",
+            f"/regulator/enterprises/{tenant_id}?plate={data['plate']}",
             f"/regulator/enterprises/{tenant_id}/passes/{data['pass']}",
             "/regulator/wall",
             "/regulator/wall/data",

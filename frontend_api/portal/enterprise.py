@@ -24,7 +24,7 @@ from cloud.db.engine import Database
 from cloud.hub import health
 from cloud.uplink import alarms as uplink_alarms
 from cloud.uplink import outbox
-from frontend_api.portal.passes import pass_record
+from frontend_api.portal.passes import pass_record, plate_filter
 from frontend_api.portal.toolkit import (
     CHINA,
     ENTERPRISE_ROLES,
@@ -149,8 +149,7 @@ async def enterprise_ledger(
     database: Database = request.app.state.database
     query = select(m.PassEvent).order_by(m.PassEvent.occurred_at.desc()).limit(_PAGE_SIZE)
     error = ""
-    if plate.strip():
-        query = query.where(m.PassEvent.plate.contains(plate.strip().upper()))
+    query, plate_note = plate_filter(query, plate, day_given=bool(day))
     if decision in {"allow", "refuse"}:
         query = query.where(m.PassEvent.decision == decision)
     if day:
@@ -173,6 +172,7 @@ async def enterprise_ledger(
         rows=rows,
         flagged=flagged,
         plate=plate,
+        plate_note=plate_note,
         decision=decision,
         day=day,
         error=error,

@@ -9,6 +9,7 @@ caller's session: the enterprise's under its tenant RLS, the regulator's under t
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -20,7 +21,32 @@ from cloud.compliance import flags
 from cloud.db import models as m
 from cloud.ledger.corrections import list_corrections
 
-__all__ = ["pass_record", "weights"]
+__all__ = ["PARTIAL_PLATE_DAYS", "pass_record", "plate_filter", "weights"]
+
+#: A partial plate is searched in this many recent days (a whole plate uses the plate index, all time).
+PARTIAL_PLATE_DAYS = 90
+
+
+def plate_filter(query: Any, raw: str, *, day_given: bool) -> tuple[Any, str]:
+    """The ledger's plate search: a whole plate by equality (the ``(tenant, plate, time)`` index, all time); a part
+    of one by substring within the last :data:`PARTIAL_PLATE_DAYS` days unless a day is chosen (a substring cannot
+    use an index, and a year of a large plant is a million passes). Returns the query and a note for the page."""
+    from hj1321.errors import InvalidValueError  # noqa: PLC0415
+    from hj1321.plates import canonical_plate, parse_plate  # noqa: PLC0415
+
+    text = canonical_plate(raw.strip())
+    if not text:
+        return query, ""
+    try:
+        return query.where(m.PassEvent.plate == parse_plate(text).number), ""
+    except InvalidValueError:
+        query = query.where(m.PassEvent.plate.contains(text, autoescape=True))
+    if day_given:
+        return query, ""
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=PARTIAL_PLATE_DAYS)
+    return query.where(
+        m.PassEvent.occurred_at >= since
+    ), f"按部分车牌查询近 {PARTIAL_PLATE_DAYS} 天；输入完整车牌可查询全部记录。"
 
 
 def _number(value: Decimal | None) -> int | float | None:

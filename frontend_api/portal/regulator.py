@@ -29,7 +29,7 @@ from cloud.compliance import chain, emergency
 from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.domain import regulator as regulator_domain
-from frontend_api.portal.passes import pass_record, sealed_weighing, weights
+from frontend_api.portal.passes import pass_record, plate_filter, sealed_weighing, weights
 
 # The toolkit's names stay importable from here for modules written before it (issue 19 item 7).
 from frontend_api.portal.toolkit import (
@@ -130,6 +130,7 @@ async def regulator_home(request: Request[Any, Any, Any], principal: Me) -> Resp
 
 
 _PAGE_SIZE: Final = 50
+_COUNT_CAP: Final = 10_000
 
 
 @page_get("/regulator/enterprises/{tenant_id:uuid}", roles=REGULATORS)
@@ -148,8 +149,7 @@ async def regulator_enterprise(
         m.Lane, (m.Lane.id == m.PassEvent.lane_id) & (m.Lane.tenant_id == m.PassEvent.tenant_id)
     )
     query = query.where(m.PassEvent.tenant_id == tenant_id)
-    if plate.strip():
-        query = query.where(m.PassEvent.plate.contains(plate.strip().upper()))
+    query, plate_note = plate_filter(query, plate, day_given=bool(day.strip()))
     if decision in _DECISIONS:
         query = query.where(m.PassEvent.decision == decision)
     if day.strip():
@@ -166,7 +166,8 @@ async def regulator_enterprise(
         tenant = await session.scalar(select(m.Tenant).where(m.Tenant.id == tenant_id))
         if tenant is None:
             return render(request, "regulator/not_found.html", status_code=404, principal=principal)
-        total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        # Counted up to a cap: a large plant's year is a million passes (bench/portal_render.py).
+        total = int(await session.scalar(select(func.count()).select_from(query.limit(_COUNT_CAP + 1).subquery())) or 0)
         rows = (
             await session.execute(
                 query.order_by(m.PassEvent.occurred_at.desc()).limit(_PAGE_SIZE).offset((page - 1) * _PAGE_SIZE)
@@ -193,6 +194,8 @@ async def regulator_enterprise(
         page=page,
         pages=max(1, (total + _PAGE_SIZE - 1) // _PAGE_SIZE),
         filters={"plate": plate, "decision": decision, "day": day},
+        plate_note=plate_note,
+        capped=total > _COUNT_CAP,
         errors=errors,
         alerts=alerts,
         missed=missed,
