@@ -9,14 +9,17 @@ signed with Stripe's real scheme (``stripe.WebhookSignature.generate_signature_h
 API endpoints (``Authorization: Bearer <key>`` required):
 
 * ``POST /v1/customers``, ``GET /v1/customers/{id}``
-* ``POST /v1/checkout/sessions`` (mode ``subscription``, ``line_items[].price_data``, ``discounts[].coupon``)
+* ``GET /v1/prices`` (``lookup_keys[]``, ``active``), ``POST /v1/prices`` (``lookup_key``, ``transfer_lookup_key``)
+* ``POST /v1/checkout/sessions`` (mode ``subscription``, ``line_items[].price`` or ``.price_data``,
+  ``discounts[].coupon``)
 * ``POST /v1/billing_portal/sessions``
 * ``GET /v1/subscriptions/{id}`` (``expand[]=latest_invoice``)
 * ``POST /v1/invoices/{id}/pay`` (``paid_out_of_band``)
 * ``POST /v1/coupons``
 
 Test/demo drivers (not Stripe's API): the hosted Checkout page ``GET /checkout/{id}`` with its 支付 button
-(``POST /checkout/{id}/pay``), the customer portal page ``GET /portal/{customer}``, and
+(``POST /checkout/{id}/pay``), the customer portal page ``GET /portal/{customer}`` (a plan switch among the prices:
+``POST /portal/{customer}/switch``), and
 ``POST /_fake/subscriptions/{id}/renew?fail=1`` (the next period's invoice; ``fail=1``: the card is
 declined, the subscription goes past due). The same drivers are methods of :class:`StripeFake`.
 
@@ -97,6 +100,7 @@ class StripeFake:
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}
         self.coupons: dict[str, dict[str, Any]] = {}
+        self.prices: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         #: Every request to the Stripe API: (method, path), for the docs' endpoint list and tests.
         self.calls: list[tuple[str, str]] = []
@@ -125,6 +129,9 @@ class StripeFake:
                 web.get("/v1/subscriptions/{id}", self._get_subscription),
                 web.post("/v1/invoices/{id}/pay", self._pay_invoice),
                 web.post("/v1/coupons", self._create_coupon),
+                web.get("/v1/prices", self._list_prices),
+                web.post("/v1/prices", self._create_price),
+                web.post("/portal/{id}/switch", self._portal_switch),
                 web.get("/checkout/{id}", self._checkout_page),
                 web.post("/checkout/{id}/pay", self._checkout_pay),
                 web.get("/portal/{id}", self._portal_page),
@@ -276,6 +283,37 @@ class StripeFake:
         self.pending.append(event)
         return event
 
+    def _line_price(self, line: dict[str, Any]) -> dict[str, Any]:
+        """The Stripe Price of a Checkout line: a stored price by id, or one made from ``price_data``."""
+        if line.get("price"):
+            return copy.deepcopy(self.prices[line["price"]])
+        data = line["price_data"]
+        return {
+            "id": self._new_id("price"),
+            "object": "price",
+            "currency": data["currency"],
+            "unit_amount": int(data["unit_amount"]),
+            "recurring": {"interval": data["recurring"]["interval"]},
+            "lookup_key": None,
+            "metadata": {},
+            "nickname": data.get("product_data", {}).get("name"),
+        }
+
+    async def switch_price(self, subscription_id: str, price_id: str, quantity: int | None = None) -> dict[str, Any]:
+        """A plan switch in the customer portal: the item's price (and quantity) change."""
+        self._switch(subscription_id, price_id, quantity)
+        if self.auto_deliver:
+            await self.flush()
+        return self.subscriptions[subscription_id]
+
+    def _switch(self, subscription_id: str, price_id: str, quantity: int | None) -> None:
+        sub = self.subscriptions[subscription_id]
+        item = sub["items"]["data"][0]
+        item["price"] = copy.deepcopy(self.prices[price_id])
+        if quantity:
+            item["quantity"] = quantity
+        self._emit("customer.subscription.updated", self._public(sub))
+
     def _subscription_view(self, sub: dict[str, Any], expand: list[str]) -> dict[str, Any]:
         view = copy.deepcopy(sub)
         if "latest_invoice" in expand and view.get("latest_invoice"):
@@ -345,9 +383,9 @@ class StripeFake:
         if cs["status"] == "complete":
             return self.subscriptions[cs["subscription"]]
         line = cs["line_items"][0]
-        data = line["price_data"]
+        price = self._line_price(line)
         now = int(time.time())
-        period = 365 if data["recurring"]["interval"] == "year" else 30
+        period = 365 if price["recurring"]["interval"] == "year" else 30
         sub_id = self._new_id("sub")
         sub: dict[str, Any] = {
             "id": sub_id,
@@ -364,13 +402,7 @@ class StripeFake:
                         "quantity": int(line.get("quantity", 1)),
                         "current_period_start": now,
                         "current_period_end": now + period * 86400,
-                        "price": {
-                            "id": self._new_id("price"),
-                            "object": "price",
-                            "currency": data["currency"],
-                            "unit_amount": int(data["unit_amount"]),
-                            "recurring": {"interval": data["recurring"]["interval"]},
-                        },
+                        "price": price,
                     }
                 ],
             },
@@ -453,6 +485,9 @@ class StripeFake:
             return form
         if form.get("mode") != "subscription" or form.get("customer") not in self.customers:
             return self._error(400, "mode must be subscription with an existing customer", "parameter_invalid")
+        for line in form.get("line_items", []):
+            if line.get("price") and line["price"] not in self.prices:
+                return self._error(400, f"No such price: '{line['price']}'")
         for discount in form.get("discounts", []):
             if discount.get("coupon") not in self.coupons:
                 return self._error(400, f"No such coupon: '{discount.get('coupon')}'")
@@ -539,6 +574,54 @@ class StripeFake:
         self.coupons[code] = coupon
         return web.json_response(coupon)
 
+    async def _list_prices(self, request: web.Request) -> web.Response:
+        form = await self._form(request)
+        if isinstance(form, web.Response):
+            return form
+        keys = form.get("lookup_keys", [])
+        keys = keys if isinstance(keys, list) else [keys]
+        rows = [
+            p
+            for p in self.prices.values()
+            if (not keys or p.get("lookup_key") in keys) and (form.get("active") != "true" or p["active"])
+        ]
+        return web.json_response({"object": "list", "url": "/v1/prices", "has_more": False, "data": rows})
+
+    async def _create_price(self, request: web.Request) -> web.Response:
+        form = await self._form(request)
+        if isinstance(form, web.Response):
+            return form
+        key = form.get("lookup_key")
+        holders = [p for p in self.prices.values() if key and p.get("lookup_key") == key]
+        if holders and form.get("transfer_lookup_key") != "true":
+            return self._error(400, "A price with this lookup key exists", "lookup_key_exists")
+        for holder in holders:
+            holder["lookup_key"] = None
+        price = {
+            "id": self._new_id("price"),
+            "object": "price",
+            "active": True,
+            "currency": form.get("currency", "cny"),
+            "unit_amount": int(form.get("unit_amount", 0)),
+            "recurring": {"interval": form.get("recurring", {}).get("interval", "month")},
+            "lookup_key": key,
+            "metadata": form.get("metadata", {}),
+            "nickname": form.get("product_data", {}).get("name"),
+        }
+        self.prices[price["id"]] = price
+        return web.json_response(price)
+
+    async def _portal_switch(self, request: web.Request) -> web.Response:
+        customer = self.customers.get(request.match_info["id"])
+        form = decode_form(await request.text())
+        sub = next((x for x in self.subscriptions.values() if customer and x["customer"] == customer["id"]), None)
+        if customer is None or sub is None or form.get("price") not in self.prices:
+            return web.Response(status=404, text="订阅或价格不存在")
+        self._switch(sub["id"], form["price"], int(form["quantity"]) if form.get("quantity", "").isdigit() else None)
+        if self.auto_deliver and self.pending:
+            await self._flush_here()
+        raise web.HTTPSeeOther(str(customer.get("_return_url") or "/"))
+
     # ---------------------------------------------------------------------------- driver pages
 
     async def _checkout_page(self, request: web.Request) -> web.Response:
@@ -546,8 +629,9 @@ class StripeFake:
         if cs is None:
             return web.Response(status=404, text="结账会话不存在")
         line = cs["line_items"][0]
-        amount = int(line["price_data"]["unit_amount"]) * int(line.get("quantity", 1)) / 100
-        name = html.escape(str(line["price_data"]["product_data"]["name"]))
+        price = self._line_price(line)
+        amount = int(price["unit_amount"]) * int(line.get("quantity", 1)) / 100
+        name = html.escape(str(price.get("nickname") or "订阅"))
         page = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>在线支付测试页</title></head>
 <body><h1>在线支付测试页（本地模拟）</h1><p>{name} × {line.get("quantity", 1)}：¥{amount:,.2f}</p>
 <form method="post" action="/checkout/{cs["id"]}/pay"><label>卡号 <input name="card" value="4242424242424242"></label>
@@ -569,8 +653,16 @@ class StripeFake:
         if customer is None:
             return web.Response(status=404, text="客户不存在")
         back = html.escape(str(customer.get("_return_url", "/")))
+        options = "".join(
+            f'<option value="{p["id"]}">{html.escape(str(p.get("nickname") or p["id"]))}</option>'
+            for p in self.prices.values()
+            if p.get("lookup_key")
+        )
         page = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>客户门户</title></head>
 <body><h1>客户门户（本地模拟）</h1><p>{html.escape(str(customer["name"]))}</p>
+<form method="post" action="/portal/{customer["id"]}/switch">
+<label>更换套餐 <select name="price">{options}</select></label>
+<label>数量 <input name="quantity" value=""></label><button type="submit">确认更换</button></form>
 <a href="{back}">返回平台</a></body></html>"""
         return web.Response(text=page, content_type="text/html")
 

@@ -64,6 +64,31 @@ class Gateway:
         """``GET /v1/customers/{id}``."""
         return await self._v1().customers.retrieve_async(customer_id)
 
+    async def stripe_price(
+        self, key: str, currency: str, amount: int, interval: str, name: str, metadata: dict[str, str]
+    ) -> str:
+        """The Stripe Price of a catalogue price, found by its lookup key, (re)created when the amount changed.
+
+        ``GET /v1/prices?lookup_keys[]=…`` then, if missing or repriced, ``POST /v1/prices`` with
+        ``transfer_lookup_key`` — so a plan switch in the customer portal names a price we know.
+        """
+        found = await self._v1().prices.list_async({"lookup_keys": [key], "active": True, "limit": 1})
+        for price in found.data:
+            if int(price.unit_amount or 0) == amount and price.currency == currency:
+                return str(price.id)
+        created = await self._v1().prices.create_async(
+            {
+                "currency": currency,
+                "unit_amount": amount,
+                "recurring": {"interval": interval},
+                "product_data": {"name": name},
+                "lookup_key": key,
+                "transfer_lookup_key": True,
+                "metadata": metadata,
+            }
+        )
+        return str(created.id)
+
     async def create_checkout(self, params: dict[str, Any]) -> Any:
         """``POST /v1/checkout/sessions`` (mode subscription)."""
         return await self._v1().checkout.sessions.create_async(params)

@@ -184,6 +184,23 @@ async def put_price(
     return price_id
 
 
+async def sync_prices(session: AsyncSession, gateway: Gateway) -> dict[uuid.UUID, str]:
+    """Every active catalogue price as a Stripe Price (lookup key ``ecogate-<id>``; repriced ones replaced),
+    so the customer portal can offer plan switches that map back to the catalogue. Returns the Stripe ids."""
+    plans = {p.code: p for p in (await catalogue(session))[0]}
+    found: dict[uuid.UUID, str] = {}
+    for price in (await catalogue(session))[1]:
+        plan = plans.get(price.plan_code)
+        if not price.active or plan is None or not plan.active:
+            continue
+        found[price.id] = await gateway.stripe_price(
+            lookup_key(price.id), price.currency, price.amount_fen, price.interval,
+            f"{plan.name}（按{UNIT_LABELS[price.unit]}，每{INTERVAL_LABELS[price.interval]}）",
+            {"plan_code": plan.code, "price_id": str(price.id)},
+        )  # fmt: skip
+    return found
+
+
 async def put_coupon(
     session: AsyncSession,
     actor: Principal,
@@ -534,21 +551,16 @@ async def start_checkout(
             {"customer": account.stripe_customer_id},
         )  # fmt: skip
     metadata = {"tenant_id": str(tenant_id), "plan_code": plan.code, "price_id": str(price.id)}
+    stripe_price = await gateway.stripe_price(
+        lookup_key(price.id), price.currency, price.amount_fen, price.interval,
+        f"{plan.name}（按{UNIT_LABELS[price.unit]}，每{INTERVAL_LABELS[price.interval]}）",
+        {"plan_code": plan.code, "price_id": str(price.id)},
+    )  # fmt: skip
     params: dict[str, Any] = {
         "mode": "subscription",
         "customer": account.stripe_customer_id,
         "client_reference_id": str(tenant_id),
-        "line_items": [
-            {
-                "quantity": quantity,
-                "price_data": {
-                    "currency": price.currency,
-                    "unit_amount": price.amount_fen,
-                    "recurring": {"interval": price.interval},
-                    "product_data": {"name": f"{plan.name}（按{UNIT_LABELS[price.unit]}）"},
-                },
-            }
-        ],
+        "line_items": [{"quantity": quantity, "price": stripe_price}],
         "subscription_data": {"metadata": metadata},
         "metadata": metadata,
         "success_url": success_url,
@@ -576,6 +588,21 @@ async def portal_link(session: AsyncSession, principal: Principal, gateway: Gate
 
 
 # ---------------------------------------------------------------------------------------- webhooks
+
+
+def lookup_key(price_id: uuid.UUID) -> str:
+    """The Stripe Price lookup key of a catalogue price (its id survives repricing)."""
+    return f"ecogate-{price_id}"
+
+
+def _catalogue_price(item: Any) -> uuid.UUID | None:
+    """Our price id from a subscription item's Stripe Price (lookup key or metadata), if it is one of ours."""
+    key = str(_get(item, "price", "lookup_key") or "")
+    raw = key.removeprefix("ecogate-") if key.startswith("ecogate-") else _get(item, "price", "metadata", "price_id")
+    try:
+        return uuid.UUID(str(raw)) if raw else None
+    except ValueError:
+        return None
 
 
 def _get(obj: Any, *path: str | int) -> Any:
@@ -710,6 +737,30 @@ async def _mirror_invoice(session: AsyncSession, actor: Principal, obj: Any) -> 
     return row
 
 
+async def _price_of(session: AsyncSession, metadata: Any, item: Any) -> m.BillingPrice | None:
+    """The catalogue price subscribed: the item's Stripe Price (a portal plan switch changes the item, not the
+    metadata), else the price Checkout put in the metadata."""
+    candidates: list[object] = [_catalogue_price(item), _get(metadata, "price_id")]
+    for raw in candidates:
+        try:
+            price_id = uuid.UUID(str(raw)) if raw else None
+        except ValueError:
+            price_id = None
+        if price_id is not None and (price := await session.get(m.BillingPrice, price_id)) is not None:
+            return price
+    return None
+
+
+def _past_due_since(account: m.BillingAccount, subscription: Any) -> dt.datetime | None:
+    """When the unpaid period began: the latest invoice's finalisation (the earliest seen wins)."""
+    latest = _get(subscription, "latest_invoice")
+    finalized = _ts(_get(latest, "status_transitions", "finalized_at"))
+    since = finalized or _ts(_get(latest, "created")) or account.past_due_since
+    if account.past_due_since is not None and since is not None:
+        since = min(account.past_due_since, since)
+    return since
+
+
 async def _apply_subscription(
     session: AsyncSession, actor: Principal, account: m.BillingAccount, subscription: Any
 ) -> None:
@@ -719,33 +770,14 @@ async def _apply_subscription(
     if account.stripe_subscription_id not in {None, sub_id} and stripe_status in {"canceled", "incomplete_expired"}:
         return  # an older subscription ended; the current one decides
     status = stages.status_of_subscription(stripe_status)
-    metadata = _get(subscription, "metadata") or {}
     item = _get(subscription, "items", "data", 0)
-    plan_code = _get(metadata, "plan_code")
-    price_raw = _get(metadata, "price_id")
-    past_due_since: dt.datetime | None = None
-    if status == "past_due":
-        latest = _get(subscription, "latest_invoice")
-        past_due_since = (
-            _ts(_get(latest, "status_transitions", "finalized_at"))
-            or _ts(_get(latest, "created"))
-            or account.past_due_since
-        )
-        if account.past_due_since is not None and past_due_since is not None:
-            past_due_since = min(account.past_due_since, past_due_since)
-    old = account.status
+    price = await _price_of(session, _get(subscription, "metadata") or {}, item)
+    old, old_price = account.status, account.price_id
     account.stripe_subscription_id = sub_id
     account.status = status
-    account.past_due_since = past_due_since
-    if plan_code and await session.get(m.BillingPlan, str(plan_code)) is not None:
-        account.plan_code = str(plan_code)
-    if price_raw:
-        try:
-            price_id = uuid.UUID(str(price_raw))
-        except ValueError:
-            price_id = None
-        if price_id is not None and await session.get(m.BillingPrice, price_id) is not None:
-            account.price_id = price_id
+    account.past_due_since = _past_due_since(account, subscription) if status == "past_due" else None
+    if price is not None:
+        account.plan_code, account.price_id = price.plan_code, price.id
     quantity = _get(item, "quantity")
     if isinstance(quantity, int) and 1 <= quantity <= 1000:
         account.quantity = quantity
@@ -755,6 +787,11 @@ async def _apply_subscription(
         audit.record(
             session, actor, "billing.subscription_status", "billing_account", account.id,
             {"from": old, "to": status, "subscription": sub_id, "stripe_status": stripe_status},
+        )  # fmt: skip
+    if price is not None and old_price is not None and old_price != price.id:
+        audit.record(
+            session, actor, "billing.plan_changed", "billing_account", account.id,
+            {"from_price": str(old_price), "to_price": str(price.id), "plan": price.plan_code},
         )  # fmt: skip
 
 

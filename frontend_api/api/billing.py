@@ -323,13 +323,16 @@ class PriceIn(msgspec.Struct, forbid_unknown_fields=True):
 
 @put("/platform/billing/prices", operation_id="PutPrice", opt=PLATFORM)
 async def put_price(
-    data: JSONBody[PriceIn], session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
+    data: JSONBody[PriceIn], session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], state: State
 ) -> dict[str, str]:
-    """Create or reprice a plan's price (per site/lane, monthly/annual)."""
+    """Create or reprice a plan's price (per site/lane, monthly/annual); Stripe's Prices follow when online."""
+    gateway = gateway_of(state)
     async with session.begin():
         price_id = await service.put_price(
             session, principal, data.plan_code, data.unit, data.interval, data.amount_fen, active=data.active
         )
+        if gateway.online:
+            await service.sync_prices(session, gateway)
     return {"id": str(price_id)}
 
 

@@ -72,6 +72,21 @@ async def test_a_tenant_walks_the_whole_billing_life(
     assert active["limits"]["lanes"] == 3
     assert [i["status"] for i in active["invoices"]] == ["paid"]
 
+    # A plan switch in the customer portal (to 专业版 by lane, 4 lanes) maps back to the catalogue.
+    admin = await login_as(await make_staff("platform_admin"))
+    repriced = await client.put(
+        "/api/v1/platform/billing/prices",
+        json={"plan_code": "professional", "unit": "lane", "interval": "month", "amount_fen": 50000},
+        headers=admin,
+    )
+    assert repriced.status_code == 200, repriced.text
+    professional = next(
+        p["id"] for p in billing.fake.prices.values() if p["lookup_key"] == f"ecogate-{repriced.json()['id']}"
+    )
+    await billing.fake.switch_price(sub["id"], professional, quantity=4)
+    switched = await _billing(client, headers)
+    assert (switched["plan_code"], switched["quantity"], switched["limits"]["lanes"]) == ("professional", 4, 4)
+    assert "pdf" in switched["limits"]["export_formats"]
     portal = await client.post("/api/v1/billing/portal-session", headers=headers)
     assert portal.status_code == 201
     assert "/portal/cus_" in portal.json()["url"]
@@ -103,7 +118,7 @@ async def test_a_tenant_walks_the_whole_billing_life(
     assert "/portal/billing" in problem["detail"]
     assert site.headers["link"].startswith("</portal/billing>")
 
-    admin = await login_as(await make_staff("platform_admin"))
+    admin = await login_as(await make_staff("platform_admin"))  # a fresh token (the bearer's session)
     overview = await client.get("/api/v1/platform/billing/overview", headers=admin)
     assert overview.status_code == 200
     assert str(tenant.tenant_id) in {r["tenant_id"] for r in overview.json()["past_due"]}
@@ -138,6 +153,7 @@ async def test_a_tenant_walks_the_whole_billing_life(
         "billing.subscription_status",
         "billing.stage_changed",
         "billing.paid_by_transfer",
+        "billing.plan_changed",
     ):
         assert expected in actions, (expected, actions)
     actor = Principal(user_id=uuid.UUID(int=9), role=Role.TENANT_ADMIN, tenant_id=tenant.tenant_id, login="t")
