@@ -391,6 +391,16 @@ def banner_of(account: m.BillingAccount) -> str | None:
 _CHINA: Final = dt.timezone(dt.timedelta(hours=8))
 
 
+async def banner(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[str, str] | None:
+    """The dunning banner of a tenant as ``(stage, text)`` for any enterprise page (read-only; None when all
+    is well or the tenant has no billing yet)."""
+    account = await session.scalar(select(m.BillingAccount).where(m.BillingAccount.tenant_id == tenant_id))
+    if account is None:
+        return None
+    text = banner_of(account)
+    return (account.dunning_stage, text) if text else None
+
+
 async def usage_of(session: AsyncSession) -> dict[str, int]:
     """What the tenant has now (under the caller's row-level security)."""
     now = dt.datetime.now(dt.UTC)

@@ -3,6 +3,7 @@ the restricted stage; the ledger, the csv/xlsx exports and the regulator uplink 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from cloud.billing import service
+from cloud.billing import scheduler, service
 from cloud.billing.entitlements import Action, EntitlementError, require
 from cloud.db.engine import Database
 from tenants.context import Principal, Role
@@ -94,6 +95,17 @@ async def test_each_gated_action_stops_at_the_plan_and_when_restricted(
     await service.sweep(database, dt.datetime.now(dt.UTC) + dt.timedelta(days=20))
     billing = (await client.get("/api/v1/billing", headers=headers)).json()
     assert billing["stage"] == "restricted", billing
+    async with database.session(actor) as session, session.begin():
+        shown = await service.banner(session, tenant.tenant_id)  # for any enterprise page
+    assert shown is not None
+    assert shown[0] == "restricted"
+    assert "门禁放行、电子台账" in shown[1]
+    stop = asyncio.Event()
+    sweeping = asyncio.create_task(scheduler.run(database, stop, every_s=0.05))  # the in-process schedule
+    await asyncio.sleep(0.3)
+    stop.set()
+    await asyncio.wait_for(sweeping, 30)
+    assert (await client.get("/api/v1/billing", headers=headers)).json()["stage"] == "restricted"
     _refused(await client.post("/api/v1/sites", json={"name": "二厂"}, headers=headers), "billing_restricted")
     lane = {"code": "L9", "name": "L9", "direction": "in"}
     _refused(await client.post(lanes, json=lane, headers=headers), "billing_restricted")
