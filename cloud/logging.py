@@ -173,6 +173,7 @@ class RequestContext:
                         path=path[:200],
                         status=status or 500,
                         ms=round(1000 * (time.perf_counter() - started), 1),
+                        client=(info.get("client") or ("",))[0],  # the socket peer (the balancer behind one)
                     )
 
 
