@@ -24,7 +24,7 @@ from cloud.db.engine import Database
 from cloud.hub import health
 from cloud.uplink import alarms as uplink_alarms
 from cloud.uplink import outbox
-from frontend_api.portal.passes import pass_record, plate_filter
+from frontend_api.portal.passes import pass_record, search_plate
 from frontend_api.portal.toolkit import (
     CHINA,
     ENTERPRISE_ROLES,
@@ -149,7 +149,6 @@ async def enterprise_ledger(
     database: Database = request.app.state.database
     query = select(m.PassEvent).order_by(m.PassEvent.occurred_at.desc()).limit(_PAGE_SIZE)
     error = ""
-    query, plate_note = plate_filter(query, plate, day_given=bool(day))
     if decision in {"allow", "refuse"}:
         query = query.where(m.PassEvent.decision == decision)
     if day:
@@ -163,6 +162,7 @@ async def enterprise_ledger(
                 m.PassEvent.occurred_at >= start, m.PassEvent.occurred_at < start + dt.timedelta(days=1)
             )
     async with database.session(principal) as session, session.begin():
+        query, plate_note = await search_plate(session, principal.tenant_id, query, plate, day_given=bool(day))
         rows = [] if error else (await session.execute(query)).scalars().all()
         flagged = await flags.open_by_pass(session, [e.id for e in rows])  # red rows (ADR 0026's open flags)
     return render(

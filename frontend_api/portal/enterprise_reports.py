@@ -64,12 +64,12 @@ _FORMATS: Final = ("xlsx", "csv", "pdf")
 _GRADES: Final = ("A", "B", "B-", "C", "D", "leading")
 _STATUS_LABELS: Final = {"pass": "达标", "fail": "未达标", "no_data": "无数据", "not_required": "不要求"}
 _REVIEW_STATUSES: Final = {"open": "待处理", "closed": "已关闭", "all": "全部"}
-#: Agent anomalies on passes of the last 31 days (the time index bounds the scan on a large ledger) that no reviewer
+#: Agent anomalies on passes of the last 7 days (the time index bounds the scan on a large ledger) that no reviewer
 #: has closed: evidence shown for information; the open-flag count is
 #: cloud.compliance.flags.count_open (check flags only; docs/reports.md "Open flags").
 _ANOMALIES_SQL: Final = text(
     "SELECT p.id, p.occurred_at, p.plate, p.anomaly_flags FROM pass_event p "
-    "WHERE p.occurred_at >= now() - interval '31 days' AND cardinality(p.anomaly_flags) > 0 AND NOT EXISTS ("
+    "WHERE p.occurred_at >= now() - interval '7 days' AND cardinality(p.anomaly_flags) > 0 AND NOT EXISTS ("
     " SELECT 1 FROM check_flag f WHERE f.pass_event_id = p.id AND ("
     "  SELECT r.outcome FROM check_resolution r WHERE r.flag_id = f.id ORDER BY r.created_at DESC LIMIT 1"
     " ) IN ('resolved', 'dismissed')) "

@@ -14,20 +14,41 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.compliance import flags
 from cloud.db import models as m
 from cloud.ledger.corrections import list_corrections
 
-__all__ = ["PARTIAL_PLATE_DAYS", "pass_record", "plate_filter", "weights"]
+__all__ = ["PARTIAL_PLATE_DAYS", "matching_plates", "pass_record", "plate_filter", "search_plate", "weights"]
 
 #: A partial plate is searched in this many recent days (a whole plate uses the plate index, all time).
 PARTIAL_PLATE_DAYS = 90
 
 
-def plate_filter(query: Any, raw: str, *, day_given: bool) -> tuple[Any, str]:
+#: Distinct plates of a tenant walked on the ``(tenant, plate, time)`` index, one probe each (a loose index scan):
+#: a partial plate is matched against them, then the passes are read by equality on the same index.
+_PLATES_LIKE = text(
+    "WITH RECURSIVE p AS ("
+    " (SELECT plate FROM pass_event WHERE tenant_id = :t ORDER BY plate LIMIT 1)"
+    " UNION ALL"
+    " SELECT (SELECT e.plate FROM pass_event e WHERE e.tenant_id = :t AND e.plate > p.plate ORDER BY e.plate LIMIT 1)"
+    " FROM p WHERE p.plate IS NOT NULL"
+    ") SELECT plate FROM p WHERE plate LIKE :pattern LIMIT :cap"
+)
+_PLATES_CAP = 200
+
+
+async def matching_plates(session: AsyncSession, tenant_id: uuid.UUID, part: str) -> list[str] | None:
+    """The tenant's plates containing ``part`` (None when more than a page of them match)."""
+    escaped = part.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = await session.execute(_PLATES_LIKE, {"t": tenant_id, "pattern": f"%{escaped}%", "cap": _PLATES_CAP + 1})
+    plates = [str(r.plate) for r in rows]
+    return None if len(plates) > _PLATES_CAP else plates
+
+
+def plate_filter(query: Any, raw: str, *, day_given: bool, plates: list[str] | None = None) -> tuple[Any, str]:
     """The ledger's plate search: a whole plate by equality (the ``(tenant, plate, time)`` index, all time); a part
     of one by substring within the last :data:`PARTIAL_PLATE_DAYS` days unless a day is chosen (a substring cannot
     use an index, and a year of a large plant is a million passes). Returns the query and a note for the page."""
@@ -40,6 +61,8 @@ def plate_filter(query: Any, raw: str, *, day_given: bool) -> tuple[Any, str]:
     try:
         return query.where(m.PassEvent.plate == parse_plate(text).number), ""
     except InvalidValueError:
+        if plates is not None:  # the plates containing the part, found on the plate index
+            return query.where(m.PassEvent.plate.in_(plates)), ""
         query = query.where(m.PassEvent.plate.contains(text, autoescape=True))
     if day_given:
         return query, ""
@@ -47,6 +70,23 @@ def plate_filter(query: Any, raw: str, *, day_given: bool) -> tuple[Any, str]:
     return query.where(
         m.PassEvent.occurred_at >= since
     ), f"按部分车牌查询近 {PARTIAL_PLATE_DAYS} 天；输入完整车牌可查询全部记录。"
+
+
+async def search_plate(
+    session: AsyncSession, tenant_id: uuid.UUID | None, query: Any, raw: str, *, day_given: bool
+) -> tuple[Any, str]:
+    """:func:`plate_filter` with a partial plate first matched against the tenant's plates (index probes)."""
+    from hj1321.errors import InvalidValueError  # noqa: PLC0415
+    from hj1321.plates import canonical_plate, parse_plate  # noqa: PLC0415
+
+    text_ = canonical_plate(raw.strip())
+    plates = None
+    if text_ and tenant_id is not None:
+        try:
+            parse_plate(text_)
+        except InvalidValueError:
+            plates = await matching_plates(session, tenant_id, text_)
+    return plate_filter(query, raw, day_given=day_given, plates=plates)
 
 
 def _number(value: Decimal | None) -> int | float | None:

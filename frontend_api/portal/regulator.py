@@ -29,7 +29,7 @@ from cloud.compliance import chain, emergency
 from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.domain import regulator as regulator_domain
-from frontend_api.portal.passes import pass_record, plate_filter, sealed_weighing, weights
+from frontend_api.portal.passes import pass_record, sealed_weighing, search_plate, weights
 
 # The toolkit's names stay importable from here for modules written before it (issue 19 item 7).
 from frontend_api.portal.toolkit import (
@@ -149,7 +149,6 @@ async def regulator_enterprise(
         m.Lane, (m.Lane.id == m.PassEvent.lane_id) & (m.Lane.tenant_id == m.PassEvent.tenant_id)
     )
     query = query.where(m.PassEvent.tenant_id == tenant_id)
-    query, plate_note = plate_filter(query, plate, day_given=bool(day.strip()))
     if decision in _DECISIONS:
         query = query.where(m.PassEvent.decision == decision)
     if day.strip():
@@ -166,6 +165,7 @@ async def regulator_enterprise(
         tenant = await session.scalar(select(m.Tenant).where(m.Tenant.id == tenant_id))
         if tenant is None:
             return render(request, "regulator/not_found.html", status_code=404, principal=principal)
+        query, plate_note = await search_plate(session, tenant_id, query, plate, day_given=bool(day.strip()))
         # Counted up to a cap: a large plant's year is a million passes (bench/portal_render.py).
         total = int(await session.scalar(select(func.count()).select_from(query.limit(_COUNT_CAP + 1).subquery())) or 0)
         rows = (
