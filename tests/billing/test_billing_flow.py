@@ -160,3 +160,36 @@ async def test_a_tenant_walks_the_whole_billing_life(
     async with database.session(actor) as session, session.begin():
         kinds = list(await session.scalars(select(m.BillingNotice.kind).order_by(m.BillingNotice.created_at)))
     assert kinds == ["past_due", "grace", "restricted", "active"], kinds
+
+
+async def test_an_annual_price_with_a_coupon(client, billing, make_tenant, make_staff, login_as) -> None:
+    """Coupons and annual prices: the platform admin's coupon reaches Stripe; the invoice is discounted; MRR
+    counts the annual list price over 12."""
+    admin = await login_as(await make_staff("platform_admin"))
+    code = f"open{uuid.uuid4().hex[:6]}"
+    answer = await client.put(
+        f"/api/v1/platform/billing/coupons/{code}",
+        json={"name": "开业优惠", "percent_off": 20, "duration_months": 12},
+        headers=admin,
+    )
+    assert answer.status_code == 200, answer.text
+    assert billing.fake.coupons[code]["percent_off"] == 20
+    tenant = await make_tenant(region_code="330110")
+    headers = await login_as(tenant.admin_login)
+    annual = "01930000-0000-7000-8000-000000000102"  # 标准版, by lane, per year: ¥3,000.00
+    unknown = await client.post(
+        "/api/v1/billing/checkout", json={"price_id": annual, "quantity": 2, "coupon": "nope"}, headers=headers
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "coupon"
+    answer = await client.post(
+        "/api/v1/billing/checkout", json={"price_id": annual, "quantity": 2, "coupon": code}, headers=headers
+    )
+    assert answer.status_code == 201, answer.text
+    await billing.fake.complete_checkout(answer.json()["url"].rsplit("/", 1)[1])
+    paid = await _billing(client, headers)
+    assert paid["status"] == "active"
+    assert [i["amount_fen"] for i in paid["invoices"]] == [300000 * 2 * 80 // 100]
+    overview = (await client.get("/api/v1/platform/billing/overview", headers=admin)).json()
+    row = next(r for r in overview["tenants"] if r["tenant_id"] == str(tenant.tenant_id))
+    assert row["monthly_fen"] == 300000 * 2 // 12
