@@ -27,7 +27,7 @@ from typing import Literal
 import structlog
 
 from agent.devices.health import HealthTracker
-from agent.devices.notice import GateNotice, NoticeTemplates
+from agent.devices.notice import GateNotice, NoticeTemplates, lane_screen
 from agent.devices.serial_link import LinkError, SerialLink, SerialSettings
 from agent.devices.tasks import cancel_and_wait
 from agent.devices.types import DeviceHealth, LedColour, LedLine, LedScreen
@@ -227,9 +227,11 @@ class SerialLedDisplay:
         return ok
 
     async def announce(self, notice: GateNotice) -> bool:
-        """Show ``notice`` with the templates (HJ 1321 defaults when none are set); speak it on ``voice``."""
+        """Show ``notice`` with the templates, or without them the lane's classic four lines (the EG-LED/1
+        screen keeps them unless ``templates`` are configured); speak it on ``voice``."""
         templates = self.templates or NoticeTemplates()
-        screen = LedScreen(templates.screen(notice).lines[: self.max_lines])
+        shown = templates.screen(notice) if self.templates is not None else lane_screen(notice)
+        screen = LedScreen(shown.lines[: self.max_lines])
         ok = await self._transact(
             LedFrame(self.address, "S", encode_screen(screen, self.encoding, self.max_line_bytes))
         )

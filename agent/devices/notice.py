@@ -64,6 +64,20 @@ class GateNotice:
         )
 
 
+def lane_screen(notice: GateNotice) -> LedScreen:
+    """The lane's classic four lines (plate / stage / 欢迎光临 请通行 or 禁止通行 / reason), for screens
+    without templates: what agent.runtime.pipeline shows on them."""
+    colour = LedColour.GREEN if notice.allowed else LedColour.RED
+    return LedScreen(
+        (
+            LedLine(notice.plate or "未识别", LedColour.YELLOW),
+            LedLine(notice.emission_stage or "排放阶段未知", colour),
+            LedLine(LANE_ALLOWED if notice.allowed else LANE_REFUSED, colour),
+            LedLine(notice.reason, colour),
+        )
+    )
+
+
 class NoticeTemplates(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``templates``: the wording of the screen and the voice (defaults in Chinese, per HJ 1321)."""
 

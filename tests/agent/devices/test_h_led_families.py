@@ -229,3 +229,22 @@ async def test_eg_led_screen_takes_the_templates_too(pty_factory: EndpointFactor
     finally:
         await led.stop()
         await sim.stop()
+
+
+@pytest.mark.anyio
+async def test_eg_led_without_templates_keeps_the_lane_lines(pty_factory: EndpointFactory) -> None:
+    """The lane hands every screen with ``announce`` a GateNotice; the EG-LED/1 screen without templates
+    still shows the classic four lines (plate / stage / 欢迎光临 请通行 / reason)."""
+    from agent.devices.sim.led import LedDisplaySimulator  # noqa: PLC0415
+
+    sim = LedDisplaySimulator(pty_factory("led"))
+    await sim.start()
+    led = LED_DISPLAYS.create({"type": "serial_led", "name": "led", "port": sim.url, "timeout_s": 3.0})
+    try:
+        assert isinstance(led, SerialLedDisplay)
+        notice = GateNotice("鄂A12345", "国六", "橙色预警 管控中", allowed=True, reason="国六车辆")
+        assert await led.announce(notice)
+        assert sim.current.texts == ("鄂A12345", "国六", LANE_ALLOWED, "国六车辆")
+    finally:
+        await led.stop()
+        await sim.stop()
