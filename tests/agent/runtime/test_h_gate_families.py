@@ -51,7 +51,7 @@ class _Rig:
 
     async def start(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(barrier config, LED config) for the family."""
-        templates = {"no_control": "橙色预警 管控中"}
+        templates: dict[str, Any] = {}  # the HJ 1321 defaults
         if self.family == "dahua-itc":
             self.camera: Any = DahuaCameraSimulator(password="pw", travel_s=0.1, hold_s=3.0)
             self.screen = FamilyScreenSimulator("bx", PtyEndpoint(self.tmp_path / "led"))
@@ -125,7 +125,7 @@ def _config(tmp_path: Path, family: str, port: int, barrier: dict[str, Any], led
                 "source": {"type": "camera_push", "push_host": "127.0.0.1", "push_port": port},
             }
         ],
-        "policy": {"unknown_vehicle": "refuse_prompt"},
+        "policy": {"unknown_vehicle": "refuse_prompt", "emergency_level": "orange"},
     }
 
 
@@ -154,6 +154,7 @@ async def test_family_lane_push_pass_barrier_through_camera_and_screen(tmp_path:
                 await asyncio.sleep(0.1)
         assert status == 200
         await _until(lambda: rig.screen.current.texts[-1:] == ("请通行",), "allowed screen not shown", deadline)
+        # HJ 1321: plate, stage, the current control status (the pass's warning level), verdict
         assert rig.screen.current.texts == (KNOWN, "国六", "橙色预警 管控中", "请通行")
         assert rig.opens() == 1
         assert (await sender.send(*build_push(family, UNKNOWN, colour="blue", scene_jpeg=SCENE)))[0] == 200
