@@ -336,6 +336,7 @@ async def drain(urls: Any, cloud: Cloud, workdir: Path, count: int) -> dict[str,
         "connections": sync.connections,
         "agent_cloud_connected": total(during, "ecogate_gate_cloud_connected"),
         "agent_connections_scraped": total(during, "ecogate_gate_cloud_connections_total"),
+        "agent_clock_skew_s": round(total(during, "ecogate_gate_clock_skew_seconds"), 3),
     }
 
 
@@ -508,9 +509,11 @@ async def run(args: argparse.Namespace, admin: str, workdir: Path) -> dict[str, 
                 "stored": stored,
                 "agent_link_up": d["agent_cloud_connected"],
                 "agent_connections": f"{d['agent_connections_scraped']:g} ({d['connections']})",
+                "agent_clock_skew_s": d["agent_clock_skew_s"],  # same machine: well under a second
                 "agree": stored == d["events"]
                 and d["agent_cloud_connected"] == 1
-                and d["agent_connections_scraped"] == d["connections"],
+                and d["agent_connections_scraped"] == d["connections"]
+                and abs(d["agent_clock_skew_s"]) < 5.0,
             }
         scraped["agree"] = all(phase["agree"] for phase in scraped.values() if isinstance(phase, dict))
         stored = await (await asyncpg.connect(dsn)).fetchval("SELECT count(*) FROM pass_event")
@@ -590,7 +593,8 @@ def report(result: dict[str, Any]) -> None:
         p = scraped["drain"]
         print(
             f"  drain      events stored {p['stored']} (bench {p['events']}), agent link up {p['agent_link_up']:g},"
-            f" agent connections {p['agent_connections']}   {'agree' if p['agree'] else 'DISAGREE'}"
+            f" agent connections {p['agent_connections']}, agent clock skew {p['agent_clock_skew_s']} s"
+            f"   {'agree' if p['agree'] else 'DISAGREE'}"
         )
 
 

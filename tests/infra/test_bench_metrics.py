@@ -50,6 +50,7 @@ def test_ingest_bench_scrape_agrees_with_its_figures() -> None:
     assert throughput["duplicate"] == throughput["refused"] == steady["duplicate"] == steady["refused"] == 0
     assert drain["stored"] == drain["events"] == 300
     assert drain["agent_link_up"] == 1
+    assert abs(drain["agent_clock_skew_s"]) < 5.0  # the agent's skew gauge, set from the cloud's welcome
     assert scraped["agree"] is True, scraped
     assert result["ledger_rows"] == result["ledger_rows_expected"]
     assert proc.returncode == 0, proc.stderr[-3000:]
