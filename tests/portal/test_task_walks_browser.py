@@ -200,7 +200,7 @@ def _viewer(browser: Any, server: str, seeded: dict[str, Any], renders: dict[str
         assert page.get_by_role("link", name=hidden).count() == 0
     page.get_by_role("link", name="运输公司").click()
     page.wait_for_url(f"{server}/portal/carriers")
-    page.get_by_label("统计期间").select_option("12")
+    page.locator("#c-months").select_option("12")
     page.get_by_role("button", name="查看").click()
     page.wait_for_url("**/portal/carriers?months=12")
     page.get_by_role("link", name="黑名单").click()
