@@ -516,13 +516,15 @@ async def _watch_barrier(
     was_open = False
     opened_at = 0.0
     commands = 0
+    pending: list[asyncio.Task[None]] = []
     while not stop.is_set():
         barrier = lanes.barrier
         now_open = bool(barrier is not None and barrier.is_open)
         # one truck drives through per open command, also when two passes come while the arm is still up
         for _ in range((barrier.opens if barrier is not None else 0) - commands):
             commands += 1
-            deck.barrier_opened()
+            pending.append(asyncio.create_task(_truck_through(lanes, deck)))
+        pending = [task for task in pending if not task.done()]
         if now_open and not was_open:
             figures.barrier_opens += 1
             opened_at = time.monotonic()
@@ -532,6 +534,31 @@ async def _watch_barrier(
         was_open = now_open
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.2)
+
+
+#: How long after an open command the lane's screen may take to show the plate it let through.
+SCREEN_WAIT_S = 3.0
+
+
+async def _truck_through(lanes: Any, deck: Deck) -> None:
+    """The truck the gate just let through drives towards the deck: the one whose plate the screen shows.
+
+    The lane's EG-LED/1 screen shows the allowed plate once the relay confirmed the open (the four lines
+    of agent/runtime/pipeline.py). Without a screen, or when it shows no allowed plate in time, the
+    oldest truck waiting at the barrier goes (a pushed read the agent never took must not hand its
+    truck's weight to the next plate: issue 15).
+    """
+    led = getattr(lanes, "led", None)
+    plate: str | None = None
+    if led is not None:
+        before = led.current
+        deadline = time.monotonic() + SCREEN_WAIT_S
+        while led.current is before and time.monotonic() < deadline:  # noqa: ASYNC110 - the simulator has no event
+            await asyncio.sleep(0.05)
+        texts = led.current.texts
+        if len(texts) >= 3 and texts[2] == "欢迎光临 请通行":
+            plate = texts[0]
+    deck.barrier_opened(plate)
 
 
 async def _watch_ledger(  # noqa: C901, PLR0915 - one polling loop with its printing and its final count
@@ -667,11 +694,22 @@ class Deck:
         if truck.expected == "allow":
             self.approaching.append((time.monotonic(), truck))
 
-    def barrier_opened(self) -> None:
-        """The arm went up: the oldest truck still waiting at the barrier drives through, towards the deck."""
+    def barrier_opened(self, plate: str | None = None) -> None:
+        """The arm went up for ``plate``: that truck drives through towards the deck (the oldest waiting when
+        the plate is not known, or is none of the waiting trucks')."""
         now = time.monotonic()
         while self.approaching and now - self.approaching[0][0] > APPROACH_EXPIRY_S:
             self.approaching.popleft()
+        if plate is not None:
+            for i, (_, truck) in enumerate(self.approaching):
+                if truck.plate == plate:
+                    del self.approaching[i]
+                    self.queue.put_nowait(truck)
+                    return
+            known = next((t for t in self.cast if t.plate == plate), None)
+            if known is not None:  # let through though the deck never saw it coming: that truck still drives on
+                self.queue.put_nowait(known)
+                return
         if self.approaching:
             self.queue.put_nowait(self.approaching.popleft()[1])
 

@@ -128,3 +128,16 @@ def test_the_demo_agent_config_has_both_lanes_and_the_booth(tmp_path: Path) -> N
     assert cfg.booth.enabled
     assert cfg.booth.host == "127.0.0.1"
     assert [g.account for g in cfg.booth.guards] == ["demo-guard"]
+
+
+def test_the_deck_takes_the_truck_whose_plate_the_gate_let_through() -> None:
+    """A truck the camera showed but the gate never decided (a push the agent did not take) must not give its
+    weight to the next plate: the open goes to the plate on the lane's screen (issue 15, demo with push cameras)."""
+    deck = Deck(None, Figures())
+    deck.truck_shown(0)  # 鄂A3H725: its push was lost, no pass, no open
+    deck.truck_shown(1)  # 鄂AF8261: allowed, the screen shows its plate
+    deck.barrier_opened(CAST[1].plate)
+    assert deck.queue.get_nowait().plate == CAST[1].plate
+    assert [t.plate for _, t in deck.approaching] == [CAST[0].plate]  # expires at the barrier, never weighed
+    deck.barrier_opened(None)  # no screen: the oldest waiting truck
+    assert deck.queue.get_nowait().plate == CAST[0].plate
