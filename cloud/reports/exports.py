@@ -402,8 +402,13 @@ async def run_export(ctx: jobs.JobContext) -> jobs.JobResult:
     params = dict(ctx.job.params)
     fmt, ledger, period = str(params["format"]), LEDGERS[str(params["report"])], _job_period(params)
     photos = blob_loader(ctx.blobs)
+    # The scope (and the refresh of stale aggregates, under the tenant's reports lock) in a short transaction
+    # of its own: held across the export, that lock would stall every report page of the tenant meanwhile.
     async with ctx.database.session(ctx.principal) as session, session.begin():
         scope = await open_scope(session, ctx.principal, ctx.job.tenant_id)
+    # The rows in one REPEATABLE READ snapshot: pages by offset stay consistent while passes keep arriving.
+    async with ctx.database.session(ctx.principal) as session, session.begin():
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         chunk_rows = ctx.settings.chunk_rows
         first, total = await ledger.fetch(session, scope, period, chunk_rows, 0)
         doc = Document(ledger, scope.name, scope.uscc, period, dt.datetime.now(dt.UTC), [], photos)

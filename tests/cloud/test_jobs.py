@@ -39,7 +39,9 @@ from cloud.db.engine import Database
 from cloud.reports import exports
 from cloud.reports.periods import parse_period
 from cloud.settings import JobSettings, Settings
+from hj1321.identifiers import vin_check_digit
 from tenants.context import Principal, Role
+from tests.cloud.api.test_vehicles import PNG, transport
 from tests.cloud.s3_kit import CREDENTIALS, S3Server, moto_s3
 
 pytestmark = pytest.mark.anyio
@@ -344,7 +346,7 @@ class Replica:
 
 
 @pytest.mark.slow
-async def test_an_export_job_survives_the_kill_of_its_replica_on_the_s3_backend(
+async def test_an_export_job_and_a_blob_survive_the_kill_of_their_replica_on_the_s3_backend(
     db_urls: Any, settings: Settings, make_ledger: Any, s3: S3Server, superuser_url: str, tmp_path: Path
 ) -> None:
     ledger = await make_ledger(seed=8, per_day=4)
@@ -362,14 +364,26 @@ async def test_an_export_job_survives_the_kill_of_its_replica_on_the_s3_backend(
         "ECOGATE_BLOB_URL": s3.url(bucket, "replicas"),
         "ECOGATE_JOB_LEASE_S": "3",
         "ECOGATE_JOB_POLL_S": "0.2",
-        "ECOGATE_JOB_CHUNK_ROWS": "5",
     }
-    # The first replica is slow (a pause per 5-row chunk) so that it is surely killed mid-job.
-    first = Replica({**env, "ECOGATE_JOB_CHUNK_PAUSE_S": "1"}, tmp_path / "first.log")
-    second = Replica({**env, "ECOGATE_JOB_CHUNK_PAUSE_S": "0"}, tmp_path / "second.log")
+    # The first replica is slow (a 1 s pause per 2-row chunk: about a minute for the month) so that it is surely
+    # killed mid-job, even on a loaded machine; the second one runs at full speed.
+    first = Replica({**env, "ECOGATE_JOB_CHUNK_ROWS": "2", "ECOGATE_JOB_CHUNK_PAUSE_S": "1"}, tmp_path / "first.log")
+    second = Replica({**env, "ECOGATE_JOB_CHUNK_ROWS": "20", "ECOGATE_JOB_CHUNK_PAUSE_S": "0"}, tmp_path / "second.log")
     try:
         first.start()
         async with httpx.AsyncClient(base_url=first.base, timeout=30) as one:
+            # A blob stored through this replica too: a vehicle document photo, into the bucket.
+            vin = "LZZ5BLSX0A0007777"
+            vin = vin[:8] + vin_check_digit(vin) + vin[9:]
+            vehicle = await one.post("/api/v1/vehicles", json=transport(vin, plate="鄂A·36912"), headers=ledger.headers)
+            assert vehicle.status_code == 201, vehicle.text
+            document = await one.post(
+                f"/api/v1/vehicles/{vehicle.json()['id']}/documents",
+                data={"kind": "driving_license"},
+                files={"file": ("xsz.png", PNG, "image/png")},
+                headers=ledger.headers,
+            )
+            assert document.status_code == 201, document.text
             created = await one.post(
                 ledger.url("reports/exports"),
                 json={"report": "transport_passes", "format": "xlsx", **MONTH},
@@ -389,7 +403,10 @@ async def test_an_export_job_survives_the_kill_of_its_replica_on_the_s3_backend(
             job = await _poll(two, location, ledger.headers, limit_s=180)
             assert job["status"] == "done", job
             file = await two.get(job["file_href"], headers=ledger.headers)
+            photo = await two.get(f"/api/v1/blobs/{document.json()['sha256']}", headers=ledger.headers)
         assert file.status_code == 200
+        assert photo.status_code == 200  # the killed replica's blob is served by the other one
+        assert photo.content == PNG
         finished = await _row(superuser_url, uuid.UUID(created.json()["id"]))
         assert finished["attempts"] == 2
         assert finished["claimed_by"] != running["claimed_by"]
