@@ -106,3 +106,16 @@ async def evaluate(session: AsyncSession, tenant_id: uuid.UUID, now: dt.datetime
         written.append(row)
     await session.flush()
     return written
+
+
+async def history(session: AsyncSession, limit: int = 20) -> list[m.UplinkAlarm]:
+    """The caller's tenant's latest alarm transitions (raised and cleared), newest first (the portal's page)."""
+    rows = await session.scalars(
+        select(m.UplinkAlarm).order_by(m.UplinkAlarm.at.desc(), m.UplinkAlarm.id.desc()).limit(limit)
+    )
+    return list(rows)
+
+
+async def configured(session: AsyncSession) -> bool:
+    """Whether the caller's tenant has a regulator platform set up (the 补传 forms need one)."""
+    return await session.scalar(select(m.UplinkPlatform.id).limit(1)) is not None

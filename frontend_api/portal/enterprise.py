@@ -21,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cloud.compliance import emergency, flags
 from cloud.db import models as m
 from cloud.db.engine import Database
+from cloud.domain.ledger_views import pass_record, search_plate
 from cloud.hub import health
 from cloud.uplink import alarms as uplink_alarms
 from cloud.uplink import outbox
-from frontend_api.portal.passes import pass_record, search_plate
 from frontend_api.portal.toolkit import (
     CHINA,
     ENTERPRISE_ROLES,

@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 from litestar import Request, Response
 from litestar.params import FromQuery
 
-from cloud.db.engine import Database
 from cloud.domain import audit, users
 from cloud.lib.problems import ProblemError
 from frontend_api.portal.toolkit import Me, page_get, render
@@ -133,7 +132,7 @@ async def audit_page(
     page = max(1, min(page, 10_000))
     rows: list[Any] = []
     total = 0
-    database: Database = request.app.state.database
+    database = request.app.state.database
     async with database.session(principal) as session, session.begin():
         members = await users.list_users(session, principal)
         if not errors:

@@ -20,7 +20,6 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from cloud.compliance import blacklist
-from cloud.db.engine import Database
 from cloud.lib.problems import ProblemError
 from frontend_api.portal.toolkit import (
     ENTERPRISE_ROLES,
@@ -60,7 +59,7 @@ async def _page(
     report: Any = None,
     status_code: int = 200,
 ) -> Response[Any]:
-    database: Database = request.app.state.database
+    database = request.app.state.database
     page = max(1, min(page, 10_000))
     async with database.session(principal) as session, session.begin():
         rows, total = await blacklist.list_entries(
@@ -108,7 +107,7 @@ async def add_entry(request: Request[Any, Any, Any], principal: Me) -> Response[
     if not csrf_ok(request, form):
         return await _page(request, principal, form=form, errors=STALE, status_code=400)
     values = {k: form[k] for k in ("plate", "plate_colour", "reason", "valid_until") if form[k]}
-    database: Database = request.app.state.database
+    database = request.app.state.database
     try:
         async with database.session(principal) as session, session.begin():
             await blacklist.add(session, principal, values, "enterprise")
@@ -130,7 +129,7 @@ async def revoke_entry(request: Request[Any, Any, Any], principal: Me, entry_id:
         return await _page(request, principal, form=form, errors=STALE, status_code=400)
     if not form["reason"]:
         return await _page(request, principal, form=form, errors={"reason": "请填写撤销原因"}, status_code=422)
-    database: Database = request.app.state.database
+    database = request.app.state.database
     try:
         async with database.session(principal) as session, session.begin():
             await blacklist.revoke(session, principal, entry_id, form["reason"])
@@ -159,7 +158,7 @@ async def import_list(request: Request[Any, Any, Any], principal: Me) -> Respons
         )
     content = await upload.read(request.app.state.settings.blobs.max_bytes + 1)
     source = form["source"] if form["source"] in blacklist.SOURCES else "regulator"
-    database: Database = request.app.state.database
+    database = request.app.state.database
     try:
         async with database.session(principal) as session, session.begin():
             report = await blacklist.import_file(

@@ -15,7 +15,6 @@ from typing import Any, Final
 from litestar import Request, Response
 from litestar.params import FromQuery
 
-from cloud.db.engine import Database
 from cloud.reports import facts, service, stats
 from cloud.reports.periods import Period, china_today, months_back
 from frontend_api.portal.enterprise_reports import ECHARTS_FILE, ECHARTS_URL
@@ -41,7 +40,7 @@ async def carriers_page(request: Request[Any, Any, Any], principal: Me, months: 
     """Carriers ranked by their share of 国五及以上/新能源 trips over the last ``months`` months, with the trend."""
     months = months if months in _CHOICES else 6
     period: Period = months_back(china_today(), months)
-    database: Database = request.app.state.database
+    database = request.app.state.database
     assert principal.tenant_id is not None
     async with database.session(principal) as session, session.begin():
         scope = await service.open_scope(session, principal, principal.tenant_id)

@@ -16,7 +16,6 @@ from litestar import Request, Response
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
-from cloud.db.engine import Database
 from cloud.domain import sites
 from cloud.lib.problems import ProblemError
 from frontend_api.portal.toolkit import STALE, Me, csrf_ok, field_errors, page_get, page_post, read_form, render
@@ -48,7 +47,7 @@ async def _page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response[Any]:
-    database: Database = request.app.state.database
+    database = request.app.state.database
     async with database.session(principal) as session, session.begin():
         layout = await sites.layout(session)
     return render(
@@ -75,7 +74,7 @@ async def _write(
 ) -> Response[Any]:
     if not csrf_ok(request, form):
         return await _page(request, principal, form=form, errors=STALE, status_code=400)
-    database: Database = request.app.state.database
+    database = request.app.state.database
     try:
         async with database.session(principal) as session, session.begin():
             await action(session)

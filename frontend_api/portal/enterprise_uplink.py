@@ -17,10 +17,7 @@ import structlog
 from litestar import Request, Response
 from litestar.params import FromQuery
 from litestar.response import Redirect
-from sqlalchemy import select
 
-from cloud.db import models as m
-from cloud.db.engine import Database
 from cloud.domain import audit
 from cloud.uplink import alarms as uplink_alarms
 from cloud.uplink import outbox
@@ -54,13 +51,13 @@ async def _page(
     tenant_id = principal.tenant_id
     today = china_day_start()
     tomorrow = today + dt.timedelta(days=1)
-    database: Database = request.app.state.database
+    database = request.app.state.database
     async with database.session(principal) as session, session.begin():
         week = await outbox.upload_status(session, tenant_id, today - dt.timedelta(days=6), tomorrow)
         threshold = await uplink_alarms.threshold_of(session, tenant_id)
         days = await outbox.daily_rates(session, tenant_id, today - dt.timedelta(days=_DAYS - 1), tomorrow)
         failed = await outbox.failed_records(session, tenant_id)
-        history = list(await session.scalars(select(m.UplinkAlarm).order_by(m.UplinkAlarm.at.desc()).limit(20)))
+        history = await uplink_alarms.history(session)
     alarms = uplink_alarms.current(week, threshold) if week is not None and threshold is not None else []
     chart = {
         "days": [d["day"].strftime("%m-%d") for d in days],
@@ -138,9 +135,9 @@ async def resend(request: Request[Any, Any, Any], principal: Me) -> Response[Any
     ids, start, end, errors = _parse(form, ids_raw)
     if errors:
         return await _page(request, principal, form=form, errors=errors, status_code=422)
-    database: Database = request.app.state.database
+    database = request.app.state.database
     async with database.session(principal) as session, session.begin():
-        if await session.scalar(select(m.UplinkPlatform.id)) is None:
+        if not await uplink_alarms.configured(session):
             return await _page(request, principal, form=form, errors=_UNCONFIGURED, status_code=409)
         if start is not None and end is not None:
             queued = await outbox.resend_period(session, principal.tenant_id, start, end)

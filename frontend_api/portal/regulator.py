@@ -29,7 +29,7 @@ from cloud.compliance import chain, emergency
 from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.domain import regulator as regulator_domain
-from frontend_api.portal.passes import pass_record, sealed_weighing, search_plate, weights
+from cloud.domain.ledger_views import pass_record, sealed_weighing, search_plate, weights
 
 # The toolkit's names stay importable from here for modules written before it (issue 19 item 7).
 from frontend_api.portal.toolkit import (

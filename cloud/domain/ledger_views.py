@@ -1,10 +1,11 @@
-"""One pass record, read for a page (issue 19 items 6 and 7): the enterprise's and the regulator's pass pages.
+"""Ledger reads for the portal's pages (issue 19 items 6 and 7): one pass record, weights, the plate search.
 
-Both pages show the same record the same way (one template, ``pass.html``): photos with zoom, the clip
-before and after the pass (ADR 0020), decision and reasons, the vehicle snapshot, the weight as stored
-since issue 15 (late ``weighing`` rows), open flags, the corrections timeline. They differ only in
-the way back, the read-only mark and the correction form (enterprise correctors). Reads run in the
-caller's session: the enterprise's under its tenant RLS, the regulator's under the region policies.
+The enterprise's and the regulator's pass pages show the same record the same way (one template,
+``pass.html``): photos with zoom, the clip before and after the pass (ADR 0020), decision and reasons,
+the vehicle snapshot, the weight as stored since issue 15 (late ``weighing`` rows), open flags, the
+corrections timeline. They differ only in the way back, the read-only mark and the correction form
+(enterprise correctors). Reads run in the caller's session: the enterprise's under its tenant RLS, the
+regulator's under the region policies.
 """
 
 from __future__ import annotations
