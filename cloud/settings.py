@@ -52,7 +52,7 @@ class DatabaseSettings:
     regulator_url: str = ""
     #: Connection pool size per role.
     pool_size: int = 10
-    #: A streaming replica (``postgresql://host:port/db``; docs/adr/0031): its address replaces the primary's in
+    #: A streaming replica (``postgresql://host:port/db``; docs/adr/0036): its address replaces the primary's in
     #: the regulator URL, and the regulator's reads go there while it is at most ``replica_max_lag_s`` behind.
     replica_url: str = ""
     #: Staleness bound of replica reads, seconds; a replica further behind (or unreachable) is not used.

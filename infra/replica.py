@@ -6,7 +6,7 @@
 Roles, grants, RLS policies and data replicate as they are (physical replication), so the
 application's roles log in to it with the same passwords and see exactly what RLS lets them see on
 the primary. It serves read-only queries: the regulator's pool and the reports' reads when
-``DATABASE_REPLICA_URL`` is set (docs/adr/0031, docs/scale.md "Read replica").
+``DATABASE_REPLICA_URL`` is set (docs/adr/0036, docs/scale.md "Read replica").
 
 On the terraform stack the managed database's read-only instance plays this part; this module is
 for the bench, the tests and a single-machine deployment.

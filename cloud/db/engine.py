@@ -5,7 +5,7 @@ principal; regulators get the regulator pool. Nothing holds a session across a w
 
 With ``DATABASE_REPLICA_URL`` the regulator pool reads from a streaming replica while the replica is
 at most ``DATABASE_REPLICA_MAX_LAG_S`` behind the primary, and from the primary otherwise
-(:class:`ReplicaRouter`, docs/adr/0031). The regulator role is read-only, so nothing it runs needs
+(:class:`ReplicaRouter`, docs/adr/0036). The regulator role is read-only, so nothing it runs needs
 the primary; same roles, same RLS policies on the replica (physical replication).
 """
 

@@ -4,7 +4,7 @@ A primary and a hot standby of the embedded server's binaries (infra/replica.py)
 test's own; passes are stored through the ledger's write path on the primary; the cloud app (in
 process) has ``DATABASE_REPLICA_URL``. The regulator's API reads come from the standby's port, see
 only the regulator's region there too (same roles and policies, replicated), and go back to the
-primary once the standby stops replaying for longer than the bound (docs/adr/0031).
+primary once the standby stops replaying for longer than the bound (docs/adr/0036).
 """
 
 from __future__ import annotations
