@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.auth.guards import authenticated, provide_principal
 from cloud.auth.web import OriginCheckMiddleware, security_headers
+from cloud.billing import scheduler as billing_scheduler
 from cloud.blobs import open_store
 from cloud.db.engine import Database
 from cloud.hub import agent_socket
@@ -82,11 +83,14 @@ def create_app(settings: Settings, database: Database | None = None) -> Litestar
             asyncio.create_task(JobRunner(db, blob_store, job_handlers(), settings.jobs).run(bus_stop))
             for _ in range(settings.jobs.runners)
         ]
+        # The hourly dunning sweep (issue 22; several replicas sweeping is harmless, docs/billing.md).
+        billing_task = asyncio.create_task(billing_scheduler.run(db, bus_stop, first_after_s=60.0))
         try:
             yield
         finally:
             bus_stop.set()
             await bus_task
+            await asyncio.gather(billing_task, return_exceptions=True)
             await checks.stop()
             await ingest.dispose()
             await asyncio.gather(*uplink_tasks, return_exceptions=True)

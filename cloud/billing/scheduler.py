@@ -20,8 +20,11 @@ log = structlog.get_logger(__name__)
 EVERY_S = 3600.0
 
 
-async def run(database: Database, stop: asyncio.Event, every_s: float = EVERY_S) -> None:
-    """Sweep now, then every ``every_s`` seconds until ``stop`` is set; a failed sweep is logged and retried."""
+async def run(database: Database, stop: asyncio.Event, every_s: float = EVERY_S, first_after_s: float = 0.0) -> None:
+    """Sweep after ``first_after_s``, then every ``every_s`` seconds until ``stop`` is set; a failed sweep is
+    logged and retried."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), first_after_s)
     while not stop.is_set():
         try:
             changed = await service.sweep(database)
