@@ -834,6 +834,8 @@ async def run_demo(  # noqa: C901, PLR0915 - the start sequence, its progress li
         figures.parts["云端"] = url
         say(f"云端已启动：{url}")
 
+        await _start_stripe_fake(url, stack, figures)  # online payment, offline (issue 22)
+
         # --- regulator platform simulator
         regsim = Regsim()
         try:
@@ -954,6 +956,28 @@ async def run_demo(  # noqa: C901, PLR0915 - the start sequence, its progress li
             loop.remove_signal_handler(sig)
         if status is not None:
             status.write_text(json.dumps(figures.as_json(), ensure_ascii=False), encoding="utf-8")  # noqa: ASYNC240 - last write at stop
+
+
+async def _start_stripe_fake(url: str, stack: contextlib.AsyncExitStack, figures: Figures) -> None:
+    """The fake Stripe (infra/stripe_fake.py, docs/billing.md) for the billing pages, unless real keys are set."""
+    if os.environ.get("ECOGATE_STRIPE_SECRET_KEY"):
+        return
+    from infra.stripe_fake import StripeFake  # noqa: PLC0415
+
+    stripe_fake = StripeFake(
+        api_key="sk_test_demo",
+        webhook_secret="whsec_demo",  # noqa: S106 - the fake's own signing secret, demo only
+        webhook_url=f"{url}/api/v1/billing/webhooks",
+    )
+    stripe_url = await stripe_fake.start("127.0.0.1", 0)
+    os.environ.update(
+        ECOGATE_STRIPE_SECRET_KEY=stripe_fake.api_key,
+        ECOGATE_STRIPE_API_BASE=stripe_url,
+        ECOGATE_STRIPE_WEBHOOK_SECRET=stripe_fake.webhook_secret,
+    )
+    stack.push_async_callback(stripe_fake.stop)
+    figures.parts["在线支付模拟"] = stripe_url
+    say(f"在线支付模拟（Stripe 测试接口）已启动：{stripe_url}（账单与发票页可试付款）")
 
 
 def _booth_setup() -> BoothSetup:
