@@ -54,7 +54,12 @@ async def test_enterprise_pages_in_a_browser(server: str, make_tenant: Any, make
         tenant.tenant_id,
         [
             {"plate": "鄂A3H725", "occurred_at": now, "decision": "allow", "weight_kg": 49000},
-            {"plate": "鄂A5K930", "occurred_at": now + dt.timedelta(seconds=20), "decision": "refuse"},
+            {
+                "plate": "鄂A5K930",
+                "occurred_at": now + dt.timedelta(seconds=20),
+                "decision": "refuse",
+                "reasons": ["emergency_heavy_stage"],  # the agent always says why
+            },
         ],
     )
     roles = (Role.TENANT_ADMIN, Role.MANAGER, Role.GUARD, Role.VIEWER)

@@ -58,7 +58,12 @@ async def test_regulator_drill_down_and_admin_in_a_browser(
         wuhan.tenant_id,
         [
             {"plate": "鄂A3H725", "occurred_at": now, "decision": "allow", "weight_kg": 49000},
-            {"plate": "鄂A5K930", "occurred_at": now + dt.timedelta(seconds=20), "decision": "refuse"},
+            {
+                "plate": "鄂A5K930",
+                "occurred_at": now + dt.timedelta(seconds=20),
+                "decision": "refuse",
+                "reasons": ["emergency_heavy_stage"],  # the agent always says why
+            },
             {"plate": "鄂AF8261", "occurred_at": now + dt.timedelta(seconds=40), "decision": "allow"},
         ],
     )
