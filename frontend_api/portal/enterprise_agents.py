@@ -29,6 +29,7 @@ from litestar.response import Redirect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cloud.billing import entitlements
 from cloud.blobs import Blobs, from_state
 from cloud.db import models as m
 from cloud.db.engine import Database
@@ -176,18 +177,28 @@ async def create_code(request: Request[Any, Any, Any], principal: Me) -> Respons
     if errors or site_id is None:
         return await _list_page(request, principal, form=form, errors=errors, status_code=422)
     database: Database = request.app.state.database
-    async with database.session(principal) as session, session.begin():
-        try:
-            row, code = await credentials.create_enrollment_code(
-                session, principal, site_id, form["name"], dt.timedelta(hours=ttl)
-            )
-        except LookupError:
-            found = None
-        else:
-            found = row
-            audit.record(
-                session, principal, "agent.enrollment_code", "agent_enrollment_code", row.id, {"site_id": str(site_id)}
-            )
+    try:
+        async with database.session(principal) as session, session.begin():
+            # The plan's number of agents and a restricted account, as on the API (issue 22, ADR 0033).
+            await entitlements.require(session, principal, entitlements.Action.ENROLL_AGENT)
+            try:
+                row, code = await credentials.create_enrollment_code(
+                    session, principal, site_id, form["name"], dt.timedelta(hours=ttl)
+                )
+            except LookupError:
+                found = None
+            else:
+                found = row
+                audit.record(
+                    session,
+                    principal,
+                    "agent.enrollment_code",
+                    "agent_enrollment_code",
+                    row.id,
+                    {"site_id": str(site_id)},
+                )
+    except entitlements.EntitlementError as exc:
+        return await _list_page(request, principal, form=form, errors={"_": exc.detail}, status_code=402)
     if found is None:
         return await _list_page(request, principal, form=form, errors={"site_id": "厂区不存在"}, status_code=422)
     log.info("portal.enrollment_code", site_id=str(site_id), by=principal.login)

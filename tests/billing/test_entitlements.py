@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 import uuid
 from typing import Any
 
@@ -118,3 +119,17 @@ async def test_each_gated_action_stops_at_the_plan_and_when_restricted(
         assert (await _export(client, headers, tenant.tenant_id, fmt)).status_code == 202
     assert (await client.get("/api/v1/passes", headers=headers)).status_code == 200
     assert (await client.put("/api/v1/uplink/platform", json=PLATFORM, headers=headers)).status_code == 200
+    # The portal's enrollment form is gated like the API (it does not go through the API).
+    client.cookies.clear()
+    signed = await client.post(
+        "/login", data={"login": tenant.admin_login, "password": "Passw0rd!2024"}, follow_redirects=False
+    )
+    assert signed.status_code == 303, signed.text
+    page = await client.get("/portal/agents")
+    token = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert token is not None, page.text[:500]
+    form = {"csrf": token.group(1), "site_id": site_id, "name": "4号岗亭", "ttl_hours": "24"}
+    refused = await client.post("/portal/agents/enrollment-codes", data=form)
+    assert refused.status_code == 402, refused.text[:500]
+    assert "/portal/billing" in refused.text
+    assert "注册码已生成" not in refused.text
