@@ -109,7 +109,7 @@ class ChecksRunner:
         self._inbox = self._context.Queue()
         self._process = self._context.Process(
             target=_child_main,
-            args=(self.settings, self.every_s, self._inbox, logging.getLogger().getEffectiveLevel()),
+            args=(self.settings, self.every_s, self._inbox, logging.getLogger().getEffectiveLevel(), os.getpid()),
             name="ecogate-hub-checks",
             daemon=True,
         )
@@ -134,7 +134,9 @@ class ChecksRunner:
         inbox.close()
 
 
-def _child_main(settings: DatabaseSettings, every_s: float, inbox: Queue[Principal | None], level: int) -> None:
+def _child_main(
+    settings: DatabaseSettings, every_s: float, inbox: Queue[Principal | None], level: int, parent: int
+) -> None:
     """Entry point of the checks process."""
     from cloud.logging import configure_logging  # noqa: PLC0415 - the child configures its own logging
 
@@ -143,10 +145,10 @@ def _child_main(settings: DatabaseSettings, every_s: float, inbox: Queue[Princip
     with contextlib.suppress(OSError):
         os.nice(_NICENESS)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the whole process group; the parent stops us
-        asyncio.run(_child(dataclasses.replace(settings, pool_size=1), every_s, inbox))
+        asyncio.run(_child(dataclasses.replace(settings, pool_size=1), every_s, inbox, parent))
 
 
-async def _child(settings: DatabaseSettings, every_s: float, inbox: Queue[Principal | None]) -> None:
+async def _child(settings: DatabaseSettings, every_s: float, inbox: Queue[Principal | None], parent: int) -> None:
     scheduler = _Scheduler(every_s)
     stop = asyncio.Event()
     try:
@@ -154,7 +156,9 @@ async def _child(settings: DatabaseSettings, every_s: float, inbox: Queue[Princi
     except RuntimeError as exc:  # no database configured: nothing to check against
         log.warning("hub.checks_disabled", error=str(exc))
         return
-    parent = os.getppid()
+    # ``parent`` is the cloud process's pid as it started us: read here with getppid(), a parent that died
+    # while this process was still importing (a spawn takes seconds) would be init's pid, and we would
+    # linger forever (seen after CI runs: orphaned checks processes).
 
     async def read() -> None:
         while True:
