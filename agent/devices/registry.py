@@ -127,26 +127,10 @@ def _http_anpr(cfg: HttpAnprBarrierConfig) -> Barrier:
     )
 
 
-def _dahua_itc(cfg: DahuaItcBarrierConfig) -> Barrier:
-    return DahuaItcBarrier(
-        cfg.base_url,
-        name=cfg.name,
-        username=cfg.username,
-        password=cfg.password,
-        channel=cfg.channel,
-        relay_output=cfg.relay_output if cfg.read_back else None,
-        open_input=cfg.open_input,
-        closed_input=cfg.closed_input,
-        timeout_s=cfg.timeout_s,
-        poll_s=cfg.poll_s,
-        travel_timeout_s=cfg.travel_timeout_s,
-        retries=cfg.retries,
-        confirm_position_s=cfg.confirm_position_s,
-    )
-
-
-def _hikvision_isapi(cfg: HikvisionIsapiBarrierConfig) -> Barrier:
-    return HikvisionIsapiBarrier(
+def _digest_camera(cfg: DahuaItcBarrierConfig | HikvisionIsapiBarrierConfig) -> Barrier:
+    """Dahua ITC and Hikvision ISAPI barriers: the same options, each family's own driver."""
+    driver = HikvisionIsapiBarrier if isinstance(cfg, HikvisionIsapiBarrierConfig) else DahuaItcBarrier
+    return driver(
         cfg.base_url,
         name=cfg.name,
         username=cfg.username,
@@ -285,9 +269,9 @@ def _modbus_di(cfg: ModbusDigitalInputConfig) -> DigitalInput:
 BARRIERS: DeviceRegistry[Barrier] = DeviceRegistry("barrier")
 BARRIERS.register("modbus_relay", ModbusRelayBarrierConfig, _modbus_relay)
 BARRIERS.register("http_anpr", HttpAnprBarrierConfig, _http_anpr)
-BARRIERS.register("dahua_itc", DahuaItcBarrierConfig, _dahua_itc)
+BARRIERS.register("dahua_itc", DahuaItcBarrierConfig, _digest_camera)
 BARRIERS.register("vzenith_vz", VzenithBarrierConfig, _vzenith_vz)
-BARRIERS.register("hikvision_isapi", HikvisionIsapiBarrierConfig, _hikvision_isapi)
+BARRIERS.register("hikvision_isapi", HikvisionIsapiBarrierConfig, _digest_camera)
 
 WEIGHBRIDGES: DeviceRegistry[Weighbridge] = DeviceRegistry("weighbridge")
 WEIGHBRIDGES.register("xk3190_a9", Xk3190A9Config, _xk3190_a9)
