@@ -209,10 +209,18 @@ class CommandHandler:
     async def on_snapshot(self, snapshot: msg.Snapshot) -> None:
         """Store and apply a registry or policy snapshot (a bad one is logged and ignored).
 
-        Shielded: a stop that arrives while the file is being written still finishes the apply, so
-        the version in memory never lags the snapshot on disk.
+        Shielded: a stop that arrives while the file is being written still finishes the apply (and
+        waits for it), so the version in memory never lags the snapshot on disk and nothing is
+        written after the sync client has returned.
         """
-        await asyncio.shield(self._apply_snapshot(snapshot))
+        apply = asyncio.ensure_future(self._apply_snapshot(snapshot))
+        try:
+            await asyncio.shield(apply)
+        except asyncio.CancelledError:
+            # Finish the apply before the stop goes on: a shielded apply left running after the
+            # client returned wrote registry.json behind a restarted handler's back (CI flake).
+            await apply
+            raise
 
     async def _apply_snapshot(self, snapshot: msg.Snapshot) -> None:
         try:
