@@ -103,6 +103,10 @@ FEATURE_LATE_CLIPS: Final = "late_clips"
 #: Late weighing attachments (issue 15, docs/devices.md "Weighing ↔ pass"): announced by both sides; an
 #: agent sends ``weighing_attach`` only to a cloud that announced it (an older cloud: kept pending).
 FEATURE_LATE_WEIGHINGS: Final = "late_weighings"
+#: Trip flags on a weighing record (``WeighingRecord.flags``): announced by the cloud; an agent leaves
+#: the flags out of records it sends to a cloud that did not announce it (an older cloud refuses
+#: unknown fields in a record).
+FEATURE_WEIGHING_FLAGS: Final = "weighing_flags"
 
 Sha256Hex = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
 Version = Annotated[int, msgspec.Meta(ge=1)]
@@ -288,7 +292,7 @@ class AttachAck(_Msg, tag="attach_ack", frozen=True, kw_only=True):
 Kg = Annotated[float, msgspec.Meta(ge=-100_000, le=200_000)]
 
 
-class WeighingRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class WeighingRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """A stable weight a weighbridge settled on, as the agent attributes it (kilograms).
 
     Attributes:
@@ -303,6 +307,13 @@ class WeighingRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         cargo: the trip's cargo name when known.
         min_kg: lightest reading in the stable window.
         max_kg: heaviest reading in the stable window.
+        flags: on the exit pass of a trip the pairer closed: the trip's review flags
+            (``cargo_missing``, ``exit_before_entry``, ``trip_too_long``, ``tare_mismatch``, see
+            agent/devices/weighing.py); the cloud opens each as a check flag on the pass. Sent only
+            to a cloud announcing :data:`FEATURE_WEIGHING_FLAGS`.
+
+    Fields at their default are left out of the encoded record (``omit_defaults``), so a record
+    without flags reads the same to a cloud built before the field existed.
     """
 
     weight_kg: Kg
@@ -316,6 +327,7 @@ class WeighingRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     cargo: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     min_kg: Kg | None = None
     max_kg: Kg | None = None
+    flags: Annotated[tuple[Annotated[str, msgspec.Meta(max_length=32)], ...], msgspec.Meta(max_length=8)] = ()
 
 
 class WeighingAttach(_Msg, tag="weighing_attach", frozen=True, kw_only=True):

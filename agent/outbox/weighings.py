@@ -60,13 +60,17 @@ class StoredWeighing(msgspec.Struct, frozen=True, kw_only=True):
     record: WeighingRecord | None = None
     note: str | None = None
 
-    def message(self) -> WeighingAttach:
-        """The wire form (``weighing_attach``)."""
+    def message(self, *, flags: bool = True) -> WeighingAttach:
+        """The wire form (``weighing_attach``); ``flags`` False leaves the record's trip flags out (a cloud
+        that did not announce :data:`agent_protocol.messages.FEATURE_WEIGHING_FLAGS` refuses the field)."""
+        record = self.record
+        if record is not None and record.flags and not flags:
+            record = msgspec.structs.replace(record, flags=())
         return WeighingAttach(
             attachment_id=self.id,
             event_id=self.event_id,
             outcome="missing" if self.outcome != "weighed" else "weighed",
-            weighing=self.record,
+            weighing=record,
         )
 
 

@@ -314,7 +314,8 @@ class WeighStation:
 def record_for(
     event: PassEvent, stable: StableWeight, indicator: str, pairer: TripWeighingPairer | None
 ) -> WeighingRecord:
-    """The weighing record of a pass: the stable weight, and on an exit that closes a trip gross/tare/net.
+    """The weighing record of a pass: the stable weight, and on an exit that closes a trip gross/tare/net
+    with the trip's review flags (the cloud opens them as check flags on the pass).
 
     The pairer is updated: an entry opens the plate's trip, an exit closes it (PRODUCT.md item 2).
     """
@@ -342,6 +343,7 @@ def record_for(
         cargo=(trip.cargo if trip is not None else None) or event.cargo,
         min_kg=round(stable.min_kg, 1),
         max_kg=round(stable.max_kg, 1),
+        flags=() if trip is None else trip.flags,
     )
 
 

@@ -257,6 +257,8 @@ class _Connection:
         self.attach_inflight: set[str] = set()
         #: The cloud takes late weighing attachments (:data:`msg.FEATURE_LATE_WEIGHINGS`, issue 15).
         self.late_weighings = False
+        #: The cloud takes trip flags on weighing records (:data:`msg.FEATURE_WEIGHING_FLAGS`).
+        self.weighing_flags = False
 
     async def _send(self, message: msg.Message) -> None:
         await self.ws.send(msg.encode(message))
@@ -296,6 +298,7 @@ class _Connection:
         self.client.prechecks.attach(self._send if msg.FEATURE_PRECHECK in welcome.features else None)
         self.late_clips = msg.FEATURE_LATE_CLIPS in welcome.features
         self.late_weighings = msg.FEATURE_LATE_WEIGHINGS in welcome.features
+        self.weighing_flags = msg.FEATURE_WEIGHING_FLAGS in welcome.features
         try:
             await self._write(stop, reader, stopper)
         finally:
@@ -367,7 +370,7 @@ class _Connection:
         ready = await asyncio.to_thread(self.outbox.next_weighings, room)
         ready = [w for w in ready if w.id not in self.attach_inflight]
         for stored in ready:
-            await self._send(stored.message())
+            await self._send(stored.message(flags=self.weighing_flags))
             self.attach_inflight.add(stored.id)
         await asyncio.to_thread(self.outbox.mark_weighings_sent, [w.id for w in ready])
         return bool(ready)

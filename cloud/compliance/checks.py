@@ -61,7 +61,14 @@ REASONS: Final[dict[str, tuple[str, str]]] = {
         "国六重型柴油货车应接入远程排放监控平台（HJ 1321 进出厂运输车辆台账“联网状态”），台账显示未联网",
     ),
     "blacklisted_allowed": ("黑名单车辆被放行", "黑名单中的车辆在名单有效期内被放行入场"),
+    # The agent's trip findings (agent/devices/weighing.py), carried on the exit weighing record.
+    "cargo_missing": ("缺少货物名称", "称重得到了运输净重，但进厂和出厂记录都没有登记运输货物名称"),
+    "trip_too_long": ("运输时长异常", "同一趟运输的进厂称重与出厂称重间隔超过上限，可能漏记出入厂或车牌识别错误"),
+    "tare_mismatch": ("皮重与登记不符", "称重得到的皮重与该车登记的皮重相差超过允许范围"),
 }
+#: The trip findings an agent may put on a weighing record (``WeighingRecord.flags``) and the cloud
+#: opens on the pass (:func:`open_pass_flags`); other codes from an agent are ignored.
+TRIP_FLAGS: Final = frozenset({"cargo_missing", "exit_before_entry", "trip_too_long", "tare_mismatch"})
 #: Re-read margin for vehicle versions, and for passes beyond the commit horizon below.
 _OVERLAP: Final = dt.timedelta(minutes=5)
 #: Re-read margin for passes below the commit horizon (timestamp granularity only).
@@ -609,6 +616,62 @@ async def _insert(session: AsyncSession, tenant_id: uuid.UUID, flags: list[_Flag
         chain.note_new(session.sync_session, tenant_id, "check_flag", flag_id)
         run.flags_added += 1
         run.codes[code] = run.codes.get(code, 0) + 1
+
+
+@dataclass(frozen=True)
+class PassFinding:
+    """A finding about one pass made outside :func:`run_checks` (the agent's weighing, a missing weight).
+
+    Attributes:
+        code: a reason code of :data:`REASONS`.
+        message: the Chinese sentence shown with the flag.
+        detail: extra facts kept with the flag (JSON).
+    """
+
+    code: str
+    message: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+async def open_pass_flags(
+    session: AsyncSession, tenant_id: uuid.UUID, pass_event_id: uuid.UUID, findings: Iterable[PassFinding]
+) -> CheckRun:
+    """Open a check flag on a pass for each finding, like the logic checks do (the one writer of flags).
+
+    Idempotent on ``(code, subject_key)`` with the pass id as the subject, the key the logic checks use
+    for their own pass flags: a finding the checks also make (``exit_before_entry``,
+    ``weighing_missing``) flags the pass once. The flag takes the pass's plate, time and vehicle; the
+    new rows join the cloud hash chain at commit. Nothing is written for a pass this tenant does not
+    hold (RLS) or an unknown code. Runs inside the caller's transaction.
+    """
+    run = CheckRun()
+    known = [f for f in findings if f.code in REASONS]
+    if not known:
+        return run
+    row = (
+        await session.execute(
+            select(m.PassEvent.plate, m.PassEvent.occurred_at, m.PassEvent.vehicle_id).where(
+                m.PassEvent.tenant_id == tenant_id, m.PassEvent.id == pass_event_id
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return run
+    flags = [
+        _Flag(
+            f.code,
+            str(pass_event_id),
+            f.message,
+            pass_event_id=pass_event_id,
+            vehicle_id=row.vehicle_id,
+            plate=row.plate or None,
+            occurred_at=row.occurred_at,
+            detail=dict(f.detail),
+        )
+        for f in known
+    ]
+    await _insert(session, tenant_id, flags, run)
+    return run
 
 
 async def run_checks(session: AsyncSession, tenant_id: uuid.UUID, now: dt.datetime | None = None) -> CheckRun:

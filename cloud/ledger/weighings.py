@@ -12,7 +12,10 @@ A weighing row is a record, append-only like a pass event. Three sources write t
 
 A weight nobody can attribute is stored with ``pass_event_id`` NULL (:func:`unattributed_weighings`
 lists them for review) — never put on a guessed pass. A pass whose weight never came gets a
-``weighing_missing`` flag (:func:`flag_weighing_missing`), the same flag the logic checks raise.
+``weighing_missing`` flag (:func:`flag_weighing_missing`), the same flag the logic checks raise. The
+trip findings the agent's pairer puts on an exit's record (``cargo_missing``, ``exit_before_entry``,
+``trip_too_long``, ``tare_mismatch``) become check flags on that pass (:func:`open_trip_flags`). Flags
+are written by the compliance checks' writer (:func:`cloud.compliance.checks.open_pass_flags`).
 
 Public API (helper E's connector calls the first two)::
 
@@ -39,16 +42,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from agent_protocol.messages import WeighingAttach
+from agent_protocol.messages import WeighingRecord as WeighingRecordMessage
+from cloud.compliance import checks
 from cloud.db import models as m
 from cloud.lib.problems import ProblemError
 from hj1321.plates import canonical_plate
-from tenants.ids import new_id
 
 __all__ = [
     "SOURCES",
     "WeighingRecord",
     "attach_weighing_to_pass",
     "flag_weighing_missing",
+    "open_trip_flags",
     "record_agent_weighing",
     "record_attachment",
     "record_weighing",
@@ -214,7 +219,54 @@ async def record_attachment(
         net_kg=_kg(w.net_kg),
         cargo_name=w.cargo,
     )
-    return await record_agent_weighing(session, tenant_id, agent_id, record) is not None
+    stored = await record_agent_weighing(session, tenant_id, agent_id, record)
+    if stored is None:
+        return False
+    if event_id is not None and w.flags:
+        await open_trip_flags(session, tenant_id, event_id, w, attachment_id=attach.attachment_id)
+    return True
+
+
+def _trip_message(code: str, plate: str, w: WeighingRecordMessage) -> str:
+    """The Chinese sentence of an agent's trip finding (the flag's title comes from the reason code)."""
+    net = f"{w.net_kg:g} 千克" if w.net_kg is not None else "未知"
+    texts = {
+        "cargo_missing": f"车辆 {plate} 本趟运输净重 {net}，进出厂均未登记货物名称",
+        "exit_before_entry": f"车辆 {plate} 的出厂称重时间早于其进厂称重时间（门岗代理配对称重时发现）",
+        "trip_too_long": f"车辆 {plate} 本趟运输进厂称重到出厂称重的间隔超过上限",
+        "tare_mismatch": f"车辆 {plate} 本趟皮重 {w.tare_kg if w.tare_kg is not None else '未知'} 千克，与登记皮重不符",
+    }
+    return texts.get(code, f"车辆 {plate} 的称重配对发现异常（{code}）")
+
+
+async def open_trip_flags(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    pass_event_id: uuid.UUID,
+    w: WeighingRecordMessage,
+    *,
+    attachment_id: str | None = None,
+) -> int:
+    """Open the agent's trip findings of a weighing record (``cargo_missing`` …) as check flags on the pass.
+
+    The flags go through the compliance checks' writer (:func:`cloud.compliance.checks.open_pass_flags`),
+    once per pass and code; codes outside :data:`cloud.compliance.checks.TRIP_FLAGS` are ignored.
+    Returns the number of flags added.
+    """
+    plate = canonical_plate(w.plate) if w.plate else "（无车牌）"
+    detail = {
+        "source": "agent",
+        "weighing_id": attachment_id,
+        "gross_kg": w.gross_kg,
+        "tare_kg": w.tare_kg,
+        "net_kg": w.net_kg,
+    }
+    findings = [
+        checks.PassFinding(code, _trip_message(code, plate, w), detail)
+        for code in dict.fromkeys(w.flags)
+        if code in checks.TRIP_FLAGS
+    ]
+    return (await checks.open_pass_flags(session, tenant_id, pass_event_id, findings)).flags_added
 
 
 async def flag_weighing_missing(
@@ -228,30 +280,19 @@ async def flag_weighing_missing(
     """
     row = (
         await session.execute(
-            select(m.PassEvent.agent_id, m.PassEvent.plate, m.PassEvent.occurred_at, m.PassEvent.vehicle_id).where(
+            select(m.PassEvent.agent_id, m.PassEvent.plate).where(
                 m.PassEvent.tenant_id == tenant_id, m.PassEvent.id == pass_event_id
             )
         )
     ).one_or_none()
     if row is None or row.agent_id != agent_id:
         return False
-    plate = row.plate or None
-    await session.execute(
-        pg_insert(m.CheckFlag)
-        .values(
-            tenant_id=tenant_id,
-            id=new_id(),
-            code="weighing_missing",
-            subject_key=str(pass_event_id),
-            pass_event_id=pass_event_id,
-            vehicle_id=row.vehicle_id,
-            plate=plate,
-            occurred_at=row.occurred_at,
-            message=f"车辆 {plate or '（无车牌）'} 放行后车道称重窗口内地磅没有稳定重量，未关联称重数据",
-            detail={"source": "agent"},
-        )
-        .on_conflict_do_nothing(index_elements=["tenant_id", "code", "subject_key"])
+    finding = checks.PassFinding(
+        "weighing_missing",
+        f"车辆 {row.plate or '（无车牌）'} 放行后车道称重窗口内地磅没有稳定重量，未关联称重数据",
+        {"source": "agent"},
     )
+    await checks.open_pass_flags(session, tenant_id, pass_event_id, [finding])
     return True
 
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
+import pytest
+
 from agent.outbox import Outbox, WeighingStatus
 from agent_protocol import messages as msg
 from agent_protocol.events import Decision, Direction, PassEvent, new_event_id
@@ -77,4 +80,47 @@ def test_weighing_attach_round_trips_on_the_wire(tmp_path: Path) -> None:
     assert isinstance(none, msg.WeighingAttach)
     assert (weighed.outcome, weighed.event_id, weighed.weighing) == ("weighed", event.event_id, record(15_200))
     assert (none.outcome, none.weighing) == ("missing", None)
+    box.close()
+
+
+class _RecordBeforeFlags(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The record as a cloud built before ``flags`` decodes it (unknown fields refused)."""
+
+    weight_kg: float
+    at: datetime
+    indicator: str = ""
+    direction: str | None = None
+    plate: str | None = None
+    gross_kg: float | None = None
+    tare_kg: float | None = None
+    net_kg: float | None = None
+    cargo: str | None = None
+    min_kg: float | None = None
+    max_kg: float | None = None
+
+
+def test_trip_flags_travel_only_to_a_cloud_that_takes_them(tmp_path: Path) -> None:
+    """A record's trip flags survive the outbox; an older cloud gets the record without them, readable."""
+    box = Outbox(tmp_path, agent_id="agent-1")
+    event = box.append(draft(1)).event
+    wid = box.expect_weighing(event.event_id)
+    flagged = msg.WeighingRecord(
+        weight_kg=11_000, at=AT, direction="out", plate="鄂A12345", net_kg=19_000, flags=("cargo_missing",)
+    )
+    box.attach_weighing(wid, flagged)
+    box.mark_acked(event_ids=[event.event_id])
+    (stored,) = box.next_weighings()
+    new_cloud = msg.decode(msg.encode(stored.message()))
+    assert isinstance(new_cloud, msg.WeighingAttach)
+    assert new_cloud.weighing is not None
+    assert new_cloud.weighing.flags == ("cargo_missing",)
+    old_cloud = stored.message(flags=False)
+    assert old_cloud.weighing is not None
+    assert old_cloud.weighing.flags == ()
+    # Defaults are left out of the encoded record: the older cloud's strict decoder reads it.
+    wire = msgspec.msgpack.encode(old_cloud.weighing)
+    assert b"flags" not in wire
+    assert msgspec.msgpack.decode(wire, type=_RecordBeforeFlags).net_kg == 19_000
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.msgpack.decode(msgspec.msgpack.encode(flagged), type=_RecordBeforeFlags)
     box.close()
