@@ -258,15 +258,20 @@ def real_report(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import real_set  # noqa: PLC0415
 
-    sources = [s for s in real_set.load() if args.part in ("all", s.part)]
+    sources = [s for s in real_set.load() if args.part in ("all", s.part) and args.group in ("all", s.group)]
     if args.real_limit:
         sources = sources[: args.real_limit]
     folder = Path(args.real_dir)
     started = dt.datetime.now().astimezone()
-    print(f"# ALPR bench on the real set, {started:%Y-%m-%d %H:%M %Z}, part={args.part}, {len(sources)} images")
+    print(
+        f"# ALPR bench on the real set, {started:%Y-%m-%d %H:%M %Z}, part={args.part}, group={args.group}, "
+        f"{len(sources)} images, our model {args.own_model}"
+    )
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     # Photographs are read like the CLI reads them: the wide fallback on (live lanes keep it off, see the recognizer).
-    rec = PlateRecognizer(threads=2, wide_fallback=True)
+    rec = PlateRecognizer(threads=2, wide_fallback=True, own_model=args.own_model == "on")
+    # Same run, our pipeline without our own recognizer (PP-OCR rec only): what our model adds.
+    rec_off = PlateRecognizer(threads=2, wide_fallback=True, own_model=False) if args.compare_own else None
     probe = _DecodeProbe(rec.decoder)
     rec.decoder = probe  # type: ignore[assignment]
     baseline = None if args.no_baseline else Baseline(simplified=args.baseline_models == "rewritten")
@@ -277,8 +282,9 @@ def real_report(args: argparse.Namespace) -> int:
         shutil.rmtree(misses_dir)
     misses_dir.mkdir(parents=True)
 
-    # group → [n, ours exact, plain top exact, plain among reads, ours colour right (of exact)]
-    table: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    # group → [n, ours exact, plain top exact, plain among reads, ours colour right (of exact), ours w/o own model]
+    table: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
+    ms_off: dict[str, list[float]] = defaultdict(list)
     causes: dict[str, int] = defaultdict(int)
     cause_by_group: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     ms_ours: dict[str, list[float]] = defaultdict(list)
@@ -303,6 +309,7 @@ def real_report(args: argparse.Namespace) -> int:
         size_key = "crop" if src.group == "crop" else ("hd" if max(h, w) >= 1600 else "scene")
         order = ("ours", "plain") if i % 2 == 0 else ("plain", "ours")
         reads: list = []
+        reads_off: list = []
         plain_top: str | None = None
         plain_texts: list[str] = []
         probe.calls = []
@@ -314,14 +321,20 @@ def real_report(args: argparse.Namespace) -> int:
             elif baseline is not None:
                 plain_top, plain_texts = baseline.texts(img)
                 ms_plain[size_key].append((time.perf_counter() - t) * 1000)
+        if rec_off is not None:
+            t = time.perf_counter()
+            reads_off = rec_off.recognize(img)
+            ms_off[size_key].append((time.perf_counter() - t) * 1000)
         best = reads[0] if reads else None
         truth = src.plate
         if not truth:
             ok = not reads
+            off_ok = not reads_off
             plain_ok = plain_top is None
             plain_among = plain_ok
         else:
             ok = best is not None and best.plate == truth
+            off_ok = bool(reads_off) and reads_off[0].plate == truth
             plain_ok = plain_top == truth
             plain_among = any(truth in t for t in plain_texts)
         colour_ok = ok and truth != "" and best is not None and best.colour == src.colour
@@ -332,6 +345,7 @@ def real_report(args: argparse.Namespace) -> int:
             row[2] += plain_ok
             row[3] += plain_among
             row[4] += colour_ok
+            row[5] += off_ok
         cause = ""
         if not truth:
             cause = "" if ok else "false read on an empty scene"
@@ -367,23 +381,28 @@ def real_report(args: argparse.Namespace) -> int:
         return f"{100 * a / n:.1f}% ({a}/{n})" if n else "n/a"
 
     print()
+    off_head = " ours without our model |" if rec_off is not None else ""
     print(
-        "| group | n | ours exact | plain PP-OCR top read | plain: plate among its reads | ours colour right (of exact) |"
+        f"| group | n | ours exact |{off_head} plain PP-OCR top read | plain: plate among its reads "
+        "| ours colour right (of exact) |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|" + ("---|" if rec_off is not None else ""))
     for g in sorted(table, key=lambda k: (k != "all", not k.startswith("crops"), k)):
-        n, o, p, a, c = table[g]
-        print(f"| {g} | {n} | {pc(o, n)} | {pc(p, n)} | {pc(a, n)} | {pc(c, o) if 'empty' not in g else '—'} |")
+        n, o, p, a, c, f = table[g]
+        off_cell = f" {pc(f, n)} |" if rec_off is not None else ""
+        colour_cell = pc(c, o) if "empty" not in g else "—"
+        print(f"| {g} | {n} | {pc(o, n)} |{off_cell} {pc(p, n)} | {pc(a, n)} | {colour_cell} |")
     print()
-    print("| ms per image (p50 / p95) | n | ours (2 threads) | plain PP-OCR |")
-    print("|---|---|---|---|")
+    print(f"| ms per image (p50 / p95) | n | ours (2 threads) |{off_head} plain PP-OCR |")
+    print("|---|---|---|---|" + ("---|" if rec_off is not None else ""))
     for key, label in (("crop", "crops"), ("scene", "scenes < 1600 px"), ("hd", "scenes ≥ 1600 px")):
         if ms_ours[key]:
             po = ms_plain[key]
             plain = f"{pct(po, 50):.0f} / {pct(po, 95):.0f}" if po else "n/a"
-            print(
-                f"| {label} | {len(ms_ours[key])} | {pct(ms_ours[key], 50):.1f} / {pct(ms_ours[key], 95):.1f} | {plain} |"
-            )
+            mo = ms_off[key]
+            off_cell = f" {pct(mo, 50):.1f} / {pct(mo, 95):.1f} |" if mo else ""
+            ours = f"{pct(ms_ours[key], 50):.1f} / {pct(ms_ours[key], 95):.1f}"
+            print(f"| {label} | {len(ms_ours[key])} | {ours} |{off_cell} {plain} |")
     print()
     print("| miss cause (ours) | count | by group |")
     print("|---|---|---|")
@@ -418,6 +437,16 @@ def main() -> int:
     parser.add_argument("--misses-dir", default=str(Path(__file__).resolve().parents[1] / ".data" / "real-misses"))
     parser.add_argument("--real-limit", type=int, default=0, help="with --real: only the first N images")
     parser.add_argument("--no-baseline", action="store_true", help="with --real: skip plain PP-OCR (faster)")
+    parser.add_argument("--group", choices=("crop", "scene", "all"), default="all", help="with --real: which group")
+    parser.add_argument(
+        "--own-model",
+        choices=("on", "off"),
+        default="on",
+        help="our own trained recognizer (agent/vision/weights) in our pipeline (issue 18)",
+    )
+    parser.add_argument(
+        "--compare-own", action="store_true", help="with --real: also our pipeline without our model, same run"
+    )
     args = parser.parse_args()
     if args.real:
         return real_report(args)
@@ -432,7 +461,7 @@ def main() -> int:
     print(f"generated {len(scenes)} scenes in {time.perf_counter() - t0:.1f} s")
 
     rss_before = rss_mb()
-    rec2 = PlateRecognizer(threads=2)
+    rec2 = PlateRecognizer(threads=2, own_model=args.own_model == "on")
     rec2.recognize(scenes[0][0])
     rss_loaded = rss_mb()
 
@@ -480,7 +509,7 @@ def main() -> int:
     rss_after = rss_mb()
 
     timing = scenes[: args.timing_scenes]
-    rec1 = PlateRecognizer(threads=1)
+    rec1 = PlateRecognizer(threads=1, own_model=args.own_model == "on")
     rec1.recognize(timing[0][0])
     ms1 = []
     for img, _ in timing:

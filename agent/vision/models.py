@@ -1,9 +1,10 @@
-"""The ONNX models shipped inside the rapidocr_onnxruntime wheel, loaded from site-packages.
+"""The ONNX models: PP-OCR's from the rapidocr_onnxruntime wheel, and our own plate recognizer.
 
 Nothing is downloaded at run time: the detection and recognition models are files of the
 installed wheel (``rapidocr_onnxruntime/models``), and the recognizer's dictionary is read from
 the recognition model's ONNX metadata (key ``character``). The package itself is never imported
-(its import pulls in its whole pipeline); only its location is looked up.
+(its import pulls in its whole pipeline); only its location is looked up. Our own recognizer
+(issue 18, trained by ``agent.vision.training``) is a file of this package, ``agent/vision/weights``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from agent.vision.graph import simplified_model
 
 DET_MODEL: Final = "ch_PP-OCRv4_det_infer.onnx"
 REC_MODEL: Final = "ch_PP-OCRv4_rec_infer.onnx"
+OWN_REC_MODEL: Final = "plate_rec.onnx"
 
 
 class ModelsMissingError(RuntimeError):
@@ -36,6 +38,12 @@ def model_dir() -> Path:
         if not (folder / name).is_file():
             raise ModelsMissingError(f"模型文件缺失: {folder / name}")
     return folder
+
+
+def own_model_path() -> Path | None:
+    """Our plate recognizer's ONNX file inside the package, or None when it is not there."""
+    path = Path(__file__).resolve().parent / "weights" / OWN_REC_MODEL
+    return path if path.is_file() else None
 
 
 def create_session(name: str, threads: int | None = None, *, simplify: bool = True) -> ort.InferenceSession:

@@ -23,6 +23,13 @@ Pipeline for one frame (all models from the rapidocr_onnxruntime wheel, see ``mo
    time on empty frames only.
 4. **Colour** follows from the plate kind and the pixels (:mod:`agent.vision.colour`).
 
+**Our own recognizer** (issue 18, ``own_model``): a small CRNN/CTC trained by the project
+(:mod:`agent.vision.training`, file ``agent/vision/weights/plate_rec.onnx``) reads (a) a small
+plate-shaped picture (a plate crop such as CCPD's 94x24) directly as one plate, before any det pass,
+and (b) every candidate whose PP-OCR read the decoder rejected (grammar, segments or confidence),
+from the candidate's padded box. Where PP-OCR reads a plate its read stands (measured on the real
+set's tune part, docs/vision.md).
+
 A frame (or lane ROI) of at most 720 px skips the coarse pass: it is one fine-pass region.
 
 Both models are the wheel's files with an exact load-time graph rewrite (:mod:`agent.vision.graph`).
@@ -35,8 +42,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 import cv2
 import msgspec
@@ -46,7 +54,8 @@ import numpy.typing as npt
 from agent.vision.colour import colour_conflict, plate_colour
 from agent.vision.decode import PlateDecoder
 from agent.vision.detect import TextBox, TextDetector
-from agent.vision.models import DET_MODEL, REC_MODEL, create_session, rec_characters
+from agent.vision.models import DET_MODEL, REC_MODEL, ModelsMissingError, create_session, own_model_path, rec_characters
+from agent.vision.training.onnx_reader import OwnPlateReader, OwnRead
 from agent.vision.types import InvalidFrameError, PlateRead
 
 Image8 = npt.NDArray[np.uint8]
@@ -76,6 +85,25 @@ _CHAR_REVIEW: Final = 0.6
 _EVIDENCE_P: Final = 0.3
 #: Width/height of a plate's text line as boxed by the coarse pass (for the reading order only).
 _PLATE_ASPECT: Final = (2.2, 4.3)
+#: A picture read directly as one plate by our model: at most this long side, and an aspect in range
+#: (CCPD crops 94x24 = 3.9; a double-row plate 440x220 = 2.0, read as double row below 2.6).
+_CROP_MAX_SIDE: Final = 400
+_CROP_ASPECT: Final = (1.7, 6.0)
+_CROP_DOUBLE_BELOW: Final = 2.6
+#: Padding of a candidate's box for our model (fractions of its width and height, each side),
+#: as the training crops cut from real scenes (agent.vision.training.harvest).
+_OWN_PAD: Final = (0.06, 0.15)
+
+
+class _Decoded(Protocol):
+    """A decoded plate: PP-OCR's (agent.vision.decode) or our model's (OwnRead)."""
+
+    @property
+    def plate(self) -> str: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def char_confidences(self) -> Sequence[float]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +270,7 @@ class PlateRecognizer:
             read a confident plate (a second, smaller or blurred plate in the same frame). Off by
             default: at a gate the frame's confident plate is the vehicle's, and the fine pass ran
             there only around sign text (measured: 36 of 246 such frames, 0 extra reads; issue 3).
+        own_model: use our own recognizer (module docstring); None: when its file is in the package.
         wide_fallback: when a frame gave no read at all, run the det model once more on the whole
             frame at 960 px (small pictures: enlarged up to 2x) and read its lines (issue 18: plates
             the 448 px coarse pass or the 480 px single region missed on real photographs). Defaults
@@ -259,8 +288,16 @@ class PlateRecognizer:
         max_regions: int = 8,
         thorough: bool = False,
         wide_fallback: bool | None = None,
+        own_model: bool | None = None,
     ) -> None:
         self._det = TextDetector(create_session(DET_MODEL, threads))
+        self._own: OwnPlateReader | None = None
+        if own_model is not False:
+            path = own_model_path()
+            if path is not None:
+                self._own = OwnPlateReader(path, threads=1)
+            elif own_model:
+                raise ModelsMissingError("缺少自训练车牌识别模型 agent/vision/weights/plate_rec.onnx")
         self._rec = create_session(REC_MODEL, threads)
         self._rec_input = self._rec.get_inputs()[0].name
         self.decoder = PlateDecoder(rec_characters(self._rec))
@@ -438,34 +475,64 @@ class PlateRecognizer:
                 count = self.decoder.evidence(outputs[a], _EVIDENCE_P)
                 evidence[id(cand.origin)] = max(count, evidence.get(id(cand.origin), 0))
             decoded = self.decoder.decode(outputs[a:b])
-            if decoded is None or decoded.confidence < self.min_confidence:
-                continue
             x1f, y1f, x2f, y2f = cand.bounds()
-            pad_x = 0.04 * (x2f - x1f)
-            pad_y = 0.12 * (y2f - y1f)
-            box = (
-                max(0, int(x1f - pad_x)),
-                max(0, int(y1f - pad_y)),
-                min(img.shape[1], math.ceil(x2f + pad_x)),
-                min(img.shape[0], math.ceil(y2f + pad_y)),
-            )
-            plate_area = img[box[1] : box[3], box[0] : box[2]]
-            colour = plate_colour(decoded.plate, plate_area)
-            suspect = colour_conflict(colour, plate_area)
-            read = PlateRead(
-                plate=decoded.plate,
-                colour=str(colour),
-                confidence=decoded.confidence,
-                box=box,
-                char_confidences=tuple(round(p, 4) for p in decoded.char_confidences),
-                double_row=cand.double_row,
-                needs_review=decoded.confidence < self.review_confidence
-                or suspect
-                or min(decoded.char_confidences) < _CHAR_REVIEW,
-                source=source,
-            )
-            found.append((decoded.confidence, read))
+            if decoded is None or decoded.confidence < self.min_confidence:
+                own = self._own_read(img, (x1f, y1f, x2f, y2f), double_row=cand.double_row)
+                if own is not None:
+                    found.append((own.confidence, self._plate_read(img, own, cand.bounds(), cand.double_row, source)))
+                continue
+            found.append((decoded.confidence, self._plate_read(img, decoded, cand.bounds(), cand.double_row, source)))
         return found, evidence
+
+    def _own_read(self, img: Image8, bounds: tuple[float, float, float, float], *, double_row: bool) -> OwnRead | None:
+        """Our model's read of the padded box ``bounds`` (None: no model, no valid or confident read)."""
+        if self._own is None:
+            return None
+        x1, y1, x2, y2 = bounds
+        w, h = x2 - x1, y2 - y1
+        if w < 8 or h < 4:
+            return None
+        pad_x, pad_y = _OWN_PAD
+        crop = img[
+            max(0, int(y1 - pad_y * h)) : min(img.shape[0], round(y2 + pad_y * h)),
+            max(0, int(x1 - pad_x * w)) : min(img.shape[1], round(x2 + pad_x * w)),
+        ]
+        own = self._own.read(np.ascontiguousarray(crop), double_row=double_row)
+        return own if own is not None and own.confidence >= self.min_confidence else None
+
+    def _plate_read(
+        self,
+        img: Image8,
+        decoded: _Decoded,
+        bounds: tuple[float, float, float, float],
+        double_row: bool,
+        source: str,
+        pad: tuple[float, float] = (0.04, 0.12),
+    ) -> PlateRead:
+        """The :class:`PlateRead` of a decoded plate (ours or PP-OCR's) at ``bounds``, colour included."""
+        plate, confidence, chars = decoded.plate, decoded.confidence, tuple(decoded.char_confidences)
+        x1f, y1f, x2f, y2f = bounds
+        pad_x = pad[0] * (x2f - x1f)
+        pad_y = pad[1] * (y2f - y1f)
+        box = (
+            max(0, int(x1f - pad_x)),
+            max(0, int(y1f - pad_y)),
+            min(img.shape[1], math.ceil(x2f + pad_x)),
+            min(img.shape[0], math.ceil(y2f + pad_y)),
+        )
+        plate_area = img[box[1] : box[3], box[0] : box[2]]
+        colour = plate_colour(plate, plate_area)
+        suspect = colour_conflict(colour, plate_area)
+        return PlateRead(
+            plate=plate,
+            colour=str(colour),
+            confidence=confidence,
+            box=box,
+            char_confidences=tuple(round(p, 4) for p in chars),
+            double_row=double_row,
+            needs_review=confidence < self.review_confidence or suspect or min(chars) < _CHAR_REVIEW,
+            source=source,
+        )
 
     def _read_coarse(
         self, img: Image8, candidates: list[_Candidate], source: str
@@ -492,6 +559,50 @@ class PlateRecognizer:
                 break
         return found, evidence
 
+    def _read_large(self, img: Image8, source: str) -> list[tuple[float, PlateRead]]:
+        """Passes 1-3 (module docstring) on a frame larger than one fine-pass region."""
+        h, w = img.shape[:2]
+        # Pass 1: read the coarse lines directly (enough for most plates of 150 px and more).
+        coarse = self._coarse_lines(img)
+        candidates, _ = self._candidates(coarse)
+        found, evidence = self._read_coarse(img, candidates, source)
+        # Pass 2: fine detection around coarse lines that look like unread plate text: enough
+        # digits, provinces or suffixes, or the squat shape of a double-row plate with some.
+        confident = any(not r.needs_review for _, r in found)
+        pending = [
+            line
+            for line in coarse
+            if (self.thorough or not confident)
+            and not _explained(line, [r for _, r in found])
+            and (
+                evidence.get(id(line), 0) >= _EVIDENCE_MIN
+                or (evidence.get(id(line), 0) >= _EVIDENCE_MIN - 1 and 1.2 <= line.w / line.h <= 3.2)
+            )
+        ]
+        for region in self._regions(pending, w, h):
+            found += self._read_lines(img, self._lines(img, region), source)[0]
+        if not found:
+            # Pass 3, only when nothing was read: the fine pass around every other line of
+            # plate-like shape (dark or blurred plates give the coarse read too little to go on).
+            rest = [line for line in coarse if line not in pending]
+            for region in self._regions(rest, w, h):
+                found += self._read_lines(img, self._lines(img, region), source, rescue=True)[0]
+        return found
+
+    def _read_crop(self, img: Image8, source: str) -> list[tuple[float, PlateRead]]:
+        """A small plate-shaped picture is a plate crop: our model reads it whole (the det model
+        finds no line in a picture that small, e.g. CCPD's 94x24 crops)."""
+        h, w = img.shape[:2]
+        if self._own is None or max(h, w) > _CROP_MAX_SIDE or not _CROP_ASPECT[0] <= w / h <= _CROP_ASPECT[1]:
+            return []
+        double = w / h < _CROP_DOUBLE_BELOW
+        own = self._own.read(img, double_row=double)
+        if own is None or own.confidence < self.min_confidence:
+            return []
+        return [
+            (own.confidence, self._plate_read(img, own, (0.0, 0.0, float(w), float(h)), double, source, (0.0, 0.0)))
+        ]
+
     def recognize(
         self, frame: npt.NDArray[np.generic], roi: tuple[int, int, int, int] | None = None, source: str = ""
     ) -> list[PlateRead]:
@@ -512,42 +623,21 @@ class PlateRecognizer:
             img = np.ascontiguousarray(img[y1:y2, x1:x2])
             ox, oy = x1, y1
         h, w = img.shape[:2]
-        if max(h, w) <= _SINGLE_REGION_SIDE:
+        found = self._read_crop(img, source)
+        if found and not found[0][1].needs_review:
+            pass  # a plate crop, read
+        elif max(h, w) <= _SINGLE_REGION_SIDE:
             # A lane ROI (or small picture) is one region; big ones are shrunk for the fine pass.
             whole = _Region(0, 0, w, h, -min(1.0, _ROI_SIDE / max(h, w)), 1.0)
-            found, _ = self._read_lines(img, self._lines(img, whole), source)
+            found += self._read_lines(img, self._lines(img, whole), source)[0]
         else:
-            # Pass 1: read the coarse lines directly (enough for most plates of 150 px and more).
-            coarse = self._coarse_lines(img)
-            candidates, _ = self._candidates(coarse)
-            found, evidence = self._read_coarse(img, candidates, source)
-            # Pass 2: fine detection around coarse lines that look like unread plate text: enough
-            # digits, provinces or suffixes, or the squat shape of a double-row plate with some.
-            confident = any(not r.needs_review for _, r in found)
-            pending = [
-                line
-                for line in coarse
-                if (self.thorough or not confident)
-                and not _explained(line, [r for _, r in found])
-                and (
-                    evidence.get(id(line), 0) >= _EVIDENCE_MIN
-                    or (evidence.get(id(line), 0) >= _EVIDENCE_MIN - 1 and 1.2 <= line.w / line.h <= 3.2)
-                )
-            ]
-            for region in self._regions(pending, w, h):
-                found += self._read_lines(img, self._lines(img, region), source)[0]
-            if not found:
-                # Pass 3, only when nothing was read: the fine pass around every other line of
-                # plate-like shape (dark or blurred plates give the coarse read too little to go on).
-                rest = [line for line in coarse if line not in pending]
-                for region in self._regions(rest, w, h):
-                    found += self._read_lines(img, self._lines(img, region), source, rescue=True)[0]
+            found = self._read_large(img, source)
         if not found and self.wide_fallback:
             # Pass 4, last chance when nothing was read: the whole frame at 960 px (small pictures
             # enlarged), every line read as in the fine pass. Costs time on frames without a read only.
             factor = min(2.0, _WIDE_SIDE / max(h, w))
             whole = _Region(0, 0, w, h, -factor, 1.0)
-            found, _ = self._read_lines(img, self._lines(img, whole, _WIDE_SIDE), source, rescue=True)
+            found += self._read_lines(img, self._lines(img, whole, _WIDE_SIDE), source, rescue=True)[0]
         found.sort(key=lambda item: -item[0])
         kept: list[PlateRead] = []
         for _, read in found:

@@ -1,13 +1,17 @@
-"""Classes of our plate recognizer and CTC label handling (numpy only, used by training and the agent)."""
+"""Classes of our plate recognizer, CTC label handling and input preparation (numpy/OpenCV only: used
+by training and by the agent, which has no torch)."""
 
 from __future__ import annotations
 
 from typing import Final
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 from agent.vision.decode import READ_ALPHABET
+
+Image8 = npt.NDArray[np.uint8]
 
 #: Class 0 is the CTC blank; class i (i >= 1) is ``CHARSET[i - 1]``.
 CHARSET: Final = READ_ALPHABET
@@ -41,3 +45,26 @@ def greedy_decode(logits: npt.NDArray[np.float32]) -> tuple[str, list[float]]:
             conf[-1] = max(conf[-1], float(probs[t, cls]))
         prev = cls
     return "".join(text), conf
+
+
+def to_line(img: Image8, double_row: bool, top_share: float = 0.36) -> Image8:
+    """One text line of a plate crop: a double-row plate's two rows side by side at equal height."""
+    if not double_row:
+        return img
+    h = img.shape[0]
+    cut = max(1, round(h * top_share))
+    top, bottom = img[:cut], img[cut:]
+    size = (max(1, round(top.shape[1] * bottom.shape[0] / top.shape[0] * 0.6)), bottom.shape[0])
+    top_row = np.asarray(cv2.resize(top, size), np.uint8)
+    return np.ascontiguousarray(np.hstack([top_row, bottom]))
+
+
+def normalise(line: Image8, width: int = INPUT_WIDTH) -> npt.NDArray[np.float32]:
+    """BGR line crop → model input 3 × 32 × width, values in [-1, 1] (aspect kept, right-padded)."""
+    h, w = line.shape[:2]
+    new_w = max(4, min(width, round(w * INPUT_HEIGHT / h)))
+    interpolation = cv2.INTER_AREA if h > INPUT_HEIGHT else cv2.INTER_LINEAR
+    resized = cv2.resize(line, (new_w, INPUT_HEIGHT), interpolation=interpolation)
+    out = np.zeros((3, INPUT_HEIGHT, width), np.float32)
+    out[:, :, :new_w] = (resized.astype(np.float32).transpose(2, 0, 1) - 127.5) / 127.5
+    return out

@@ -9,6 +9,8 @@ never used). Double-row plates become one line (top row left of the bottom row, 
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,33 +20,12 @@ import numpy as np
 import numpy.typing as npt
 
 from agent.synth.plates import random_spec, render_plate
-from agent.vision.training.charset import CHARSET, INPUT_HEIGHT, INPUT_WIDTH, encode
+from agent.vision.training.charset import CHARSET, INPUT_WIDTH, encode, normalise, to_line
 
 Image8 = npt.NDArray[np.uint8]
 Sample = tuple[npt.NDArray[np.float32], list[int]]
-
-
-def to_line(img: Image8, double_row: bool, top_share: float = 0.36) -> Image8:
-    """One text line of a plate crop: a double-row plate's two rows side by side at equal height."""
-    if not double_row:
-        return img
-    h = img.shape[0]
-    cut = max(1, round(h * top_share))
-    top, bottom = img[:cut], img[cut:]
-    size = (max(1, round(top.shape[1] * bottom.shape[0] / top.shape[0] * 0.6)), bottom.shape[0])
-    top_row = np.asarray(cv2.resize(top, size), np.uint8)
-    return np.ascontiguousarray(np.hstack([top_row, bottom]))
-
-
-def normalise(line: Image8, width: int = INPUT_WIDTH) -> npt.NDArray[np.float32]:
-    """BGR line crop → model input 3 × 32 × width, values in [-1, 1] (aspect kept, right-padded)."""
-    h, w = line.shape[:2]
-    new_w = max(4, min(width, round(w * INPUT_HEIGHT / h)))
-    interpolation = cv2.INTER_AREA if h > INPUT_HEIGHT else cv2.INTER_LINEAR
-    resized = cv2.resize(line, (new_w, INPUT_HEIGHT), interpolation=interpolation)
-    out = np.zeros((3, INPUT_HEIGHT, width), np.float32)
-    out[:, :, :new_w] = (resized.astype(np.float32).transpose(2, 0, 1) - 127.5) / 127.5
-    return out
+_POOL_SIZE = 1500
+_POOL_REFRESH = 0.3
 
 
 def degrade(img: Image8, rng: random.Random) -> Image8:
@@ -87,40 +68,83 @@ def degrade(img: Image8, rng: random.Random) -> Image8:
     return np.asarray(out8, np.uint8)
 
 
-def synthetic(rng: random.Random) -> Sample:
-    spec = random_spec(rng)
-    img = degrade(render_plate(spec), rng)
-    line = to_line(img, spec.double_row)
-    width = INPUT_WIDTH * (2 if spec.double_row else 1)
-    return normalise(line, width), encode(spec.number)
+def synthetic(rng: random.Random, pool: list[tuple[Image8, str, bool]] | None = None) -> Sample:
+    """One degraded synthetic plate. With ``pool``, clean renders (at half size) are reused with new
+    degradations and 30 % of draws render a new plate into the pool (rendering costs more than
+    degrading, and training time on this CPU is the budget)."""
+    if pool is not None and len(pool) >= _POOL_SIZE and rng.random() > _POOL_REFRESH:
+        clean, number, double_row = rng.choice(pool)
+    else:
+        spec = random_spec(rng)
+        full = render_plate(spec)
+        clean = np.asarray(cv2.resize(full, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA), np.uint8)
+        number, double_row = spec.number, spec.double_row
+        if pool is not None:
+            if len(pool) < _POOL_SIZE:
+                pool.append((clean, number, double_row))
+            else:
+                pool[rng.randrange(_POOL_SIZE)] = (clean, number, double_row)
+    line = to_line(degrade(clean, rng), double_row)
+    return normalise(line, INPUT_WIDTH * (2 if double_row else 1)), encode(number)
 
 
-def real_crops(real_dir: Path, tsv: Path | None = None) -> list[tuple[Image8, str]]:
-    """Plate crops of the real set's TUNE part (labels from bench/data/real_sources.tsv)."""
+RealCrop = tuple[Image8, str, bool, str]
+
+
+def real_crops(real_dir: Path, tsv: Path | None = None, *, scene_crops: bool = False) -> list[RealCrop]:
+    """Real plate crops of the TUNE part: (image, plate, double row, name).
+
+    ``scene_crops``: ``real_dir`` holds plate crops cut from TUNE scenes by
+    :mod:`agent.vision.training.harvest` (``<name>__<plate>__<s|d>.png``); otherwise it is the
+    built real set (``bench/real_set.py build``) and the labels come from ``real_sources.tsv``.
+    """
     import csv  # noqa: PLC0415
 
+    out: list[RealCrop] = []
+    if scene_crops:
+        for path in sorted(real_dir.glob("*__*__*.png")):
+            _, plate, rows = path.stem.split("__")
+            img = cv2.imread(str(path))
+            if img is not None and all(c in CHARSET for c in plate):
+                out.append((np.asarray(img, np.uint8), plate, rows == "d", path.name))
+        return out
     tsv = tsv or Path(__file__).resolve().parents[3] / "bench" / "data" / "real_sources.tsv"
-    out: list[tuple[Image8, str]] = []
     with tsv.open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh, delimiter="\t"):
-            if row["part"] != "tune" or row["group"] != "crop" or "double_row" in row["tags"]:
+            if row["part"] != "tune" or row["group"] != "crop":
                 continue
             suffix = Path(row["path"]).suffix.lower() or ".jpg"
             path = real_dir / "tune" / "crop" / f"{row['blob'][:10]}_{row['plate']}{suffix}"
             img = cv2.imread(str(path))
             if img is not None and all(c in CHARSET for c in row["plate"]):
-                out.append((np.asarray(img, np.uint8), row["plate"]))
+                out.append((np.asarray(img, np.uint8), row["plate"], "double_row" in row["tags"], path.name))
     return out
 
 
-def samples(seed: int, real: list[tuple[Image8, str]], real_share: float = 0.2) -> Iterator[Sample]:
-    """Endless stream of samples: synthetic plates and (``real_share``) lightly degraded real crops."""
+def samples(
+    seed: int, real: list[tuple[Image8, str, bool]], real_share: float = 0.25, scene_dir: Path | None = None
+) -> Iterator[Sample]:
+    """Endless stream of samples: synthetic plates and (``real_share``) real crops, half of them degraded.
+
+    ``scene_dir``: plate crops cut from TUNE scenes (:mod:`.harvest`), re-read every 5,000 samples
+    (a harvest may still be writing them), except the held-out tenth (:func:`held_out`).
+    """
     rng = random.Random(seed)
-    while True:
-        if real and rng.random() < real_share:
-            img, plate = rng.choice(real)
+    pool: list[tuple[Image8, str, bool]] = []
+    extra: list[tuple[Image8, str, bool]] = []
+    for n in itertools.count():
+        if scene_dir is not None and n % 5000 == 0 and scene_dir.exists():
+            extra = [(i, p, d) for i, p, d, name in real_crops(scene_dir, scene_crops=True) if not held_out(name)]
+        both = real + extra
+        if both and rng.random() < real_share:
+            img, plate, double_row = rng.choice(both)
             if rng.random() < 0.5:
                 img = degrade(img, rng)
-            yield normalise(img), encode(plate)
+            yield normalise(to_line(img, double_row), INPUT_WIDTH * (2 if double_row else 1)), encode(plate)
         else:
-            yield synthetic(rng)
+            yield synthetic(rng, pool)
+
+
+def held_out(name: str) -> bool:
+    """A tenth of the real crops (by file name) is kept out of training for validation."""
+    return int(hashlib.sha1(name.encode()).hexdigest()[:6], 16) % 10 == 0  # noqa: S324
