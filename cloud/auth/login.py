@@ -158,6 +158,9 @@ async def sign_in(
     assert account is not None
     tenant_id = account.tenant_id
     if account.kind in {"installer", "platform_admin"}:
+        # The sign-in lookup scope sees the account row only, not its memberships (RLS admits a user's own
+        # rows by its id): read them in the account's own scope, now that the password is right.
+        memberships = await _memberships(database, account.id)
         tenant_id = tenant_hint if tenant_hint in memberships else (memberships[0] if memberships else None)
     if account.kind == "regulator" or (account.kind == "platform_admin" and entry == "staff"):
         tenant_id = None
@@ -170,6 +173,13 @@ async def sign_in(
         )
     log.info("auth.login", login=account.login, address=address, entry=entry)
     return SignedIn(account, memberships, token, session_id, tenant_id)
+
+
+async def _memberships(database: Database, user_id: uuid.UUID) -> list[uuid.UUID]:
+    """The tenants a staff account (installer, platform admin) is a member of, read in its own scope."""
+    async with database.session(Principal(user_id, Role.VIEWER)) as session, session.begin():
+        found = await session.scalars(select(m.Membership.tenant_id).where(m.Membership.user_id == user_id))
+        return list(found)
 
 
 async def _failed(

@@ -9,6 +9,7 @@ def routes() -> list[ControllerRouterHandler]:
     """Every portal route handler, for the composition root."""
     from frontend_api.portal import (  # noqa: PLC0415 - page modules import the domain
         admin,
+        admin_installers,
         billing,
         enterprise,
         enterprise_admin,
@@ -22,6 +23,7 @@ def routes() -> list[ControllerRouterHandler]:
         enterprise_vehicles,
         navigation,
         regulator,
+        staff_tenants,
         wall,
     )
 
@@ -39,6 +41,8 @@ def routes() -> list[ControllerRouterHandler]:
         *regulator.routes(),
         *wall.routes(),
         *admin.routes(),
+        *admin_installers.routes(),
+        *staff_tenants.routes(),
         *billing.routes(),
         *navigation.routes(),
     ]

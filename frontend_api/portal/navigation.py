@@ -50,6 +50,7 @@ def _build() -> dict[str, tuple[NavItem, ...]]:
         enterprise_audit,
         enterprise_sites,
         enterprise_uplink,
+        staff_tenants,
     )
     from frontend_api.portal.toolkit import ENTERPRISE_ROLES  # noqa: PLC0415
 
@@ -72,6 +73,7 @@ def _build() -> dict[str, tuple[NavItem, ...]]:
             NavItem("/portal/audit", "操作日志", enterprise_audit.AUDITORS),
             NavItem("/portal/billing", "账单与发票", billing.READERS),
             NavItem("/portal/account", "我的账户", everyone),
+            NavItem(staff_tenants.TENANTS, "切换企业", staff_tenants.INSTALLERS),
         ),
         "regulator": (
             NavItem("/regulator", "辖区企业", frozenset({Role.REGULATOR}), exact=True),
@@ -82,6 +84,7 @@ def _build() -> dict[str, tuple[NavItem, ...]]:
             NavItem("/admin/tenants/new", "企业开户", admin.ADMINS, exact=True),
             NavItem("/admin/alerts/new", "发布区域预警", admin.ADMINS, exact=True),
             NavItem("/admin/alerts", "预警记录与解除", admin.ADMINS, exact=True),
+            NavItem("/admin/installers", "安装人员", admin.ADMINS),
             NavItem("/admin/billing", "订阅与收费", billing.ADMINS),
         ),
     }
@@ -102,8 +105,8 @@ def home_of(role: Role) -> str:
 
 
 def logout_of(me: Principal | None) -> str:
-    """The sign-out of the person's entry: staff accounts sign in and out at ``/staff``."""
-    return "/staff/logout" if me is not None and me.role in _HOMES else "/logout"
+    """The sign-out of the person's entry: staff accounts (installers too) sign in and out at ``/staff``."""
+    return "/staff/logout" if me is not None and (me.role in _HOMES or me.role is Role.INSTALLER) else "/logout"
 
 
 @get("/", include_in_schema=False, opt={"public": True})

@@ -30,6 +30,7 @@ from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.domain import regulator as regulator_domain
 from cloud.domain.ledger_views import pass_record, sealed_weighing, search_plate, weights
+from frontend_api.portal.staff_tenants import TENANTS
 
 # The toolkit's names stay importable from here for modules written before it (issue 19 item 7).
 from frontend_api.portal.toolkit import (
@@ -245,7 +246,7 @@ def _safe_next(target: str, role: Role) -> str:
 
 @get(STAFF_LOGIN, include_in_schema=False, opt={"public": True})
 async def staff_login_form(request: Request[Any, Any, Any], denied: FromQuery[str] = "") -> Response[Any]:
-    """Sign-in form for regulator and platform-admin accounts."""
+    """Sign-in form for regulator, platform-admin and installer accounts."""
     target = request.query_params.get("next", "")
     message = "当前账号无权访问该页面，请使用监管或平台管理员账号登录" if denied else ""
     return render(request, "regulator/login.html", next=target, error=message, login="")
@@ -272,12 +273,22 @@ async def staff_login(request: Request[Any, Any, Any]) -> Response[Any]:
     except LoginFailedError:
         message = "账号或密码错误"
         return render(request, "regulator/login.html", status_code=401, next=target, error=message, login=login)
-    if signed.account.kind not in {"regulator", "platform_admin"}:
+    kind = signed.account.kind
+    if kind not in {"regulator", "platform_admin", "installer"} or (kind == "installer" and signed.tenant_id is None):
         from cloud.auth import sessions  # noqa: PLC0415
 
         await sessions.end(request.app.state.database, signed.account.id, signed.session_id, sessions.LOGOUT)
-        message = "此入口仅供监管和平台管理员账号使用"
+        message = (
+            "此安装人员账号尚未获准服务任何企业，请联系平台管理员授权"
+            if kind == "installer"
+            else "此入口仅供监管、平台管理和安装人员账号使用，企业用户请从企业入口登录"
+        )
         return render(request, "regulator/login.html", status_code=401, next=target, error=message, login=login)
+    if kind == "installer":
+        # An installer acts for one enterprise at a time: several granted → it picks one first.
+        many = len(signed.memberships) > 1
+        destination = "/portal/account" if signed.account.must_change_password else TENANTS if many else "/portal"
+        return Redirect(destination, status_code=303, cookies=[session_cookie(settings.auth, signed.token)])
     role = Role.REGULATOR if signed.account.kind == "regulator" else Role.PLATFORM_ADMIN
     return Redirect(_safe_next(target, role), status_code=303, cookies=[session_cookie(settings.auth, signed.token)])
 

@@ -130,8 +130,11 @@ def render(request: Request[Any, Any, Any], template: str, status_code: int = 20
     # Every page gets its form token and its CSP nonce (cloud/auth/web.py), so the layout's forms and
     # inline scripts work under the CSRF check and the Content-Security-Policy.
     csrf = context.pop("csrf", "") or (csrf_token(request) if request.cookies.get(SESSION_COOKIE) else "")
+    path = request.url.path
+    # The dunning banner (past due, grace, restricted) of every enterprise page, read by the page guard.
+    dunning = None if path.startswith(_OWN_BANNER) else getattr(request.state, "dunning", None)
     html = _ENV.get_template(template).render(
-        request_path=request.url.path, me=principal, csrf=csrf, csp_nonce=csp_nonce(request), **context
+        request_path=path, me=principal, csrf=csrf, csp_nonce=csp_nonce(request), dunning=dunning, **context
     )
     return Response(html, media_type="text/html; charset=utf-8", status_code=status_code)
 
@@ -240,11 +243,26 @@ async def page_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: Ba
     connection.state.principal = principal
     connection.state.session_id = found.session_id
     if principal.role in access.roles:
+        if access.enterprise and principal.tenant_id is not None and connection.scope.get("method") == "GET":
+            connection.state.dunning = await _dunning(state.database, principal)
         return
     if access.enterprise and principal.role in ENTERPRISE_ROLES:
         raise PageForbiddenError((access.denied or _DEFAULT_DENIED).format(role=principal.role.label))
     login = _login_of(access, path)
     raise PageAuthError(login if access.enterprise else f"{login}&denied=1")
+
+
+#: Pages that show the dunning stage themselves (账单与发票 has its own banner and details).
+_OWN_BANNER: Final = ("/portal/billing",)
+
+
+async def _dunning(database: Any, principal: Principal) -> tuple[str, str] | None:
+    """The tenant's dunning banner ``(stage, text)`` for the layout of every enterprise page (one indexed read)."""
+    from cloud.billing import service  # noqa: PLC0415 - the billing service imports the domain
+
+    assert principal.tenant_id is not None
+    async with database.session(principal) as session, session.begin():
+        return await service.banner(session, principal.tenant_id)
 
 
 async def page_principal(request: Request[Any, Any, Any], roles: frozenset[Role]) -> Principal:

@@ -94,5 +94,5 @@ async def test_root_leads_to_the_right_place(client: Any, make_tenant: Any, make
     admin = await make_staff("platform_admin")
     await client.post("/staff/login", data={"login": admin, "password": PASSWORD, "next": ""})
     assert (await client.get("/", follow_redirects=False)).headers["location"] == "/admin"
-    admin_menu = ["运营总览", "企业开户", "发布区域预警", "预警记录与解除", "订阅与收费"]
+    admin_menu = ["运营总览", "企业开户", "发布区域预警", "预警记录与解除", "安装人员", "订阅与收费"]
     assert await _walk_menu(client, "/admin", "/staff/logout") == admin_menu

@@ -169,7 +169,7 @@ async def test_staff_pages_need_the_right_sign_in(client: Any, make_tenant: Any,
     tenant = await make_tenant("420102")
     refused = await staff_login(client, tenant.admin_login)
     assert refused.status_code == 401
-    assert "仅供监管和平台管理员账号使用" in refused.text
+    assert "仅供监管、平台管理和安装人员账号使用" in refused.text
 
     await staff_login(client, regulator)
     admin_page = await client.get("/admin", follow_redirects=False)

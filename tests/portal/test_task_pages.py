@@ -453,3 +453,119 @@ async def test_policy_rules_removed_reordered_added_restored(client: Any, make_t
     assert restored.status_code == 303, restored.text
     final = re.findall(r'<tr data-rule="([a-z0-9_.-]+)">', (await client.get("/portal/settings/policy")).text)
     assert final[-1] == gone
+
+
+async def test_installer_granted_picks_an_enterprise_and_loses_it(
+    client: Any, make_tenant: Any, make_staff: Any, login_as: Any
+) -> None:
+    """The platform admin creates an installer for one enterprise and grants a second (bad input next to the field,
+    nothing written; each grant in the enterprise's audit log); the installer signs in at the staff entry, replaces
+    its one-time password, switches enterprise; the JSON API's ``tenant_id`` picks either; a withdrawn grant ends
+    its sessions and is no longer offered."""
+    first = await make_tenant("420107", name=f"安装测试甲{uuid.uuid4().hex[:4]}")
+    second = await make_tenant("420107", name=f"安装测试乙{uuid.uuid4().hex[:4]}")
+    admin = await make_staff("platform_admin")
+    login = f"inst-{uuid.uuid4().hex[:8]}"
+    client.cookies.clear()
+    signed = await client.post("/staff/login", data={"login": admin, "password": PASSWORD}, follow_redirects=False)
+    assert signed.status_code == 303
+    token = await _csrf(client, "/admin/installers")
+    bad = await client.post("/admin/installers/new", data={"csrf": token, "login": "X", "name": "", "tenant_id": ""})
+    assert bad.status_code == 422
+    assert 'data-field="login"' in bad.text
+    assert 'data-field="name"' in bad.text
+    assert f'data-grant="{login}"' not in bad.text
+    made = await client.post(
+        "/admin/installers/new",
+        data={"csrf": token, "login": login, "name": "李安装", "tenant_id": str(first.tenant_id)},
+    )
+    assert made.status_code == 200, made.text
+    one_time = re.search(r"<code data-password>([^<]+)</code>", made.text)
+    assert one_time is not None
+    taken = await client.post(
+        "/admin/installers/new", data={"csrf": token, "login": login, "name": "重名", "tenant_id": ""}
+    )
+    assert taken.status_code == 409
+    assert "该登录名已被占用" in taken.text
+    unknown = await client.post(
+        "/admin/installers/grant", data={"csrf": token, "login": "nobody-" + login, "tenant_id": str(second.tenant_id)}
+    )
+    assert unknown.status_code == 422
+    assert "没有这个安装人员账号" in unknown.text
+    granted = await client.post(
+        "/admin/installers/grant",
+        data={"csrf": token, "login": login, "tenant_id": str(second.tenant_id)},
+        follow_redirects=False,
+    )
+    assert granted.status_code == 303
+    again = await client.post(
+        "/admin/installers/grant", data={"csrf": token, "login": login, "tenant_id": str(second.tenant_id)}
+    )
+    assert again.status_code == 409
+    listing = await client.get("/admin/installers")
+    assert listing.text.count(f'data-grant="{login}"') == 2
+
+    # The installer: one-time password first, then the picker (two enterprises), then the chosen one.
+    client.cookies.clear()
+    staff = await client.post(
+        "/staff/login", data={"login": login, "password": one_time.group(1)}, follow_redirects=False
+    )
+    assert staff.status_code == 303
+    assert staff.headers["location"] == "/portal/account"
+    account_token = await _csrf(client, "/portal/account")
+    changed = await client.post(
+        "/portal/account",
+        data={
+            "csrf": account_token,
+            "old_password": one_time.group(1),
+            "new_password": PASSWORD,
+            "new_password2": PASSWORD,
+        },
+        follow_redirects=False,
+    )
+    assert changed.status_code == 303
+    client.cookies.clear()
+    staff = await client.post("/staff/login", data={"login": login, "password": PASSWORD}, follow_redirects=False)
+    assert staff.headers["location"] == "/staff/tenants"
+    picker = await client.get("/staff/tenants")
+    assert first.name in picker.text
+    assert second.name in picker.text
+    pick_token = _CSRF.search(picker.text)
+    assert pick_token is not None
+    chosen = await client.post(
+        "/staff/tenants", data={"csrf": pick_token.group(1), "tenant_id": str(second.tenant_id)}, follow_redirects=False
+    )
+    assert chosen.status_code == 303
+    home = await client.get("/portal")
+    assert second.name in home.text
+    audit = await client.get("/portal/sites")
+    assert audit.status_code == 200  # installers set up sites
+    outsider = await make_tenant("420107", name=f"安装测试丙{uuid.uuid4().hex[:4]}")
+    refused = await client.post(
+        "/staff/tenants", data={"csrf": pick_token.group(1), "tenant_id": str(outsider.tenant_id)}
+    )
+    assert refused.status_code in {400, 403}
+    # The JSON API: tenant_id at sign-in picks either enterprise.
+    for tenant in (first, second):
+        headers = await login_as(login, tenant_id=tenant.tenant_id)
+        me = await client.get("/api/v1/auth/me", headers=headers)
+        assert me.status_code == 200, me.text
+        assert me.json()["tenant_id"] == str(tenant.tenant_id)
+
+    # Withdrawn: sessions end, the grant is gone from the picker.
+    client.cookies.clear()
+    signed = await client.post("/staff/login", data={"login": admin, "password": PASSWORD}, follow_redirects=False)
+    listing = await client.get("/admin/installers")
+    revoke = re.search(rf'action="(/admin/installers/[0-9a-f-]+/tenants/{second.tenant_id}/revoke)"', listing.text)
+    assert revoke is not None
+    found = _CSRF.search(listing.text)
+    assert found is not None
+    done = await client.post(revoke.group(1), data={"csrf": found.group(1)}, follow_redirects=False)
+    assert done.status_code == 303
+    listing = await client.get("/admin/installers")
+    assert listing.text.count(f'data-grant="{login}"') == 1
+    client.cookies.clear()
+    staff = await client.post("/staff/login", data={"login": login, "password": PASSWORD}, follow_redirects=False)
+    assert staff.headers["location"] == "/portal"  # one enterprise left: straight in
+    picker = await client.get("/staff/tenants")
+    assert second.name not in picker.text

@@ -10,16 +10,28 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cloud.billing import service as billing
 from cloud.compliance import emergency
 from cloud.db.engine import Database
 from tenants.context import Principal, Role
-from tests.portal.browser_kit import CHROMIUM, FLAGS, ROOT, artefact, first_render_ms, load, running_cloud, watch
+from tests.portal.browser_kit import (
+    CHROMIUM,
+    FLAGS,
+    ROOT,
+    artefact,
+    first_render_ms,
+    load,
+    running_cloud,
+    shot,
+    watch,
+)
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -58,7 +70,9 @@ async def test_task_pages_in_a_browser(
     tmp_path: Path,
 ) -> None:
     """An enterprise admin sets up a site, gate and lane and reads upload status and audit log; a regulator
-    watches the wall screen at 1920×1080 and sees it redraw."""
+    watches the wall screen at 1920×1080 and sees it redraw; the platform admin creates an installer and grants it
+    two enterprises, the installer signs in at the staff entry, picks one and sets it up to an enrolled agent. The
+    plant is past due: its people see the dunning banner on every page, the newcomer's do not."""
     import anyio  # noqa: PLC0415
 
     plant = await make_tenant(DISTRICT_A, name="襄阳示范水泥有限公司（大屏）")
@@ -73,6 +87,8 @@ async def test_task_pages_in_a_browser(
         ],
     )
     await seed_passes(other.tenant_id, [{"plate": "鄂F88888", "occurred_at": now}])
+    installed = await make_tenant(DISTRICT_A, name="襄城门禁新装企业（安装人员）")
+    await _past_due(database, plant.tenant_id)
     actor = Principal(user_id=await _platform_admin_id(), role=Role.PLATFORM_ADMIN, login="wall-test")
     await emergency.declare(
         database,
@@ -90,6 +106,8 @@ async def test_task_pages_in_a_browser(
         "guard": await make_user(plant.tenant_id, Role.GUARD),
         "viewer": await make_user(plant.tenant_id, Role.VIEWER),
         "newcomer": newcomer,
+        "installed": installed,
+        "installer": {"login": f"install-{uuid.uuid4().hex[:8]}"},
         "plant": plant,
         "other": other,
         "csv": str(tmp_path / "黑名单.csv"),
@@ -102,9 +120,16 @@ async def test_task_pages_in_a_browser(
 
 
 async def _platform_admin_id() -> Any:
-    import uuid  # noqa: PLC0415
-
     return uuid.UUID(int=1)
+
+
+async def _past_due(database: Database, tenant_id: Any) -> None:
+    """The tenant's trial ran out unpaid: the billing service settles its stage as of the day after (past due)."""
+    actor = billing.system_actor(tenant_id, "walk-test")
+    async with database.session(actor) as session, session.begin():
+        account = await billing.ensure_account(session, tenant_id, actor)
+        await billing.settle(session, actor, account, account.trial_ends_at + dt.timedelta(hours=1))
+        assert account.dunning_stage == "past_due"
 
 
 def _walk(server: str, seeded: dict[str, Any]) -> dict[str, float]:
@@ -118,6 +143,7 @@ def _walk(server: str, seeded: dict[str, Any]) -> dict[str, float]:
             _guard(browser, server, seeded, renders)
             _viewer(browser, server, seeded, renders)
             _platform_admin(browser, server, seeded, renders)
+            _installer(browser, server, seeded, renders)
         finally:
             browser.close()
     return renders
@@ -136,6 +162,8 @@ def _manager(browser: Any, server: str, seeded: dict[str, Any], renders: dict[st
     refused truck remotely with a reason."""
     context, scan, page = _context(browser)
     _sign_in(page, server, "/portal", seeded["manager"])
+    # 环保管理员 may open 账单与发票: the past-due banner links there.
+    assert page.locator("#dunning-banner").get_by_role("link", name="前往账单与发票").is_visible()
     page.get_by_role("link", name="黑名单").click()
     page.wait_for_url(f"{server}/portal/blacklist")
     renders["黑名单"] = first_render_ms(page)
@@ -198,8 +226,15 @@ def _viewer(browser: Any, server: str, seeded: dict[str, Any], renders: dict[str
     _sign_in(page, server, "/portal", seeded["viewer"])
     for hidden in ("厂区与道闸", "数据上传", "操作日志", "门禁终端", "用户与角色"):
         assert page.get_by_role("link", name=hidden).count() == 0
+    # The plant is past due: the banner sits on every page (the viewer may not open 账单与发票: no link).
+    banner = page.locator("#dunning-banner")
+    assert banner.is_visible()
+    assert banner.get_attribute("data-stage") == "past_due"
+    assert "付款失败" in banner.inner_text()
+    assert "请联系企业管理员" in banner.inner_text()
     page.get_by_role("link", name="运输公司").click()
     page.wait_for_url(f"{server}/portal/carriers")
+    assert "付款失败" in page.locator("#dunning-banner").inner_text()
     page.locator("#c-months").select_option("12")
     page.get_by_role("button", name="查看").click()
     page.wait_for_url("**/portal/carriers?months=12")
@@ -211,9 +246,37 @@ def _viewer(browser: Any, server: str, seeded: dict[str, Any], renders: dict[str
 
 
 def _platform_admin(browser: Any, server: str, seeded: dict[str, Any], renders: dict[str, float]) -> None:
-    """平台管理员: lifts the district's alert with a reason on 预警记录与解除."""
+    """平台管理员: creates an installer account for the new plant and grants it the plant too (安装人员); lifts the
+    district's alert with a reason on 预警记录与解除."""
     context, scan, page = _context(browser)
     _sign_in(page, server, "/admin", seeded["admin"])
+    installer = seeded["installer"]
+    page.get_by_role("link", name="安装人员").click()
+    page.wait_for_url(f"{server}/admin/installers")
+    renders["安装人员"] = first_render_ms(page)
+    form = page.get_by_role("form", name="新建安装人员账号")
+    form.get_by_role("button", name="新建账号").click()  # nothing filled: messages next to the fields
+    page.wait_for_selector('form[aria-label="新建安装人员账号"] [data-field="login"]')
+    form = page.get_by_role("form", name="新建安装人员账号")
+    form.get_by_label("登录名").fill(installer["login"])
+    form.get_by_label("姓名").fill("张师傅")
+    form.get_by_label("服务企业（可稍后授权）").select_option(label=seeded["installed"].name)
+    form.get_by_role("button", name="新建账号").click()
+    page.wait_for_selector("#created")
+    installer["password"] = page.locator("[data-password]").inner_text().strip()
+    assert page.locator(f'tr[data-grant="{installer["login"]}"]').count() == 1
+    form = page.get_by_role("form", name="授权服务企业")
+    form.get_by_label("安装人员登录名").fill("nobody-" + installer["login"])
+    form.get_by_label("企业").select_option(label=seeded["plant"].name)
+    form.get_by_role("button", name="授权").click()  # an unknown login: said next to the field
+    page.wait_for_selector('form[aria-label="授权服务企业"] [data-field="login"]')
+    form = page.get_by_role("form", name="授权服务企业")
+    form.get_by_label("安装人员登录名").fill(installer["login"])
+    form.get_by_label("企业").select_option(label=seeded["plant"].name)
+    form.get_by_role("button", name="授权").click()
+    page.wait_for_url(f"{server}/admin/installers?done=granted")
+    assert page.locator(f'tr[data-grant="{installer["login"]}"]').count() == 2
+    shot(page, "admin-installers")
     page.get_by_role("link", name="预警记录与解除").click()
     page.wait_for_url(f"{server}/admin/alerts")
     renders["预警记录与解除"] = first_render_ms(page)
@@ -226,6 +289,73 @@ def _platform_admin(browser: Any, server: str, seeded: dict[str, Any], renders: 
     page.wait_for_url("**/admin/alerts?notice=**")
     assert page.locator("#notice").is_visible()
     assert page.locator("tr", has_text="樊城区").first.get_by_text("已解除").count() >= 1
+    scan.assert_clean()
+    context.close()
+
+
+def _installer(browser: Any, server: str, seeded: dict[str, Any], renders: dict[str, float]) -> None:
+    """安装人员: signs in at the staff entry with the one-time password, replaces it, picks the new plant among
+    the two granted, sets up a site, gate and lane, creates an enrollment code; the agent enrolls with it
+    (what ``ecogate agent enroll`` runs) and appears on 门禁终端."""
+    from agent.sync.enroll import enroll  # noqa: PLC0415
+
+    installer, plant = seeded["installer"], seeded["installed"]
+    context, scan, page = _context(browser)
+    page.goto(f"{server}/staff/login")
+    shot(page, "staff-login")
+    page.get_by_label("登录名").fill(installer["login"])
+    page.get_by_label("密码").fill(installer["password"])
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{server}/portal/account")  # a one-time password is replaced first
+    page.get_by_label("原密码").fill(installer["password"])
+    page.get_by_label("新密码", exact=True).fill(PASSWORD + "-installer")
+    page.get_by_label("再次输入新密码").fill(PASSWORD + "-installer")
+    page.get_by_role("button", name="保存新密码").click()
+    page.wait_for_url("**/portal/account?done=password")
+    for hidden in ("用户与角色", "账单与发票", "操作日志"):
+        assert page.get_by_role("link", name=hidden).count() == 0
+    page.get_by_role("link", name="切换企业").click()
+    page.wait_for_url(f"{server}/staff/tenants")
+    renders["选择服务企业"] = first_render_ms(page)
+    assert page.locator("tr[data-tenant]").count() == 2
+    shot(page, "installer-tenants")
+    page.get_by_role("form", name=f"进入 {plant.name}").get_by_role("button", name="进入").click()
+    page.wait_for_url(f"{server}/portal")
+    assert page.get_by_role("heading", name=plant.name).is_visible()
+    assert page.locator("#dunning-banner").count() == 0
+    shot(page, "installer-home")
+    page.get_by_role("link", name="厂区与道闸").click()
+    page.wait_for_url(f"{server}/portal/sites")
+    page.get_by_label("厂区名称（必填）").fill("二号厂区")
+    page.get_by_role("button", name="创建厂区").click()
+    page.wait_for_url(f"{server}/portal/sites?done=site")
+    page.get_by_label("出入口编号").fill("G2")
+    page.get_by_label("出入口名称").fill("西大门")
+    page.get_by_role("button", name="添加出入口").click()
+    page.wait_for_url(f"{server}/portal/sites?done=gate")
+    page.get_by_label("道闸编号").fill("L2")
+    page.get_by_label("道闸名称").fill("西门入口道闸")
+    page.get_by_label("方向").select_option("in")
+    page.get_by_role("button", name="添加道闸").click()
+    page.wait_for_url(f"{server}/portal/sites?done=lane")
+    shot(page, "installer-sites")
+    page.get_by_role("link", name="门禁终端").click()
+    page.wait_for_url(f"{server}/portal/agents")
+    page.get_by_label("厂区").select_option(label="二号厂区")
+    page.get_by_label("代理名称").fill("西门岗亭")
+    page.get_by_role("button", name="生成注册码").click()
+    page.locator("#enroll-code").wait_for()
+    code = page.locator("#enroll-code").inner_text().strip()
+    shot(page, "installer-enrollment-code")
+    credential = enroll(code, server, software="walk-test")
+    assert str(credential.tenant_id) == str(plant.tenant_id)
+    page.get_by_role("link", name="门禁终端").click()
+    page.wait_for_url(f"{server}/portal/agents")
+    page.locator("tr[data-agent] a", has_text="西门岗亭").click()
+    page.wait_for_url(f"{server}/portal/agents/*")
+    shot(page, "installer-agent")
+    page.get_by_role("link", name="退出").click()
+    page.wait_for_url(f"{server}/staff/login")
     scan.assert_clean()
     context.close()
 
@@ -244,8 +374,10 @@ def _enterprise_admin(browser: Any, server: str, seeded: dict[str, Any], renders
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())
     _sign_in(page, server, "/portal", seeded["newcomer"].admin_login)
+    assert page.locator("#dunning-banner").count() == 0  # in good standing (trial): no banner
     page.get_by_role("link", name="厂区与道闸").click()
     page.wait_for_url(f"{server}/portal/sites")
+    assert page.locator("#dunning-banner").count() == 0
     renders["厂区与道闸"] = first_render_ms(page)
     assert page.locator("#no-sites").is_visible()
     page.get_by_role("button", name="创建厂区").click()  # empty name: the message sits next to the field
@@ -292,7 +424,7 @@ def _regulator(browser: Any, server: str, seeded: dict[str, Any], renders: dict[
     page.get_by_role("link", name="监管大屏").click()
     page.wait_for_url(f"{server}/regulator/wall")
     renders["监管大屏"] = first_render_ms(page)
-    assert page.locator("#k-plants").inner_text() == "3"
+    assert page.locator("#k-plants").inner_text() == "4"  # three plants and the installer's
     assert int(page.locator("#k-refused").inner_text()) == 1
     assert page.locator("#k-alerts").inner_text() == "1"
     assert "橙色预警" in page.locator("#alerts").inner_text()
