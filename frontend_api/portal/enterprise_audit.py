@@ -46,6 +46,7 @@ FAMILIES: Final = {
     "billing.": "账单",
     "retention.": "数据保存期限",
     "pass.": "通行记录",
+    "installer.": "安装人员授权",
 }
 #: Actions by their Chinese names.
 ACTIONS: Final = {
@@ -89,6 +90,8 @@ ACTIONS: Final = {
     "billing.stage_changed": "账单状态变化",
     "retention.periods_set": "设置保存期限",
     "retention.purged": "清理过期数据",
+    "installer.granted": "授权安装人员",
+    "installer.revoked": "撤销安装人员授权",
 }
 
 

@@ -569,3 +569,8 @@ async def test_installer_granted_picks_an_enterprise_and_loses_it(
     assert staff.headers["location"] == "/portal"  # one enterprise left: straight in
     picker = await client.get("/staff/tenants")
     assert second.name not in picker.text
+    # The enterprise's own audit log names both steps in Chinese.
+    await _sign_in(client, second.admin_login)
+    log = await client.get("/portal/audit")
+    assert "授权安装人员" in log.text
+    assert "撤销安装人员授权" in log.text
