@@ -162,7 +162,6 @@ FRONTEND_API_CLOUD_DB_ALLOWLIST_ONLY_SHRINKS = frozenset(
         "frontend_api/api/passes.py",
         "frontend_api/api/regulator.py",
         "frontend_api/api/reports.py",
-        "frontend_api/api/sites.py",
         "frontend_api/api/uplink.py",
         "frontend_api/api/users.py",
         "frontend_api/api/vehicles.py",

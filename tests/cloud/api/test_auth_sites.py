@@ -65,3 +65,27 @@ async def test_bad_input_is_problem_and_writes_nothing(client, make_tenant, logi
         assert problem["code"] == "request_invalid"
         assert problem["errors"], problem
     assert (await client.get("/api/v1/sites", headers=headers)).json()["total"] == 0
+
+
+async def test_site_writes_follow_the_services_rules(client, make_tenant, login_as) -> None:
+    """The API writes through cloud/domain/sites.py like the portal: duplicate codes, in-use refusals, audit."""
+    tenant = await make_tenant()
+    headers = await login_as(tenant.admin_login)
+    site = (await client.post("/api/v1/sites", json={"name": "二号厂区"}, headers=headers)).json()
+    gate = (
+        await client.post(f"/api/v1/sites/{site['id']}/gates", json={"code": "G1", "name": "东门"}, headers=headers)
+    ).json()
+    again = await client.post(f"/api/v1/sites/{site['id']}/gates", json={"code": "G1", "name": "西门"}, headers=headers)
+    assert again.status_code == 409
+    assert (again.json()["code"], again.json()["errors"][0]["field"]) == ("duplicate_code", "code")
+    in_use = await client.delete(f"/api/v1/sites/{site['id']}", headers=headers)
+    assert (in_use.status_code, in_use.json()["code"]) == (409, "site_in_use")
+    renamed = await client.patch(f"/api/v1/gates/{gate['id']}", json={"name": " 北门 "}, headers=headers)
+    assert renamed.status_code == 200, renamed.text
+    assert (renamed.json()["name"], renamed.json()["code"]) == ("北门", "G1")
+    assert (await client.delete(f"/api/v1/gates/{gate['id']}", headers=headers)).status_code == 204
+    assert (await client.delete(f"/api/v1/sites/{site['id']}", headers=headers)).status_code == 204
+    log = await client.get("/api/v1/audit-log", params={"limit": 100}, headers=headers)
+    assert log.status_code == 200, log.text
+    actions = {item["action"] for item in log.json()["items"]}
+    assert {"site.created", "gate.created", "gate.updated", "gate.deleted", "site.deleted"} <= actions
