@@ -336,13 +336,22 @@ async def cube(
     dims: tuple[str, ...] = DIMENSIONS,
     *,
     raw_days: list[dt.date] | None = None,
+    by_month: bool = False,
 ) -> list[CubeRow]:
     """Facts of ``first``…``last`` grouped by ``dims``: aggregates, except ``raw_days`` computed from passes.
 
     ``raw_days=None`` computes every day from the passes (the reference path, and the baseline).
+    ``by_month`` (with ``day`` in ``dims``): the days are summed per calendar month in the database and each
+    row's ``day`` is the month's first day — a year's series or trend comes back as a few hundred rows instead
+    of one row per day and group (the rows, not the sums, were what cost a year's report its second).
     """
     in_range = [d for d in (raw_days or []) if first <= d <= last] if raw_days is not None else None
-    group = ", ".join(f"s.{d}" for d in dims) or "NULL"
+    if by_month and "day" not in dims:
+        raise ValueError("by_month groups the days of dims by month: dims must hold day")
+    outer = {d: f"s.{d}" for d in dims}
+    if by_month:
+        outer["day"] = "date_trunc('month', s.day)::date"
+    group = ", ".join(outer.values()) or "NULL"
     branches: list[str] = []
     params: dict[str, Any] = {"tenant_id": tenant_id, "first": first, "last": last}
     if in_range is not None:
@@ -361,7 +370,8 @@ async def cube(
         )
     if not branches:
         return []
-    sql = f"SELECT {_select_dims(dims, 's')}, {_SUMS} FROM ({' UNION ALL '.join(branches)}) s GROUP BY {group}"
+    columns = ", ".join(f"{outer[d]} AS {d}" if d in outer else f"NULL AS {d}" for d in DIMENSIONS)
+    sql = f"SELECT {columns}, {_SUMS} FROM ({' UNION ALL '.join(branches)}) s GROUP BY {group}"
     rows = await session.execute(text(sql), params)
     return [CubeRow(**row._mapping) for row in rows]  # noqa: SLF001 - SQLAlchemy's public row mapping
 

@@ -1,7 +1,7 @@
 """运输公司/车队 (issue 19 item 1): each carrier's trips, share of 国五及以上/新能源 and of refused trips, the trend
 by month, ranked — what a plant uses to choose green logistics partners.
 
-One query of the reports' aggregates (:func:`cloud.reports.facts.cube` by day and carrier, kept fresh by
+One query of the reports' aggregates (:func:`cloud.reports.facts.cube` by month and carrier, kept fresh by
 :func:`cloud.reports.service.open_scope`), split by month here; the ranking and the shares are the reports'
 own definitions (:func:`cloud.reports.stats.carriers`: road entries, 国五 or better or new energy).
 """
@@ -44,8 +44,14 @@ async def carriers_page(request: Request[Any, Any, Any], principal: Me, months: 
     assert principal.tenant_id is not None
     async with database.session(principal) as session, session.begin():
         scope = await service.open_scope(session, principal, principal.tenant_id)
-        rows = await facts.cube(
-            session, scope.tenant_id, period.first, period.last, ("day", *service.CARRIER), raw_days=scope.raw_days
+        rows = await facts.cube(  # summed per month in the database (a row per month and group)
+            session,
+            scope.tenant_id,
+            period.first,
+            period.last,
+            ("day", *service.CARRIER),
+            raw_days=scope.raw_days,
+            by_month=True,
         )
     ranked = stats.carriers(rows)
     for item in ranked:

@@ -284,3 +284,33 @@ async def test_corrections_and_reviews_flow_into_the_figures(client, make_ledger
     assert [h["passes"] for h in body["hours"]["by_hour"]] == want["hours"]
     assert body["emission_stage_mix"]
     assert {m["code"]: m["trips"] for m in body["emission_stage_mix"] if m["trips"]} == (want["stage_trips"])
+
+
+async def test_cube_by_month_sums_the_days_in_the_database(client, make_ledger, database) -> None:
+    """A year's series and the carriers' trend read ``cube(by_month=True)``: the same sums as the per-day rows
+    added up by month, one row per month and group (aggregates and the regulators' raw path alike)."""
+    from cloud.reports import facts, service  # noqa: PLC0415
+    from tenants.context import Principal, Role  # noqa: PLC0415
+
+    ledger = await make_ledger(seed=5, per_day=4)
+    ok = await client.get(
+        ledger.url("reports/statistics"), params={"period": "year", "date": "2026"}, headers=ledger.headers
+    )
+    assert ok.status_code == 200, ok.text  # builds the aggregates
+    dims = ("day", *service.CARRIER)
+    actor = Principal(user_id=uuid.UUID(int=3), role=Role.TENANT_ADMIN, tenant_id=ledger.tenant_id, login="t")
+    async with database.session(actor) as session, session.begin():
+        for raw_days in ([], None):  # aggregates; every day from the passes
+            daily = await facts.cube(session, ledger.tenant_id, FIRST, LAST, dims, raw_days=raw_days)
+            monthly = await facts.cube(session, ledger.tenant_id, FIRST, LAST, dims, raw_days=raw_days, by_month=True)
+            want: dict[tuple[Any, ...], int] = {}
+            for row in daily:
+                assert row.day is not None
+                key = (row.day.replace(day=1), *(getattr(row, d) for d in dims[1:]))
+                want[key] = want.get(key, 0) + row.passes
+            got = {(row.day, *(getattr(row, d) for d in dims[1:])): row.passes for row in monthly}
+            assert got == want
+            assert {k[0] for k in got} == {dt.date(2026, 8, 1), dt.date(2026, 9, 1), dt.date(2026, 10, 1)}
+    with pytest.raises(ValueError, match="day"):
+        async with database.session(actor) as session, session.begin():
+            await facts.cube(session, ledger.tenant_id, FIRST, LAST, ("carrier",), raw_days=[], by_month=True)
