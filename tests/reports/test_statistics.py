@@ -286,7 +286,7 @@ async def test_corrections_and_reviews_flow_into_the_figures(client, make_ledger
     assert {m["code"]: m["trips"] for m in body["emission_stage_mix"] if m["trips"]} == (want["stage_trips"])
 
 
-async def test_cube_by_month_sums_the_days_in_the_database(client, make_ledger, database) -> None:
+async def test_cube_by_month_sums_the_days_in_the_database(client: Any, make_ledger: Any, database: Any) -> None:
     """A year's series and the carriers' trend read ``cube(by_month=True)``: the same sums as the per-day rows
     added up by month, one row per month and group (aggregates and the regulators' raw path alike)."""
     from cloud.reports import facts, service  # noqa: PLC0415
@@ -300,7 +300,8 @@ async def test_cube_by_month_sums_the_days_in_the_database(client, make_ledger, 
     dims = ("day", *service.CARRIER)
     actor = Principal(user_id=uuid.UUID(int=3), role=Role.TENANT_ADMIN, tenant_id=ledger.tenant_id, login="t")
     async with database.session(actor) as session, session.begin():
-        for raw_days in ([], None):  # aggregates; every day from the passes
+        days: list[list[dt.date] | None] = [[], None]  # aggregates; every day from the passes
+        for raw_days in days:
             daily = await facts.cube(session, ledger.tenant_id, FIRST, LAST, dims, raw_days=raw_days)
             monthly = await facts.cube(session, ledger.tenant_id, FIRST, LAST, dims, raw_days=raw_days, by_month=True)
             want: dict[tuple[Any, ...], int] = {}
