@@ -466,19 +466,21 @@ async def remote_release(
     session: AsyncSession,
     principal: Principal,
     agent: m.Agent,
-    lane_id: uuid.UUID,
+    lane_id: uuid.UUID | None,
     reason: str,
     *,
     plate: str | None = None,
     confirm_plate: bool = False,
 ) -> uuid.UUID:
-    """特批放行 from the portal: open one lane's barrier of ``agent`` with the reason (and plate), audited.
+    """特批放行: open one lane's barrier of ``agent`` with the reason (and plate), audited.
 
-    The same checks as the API's ``SendAgentCommand`` for ``open_barrier``: an active agent, a lane of its
-    site, a reason; the args are :func:`remote_release_args`. Returns the command id.
+    The one home of a remote release: the portal's 特批放行 and the API's ``SendAgentCommand``
+    (``open_barrier``) call it. Checks an active agent, a lane of its site, a reason; the args are
+    :func:`remote_release_args`. Returns the command id.
 
     Raises:
-        ProblemError: 409 revoked agent, 422 unknown lane / empty reason / a typed plate that is no plate.
+        ProblemError: 409 revoked agent, 422 missing or unknown lane / empty reason / a typed plate that
+            is no plate.
     """
     from cloud.domain import audit  # noqa: PLC0415 - the portal's path; the hub itself writes no audit rows
     from cloud.domain.common import FieldErrors  # noqa: PLC0415
@@ -486,6 +488,9 @@ async def remote_release(
     if agent.status != "active":
         raise ProblemError(409, "agent_revoked", "代理已吊销", "不能向已吊销的代理发送指令")
     errors = FieldErrors()
+    if lane_id is None:
+        errors.add("lane_id", "lane.required", "远程开闸必须指定车道")
+        errors.raise_if_any()
     lane = await session.scalar(
         select(m.Lane.id)
         .join(m.Gate, (m.Gate.tenant_id == m.Lane.tenant_id) & (m.Gate.id == m.Lane.gate_id))

@@ -335,44 +335,28 @@ async def send_command(
     principal: NamedDependency[Principal],
 ) -> CommandOut:
     """Send a command to the agent (delivered by whichever cloud replica holds its connection)."""
-    args: dict[str, str | int | float | bool | None] = {}
     async with session.begin():
         agent = await _agent(session, agent_id)
-        if agent.status != "active":
-            raise ProblemError(409, "agent_revoked", "代理已吊销", "不能向已吊销的代理发送指令")
-        if data.name == "open_barrier":
-            if data.lane_id is None:
-                errors = FieldErrors()
-                errors.add("lane_id", "lane.required", "远程开闸必须指定车道")
-                errors.raise_if_any()
-            lane = await session.scalar(
-                select(m.Lane.id)
-                .join(m.Gate, m.Gate.id == m.Lane.gate_id)
-                .where(m.Lane.id == data.lane_id, m.Gate.site_id == agent.site_id)
-            )
-            if lane is None:
-                errors = FieldErrors()
-                errors.add("lane_id", "lane.unknown", "该车道不属于此代理的厂区")
-                errors.raise_if_any()
-            if not data.reason.strip():
-                errors = FieldErrors()
-                errors.add("reason", "reason.empty", "远程开闸必须填写原因")
-                errors.raise_if_any()
-            args = await commands.remote_release_args(
+        if data.name == "open_barrier":  # the remote release's one home (checks, who and what, audit)
+            command_id = await commands.remote_release(
                 session,
                 principal,
-                lane_id=data.lane_id,
-                reason=data.reason,
+                agent,
+                data.lane_id,
+                data.reason,
                 plate=data.plate,
                 confirm_plate=data.confirm_plate,
             )
-        ttl = commands.OPERATOR_COMMANDS[data.name]
-        command_id = await commands.issue_command(
-            session, agent.tenant_id, data.name, args, [agent.id], principal.user_id, ttl
-        )
-        audit.record(
-            session, principal, f"agent.command.{data.name}", "agent", agent.id, {"command_id": str(command_id), **args}
-        )
+        else:
+            if agent.status != "active":
+                raise ProblemError(409, "agent_revoked", "代理已吊销", "不能向已吊销的代理发送指令")
+            ttl = commands.OPERATOR_COMMANDS[data.name]
+            command_id = await commands.issue_command(
+                session, agent.tenant_id, data.name, {}, [agent.id], principal.user_id, ttl
+            )
+            audit.record(
+                session, principal, f"agent.command.{data.name}", "agent", agent.id, {"command_id": str(command_id)}
+            )
         row = await session.get_one(m.AgentCommand, (agent.tenant_id, command_id))
     return CommandOut(row.id, row.name, dict(row.args), row.created_at, row.expires_at, None)
 
