@@ -100,7 +100,7 @@ async def site_lanes(session: AsyncSession, site_id: uuid.UUID) -> list[tuple[m.
         .where(m.Gate.site_id == site_id)
         .order_by(m.Gate.code, m.Lane.code)
     )
-    return [(lane, gate) for lane, gate in rows.tuples()]
+    return [(lane, gate) for lane, gate in rows]
 
 
 async def agent_lane(session: AsyncSession, agent_id: uuid.UUID, lane_id: uuid.UUID) -> tuple[m.Agent, m.Lane] | None:
