@@ -45,6 +45,97 @@ def plate(rng: random.Random) -> str:
     return rng.choice(PROVINCES[:8]) + rng.choice(LETTERS) + "".join(rng.choice("0123456789ABCDEFGH") for _ in range(5))
 
 
+# The generator's parts, shared with bench/portal_render.py (one bulk-load path for the benches).
+
+#: pass_event columns of a generated row (``received_at`` last, only when the caller gives it).
+PASS_COLUMNS = [
+    "tenant_id",
+    "id",
+    "site_id",
+    "lane_id",
+    "agent_id",
+    "seq",
+    "direction",
+    "occurred_at",
+    "plate",
+    "plate_colour",
+    "confidence",
+    "decision",
+    "reason_codes",
+    "trigger",
+    "anomaly_flags",
+    "prev_hash",
+    "hash",
+    "payload",
+]
+#: vehicle_version columns of a generated row (``fleet_name`` after ``fuel_type`` when ``fleet=True``).
+VERSION_COLUMNS = [
+    "tenant_id",
+    "id",
+    "vehicle_id",
+    "version",
+    "category",
+    "status",
+    "review",
+    "reason",
+    "plate",
+    "plate_colour",
+    "emission_stage",
+    "fuel_type",
+    "extra",
+]
+
+
+async def add_layout(
+    conn: asyncpg.Connection, tid: uuid.UUID, *, site_name: str = "厂区", agent_name: str = "agent", seen: bool = False
+) -> tuple[uuid.UUID, list[tuple[uuid.UUID, str]], uuid.UUID]:
+    """A site, gate G1 with lanes L1 (in) and L2 (out), and an agent; returns (site, [(lane, direction)], agent)."""
+    site, gate, agent = new_id(), new_id(), new_id()
+    await conn.execute("INSERT INTO site (tenant_id, id, name, address) VALUES ($1, $2, $3, '')", tid, site, site_name)
+    await conn.execute(
+        "INSERT INTO gate (tenant_id, id, site_id, code, name) VALUES ($1,$2,$3,'G1','东门')", tid, gate, site
+    )
+    lanes = []
+    for code, direction in (("L1", "in"), ("L2", "out")):
+        lid = new_id()
+        lanes.append((lid, direction))
+        await conn.execute(
+            "INSERT INTO lane (tenant_id, id, gate_id, code, name, direction) VALUES ($1,$2,$3,$4,$4,$5)",
+            tid,
+            lid,
+            gate,
+            code,
+            direction,
+        )
+    await conn.execute(
+        "INSERT INTO agent (tenant_id, id, site_id, name, status, health, last_seen_at)"
+        " VALUES ($1,$2,$3,$4,'active','{}', CASE WHEN $5 THEN now() END)",
+        tid,
+        agent,
+        site,
+        agent_name,
+        seen,
+    )
+    return site, lanes, agent
+
+
+async def copy_vehicles(
+    conn: asyncpg.Connection, vehicles: list[tuple], versions: list[tuple], *, fleet: bool = False
+) -> None:
+    """COPY vehicles ``(tenant, id, category, current_version_id, 1)`` and their versions (VERSION_COLUMNS)."""
+    await conn.copy_records_to_table(
+        "vehicle", records=vehicles, columns=["tenant_id", "id", "category", "current_version_id", "current_version"]
+    )
+    columns = [*VERSION_COLUMNS[:-1], "fleet_name", "extra"] if fleet else VERSION_COLUMNS
+    await conn.copy_records_to_table("vehicle_version", records=versions, columns=columns)
+
+
+async def copy_events(conn: asyncpg.Connection, rows: list[tuple], *, received: bool = False) -> None:
+    """COPY generated pass events (PASS_COLUMNS, plus ``received_at`` when ``received``)."""
+    columns = [*PASS_COLUMNS, "received_at"] if received else PASS_COLUMNS
+    await conn.copy_records_to_table("pass_event", records=rows, columns=columns)
+
+
 async def populate(
     admin: str, app_url: str, n_tenants: int, n_events: int, n_vehicles: int, rng: random.Random, first: int = 0
 ) -> dict:
@@ -64,30 +155,7 @@ async def populate(
             f"BENCH{first + i:013d}",
             regions[i % len(regions)],
         )
-        site, gate, agent = new_id(), new_id(), new_id()
-        await conn.execute("INSERT INTO site (tenant_id, id, name, address) VALUES ($1, $2, '厂区', '')", tid, site)
-        await conn.execute(
-            "INSERT INTO gate (tenant_id, id, site_id, code, name) VALUES ($1,$2,$3,'G1','东门')", tid, gate, site
-        )
-        lane_ids = []
-        for code, direction in (("L1", "in"), ("L2", "out")):
-            lid = new_id()
-            lane_ids.append((lid, direction))
-            await conn.execute(
-                "INSERT INTO lane (tenant_id, id, gate_id, code, name, direction) VALUES ($1,$2,$3,$4,$4,$5)",
-                tid,
-                lid,
-                gate,
-                code,
-                direction,
-            )
-        await conn.execute(
-            "INSERT INTO agent (tenant_id, id, site_id, name, status, health) VALUES ($1,$2,$3,'agent','active','{}')",
-            tid,
-            agent,
-            site,
-        )
-        sites[tid], lanes[tid], agents[tid] = site, lane_ids, agent
+        sites[tid], lanes[tid], agents[tid] = await add_layout(conn, tid)
     # Vehicles with their current version.
     vehicle_rows, version_rows = [], []
     per_tenant = max(1, n_vehicles // n_tenants)
@@ -101,30 +169,7 @@ async def populate(
             version_rows.append(
                 (tid, ver, vid, 1, "transport", "active", "verified", "基准数据", p, "yellow", "6", "B", "{}")
             )
-    await conn.copy_records_to_table(
-        "vehicle",
-        records=vehicle_rows,
-        columns=["tenant_id", "id", "category", "current_version_id", "current_version"],
-    )
-    await conn.copy_records_to_table(
-        "vehicle_version",
-        records=version_rows,
-        columns=[
-            "tenant_id",
-            "id",
-            "vehicle_id",
-            "version",
-            "category",
-            "status",
-            "review",
-            "reason",
-            "plate",
-            "plate_colour",
-            "emission_stage",
-            "fuel_type",
-            "extra",
-        ],
-    )
+    await copy_vehicles(conn, vehicle_rows, version_rows)
     # Pass events: a skewed distribution (a few big tenants, many small ones).
     weights = [1.0 / (i + 1) ** 0.6 for i in range(n_tenants)]
     counts = [0] * n_tenants
@@ -162,11 +207,11 @@ async def populate(
             )
         )
         if len(batch) >= 50_000:
-            await _copy_events(conn, batch)
+            await copy_events(conn, batch)
             batch.clear()
             print(f"  写入通行记录 {sum(counts):,}/{n_events:,}", flush=True)
     if batch:
-        await _copy_events(conn, batch)
+        await copy_events(conn, batch)
     await conn.execute("ANALYZE")
     await conn.close()
     print(
@@ -174,33 +219,6 @@ async def populate(
         flush=True,
     )
     return {"tenants": tenants, "plates": plates, "counts": counts}
-
-
-async def _copy_events(conn: asyncpg.Connection, rows: list[tuple]) -> None:
-    await conn.copy_records_to_table(
-        "pass_event",
-        records=rows,
-        columns=[
-            "tenant_id",
-            "id",
-            "site_id",
-            "lane_id",
-            "agent_id",
-            "seq",
-            "direction",
-            "occurred_at",
-            "plate",
-            "plate_colour",
-            "confidence",
-            "decision",
-            "reason_codes",
-            "trigger",
-            "anomaly_flags",
-            "prev_hash",
-            "hash",
-            "payload",
-        ],
-    )
 
 
 LOOKUP_APP = """SELECT vv.* FROM vehicle v JOIN vehicle_version vv ON vv.tenant_id = v.tenant_id AND vv.id = v.current_version_id

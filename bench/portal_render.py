@@ -1,9 +1,9 @@
 """Portal first-render benchmark (issue 19 acceptance): every page with a tenant holding 1,000,000 passes.
 
 Builds an embedded PostgreSQL, onboards one enterprise (with its administrator), a 武汉市 regulator and a
-platform admin through the product's onboarding path, then bulk-loads the enterprise's ledger the way the
-other benches do (COPY as the owner: a site, a gate, two lanes, an agent, 5,000 vehicles with 30 carriers,
-``--events`` passes over the last 365 days, ~1 % of them today). The cloud app runs in-process; each
+platform admin through the product's onboarding path, then bulk-loads the enterprise's ledger with the
+generator of bench/ledger_queries.py (COPY as the owner: a site, a gate, two lanes, an agent, 5,000 vehicles
+with 30 carriers, ``--events`` passes over the last 365 days, ~1 % of them today). The cloud app runs in-process; each
 role signs in and every page of its menu (and a few filtered views) is fetched twice: the first request
 after start ("first render": the server builds the complete HTML, including the reports' aggregate
 refresh for the days that are stale) and a second one (warm). The acceptance target is ≤ 1 s per page.
@@ -36,12 +36,15 @@ import asyncpg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from ledger_queries import add_layout, copy_events, copy_vehicles, plate  # noqa: E402 - bench/ shares one generator
 
 from cloud.auth.passwords import hash_password  # noqa: E402
 from cloud.db.engine import Database  # noqa: E402
 from cloud.db.migrate import upgrade  # noqa: E402
+from cloud.domain import installers  # noqa: E402
 from cloud.settings import AuthSettings, BlobSettings, DatabaseSettings, Settings  # noqa: E402
-from hj1321.plates import LETTERS, PROVINCES  # noqa: E402
 from infra.pg import EmbeddedPostgres  # noqa: E402
 from tenants.bootstrap import bootstrap_database  # noqa: E402
 from tenants.context import Principal, Role  # noqa: E402
@@ -55,44 +58,15 @@ STAGES = ("6", "6", "6", "5", "5", "4", "3")
 FUELS = ("B", "B", "B", "B", "C", "A")
 
 
-def _plate(rng: random.Random) -> str:
-    return rng.choice(PROVINCES[:8]) + rng.choice(LETTERS) + "".join(rng.choice("0123456789ABCDEFGH") for _ in range(5))
-
-
 async def populate(owner: str, tenant_id: Any, n_events: int, rng: random.Random) -> dict[str, Any]:
     """The ledger of one tenant, bulk-loaded (benches may; tests go through the product's write paths)."""
     conn = await asyncpg.connect(owner.replace("postgresql+asyncpg://", "postgresql://"))
     t0 = time.perf_counter()
-    site, gate, agent = new_id(), new_id(), new_id()
-    await conn.execute(
-        "INSERT INTO site (tenant_id, id, name, address) VALUES ($1, $2, '一号厂区', '')", tenant_id, site
-    )
-    await conn.execute(
-        "INSERT INTO gate (tenant_id, id, site_id, code, name) VALUES ($1,$2,$3,'G1','东门')", tenant_id, gate, site
-    )
-    lanes = []
-    for code, direction in (("L1", "in"), ("L2", "out")):
-        lid = new_id()
-        lanes.append((lid, direction))
-        await conn.execute(
-            "INSERT INTO lane (tenant_id, id, gate_id, code, name, direction) VALUES ($1,$2,$3,$4,$4,$5)",
-            tenant_id,
-            lid,
-            gate,
-            code,
-            direction,
-        )
-    await conn.execute(
-        "INSERT INTO agent (tenant_id, id, site_id, name, status, health, last_seen_at)"
-        " VALUES ($1,$2,$3,'agent-1','active','{}', now())",
-        tenant_id,
-        agent,
-        site,
-    )
+    site, lanes, agent = await add_layout(conn, tenant_id, site_name="一号厂区", agent_name="agent-1", seen=True)
     vehicles, versions, plates = [], [], []
     for i in range(5000):
         vid, ver = new_id(), new_id()
-        p = _plate(rng)
+        p = plate(rng)
         stage, fuel = rng.choice(STAGES), rng.choice(FUELS)
         plates.append((p, vid, stage, fuel))
         vehicles.append((tenant_id, vid, "transport", ver, 1))
@@ -114,29 +88,7 @@ async def populate(owner: str, tenant_id: Any, n_events: int, rng: random.Random
                 "{}",
             )
         )
-    await conn.copy_records_to_table(
-        "vehicle", records=vehicles, columns=["tenant_id", "id", "category", "current_version_id", "current_version"]
-    )
-    await conn.copy_records_to_table(
-        "vehicle_version",
-        records=versions,
-        columns=[
-            "tenant_id",
-            "id",
-            "vehicle_id",
-            "version",
-            "category",
-            "status",
-            "review",
-            "reason",
-            "plate",
-            "plate_colour",
-            "emission_stage",
-            "fuel_type",
-            "fleet_name",
-            "extra",
-        ],
-    )
+    await copy_vehicles(conn, vehicles, versions, fleet=True)
     now = dt.datetime.now(dt.UTC)
     today = now.astimezone(TZ).replace(hour=0, minute=0, second=0, microsecond=0)
     batch: list[tuple[Any, ...]] = []
@@ -186,43 +138,15 @@ async def populate(owner: str, tenant_id: Any, n_events: int, rng: random.Random
             )
         )
         if len(batch) >= 50_000:
-            await _copy(conn, batch)
+            await copy_events(conn, batch, received=True)
             batch.clear()
             print(f"  通行记录 {n:,}/{n_events:,}", flush=True)
     if batch:
-        await _copy(conn, batch)
+        await copy_events(conn, batch, received=True)
     await conn.execute("ANALYZE")
     await conn.close()
     print(f"  数据生成完成：{n_events:,} 条通行记录，用时 {time.perf_counter() - t0:.1f} s", flush=True)
     return {"agent": agent, "pass": first_pass, "plate": plates[0][0]}
-
-
-async def _copy(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
-    await conn.copy_records_to_table(
-        "pass_event",
-        records=rows,
-        columns=[
-            "tenant_id",
-            "id",
-            "site_id",
-            "lane_id",
-            "agent_id",
-            "seq",
-            "direction",
-            "occurred_at",
-            "plate",
-            "plate_colour",
-            "confidence",
-            "decision",
-            "reason_codes",
-            "trigger",
-            "anomaly_flags",
-            "prev_hash",
-            "hash",
-            "payload",
-            "received_at",
-        ],
-    )
 
 
 def _pages(tenant_id: Any, data: dict[str, Any]) -> dict[str, list[str]]:
@@ -262,7 +186,8 @@ def _pages(tenant_id: Any, data: dict[str, Any]) -> dict[str, list[str]]:
             "/regulator/wall",
             "/regulator/wall/data",
         ],
-        "admin": ["/admin", "/admin/alerts"],
+        "admin": ["/admin", "/admin/alerts", "/admin/installers"],
+        "installer": ["/staff/tenants", "/portal/sites", "/portal/agents"],
     }
 
 
@@ -332,7 +257,12 @@ async def main_async(args: argparse.Namespace) -> int:
                 grade="B",
             )
             hashed = hash_password(PASSWORD)
-            logins = {"enterprise": "bench-admin", "regulator": "bench-regulator", "admin": "bench-platform"}
+            logins = {
+                "enterprise": "bench-admin",
+                "regulator": "bench-regulator",
+                "admin": "bench-platform",
+                "installer": "bench-installer",
+            }
             tenant_id = await onboard_tenant(
                 database.session, spec, AccountSpec(logins["enterprise"], "企业管理员", hashed), ACTOR
             )
@@ -342,6 +272,10 @@ async def main_async(args: argparse.Namespace) -> int:
             await create_staff_account(
                 database.session, AccountSpec(logins["admin"], "平台管理员", hashed), "platform_admin", None
             )
+            await create_staff_account(
+                database.session, AccountSpec(logins["installer"], "安装人员", hashed), "installer", None
+            )
+            await installers.grant(database, ACTOR, logins["installer"], tenant_id)
             await database.dispose()
             print(f"生成数据：1 家企业，{args.events:,} 条通行记录 …", flush=True)
             admin_db = admin.rsplit("/", 1)[0] + "/ecogate_portal_bench"
