@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import json
 import random
 import time
@@ -64,14 +65,17 @@ BACKOFF_CAP_S = 600.0
 #: A claim holds its rows this long; it is renewed every third of it while the sends last, so only a
 #: worker that stopped (killed, hung, cut from the database) loses its rows to the others.
 LEASE_S = 30.0
-#: Photo refusals per family (REGULATION.md §2.4: transportControl clients retry a photo up to 4× with
-#: 500 ms gaps): retries after the first refusal and the gap; other families: 4 with the outbox backoff.
 #: A settle waits this long after the first answer so that answers arriving meanwhile share its statement
 #: (fewer, still short, transactions when answers trickle in one by one) — or until :data:`SETTLE_MAX`
 #: answers are waiting. Every transaction costs five round trips to PostgreSQL (pool ping, BEGIN, the
 #: tenant binding, the statement, COMMIT); fewer of them is most of what the worker can save per record.
 SETTLE_GATHER_S = 0.2
 SETTLE_MAX = 100
+#: While claims come back full, the tenants that filled them are claimed again without the due-tenants query
+#: (one transaction less per batch), for at most this long before the query runs again.
+BUSY_TENANTS_S = 1.0
+#: Photo refusals per family (REGULATION.md §2.4: transportControl clients retry a photo up to 4× with
+#: 500 ms gaps): retries after the first refusal and the gap; other families: 4 with the outbox backoff.
 PHOTO_RETRY: dict[str, tuple[int, float | None]] = {"transport_control": (4, 0.5)}
 PHOTO_RETRY_DEFAULT: tuple[int, float | None] = (4, None)
 
@@ -259,6 +263,8 @@ class UplinkWorker:
         self._alarm_at = 0.0
         self.stats = WorkerStats()
         self._adapters: dict[uuid.UUID, tuple[Any, PlatformAdapter]] = {}
+        self._busy: list[uuid.UUID] = []  # tenants whose last claim was a full batch
+        self._busy_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set; sleep ``idle_s`` when nothing was due.
@@ -276,7 +282,7 @@ class UplinkWorker:
     async def _loop(self, stop: asyncio.Event, *, periodic: bool) -> None:
         while not stop.is_set():
             try:
-                done = await self.run_once()
+                done = await self.run_once(busy_ok=True)
             except Exception:
                 log.exception("uplink pass failed")
                 done = 0
@@ -295,13 +301,27 @@ class UplinkWorker:
             await adapter.close()
         self._adapters.clear()
 
-    async def run_once(self) -> int:
-        """One pass over every tenant with due rows; returns the rows sent."""
-        async with self.database.system_session("uplink: tenants with due records") as session, session.begin():
-            tenants = list(await session.scalars(text("SELECT uplink_due_tenants()")))
-        total = 0
+    async def run_once(self, *, busy_ok: bool = False) -> int:
+        """One pass over every tenant with due rows; returns the rows sent.
+
+        ``busy_ok`` (the loops of :meth:`run`): while the last pass claimed full batches, the tenants that
+        filled them are worked again without asking ``uplink_due_tenants()`` (for at most
+        :data:`BUSY_TENANTS_S`, so a tenant that became due meanwhile waits no longer than an idle worker).
+        """
+        now = time.monotonic()
+        if busy_ok and self._busy and now - self._busy_at < BUSY_TENANTS_S:
+            tenants = self._busy
+        else:
+            async with self.database.system_session("uplink: tenants with due records") as session, session.begin():
+                tenants = list(await session.scalars(text("SELECT uplink_due_tenants()")))
+            self._busy_at = now
+        total, busy = 0, []
         for tenant_id in tenants:
-            total += await self.run_tenant(tenant_id)
+            claimed = await self.run_tenant(tenant_id)
+            total += claimed
+            if claimed >= self.batch:
+                busy.append(tenant_id)
+        self._busy = busy
         return total
 
     async def run_periodic(self) -> None:
@@ -478,18 +498,23 @@ class UplinkWorker:
         answers: asyncio.Queue[tuple[Any, SendResult, int] | None] = asyncio.Queue()
         full = asyncio.Event()  # SETTLE_MAX answers wait (or the sends are over): settle now
         over = asyncio.Event()  # every send has answered
+        counted, timed = _metric_children(config.profile)
+        queue = iter(rows)
 
-        async def send(row: Any) -> None:
-            async with gate:
-                started = time.perf_counter()
-                try:
-                    result = await adapter.send(_record(row), self._photo)
-                except Exception as exc:  # an adapter bug: the record is not known to be held, retry it
-                    log.exception("uplink adapter error", tenant_id=str(tenant_id), record=str(row.id))
-                    result = SendResult(Outcome.RETRY, f"内部错误：{type(exc).__name__}")
+        async def sender() -> None:
+            # ``concurrency`` senders take the rows in turn (not one task per row: a task, its scheduling and
+            # its wait on the gate cost more than the rest of the worker's own work on a record).
+            for row in queue:
+                async with gate:
+                    started = time.perf_counter()
+                    try:
+                        result = await adapter.send(_record(row), self._photo)
+                    except Exception as exc:  # an adapter bug: the record is not known to be held, retry it
+                        log.exception("uplink adapter error", tenant_id=str(tenant_id), record=str(row.id))
+                        result = SendResult(Outcome.RETRY, f"内部错误：{type(exc).__name__}")
                 elapsed = time.perf_counter() - started
-                metrics.UPLINK_RECORDS.labels(config.profile, result.outcome.value).inc()
-                metrics.UPLINK_SEND_SECONDS.labels(config.profile).observe(elapsed)
+                counted[result.outcome].inc()
+                timed.observe(elapsed)
                 answers.put_nowait((row, result, int(elapsed * 1000)))
                 if answers.qsize() >= SETTLE_MAX:
                     full.set()
@@ -506,7 +531,7 @@ class UplinkWorker:
         settler = asyncio.create_task(settle_all())
         renewer = asyncio.create_task(self._renew(tenant_id, claim))
         try:
-            await asyncio.gather(*(send(r) for r in rows))
+            await asyncio.gather(*(sender() for _ in range(min(self.concurrency, len(rows)))))
         finally:
             answers.put_nowait(None)
             over.set()
@@ -674,6 +699,24 @@ async def _queue_daily(session: AsyncSession, tenant_id: uuid.UUID, now: dt.date
         .values([{"tenant_id": tenant_id, "id": new_id(), "record_date": d, "next_attempt_at": now} for d in days])
         .on_conflict_do_nothing(index_elements=["tenant_id", "record_date"])
     )
+
+
+class _Counted(dict[Outcome, Any]):
+    """A profile's record counters by outcome, each looked up once (``labels()`` is a lock and a hash)."""
+
+    def __init__(self, profile: str) -> None:
+        super().__init__()
+        self.profile = profile
+
+    def __missing__(self, outcome: Outcome) -> Any:
+        child = self[outcome] = metrics.UPLINK_RECORDS.labels(self.profile, outcome.value)
+        return child
+
+
+@functools.cache
+def _metric_children(profile: str) -> tuple[_Counted, Any]:
+    """The profile's labelled metrics: record counters by outcome and the send-duration histogram."""
+    return _Counted(profile), metrics.UPLINK_SEND_SECONDS.labels(profile)
 
 
 def _worker(tenant_id: uuid.UUID) -> Principal:
