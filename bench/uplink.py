@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -41,6 +42,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import psutil  # type: ignore[import-untyped]
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +67,69 @@ SM2_PRIVATE = "3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8"
 CREDENTIALS = {"username": "ecogate", "password": "EcoGate@2026", "prksm2": SM2_PRIVATE}
 #: Worker settings of the run (``--batch``, ``--pipelines``), passed to worker processes too.
 WORKER: dict[str, int] = {"batch": 200, "pipelines": 2}
+#: The event loop of the worker and baseline-client processes (``--loop``): the same for both, like for like.
+LOOP = {"name": "uvloop"}
+CLIENT_CPU = {"s": 0.0}  # the baseline client processes' CPU seconds (requests built and sent)
+
+
+def run_loop(main: Any, loop: str) -> Any:
+    """``asyncio.run`` on ``loop`` (``uvloop``, as ``ecogate uplink run`` and ``ecogate cloud serve`` use, or
+    ``asyncio``)."""
+    if loop == "uvloop":
+        import uvloop  # noqa: PLC0415
+
+        return uvloop.run(main)
+    return asyncio.run(main)
+
+
+class CpuMeter:
+    """CPU seconds (user + system) of groups of processes between :meth:`start` and :meth:`stop`.
+
+    A group is a list of pids; the children of each pid are included (live ones, and those already reaped:
+    PostgreSQL's backends come and go with the pools), so a figure is CPU per record per part, which a
+    loaded machine does not change the way it changes a rate.
+    """
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self.groups = groups
+        self._start: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+
+    @staticmethod
+    def _cpu(pid: int) -> float:
+        try:
+            proc = psutil.Process(pid)
+            t = proc.cpu_times()
+            children = proc.children(recursive=True)
+        except psutil.Error:
+            return 0.0
+        total = t.user + t.system + t.children_user + t.children_system
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                c = child.cpu_times()
+                total += c.user + c.system
+        return float(total)
+
+    def _read(self) -> dict[str, float]:
+        return {name: sum(self._cpu(pid) for pid in pids) for name, pids in self.groups.items()}
+
+    def start(self) -> None:
+        self._start = self._read()
+
+    def stop(self) -> dict[str, float]:
+        end = self._read()
+        self.seconds = {name: max(0.0, end[name] - self._start.get(name, 0.0)) for name in end}
+        return self.seconds
+
+
+def postmaster_pid(server: Any) -> int | None:
+    """The embedded PostgreSQL's postmaster (its first backends' parent); None for an external server."""
+    if server is None:
+        return None
+    pid_file = Path(server.data_dir) / "pgdata" / "postmaster.pid"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(pid_file.read_text().splitlines()[0])
+    return None
 
 
 def free_port() -> int:
@@ -149,6 +214,11 @@ async def populate(admin_db: str, records: int) -> uuid.UUID:
         await conn.close()
 
 
+def client() -> aiohttp.ClientSession:
+    """A baseline client's HTTP session, set up like the adapters' (cloud/uplink/adapters/http.py: no cookie jar)."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+
+
 async def baseline(profile: str, url: str, records: int, concurrency: int) -> float:
     """The simulator's accept rate for pre-built requests of ``profile`` (records/s)."""
     if profile == "transport_serial":
@@ -174,7 +244,7 @@ async def _drain(bodies: list[Any], concurrency: int, post: Any) -> float:
 
 async def baseline_serial(url: str, records: int, concurrency: int) -> float:
     """``/transport/*``: ``check`` (the platform issues the serial) then ``record/pass``, pre-built bodies."""
-    async with aiohttp.ClientSession() as http:
+    async with client() as http:
         login = {"companyCode": ENTERPRISE, "companynum": "ecogate", "companypassword": "EcoGate@2026"}
         async with http.post(url + "/transport/login", json=login) as r:
             headers = {"token": (await r.json())["data"]["token"]}
@@ -215,7 +285,7 @@ async def baseline_tianjin(url: str, records: int, concurrency: int) -> float:
         )
         for i in range(records)
     ]  # fmt: skip
-    async with aiohttp.ClientSession() as http:
+    async with client() as http:
         login = {"companyCode": ENTERPRISE, "username": "ecogate", "password": "EcoGate@2026"}
         async with http.post(url + "/tj/api/login", json=login) as r:
             headers = {"token": (await r.json())["data"]["token"]}
@@ -267,7 +337,7 @@ async def baseline_hengshui(url: str, records: int, concurrency: int) -> float:
 
 async def baseline_transport_control(url: str, records: int, concurrency: int) -> float:
     """The simulator's accept rate for pre-built requests (records/s)."""
-    async with aiohttp.ClientSession() as http:
+    async with client() as http:
         async with http.post(
             url + "/restapi/transportControl/get_data",
             json={
@@ -312,10 +382,15 @@ async def deliver(
     concurrency: int,
     admin_db: str,
     processes: list[str] | None = None,
+    parts: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
     """Configure the platform, queue every record (back-fill) and deliver them; records/s and counts.
 
     ``processes`` (the app, owner and regulator URLs): run the workers as processes instead of tasks.
+    ``parts``: other processes whose CPU is counted per record (the simulator, PostgreSQL).
+
+    The time runs from the commit that queued the records to the last settle (``max(delivered_at)``, both on
+    the database's clock), so the bench's own polling interval does not count.
     """
     actor = Principal(user_id=uuid.UUID(int=9), role=Role.TENANT_ADMIN, tenant_id=tenant, login="bench")
     children = [  # worker processes, as `ecogate uplink run` would be deployed (one event loop each)
@@ -324,7 +399,7 @@ async def deliver(
                 sys.executable,
                 __file__,
                 "--worker-process",
-                json.dumps([*(processes or []), concurrency, WORKER["batch"], WORKER["pipelines"]]),
+                json.dumps([*(processes or []), concurrency, WORKER["batch"], WORKER["pipelines"], LOOP["name"]]),
             ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -336,6 +411,11 @@ async def deliver(
         assert child.stdout is not None
         while (await asyncio.to_thread(child.stdout.readline)).strip() != "ready":
             pass
+    stop = asyncio.Event()
+    watch = Watch(admin_db)
+    await watch.open()
+    meter = CpuMeter({"worker": [c.pid for c in children] or [os.getpid()], **(parts or {})})
+    sampling = CpuMeter({"sampling": [watch.backend_pid]})
     async with db.session(actor) as session, session.begin():
         await platforms.configure(
             session,
@@ -346,9 +426,10 @@ async def deliver(
             credentials=CREDENTIALS,
         )
         queued = await outbox.resend_period(session, tenant, START, START + dt.timedelta(days=365))
+    meter.start()  # from here: the delivery only (the workers start as the queueing commits)
+    sampling.start()
+    queued_at = await watch.fetchval("SELECT clock_timestamp()")
     assert queued == records, (queued, records)
-    stop = asyncio.Event()
-    watch = asyncio.create_task(longest_transaction(admin_db, stop))
     tmp = Path(tempfile.mkdtemp(prefix="ecogate-bench-uplink-blobs-"))
     senders = [
         UplinkWorker(
@@ -363,22 +444,23 @@ async def deliver(
     ]
     started = time.perf_counter()
     tasks = [asyncio.create_task(s.run(stop)) for s in senders]
-    last = -1
-    while True:
-        await asyncio.sleep(0.5)
-        async with db.session(actor) as session, session.begin():
-            status = await outbox.upload_status(session, tenant, START, START + dt.timedelta(days=365))
-        assert status is not None
-        if status["delivered"] != last:
-            last = status["delivered"]
-            print(f"  已送达 {last:,}/{records:,}", flush=True)
-        if status["pending"] == 0:
-            break
-    elapsed = time.perf_counter() - started
+    await watch.until_drained(records)
+    polled = time.perf_counter() - started
+    cpu = meter.stop()
+    own = sampling.stop()["sampling"]
+    if "postgresql" in cpu:  # the bench's own sampling backend is PostgreSQL's work, not the uplink's
+        cpu["postgresql"] = max(0.0, cpu["postgresql"] - own)
+    cpu["bench sampling (PostgreSQL)"] = own
     load = os.getloadavg()[0]
+    async with db.session(actor) as session, session.begin():
+        status = await outbox.upload_status(session, tenant, START, START + dt.timedelta(days=365))
+        last_settle = await session.scalar(text("SELECT max(delivered_at) FROM uplink_outbox"))
+    assert status is not None
+    # Every record is held at the end (the faults are all transient): the last settle ends the run.
+    elapsed = (last_settle - queued_at).total_seconds() if status["pending"] == 0 and last_settle else polled
     stop.set()
     await asyncio.gather(*tasks)
-    longest = await watch
+    longest = await watch.close()
     outcomes: dict[str, int] = {}
     counted = [s.stats.outcomes for s in senders]
     for child in children:
@@ -395,27 +477,77 @@ async def deliver(
         "outcomes": outcomes,
         "longest_xact_s": longest,
         "load": load,
+        "cpu_us_per_record": {k: v * 1e6 / records for k, v in cpu.items()},
     }
 
 
-async def longest_transaction(admin_db: str, stop: asyncio.Event) -> float:
-    """The longest-open transaction of the bench database seen in ``pg_stat_activity`` (sampled every 20 ms)."""
-    conn = await asyncpg.connect(admin_db)
-    longest, query = 0.0, ""
-    try:
-        while not stop.is_set():
-            row = await conn.fetchrow(
+class Watch:
+    """The bench's eye on the database, on one connection of its own (its CPU is reported apart).
+
+    Every 20 ms the longest-open transaction of the bench database in ``pg_stat_activity`` (``xact_start``, any
+    state; goal ≤ 1 s); every 100 ms whether a record is still pending (an index probe).
+    """
+
+    def __init__(self, admin_db: str) -> None:
+        self.admin_db = admin_db
+        self.longest, self.query = 0.0, ""
+        self.backend_pid = 0
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def fetchval(self, query: str) -> Any:
+        """One value, on the watch's connection (one statement at a time on it)."""
+        assert self._conn is not None
+        async with self._lock:
+            return await self._conn.fetchval(query)
+
+    async def open(self) -> None:
+        self._conn = await asyncpg.connect(self.admin_db)
+        self.backend_pid = int(await self.fetchval("SELECT pg_backend_pid()"))
+        self._task = asyncio.create_task(self._sample())
+
+    async def _sample(self) -> None:
+        while not self._stop.is_set():
+            await self._longest()
+            await asyncio.sleep(0.02)
+
+    async def _longest(self) -> None:
+        assert self._conn is not None
+        async with self._lock:
+            row = await self._conn.fetchrow(
                 "SELECT extract(epoch FROM clock_timestamp() - xact_start) AS s, state, query FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL "
                 "ORDER BY xact_start LIMIT 1"
             )
-            if row is not None and float(row["s"]) > longest:
-                longest, query = float(row["s"]), f"{row['state']}: {' '.join(str(row['query']).split())[:100]}"
-            await asyncio.sleep(0.02)
-    finally:
-        await conn.close()
-    print(f"  longest transaction {longest * 1000:.0f} ms ({query})", flush=True)
-    return longest
+        if row is not None and float(row["s"]) > self.longest:
+            self.longest, self.query = float(row["s"]), f"{row['state']}: {' '.join(str(row['query']).split())[:100]}"
+
+    async def until_drained(self, records: int) -> None:
+        """Return once no record is pending; progress every 2 s."""
+        shown = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.1)
+            if self._task is not None and self._task.done():
+                self._task.result()  # the sampling failed: say so
+            pending = await self.fetchval("SELECT EXISTS (SELECT 1 FROM uplink_outbox WHERE state = 'pending')")
+            if not pending:
+                return
+            if time.perf_counter() - shown >= 2:
+                shown = time.perf_counter()
+                held = await self.fetchval("SELECT count(*) FROM uplink_outbox WHERE state <> 'pending'")
+                print(f"  已送达 {held:,}/{records:,}", flush=True)
+
+    async def close(self) -> float:
+        """Stop sampling; the longest transaction seen (seconds)."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+        assert self._conn is not None
+        await self._conn.close()
+        print(f"  longest transaction {self.longest * 1000:.0f} ms ({self.query})", flush=True)
+        return self.longest
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -423,6 +555,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
     worker.BACKOFF_BASE_S, worker.BACKOFF_CAP_S = 0.1, 2.0  # the flaky run retries at bench pace
     WORKER.update(batch=args.batch, pipelines=args.pipelines)
+    LOOP["name"] = args.loop
     port, admin_port = free_port(), free_port()
     scheme = "tcp" if args.profile == "hengshui" else "http"
     url = f"{scheme}://127.0.0.1:{port}"
@@ -441,11 +574,17 @@ async def main_async(args: argparse.Namespace) -> int:
         try:
             await wait_http(inspect + "/_sim/state")
             print(f"基准（{args.profile}）：模拟器直接接收 {args.records:,} 条预先构造的请求 …", flush=True)
+            meter = CpuMeter({"simulator": [proc.pid]})
+            meter.start()
             if args.processes:  # as many client processes as worker processes, the same concurrency each
                 figures["baseline"] = await baseline_processes(args.profile, url, args.records, args)
             else:
                 figures["baseline"] = await baseline(args.profile, url, args.records, args.concurrency * args.workers)
             figures["baseline_load"] = os.getloadavg()[0]
+            figures["baseline_cpu_us_per_record"] = {
+                "client": CLIENT_CPU["s"] * 1e6 / args.records if args.processes else None,
+                "simulator": meter.stop()["simulator"] * 1e6 / args.records,
+            }
             await sim(inspect, "/_sim/reset", {})
             urls = await bootstrap_database(admin, "ecogate_bench_uplink", recreate=True)
             await asyncio.to_thread(upgrade, urls.owner_url)
@@ -455,10 +594,12 @@ async def main_async(args: argparse.Namespace) -> int:
                 DatabaseSettings(app_url=urls.app_url, owner_url=urls.owner_url, regulator_url=urls.regulator_url)
             )
             procs = [urls.app_url, urls.owner_url, urls.regulator_url] if args.processes else None
+            postmaster = postmaster_pid(server)
+            parts = {"simulator": [proc.pid], **({"postgresql": [postmaster]} if postmaster else {})}
             try:
                 print(f"上传：{args.workers} 个上传进程 × 并发 {args.concurrency}，{args.records:,} 条 …", flush=True)
                 figures["uplink"] = await deliver(
-                    db, tenant, args.profile, url, args.records, args.workers, args.concurrency, admin_db, procs
+                    db, tenant, args.profile, url, args.records, args.workers, args.concurrency, admin_db, procs, parts
                 )
                 state = await sim(inspect, "/_sim/state")
                 figures["sim_records"] = state["records"]
@@ -478,7 +619,16 @@ async def main_async(args: argparse.Namespace) -> int:
                         await session.execute(text("UPDATE uplink_outbox SET platform_serial = NULL"))
                     print("上传（20% 异常应答）…", flush=True)
                     figures["flaky"] = await deliver(
-                        db, tenant, args.profile, url, args.records, args.workers, args.concurrency, admin_db, procs
+                        db,
+                        tenant,
+                        args.profile,
+                        url,
+                        args.records,
+                        args.workers,
+                        args.concurrency,
+                        admin_db,
+                        procs,
+                        parts,
                     )
                     flaky_state = await sim(inspect, "/_sim/state")
                     figures["flaky_sim_records"] = flaky_state["records"]
@@ -494,7 +644,7 @@ async def main_async(args: argparse.Namespace) -> int:
     print()
     kind = "processes (baseline: as many client processes)" if args.processes else "workers in one process"
     print(f"profile {args.profile}, {args.workers} {kind} × concurrency {args.concurrency}")
-    print(f"{'figure':<52}{'records/s':>12}   vs baseline")
+    print(f"{'figure':<52}{'records/s':>12}   vs baseline   (event loop of workers and clients: {args.loop})")
     print(
         f"{'baseline: simulator accepting pre-built requests':<52}{base:>12,.0f}   load {figures['baseline_load']:.1f}"
     )
@@ -504,10 +654,12 @@ async def main_async(args: argparse.Namespace) -> int:
         f"   load {up['load']:.1f}"
     )
     print(
-        f"  {args.records:,} records in {up['seconds']:.1f} s; simulator holds {figures['sim_records']:,}, "
+        f"  {args.records:,} records in {up['seconds']:.2f} s; simulator holds {figures['sim_records']:,}, "
         f"duplicates {figures['sim_duplicates']}; outcomes {up['outcomes']}; "
         f"longest transaction {up['longest_xact_s'] * 1000:.0f} ms"
     )
+    print(f"  CPU µs per record — baseline: {_cpu_text(figures['baseline_cpu_us_per_record'])}")
+    print(f"  CPU µs per record — uplink:   {_cpu_text(up['cpu_us_per_record'])}")
     if "flaky" in figures:
         fl = figures["flaky"]
         print(
@@ -518,9 +670,14 @@ async def main_async(args: argparse.Namespace) -> int:
             f"{figures['flaky_sim_duplicates']} duplicate submissions; outcomes {fl['outcomes']}; "
             f"longest transaction {fl['longest_xact_s'] * 1000:.0f} ms"
         )
+        print(f"  CPU µs per record — flaky:    {_cpu_text(fl['cpu_us_per_record'])}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=str), encoding="utf-8")
     return 0
+
+
+def _cpu_text(parts: dict[str, float | None]) -> str:
+    return ", ".join(f"{name} {value:,.0f}" for name, value in parts.items() if value is not None)
 
 
 async def baseline_processes(profile: str, url: str, records: int, args: argparse.Namespace) -> float:
@@ -531,19 +688,20 @@ async def baseline_processes(profile: str, url: str, records: int, args: argpars
             sys.executable,
             __file__,
             "--baseline-client",
-            json.dumps([profile, url, share, args.concurrency]),
+            json.dumps([profile, url, share, args.concurrency, args.loop]),
             cwd=ROOT,
             stdout=subprocess.PIPE,
         )
         for _ in range(args.workers)
     ]
-    outs = [await c.communicate() for c in children]
-    return sum(float(out.decode().strip().splitlines()[-1]) for out, _ in outs)
+    outs = [(await c.communicate())[0].decode().strip().splitlines()[-1].split() for c in children]
+    CLIENT_CPU["s"] = sum(float(cpu) for _, cpu in outs)
+    return sum(float(rate) for rate, _ in outs)
 
 
 def worker_process(spec: str) -> int:
     """``--worker-process``: one uplink worker until SIGTERM; prints its outcome counts as JSON."""
-    app_url, owner_url, regulator_url, concurrency, batch, pipelines = json.loads(spec)
+    app_url, owner_url, regulator_url, concurrency, batch, pipelines, loop = json.loads(spec)
 
     async def run() -> dict[str, int]:
         worker.BACKOFF_BASE_S, worker.BACKOFF_CAP_S = 0.1, 2.0
@@ -562,14 +720,25 @@ def worker_process(spec: str) -> int:
             await db.dispose()
         return sender.stats.outcomes
 
-    print(json.dumps(asyncio.run(run())), flush=True)
+    profile_to = os.environ.get("ECOGATE_BENCH_CPROFILE")  # a worker's cProfile stats go to this file + pid
+    if profile_to:
+        import cProfile  # noqa: PLC0415
+
+        with cProfile.Profile(time.process_time) as prof:
+            outcomes = run_loop(run(), loop)
+        prof.dump_stats(f"{profile_to}.{os.getpid()}")
+    else:
+        outcomes = run_loop(run(), loop)
+    print(json.dumps(outcomes), flush=True)
     return 0
 
 
 def baseline_client(spec: str) -> int:
     """``--baseline-client``: one baseline client process; prints its records/s."""
-    profile, url, records, concurrency = json.loads(spec)
-    print(asyncio.run(baseline(profile, url, int(records), int(concurrency))), flush=True)
+    profile, url, records, concurrency, loop = json.loads(spec)
+    cpu = time.process_time()  # building the requests and sending them (not the imports)
+    rate = run_loop(baseline(profile, url, int(records), int(concurrency)), loop)
+    print(rate, time.process_time() - cpu, flush=True)
     return 0
 
 
@@ -591,6 +760,12 @@ def main() -> int:
         help="workers as processes (as deployed) and as many baseline client processes",
     )
     parser.add_argument("--flaky", action="store_true", help="also run with 20 % bad answers")
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="event loop of the worker and baseline-client processes (uvloop: as `ecogate uplink run` runs)",
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     return asyncio.run(main_async(parser.parse_args()))
 
