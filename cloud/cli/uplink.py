@@ -2,7 +2,9 @@
 
 * ``ecogate uplink configure --tenant ID --url URL --enterprise CODE --user U --password P [--profile P]``
   sets the tenant's platform (credentials encrypted at rest) and back-fills every record not yet queued;
-* ``ecogate uplink run [--batch N] [--concurrency N]`` runs a worker until Ctrl-C;
+* ``ecogate uplink run [--processes N] [--batch N] [--concurrency N] [--pipelines N]`` runs workers until Ctrl-C
+  or SIGTERM: N worker processes (default 1; each its own event loop on uvloop, like ``ecogate cloud serve``),
+  restarted when one dies; any number of them, on any number of machines, share the outbox through leases;
 * ``ecogate uplink resend --tenant ID --from DATE --to DATE`` queues a period again (补传);
 * ``ecogate uplink status --tenant ID [--from DATE --to DATE] [--json]`` prints the upload KPIs;
 * ``ecogate uplink reconcile --tenant ID [--from DATE --to DATE] [--inspect URL] [--fix]`` compares our
@@ -21,7 +23,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import multiprocessing
+import os
 import signal
+import threading
 import uuid
 from typing import Any
 
@@ -41,8 +46,10 @@ def main(argv: list[str]) -> int:
     conf.add_argument("--user", required=True, help="平台账号")
     conf.add_argument("--password", required=True, help="平台密码")
     run = sub.add_parser("run", help="运行上传进程（Ctrl-C 停止）")
-    run.add_argument("--batch", type=int, default=100)
-    run.add_argument("--concurrency", type=int, default=8)
+    run.add_argument("--processes", type=int, default=1, help="上传进程数（每个进程一个事件循环，默认 1）")
+    run.add_argument("--batch", type=int, default=100, help="每次认领的记录数")
+    run.add_argument("--concurrency", type=int, default=8, help="每个进程同时发送的记录数")
+    run.add_argument("--pipelines", type=int, default=2, help="每个进程的认领-发送-结算流水线数")
     for name, text in (("resend", "补传某一时段的记录"), ("status", "上传率、及时率等指标")):
         p = sub.add_parser(name, help=text)
         p.add_argument("--tenant", required=True, help="企业（租户）ID")
@@ -57,6 +64,10 @@ def main(argv: list[str]) -> int:
     rec.add_argument("--fix", action="store_true", help="按平台实际持有情况修正状态（重传或补传照片）")
     sub.add_parser("rotate-key", help="用当前主密钥重新加密所有企业的监管平台凭据（密钥轮换）")
     args = parser.parse_args(argv)
+    if args.command == "run":
+        if min(args.processes, args.batch, args.concurrency, args.pipelines) < 1:
+            return fail("--processes、--batch、--concurrency、--pipelines 须为正整数")
+        return _run_processes(args) if args.processes > 1 else _run_worker(args.batch, args.concurrency, args.pipelines)
     try:
         result = asyncio.run(_COMMANDS[args.command](args))
     except (ValueError, LookupError) as exc:
@@ -113,7 +124,52 @@ async def _configure(args: argparse.Namespace) -> dict[str, Any]:
     return {"tenant": args.tenant, "profile": args.profile, "queued": queued}
 
 
-async def _run(args: argparse.Namespace) -> None:
+def _run_worker(batch: int, concurrency: int, pipelines: int) -> int:
+    """One worker process until SIGINT/SIGTERM, on uvloop when installed (as uvicorn runs the cloud)."""
+    try:
+        import uvloop  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - uvloop is in the cloud lock (uvicorn[standard])
+        asyncio.run(_run(batch, concurrency, pipelines))
+    else:
+        uvloop.run(_run(batch, concurrency, pipelines))
+    return 0
+
+
+def _run_processes(args: argparse.Namespace) -> int:
+    """``--processes N``: N worker processes (one event loop each: a worker's Python is single-threaded, so a
+    busy outbox needs processes to use more than one core); one that dies is started again after a second.
+    SIGINT/SIGTERM stop them all (each settles what it has in flight)."""
+    ctx = multiprocessing.get_context("spawn")
+    worker_args = (args.batch, args.concurrency, args.pipelines)
+    stopping = threading.Event()
+
+    def stop(_signum: int, _frame: object) -> None:
+        stopping.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    procs = [
+        ctx.Process(target=_run_worker, args=worker_args, name=f"ecogate-uplink-{i}") for i in range(args.processes)
+    ]
+    for proc in procs:
+        proc.start()
+    print(f"上传进程 {args.processes} 个已启动：{', '.join(str(p.pid) for p in procs)}（Ctrl-C 停止）")  # noqa: T201
+    while not stopping.wait(1.0):
+        for i, proc in enumerate(procs):
+            if not proc.is_alive():
+                print(f"上传进程 {proc.pid} 已退出（代码 {proc.exitcode}），重新启动")  # noqa: T201
+                procs[i] = ctx.Process(target=_run_worker, args=worker_args, name=proc.name)
+                procs[i].start()
+    for proc in procs:
+        if proc.is_alive() and proc.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        proc.join(60)
+    return 0
+
+
+async def _run(batch: int, concurrency: int, pipelines: int) -> None:
     from cloud.blobs import open_store  # noqa: PLC0415
     from cloud.settings import Settings  # noqa: PLC0415
     from cloud.uplink.worker import UplinkWorker  # noqa: PLC0415
@@ -125,7 +181,11 @@ async def _run(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     worker = UplinkWorker(
-        database, open_store(Settings.from_env().blobs), batch=args.batch, concurrency=args.concurrency
+        database,
+        open_store(Settings.from_env().blobs),
+        batch=batch,
+        concurrency=concurrency,
+        pipelines=pipelines,
     )
     try:
         await worker.run(stop)
@@ -186,7 +246,6 @@ async def _reconcile(args: argparse.Namespace) -> dict[str, Any]:
 
 _COMMANDS = {
     "configure": _configure,
-    "run": _run,
     "resend": _resend,
     "status": _status,
     "rotate-key": _rotate_key,
