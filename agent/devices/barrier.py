@@ -34,11 +34,11 @@ import aiohttp
 import structlog
 
 from agent.devices.broadcast import Broadcast, Subscription
-from agent.devices.health import HealthTracker
+from agent.devices.health import HealthReporting, HealthTracker
 from agent.devices.modbus_link import ModbusLink, ModbusRequestError
 from agent.devices.serial_link import SerialSettings
 from agent.devices.tasks import cancel_and_wait
-from agent.devices.types import BarrierState, BarrierStatus, DeviceHealth
+from agent.devices.types import BarrierState, BarrierStatus
 
 _log = structlog.get_logger("agent.devices.barrier")
 
@@ -50,7 +50,41 @@ class BarrierError(Exception):
     """The controller did not take a command or answer a query (reported as a fault, never raised out)."""
 
 
-class _PolledBarrier(ABC):
+class HttpClient:
+    """The one HTTP session of a camera driver: made on first use (and again after a close), with the
+    driver's timeout and its bearer token or digest credentials."""
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float,
+        *,
+        headers: dict[str, str] | None = None,
+        digest: tuple[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self._headers = headers or {}
+        self._digest = digest
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        """The open session."""
+        if self._session is None or self._session.closed:
+            middlewares = (aiohttp.DigestAuthMiddleware(*self._digest),) if self._digest else ()
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s), headers=self._headers, middlewares=middlewares
+            )
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session (the next request opens a new one)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class _PolledBarrier(HealthReporting, ABC):
     """Command/status logic shared by the barrier drivers; subclasses only move bytes."""
 
     kind = "barrier"
@@ -78,16 +112,6 @@ class _PolledBarrier(ABC):
         self._changes: Broadcast[BarrierStatus] = Broadcast()
         self._target: tuple[BarrierState, float] | None = None
         self._task: asyncio.Task[None] | None = None
-
-    @property
-    def health(self) -> DeviceHealth:
-        """Current health snapshot."""
-        return self._health.current
-
-    @property
-    def health_tracker(self) -> HealthTracker:
-        """The tracker, for change notifications."""
-        return self._health
 
     @property
     def last_status(self) -> BarrierStatus:
@@ -188,13 +212,9 @@ class _PolledBarrier(ABC):
         return status
 
     async def _poll(self) -> None:
-        while True:
-            try:
-                await self.status()
-            except Exception as exc:  # noqa: BLE001 - the poll is its own watchdog: report, never die
-                _log.exception("barrier.poll_error", device=self.name)
-                self._health.fault("internal_error", "道闸状态查询程序异常，正在重试", repr(exc))
-            await asyncio.sleep(self.poll_s)
+        await self._watch(
+            self.status, lambda: self.poll_s, _log, "barrier.poll_error", "道闸状态查询程序异常，正在重试"
+        )
 
     @abstractmethod
     async def _send(self, action: Action) -> None:
@@ -330,17 +350,12 @@ class HttpAnprBarrier(_PolledBarrier):
             retries=retries,
             confirm_position_s=confirm_position_s,
         )
-        self.base_url = base_url.rstrip("/")
+        self._http = HttpClient(base_url, timeout_s, headers={"Authorization": f"Bearer {token}"} if token else None)
+        self.base_url = self._http.base_url
         self.timeout_s = timeout_s
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s), headers=self._headers
-            )
-        return self._session
+        return self._http.session()
 
     async def _send(self, action: Action) -> None:
         try:
@@ -366,6 +381,4 @@ class HttpAnprBarrier(_PolledBarrier):
         return state, bool(body.get("fault", False))
 
     async def _release(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()

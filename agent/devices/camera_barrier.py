@@ -31,7 +31,7 @@ import re
 
 import aiohttp
 
-from agent.devices.barrier import Action, BarrierError, _PolledBarrier
+from agent.devices.barrier import Action, BarrierError, HttpClient, _PolledBarrier
 from agent.devices.types import BarrierState
 from agent.devices.vz_link import DEFAULT_PORT, VzError, VzLink
 
@@ -121,21 +121,15 @@ class DahuaItcBarrier(_CameraRelayBarrier):
             retries=retries,
             confirm_position_s=confirm_position_s,
         )
-        self.base_url = base_url.rstrip("/")
+        self._http = HttpClient(base_url, timeout_s, digest=(username, password or "") if username else None)
+        self.base_url = self._http.base_url
         self.channel = channel
         #: Alarm output that drives the barrier; read back after an open (None: no read-back).
         self.relay_output = relay_output
         self.timeout_s = timeout_s
-        self._auth = (username, password or "") if username else None
-        self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            middlewares = (aiohttp.DigestAuthMiddleware(*self._auth),) if self._auth else ()
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s), middlewares=middlewares
-            )
-        return self._session
+        return self._http.session()
 
     async def _get(self, path: str, params: dict[str, str]) -> str:
         try:
@@ -180,9 +174,7 @@ class DahuaItcBarrier(_CameraRelayBarrier):
         await self._mask("getOutState")
 
     async def _release(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
 
 class VzenithBarrier(_CameraRelayBarrier):

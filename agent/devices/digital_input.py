@@ -9,16 +9,16 @@ from datetime import UTC, datetime
 import structlog
 
 from agent.devices.broadcast import Broadcast, Subscription
-from agent.devices.health import HealthTracker
+from agent.devices.health import HealthReporting, HealthTracker
 from agent.devices.modbus_link import ModbusLink, ModbusRequestError
 from agent.devices.serial_link import SerialSettings
 from agent.devices.tasks import cancel_and_wait
-from agent.devices.types import DeviceHealth, VehicleEvent
+from agent.devices.types import VehicleEvent
 
 _log = structlog.get_logger("agent.devices.digital_input")
 
 
-class ModbusDigitalInput:
+class ModbusDigitalInput(HealthReporting):
     """Polls discrete inputs ``channels`` and emits a :class:`VehicleEvent` when one changes for good.
 
     A change counts once the input has held its new value for ``debounce_s`` (a loop detector
@@ -58,16 +58,6 @@ class ModbusDigitalInput:
         self._first = min(self.channels)
         self._count = max(self.channels) - self._first + 1
 
-    @property
-    def health(self) -> DeviceHealth:
-        """Current health snapshot."""
-        return self._health.current
-
-    @property
-    def health_tracker(self) -> HealthTracker:
-        """The tracker, for change notifications."""
-        return self._health
-
     def present(self, channel: int = 0) -> bool | None:
         """Debounced presence on ``channel``; None while unknown (not read yet, or detector down)."""
         return self._stable.get(channel) if self._health.current.ok else None
@@ -90,13 +80,9 @@ class ModbusDigitalInput:
 
     async def run(self) -> None:
         """Poll until cancelled."""
-        while True:
-            try:
-                await self.poll_once()
-            except Exception as exc:  # noqa: BLE001 - the poll is its own watchdog: report, never die
-                _log.exception("digital_input.poll_error", device=self.name)
-                self._health.fault("internal_error", "地感输入程序异常，正在重试", repr(exc))
-            await asyncio.sleep(self.poll_s)
+        await self._watch(
+            self.poll_once, lambda: self.poll_s, _log, "digital_input.poll_error", "地感输入程序异常，正在重试"
+        )
 
     async def poll_once(self) -> list[VehicleEvent]:
         """Read the inputs once; return (and publish) the events this read completed."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
@@ -75,3 +77,41 @@ class HealthTracker:
     def stopped(self) -> None:
         """Record that the driver was stopped on purpose."""
         self.set(HealthLevel.STOPPED, "stopped", "已停止")
+
+
+class HealthReporting:
+    """Mixed into a driver that keeps its :class:`HealthTracker` in ``_health``: the two health properties
+    every device has (:class:`agent.devices.interfaces.Device`), and the watchdog loop of its background
+    task."""
+
+    name: str
+    _health: HealthTracker
+
+    @property
+    def health(self) -> DeviceHealth:
+        """Current health snapshot."""
+        return self._health.current
+
+    @property
+    def health_tracker(self) -> HealthTracker:
+        """The tracker, for change notifications."""
+        return self._health
+
+    async def _watch(
+        self,
+        step: Callable[[], Awaitable[object]],
+        period_s: Callable[[], float],
+        log: Any,
+        event: str,
+        message: str,
+    ) -> None:
+        """Run ``step`` every ``period_s()`` seconds until cancelled: the loop is its own watchdog — an
+        unexpected error is logged (``event``) and becomes an ``internal_error`` fault (``message``,
+        Chinese), and the loop goes on."""
+        while True:
+            try:
+                await step()
+            except Exception as exc:
+                log.exception(event, device=self.name)
+                self._health.fault("internal_error", message, repr(exc))
+            await asyncio.sleep(period_s())

@@ -21,16 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 
-from agent.devices.health import HealthTracker
+from agent.devices.health import HealthReporting, HealthTracker
 from agent.devices.notice import GateNotice, NoticeTemplates, lane_screen
 from agent.devices.serial_link import LinkError, SerialLink, SerialSettings
 from agent.devices.tasks import cancel_and_wait
-from agent.devices.types import DeviceHealth, LedColour, LedLine, LedScreen
+from agent.devices.types import LedColour, LedLine, LedScreen
 from agent.devices.voice import EspeakVoice
 
 _log = structlog.get_logger("agent.devices.led")
@@ -147,10 +148,93 @@ def gate_screen(plate: str, emission_stage: str, allowed: bool, text: str | None
     return LedScreen((LedLine(plate, LedColour.YELLOW), LedLine(emission_stage, colour), LedLine(decision, colour)))
 
 
-class SerialLedDisplay:
-    """An EG-LED/1 screen on a serial port or serial server; failures are health states, never exceptions."""
+class LedDisplayBase(HealthReporting, ABC):
+    """What every gate-screen driver shares: health, the keep-alive ping that keeps :attr:`health` current
+    while nothing is shown, the lane's pass screen re-worded by ``templates`` (:meth:`show` →
+    :meth:`announce`), the spoken prompt on the agent's speaker (``voice``), and a stop that lets a
+    prompt finish before the line is closed. Subclasses move the frames."""
 
     kind = "led"
+    #: The logger of the keep-alive's own errors (each family's module).
+    _events_log: Any = _log
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        keepalive_s: float,
+        templates: NoticeTemplates | None,
+        voice: EspeakVoice | None,
+    ) -> None:
+        self.name = name
+        #: Issue 23: re-word the lane's pass screen (and speak it on ``voice``); None = lines as given.
+        self.templates = templates
+        self.voice = voice
+        self.keepalive_s = keepalive_s
+        self._health = HealthTracker(name, self.kind)
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._speaking: set[asyncio.Task[bool]] = set()  # strong references until each prompt is done
+        self.last_shown: LedScreen | None = None
+
+    async def start(self) -> None:
+        """Start the keep-alive ping that keeps :attr:`health` current while nothing is shown."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._keepalive(), name=f"led-{self.name}")
+
+    async def stop(self) -> None:
+        """Stop the keep-alive, let a prompt finish, close the line."""
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
+        if self._speaking:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.gather(*self._speaking, return_exceptions=True), 5.0)
+        await self._close()
+        self._health.stopped()
+
+    async def show(self, screen: LedScreen | list[LedLine]) -> bool:
+        """Show up to ``max_lines`` lines; True when the screen accepted them.
+
+        With ``templates``, the lane's pass screen is re-worded and spoken (:meth:`announce`)."""
+        if not isinstance(screen, LedScreen):
+            screen = LedScreen(tuple(screen))
+        notice = GateNotice.from_lane_screen(screen) if self.templates is not None else None
+        if notice is not None:
+            return await self.announce(notice)
+        return await self._show_lines(screen)
+
+    def _speak(self, text: str) -> None:
+        """Say ``text`` on the agent's speaker in the background (nothing without ``voice``)."""
+        if self.voice is None:
+            return
+        task = asyncio.create_task(self.voice.say(text), name=f"voice-{self.name}")
+        self._speaking.add(task)
+        task.add_done_callback(self._speaking.discard)
+
+    async def _keepalive(self) -> None:
+        await self._watch(
+            self.ping, lambda: self.keepalive_s, self._events_log, "led.keepalive_error", "LED显示屏程序异常，正在重试"
+        )
+
+    @abstractmethod
+    async def announce(self, notice: GateNotice) -> bool:
+        """Show ``notice`` and speak it."""
+
+    @abstractmethod
+    async def ping(self) -> bool:
+        """Check that the screen answers."""
+
+    @abstractmethod
+    async def _show_lines(self, screen: LedScreen) -> bool:
+        """Show the lines as given (no templates)."""
+
+    @abstractmethod
+    async def _close(self) -> None:
+        """Release the line."""
+
+
+class SerialLedDisplay(LedDisplayBase):
+    """An EG-LED/1 screen on a serial port or serial server; failures are health states, never exceptions."""
 
     def __init__(
         self,
@@ -167,58 +251,19 @@ class SerialLedDisplay:
         templates: NoticeTemplates | None = None,
         voice: EspeakVoice | None = None,
     ) -> None:
-        self.name = name
+        super().__init__(name=name, keepalive_s=keepalive_s, templates=templates, voice=voice)
         self.url = url
-        #: Issue 23: re-word the lane's pass screen (and speak it on ``voice``); None = lines as given.
-        self.templates = templates
-        self.voice = voice
-        self._speaking: set[asyncio.Task[bool]] = set()
         self.address = address
         self.encoding: LedEncoding = encoding
         self.max_lines = max_lines
         self.max_line_bytes = max_line_bytes
         self.timeout_s = timeout_s
-        self.keepalive_s = keepalive_s
         self._link = SerialLink(url, serial, read_timeout=0.05, name=name)
-        self._health = HealthTracker(name, self.kind)
-        self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-        self.last_shown: LedScreen | None = None
 
-    @property
-    def health(self) -> DeviceHealth:
-        """Current health snapshot."""
-        return self._health.current
-
-    @property
-    def health_tracker(self) -> HealthTracker:
-        """The tracker, for change notifications."""
-        return self._health
-
-    async def start(self) -> None:
-        """Start the keep-alive ping that keeps :attr:`health` current while nothing is shown."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._keepalive(), name=f"led-{self.name}")
-
-    async def stop(self) -> None:
-        """Stop pinging and close the port."""
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
-        if self._speaking:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.gather(*self._speaking, return_exceptions=True), 5.0)
+    async def _close(self) -> None:
         await self._link.shutdown()
-        self._health.stopped()
 
-    async def show(self, screen: LedScreen | list[LedLine]) -> bool:
-        """Show up to ``max_lines`` lines; True when the screen accepted them.
-
-        With ``templates``, the lane's pass screen is re-worded and spoken (:meth:`announce`)."""
-        if not isinstance(screen, LedScreen):
-            screen = LedScreen(tuple(screen))
-        notice = GateNotice.from_lane_screen(screen) if self.templates is not None else None
-        if notice is not None:
-            return await self.announce(notice)
+    async def _show_lines(self, screen: LedScreen) -> bool:
         screen = LedScreen(screen.lines[: self.max_lines])
         payload = encode_screen(screen, self.encoding, self.max_line_bytes)
         ok = await self._transact(LedFrame(self.address, "S", payload))
@@ -238,9 +283,7 @@ class SerialLedDisplay:
         if ok:
             self.last_shown = screen
         if self.voice is not None:
-            task = asyncio.create_task(self.voice.say(templates.speech(notice)), name=f"voice-{self.name}")
-            self._speaking.add(task)
-            task.add_done_callback(self._speaking.discard)
+            self._speak(templates.speech(notice))
         return ok
 
     async def clear(self) -> bool:
@@ -253,15 +296,6 @@ class SerialLedDisplay:
     async def ping(self) -> bool:
         """Check that the screen answers."""
         return await self._transact(LedFrame(self.address, "P"))
-
-    async def _keepalive(self) -> None:
-        while True:
-            try:
-                await self.ping()
-            except Exception as exc:  # noqa: BLE001 - the keep-alive is its own watchdog: report, never die
-                _log.exception("led.keepalive_error", device=self.name)
-                self._health.fault("internal_error", "LED显示屏程序异常，正在重试", repr(exc))
-            await asyncio.sleep(self.keepalive_s)
 
     async def _transact(self, frame: LedFrame) -> bool:
         async with self._lock:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Literal
@@ -26,11 +25,10 @@ from typing import Literal
 import structlog
 
 from agent.devices import led_protocols as lp
-from agent.devices.health import HealthTracker
+from agent.devices.led import LedDisplayBase
 from agent.devices.notice import GateNotice, NoticeTemplates
 from agent.devices.serial_link import LinkError, SerialLink, SerialSettings
-from agent.devices.tasks import cancel_and_wait
-from agent.devices.types import DeviceHealth, LedLine, LedScreen
+from agent.devices.types import LedScreen
 from agent.devices.voice import EspeakVoice
 from agent.devices.vz_link import DEFAULT_PORT, VzError, VzLink
 
@@ -119,10 +117,10 @@ class VzRs485Transport(LedTransport):
         self._link.close()
 
 
-class FamilyLedDisplay:
+class FamilyLedDisplay(LedDisplayBase):
     """A BX or 灵信-style screen; failures are health states, never exceptions."""
 
-    kind = "led"
+    _events_log = _log
 
     def __init__(
         self,
@@ -139,56 +137,20 @@ class FamilyLedDisplay:
         timeout_s: float = 0.5,
         keepalive_s: float = 5.0,
     ) -> None:
+        super().__init__(name=name, keepalive_s=keepalive_s, templates=templates, voice=voice)
         self.protocol: LedProtocol = protocol
         self.transport = transport
-        self.name = name
         self.address = address
         self.max_lines = max_lines
         self.max_line_bytes = max_line_bytes
-        self.templates = templates
         self.screen_voice = screen_voice
-        self.voice = voice
         self.timeout_s = timeout_s
-        self.keepalive_s = keepalive_s
-        self._health = HealthTracker(name, self.kind)
-        self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-        self._speaking: set[asyncio.Task[bool]] = set()  # strong references until each prompt is done
-        self.last_shown: LedScreen | None = None
         self.last_spoken: str | None = None
 
-    @property
-    def health(self) -> DeviceHealth:
-        """Current health snapshot."""
-        return self._health.current
-
-    @property
-    def health_tracker(self) -> HealthTracker:
-        """The tracker, for change notifications."""
-        return self._health
-
-    async def start(self) -> None:
-        """Start the keep-alive that keeps :attr:`health` current."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._keepalive(), name=f"led-{self.name}")
-
-    async def stop(self) -> None:
-        """Stop the keep-alive, let a prompt finish, close the line."""
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
-        if self._speaking:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.gather(*self._speaking, return_exceptions=True), 5.0)
+    async def _close(self) -> None:
         await self.transport.close()
-        self._health.stopped()
 
-    async def show(self, screen: LedScreen | list[LedLine]) -> bool:
-        """Show lines; the lane's pass screen is re-worded by ``templates`` and spoken."""
-        if not isinstance(screen, LedScreen):
-            screen = LedScreen(tuple(screen))
-        notice = GateNotice.from_lane_screen(screen) if self.templates is not None else None
-        if notice is not None:
-            return await self.announce(notice)
+    async def _show_lines(self, screen: LedScreen) -> bool:
         return await self._show(screen, speech="")
 
     async def announce(self, notice: GateNotice) -> bool:
@@ -196,10 +158,8 @@ class FamilyLedDisplay:
         templates = self.templates or NoticeTemplates()
         speech = templates.speech(notice) if (self.screen_voice or self.voice is not None) else ""
         ok = await self._show(templates.screen(notice), speech=speech if self.screen_voice else "")
-        if speech and self.voice is not None:
-            task = asyncio.create_task(self.voice.say(speech), name=f"voice-{self.name}")
-            self._speaking.add(task)
-            task.add_done_callback(self._speaking.discard)
+        if speech:
+            self._speak(speech)
         return ok
 
     async def clear(self) -> bool:
@@ -279,12 +239,3 @@ class FamilyLedDisplay:
         else:
             self._health.ok("相机已转发显示内容")
         return True
-
-    async def _keepalive(self) -> None:
-        while True:
-            try:
-                await self.ping()
-            except Exception as exc:  # noqa: BLE001 - the keep-alive is its own watchdog: report, never die
-                _log.exception("led.keepalive_error", device=self.name)
-                self._health.fault("internal_error", "LED显示屏程序异常，正在重试", repr(exc))
-            await asyncio.sleep(self.keepalive_s)

@@ -16,17 +16,17 @@ from datetime import UTC, datetime
 import structlog
 
 from agent.devices.broadcast import Broadcast, Subscription
-from agent.devices.health import HealthTracker
+from agent.devices.health import HealthReporting, HealthTracker
 from agent.devices.scale_protocols import ScaleParser, ScaleProtocol, WeightUnit, make_parser
 from agent.devices.serial_link import LinkError, SerialLink, SerialSettings
 from agent.devices.stability import StabilityDetector, StabilitySettings
 from agent.devices.tasks import cancel_and_wait
-from agent.devices.types import DeviceHealth, StableWeight, WeightReading
+from agent.devices.types import StableWeight, WeightReading
 
 _log = structlog.get_logger("agent.devices.weighbridge")
 
 
-class SerialWeighbridge:
+class SerialWeighbridge(HealthReporting):
     """A weighbridge indicator on a serial port (or ``socket://`` serial server).
 
     Args:
@@ -73,16 +73,6 @@ class SerialWeighbridge:
         self._last_stable: StableWeight | None = None
         self._task: asyncio.Task[None] | None = None
         self._bad_times: deque[float] = deque()
-
-    @property
-    def health(self) -> DeviceHealth:
-        """Current health snapshot."""
-        return self._health.current
-
-    @property
-    def health_tracker(self) -> HealthTracker:
-        """The tracker, for supervisors that want change notifications."""
-        return self._health
 
     @property
     def latest(self) -> WeightReading | None:
