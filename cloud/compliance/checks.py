@@ -65,6 +65,8 @@ REASONS: Final[dict[str, tuple[str, str]]] = {
     "cargo_missing": ("缺少货物名称", "称重得到了运输净重，但进厂和出厂记录都没有登记运输货物名称"),
     "trip_too_long": ("运输时长异常", "同一趟运输的进厂称重与出厂称重间隔超过上限，可能漏记出入厂或车牌识别错误"),
     "tare_mismatch": ("皮重与登记不符", "称重得到的皮重与该车登记的皮重相差超过允许范围"),
+    # The regulator platform refused the record for good (cloud/uplink/worker.py); its reason is the message.
+    "uplink_rejected": ("监管平台拒收", "监管平台拒收了该通行记录，拒收原因见平台返回信息；核对后可补传"),
 }
 #: The trip findings an agent may put on a weighing record (``WeighingRecord.flags``) and the cloud
 #: opens on the pass (:func:`open_pass_flags`); other codes from an agent are ignored.
@@ -626,11 +628,14 @@ class PassFinding:
         code: a reason code of :data:`REASONS`.
         message: the Chinese sentence shown with the flag.
         detail: extra facts kept with the flag (JSON).
+        subject_key: what makes the flag one (idempotency with ``code``); None = the pass (one flag per
+            pass and code, the logic checks' key); e.g. one per upload attempt for a platform rejection.
     """
 
     code: str
     message: str
     detail: Mapping[str, Any] = field(default_factory=dict)
+    subject_key: str | None = None
 
 
 async def open_pass_flags(
@@ -638,8 +643,8 @@ async def open_pass_flags(
 ) -> CheckRun:
     """Open a check flag on a pass for each finding, like the logic checks do (the one writer of flags).
 
-    Idempotent on ``(code, subject_key)`` with the pass id as the subject, the key the logic checks use
-    for their own pass flags: a finding the checks also make (``exit_before_entry``,
+    Idempotent on ``(code, subject_key)``, by default with the pass id as the subject, the key the logic
+    checks use for their own pass flags: a finding the checks also make (``exit_before_entry``,
     ``weighing_missing``) flags the pass once. The flag takes the pass's plate, time and vehicle; the
     new rows join the cloud hash chain at commit. Nothing is written for a pass this tenant does not
     hold (RLS) or an unknown code. Runs inside the caller's transaction.
@@ -660,7 +665,7 @@ async def open_pass_flags(
     flags = [
         _Flag(
             f.code,
-            str(pass_event_id),
+            f.subject_key or str(pass_event_id),
             f.message,
             pass_event_id=pass_event_id,
             vehicle_id=row.vehicle_id,

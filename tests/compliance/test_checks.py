@@ -322,3 +322,58 @@ async def test_a_busy_run_seals_thousands_of_flags(database, plant) -> None:
         report = await session.run_sync(lambda s: chain.verify(s, plant.tenant_id))
     assert report.ok, report.problems
     assert report.cloud_records == 3600
+
+
+async def test_agent_trip_flags_open_once_on_the_pass_and_join_the_chain(database, plant) -> None:
+    """The hub's weighing path opens the agent's trip findings through the checks' writer: one flag per pass
+    and code (the logic checks' own ``exit_before_entry`` on the same pass is the same flag), unknown codes
+    ignored, every new flag sealed into the cloud chain; a missing weight's flag is sealed too."""
+    from agent_protocol import messages as msg  # noqa: PLC0415
+
+    await _vehicle(database, plant.tenant_id, 21)
+    await _vehicle(database, plant.tenant_id, 22)
+    entry, exit_, other = await plant.passes(
+        ("鄂A00021", T0 + H, "in"),
+        ("鄂A00021", T0 + 30 * M, "out"),  # stamped before its entry
+        ("鄂A00022", T0 + H, "in"),
+    )
+    record = msg.WeighingRecord(
+        weight_kg=12_000,
+        at=T0 + 31 * M,
+        direction="out",
+        plate="鄂A00021",
+        gross_kg=31_000,
+        tare_kg=12_000,
+        net_kg=19_000,
+        flags=("exit_before_entry", "cargo_missing", "cargo_missing", "no_such_finding"),
+    )
+    attach = msg.WeighingAttach(attachment_id=str(new_id()), event_id=str(exit_), weighing=record)
+    missing = msg.WeighingAttach(attachment_id=str(new_id()), event_id=str(other), outcome="missing")
+    for _ in range(2):  # a replay (lost ack) adds nothing
+        async with database.session(_admin(plant.tenant_id)) as session, session.begin():
+            for message in (attach, missing):
+                assert await weighings.record_attachment(
+                    session, plant.tenant_id, plant.agent_id, plant.site_id, message
+                )
+    await _run(database, plant.tenant_id, T0 + 3 * H)
+    async with database.session(_admin(plant.tenant_id)) as session, session.begin():
+        rows = list((await session.scalars(select(m.CheckFlag).where(m.CheckFlag.plate == "鄂A00021"))).all())
+        by_code = {f.code: f for f in rows}
+        assert sorted(f.code for f in rows) == ["cargo_missing", "exit_before_entry"]
+        cargo = by_code["cargo_missing"]
+        assert (cargo.pass_event_id, cargo.occurred_at, cargo.detail["source"]) == (exit_, T0 + 30 * M, "agent")
+        assert cargo.vehicle_id is not None
+        assert "19000 千克" in cargo.message
+        assert by_code["exit_before_entry"].pass_event_id == exit_
+        assert not any(f.pass_event_id == entry for f in rows)
+        gone = await session.scalar(select(m.CheckFlag).where(m.CheckFlag.pass_event_id == other))
+        assert gone is not None
+        assert gone.code == "weighing_missing"
+        sealed = set(
+            await session.scalars(
+                select(m.CloudChainEntry.record_id).where(m.CloudChainEntry.record_type == "check_flag")
+            )
+        )
+        assert {cargo.id, by_code["exit_before_entry"].id, gone.id} <= sealed
+        views, _ = await flags.list_flags(session, flags.FlagFilter(pass_event_id=exit_), 10, 0)
+        assert {v.title for v in views} >= {"缺少货物名称", "出场时间早于入场时间"}
