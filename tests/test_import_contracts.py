@@ -76,7 +76,7 @@ _TABLES = "pass_event|pass_correction|weighing"
 #: raw SQL.
 _WRITE_PATTERNS = (
     re.compile(rf"\b(?:m|models)\.(?:{_RECORDS})\("),
-    re.compile(rf"\b(?:insert|update|delete)\(\s*(?:m\.|models\.)?(?:{_RECORDS})\b"),
+    re.compile(rf"\b(?:pg_)?(?:insert|update|delete)\(\s*(?:m\.|models\.)?(?:{_RECORDS})\b"),
     re.compile(rf"\b(?:{_RECORDS})\.__table__"),
     re.compile(rf"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(?:{_TABLES})\b", re.IGNORECASE),
 )
@@ -121,6 +121,56 @@ def test_the_contract_scan_sees_a_write() -> None:
     """The scan above is not blind: the ledger's own writes are found by the same patterns."""
     assert _ledger_writes(ROOT / "cloud" / "ledger" / "passes.py")
     assert _ledger_writes(ROOT / "cloud" / "ledger" / "corrections.py")
+    assert _ledger_writes(ROOT / "cloud" / "ledger" / "weighings.py")  # a PostgreSQL insert (pg_insert)
+
+
+# One writer of check flags (the review queue) -----------------------------------------------------------
+
+#: Where ``check_flag`` rows may be written: the compliance checks (``run_checks`` and
+#: ``checks.open_pass_flags``, which the agent's weighing findings and ``weighing_missing`` go through).
+FLAG_WRITERS = (ROOT / "cloud" / "compliance", ROOT / "cloud" / "db" / "migrations")
+#: Files that still write ``check_flag`` rows themselves. FROZEN: this list may only shrink (the test says
+#: when an entry is no longer needed); a new writer calls ``checks.open_pass_flags``.
+FLAG_WRITES_ONLY_SHRINK = {
+    "cloud/uplink/worker.py": "platform rejections (uplink_rejected): to move to checks.open_pass_flags",
+    "tests/reports/test_statistics.py": "a resolved and an open flag by hand",
+    "tests/portal/test_enterprise_reports_pages.py": "the uplink worker's rejection flag by hand",
+}
+_FLAG_PATTERNS = (
+    re.compile(r"\b(?:m|models)\.CheckFlag\("),
+    re.compile(r"\b(?:pg_)?(?:insert|update|delete)\(\s*(?:m\.|models\.)?CheckFlag\b"),
+    re.compile(r"\bCheckFlag\.__table__"),
+    re.compile(r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+check_flag\b", re.IGNORECASE),
+)
+
+
+def _flag_writes(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()[:100]}"
+        for n, line in enumerate(lines, start=1)
+        if any(p.search(line) for p in _FLAG_PATTERNS)
+    ]
+
+
+def test_only_the_compliance_checks_write_check_flags() -> None:
+    """Flags are opened by the compliance checks' writer (idempotent per code and subject, chained at commit)."""
+    bad: list[str] = []
+    writing: set[str] = set()
+    for package in SCANNED:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if any(path.is_relative_to(w) for w in FLAG_WRITERS):
+                continue
+            found = _flag_writes(path)
+            rel = str(path.relative_to(ROOT))
+            if found:
+                writing.add(rel)
+            if rel not in FLAG_WRITES_ONLY_SHRINK:
+                bad.extend(found)
+    assert not bad, "open check flags through cloud.compliance.checks.open_pass_flags:\n" + "\n".join(bad)
+    stale = sorted(set(FLAG_WRITES_ONLY_SHRINK) - writing)
+    assert not stale, f"these files no longer write check_flag: remove them from FLAG_WRITES_ONLY_SHRINK: {stale}"
+    assert _flag_writes(ROOT / "cloud" / "compliance" / "checks.py")  # the scan is not blind
 
 
 #: Modules of ``tenants`` the database models may use (the declarative base, ids, the tenancy models).
