@@ -215,7 +215,12 @@ class _AgentSession:
             msg.Welcome(
                 server_clock=dt.datetime.now(dt.UTC),
                 last_stored_seq=head_seq,
-                features=[msg.FEATURE_PRECHECK, msg.FEATURE_LATE_CLIPS, msg.FEATURE_LATE_WEIGHINGS],
+                features=[
+                    msg.FEATURE_PRECHECK,
+                    msg.FEATURE_LATE_CLIPS,
+                    msg.FEATURE_LATE_WEIGHINGS,
+                    msg.FEATURE_WEIGHING_FLAGS,
+                ],
             )
         )
         self.log.info("hub.connected", last_acked_seq=hello.last_acked_seq, stored_seq=head_seq)
@@ -284,6 +289,11 @@ class _AgentSession:
             self._head_hint = await self._head(session)
             return self._head_hint
 
+    async def _locked_head(self, session: AsyncSession) -> tuple[int, str]:
+        """The stored head of this agent's chain, read under the agent's lock (``cloud.ledger.passes``)."""
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(str(self.who.agent_id), 0))))
+        return await self._head(session)
+
     async def _head(self, session: AsyncSession) -> tuple[int, str]:
         row = (
             await session.execute(
@@ -337,17 +347,17 @@ class _AgentSession:
         hint, self._head_hint = self._head_hint, None  # restored only after a commit
         pool = _ingest_pool(self.socket)
         async with pool.slots, pool.session(self.who.principal) as session, session.begin():
-            # Two connections of one agent (a stale one not yet timed out) must not interleave.
-            await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(str(self.who.agent_id), 0))))
-            head = hint if hint is not None else await self._head(session)
+            # Two connections of one agent (a stale one not yet timed out) must not interleave: the
+            # head is read under the agent's lock, and the ledger's insert takes the same lock (one
+            # statement: lock, vehicles, rows, uplink queue — each round trip is ack latency).
+            head = hint if hint is not None else await self._locked_head(session)
             fresh, refused = self._fresh(events, head)
             if refused is not None and hint is not None:  # the hint may lag: the database decides
-                head = await self._head(session)
+                head = await self._locked_head(session)
                 fresh, refused = self._fresh(events, head)
             if refused is not None:
                 raise refused
             if fresh:
-                # The ledger resolves the vehicles, stores the rows and queues the uplink (issue 15).
                 await ledger_passes.store_batch(session, self._source, fresh)
                 head = (fresh[-1].seq, fresh[-1].hash)
         self._head_hint = head

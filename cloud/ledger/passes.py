@@ -19,11 +19,14 @@ transaction that stores it:
   (``cloud.compliance.checks``), so storing the row is what queues it; the hub asks its checks
   runner after the ack.
 
-The hub's batches go through :func:`store_batch`: one query resolves the vehicles of the whole batch,
-one executemany Core insert stores it (ADR 0019: the ORM cost more than the database at 500 batches/s).
+The hub's batches go through :func:`store_batch`: one statement takes the agent's lock, resolves the
+vehicles of the whole batch, inserts it and queues it for the uplink (ADR 0019: the ORM cost more than
+the database at 500 batches/s; issue 15: every round trip of a batch is ack latency).
 Inserts are idempotent on ``(tenant_id, id)``. Cloud-born records (corrections) are sealed in the
 tenant's cloud chain by ``cloud.db.sealing``; agent-born events carry the agent's chain.
 """
+
+# ruff: noqa: S608 - _STORE is assembled from module constants only; every value is a bound parameter.
 
 from __future__ import annotations
 
@@ -31,11 +34,10 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import msgspec
-from sqlalchemy import Table, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_protocol.events import PassEvent, SnapshotRole
@@ -43,35 +45,67 @@ from cloud.db import models as m
 from cloud.uplink import outbox as uplink_outbox
 from hj1321.plates import canonical_plate
 
-__all__ = ["AgentSource", "VehicleAtPass", "resolve_vehicles", "row_of", "store_batch", "stored"]
+__all__ = ["AgentSource", "VehicleAtPass", "row_of", "store_batch", "stored"]
 
-_PASS_EVENT: Final = cast("Table", m.PassEvent.__table__)
-_INSERT: Final = pg_insert(_PASS_EVENT).on_conflict_do_nothing(index_elements=["tenant_id", "id"])
+_ROWS_ENCODER: Final = msgspec.json.Encoder()
 
-# One row per key: the vehicle (registry id → in-plant code → plate) and its version at the pass time.
-# COALESCE evaluates its subqueries in order and stops at the first non-null one.
-_RESOLVE: Final = text(
-    """
-SELECT k.i, vv.vehicle_id, vv.id AS version_id
-FROM unnest(CAST(:i AS int[]), CAST(:registry AS uuid[]), CAST(:code AS text[]), CAST(:plate AS text[]),
-            CAST(:at AS timestamptz[])) AS k(i, registry_id, code, plate, at)
-CROSS JOIN LATERAL (
-    SELECT COALESCE(
-        (SELECT v.id FROM vehicle v WHERE v.tenant_id = :t AND v.id = k.registry_id),
-        (SELECT x.vehicle_id FROM vehicle_version x
-         WHERE k.code IS NOT NULL AND x.tenant_id = :t AND (x.internal_code = k.code OR x.env_reg_code = k.code)
-         ORDER BY (x.created_at <= k.at) DESC, x.created_at DESC LIMIT 1),
-        (SELECT x.vehicle_id FROM vehicle_version x
-         WHERE k.plate <> '' AND x.tenant_id = :t AND x.plate = k.plate
-         ORDER BY (x.created_at <= k.at) DESC, x.created_at DESC LIMIT 1)
-    ) AS vehicle_id
-) found
-JOIN LATERAL (
-    SELECT x.vehicle_id, x.id FROM vehicle_version x
-    WHERE x.tenant_id = :t AND x.vehicle_id = found.vehicle_id
-    ORDER BY CASE WHEN x.created_at <= k.at THEN x.version ELSE -x.version END DESC
-    LIMIT 1
-) vv ON true
+# Every column of a pass_event row that row_of() fills from the event (the vehicle columns come from
+# the resolution below, received_at from the caller or the database clock).
+_EVENT_COLUMNS: Final = (
+    "tenant_id", "id", "site_id", "lane_id", "agent_id", "seq", "direction", "occurred_at", "plate",
+    "plate_colour", "internal_code", "confidence", "decision", "reason_codes", "trigger", "operator",
+    "operator_name", "manual_reason", "manual_photo_sha256", "release_channel", "plate_source",
+    "related_event_id", "emergency_level", "scene_sha256", "plate_sha256", "cargo_name", "anomaly_flags",
+    "prev_hash", "hash", "payload",
+)  # fmt: skip
+
+# One statement stores a batch (issue 15: the hub's ack latency is its round trips):
+# * ``lock``: one agent's batches are stored one transaction at a time (a stale second connection of
+#   the same agent waits); taken before any row is written (every inserted row joins it);
+# * ``r``: the rows, sent as one JSON array (row_of() per event) and typed by the table's row type;
+# * ``found``: the vehicle of each row (registry id → in-plant code → plate; COALESCE evaluates its
+#   subqueries in order and stops at the first non-null one) and its version at the pass time (the
+#   newest created at or before ``occurred_at``, else the first);
+# * ``ins``: the insert, idempotent on (tenant_id, id); ``queued``: the uplink outbox rows of what it
+#   actually inserted (``cloud.uplink.outbox.enqueue_from``).
+_STORE: Final = text(
+    f"""
+WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtextextended(:agent, 0)) AS l),
+r AS MATERIALIZED (
+    SELECT * FROM jsonb_populate_recordset(NULL::pass_event, CAST(CAST(:rows AS text) AS jsonb))
+),
+found AS (
+    SELECT r.id, vv.vehicle_id, vv.id AS version_id
+    FROM r
+    CROSS JOIN LATERAL (
+        SELECT COALESCE(
+            (SELECT v.id FROM vehicle v WHERE v.tenant_id = :t AND v.id = r.vehicle_id),
+            (SELECT x.vehicle_id FROM vehicle_version x
+             WHERE r.internal_code IS NOT NULL AND x.tenant_id = :t
+               AND (x.internal_code = r.internal_code OR x.env_reg_code = r.internal_code)
+             ORDER BY (x.created_at <= r.occurred_at) DESC, x.created_at DESC LIMIT 1),
+            (SELECT x.vehicle_id FROM vehicle_version x
+             WHERE r.plate <> '' AND x.tenant_id = :t AND x.plate = r.plate
+             ORDER BY (x.created_at <= r.occurred_at) DESC, x.created_at DESC LIMIT 1)
+        ) AS vehicle_id
+    ) f
+    JOIN LATERAL (
+        SELECT x.vehicle_id, x.id FROM vehicle_version x
+        WHERE x.tenant_id = :t AND x.vehicle_id = f.vehicle_id
+        ORDER BY CASE WHEN x.created_at <= r.occurred_at THEN x.version ELSE -x.version END DESC
+        LIMIT 1
+    ) vv ON true
+),
+ins AS (
+    INSERT INTO pass_event ({", ".join(_EVENT_COLUMNS)}, vehicle_id, vehicle_version_id, received_at)
+    SELECT {", ".join("r." + c for c in _EVENT_COLUMNS)}, found.vehicle_id, found.version_id,
+           COALESCE(r.received_at, now())
+    FROM r CROSS JOIN lock LEFT JOIN found ON found.id = r.id
+    ON CONFLICT (tenant_id, id) DO NOTHING
+    RETURNING id, occurred_at
+),
+queued AS ({uplink_outbox.enqueue_from("ins")})
+SELECT count(*) FROM ins
 """
 )
 
@@ -106,26 +140,6 @@ def _code(event: PassEvent) -> str | None:
     if not event.internal_code:
         return None
     return "".join(event.internal_code.split()).upper()[:32] or None
-
-
-async def resolve_vehicles(
-    session: AsyncSession, tenant_id: uuid.UUID, events: Sequence[PassEvent]
-) -> list[VehicleAtPass | None]:
-    """The vehicle and version at the pass time of each event (None: not in the tenant's ledger); one query."""
-    if not events:
-        return []
-    params = {
-        "t": tenant_id,
-        "i": list(range(len(events))),
-        "registry": [_uuid(e.vehicle.registry_id if e.vehicle else None) for e in events],
-        "code": [_code(e) for e in events],
-        "plate": [canonical_plate(e.plate or "")[:10] for e in events],
-        "at": [e.occurred_at for e in events],
-    }
-    found: list[VehicleAtPass | None] = [None] * len(events)
-    for i, vehicle_id, version_id in await session.execute(_RESOLVE, params):
-        found[int(i)] = VehicleAtPass(vehicle_id, version_id)
-    return found
 
 
 def row_of(source: AgentSource, event: PassEvent, vehicle: VehicleAtPass | None) -> dict[str, Any]:
@@ -178,27 +192,27 @@ async def store_batch(
     events: Sequence[PassEvent],
     *,
     received_at: dt.datetime | Sequence[dt.datetime] | None = None,
-) -> None:
+) -> int:
     """Store sealed events of one agent inside the caller's transaction (idempotent on the ids).
 
-    The caller (the hub) has verified the agent's chain, site and lanes. One query resolves the
-    vehicles, one executemany insert stores the rows, one statement queues them for the regulator.
-    ``received_at`` (one time, or one per event) replaces the database clock as the receipt time
-    (records restored or imported later, and tests of the checks' watermark); by default ``now()``.
+    The caller (the hub) has verified the agent's chain, site and lanes. One statement takes the
+    agent's lock, resolves the vehicles, stores the rows and queues the new ones for the regulator;
+    returns how many rows were new. ``received_at`` (one time, or one per event) replaces the database
+    clock as the receipt time (records restored or imported later, and tests of the checks'
+    watermark); by default ``now()``.
     """
     if not events:
-        return
-    vehicles = await resolve_vehicles(session, source.tenant_id, events)
-    rows = [row_of(source, e, v) for e, v in zip(events, vehicles, strict=True)]
+        return 0
+    rows = [row_of(source, e, None) for e in events]
+    for row, event in zip(rows, events, strict=True):
+        # The registry id the agent matched (the cloud's vehicle id it pushed) as the first candidate.
+        row["vehicle_id"] = _uuid(event.vehicle.registry_id if event.vehicle else None)
     if received_at is not None:
         times = [received_at] * len(rows) if isinstance(received_at, dt.datetime) else list(received_at)
         for row, at in zip(rows, times, strict=True):
             row["received_at"] = at
-    # executemany form: one cached compiled statement, sent as multi-row VALUES pages (compiling
-    # .values(rows) anew for every batch cost more than the insert itself).
-    await session.execute(_INSERT, rows)
-    # Issue 8: queued for the regulator in the same transaction (nothing if no platform).
-    await uplink_outbox.enqueue(session, source.tenant_id, [(r["id"], r["occurred_at"]) for r in rows])
+    params = {"t": source.tenant_id, "agent": str(source.agent_id), "rows": _ROWS_ENCODER.encode(rows).decode()}
+    return int((await session.execute(_STORE, params)).scalar_one())
 
 
 async def stored(session: AsyncSession, tenant_id: uuid.UUID, event_id: uuid.UUID) -> m.PassEvent | None:

@@ -1,7 +1,7 @@
 """The transactional uplink outbox: rows written with the record, re-sends (补传), upload KPIs.
 
-:func:`enqueue` is called inside the transaction that inserts pass events (the hub's ingest), so a
-record is queued for the regulator if and only if it is in the ledger. Tenants without an enabled
+:func:`enqueue_from` is part of the statement that inserts pass events (the ledger's write path), so
+a record is queued for the regulator if and only if it is in the ledger. Tenants without an enabled
 platform queue nothing; :func:`resend_period` queues (again) every record of a period — the back-fill
 after a platform is configured and the 补传 a regulator asks for.
 """
@@ -21,13 +21,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.uplink.states import HELD, sql_list
 
-_ENQUEUE = """
-INSERT INTO uplink_outbox (tenant_id, id, occurred_at)
-SELECT :tenant_id, x.id, x.occurred_at
-FROM unnest(CAST(:ids AS uuid[]), CAST(:times AS timestamptz[])) AS x(id, occurred_at)
-WHERE EXISTS (SELECT 1 FROM uplink_platform p WHERE p.tenant_id = :tenant_id AND p.enabled)
-ON CONFLICT (tenant_id, id) DO NOTHING
-"""
+
+def enqueue_from(relation: str, tenant_param: str = "t") -> str:
+    """The statement that queues the records of ``relation`` (columns ``id``, ``occurred_at``).
+
+    Used as a data-modifying CTE of the ledger's insert (``cloud.ledger.passes``), over the rows it
+    actually inserted, so a record is queued in the transaction that stores it, exactly when it is new,
+    and only when the tenant reports to an enabled platform. ``relation`` and ``tenant_param`` are the
+    caller's constants (a CTE name and a bound parameter's name), never user input.
+    """
+    return f"""INSERT INTO uplink_outbox (tenant_id, id, occurred_at)
+    SELECT :{tenant_param}, x.id, x.occurred_at FROM {relation} x
+    WHERE EXISTS (SELECT 1 FROM uplink_platform p WHERE p.tenant_id = :{tenant_param} AND p.enabled)
+    ON CONFLICT (tenant_id, id) DO NOTHING"""
+
 
 _RESEND = """
 INSERT INTO uplink_outbox (tenant_id, id, occurred_at)
@@ -37,16 +44,6 @@ ON CONFLICT (tenant_id, id) DO UPDATE
 SET state = 'pending', next_attempt_at = now(), delivered_at = NULL, photo_attempts = 0
 WHERE uplink_outbox.state <> 'pending'
 """
-
-
-async def enqueue(session: AsyncSession, tenant_id: uuid.UUID, events: Sequence[tuple[uuid.UUID, dt.datetime]]) -> None:
-    """Queue freshly inserted records ``(id, occurred_at)`` when the tenant reports to a platform."""
-    if not events:
-        return
-    await session.execute(
-        text(_ENQUEUE),
-        {"tenant_id": tenant_id, "ids": [e[0] for e in events], "times": [e[1] for e in events]},
-    )
 
 
 async def resend_period(session: AsyncSession, tenant_id: uuid.UUID, start: dt.datetime, end: dt.datetime) -> int:
