@@ -53,26 +53,20 @@ async def _sign_in(client: Any, login: str) -> None:
 
 
 async def reject_upload(database: Any, tenant_id: uuid.UUID, pass_id: uuid.UUID, plate: str, at: dt.datetime) -> None:
-    """The row the uplink worker writes when the platform refuses a record for good (cloud/uplink/worker.py)."""
-    from cloud.compliance import chain  # noqa: PLC0415
-    from cloud.db import models as m  # noqa: PLC0415
+    """The flag the uplink worker opens when the platform refuses a record for good (cloud/uplink/worker.py),
+    through the flags' writer; ``plate`` and ``at`` are the pass's (the flag takes them from the pass)."""
+    from cloud.compliance import checks  # noqa: PLC0415
 
+    del plate, at
     actor = Principal(user_id=uuid.UUID(int=3), role=Role.TENANT_ADMIN, tenant_id=tenant_id, login="uplink-worker")
+    finding = checks.PassFinding(
+        "uplink_rejected",
+        "监管平台拒收：车辆排放阶段与备案不符",
+        {"platform_code": "E042", "platform_message": "车辆排放阶段与备案不符"},
+        subject_key=f"uplink:{pass_id}:1",
+    )
     async with database.session(actor) as session, session.begin():
-        flag = m.CheckFlag(
-            tenant_id=tenant_id,
-            id=uuid.uuid4(),
-            code="uplink_rejected",
-            subject_key=f"uplink:{pass_id}:1",
-            pass_event_id=pass_id,
-            plate=plate,
-            occurred_at=at,
-            message="监管平台拒收：车辆排放阶段与备案不符",
-            detail={"platform_code": "E042", "platform_message": "车辆排放阶段与备案不符"},
-        )
-        session.add(flag)
-        await session.flush()
-        chain.note_new(session.sync_session, tenant_id, "check_flag", flag.id)
+        assert (await checks.open_pass_flags(session, tenant_id, pass_id, [finding])).flags_added == 1
 
 
 async def _resolutions(database: Any, tenant_id: uuid.UUID) -> int:

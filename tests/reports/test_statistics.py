@@ -198,6 +198,10 @@ async def test_late_events_refresh_the_aggregates_and_regulators_read_raw(
 
 async def test_corrections_and_reviews_flow_into_the_figures(client, make_ledger, raw, oracle, database) -> None:
     """Corrections made after the aggregates were built make their days dirty; reviews close open flags."""
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from cloud.compliance import checks  # noqa: PLC0415
+    from cloud.compliance import flags as review_flags  # noqa: PLC0415
     from cloud.db import models as m  # noqa: PLC0415
     from tenants.context import Principal, Role  # noqa: PLC0415
 
@@ -223,33 +227,21 @@ async def test_corrections_and_reviews_flow_into_the_figures(client, make_ledger
     actor = Principal(user_id=uuid.UUID(int=3), role=Role.TENANT_ADMIN, tenant_id=ledger.tenant_id, login="seed")
     clean = next(f for f in facts if not f.flags and f.id != victim.id)
     async with database.session(actor) as session, session.begin():
-        closed = m.CheckFlag(
-            tenant_id=ledger.tenant_id,
-            code="clock_skew",
-            subject_key=str(flagged[0].id),
-            pass_event_id=flagged[0].id,
-            message="时钟偏差",
-            detail={},
-        )
-        still_open = m.CheckFlag(
-            tenant_id=ledger.tenant_id,
-            code="duplicate_pass",
-            subject_key=str(clean.id),
-            pass_event_id=clean.id,
-            message="重复通行",
-            detail={},
-        )
-        session.add_all([closed, still_open])
-        await session.flush()
-        session.add(
-            m.CheckResolution(
-                tenant_id=ledger.tenant_id,
-                flag_id=closed.id,
-                outcome="resolved",
-                reason="已核实",
-                resolved_by=actor.user_id,
+        # Opened through the flags' writer, resolved through the review queue's (both audited/chained).
+        for pass_id, code, text in (
+            (flagged[0].id, "clock_skew", "时钟偏差"),
+            (clean.id, "too_many_passes", "重复通行"),
+        ):
+            await checks.open_pass_flags(session, ledger.tenant_id, pass_id, [checks.PassFinding(code, text)])
+        closed, still_open = [
+            await session.scalar(
+                select(m.CheckFlag).where(m.CheckFlag.code == code, m.CheckFlag.subject_key == str(pass_id))
             )
-        )
+            for pass_id, code in ((flagged[0].id, "clock_skew"), (clean.id, "too_many_passes"))
+        ]
+        assert closed is not None
+        assert still_open is not None
+        await review_flags.resolve(session, actor, closed.id, "resolved", "已核实")
 
     after = await client.get(ledger.url("reports/statistics"), params=params, headers=ledger.headers)
     assert after.status_code == 200
