@@ -12,7 +12,14 @@ The simulator runs as its own process (``python -m infra.regsim``). Measured in 
   3. optionally (``--flaky``) the same with 20 % bad answers and a token expiry, reporting the
      duplicate submissions the simulator absorbed.
 
-Prints each rate beside the baseline and their ratio. ``--profile`` picks the platform family (the
+Prints each rate beside the baseline and their ratio, and the CPU each part spent per record (worker
+processes, simulator, PostgreSQL's backends, baseline clients; psutil), which says where the time goes when the
+machine is shared: on 2 busy cores the ratio of rates is close to the ratio of CPU per record. A run is timed
+from the commit that queued the records to the last settle, on the database's clock. ``--processes`` runs the
+workers as ``ecogate uplink run`` processes and the baseline from as many client processes (same concurrency
+each, same event loop: ``--loop``, uvloop by default as the cloud and ``ecogate uplink run`` use).
+``ECOGATE_BENCH_CPROFILE=/tmp/prefix`` writes each worker process's cProfile (CPU time) to ``prefix.<pid>``.
+``--profile`` picks the platform family (the
 simulator process is started with the same profile; its baseline is that family's pre-built requests:
 ``transport_serial`` a ``check`` then a ``record/pass`` per record, ``tianjin`` envelopes signed before
 the clock starts, ``hengshui`` record lines over ``concurrency`` logged-in TCP connections).
@@ -411,11 +418,11 @@ async def deliver(
         assert child.stdout is not None
         while (await asyncio.to_thread(child.stdout.readline)).strip() != "ready":
             pass
+    # Their output (log lines, then the outcome counts) is read all along: a full pipe would stop a worker.
+    drains = [asyncio.create_task(asyncio.to_thread(_last_line, c.stdout)) for c in children]
     stop = asyncio.Event()
     watch = Watch(admin_db)
-    await watch.open()
     meter = CpuMeter({"worker": [c.pid for c in children] or [os.getpid()], **(parts or {})})
-    sampling = CpuMeter({"sampling": [watch.backend_pid]})
     async with db.session(actor) as session, session.begin():
         await platforms.configure(
             session,
@@ -426,7 +433,11 @@ async def deliver(
             credentials=CREDENTIALS,
         )
         queued = await outbox.resend_period(session, tenant, START, START + dt.timedelta(days=365))
-    meter.start()  # from here: the delivery only (the workers start as the queueing commits)
+    # From here the delivery only (the workers start as the queueing commits; the bench's own queueing
+    # transaction is not watched).
+    await watch.open()
+    sampling = CpuMeter({"sampling": [watch.backend_pid]})
+    meter.start()
     sampling.start()
     queued_at = await watch.fetchval("SELECT clock_timestamp()")
     assert queued == records, (queued, records)
@@ -463,10 +474,10 @@ async def deliver(
     longest = await watch.close()
     outcomes: dict[str, int] = {}
     counted = [s.stats.outcomes for s in senders]
-    for child in children:
+    for child, drain in zip(children, drains, strict=True):
         child.send_signal(signal.SIGTERM)
-        out, _ = await asyncio.to_thread(child.communicate, None, 60)
-        counted.append(json.loads(out.strip().splitlines()[-1]))
+        await asyncio.to_thread(child.wait, 60)
+        counted.append(json.loads(await drain))
     for stats in counted:
         for k, v in stats.items():
             outcomes[k] = outcomes.get(k, 0) + v
@@ -479,6 +490,15 @@ async def deliver(
         "load": load,
         "cpu_us_per_record": {k: v * 1e6 / records for k, v in cpu.items()},
     }
+
+
+def _last_line(stream: Any) -> str:
+    """Read ``stream`` to its end; its last non-empty line."""
+    last = ""
+    for line in stream:
+        if line.strip():
+            last = line.strip()
+    return last
 
 
 class Watch:
