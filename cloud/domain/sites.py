@@ -113,6 +113,14 @@ def _duplicate(label: str) -> ProblemError:
     return ProblemError(409, "duplicate_code", "编号重复", f"该{label}编号已存在", list(errors.errors))
 
 
+async def _visible(session: AsyncSession, model: type[_Row], oid: uuid.UUID, what: str) -> _Row:
+    """A row the caller may see (RLS: its tenant's; a regulator's region); 404 otherwise."""
+    row = await session.scalar(select(model).where(model.id == oid))
+    if row is None:
+        raise not_found(what)
+    return row
+
+
 async def list_sites(session: AsyncSession, limit: int, offset: int) -> tuple[list[m.Site], int]:
     """The sites the caller may see (RLS), oldest first, and their count."""
     total = await session.scalar(select(func.count()).select_from(m.Site)) or 0
@@ -122,10 +130,7 @@ async def list_sites(session: AsyncSession, limit: int, offset: int) -> tuple[li
 
 async def get_site(session: AsyncSession, site_id: uuid.UUID) -> m.Site:
     """One site the caller may see; 404 otherwise."""
-    site = await session.scalar(select(m.Site).where(m.Site.id == site_id))
-    if site is None:
-        raise not_found("厂区")
-    return site
+    return await _visible(session, m.Site, site_id, "厂区")
 
 
 async def list_gates(session: AsyncSession, site_id: uuid.UUID) -> list[m.Gate]:
@@ -135,10 +140,7 @@ async def list_gates(session: AsyncSession, site_id: uuid.UUID) -> list[m.Gate]:
 
 async def get_gate(session: AsyncSession, gate_id: uuid.UUID) -> m.Gate:
     """One gate the caller may see; 404 otherwise."""
-    gate = await session.scalar(select(m.Gate).where(m.Gate.id == gate_id))
-    if gate is None:
-        raise not_found("出入口")
-    return gate
+    return await _visible(session, m.Gate, gate_id, "出入口")
 
 
 async def list_lanes(session: AsyncSession, gate_id: uuid.UUID) -> list[m.Lane]:
@@ -148,10 +150,7 @@ async def list_lanes(session: AsyncSession, gate_id: uuid.UUID) -> list[m.Lane]:
 
 async def get_lane(session: AsyncSession, lane_id: uuid.UUID) -> m.Lane:
     """One lane the caller may see; 404 otherwise."""
-    lane = await session.scalar(select(m.Lane).where(m.Lane.id == lane_id))
-    if lane is None:
-        raise not_found("道闸")
-    return lane
+    return await _visible(session, m.Lane, lane_id, "道闸")
 
 
 async def _own(session: AsyncSession, principal: Principal, model: type[_Row], oid: uuid.UUID, what: str) -> _Row:
@@ -164,13 +163,26 @@ async def _own(session: AsyncSession, principal: Principal, model: type[_Row], o
     return row
 
 
-async def _flush_unique(session: AsyncSession, label: str) -> None:
-    """Flush the pending change; a duplicate code becomes the 409 on ``code``."""
+async def _update(
+    session: AsyncSession,
+    principal: Principal,
+    model: type[_Row],
+    oid: uuid.UUID,
+    what: str,
+    changes: dict[str, object],
+) -> _Row:
+    """Apply checked ``changes`` to the caller's row and audit them; a duplicate code is the 409 on ``code``."""
+    row = await _own(session, principal, model, oid, what)
+    for key, value in changes.items():
+        setattr(row, key, value)
     try:
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
-        raise _duplicate(label) from exc
+        raise _duplicate(what) from exc
+    kind = model.__tablename__
+    audit.record(session, principal, f"{kind}.updated", kind, row.id, changes)
+    return row
 
 
 async def update_site(
@@ -191,12 +203,7 @@ async def update_site(
             errors.add("address", "too_long", "地址最多 200 个字")
         changes["address"] = address.strip()
     errors.raise_if_any()
-    site = await _own(session, principal, m.Site, site_id, "厂区")
-    for key, value in changes.items():
-        setattr(site, key, value)
-    await session.flush()
-    audit.record(session, principal, "site.updated", "site", site.id, changes)
-    return site
+    return await _update(session, principal, m.Site, site_id, "厂区", changes)
 
 
 async def update_gate(
@@ -215,12 +222,7 @@ async def update_gate(
     if name is not None:
         changes["name"] = _name(errors, name, "出入口")
     errors.raise_if_any()
-    gate = await _own(session, principal, m.Gate, gate_id, "出入口")
-    for key, value in changes.items():
-        setattr(gate, key, value)
-    await _flush_unique(session, "出入口")
-    audit.record(session, principal, "gate.updated", "gate", gate.id, changes)
-    return gate
+    return await _update(session, principal, m.Gate, gate_id, "出入口", changes)
 
 
 async def update_lane(
@@ -244,12 +246,7 @@ async def update_lane(
             errors.add("direction", "invalid_direction", "请选择入场或出场")
         changes["direction"] = direction
     errors.raise_if_any()
-    lane = await _own(session, principal, m.Lane, lane_id, "道闸")
-    for key, value in changes.items():
-        setattr(lane, key, value)
-    await _flush_unique(session, "道闸")
-    audit.record(session, principal, "lane.updated", "lane", lane.id, changes)
-    return lane
+    return await _update(session, principal, m.Lane, lane_id, "道闸", changes)
 
 
 async def create_site(session: AsyncSession, principal: Principal, name: str, address: str = "") -> m.Site:
