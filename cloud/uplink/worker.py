@@ -100,9 +100,9 @@ WITH due AS MATERIALIZED (  -- materialized: a semi-join could rescan it and cla
 SELECT o.id, o.attempts, o.photo_attempts, o.state, o.platform_serial,
        e.occurred_at, e.direction, e.plate, e.plate_colour, e.decision,
        e.cargo_name, e.scene_sha256, e.plate_sha256, g.code AS gate_code, l.code AS lane_code,
-       -- Only the parts of the agent's payload a record uses (less JSON to decode per row).
-       jsonb_strip_nulls(jsonb_build_object('vehicle', e.payload->'vehicle', 'weighing', e.payload->'weighing'))
-           AS payload,
+       -- Only the three values of the agent's payload a record uses, as text: no JSON to decode per row.
+       e.payload->'vehicle'->>'emission_stage' AS snapshot_stage, e.payload->'vehicle'->>'fuel' AS snapshot_fuel,
+       e.payload->'weighing'->>'net_kg' AS payload_net_kg,
        v.vin, v.emission_stage, v.fuel_type, v.vehicle_type, v.use_nature, v.register_date, v.fleet_name,
        v.network_status, {registry.CLAIM_COLUMNS}
 FROM claimed o
@@ -730,13 +730,11 @@ def _heartbeat_interval(config: PlatformConfig) -> int:
 
 
 def _record(row: Any) -> UplinkRecord:
-    payload = row.payload or {}
     photos = tuple(
         PhotoRef(sha, role)  # type: ignore[arg-type]
         for sha, role in ((row.scene_sha256, "scene"), (row.plate_sha256, "plate"))
         if sha
     )
-    snapshot = payload.get("vehicle") or {}
     return UplinkRecord(
         record_id=row.id,
         kind="pass",
@@ -748,8 +746,8 @@ def _record(row: Any) -> UplinkRecord:
         lane_code=row.lane_code,
         decision=row.decision,
         vin=row.vin,
-        emission_stage=snapshot.get("emission_stage") or row.emission_stage,
-        fuel_type=snapshot.get("fuel") or row.fuel_type,
+        emission_stage=row.snapshot_stage or row.emission_stage,  # the agent's snapshot first, then the registry
+        fuel_type=row.snapshot_fuel or row.fuel_type,
         vehicle_type=row.vehicle_type,
         use_nature=row.use_nature,
         register_date=row.register_date,

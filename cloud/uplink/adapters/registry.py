@@ -9,7 +9,8 @@ worker.
 * Registry: every §1.4.2 (a) field of the vehicle version valid at the pass time. A missing 号牌种类 is
   derived from the plate and its colour (``hj1321.vehicles.plate_type_for``, [I]) — the plate decides it.
 * Net weight: the newest weighing of the pass that carries a net (the exit pass of a weighed trip,
-  ``weighing.net_kg``, docs/devices.md "Weighing ↔ pass"), else the agent's payload (older agents).
+  ``weighing.net_kg``, docs/devices.md "Weighing ↔ pass"), else the agent's payload (older agents; the claim
+  selects it as text, ``payload_net_kg``).
 * Platform serial: a ``/transport/check`` answered for this plate at this lane shortly before the pass
   (``precheck_serial``, written by cloud/hub/precheck.py) and not yet used by another record; the record is
   then sent under it instead of asking the platform a second time (docs/uplink.md "One check per vehicle").
@@ -79,9 +80,7 @@ def _plate_type_of(plate_text: str, colour_code: str | None) -> str | None:
 
 def record_fields(row: Any) -> dict[str, Any]:
     """The registry, weighing and pre-pass-check fields of a claimed row, as ``UplinkRecord`` keywords."""
-    payload = row.payload or {}
-    weighing = payload.get("weighing") or {}
-    net = row.weighed_net_kg if row.weighed_net_kg is not None else weighing.get("net_kg")
+    net = row.weighed_net_kg if row.weighed_net_kg is not None else row.payload_net_kg
     return {
         "plate_type": _plate_type(row),
         "brand_model": row.brand_model,
