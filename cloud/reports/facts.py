@@ -164,6 +164,9 @@ GRAINS = (
     Grain("report_daily_hour", ("day", "hour", "direction", "decision")),
 )
 GROUPED_SQL = grouped_sql(GRAINS[0].dims)
+#: Monthly roll-ups of a daily grain (same dimensions, ``month`` for ``day``; migration 0023): a year of the
+#: carrier grain is ~1,500 rows a day at 1,000,000 passes a year — summing it took most of the carrier ranking.
+MONTHLY = {"report_daily_carrier": "report_monthly_carrier"}
 
 
 def grain_for(dims: tuple[str, ...]) -> Grain:
@@ -230,13 +233,37 @@ def _bounds(days: list[dt.date]) -> dict[str, Any]:
     }
 
 
+#: Source rows stamped in ``[:lo, :hi)`` (pass events, corrections, weighings: the rows that make a day dirty).
+_STAMPED = (
+    "SELECT (SELECT count(*) FROM pass_event WHERE tenant_id = :t AND received_at >= :lo AND received_at < :hi)"
+    " + (SELECT count(*) FROM pass_correction WHERE tenant_id = :t AND created_at >= :lo AND created_at < :hi)"
+    " + (SELECT count(*) FROM weighing WHERE tenant_id = :t AND received_at >= :lo AND received_at < :hi)"
+)
+
+
+async def lag_rows(session: AsyncSession, tenant_id: uuid.UUID, watermark: dt.datetime) -> int:
+    """How many source rows are stamped within the safety lag before ``watermark`` (visible now)."""
+    found = await session.scalar(text(_STAMPED), {"t": tenant_id, "lo": watermark - SAFETY_LAG, "hi": watermark})
+    return int(found or 0)
+
+
 async def dirty_days(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[list[dt.date] | None, dt.datetime | None]:
-    """Days whose facts changed since the tenant's watermark; ``None`` = never built (every day)."""
-    watermark = await session.scalar(
-        text("SELECT watermark FROM report_refresh_state WHERE tenant_id = :t"), {"t": tenant_id}
-    )
-    if watermark is None:
+    """Days whose facts changed since the tenant's watermark; ``None`` = never built (every day).
+
+    Rows stamped after the watermark always count. Rows stamped within the safety lag before it count too —
+    a transaction in flight when the watermark was taken may commit later with an earlier stamp — unless the
+    number of rows stamped there is still the one counted when the watermark was taken (``lag_rows``): then
+    nothing landed late, and a day is not rebuilt again for ten minutes after every read.
+    """
+    state = (
+        await session.execute(
+            text("SELECT watermark, lag_rows FROM report_refresh_state WHERE tenant_id = :t"), {"t": tenant_id}
+        )
+    ).first()
+    if state is None or state.watermark is None:
         return None, None
+    watermark = state.watermark
+    settled = state.lag_rows is not None and await lag_rows(session, tenant_id, watermark) == state.lag_rows
     rows = await session.execute(
         text(
             "SELECT (occurred_at AT TIME ZONE 'Asia/Shanghai')::date FROM pass_event "
@@ -249,7 +276,7 @@ async def dirty_days(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[list[
             "JOIN pass_event p ON p.tenant_id = w.tenant_id AND p.id = w.pass_event_id "
             "WHERE w.tenant_id = :t AND w.received_at >= :since"
         ),
-        {"t": tenant_id, "since": watermark - SAFETY_LAG},
+        {"t": tenant_id, "since": watermark if settled else watermark - SAFETY_LAG},
     )
     return [r[0] for r in rows], watermark
 
@@ -292,6 +319,44 @@ async def rebuild_days(session: AsyncSession, tenant_id: uuid.UUID, days: list[d
     )
 
 
+def _month(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _next_month(month: dt.date) -> dt.date:
+    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+async def rebuild_months(session: AsyncSession, tenant_id: uuid.UUID, days: list[dt.date]) -> None:
+    """Replace the monthly roll-ups of the months of ``days`` with their daily rows summed (caller's transaction)."""
+    months = sorted({_month(d) for d in days})
+    if not months:
+        return
+    for daily, monthly in MONTHLY.items():
+        dims = [d for d in grain_for_table(daily).dims if d != "day"]
+        columns = ", ".join(dims)
+        sums = ", ".join(f"sum({m})" for m in MEASURES)
+        await session.execute(
+            text(f"DELETE FROM {monthly} WHERE tenant_id = :t AND month = ANY(:months)"),
+            {"t": tenant_id, "months": months},
+        )
+        await session.execute(
+            text(
+                f"INSERT INTO {monthly} (tenant_id, id, month, {columns}, {', '.join(MEASURES)}) "
+                f"SELECT :t, gen_random_uuid(), date_trunc('month', day)::date, {columns}, {sums} FROM {daily} "
+                "WHERE tenant_id = :t AND day >= :first AND day < :end "
+                "AND date_trunc('month', day)::date = ANY(:months) "
+                f"GROUP BY date_trunc('month', day)::date, {columns}"
+            ),
+            {"t": tenant_id, "months": months, "first": months[0], "end": _next_month(months[-1])},
+        )
+
+
+def grain_for_table(table: str) -> Grain:
+    """The grain stored in ``table``."""
+    return next(g for g in GRAINS if g.table == table)
+
+
 async def refresh(session: AsyncSession, tenant_id: uuid.UUID) -> int:
     """Bring the tenant's aggregates up to date (serialised per tenant); returns the days rebuilt.
 
@@ -301,22 +366,45 @@ async def refresh(session: AsyncSession, tenant_id: uuid.UUID) -> int:
         text("SELECT pg_advisory_xact_lock(hashtext('ecogate.reports:' || :t))"), {"t": str(tenant_id)}
     )
     now = await session.scalar(text("SELECT now()"))
+    # Counted before the rebuild: a row committed after this count but folded in below only makes the next
+    # refresh conservative (the count differs), never skips a row.
+    counted = await lag_rows(session, tenant_id, now)
+    # Daily rows built before the monthly roll-ups existed (migration 0023): roll up every month once.
+    unrolled = await session.scalar(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM report_daily_carrier WHERE tenant_id = :t) "
+            "AND NOT EXISTS (SELECT 1 FROM report_monthly_carrier WHERE tenant_id = :t)"
+        ),
+        {"t": tenant_id},
+    )
     days, watermark = await dirty_days(session, tenant_id)
     if days is None:
         days = await all_days(session, tenant_id)
     await rebuild_days(session, tenant_id, days)
+    if unrolled:
+        built = await session.scalars(
+            text("SELECT DISTINCT date_trunc('month', day)::date FROM report_daily_carrier WHERE tenant_id = :t"),
+            {"t": tenant_id},
+        )
+        await rebuild_months(session, tenant_id, [*days, *built])
+    else:
+        await rebuild_months(session, tenant_id, days)
     if watermark is None:
         await session.execute(
             text(
-                "INSERT INTO report_refresh_state (tenant_id, id, watermark) VALUES (:t, gen_random_uuid(), :now) "
-                "ON CONFLICT (tenant_id) DO UPDATE SET watermark = EXCLUDED.watermark, refreshed_at = now()"
+                "INSERT INTO report_refresh_state (tenant_id, id, watermark, lag_rows) "
+                "VALUES (:t, gen_random_uuid(), :now, :n) ON CONFLICT (tenant_id) DO UPDATE "
+                "SET watermark = EXCLUDED.watermark, lag_rows = EXCLUDED.lag_rows, refreshed_at = now()"
             ),
-            {"t": tenant_id, "now": now},
+            {"t": tenant_id, "now": now, "n": counted},
         )
     else:
         await session.execute(
-            text("UPDATE report_refresh_state SET watermark = :now, refreshed_at = now() WHERE tenant_id = :t"),
-            {"t": tenant_id, "now": now},
+            text(
+                "UPDATE report_refresh_state SET watermark = :now, lag_rows = :n, refreshed_at = now() "
+                "WHERE tenant_id = :t"
+            ),
+            {"t": tenant_id, "now": now, "n": counted},
         )
     return len(days)
 
@@ -326,6 +414,17 @@ def _select_dims(dims: tuple[str, ...], source: str) -> str:
 
 
 _SUMS = ", ".join(f"sum(s.{m}) AS {m}" for m in MEASURES)
+_WORK_MEM = "32MB"
+
+
+def _whole_months(first: dt.date, last: dt.date) -> list[dt.date]:
+    """The first days of the calendar months lying wholly within ``first``…``last``."""
+    month = first if first.day == 1 else _next_month(first)
+    out = []
+    while _next_month(month) - dt.timedelta(days=1) <= last:
+        out.append(month)
+        month = _next_month(month)
+    return out
 
 
 async def cube(
@@ -337,6 +436,7 @@ async def cube(
     *,
     raw_days: list[dt.date] | None = None,
     by_month: bool = False,
+    classes: bool = False,
 ) -> list[CubeRow]:
     """Facts of ``first``…``last`` grouped by ``dims``: aggregates, except ``raw_days`` computed from passes.
 
@@ -344,6 +444,10 @@ async def cube(
     ``by_month`` (with ``day`` in ``dims``): the days are summed per calendar month in the database and each
     row's ``day`` is the month's first day — a year's series or trend comes back as a few hundred rows instead
     of one row per day and group (the rows, not the sums, were what cost a year's report its second).
+    ``classes`` (with ``fuel`` and ``stage`` in ``dims``): fuel and stage are grouped by what the rankings read of
+    them — new energy (fuel ``C``, no stage), 国五及以上 (stage ``5``, no fuel), other (neither) — so
+    :func:`cloud.reports.stats.is_nev` / ``is_compliant`` give the same answers on far fewer rows (a carrier's
+    dozens of fuel × stage pairs become three). Only for figures that read nothing else of fuel and stage.
     """
     in_range = [d for d in (raw_days or []) if first <= d <= last] if raw_days is not None else None
     if by_month and "day" not in dims:
@@ -351,16 +455,44 @@ async def cube(
     outer = {d: f"s.{d}" for d in dims}
     if by_month:
         outer["day"] = "date_trunc('month', s.day)::date"
+    if classes:
+        if not {"fuel", "stage"} <= set(dims):
+            raise ValueError("classes groups fuel and stage by class: dims must hold both")
+        nev, at_least_5 = NEV.replace("f.", "s."), STAGE_AT_LEAST_5.replace("f.", "s.")
+        outer["fuel"] = f"(CASE WHEN {nev} THEN 'C' END)"
+        outer["stage"] = f"(CASE WHEN {nev} THEN NULL WHEN {at_least_5} THEN '5' END)"
     group = ", ".join(outer.values()) or "NULL"
     branches: list[str] = []
     params: dict[str, Any] = {"tenant_id": tenant_id, "first": first, "last": last}
     if in_range is not None:
         grain = grain_for(dims)
-        branches.append(
-            f"SELECT {_select_dims(dims, 'a')}, {', '.join('a.' + m for m in MEASURES)} FROM {grain.table} a "
-            "WHERE a.tenant_id = :tenant_id AND a.day >= :first AND a.day <= :last AND a.day <> ALL(:raw_days)"
-        )
-        params["raw_days"] = in_range
+        measures = ", ".join("a." + m for m in MEASURES)
+        daily_first, daily_last = first, last
+        whole = _whole_months(first, last)
+        # The monthly roll-up serves whole months when nothing of the range is computed raw and no day is asked.
+        if grain.table in MONTHLY and whole and not in_range and ("day" not in dims or by_month):
+            picks = ", ".join(
+                "a.month AS day" if d == "day" and d in dims else (f"a.{d}" if d in dims else f"NULL AS {d}")
+                for d in DIMENSIONS
+            )
+            branches.append(
+                f"SELECT {picks}, {measures} FROM {MONTHLY[grain.table]} a "
+                "WHERE a.tenant_id = :tenant_id AND a.month >= :whole_first AND a.month <= :whole_last"
+            )
+            params |= {"whole_first": whole[0], "whole_last": whole[-1]}
+            # The days outside the whole months (a partial first and last month) from the daily rows.
+            daily_first, daily_last = _next_month(whole[-1]), whole[0] - dt.timedelta(days=1)
+            branches.append(
+                f"SELECT {_select_dims(dims, 'a')}, {measures} FROM {grain.table} a WHERE a.tenant_id = :tenant_id "
+                "AND ((a.day >= :first AND a.day <= :head_last) OR (a.day >= :tail_first AND a.day <= :last))"
+            )
+            params |= {"head_last": daily_last, "tail_first": daily_first}
+        else:
+            branches.append(
+                f"SELECT {_select_dims(dims, 'a')}, {measures} FROM {grain.table} a "
+                "WHERE a.tenant_id = :tenant_id AND a.day >= :first AND a.day <= :last AND a.day <> ALL(:raw_days)"
+            )
+            params["raw_days"] = in_range
     days = in_range if in_range is not None else [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     if days:
         bounds = _bounds(days)
@@ -372,6 +504,8 @@ async def cube(
         return []
     columns = ", ".join(f"{outer[d]} AS {d}" if d in outer else f"NULL AS {d}" for d in DIMENSIONS)
     sql = f"SELECT {columns}, {_SUMS} FROM ({' UNION ALL '.join(branches)}) s GROUP BY {group}"
+    # A year's grouping fits in memory: a hash, not a sort spilled to disk (4 MB default: 0.9 s → 0.4 s measured).
+    await session.execute(text(f"SET LOCAL work_mem = '{_WORK_MEM}'"))
     rows = await session.execute(text(sql), params)
     return [CubeRow(**row._mapping) for row in rows]  # noqa: SLF001 - SQLAlchemy's public row mapping
 

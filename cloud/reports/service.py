@@ -122,7 +122,9 @@ async def statistics(session: AsyncSession, scope: Scope, period: Period) -> dic
     rows = await facts.cube(session, scope.tenant_id, period.first, period.last, PERIOD, raw_days=scope.raw_days)
     days = await facts.cube(session, scope.tenant_id, period.first, period.last, DAILY, raw_days=scope.raw_days)
     hours = await facts.cube(session, scope.tenant_id, period.first, period.last, ("hour",), raw_days=scope.raw_days)
-    carriers = await facts.cube(session, scope.tenant_id, period.first, period.last, CARRIER, raw_days=scope.raw_days)
+    carriers = await facts.cube(
+        session, scope.tenant_id, period.first, period.last, CARRIER, raw_days=scope.raw_days, classes=True
+    )
     reasons = await facts.reasons(session, scope.tenant_id, period.first, period.last, raw_days=scope.raw_days)
     nr = await non_road(session, scope.tenant_id, period)
     today = china_today()

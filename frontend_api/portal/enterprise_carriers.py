@@ -52,6 +52,7 @@ async def carriers_page(request: Request[Any, Any, Any], principal: Me, months: 
             ("day", *service.CARRIER),
             raw_days=scope.raw_days,
             by_month=True,
+            classes=True,  # the ranking reads only new energy / 国五及以上 of fuel and stage
         )
     ranked = stats.carriers(rows)
     for item in ranked:

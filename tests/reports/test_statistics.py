@@ -307,3 +307,35 @@ async def test_cube_by_month_sums_the_days_in_the_database(client: Any, make_led
     with pytest.raises(ValueError, match="day"):
         async with database.session(actor) as session, session.begin():
             await facts.cube(session, ledger.tenant_id, FIRST, LAST, ("carrier",), raw_days=[], by_month=True)
+
+
+async def test_a_late_commit_stamped_before_the_watermark_is_still_folded_in(
+    client: Any, make_ledger: Any, add_passes: Any, database: Any
+) -> None:
+    """Once built, a read with nothing new rebuilds no day (the rows stamped within the safety lag are those the
+    watermark counted); a pass stamped before the watermark but committed after it changes that count, and its day
+    is rebuilt on the next read."""
+    from sqlalchemy import text  # noqa: PLC0415
+
+    from cloud.reports import facts  # noqa: PLC0415
+    from tenants.context import Principal, Role  # noqa: PLC0415
+
+    ledger = await make_ledger(seed=3, per_day=3)
+    params = {"period": "month", "date": "2026-09"}
+    first = await client.get(ledger.url("reports/statistics"), params=params, headers=ledger.headers)
+    assert first.status_code == 200, first.text
+    actor = Principal(user_id=uuid.UUID(int=3), role=Role.TENANT_ADMIN, tenant_id=ledger.tenant_id, login="t")
+    async with database.session(actor) as session, session.begin():
+        assert await facts.refresh(session, ledger.tenant_id) == 0  # settled: nothing rebuilt again
+        watermark = await session.scalar(
+            text("SELECT watermark FROM report_refresh_state WHERE tenant_id = :t"), {"t": ledger.tenant_id}
+        )
+    late = {
+        "occurred_at": dt.datetime(2026, 9, 12, 4, 0, tzinfo=dt.UTC),
+        "received_at": watermark - dt.timedelta(minutes=5),  # a transaction in flight when the watermark was taken
+        "plate": "鄂C54321",
+        "payload": {"vehicle": {"category": "transport", "fuel": "B", "emission_stage": "6", "heavy": True}},
+    }
+    await add_passes(ledger, [late])
+    after = await client.get(ledger.url("reports/statistics"), params=params, headers=ledger.headers)
+    assert after.json()["totals"]["passes"] == first.json()["totals"]["passes"] + 1

@@ -31,6 +31,7 @@ from cloud.db.models._reports import (
     ReportDailyCarrier,
     ReportDailyHour,
     ReportDailyReason,
+    ReportMonthlyCarrier,
     ReportRefreshState,
 )
 from cloud.db.models._retention import LegalHold, RetentionMove, RetentionPurge, RetentionSetting
@@ -95,6 +96,7 @@ __all__ = [
     "ReportDailyCarrier",
     "ReportDailyHour",
     "ReportDailyReason",
+    "ReportMonthlyCarrier",
     "ReportRefreshState",
     "RetentionMove",
     "RetentionPurge",

@@ -13,6 +13,7 @@ import uuid
 from decimal import Decimal
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -80,6 +81,22 @@ class ReportDailyCarrier(_Measures, TenantOwned, Base):
     carrier: Mapped[str | None] = mapped_column(String(100))
 
 
+class ReportMonthlyCarrier(_Measures, TenantOwned, Base):
+    """``report_daily_carrier`` summed per calendar month (``month``: its first day), for a year's carrier ranking."""
+
+    __tablename__ = "report_monthly_carrier"
+    __table_args__ = (Index("ix_report_monthly_carrier_tenant_month", "tenant_id", "month"),)
+
+    month: Mapped[dt.date] = mapped_column(Date)
+    direction: Mapped[str] = mapped_column(String(3))
+    decision: Mapped[str] = mapped_column(String(6))
+    category: Mapped[str | None] = mapped_column(String(10))
+    fuel: Mapped[str | None] = mapped_column(String(12))
+    stage: Mapped[str | None] = mapped_column(String(12))
+    heavy: Mapped[bool | None] = mapped_column(Boolean)
+    carrier: Mapped[str | None] = mapped_column(String(100))
+
+
 class ReportDailyHour(_Measures, TenantOwned, Base):
     """The same measures per China hour of the day (peak hours)."""
 
@@ -111,6 +128,9 @@ class ReportRefreshState(TenantOwned, Base):
 
     watermark: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     refreshed_at: Mapped[dt.datetime] = utcnow_column()
+    #: Source rows stamped within the safety lag before ``watermark``, as counted when it was taken (migration
+    #: 0023): the same count at the next refresh means no late commit landed there (cloud.reports.facts).
+    lag_rows: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class NonRoadTransport(TenantOwned, Base):

@@ -2,8 +2,13 @@
 
 ``report_monthly_carrier`` holds ``report_daily_carrier`` summed per calendar month (the month's first day),
 rebuilt by the same refresh that rebuilds the days (``cloud.reports.facts.refresh``) for the months of the
-days it rebuilt. A cache like the daily tables: emptied here and built again on the next read (the watermark
-is reset so the first read rebuilds every day and month).
+days it rebuilt. A cache like the daily tables: a tenant whose daily rows were built before this table existed
+gets every month rolled up on its next read (the refresh notices the empty roll-up; a migration cannot see the
+tenants' rows under FORCE ROW LEVEL SECURITY).
+
+``report_refresh_state.lag_rows``: how many source rows were stamped within the safety lag before the
+watermark when it was taken; the next refresh re-counts them and, when nothing late landed there, rebuilds
+only the days of rows stamped after the watermark (not every day touched in the last ten minutes again).
 
 Revision ID: 0023_reports_monthly
 Revises: 0022_billing_private
@@ -58,9 +63,9 @@ def upgrade() -> None:
     )
     op.create_index(f"ix_{_NAME}_tenant_month", _NAME, ["tenant_id", "month"])
     policies.tenant_table(op, _NAME)
-    # Every tenant's next read rebuilds its days, and with them its months.
-    op.execute("DELETE FROM report_refresh_state")
+    op.add_column("report_refresh_state", sa.Column("lag_rows", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("report_refresh_state", "lag_rows")
     op.drop_table(_NAME)
