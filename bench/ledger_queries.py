@@ -130,10 +130,9 @@ async def copy_vehicles(
     await conn.copy_records_to_table("vehicle_version", records=versions, columns=columns)
 
 
-async def copy_events(conn: asyncpg.Connection, rows: list[tuple], *, received: bool = False) -> None:
-    """COPY generated pass events (PASS_COLUMNS, plus ``received_at`` when ``received``)."""
-    columns = [*PASS_COLUMNS, "received_at"] if received else PASS_COLUMNS
-    await conn.copy_records_to_table("pass_event", records=rows, columns=columns)
+async def copy_events(conn: asyncpg.Connection, rows: list[tuple], *, extra: tuple[str, ...] = ()) -> None:
+    """COPY generated pass events (PASS_COLUMNS, then the ``extra`` columns, e.g. ``received_at``, ``vehicle_id``)."""
+    await conn.copy_records_to_table("pass_event", records=rows, columns=[*PASS_COLUMNS, *extra])
 
 
 async def populate(
