@@ -301,8 +301,7 @@ def _installer(browser: Any, server: str, seeded: dict[str, Any], renders: dict[
 
     installer, plant = seeded["installer"], seeded["installed"]
     context, scan, page = _context(browser)
-    page.goto(f"{server}/staff/login")
-    shot(page, "staff-login")
+    page.goto(f"{server}/staff/login")  # docs/screenshots/staff-login.png: tests/portal/test_regulator_browser.py
     page.get_by_label("登录名").fill(installer["login"])
     page.get_by_label("密码").fill(installer["password"])
     page.get_by_role("button", name="登录").click()
