@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Session, SessionTransaction
 
 from tenants.context import MissingTenantError, Principal
@@ -60,6 +61,21 @@ def _apply_settings(session: Session, _transaction: SessionTransaction, connecti
         log.info("system scope transaction", reason=reason)
         settings = {"app.tenant_id": "", "app.user_id": "", "app.region_code": "", "app.login": ""}
     connection.exec_driver_sql(
+        _SQL,
+        (settings["app.tenant_id"], settings["app.user_id"], settings["app.region_code"], settings["app.login"]),
+    )
+
+
+async def scope_connection(connection: AsyncConnection, principal: Principal) -> None:
+    """Scope the current transaction of a Core connection to ``principal`` (sessions use the listener).
+
+    For hot paths that write with Core statements on a connection of their own (the hub's ingest);
+    the same transaction-local settings as every session's.
+    """
+    if not connection.in_transaction():
+        raise MissingTenantError("租户上下文只能设置在事务内")
+    settings = principal.db_settings()
+    await connection.exec_driver_sql(
         _SQL,
         (settings["app.tenant_id"], settings["app.user_id"], settings["app.region_code"], settings["app.login"]),
     )

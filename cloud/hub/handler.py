@@ -36,7 +36,7 @@ from litestar.exceptions import WebSocketDisconnect
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from agent_protocol import messages as msg
 from agent_protocol.events import GENESIS_HASH, PassEvent, verify_chain
@@ -289,12 +289,12 @@ class _AgentSession:
             self._head_hint = await self._head(session)
             return self._head_hint
 
-    async def _locked_head(self, session: AsyncSession) -> tuple[int, str]:
+    async def _locked_head(self, session: AsyncConnection) -> tuple[int, str]:
         """The stored head of this agent's chain, read under the agent's lock (``cloud.ledger.passes``)."""
         await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(str(self.who.agent_id), 0))))
         return await self._head(session)
 
-    async def _head(self, session: AsyncSession) -> tuple[int, str]:
+    async def _head(self, session: AsyncSession | AsyncConnection) -> tuple[int, str]:
         row = (
             await session.execute(
                 select(m.PassEvent.seq, m.PassEvent.hash)
@@ -346,7 +346,7 @@ class _AgentSession:
         self._check(events)
         hint, self._head_hint = self._head_hint, None  # restored only after a commit
         pool = _ingest_pool(self.socket)
-        async with pool.slots, pool.session(self.who.principal) as session, session.begin():
+        async with pool.slots, pool.transaction(self.who.principal) as session:
             # Two connections of one agent (a stale one not yet timed out) must not interleave: the
             # head is read under the agent's lock, and the ledger's insert takes the same lock (one
             # statement: lock, vehicles, rows, uplink queue — each round trip is ack latency).

@@ -38,7 +38,7 @@ from typing import Any, Final
 
 import msgspec
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from agent_protocol.events import PassEvent, SnapshotRole
 from cloud.db import models as m
@@ -187,7 +187,7 @@ def row_of(source: AgentSource, event: PassEvent, vehicle: VehicleAtPass | None)
 
 
 async def store_batch(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     source: AgentSource,
     events: Sequence[PassEvent],
     *,
