@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
@@ -58,6 +59,10 @@ def on_replica(role_url: str, replica_url: str) -> str:
     userinfo = role.netloc.rsplit("@", 1)[0] + "@" if "@" in role.netloc else ""
     path = replica.path if replica.path not in ("", "/") else role.path
     return urlunsplit((role.scheme, userinfo + replica.netloc.rsplit("@", 1)[-1], path, role.query, ""))
+
+
+#: ``session.info`` key of a session on the streaming replica (read-only: hot standby).
+REPLICA: Final = "ecogate.on_replica"
 
 
 @dataclass
@@ -124,6 +129,8 @@ class Database:
     #: The regulator role on the streaming replica, when ``DATABASE_REPLICA_URL`` is set.
     replica_regulator_engine: AsyncEngine | None = None
     replica_router: ReplicaRouter | None = None
+    #: The app role on the streaming replica: tenant users' report reads (``cloud.reports.reading``).
+    replica_app_engine: AsyncEngine | None = None
 
     @classmethod
     def from_settings(cls, settings: DatabaseSettings) -> Database:
@@ -136,7 +143,8 @@ class Database:
         if not settings.replica_url:
             return cls(app, regulator)
         replica = _engine(on_replica(settings.regulator_url, settings.replica_url), settings)
-        return cls(app, regulator, replica, ReplicaRouter(app, replica, settings.replica_max_lag_s))
+        replica_app = _engine(on_replica(settings.app_url, settings.replica_url), settings)
+        return cls(app, regulator, replica, ReplicaRouter(app, replica, settings.replica_max_lag_s), replica_app)
 
     async def _regulator_engine(self) -> AsyncEngine:
         replica, router = self.replica_regulator_engine, self.replica_router
@@ -153,6 +161,32 @@ class Database:
         engine = await self._regulator_engine() if principal.is_regulator else self.app_engine
         async with self._maker(engine)() as session:
             bind_principal(session.sync_session, principal)
+            yield session
+
+    async def replica_holds(self, lsn: int) -> bool:
+        """True when the replica has replayed the primary's WAL up to ``lsn`` (False without a replica or on error)."""
+        if self.replica_app_engine is None:
+            return False
+        try:
+            async with asyncio.timeout(2.0), self.replica_app_engine.connect() as conn:
+                replayed = await conn.scalar(text("SELECT (pg_last_wal_replay_lsn() - '0/0')::bigint"))
+        except (DBAPIError, SQLAlchemyError, OSError, TimeoutError) as exc:
+            log.warning("db.replica_check_failed", error=type(exc).__name__)
+            return False
+        return replayed is not None and int(replayed) >= lsn
+
+    @asynccontextmanager
+    async def replica_session(self, principal: Principal) -> AsyncIterator[AsyncSession]:
+        """A read-only session of a tenant user on the replica (ask :meth:`replica_holds` first).
+
+        ``session.info[REPLICA]`` is set so that code which would write on a primary session (the
+        reports' refresh of stale aggregates) reads raw instead.
+        """
+        if self.replica_app_engine is None or principal.is_regulator:
+            raise RuntimeError("replica_session: no replica, or a regulator (whose session() routes itself)")
+        async with self._maker(self.replica_app_engine)() as session:
+            bind_principal(session.sync_session, principal)
+            session.info[REPLICA] = True
             yield session
 
     @asynccontextmanager
@@ -175,3 +209,5 @@ class Database:
         await self.regulator_engine.dispose()
         if self.replica_regulator_engine is not None:
             await self.replica_regulator_engine.dispose()
+        if self.replica_app_engine is not None:
+            await self.replica_app_engine.dispose()

@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import models as m
+from cloud.db.engine import REPLICA
 from cloud.domain import audit
 from cloud.lib.problems import FieldError, ProblemError, not_found
 from cloud.reports import facts, stats
@@ -51,14 +52,15 @@ class Scope:
 async def open_scope(session: AsyncSession, principal: Principal, tenant_id: uuid.UUID) -> Scope:
     """Resolve the enterprise (404 when not visible) and bring its aggregates up to date.
 
-    Writers' sessions rebuild stale days in place; a regulator (read-only pool) reads them raw instead.
+    Writers' sessions rebuild stale days in place; a regulator (read-only pool) and a session on the
+    streaming replica (``cloud.reports.reading``) read them raw instead.
     """
     if not principal.is_regulator and principal.tenant_id != tenant_id:
         raise not_found("企业")
     tenant = await session.scalar(select(m.Tenant).where(m.Tenant.id == tenant_id))
     if tenant is None:
         raise not_found("企业")
-    if principal.is_regulator:
+    if principal.is_regulator or session.info.get(REPLICA):  # read-only sessions (the replica too)
         raw_days, _ = await facts.dirty_days(session, tenant_id)
     else:
         await facts.refresh(session, tenant_id)

@@ -25,6 +25,7 @@ from cloud.billing.entitlements import Action, require
 from cloud.lib.problems import not_found
 from cloud.reports import exports, grading, ledgers, non_road, service
 from cloud.reports.periods import Period, china_today, months_back, parse_period
+from cloud.reports.reading import report_reads
 from cloud.reports.settings import ALL_MODES, MODE_LABELS
 from frontend_api.api.schemas import From, Limit, Offset, To
 from tenants.context import Principal, Role
@@ -135,6 +136,7 @@ async def get_ledger(
     report_type: FromPath[ReportType],
     session: NamedDependency[AsyncSession],
     principal: NamedDependency[Principal],
+    state: State,
     period: PeriodKindQuery = None,
     date: DateQuery = None,
     start: From = None,
@@ -145,9 +147,8 @@ async def get_ledger(
     """A ledger report (daily, monthly, annual or a date range), one page of rows."""
     window = _period(period, date, start, end)
     ledger = ledgers.LEDGERS[report_type]
-    async with session.begin():
-        scope = await service.open_scope(session, principal, tenant_id)
-        rows, total = await ledger.fetch(session, scope, window, limit, offset)
+    async with report_reads(state.database, session, principal, tenant_id) as (reader, scope):
+        rows, total = await ledger.fetch(reader, scope, window, limit, offset)
     return LedgerPage(
         ledger.code,
         ledger.title,
@@ -206,6 +207,7 @@ async def get_statistics(
     tenant_id: FromPath[uuid.UUID],
     session: NamedDependency[AsyncSession],
     principal: NamedDependency[Principal],
+    state: State,
     period: PeriodKindQuery = None,
     date: DateQuery = None,
     start: From = None,
@@ -213,9 +215,8 @@ async def get_statistics(
 ) -> dict[str, Any]:
     """Clean transport, stage and fuel mixes, daily averages, peak hours, interceptions, carriers, data quality."""
     window = _period(period, date, start, end)
-    async with session.begin():
-        scope = await service.open_scope(session, principal, tenant_id)
-        body = await service.statistics(session, scope, window)
+    async with report_reads(state.database, session, principal, tenant_id) as (reader, scope):
+        body = await service.statistics(reader, scope, window)
     return _envelope(scope, window, body)
 
 
@@ -224,6 +225,7 @@ async def get_clean_transport(
     tenant_id: FromPath[uuid.UUID],
     session: NamedDependency[AsyncSession],
     principal: NamedDependency[Principal],
+    state: State,
     period: PeriodKindQuery = None,
     date: DateQuery = None,
     start: From = None,
@@ -233,9 +235,8 @@ async def get_clean_transport(
     window = (
         months_back(china_today(), 12) if not (period or date or start or end) else _period(period, date, start, end)
     )
-    async with session.begin():
-        scope = await service.open_scope(session, principal, tenant_id)
-        body = await service.clean_transport(session, scope, window)
+    async with report_reads(state.database, session, principal, tenant_id) as (reader, scope):
+        body = await service.clean_transport(reader, scope, window)
     return _envelope(scope, window, {"clean_transport": body})
 
 
@@ -244,6 +245,7 @@ async def get_grading(
     tenant_id: FromPath[uuid.UUID],
     session: NamedDependency[AsyncSession],
     principal: NamedDependency[Principal],
+    state: State,
     grade: Annotated[
         Literal["A", "B", "B-", "C", "D", "leading"] | None,
         QueryParameter(description="目标绩效等级，默认企业当前等级"),
@@ -257,9 +259,8 @@ async def get_grading(
     window = (
         months_back(china_today(), 12) if not (period or date or start or end) else _period(period, date, start, end)
     )
-    async with session.begin():
-        scope = await service.open_scope(session, principal, tenant_id)
-        body = await grading.dashboard(session, scope, window, grade)
+    async with report_reads(state.database, session, principal, tenant_id) as (reader, scope):
+        body = await grading.dashboard(reader, scope, window, grade)
     for item in body["indicators"]:
         item["records_href"] += "?" + "&".join(f"{k}={v}" for k, v in window.as_params().items() if k != "kind")
     return _envelope(scope, window, body)
@@ -271,6 +272,7 @@ async def list_indicator_records(
     indicator: FromPath[IndicatorCode],
     session: NamedDependency[AsyncSession],
     principal: NamedDependency[Principal],
+    state: State,
     period: PeriodKindQuery = None,
     date: DateQuery = None,
     start: From = None,
@@ -282,9 +284,8 @@ async def list_indicator_records(
     window = (
         months_back(china_today(), 12) if not (period or date or start or end) else _period(period, date, start, end)
     )
-    async with session.begin():
-        scope = await service.open_scope(session, principal, tenant_id)
-        items, total = await grading.records(session, scope, window, indicator, limit, offset)
+    async with report_reads(state.database, session, principal, tenant_id) as (reader, scope):
+        items, total = await grading.records(reader, scope, window, indicator, limit, offset)
     return {"indicator": indicator, "items": items, "total": total, "limit": limit, "offset": offset}
 
 
@@ -293,6 +294,7 @@ async def get_time_series(
     tenant_id: FromPath[uuid.UUID],
     session: NamedDependency[AsyncSession],
     principal: NamedDependency[Principal],
+    state: State,
     granularity: Annotated[Literal["day", "month"], QueryParameter(description="day 按日、month 按月")] = "day",
     period: PeriodKindQuery = None,
     date: DateQuery = None,
@@ -301,9 +303,8 @@ async def get_time_series(
 ) -> dict[str, Any]:
     """Per day or month: entries, exits, refused, trips, NEV and compliant trips, tonnage, clean ratio."""
     window = _period(period, date, start, end)
-    async with session.begin():
-        scope = await service.open_scope(session, principal, tenant_id)
-        series = await service.time_series(session, scope, window, granularity)
+    async with report_reads(state.database, session, principal, tenant_id) as (reader, scope):
+        series = await service.time_series(reader, scope, window, granularity)
     return _envelope(scope, window, {"granularity": granularity, "series": series})
 
 
@@ -312,6 +313,7 @@ async def get_mix(
     tenant_id: FromPath[uuid.UUID],
     session: NamedDependency[AsyncSession],
     principal: NamedDependency[Principal],
+    state: State,
     dimension: Annotated[
         Literal["emission_stage", "fuel", "direction", "decision", "trigger", "category", "carrier", "hour"],
         QueryParameter(description="分组维度"),
@@ -323,9 +325,8 @@ async def get_mix(
 ) -> dict[str, Any]:
     """A mix for a pie or bar chart (emission stage, fuel, direction, decision, trigger, category, carrier, hour)."""
     window = _period(period, date, start, end)
-    async with session.begin():
-        scope = await service.open_scope(session, principal, tenant_id)
-        body = await service.mix(session, scope, window, dimension)
+    async with report_reads(state.database, session, principal, tenant_id) as (reader, scope):
+        body = await service.mix(reader, scope, window, dimension)
     return _envelope(scope, window, body)
 
 

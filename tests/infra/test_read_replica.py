@@ -4,7 +4,8 @@ A primary and a hot standby of the embedded server's binaries (infra/replica.py)
 test's own; passes are stored through the ledger's write path on the primary; the cloud app (in
 process) has ``DATABASE_REPLICA_URL``. The regulator's API reads come from the standby's port, see
 only the regulator's region there too (same roles and policies, replicated), and go back to the
-primary once the standby stops replaying for longer than the bound (docs/adr/0036).
+primary once the standby stops replaying for longer than the bound (docs/adr/0036). A tenant admin's
+report is read on the standby once it holds the report's refresh, on the primary while it does not.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
+from structlog.testing import capture_logs
 
 from cloud.app import create_app
 from cloud.db.engine import Database
@@ -189,6 +191,49 @@ async def test_regulator_reads_on_the_replica_under_rls_within_the_bound(
                 return await served_by() == (standby.port, 7, 0)
 
             await _until(replica_with_seven, 30)
+
+            # Tenant users' reports (cloud/reports/reading.py): refreshed on the primary, read on the
+            # standby once it has replayed the refresh; while it does not, on the primary.
+            tenant_id = here.sites[0].tenant_id
+            ledger = f"/api/v1/enterprises/{tenant_id}/reports/ledgers/transport_passes?start=2026-12-01&end=2026-12-31"
+            app_role = urls.app_url.split("://", 1)[1].split(":", 1)[0]
+
+            async def app_connections_on_standby() -> int:
+                conn = await asyncpg.connect(standby.server.admin_url if standby.server else "")
+                try:
+                    return int(
+                        await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE usename = $1", app_role)
+                    )
+                finally:
+                    await conn.close()
+
+            async with AsyncTestClient(app=create_app(settings)) as client:
+                login = await client.post(
+                    "/api/v1/auth/login", json={"login": here.admins[tenant_id], "password": scale.PASSWORD}
+                )
+                assert login.status_code == 200, login.text
+                headers = {"Authorization": f"Bearer {login.json()['token']}"}
+                client.cookies.clear()
+                with capture_logs() as logs:
+                    page = await client.get(ledger, headers=headers)
+                assert page.status_code == 200, page.text
+                assert page.json()["total"] == 7
+                events = [e["event"] for e in logs if e["event"].startswith("reports.read_on")]
+                assert events == ["reports.read_on_replica"], logs
+                assert await app_connections_on_standby() >= 1
+
+                await control.execute("SELECT pg_wal_replay_pause()")
+                await _store_passes(database, mine, 1)
+                with capture_logs() as logs:
+                    page = await client.get(ledger, headers=headers)  # the standby cannot hold the refresh
+                assert page.status_code == 200, page.text
+                assert page.json()["total"] == 8  # read on the primary: nothing stale
+                events = [e["event"] for e in logs if e["event"].startswith("reports.read_on")]
+                assert events == ["reports.read_on_primary"], logs
+                await control.execute("SELECT pg_wal_replay_resume()")
+                elsewhere_id = elsewhere.sites[0].tenant_id
+                other = await client.get(ledger.replace(str(tenant_id), str(elsewhere_id)), headers=headers)
+                assert other.status_code in {403, 404}, other.text
         finally:
             await control.close()
     finally:
