@@ -93,6 +93,9 @@ _CROP_DOUBLE_BELOW: Final = 2.6
 #: Padding of a candidate's box for our model (fractions of its width and height, each side),
 #: as the training crops cut from real scenes (agent.vision.training.harvest).
 _OWN_PAD: Final = (0.06, 0.15)
+#: Least confidence of our model's read of a candidate PP-OCR could not read (higher than PP-OCR's
+#: minimum: on candidates that are sign text our model, trained on plates only, still spells a plate).
+_OWN_MIN_CONFIDENCE: Final = 0.85
 
 
 class _Decoded(Protocol):
@@ -479,7 +482,10 @@ class PlateRecognizer:
             if decoded is None or decoded.confidence < self.min_confidence:
                 own = self._own_read(img, (x1f, y1f, x2f, y2f), double_row=cand.double_row)
                 if own is not None:
-                    found.append((own.confidence, self._plate_read(img, own, cand.bounds(), cand.double_row, source)))
+                    # Ranked below every PP-OCR read of the frame (key - 1): where PP-OCR reads, it stands;
+                    # marked for review (a second reader's word alone), so reading goes on for PP-OCR's.
+                    read = self._plate_read(img, own, cand.bounds(), cand.double_row, source)
+                    found.append((own.confidence - 1.0, msgspec.structs.replace(read, needs_review=True)))
                 continue
             found.append((decoded.confidence, self._plate_read(img, decoded, cand.bounds(), cand.double_row, source)))
         return found, evidence
@@ -498,7 +504,7 @@ class PlateRecognizer:
             max(0, int(x1 - pad_x * w)) : min(img.shape[1], round(x2 + pad_x * w)),
         ]
         own = self._own.read(np.ascontiguousarray(crop), double_row=double_row)
-        return own if own is not None and own.confidence >= self.min_confidence else None
+        return own if own is not None and own.confidence >= _OWN_MIN_CONFIDENCE else None
 
     def _plate_read(
         self,

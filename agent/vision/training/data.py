@@ -135,9 +135,9 @@ def samples(
     for n in itertools.count():
         if scene_dir is not None and n % 5000 == 0 and scene_dir.exists():
             extra = [(i, p, d) for i, p, d, name in real_crops(scene_dir, scene_crops=True) if not held_out(name)]
-        both = real + extra
-        if both and rng.random() < real_share:
-            img, plate, double_row = rng.choice(both)
+        if (real or extra) and rng.random() < real_share:
+            # Scene crops as often as the (mostly CCPD, mostly 皖A) crops: they are the varied ones.
+            img, plate, double_row = rng.choice(real if real and (not extra or rng.random() < 0.5) else extra)
             if rng.random() < 0.5:
                 img = degrade(img, rng)
             yield normalise(to_line(img, double_row), INPUT_WIDTH * (2 if double_row else 1)), encode(plate)
