@@ -22,6 +22,12 @@ Storage classes (issue 20): after the purge, media of passes older than the hot 
 default; ``ECOGATE_BLOB_HOT_MONTHS``) move to the blob store's cold class (``cloud.blobs``: S3 ``STANDARD_IA``
 or ``GLACIER_IR``, OSS ``IA``; the filesystem store's ``cold/`` tier), each object recorded in
 ``retention_move`` and the run audited (``retention.moved_cold``); the bytes stay readable at once.
+
+Job files (session 7, ADR 0040): a finished background job's file (report exports) is a copy of the ledger,
+kept ``file_keep_days`` (``ECOGATE_JOB_FILE_KEEP_DAYS``, 7) after the job finished. Past that the run marks
+the job ``expired`` (the row and its digest stay; the API and portal show 已过期, the download answers 410),
+records a ``retention_purge`` row of kind ``export`` and deletes the file when no tenant still holds it and
+no finished job of the tenant still names it (:func:`expire_job_files`). A legal hold keeps them too.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.blobs import Blobs
@@ -46,10 +53,12 @@ from tenants.context import Principal, Role
 from tenants.ids import new_id
 
 __all__ = [
+    "JOB_FILE_KEEP_DAYS",
     "PHOTO_FLOOR_MONTHS",
     "VIDEO_FLOOR_MONTHS",
     "RetentionError",
     "TenantRun",
+    "expire_job_files",
     "hold_active",
     "months_before",
     "periods",
@@ -67,6 +76,8 @@ VIDEO_FLOOR_MONTHS: Final = 12
 HOT_MONTHS: Final = 3
 #: Objects moved per tenant and run at most (a first run on a large tenant continues the next day).
 MAX_MOVES: Final = 20_000
+#: Days a finished job's file is kept (``JobSettings.file_keep_days``).
+JOB_FILE_KEEP_DAYS: Final = 7
 _SHANGHAI: Final = ZoneInfo("Asia/Shanghai")
 _RETENTION_USER: Final = uuid.UUID(int=0x5E7E)
 
@@ -122,6 +133,26 @@ _MOVE_PHOTOS = text(f"SELECT x.* FROM ({_PHOTOS.text}) x WHERE true{_NOT_MOVED} 
 _MOVE_VIDEOS = text(f"SELECT x.* FROM ({_VIDEOS.text}) x WHERE true{_NOT_MOVED} LIMIT :limit")  # noqa: S608
 
 
+# Finished jobs of the tenant whose file is past the keep period: expired in place (the digest stays).
+_EXPIRE_JOBS = text(
+    """
+UPDATE background_job SET status = 'expired', updated_at = now()
+WHERE status = 'done' AND result_sha256 IS NOT NULL AND finished_at < :cutoff
+RETURNING id, result_sha256
+"""
+)
+# The tenant's expired job files no finished job of the tenant still names, with their size.
+_EXPIRED_FILES = text(
+    """
+SELECT DISTINCT j.result_sha256, COALESCE(b.size_bytes, 0) FROM background_job j
+LEFT JOIN blob b ON b.tenant_id = j.tenant_id AND b.sha256 = j.result_sha256
+WHERE j.status = 'expired' AND j.result_sha256 = ANY(CAST(:shas AS text[]))
+  AND j.result_sha256 NOT IN (SELECT result_sha256 FROM background_job WHERE status = 'done'
+                              AND result_sha256 IS NOT NULL)
+"""
+)
+
+
 class RetentionError(ValueError):
     """A setting below the legal floor (Chinese message for people)."""
 
@@ -144,6 +175,9 @@ class TenantRun:
     hot_cutoff: dt.datetime | None = None
     moved: int = 0
     bytes_moved: int = 0
+    #: Finished jobs whose file passed the keep period (now ``expired``), and the files deleted for them.
+    jobs_expired: int = 0
+    job_files_deleted: int = 0
 
 
 def months_before(now: dt.datetime, months: int) -> dt.datetime:
@@ -359,8 +393,84 @@ async def _purge_tenant(
     return result
 
 
+async def expire_job_files(
+    database: Database,
+    blobs: Blobs,
+    tenant_id: uuid.UUID,
+    now: dt.datetime,
+    *,
+    keep_days: int = JOB_FILE_KEEP_DAYS,
+    dry_run: bool = False,
+    result: TenantRun | None = None,
+) -> TenantRun:
+    """Expire the tenant's finished jobs older than ``keep_days`` and delete their files (module docstring).
+
+    Records first (job rows ``expired``, one ``retention_purge`` row per file, one audit entry), the files
+    after the commit: a file goes only when ``blob_unpurged_holders`` is 0 (no other tenant stored the bytes).
+    """
+    result = result if result is not None else TenantRun(tenant_id)
+    principal = _principal(tenant_id)
+    cutoff = now - dt.timedelta(days=keep_days)
+    files: list[str] = []
+    async with database.session(principal) as session, session.begin():
+        if await hold_active(session, tenant_id):
+            result.held = True
+            return result
+        if dry_run:
+            count = select(func.count()).select_from(m.BackgroundJob)
+            result.jobs_expired = int(
+                await session.scalar(
+                    count.where(
+                        m.BackgroundJob.status == "done",
+                        m.BackgroundJob.result_sha256.is_not(None),
+                        m.BackgroundJob.finished_at < cutoff,
+                    )
+                )
+                or 0
+            )
+            return result
+        expired = (await session.execute(_EXPIRE_JOBS, {"cutoff": cutoff})).all()
+        if not expired:
+            return result
+        result.jobs_expired = len(expired)
+        shas = sorted({str(sha) for _, sha in expired})
+        for sha, size in (await session.execute(_EXPIRED_FILES, {"shas": shas})).all():
+            files.append(str(sha))
+            await session.execute(
+                insert(m.RetentionPurge)
+                .values(
+                    id=new_id(),
+                    tenant_id=tenant_id,
+                    sha256=sha,
+                    kind="export",
+                    pass_event_id=None,
+                    size_bytes=int(size),
+                    cutoff=cutoff,
+                    reason=f"导出文件超过保存期限 {keep_days} 天",
+                )
+                .on_conflict_do_nothing(index_elements=[m.RetentionPurge.tenant_id, m.RetentionPurge.sha256])
+            )
+        detail = {"jobs": result.jobs_expired, "files": len(files), "cutoff": cutoff.isoformat()}
+        audit.record(
+            session, principal, "retention.job_files_expired", "tenant", tenant_id, detail, tenant_id=tenant_id
+        )
+    async with database.session(principal) as session, session.begin():
+        for sha in files:
+            holders = await session.scalar(text("SELECT blob_unpurged_holders(:sha)"), {"sha": sha})
+            if holders == 0 and await asyncio.to_thread(blobs.delete, sha):
+                result.job_files_deleted += 1
+    log.info("retention.job_files_expired", tenant_id=str(tenant_id), jobs=result.jobs_expired, files=len(files))
+    return result
+
+
 async def run_all(
-    database: Database, blobs: Blobs, now: dt.datetime, *, dry_run: bool = False, hot_months: int = HOT_MONTHS
+    database: Database,
+    blobs: Blobs,
+    now: dt.datetime,
+    *,
+    dry_run: bool = False,
+    hot_months: int = HOT_MONTHS,
+    job_keep_days: int = JOB_FILE_KEEP_DAYS,
 ) -> list[TenantRun]:
     """Run every tenant; a tenant that fails is logged and the others still run (the error is raised at the end)."""
     actor = Principal(user_id=_RETENTION_USER, role=Role.PLATFORM_ADMIN, login="system-retention")
@@ -368,7 +478,12 @@ async def run_all(
     failed: list[uuid.UUID] = []
     for tenant_id in await emergency.all_tenants(database, actor):
         try:
-            runs.append(await run_tenant(database, blobs, tenant_id, now, dry_run=dry_run, hot_months=hot_months))
+            run = await run_tenant(database, blobs, tenant_id, now, dry_run=dry_run, hot_months=hot_months)
+            if not run.held:
+                await expire_job_files(
+                    database, blobs, tenant_id, now, keep_days=job_keep_days, dry_run=dry_run, result=run
+                )
+            runs.append(run)
         except Exception:
             log.exception("retention.tenant_failed", tenant_id=str(tenant_id))
             failed.append(tenant_id)

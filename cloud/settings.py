@@ -112,6 +112,9 @@ class JobSettings:
     max_attempts: int = 3
     #: Rows an export job reads per query (``ECOGATE_JOB_CHUNK_ROWS``): memory and progress steps.
     chunk_rows: int = 2000
+    #: Days a finished job's file is kept (``ECOGATE_JOB_FILE_KEEP_DAYS``): the retention run then deletes it
+    #: and the job shows 已过期 (cloud.retention.expire_job_files).
+    file_keep_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,7 @@ class Settings:
             poll_s=float(_env("ECOGATE_JOB_POLL_S", "1")),
             chunk_pause_s=float(_env("ECOGATE_JOB_CHUNK_PAUSE_S", "0")),
             chunk_rows=max(1, int(_env("ECOGATE_JOB_CHUNK_ROWS", "2000"))),
+            file_keep_days=max(1, int(_env("ECOGATE_JOB_FILE_KEEP_DAYS", "7"))),
         )
         server = ServerSettings(
             host=_env("ECOGATE_HOST", "127.0.0.1"),

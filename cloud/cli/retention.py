@@ -24,7 +24,14 @@ async def _run(now: dt.datetime, dry_run: bool) -> int:
     database = Database.from_settings(settings.database)
     try:
         store = open_store(settings.blobs)
-        runs = await retention.run_all(database, store, now, dry_run=dry_run, hot_months=settings.blobs.hot_months)
+        runs = await retention.run_all(
+            database,
+            store,
+            now,
+            dry_run=dry_run,
+            hot_months=settings.blobs.hot_months,
+            job_keep_days=settings.jobs.file_keep_days,
+        )
     finally:
         await database.dispose()
     verb = "将清除" if dry_run else "已清除"
@@ -40,6 +47,12 @@ async def _run(now: dt.datetime, dry_run: bool) -> int:
         if run.moved:
             moved = "将转存" if dry_run else "已转存"
             _print(f"{run.tenant_id}：{moved} {run.moved} 个超过热存期的对象至低频存储（{store.cold_class}）")
+        if run.jobs_expired:
+            expired = "将过期" if dry_run else "已过期"
+            _print(
+                f"{run.tenant_id}：{expired}导出文件 {run.jobs_expired} 个"
+                f"（超过 {settings.jobs.file_keep_days} 天，删除文件 {run.job_files_deleted} 个）"
+            )
     total = sum(r.photos + r.videos for r in runs)
     _print(f"保存期限处理完成：{len(runs)} 家企业，{verb} {total} 个对象；所有台账记录均保留")
     return 0

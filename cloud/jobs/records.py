@@ -107,9 +107,12 @@ async def result_bytes(blobs: Blobs, job: m.BackgroundJob) -> bytes:
     """The finished job's file from the blob store.
 
     Raises:
-        ProblemError: 409 ``job_not_ready`` while the job has not finished; 410 ``job_result_gone`` when
-            the file is no longer in the store.
+        ProblemError: 409 ``job_not_ready`` while the job has not finished; 410 ``export_expired`` once the
+            retention run expired it (cloud.retention.expire_job_files); 410 ``job_result_gone`` when the
+            file is no longer in the store.
     """
+    if job.status == "expired":
+        raise ProblemError(410, "export_expired", "导出文件已过期", "导出文件已过期，请重新导出")
     if job.status != "done" or job.result_sha256 is None:
         raise ProblemError(409, "export_not_ready", "导出尚未完成", "导出任务尚未完成，请稍后再试")
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import importlib.util
 import io
 import os
@@ -32,7 +33,7 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 
-from cloud import jobs
+from cloud import jobs, retention
 from cloud.blobs import FileBlobStore
 from cloud.db import models as m
 from cloud.db.engine import Database
@@ -88,7 +89,7 @@ def _xlsx_rows(content: bytes) -> list[list[Any]]:
 
 @pytest.mark.parametrize("settings", ["app_runner"], indirect=True)
 async def test_a_large_export_runs_as_a_job_with_progress_and_a_download(
-    client: Any, make_ledger: Any, monkeypatch: pytest.MonkeyPatch, app: Any
+    client: Any, make_ledger: Any, monkeypatch: pytest.MonkeyPatch, app: Any, database: Database
 ) -> None:
     ledger = await make_ledger(seed=3, per_day=6)
     api = (
@@ -128,6 +129,34 @@ async def test_a_large_export_runs_as_a_job_with_progress_and_a_download(
     store = app.state.blobs
     assert isinstance(store, FileBlobStore)
     assert any(store.root.rglob("*")), "the result is a blob"
+
+    # Retention of job files: kept 7 days after the job finished, then expired (row kept, file deleted, 410).
+    sha = await _result_sha(database, ledger.tenant_id, job["id"])
+    finished = dt.datetime.now(dt.UTC)
+    fresh = await retention.expire_job_files(database, store, ledger.tenant_id, finished + dt.timedelta(days=6))
+    assert fresh.jobs_expired == 0
+    assert store.has(sha)
+    assert (await client.get(job["file_href"], headers=ledger.headers)).status_code == 200
+    old = await retention.expire_job_files(database, store, ledger.tenant_id, finished + dt.timedelta(days=8))
+    assert (old.jobs_expired, old.job_files_deleted) == (1, 1)
+    assert not store.has(sha)
+    expired = (await client.get(location, headers=ledger.headers)).json()
+    assert (expired["status"], expired["file_href"]) == ("expired", None)
+    gone = await client.get(job["file_href"], headers=ledger.headers)
+    assert gone.status_code == 410
+    assert gone.headers["content-type"].startswith("application/problem+json")
+    assert (gone.json()["code"], gone.json()["detail"]) == ("export_expired", "导出文件已过期，请重新导出")
+    again = await retention.expire_job_files(database, store, ledger.tenant_id, finished + dt.timedelta(days=9))
+    assert again.jobs_expired == 0
+
+
+async def _result_sha(database: Database, tenant_id: uuid.UUID, job_id: str) -> str:
+    principal = Principal(uuid.UUID(int=5), Role.TENANT_ADMIN, tenant_id, login="exporter")
+    async with database.session(principal) as session, session.begin():
+        job = await session.get(m.BackgroundJob, (tenant_id, uuid.UUID(job_id)))
+        assert job is not None
+        assert job.result_sha256 is not None
+        return job.result_sha256
 
 
 async def test_a_job_streams_in_chunks_and_reports_progress(

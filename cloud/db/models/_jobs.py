@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tenants.base import Base, TenantOwned, utcnow_column
 
-JOB_STATUSES = ("queued", "running", "done", "failed")
+JOB_STATUSES = ("queued", "running", "done", "failed", "expired")
 
 
 class BackgroundJob(TenantOwned, Base):
@@ -22,7 +22,7 @@ class BackgroundJob(TenantOwned, Base):
 
     __tablename__ = "background_job"
     __table_args__ = (
-        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed', 'expired')", name="status"),
         CheckConstraint("progress >= 0 AND progress <= 100", name="progress"),
         CheckConstraint("attempts >= 0", name="attempts"),
         Index("ix_background_job_tenant_created", "tenant_id", "created_at"),

@@ -43,7 +43,7 @@ class RetentionPurge(TenantOwned, Base):
 
     __tablename__ = "retention_purge"
     __table_args__ = (
-        CheckConstraint("kind IN ('photo', 'video')", name="kind"),
+        CheckConstraint("kind IN ('photo', 'video', 'export')", name="kind"),
         UniqueConstraint("tenant_id", "sha256"),
     )
 
