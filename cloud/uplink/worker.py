@@ -68,9 +68,11 @@ LEASE_S = 30.0
 #: A settle waits this long after the first answer so that answers arriving meanwhile share its statement
 #: (fewer, still short, transactions when answers trickle in one by one) — or until :data:`SETTLE_MAX`
 #: answers are waiting. Every transaction costs five round trips to PostgreSQL (pool ping, BEGIN, the
-#: tenant binding, the statement, COMMIT); fewer of them is most of what the worker can save per record.
-SETTLE_GATHER_S = 0.2
-SETTLE_MAX = 100
+#: tenant binding, the statement, COMMIT; ~1–1.5 ms of the worker's CPU in SQLAlchemy and asyncpg): fewer of them
+#: is most of what the worker can save per record. 0.5 s / 200 instead of 0.2 s / 100: on a loaded machine the
+#: worker and PostgreSQL spent 8–28 % less CPU per record (bench/uplink.py, issue 20, session 7).
+SETTLE_GATHER_S = 0.5
+SETTLE_MAX = 200
 #: While claims come back full, the tenants that filled them are claimed again without the due-tenants query
 #: (one transaction less per batch), for at most this long before the query runs again.
 BUSY_TENANTS_S = 1.0
