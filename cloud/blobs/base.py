@@ -8,10 +8,17 @@ say who stored what; retention deletes bytes only when no holder is left, ADR 00
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Final, Protocol, runtime_checkable
 
 #: The hot storage class (S3's default; the filesystem's root tier).
 STANDARD: Final = "STANDARD"
+_HEX: Final = frozenset("0123456789abcdef")
+
+
+def is_digest(name: str) -> bool:
+    """Whether ``name`` is an object name: 64 lowercase hex characters."""
+    return len(name) == 64 and set(name) <= _HEX
 
 
 @runtime_checkable
@@ -39,6 +46,10 @@ class Blobs(Protocol):
 
     def storage_class(self, sha256: str) -> str | None:
         """The object's storage class (``STANDARD`` when hot), None when absent."""
+        ...
+
+    def digests(self) -> Iterator[str]:
+        """Every stored object's digest, in the backend's order (backups copy through it, ``ecogate backup``)."""
         ...
 
     def set_storage_class(self, sha256: str, storage_class: str) -> bool:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-from cloud.blobs.base import STANDARD
+from cloud.blobs.base import STANDARD, is_digest
 
 #: The folder of the cold tier, inside the root (never a valid two-hex-digit fan-out folder).
 COLD_DIR: Final = "cold"
@@ -74,6 +75,13 @@ class FileBlobStore:
                 continue
             removed = True
         return removed
+
+    def digests(self) -> Iterator[str]:
+        """Every object's digest, both tiers (an object caught mid-move may be named twice)."""
+        for base in (self.root, self.root / COLD_DIR):
+            for path in base.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/*"):
+                if is_digest(path.name) and path.is_file():
+                    yield path.name
 
     def storage_class(self, sha256: str) -> str | None:
         """``STANDARD`` (hot tier), the cold class, or None when absent."""

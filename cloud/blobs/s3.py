@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from cloud.blobs.base import STANDARD
+from cloud.blobs.base import STANDARD, is_digest
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,18 @@ class S3BlobStore:
             return False
         self._client.delete_object(Bucket=self.location.bucket, Key=self.key_for(sha256))
         return True
+
+    def digests(self) -> Iterator[str]:
+        """Every object's digest under the prefix (ListObjectsV2, 1,000 keys a page); other keys are skipped."""
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.location.bucket, Prefix=self.location.prefix
+        )
+        start = len(self.location.prefix)
+        for page in pages:
+            for item in page.get("Contents", ()):
+                name = str(item["Key"])[start:]
+                if is_digest(name):
+                    yield name
 
     def storage_class(self, sha256: str) -> str | None:
         """The object's class (S3 omits it for ``STANDARD``), None when absent."""

@@ -17,10 +17,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cloud.cli._common import DEV_DATABASE, data_dir, fail
+
+if TYPE_CHECKING:
+    from cloud.settings import BlobSettings
 
 _TABLES_WITH_ROWS = ("tenant", "vehicle", "vehicle_version", "pass_event", "weighing", "cloud_chain", "audit_log")
 
@@ -94,6 +97,23 @@ async def verify_restored(admin_url: str, database: str, blob_copy: Path | None,
     }
 
 
+def copy_blobs(settings: BlobSettings, target: Path) -> tuple[int, int, str]:
+    """Copy the configured blob store's new objects into ``target``; (copied, present, what was copied).
+
+    The filesystem store is copied file by file (``infra.backup.copy_blobs``, both tiers); any other
+    store (an S3-compatible bucket) through the blob interface: its listing, then ``get`` of each object
+    the copy lacks (``cloud.blobs.copy_missing``, incremental by name, every object re-hashed).
+    """
+    from cloud.blobs import FileBlobStore, S3BlobStore, copy_missing, open_store  # noqa: PLC0415
+    from infra import backup  # noqa: PLC0415
+
+    store = open_store(settings)
+    if isinstance(store, FileBlobStore):
+        return (*backup.copy_blobs(store.root, target), str(store.root))
+    where = f"s3://{store.location.bucket}/{store.location.prefix}" if isinstance(store, S3BlobStore) else repr(store)
+    return (*copy_missing(store, FileBlobStore(target)), where)
+
+
 def _run(root: Path, keep: int) -> int:
     from cloud.settings import Settings  # noqa: PLC0415
     from infra import backup  # noqa: PLC0415
@@ -102,8 +122,8 @@ def _run(root: Path, keep: int) -> int:
     _print(f"开始基础备份 → {root / 'base'}")
     taken = backup.run_base_backup(admin_url, root, server_state=state)
     _print(f"基础备份完成：{taken.id}（{taken.size_bytes / 2**20:.1f} MB，起始 WAL {taken.start_wal}，已校验）")
-    copied, present = backup.copy_blobs(Settings.from_env().blobs.root, root / "blobs")
-    _print(f"照片与文件副本：新复制 {copied} 个，已有 {present} 个（均按 SHA-256 校验）")
+    copied, present, where = copy_blobs(Settings.from_env().blobs, root / "blobs")
+    _print(f"照片与文件副本（{where}）：新复制 {copied} 个，已有 {present} 个（均按 SHA-256 校验）")
     removed = backup.prune(root, keep)
     if removed:
         _print(f"按保留数 {keep} 删除旧基础备份：{', '.join(removed)}")
@@ -171,6 +191,7 @@ def main(argv: list[str]) -> int:
     restore.add_argument("--database", default=os.environ.get("ECOGATE_DATABASE", DEV_DATABASE), help="要校验的库名")
     args = parser.parse_args(argv)
     root = args.root or backup_root()
+    from cloud.blobs import BlobCopyError  # noqa: PLC0415
     from infra.backup import BackupError  # noqa: PLC0415
 
     try:
@@ -179,11 +200,11 @@ def main(argv: list[str]) -> int:
         if args.command == "list":
             return _list(root)
         return _restore(root, args)
-    except (BackupError, FileNotFoundError, ValueError) as exc:
+    except (BackupError, BlobCopyError, FileNotFoundError, ValueError) as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
         print("已中断", file=sys.stderr)  # noqa: T201
         return 130
 
 
-__all__ = ["backup_root", "main", "verify_restored"]
+__all__ = ["backup_root", "copy_blobs", "main", "verify_restored"]
