@@ -43,7 +43,9 @@ class Alarm:
 def current(status: dict[str, Any], threshold: Decimal) -> list[Alarm]:
     """The alarms an upload status raises."""
     out = []
-    rate = status.get("upload_rate")
+    # Judged on the records already due (``outbox.upload_status``): just-recorded passes on their way to
+    # the platform raised and cleared the alarm at every quiet hour's first truck.
+    rate = status.get("due_upload_rate", status.get("upload_rate"))
     if rate is not None and Decimal(rate) < threshold:
         out.append(Alarm("upload_rate_low", f"数据上传率 {rate}% 低于要求的 {threshold}%"))
     oldest = status.get("oldest_pending_s")

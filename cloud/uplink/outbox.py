@@ -70,6 +70,8 @@ async def backfill(session: AsyncSession, tenant_id: uuid.UUID, start: dt.dateti
 TIMELY_SECONDS = 600
 
 _HELD = sql_list(HELD)
+#: Records of the period old enough to be due at the platform (a younger one cannot be late yet).
+_DUE = f"CAST(:end AS timestamptz) - interval '{TIMELY_SECONDS} seconds'"
 
 _STATUS = f"""
 SELECT count(*) AS total,
@@ -81,6 +83,8 @@ SELECT count(*) AS total,
        count(*) FILTER (WHERE o.state = 'pending') AS pending,
        count(*) FILTER (WHERE o.state IN {_HELD}
                         AND o.delivered_at - o.occurred_at <= interval '{TIMELY_SECONDS} seconds') AS timely,
+       count(*) FILTER (WHERE o.occurred_at < {_DUE}) AS due,
+       count(*) FILTER (WHERE o.state IN {_HELD} AND o.occurred_at < {_DUE}) AS due_held,
        extract(epoch FROM now() - min(o.occurred_at) FILTER (WHERE o.state = 'pending')) AS oldest_pending_s
 FROM uplink_outbox o
 WHERE o.tenant_id = :tenant_id AND o.occurred_at >= :start AND o.occurred_at < :end
@@ -103,7 +107,9 @@ async def upload_status(
     are ``delivered`` plus the records it stored whose photo is still pending or was refused
     (``photo_pending``, ``photo_refused``; cloud/uplink/states.py, issue 16 finding 5); ``delivered``
     keeps its meaning "record and photos held". ``timeliness`` = held within :data:`TIMELY_SECONDS` /
-    held; ``rejected`` = records refused, waiting in the review queue. ``platform_visible=False`` (the
+    held; ``due_upload_rate`` = the same rate over the records older than :data:`TIMELY_SECONDS` before
+    ``end`` (the alarm's: a record recorded a minute ago and not yet sent is not late);
+    ``rejected`` = records refused, waiting in the review queue. ``platform_visible=False`` (the
     regulator role, which may not read ``uplink_platform``): None when nothing of the period was queued.
     """
     if platform_visible:
@@ -122,6 +128,7 @@ async def upload_status(
         "rejected": int(row.rejected),
         "pending": int(row.pending),
         "upload_rate": percent(int(row.held), int(row.total)),
+        "due_upload_rate": percent(int(row.due_held), int(row.due)),
         "timeliness": percent(int(row.timely), int(row.held)),
         "oldest_pending_s": None if row.oldest_pending_s is None else float(row.oldest_pending_s),
     }

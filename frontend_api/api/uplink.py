@@ -98,6 +98,8 @@ class UplinkStatusOut(msgspec.Struct):
     rejected: int = 0  # record refused (review queue)
     pending: int = 0  # not held yet
     upload_rate: str | None = None
+    #: The rate over the records already due (older than 10 minutes): what the rate alarm judges.
+    due_upload_rate: str | None = None
     timeliness: str | None = None
     oldest_pending_s: float | None = None
     threshold: str | None = None

@@ -218,3 +218,24 @@ async def test_alarms_raised_and_cleared_are_recorded_and_shown(
         ("upload_rate_low", False),
         ("upload_rate_low", True),
     ]
+
+
+async def test_a_pass_just_recorded_and_not_yet_sent_raises_no_alarm(
+    client, database, make_tenant, seed_passes, regsim, connect_platform, login_as, tmp_path
+) -> None:
+    """The rate alarm is judged on records already due: the first truck after a quiet week is not late."""
+    tenant = await make_tenant()
+    await connect_platform(tenant.tenant_id, regsim, timeout_s=0.5)
+    await seed_passes(tenant.tenant_id, [{"plate": "鄂A40100", "occurred_at": dt.datetime.now(dt.UTC)}])
+    await regsim.set_down(True)
+    sender = UplinkWorker(database, BlobStore(tmp_path))
+    try:
+        await sender.run_tenant(tenant.tenant_id)  # refused by the platform: still pending
+        await sender.evaluate_alarms()
+        admin = await login_as(tenant.admin_login)
+        status = (await client.get("/api/v1/uplink/status", headers=admin)).json()
+    finally:
+        await sender.close()
+    assert (status["total"], status["pending"], status["upload_rate"]) == (1, 1, "0.00")
+    assert status["alarms"] == []
+    assert status["alarm_history"] == []
