@@ -578,7 +578,7 @@ async def get_export_file(
     principal: NamedDependency[Principal],
     state: State,
 ) -> Response[bytes]:
-    """The finished export's file from the blob store (409 while it is still running)."""
+    """The finished export's file from the blob store (409 while it is still running, 410 once expired)."""
     async with session.begin():
         job = await _job(session, principal, tenant_id, export_id)
     content = await exports.job_file(state.blobs, job)
