@@ -72,6 +72,8 @@ class UploadStatusOut(msgspec.Struct):
     rejected: int = 0
     pending: int = 0
     upload_rate: str | None = None
+    #: The rate over the records already due (older than 10 minutes).
+    due_upload_rate: str | None = None
     timeliness: str | None = None
     oldest_pending_s: float | None = None
 
