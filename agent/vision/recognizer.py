@@ -160,6 +160,12 @@ def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, flo
     return inter / union if union > 0 else 0.0
 
 
+def _pp_reads(found: list[tuple[float, PlateRead]]) -> bool:
+    """Whether PP-OCR read anything: our model's reads of rejected candidates (keys <= 0, see
+    ``_read``) do not stop the later passes, which may still find the plate PP-OCR reads."""
+    return any(key > 0 for key, _ in found)
+
+
 def _explained(line: TextBox, reads: list[PlateRead]) -> bool:
     b = line.bounds
     return any(_iou(b, _fbox(r.box)) > 0.1 for r in reads)
@@ -579,7 +585,7 @@ class PlateRecognizer:
             line
             for line in coarse
             if (self.thorough or not confident)
-            and not _explained(line, [r for _, r in found])
+            and not _explained(line, [r for k, r in found if k > 0])
             and (
                 evidence.get(id(line), 0) >= _EVIDENCE_MIN
                 or (evidence.get(id(line), 0) >= _EVIDENCE_MIN - 1 and 1.2 <= line.w / line.h <= 3.2)
@@ -587,7 +593,7 @@ class PlateRecognizer:
         ]
         for region in self._regions(pending, w, h):
             found += self._read_lines(img, self._lines(img, region), source)[0]
-        if not found:
+        if not _pp_reads(found):
             # Pass 3, only when nothing was read: the fine pass around every other line of
             # plate-like shape (dark or blurred plates give the coarse read too little to go on).
             rest = [line for line in coarse if line not in pending]
@@ -638,7 +644,7 @@ class PlateRecognizer:
             found += self._read_lines(img, self._lines(img, whole), source)[0]
         else:
             found = self._read_large(img, source)
-        if not found and self.wide_fallback:
+        if not _pp_reads(found) and self.wide_fallback:
             # Pass 4, last chance when nothing was read: the whole frame at 960 px (small pictures
             # enlarged), every line read as in the fine pass. Costs time on frames without a read only.
             factor = min(2.0, _WIDE_SIDE / max(h, w))
