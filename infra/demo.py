@@ -81,6 +81,7 @@ LOGINS = {
     "demo-guard": "门岗",
     "wuhan-regulator": "武汉市生态环境局（只读）",
     "platform-admin": "平台管理员",
+    "demo-installer": "安装人员（/staff/login 登录，服务演示企业）",
 }
 
 
@@ -99,6 +100,7 @@ async def seed(settings: object) -> DemoSeed:
     from cloud.auth.passwords import hash_password  # noqa: PLC0415
     from cloud.db import models as m  # noqa: PLC0415
     from cloud.db.engine import Database  # noqa: PLC0415
+    from cloud.domain import installers  # noqa: PLC0415
     from tenants.context import Principal, Role  # noqa: PLC0415
     from tenants.onboarding import (  # noqa: PLC0415
         AccountSpec,
@@ -132,6 +134,8 @@ async def seed(settings: object) -> DemoSeed:
             database.session, AccountSpec("wuhan-regulator", "武汉市生态环境局", pw), "regulator", "4201"
         )
         await create_staff_account(database.session, AccountSpec("platform-admin", "平台管理员", pw), "platform_admin")
+        # An installer granted the demo plant, through the platform admin's service (安装人员 page, ADR 0037).
+        await installers.create(database, actor, AccountSpec("demo-installer", "赵工（安装人员）", pw), tenant_id)
         scope = Principal(user_id=uuid.UUID(int=0), role=Role.TENANT_ADMIN, tenant_id=tenant_id, login="demo-seed")
         async with database.session(scope) as session, session.begin():
             site = m.Site(tenant_id=tenant_id, name="青山厂区", address="湖北省武汉市青山区工人村路")

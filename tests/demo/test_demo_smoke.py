@@ -92,6 +92,21 @@ def _regulator_sees_the_plant(port: int) -> dict[str, str]:
     return {"overview": overview, "verify": verify}
 
 
+def _installer_signs_in(port: int) -> str:
+    """The demo's installer signs in at the staff entry and opens its enterprise picker."""
+    import http.cookiejar  # noqa: PLC0415
+    import urllib.parse  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    base = f"http://127.0.0.1:{port}"
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = urllib.parse.urlencode({"login": "demo-installer", "password": "EcoGate@2026"}).encode()
+    with opener.open(f"{base}/staff/login", data=form, timeout=30):
+        pass
+    with opener.open(f"{base}/staff/tenants", timeout=30) as response:
+        return str(response.read().decode())
+
+
 @pytest.mark.slow
 def test_demo_runs_headless_and_fills_the_ledger(tmp_path: Path) -> None:
     """60 s of demo: trucks arrive, barriers open or stay closed, weighings link, records upload."""
@@ -118,6 +133,7 @@ def test_demo_runs_headless_and_fills_the_ledger(tmp_path: Path) -> None:
                 time.sleep(0.5)
             time.sleep(RUN_S)
             regulator_view = _regulator_sees_the_plant(port)
+            installer_view = _installer_signs_in(port)
             proc.send_signal(signal.SIGINT)  # what Ctrl-C does
             code = proc.wait(timeout=120)
         finally:
@@ -161,6 +177,7 @@ def test_demo_runs_headless_and_fills_the_ledger(tmp_path: Path) -> None:
     assert status["barrier_opens"] >= 1, status
     assert "武汉青山示范钢铁有限公司" in regulator_view["overview"], regulator_view
     assert 'data-chain-ok="true"' in regulator_view["verify"], regulator_view["verify"][-2000:]
+    assert "武汉青山示范钢铁有限公司" in installer_view, installer_view[-2000:]  # the installer serves the plant
     if importlib.util.find_spec("agent.runtime.weighing") is not None:
         assert ledger["weighed"] >= 1, ledger  # weighings link (agent weighing station present)
     if status["regsim_received"] is not None:
