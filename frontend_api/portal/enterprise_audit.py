@@ -90,6 +90,7 @@ ACTIONS: Final = {
     "billing.stage_changed": "账单状态变化",
     "retention.periods_set": "设置保存期限",
     "retention.purged": "清理过期数据",
+    "retention.job_files_expired": "导出文件过期删除",
     "installer.granted": "授权安装人员",
     "installer.revoked": "撤销安装人员授权",
 }
