@@ -21,6 +21,8 @@ from tenants.context import MissingTenantError, Principal
 log = structlog.get_logger(__name__)
 
 _SETTINGS_KEY = "ecogate.db_settings"
+#: System-scope reasons already logged at info level by this process.
+_LOGGED_REASONS: set[str] = set()
 _SYSTEM_KEY = "ecogate.system_reason"
 _SQL = (
     "SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true), "
@@ -58,7 +60,13 @@ def _apply_settings(session: Session, _transaction: SessionTransaction, connecti
         reason: Any = session.info.get(_SYSTEM_KEY)
         if reason is None:
             raise MissingTenantError("数据库事务缺少租户上下文（未绑定身份）")
-        log.info("system scope transaction", reason=reason)
+        # Info the first time per reason in a process, debug after: the job and uplink runners open one
+        # every second or so, and the line said nothing new after the first.
+        if reason in _LOGGED_REASONS:
+            log.debug("system scope transaction", reason=reason)
+        else:
+            _LOGGED_REASONS.add(reason)
+            log.info("system scope transaction", reason=reason)
         settings = {"app.tenant_id": "", "app.user_id": "", "app.region_code": "", "app.login": ""}
     connection.exec_driver_sql(
         _SQL,
