@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agent_protocol.backoff import attempt_delay
 from cloud import metrics
 from cloud.blobs import Blobs
-from cloud.compliance import chain
+from cloud.compliance import checks
 from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.domain.common import CHINA_TZ
@@ -654,24 +654,15 @@ class UplinkWorker:
     async def _to_review(self, session: AsyncSession, tenant_id: uuid.UUID, row: Any, result: SendResult) -> None:
         """A permanent rejection becomes a review-queue flag carrying the platform's reason verbatim."""
         reason = result.message or "平台拒收"
-        inserted = await session.execute(
-            pg_insert(m.CheckFlag)
-            .values(
-                tenant_id=tenant_id,
-                id=uuid.uuid4(),
-                code="uplink_rejected",
-                subject_key=f"uplink:{row.id}:{row.attempts}"[:80],
-                pass_event_id=row.id,
-                plate=(row.plate or "")[:10] or None,
-                occurred_at=row.occurred_at,
-                message=f"监管平台拒收：{reason}"[:400],
-                detail={"platform_code": result.platform_code, "platform_message": reason},
-            )
-            .on_conflict_do_nothing(index_elements=["tenant_id", "code", "subject_key"])
-            .returning(m.CheckFlag.id)
+        # Through the flags' one writer (cloud.compliance.checks, ADR 0038): one flag per upload attempt,
+        # the pass's plate, time and vehicle, sealed into the cloud chain at commit.
+        finding = checks.PassFinding(
+            "uplink_rejected",
+            f"监管平台拒收：{reason}"[:400],
+            {"platform_code": result.platform_code, "platform_message": reason},
+            subject_key=f"uplink:{row.id}:{row.attempts}"[:80],
         )
-        for (flag_id,) in inserted:
-            chain.note_new(session.sync_session, tenant_id, "check_flag", flag_id)
+        await checks.open_pass_flags(session, tenant_id, row.id, [finding])
         log.warning("uplink record rejected", tenant_id=str(tenant_id), record=str(row.id), reason=reason)
 
 
