@@ -8,7 +8,10 @@
   build of torch 2.13.0, ADR/libraries note in docs/libraries.md). Training is a documented command,
   not part of ``make test``::
 
-      nice -n 19 .venv-train/bin/python -m agent.vision.training.train --steps 20000 --out .data/plate_rec.onnx
+      nice -n 19 .venv/bin/python -m agent.vision.training.harvest      # plate crops from TUNE scenes
+      nice -n 19 .venv-train/bin/python -m agent.vision.training.train --steps 2500 --lr 3e-3 --out .data/plate_rec.onnx
+
+  then copy ``plate_rec.onnx`` and ``plate_rec.card.json`` to ``agent/vision/weights/`` (docs/vision.md).
 
 * :mod:`.onnx_reader` runs the exported model with onnxruntime in the agent (no torch).
 
