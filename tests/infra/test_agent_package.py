@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
+import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -172,6 +173,11 @@ def test_the_debian_package_carries_the_bundle_and_installs_into_a_root(tmp_path
 
     folder = bundle(tmp_path / "dist", download=False)
     assert list((folder / "wheels").glob("ecogate-*.whl"))
+    wheel = next((folder / "wheels").glob("ecogate-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert "agent/vision/weights/plate_rec.onnx" in names  # issue 18: our recognizer, nothing fetched at run time
+    assert "agent/vision/weights/plate_rec.card.json" in names
     assert tarball(folder).stat().st_size > 0
     package = deb(folder)
     info = subprocess.run(["dpkg-deb", "--info", str(package)], check=True, capture_output=True, text=True).stdout
