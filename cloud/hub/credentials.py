@@ -3,6 +3,8 @@
 An agent row and its credential come from enrollment (:func:`redeem_enrollment_code`: a one-time
 code a tenant admin or installer created for a site, ``POST /api/v1/agent-enrollment``) or from
 :func:`issue_agent_credential` (tests and installers' scripts). Codes are stored as SHA-256 too.
+Revoking and rotating a credential (the JSON API and the portal) go through
+:func:`revoke_agent_credential` and :func:`rotate_agent_credential`, their one home.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cloud.db import models as m
 from cloud.db.engine import Database
+from cloud.domain import audit
 from tenants.context import Principal, Role
 
 
@@ -169,6 +172,50 @@ def new_secret() -> tuple[str, str]:
     """A fresh agent secret and its stored hash."""
     secret = secrets.token_hex(32)
     return secret, secret_hash(secret)
+
+
+class CredentialStateError(Exception):
+    """The credential cannot change in the agent's state (the message is the Chinese detail shown)."""
+
+
+async def revoke_agent_credential(session: AsyncSession, principal: Principal, agent: m.Agent, reason: str) -> None:
+    """Revoke ``agent``'s credential inside the caller's transaction, audited (``agent.revoked``).
+
+    The agent is refused at its next handshake; a live connection closes once the transaction commits.
+
+    Raises:
+        CredentialStateError: the credential is already revoked.
+    """
+    from cloud.hub import commands  # noqa: PLC0415 - commands imports this module (AgentIdentity)
+
+    if agent.status == "revoked":
+        raise CredentialStateError("该代理的凭据已经吊销")
+    agent.status = "revoked"
+    agent.credential_hash = None
+    agent.revoked_at = dt.datetime.now(dt.UTC)
+    audit.record(session, principal, "agent.revoked", "agent", agent.id, {"reason": reason})
+    await commands.disconnect_agents(session, agent.tenant_id, [agent.id], "代理凭据已吊销")
+
+
+async def rotate_agent_credential(session: AsyncSession, principal: Principal, agent: m.Agent) -> str:
+    """Give ``agent`` a new credential inside the caller's transaction, audited (``agent.rotated``).
+
+    The old credential stops working at once and a live connection using it closes once the
+    transaction commits. Returns the new bearer token (shown once; only its hash is stored).
+
+    Raises:
+        CredentialStateError: the agent is not active (revoked agents enroll again).
+    """
+    from cloud.hub import commands  # noqa: PLC0415 - commands imports this module (AgentIdentity)
+
+    if agent.status != "active":
+        raise CredentialStateError("已吊销的代理不能更换凭据，请重新注册")
+    secret, digest = new_secret()
+    agent.credential_hash = digest
+    agent.credential_rotated_at = dt.datetime.now(dt.UTC)
+    audit.record(session, principal, "agent.rotated", "agent", agent.id)
+    await commands.disconnect_agents(session, agent.tenant_id, [agent.id], "代理凭据已更换")
+    return f"{agent.id}.{secret}"
 
 
 async def create_enrollment_code(

@@ -300,13 +300,10 @@ async def revoke_agent(
     """Revoke the agent's credential: refused at the next handshake, a live connection is closed."""
     async with session.begin():
         agent = await _agent(session, agent_id)
-        if agent.status == "revoked":
-            raise ProblemError(409, "agent_revoked", "代理已吊销", "该代理的凭据已经吊销")
-        agent.status = "revoked"
-        agent.credential_hash = None
-        agent.revoked_at = dt.datetime.now(dt.UTC)
-        audit.record(session, principal, "agent.revoked", "agent", agent.id, {"reason": data.reason})
-        await commands.disconnect_agents(session, agent.tenant_id, [agent.id], "代理凭据已吊销")
+        try:
+            await credentials.revoke_agent_credential(session, principal, agent, data.reason)
+        except credentials.CredentialStateError as exc:
+            raise ProblemError(409, "agent_revoked", "代理已吊销", str(exc)) from exc
     return agent_out(agent, dt.datetime.now(dt.UTC))
 
 
@@ -315,16 +312,13 @@ async def rotate_agent(
     agent_id: FromPath[uuid.UUID], session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
 ) -> RotateOut:
     """Issue a new credential; the old one stops working and a live connection using it is closed."""
-    secret, digest = credentials.new_secret()
     async with session.begin():
         agent = await _agent(session, agent_id)
-        if agent.status != "active":
-            raise ProblemError(409, "agent_revoked", "代理已吊销", "已吊销的代理不能更换凭据，请重新注册")
-        agent.credential_hash = digest
-        agent.credential_rotated_at = dt.datetime.now(dt.UTC)
-        audit.record(session, principal, "agent.rotated", "agent", agent.id)
-        await commands.disconnect_agents(session, agent.tenant_id, [agent.id], "代理凭据已更换")
-    return RotateOut(agent.id, f"{agent.id}.{secret}")
+        try:
+            token = await credentials.rotate_agent_credential(session, principal, agent)
+        except credentials.CredentialStateError as exc:
+            raise ProblemError(409, "agent_revoked", "代理已吊销", str(exc)) from exc
+    return RotateOut(agent.id, token)
 
 
 @post("/agents/{agent_id:uuid}/commands", operation_id="SendAgentCommand", opt=OPERATORS, status_code=201)

@@ -224,15 +224,10 @@ async def revoke(request: Request[Any, Any, Any], principal: Me, agent_id: FromP
         agent = await _agent(session, agent_id)
         if agent is None:
             return _not_found(request, principal)
-        if agent.status == "revoked":
-            return await _detail_page(
-                request, principal, agent_id, errors={"_": "该代理的凭据已经吊销"}, status_code=409
-            )
-        agent.status = "revoked"
-        agent.credential_hash = None
-        agent.revoked_at = dt.datetime.now(dt.UTC)
-        audit.record(session, principal, "agent.revoked", "agent", agent.id, {"reason": form["reason"]})
-        await commands.disconnect_agents(session, agent.tenant_id, [agent.id], "代理凭据已吊销")
+        try:
+            await credentials.revoke_agent_credential(session, principal, agent, form["reason"])
+        except credentials.CredentialStateError as exc:
+            return await _detail_page(request, principal, agent_id, errors={"_": str(exc)}, status_code=409)
     log.info("portal.agent_revoked", agent_id=str(agent_id), by=principal.login)
     return Redirect(f"{BASE}/{agent_id}?done=revoked", status_code=303)
 
@@ -243,27 +238,22 @@ async def rotate(request: Request[Any, Any, Any], principal: Me, agent_id: FromP
     form = await read_form(request)
     if not csrf_ok(request, form):
         return await _detail_page(request, principal, agent_id, errors=STALE, status_code=400)
-    secret, digest = credentials.new_secret()
     database: Database = request.app.state.database
     async with database.session(principal) as session, session.begin():
         agent = await _agent(session, agent_id)
         if agent is None:
             return _not_found(request, principal)
-        if agent.status != "active":
-            return await _detail_page(
-                request, principal, agent_id, errors={"_": "已吊销的代理不能更换凭据，请重新注册"}, status_code=409
-            )
-        agent.credential_hash = digest
-        agent.credential_rotated_at = dt.datetime.now(dt.UTC)
-        audit.record(session, principal, "agent.rotated", "agent", agent.id)
-        await commands.disconnect_agents(session, agent.tenant_id, [agent.id], "代理凭据已更换")
+        try:
+            token = await credentials.rotate_agent_credential(session, principal, agent)
+        except credentials.CredentialStateError as exc:
+            return await _detail_page(request, principal, agent_id, errors={"_": str(exc)}, status_code=409)
     log.info("portal.agent_rotated", agent_id=str(agent_id), by=principal.login)
     return await _detail_page(
         request,
         principal,
         agent_id,
         notice="新凭据已生成（只显示这一次），旧凭据已失效。",
-        token=f"{agent_id}.{secret}",
+        token=token,
     )
 
 
