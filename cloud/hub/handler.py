@@ -291,7 +291,7 @@ class _AgentSession:
 
     async def _locked_head(self, session: AsyncConnection) -> tuple[int, str]:
         """The stored head of this agent's chain, read under the agent's lock (``cloud.ledger.passes``)."""
-        await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(str(self.who.agent_id), 0))))
+        await ledger_passes.lock_agent(session, self.who.agent_id)
         return await self._head(session)
 
     async def _head(self, session: AsyncSession | AsyncConnection) -> tuple[int, str]:

@@ -45,9 +45,15 @@ from cloud.db import models as m
 from cloud.uplink import outbox as uplink_outbox
 from hj1321.plates import canonical_plate
 
-__all__ = ["AgentSource", "VehicleAtPass", "row_of", "store_batch", "stored"]
+__all__ = ["AgentSource", "VehicleAtPass", "lock_agent", "row_of", "store_batch", "stored"]
 
 _ROWS_ENCODER: Final = msgspec.json.Encoder()
+
+#: The agent's lock (until the transaction ends), keyed on ``:agent`` (the agent id as text): it orders
+#: one agent's batches. :func:`store_batch` takes it in its statement, the hub before it reads the stored
+#: head of the agent's chain (:func:`lock_agent`).
+_AGENT_LOCK: Final = "pg_advisory_xact_lock(hashtextextended(:agent, 0))"
+_LOCK_AGENT: Final = text(f"SELECT {_AGENT_LOCK}")
 
 # Every column of a pass_event row that row_of() fills from the event (the vehicle columns come from
 # the resolution below, received_at from the caller or the database clock).
@@ -70,7 +76,7 @@ _EVENT_COLUMNS: Final = (
 #   actually inserted (``cloud.uplink.outbox.enqueue_from``).
 _STORE: Final = text(
     f"""
-WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtextextended(:agent, 0)) AS l),
+WITH lock AS MATERIALIZED (SELECT {_AGENT_LOCK} AS l),
 r AS MATERIALIZED (
     SELECT * FROM jsonb_populate_recordset(NULL::pass_event, CAST(CAST(:rows AS text) AS jsonb))
 ),
@@ -184,6 +190,11 @@ def row_of(source: AgentSource, event: PassEvent, vehicle: VehicleAtPass | None)
         "hash": event.hash,
         "payload": msgspec.to_builtins(event),
     }
+
+
+async def lock_agent(session: AsyncSession | AsyncConnection, agent_id: uuid.UUID) -> None:
+    """Take the agent's lock for the rest of the caller's transaction (the one :func:`store_batch` takes)."""
+    await session.execute(_LOCK_AGENT, {"agent": str(agent_id)})
 
 
 async def store_batch(
