@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import structlog
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from cloud.db import sealing  # noqa: F401 - registers the cloud-chain session hooks
 from cloud.settings import DatabaseSettings
@@ -59,6 +59,15 @@ def on_replica(role_url: str, replica_url: str) -> str:
     userinfo = role.netloc.rsplit("@", 1)[0] + "@" if "@" in role.netloc else ""
     path = replica.path if replica.path not in ("", "/") else role.path
     return urlunsplit((role.scheme, userinfo + replica.netloc.rsplit("@", 1)[-1], path, role.query, ""))
+
+
+_REPLAYED_LSN: Final = text("SELECT (pg_last_wal_replay_lsn() - '0/0')::bigint")
+
+
+async def replayed_lsn(conn: AsyncConnection) -> int | None:
+    """The WAL position (bytes) a streaming replica has replayed; None on a server not in recovery."""
+    replayed = await conn.scalar(_REPLAYED_LSN)
+    return None if replayed is None else int(replayed)
 
 
 #: ``session.info`` key of a session on the streaming replica (read-only: hot standby).
@@ -105,7 +114,7 @@ class ReplicaRouter:
                     primary_lsn = await conn.scalar(text("SELECT (pg_current_wal_lsn() - '0/0')::bigint"))
                 sampled = time.monotonic()
                 async with self.replica.connect() as conn:
-                    replayed = await conn.scalar(text("SELECT (pg_last_wal_replay_lsn() - '0/0')::bigint"))
+                    replayed = await replayed_lsn(conn)
         except (DBAPIError, SQLAlchemyError, OSError, TimeoutError) as exc:
             log.warning("db.replica_check_failed", error=type(exc).__name__, staleness_s=round(self.staleness_s(), 1))
             return
@@ -115,7 +124,7 @@ class ReplicaRouter:
         if replayed is None:  # not in recovery: a promoted or wrong server is no replica
             log.warning("db.replica_not_in_recovery")
             return
-        while self._samples and self._samples[0][1] <= int(replayed):
+        while self._samples and self._samples[0][1] <= replayed:
             at, _ = self._samples.popleft()
             self.fresh_as_of = max(self.fresh_as_of, at)
 
@@ -169,11 +178,11 @@ class Database:
             return False
         try:
             async with asyncio.timeout(2.0), self.replica_app_engine.connect() as conn:
-                replayed = await conn.scalar(text("SELECT (pg_last_wal_replay_lsn() - '0/0')::bigint"))
+                replayed = await replayed_lsn(conn)
         except (DBAPIError, SQLAlchemyError, OSError, TimeoutError) as exc:
             log.warning("db.replica_check_failed", error=type(exc).__name__)
             return False
-        return replayed is not None and int(replayed) >= lsn
+        return replayed is not None and replayed >= lsn
 
     @asynccontextmanager
     async def replica_session(self, principal: Principal) -> AsyncIterator[AsyncSession]:
