@@ -61,7 +61,13 @@ def on_replica(role_url: str, replica_url: str) -> str:
     return urlunsplit((role.scheme, userinfo + replica.netloc.rsplit("@", 1)[-1], path, role.query, ""))
 
 
+_CURRENT_LSN: Final = text("SELECT (pg_current_wal_lsn() - '0/0')::bigint")
 _REPLAYED_LSN: Final = text("SELECT (pg_last_wal_replay_lsn() - '0/0')::bigint")
+
+
+async def current_lsn(conn: AsyncConnection | AsyncSession) -> int:
+    """The primary's current WAL position (bytes): everything committed before the call lies at or below it."""
+    return int(await conn.scalar(_CURRENT_LSN))
 
 
 async def replayed_lsn(conn: AsyncConnection) -> int | None:
@@ -111,14 +117,14 @@ class ReplicaRouter:
         try:
             async with asyncio.timeout(2.0):
                 async with self.primary.connect() as conn:
-                    primary_lsn = await conn.scalar(text("SELECT (pg_current_wal_lsn() - '0/0')::bigint"))
+                    primary_lsn = await current_lsn(conn)
                 sampled = time.monotonic()
                 async with self.replica.connect() as conn:
                     replayed = await replayed_lsn(conn)
         except (DBAPIError, SQLAlchemyError, OSError, TimeoutError) as exc:
             log.warning("db.replica_check_failed", error=type(exc).__name__, staleness_s=round(self.staleness_s(), 1))
             return
-        self._samples.append((sampled, int(primary_lsn)))
+        self._samples.append((sampled, primary_lsn))
         if len(self._samples) > 600:  # a replica that stopped replaying: older samples are past the bound anyway
             self._samples.popleft()
         if replayed is None:  # not in recovery: a promoted or wrong server is no replica

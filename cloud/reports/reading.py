@@ -8,6 +8,11 @@ report read on the replica is never older than the refresh it asked for; what it
 what was committed after it (the same as a read racing a commit on the primary). Regulators' sessions
 route themselves (``cloud.db.engine.Database.session``, docs/adr/0036). Without a replica nothing
 changes: one session on the primary, as before.
+
+Why the replica path takes three steps: the WAL position must be read after the refresh commits (a
+position read inside its transaction precedes its commit record), and the scope is resolved again on
+the replica because the raw days are those of the replica's snapshot (passes committed after the
+refresh that the replica already holds make their days raw there).
 """
 
 from __future__ import annotations
@@ -17,10 +22,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cloud.db.engine import Database
+from cloud.db.engine import Database, current_lsn
 from cloud.reports import service
 from tenants.context import Principal
 
@@ -45,7 +49,7 @@ async def report_reads(
     async with session.begin():
         scope = await service.open_scope(session, principal, tenant_id)  # the refresh, on the primary
     async with session.begin():
-        lsn = int(await session.scalar(text("SELECT (pg_current_wal_lsn() - '0/0')::bigint")) or 0)
+        lsn = await current_lsn(session)
     if not await database.replica_holds(lsn):
         log.info("reports.read_on_primary", reason="replica behind the refresh")
         async with session.begin():
