@@ -65,36 +65,34 @@ class ReportDaily(_Measures, TenantOwned, Base):
     emergency_level: Mapped[str] = mapped_column(String(16))
 
 
-class ReportDailyCarrier(_Measures, TenantOwned, Base):
+class _CarrierGroups:
+    """The groups of the carrier aggregates (per day and per month): direction, decision, vehicle, carrier."""
+
+    direction: Mapped[str] = mapped_column(String(3))
+    decision: Mapped[str] = mapped_column(String(6))
+    category: Mapped[str | None] = mapped_column(String(10))
+    fuel: Mapped[str | None] = mapped_column(String(12))
+    stage: Mapped[str | None] = mapped_column(String(12))
+    heavy: Mapped[bool | None] = mapped_column(Boolean)
+    carrier: Mapped[str | None] = mapped_column(String(100))
+
+
+class ReportDailyCarrier(_CarrierGroups, _Measures, TenantOwned, Base):
     """The same measures per carrier (车队名称) and vehicle, for the carrier ranking."""
 
     __tablename__ = "report_daily_carrier"
     __table_args__ = (Index("ix_report_daily_carrier_tenant_day", "tenant_id", "day"),)
 
     day: Mapped[dt.date] = mapped_column(Date)
-    direction: Mapped[str] = mapped_column(String(3))
-    decision: Mapped[str] = mapped_column(String(6))
-    category: Mapped[str | None] = mapped_column(String(10))
-    fuel: Mapped[str | None] = mapped_column(String(12))
-    stage: Mapped[str | None] = mapped_column(String(12))
-    heavy: Mapped[bool | None] = mapped_column(Boolean)
-    carrier: Mapped[str | None] = mapped_column(String(100))
 
 
-class ReportMonthlyCarrier(_Measures, TenantOwned, Base):
+class ReportMonthlyCarrier(_CarrierGroups, _Measures, TenantOwned, Base):
     """``report_daily_carrier`` summed per calendar month (``month``: its first day), for a year's carrier ranking."""
 
     __tablename__ = "report_monthly_carrier"
     __table_args__ = (Index("ix_report_monthly_carrier_tenant_month", "tenant_id", "month"),)
 
     month: Mapped[dt.date] = mapped_column(Date)
-    direction: Mapped[str] = mapped_column(String(3))
-    decision: Mapped[str] = mapped_column(String(6))
-    category: Mapped[str | None] = mapped_column(String(10))
-    fuel: Mapped[str | None] = mapped_column(String(12))
-    stage: Mapped[str | None] = mapped_column(String(12))
-    heavy: Mapped[bool | None] = mapped_column(Boolean)
-    carrier: Mapped[str | None] = mapped_column(String(100))
 
 
 class ReportDailyHour(_Measures, TenantOwned, Base):
