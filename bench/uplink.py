@@ -7,8 +7,9 @@ The simulator runs as its own process (``python -m infra.regsim``). Measured in 
   2. the uplink — ``--records`` pass events queued in the transactional outbox (the back-fill path,
      ``resend_period``) and delivered by ``--workers`` workers (claim a batch with a lease and commit,
      build each record from the ledger, send outside any transaction, settle the answers and attempt rows
-     in short transactions; docs/adr/0027), while ``pg_stat_activity`` is sampled for the longest-open
-     transaction (goal ≤ 1 s) and the load average is noted with each figure;
+     in short transactions; docs/adr/0027, 0042), while ``pg_stat_activity`` is sampled for the longest-open
+     transaction (goal ≤ 1 s) and the load average is noted with each figure; with ``--repeat`` each further
+     pair delivers new records of a new tenant (re-queueing delivered ones would measure a 补传);
   3. optionally (``--flaky``) the same with 20 % bad answers and a token expiry, reporting the
      duplicate submissions the simulator absorbed.
 
@@ -172,16 +173,18 @@ async def sim(url: str, path: str, body: dict[str, Any] | None = None) -> dict[s
             return dict(await r.json())
 
 
-async def populate(admin_db: str, records: int) -> uuid.UUID:
-    """One tenant (site, gate, two lanes, agent) and ``records`` pass events, as the superuser."""
+async def populate(admin_db: str, records: int, n: int = 1) -> uuid.UUID:
+    """One tenant (site, gate, two lanes, agent) and ``records`` pass events, as the superuser (``n``: the
+    tenant's number, distinct per tenant of a run)."""
     conn = await asyncpg.connect(admin_db)
     try:
         tid, site, gate, agent = new_id(), new_id(), new_id(), new_id()
         await conn.execute(
             "INSERT INTO tenant (id, name, uscc, industry, region_code, grade, key_vehicle_unit, plan, status, settings)"
-            " VALUES ($1, '上传基准钢铁有限公司', 'BENCHUPLINK000001', 'steel', '420107', 'B', true, 'standard',"
-            " 'active', '{}')",
+            " VALUES ($1, '上传基准钢铁有限公司' || $2, 'BENCHUPLINK' || lpad($2, 6, '0'), 'steel', '420107', 'B',"
+            " true, 'standard', 'active', '{}')",
             tid,
+            str(n),
         )
         await conn.execute("INSERT INTO site (tenant_id, id, name, address) VALUES ($1, $2, '厂区', '')", tid, site)
         await conn.execute(
@@ -636,13 +639,16 @@ async def main_async(args: argparse.Namespace) -> int:
                 # --repeat: more (baseline, uplink) pairs back to back; on a shared machine the load moves between
                 # two phases, so the ratio of each pair and their median say more than one pair.
                 figures["pairs"] = [(figures["baseline"], figures["uplink"]["rate"], figures["baseline_load"])]
-                for _ in range(args.repeat - 1):
+                for n in range(2, args.repeat + 1):
                     await sim(inspect, "/_sim/reset", {})
                     rate, load, _cpu = await measure_baseline()
+                    # New records of a new tenant, like the first pair's: re-queueing the delivered ones would be
+                    # a 补传 (re-sends, each an attempt row, ADR 0042), not the uplink of new passes.
+                    fresh = await populate(admin_db, args.records, n)
                     print(f"上传（重复）：{args.records:,} 条 …", flush=True)
                     again = await deliver(
                         db,
-                        tenant,
+                        fresh,
                         args.profile,
                         url,
                         args.records,

@@ -36,6 +36,32 @@ def enqueue_from(relation: str, tenant_param: str = "t") -> str:
     ON CONFLICT (tenant_id, id) DO NOTHING"""
 
 
+#: Every send of every record and the platform's answer, as one relation (columns ``tenant_id, id, outbox_id,
+#: at, outcome, code, message, duration_ms``): the ``uplink_attempt`` rows and the answers to deliveries on the
+#: first send, which the outbox row keeps instead of an attempt row (``first_*``, docs/adr/0042; such an
+#: answer's id is the outbox row's). Read the upload history from this, never from ``uplink_attempt`` alone.
+ATTEMPTS = """(
+    SELECT a.tenant_id, a.id, a.outbox_id, a.at, a.outcome, a.code, a.message, a.duration_ms FROM uplink_attempt a
+    UNION ALL
+    SELECT f.tenant_id, f.id, f.id AS outbox_id, f.first_answered_at AS at, f.first_outcome AS outcome,
+           f.first_code AS code, f.first_message AS message, f.first_duration_ms AS duration_ms
+    FROM uplink_outbox f WHERE f.first_answered_at IS NOT NULL
+)"""
+
+_ATTEMPTS_OF = f"""
+SELECT s.id, s.outbox_id, s.at, s.outcome, s.code, s.message, s.duration_ms FROM {ATTEMPTS} s
+WHERE s.outbox_id = :outbox_id
+ORDER BY s.at DESC, s.id DESC LIMIT :limit OFFSET :offset
+"""
+
+
+async def attempts_of(session: AsyncSession, outbox_id: uuid.UUID, limit: int, offset: int = 0) -> list[Any]:
+    """The sends of one record and the platform's answers, newest first (rows of :data:`ATTEMPTS`; the
+    session's tenant binding scopes them)."""
+    params = {"outbox_id": outbox_id, "limit": limit, "offset": offset}
+    return list(await session.execute(text(_ATTEMPTS_OF), params))
+
+
 _RESEND = """
 INSERT INTO uplink_outbox (tenant_id, id, occurred_at)
 SELECT e.tenant_id, e.id, e.occurred_at FROM pass_event e

@@ -9,7 +9,8 @@ transaction of its own (answers ready at the same moment share one): the state s
 holds (cloud/uplink/states.py) — record and photos held; record held with a photo pending or refused
 (photos retried per the family's rule, :data:`PHOTO_RETRY`); retry later with exponential backoff and
 jitter; or record refused — the platform's reason goes to the review queue as a ``check_flag``
-(``uplink_rejected``). Each send is an ``uplink_attempt`` row. A worker that dies keeps its claim only
+(``uplink_rejected``). Each send is an ``uplink_attempt`` row, except a delivery on the first send, whose
+answer the outbox row keeps (docs/adr/0042). A worker that dies keeps its claim only
 until the lease expires; then any worker claims the rows again and the platform's de-duplication on
 the record serial absorbs the re-send (docs/adr/0009, docs/adr/0027).
 """
@@ -122,26 +123,37 @@ WHERE tenant_id = :t AND claimed_by = :claim
 
 # Settle answers: one statement for any number of rows (outbox states of the rows this claim still holds,
 # and an attempt row per answer), so a settle transaction is one round trip besides its begin and commit.
+# A delivery on the record's first send (``first``) has no attempt row: the outbox row keeps its answer
+# (``first_*``, docs/adr/0042) — unless the claim no longer holds the row (lease lost): then the answer is
+# an attempt row like any other, and the row is left to the claim that holds it.
 _SETTLE = """
 WITH x AS (
     SELECT * FROM unnest(
         CAST(:ids AS uuid[]), CAST(:states AS text[]), CAST(:photo_inc AS int[]), CAST(:nexts AS timestamptz[]),
         CAST(:codes AS text[]), CAST(:messages AS text[]), CAST(:serials AS text[]), CAST(:held AS boolean[]),
-        CAST(:attempt_ids AS uuid[]), CAST(:outcomes AS text[]), CAST(:durations AS int[])
-    ) AS x(id, state, photo_inc, next, code, message, serial, held, attempt_id, outcome, duration_ms)
+        CAST(:first AS boolean[]), CAST(:attempt_ids AS uuid[]), CAST(:outcomes AS text[]), CAST(:durations AS int[])
+    ) AS x(id, state, photo_inc, next, code, message, serial, held, first, attempt_id, outcome, duration_ms)
+), settled AS (
+    UPDATE uplink_outbox o
+    SET state = x.state, attempts = o.attempts + 1, photo_attempts = o.photo_attempts + x.photo_inc,
+        next_attempt_at = COALESCE(x.next, 'infinity'), last_code = x.code, last_message = x.message,
+        platform_serial = COALESCE(x.serial, o.platform_serial),
+        delivered_at = CASE WHEN x.held THEN COALESCE(o.delivered_at, now()) ELSE o.delivered_at END,
+        claimed_by = NULL, lease_until = NULL,
+        first_answered_at = CASE WHEN x.first THEN now() ELSE o.first_answered_at END,
+        first_outcome = CASE WHEN x.first THEN x.outcome ELSE o.first_outcome END,
+        first_code = CASE WHEN x.first THEN x.code ELSE o.first_code END,
+        first_message = CASE WHEN x.first THEN x.message ELSE o.first_message END,
+        first_duration_ms = CASE WHEN x.first THEN x.duration_ms ELSE o.first_duration_ms END
+    FROM x
+    WHERE o.tenant_id = :t AND o.id = x.id AND o.claimed_by = :claim
+    RETURNING o.id
 ), logged AS (
     INSERT INTO uplink_attempt (tenant_id, id, outbox_id, outcome, code, message, duration_ms)
     SELECT :t, x.attempt_id, x.id, x.outcome, x.code, x.message, x.duration_ms FROM x
+    WHERE NOT x.first OR x.id NOT IN (SELECT id FROM settled)
 )
-UPDATE uplink_outbox o
-SET state = x.state, attempts = o.attempts + 1, photo_attempts = o.photo_attempts + x.photo_inc,
-    next_attempt_at = COALESCE(x.next, 'infinity'), last_code = x.code, last_message = x.message,
-    platform_serial = COALESCE(x.serial, o.platform_serial),
-    delivered_at = CASE WHEN x.held THEN COALESCE(o.delivered_at, now()) ELSE o.delivered_at END,
-    claimed_by = NULL, lease_until = NULL
-FROM x
-WHERE o.tenant_id = :t AND o.id = x.id AND o.claimed_by = :claim
-RETURNING o.id
+SELECT id FROM settled
 """
 
 
@@ -594,7 +606,8 @@ class UplinkWorker:
     async def _settle(
         self, tenant_id: uuid.UUID, profile: str, claim: uuid.UUID, done: list[tuple[Any, SendResult, int]]
     ) -> None:
-        """Write the answers of ``done`` in one short transaction: states, attempt rows, review flags."""
+        """Write the answers of ``done`` in one short transaction: states, attempt rows (none for a delivery on
+        the first send: the outbox row keeps that answer), review flags."""
         cols: dict[str, list[Any]] = {
             k: []
             for k in (
@@ -606,6 +619,7 @@ class UplinkWorker:
                 "messages",
                 "serials",
                 "held",
+                "first",
                 "attempt_ids",
                 "outcomes",
                 "durations",
@@ -622,7 +636,8 @@ class UplinkWorker:
                 result.message[:400],
                 result.platform_serial,
                 state in HELD,
-                new_id(),
+                result.delivered and not row.attempts,  # delivered on the first send: no attempt row
+                new_id(),  # used when the answer is an attempt row (also a first delivery under a lost lease)
                 result.outcome.value,
                 duration_ms,
             )

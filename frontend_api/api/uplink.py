@@ -267,16 +267,8 @@ async def list_attempts(
     offset: FromQuery[Offset] = 0,
 ) -> Page[AttemptOut]:
     """Every send of one record (a pass event) and the platform's answers, newest first."""
-    async with session.begin():
-        rows = list(
-            await session.scalars(
-                select(m.UplinkAttempt)
-                .where(m.UplinkAttempt.outbox_id == pass_id)
-                .order_by(m.UplinkAttempt.at.desc())
-                .limit(limit)
-                .offset(offset)
-            )
-        )
+    async with session.begin():  # first-try deliveries are kept on the outbox row (docs/adr/0042)
+        rows = await outbox.attempts_of(session, pass_id, limit, offset)
     items = [AttemptOut(a.id, a.outbox_id, a.at, a.outcome, a.code, a.message, a.duration_ms) for a in rows]
     return Page(items, len(items) + offset, limit, offset)
 

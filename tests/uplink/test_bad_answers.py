@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from cloud.blobs import BlobStore
+from cloud.uplink import outbox
 from cloud.uplink.adapters.tianjin import public_key_of
 from cloud.uplink.worker import UplinkWorker
 from infra.regsim.app import RegulatorSimulator
@@ -81,7 +82,7 @@ async def test_bad_answers_never_lose_or_deliver_a_record(
             ).one()
             outcomes = list(
                 await session.scalars(
-                    text("SELECT outcome FROM uplink_attempt WHERE outbox_id = :id"), {"id": uuid.UUID(bad)}
+                    text(f"SELECT outcome FROM {outbox.ATTEMPTS} a WHERE outbox_id = :id"), {"id": uuid.UUID(bad)}
                 )
             )
         assert (row.state, row.attempts, row.delivered_at) == ("pending", tries, None)

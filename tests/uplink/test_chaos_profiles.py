@@ -118,7 +118,8 @@ async def test_down_then_flaky_platform_loses_nothing_and_doubles_nothing(
                 await session.execute(
                     text(
                         "SELECT o.id, o.state, o.attempts, o.next_attempt_at, o.lease_until, o.last_message,"
-                        " (SELECT array_agg(a.outcome ORDER BY a.at) FROM uplink_attempt a WHERE a.outbox_id = o.id)"
+                        f" (SELECT array_agg(a.outcome ORDER BY a.at) FROM {outbox.ATTEMPTS} a"
+                        " WHERE a.outbox_id = o.id)"
                         " AS outcomes FROM uplink_outbox o WHERE o.id = ANY(CAST(:ids AS uuid[]))"
                     ),
                     {"ids": [uuid.UUID(m) for m in missing]},

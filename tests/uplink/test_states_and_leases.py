@@ -114,7 +114,7 @@ async def test_photo_refused_after_the_record_is_stored_counts_as_held(
         status = await outbox.upload_status(session, tenant.tenant_id, START, START + dt.timedelta(days=1))
         outcomes = list(
             await session.scalars(
-                text("SELECT outcome FROM uplink_attempt WHERE outbox_id = :id ORDER BY at"), {"id": refused[0]}
+                text(f"SELECT outcome FROM {outbox.ATTEMPTS} a WHERE outbox_id = :id ORDER BY at"), {"id": refused[0]}
             )
         )
         flags = list(await session.scalars(text("SELECT pass_event_id FROM check_flag WHERE code = 'uplink_rejected'")))

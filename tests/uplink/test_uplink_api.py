@@ -73,6 +73,13 @@ async def test_platform_status_alarms_resend_and_attempts(
     assert {a["code"] for a in status["alarms"]} == {"upload_rate_low", "upload_rejected"}
     attempts = (await client.get(f"/api/v1/uplink/records/{ledger.pass_ids[0]}/attempts", headers=admin)).json()
     assert [(a["outcome"], a["message"]) for a in attempts["items"]] == [("rejected", "车辆信息与备案不符")]
+    # A record delivered on its first send has no attempt row; the outbox row's answer is listed the same way.
+    first = (await client.get(f"/api/v1/uplink/records/{ledger.pass_ids[1]}/attempts", headers=admin)).json()
+    assert [(a["outcome"], a["id"], a["record_id"]) for a in first["items"]] == [
+        ("delivered", str(ledger.pass_ids[1]), str(ledger.pass_ids[1]))
+    ]
+    assert first["items"][0]["message"]
+    assert first["items"][0]["duration_ms"] >= 0
 
     day = (now - dt.timedelta(hours=1)).astimezone(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
     resent = await client.post(

@@ -49,7 +49,10 @@ class UplinkPlatform(TenantOwned, Base):
 class UplinkOutbox(TenantOwned, Base):
     """One record to deliver (id = the pass event's id); states and their names: cloud/uplink/states.py.
 
-    ``claimed_by``/``lease_until``: the worker whose claim holds the row until then (docs/adr/0027).
+    ``claimed_by``/``lease_until``: the worker whose claim holds the row until then (docs/adr/0027); no index
+    holds either, so a claim is a HOT update (migration 0025 leaves 20 % of each page free: ``fillfactor``).
+    ``first_*``: the platform's answer when the record was delivered on its first send — that send has no
+    ``uplink_attempt`` row; every other send has one (docs/adr/0042, ``cloud.uplink.outbox.ATTEMPTS``).
     """
 
     __tablename__ = "uplink_outbox"
@@ -58,14 +61,23 @@ class UplinkOutbox(TenantOwned, Base):
         CheckConstraint(
             "state IN ('pending', 'photo_pending', 'photo_refused', 'delivered', 'rejected')", name="state"
         ),
-        Index("ix_uplink_outbox_due", "state", "next_attempt_at"),
+        # The claim and ``uplink_due_tenants()`` both read this partial index (migration 0025 dropped the
+        # (state, next_attempt_at) one it made redundant).
         Index(
             "ix_uplink_outbox_tenant_due",
             "tenant_id",
             "next_attempt_at",
+            "occurred_at",  # the claim's order: it reads its batch in order instead of sorting the backlog
             postgresql_where=text("state IN ('pending', 'photo_pending', 'photo_refused')"),
         ),
         Index("ix_uplink_outbox_tenant_occurred", "tenant_id", "occurred_at"),
+        # A pre-pass serial is used by one record only (cloud/uplink/adapters/registry.py; migration 0016).
+        Index(
+            "ix_uplink_outbox_platform_serial",
+            "tenant_id",
+            "platform_serial",
+            postgresql_where=text("platform_serial IS NOT NULL"),
+        ),
     )
 
     kind: Mapped[str] = mapped_column(String(16), default="pass")
@@ -81,16 +93,20 @@ class UplinkOutbox(TenantOwned, Base):
     last_message: Mapped[str | None] = mapped_column(String(400))
     created_at: Mapped[dt.datetime] = utcnow_column()
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    first_answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    first_outcome: Mapped[str | None] = mapped_column(String(16))
+    first_code: Mapped[str | None] = mapped_column(String(32))
+    first_message: Mapped[str | None] = mapped_column(String(400))
+    first_duration_ms: Mapped[int | None] = mapped_column()
 
 
 class UplinkAttempt(TenantOwned, Base):
-    """One send of one record and the platform's answer (append-only)."""
+    """One send of one record and the platform's answer (append-only), except a delivery on the first send,
+    which the outbox row keeps (``UplinkOutbox.first_*``, docs/adr/0042). ``outbox_id`` names the outbox row
+    without a foreign key (migration 0025: the check cost a lookup per attempt; outbox rows are not deleted)."""
 
     __tablename__ = "uplink_attempt"
-    __table_args__ = (
-        ForeignKeyConstraint(["tenant_id", "outbox_id"], ["uplink_outbox.tenant_id", "uplink_outbox.id"]),
-        Index("ix_uplink_attempt_tenant_outbox", "tenant_id", "outbox_id", "at"),
-    )
+    __table_args__ = (Index("ix_uplink_attempt_tenant_outbox", "tenant_id", "outbox_id", "at"),)
 
     outbox_id: Mapped[uuid.UUID]
     at: Mapped[dt.datetime] = utcnow_column()

@@ -3,7 +3,9 @@
 ``uplink_outbox`` keeps the platform's answer to a record delivered on its first send (``first_answered_at``,
 ``first_outcome``, ``first_code``, ``first_message``, ``first_duration_ms``); ``uplink_attempt`` keeps every
 other send (failures, retries, refusals, re-sends). ``ix_uplink_outbox_due`` (state, next_attempt_at) goes:
-the partial ``ix_uplink_outbox_tenant_due`` serves the claim and ``uplink_due_tenants()`` alike. The attempt
+the partial ``ix_uplink_outbox_tenant_due`` serves the claim and ``uplink_due_tenants()`` alike; it gains
+``occurred_at``, the claim's second sort key, so a claim reads ``batch`` rows in order instead of sorting every
+due row of the tenant (a back-fill or 补传 queues thousands with the same ``next_attempt_at``). The attempt
 rows' foreign key to the outbox goes (it only cost a lookup per attempt: outbox rows are never deleted while
 their attempts stay). The outbox's pages keep 20 % free (``fillfactor``) so that a claim, which changes no
 indexed column, is a HOT update on the row's own page.
@@ -34,10 +36,21 @@ _FIRST = (
 )
 
 
+def _due_index(*columns: str) -> None:
+    op.drop_index("ix_uplink_outbox_tenant_due", table_name="uplink_outbox")
+    op.create_index(
+        "ix_uplink_outbox_tenant_due",
+        "uplink_outbox",
+        list(columns),
+        postgresql_where=sa.text("state IN ('pending', 'photo_pending', 'photo_refused')"),
+    )
+
+
 def upgrade() -> None:
     for column in _FIRST:
         op.add_column("uplink_outbox", column)
     op.drop_index("ix_uplink_outbox_due", table_name="uplink_outbox")
+    _due_index("tenant_id", "next_attempt_at", "occurred_at")
     op.drop_constraint("fk_uplink_attempt_outbox", "uplink_attempt", type_="foreignkey")
     op.execute("ALTER TABLE uplink_outbox SET (fillfactor = 80)")
 
@@ -63,5 +76,6 @@ def downgrade() -> None:
         ["tenant_id", "id"],
     )
     op.create_index("ix_uplink_outbox_due", "uplink_outbox", ["state", "next_attempt_at"])
+    _due_index("tenant_id", "next_attempt_at")
     for column in reversed(_FIRST):
         op.drop_column("uplink_outbox", column.name)
