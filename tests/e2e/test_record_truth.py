@@ -24,15 +24,12 @@ import asyncio
 import datetime as dt
 import io
 import json
-import time
 import uuid
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import msgspec
 import openpyxl
 import pypdf
 import pytest
@@ -41,7 +38,6 @@ from sqlalchemy import select
 from agent.devices.sim import PtyEndpoint, RelayBarrierSimulator, WeighbridgeSimulator
 from agent.runtime.app import Agent
 from agent.runtime.config import parse_config
-from agent.sync.enroll import Credential, save_credential
 from agent.synth.plates import PlateSpec
 from agent.synth.video import write_lane_video
 from cloud.blobs import BlobStore
@@ -51,9 +47,9 @@ from cloud.db.engine import Database
 from cloud.domain import vehicles
 from cloud.uplink import platforms
 from cloud.uplink.worker import UplinkWorker
-from hj1321.identifiers import vin_check_digit
 from hj1321.plates import PlateColour, parse_plate
 from tenants.context import Principal, Role
+from tests.e2e.kit import agent_files, until, vin, weigh
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -63,17 +59,12 @@ A, B, C, D, E = "鄂A1B234", "鄂AD5678", "鄂AF8261", "鄂A7M416", "鄂A5K930"
 DISTRICT = "420116"
 
 
-def _vin(serial: str) -> str:
-    vin = f"LFWSRXSJ0KA{serial}"
-    return vin[:8] + vin_check_digit(vin) + vin[9:]
-
-
 #: The registry, written down here (REGULATION.md §1.4.2 (a)); B gets a second version before it leaves.
 REGISTRY: dict[str, dict[str, Any]] = {
     A: {
         "plate": A,
         "plate_colour": "yellow",
-        "vin": _vin("D12345"),
+        "vin": vin("D12345"),
         "vehicle_type": "Q11",
         "brand_model": "解放牌CA4250P66K24T1E5",
         "register_date": dt.date(2021, 5, 18),
@@ -93,7 +84,7 @@ REGISTRY: dict[str, dict[str, Any]] = {
     B: {
         "plate": B,
         "plate_colour": "yellow",
-        "vin": _vin("E67890"),
+        "vin": vin("E67890"),
         "vehicle_type": "H11",
         "brand_model": "东风牌DFH3310A8",
         "register_date": dt.date(2022, 3, 9),
@@ -114,7 +105,7 @@ REGISTRY: dict[str, dict[str, Any]] = {
 REGISTRY[E] = {
     **REGISTRY[B],
     "plate": E,
-    "vin": _vin("F24680"),
+    "vin": vin("F24680"),
     "brand_model": "陕汽牌SX4250NT324",
     "register_date": dt.date(2014, 7, 2),
     "engine_model": "WP10.336N",
@@ -170,33 +161,12 @@ def _text(value: Any) -> str:
     return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
-async def until(predicate: Callable[[], Any], limit_s: float, what: str) -> None:
-    deadline = time.monotonic() + limit_s
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {limit_s} s waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
 async def _version(session: Any, vehicle_id: uuid.UUID, number: int) -> m.VehicleVersion:
     row = await session.scalar(
         select(m.VehicleVersion).where(m.VehicleVersion.vehicle_id == vehicle_id, m.VehicleVersion.version == number)
     )
     assert row is not None
     return row
-
-
-async def _weigh(scale: WeighbridgeSimulator, kg: float) -> None:
-    """A truck drives onto the deck behind the barrier, stands until the plateau settles, and leaves."""
-    scale.set_weight(kg)
-    await asyncio.sleep(2.8)
-    scale.set_weight(0)
-    await asyncio.sleep(0.6)
 
 
 async def test_a_plants_morning_is_recorded_truly_everywhere(  # noqa: PLR0912 - one scenario, every field
@@ -244,19 +214,7 @@ async def test_a_plants_morning_is_recorded_truly_everywhere(  # noqa: PLR0912 -
     video = tmp_path / "east-in.avi"
     trucks = [PlateSpec(parse_plate(p).number, parse_plate(p).kind, PlateColour.YELLOW) for p in (A, B, C, D, E)]
     write_lane_video(video, trucks, fps=10.0, seconds_per_vehicle=3.0, gap_s=2.0, seed=3, tail_s=60.0)
-    seed = tmp_path / "registry.json"
-    seed.write_bytes(msgspec.json.encode(exported))
-    data = tmp_path / "agent"
-    save_credential(
-        data,
-        Credential(
-            agent_id=str(site.agent_id),
-            tenant_id=str(tenant.tenant_id),
-            site_id=str(site.site_id),
-            token=site.token,
-            hub_url=cloud_process.url,
-        ),
-    )
+    seed, data = agent_files(tmp_path, exported, tenant, site, cloud_process.url)
     spool = tmp_path / "east-out.jsonl"
     spool.write_text("", encoding="utf-8")
     cfg = parse_config(
@@ -332,9 +290,9 @@ async def test_a_plants_morning_is_recorded_truly_everywhere(  # noqa: PLR0912 -
     try:
         # Entries on camera; each allowed truck reaches the deck after the barrier has opened.
         await until(lambda: relay.opens >= 1, 120, "A's barrier")
-        await _weigh(scale, 32_000)
+        await weigh(scale, 32_000)
         await until(lambda: relay.opens >= 2, 60, "B's barrier")
-        await _weigh(scale, 25_000)
+        await weigh(scale, 25_000)
         await until(lambda: len(outbox_plates("in")) >= 5, 60, "the five camera passes")
         assert outbox_plates("in") == [(A, "allow"), (B, "allow"), (C, "refuse"), (D, "refuse"), (E, "refuse")]
 
@@ -354,7 +312,7 @@ async def test_a_plants_morning_is_recorded_truly_everywhere(  # noqa: PLR0912 -
         )
         assert released.status_code in (200, 201), released.text
         await until(lambda: relay.opens >= 3, 60, "the remote release")
-        await _weigh(scale, 18_500)
+        await weigh(scale, 18_500)
 
         # B's fleet changes in the registry before it leaves (a new, verified version).
         async with database.session(maker) as session, session.begin():
@@ -368,7 +326,7 @@ async def test_a_plants_morning_is_recorded_truly_everywhere(  # noqa: PLR0912 -
             with spool.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(line, ensure_ascii=False) + "\n")
             await until(lambda n=n: len(outbox_plates("out")) > n, 30, f"exit {plate}")
-            await _weigh(scale, kg)
+            await weigh(scale, kg)
 
         async def stored() -> bool:
             async with database.session(site.principal) as session, session.begin():

@@ -14,26 +14,22 @@ import asyncio
 import datetime as dt
 import json
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 from sqlalchemy import select
 
 from agent.devices.sim import PtyEndpoint, WeighbridgeSimulator
 from agent.runtime.app import Agent
 from agent.runtime.config import parse_config
-from agent.sync.enroll import Credential, save_credential
 from cloud.compliance import reviews, snapshots
 from cloud.db import models as m
 from cloud.db.engine import Database
 from cloud.domain import vehicles
-from hj1321.identifiers import vin_check_digit
 from tenants.context import Principal, Role
+from tests.e2e.kit import agent_files, until, vin, weigh
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -41,15 +37,10 @@ PLATE = "鄂A3T572"
 PASSWORD: str = sys.modules["_sync_cloud_conftest"].PASSWORD
 
 
-def _vin(serial: str) -> str:
-    vin = f"LFWSRXSJ0KA{serial}"
-    return vin[:8] + vin_check_digit(vin) + vin[9:]
-
-
 TRUCK: dict[str, Any] = {
     "plate": PLATE,
     "plate_colour": "yellow",
-    "vin": _vin("T57201"),
+    "vin": vin("T57201"),
     "vehicle_type": "H11",
     "brand_model": "东风牌DFH3310A8",
     "register_date": dt.date(2022, 3, 9),
@@ -66,27 +57,6 @@ TRUCK: dict[str, Any] = {
     "total_mass_kg": 31000,
     "rated_load_kg": 17000,
 }
-
-
-async def until(predicate: Callable[[], Any], limit_s: float, what: str) -> None:
-    deadline = time.monotonic() + limit_s
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {limit_s} s waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
-async def _weigh(scale: WeighbridgeSimulator, kg: float) -> None:
-    """The truck drives onto the deck behind the barrier, stands until the plateau settles, and leaves."""
-    scale.set_weight(kg)
-    await asyncio.sleep(2.8)
-    scale.set_weight(0)
-    await asyncio.sleep(0.6)
 
 
 async def test_a_trip_without_cargo_is_flagged_on_its_exit_pass(
@@ -111,19 +81,7 @@ async def test_a_trip_without_cargo_is_flagged_on_its_exit_pass(
 
     scale = WeighbridgeSimulator(PtyEndpoint(tmp_path / "scale"), "xk3190_a9", interval_s=0.05)
     await scale.start()
-    seed = tmp_path / "registry.json"
-    seed.write_bytes(msgspec.json.encode(exported))
-    data = tmp_path / "agent"
-    save_credential(
-        data,
-        Credential(
-            agent_id=str(site.agent_id),
-            tenant_id=str(tenant.tenant_id),
-            site_id=str(site.site_id),
-            token=site.token,
-            hub_url=cloud_process.url,
-        ),
-    )
+    seed, data = agent_files(tmp_path, exported, tenant, site, cloud_process.url)
     spools = {"in": tmp_path / "in.jsonl", "out": tmp_path / "out.jsonl"}
     for spool in spools.values():
         spool.write_text("", encoding="utf-8")
@@ -174,10 +132,10 @@ async def test_a_trip_without_cargo_is_flagged_on_its_exit_pass(
     try:
         feed("in", "in-1")
         await until(lambda: passes("in") == 1, 60, "the entry pass")
-        await _weigh(scale, 30_000)
+        await weigh(scale, 30_000)
         feed("out", "out-1")
         await until(lambda: passes("out") == 1, 30, "the exit pass")
-        await _weigh(scale, 11_000)
+        await weigh(scale, 11_000)
         await until(weighed_in_cloud, 60, "both weighings in the cloud")
     finally:
         agent.supervisor.request_stop()
