@@ -107,7 +107,7 @@ async def result_bytes(blobs: Blobs, job: m.BackgroundJob) -> bytes:
     """The finished job's file from the blob store.
 
     Raises:
-        ProblemError: 409 ``job_not_ready`` while the job has not finished; 410 ``export_expired`` once the
+        ProblemError: 409 ``export_not_ready`` while the job has not finished; 410 ``export_expired`` once the
             retention run expired it (cloud.retention.expire_job_files); 410 ``job_result_gone`` when the
             file is no longer in the store.
     """
