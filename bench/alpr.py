@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.synth.scene import CONDITIONS, SceneTruth, generate_scene
 from agent.vision import PlateRecognizer
+from agent.vision.training.harvest import common_chars
 from hj1321.plates import canonical_plate, is_valid_plate
 
 
@@ -235,19 +236,9 @@ class _DecodeProbe:
         return result
 
 
-def _lcs(a: str, b: str) -> int:
-    prev = [0] * (len(b) + 1)
-    for ca in a:
-        cur = [0]
-        for j, cb in enumerate(b):
-            cur.append(prev[j] + 1 if ca == cb else max(prev[j + 1], cur[j]))
-        prev = cur
-    return prev[-1]
-
-
 def _seen(truth: str, text: str) -> bool:
     """The plate's text is (nearly) in ``text``: all but at most two characters, in order."""
-    return _lcs(truth, text) >= len(truth) - 2
+    return common_chars(truth, text) >= len(truth) - 2
 
 
 def real_report(args: argparse.Namespace) -> int:

@@ -36,7 +36,11 @@ def plate_crop(img: Image8, box: tuple[float, float, float, float], pad_x: float
     return np.ascontiguousarray(img[b:d, a:c])
 
 
-def _lcs(a: str, b: str) -> int:
+def common_chars(a: str, b: str) -> int:
+    """How many characters of ``a`` stand in ``b`` in the same order (their longest common subsequence).
+
+    Also what ``bench/alpr.py`` calls a plate "seen" in a text (all but two characters).
+    """
     prev = [0] * (len(b) + 1)
     for ca in a:
         cur = [0]
@@ -55,14 +59,14 @@ def _plate_box(img: Image8, plate: str, double: bool, rec: Any, plain: Any) -> B
 
     best: tuple[int, Box] | None = None
     for read in rec.recognize(img):
-        score = _lcs(plate, read.plate) + 1  # a whole read's box is the plate's
+        score = common_chars(plate, read.plate) + 1  # a whole read's box is the plate's
         if read.double_row == double and score >= len(plate) - 1 and (best is None or score > best[0]):
             x1, y1, x2, y2 = (float(v) for v in read.box)
             best = (score, (x1, y1, x2, y2))
     if not double:
         result, _ = plain(img, use_det=True, use_cls=False, use_rec=True)
         for box, text, _ in result or []:
-            score = _lcs(plate, canonical_plate(text))
+            score = common_chars(plate, canonical_plate(text))
             if score >= len(plate) - 2 and (best is None or score > best[0]):
                 pts = np.asarray(box, np.float32)
                 (x1, y1), (x2, y2) = pts.min(axis=0).tolist(), pts.max(axis=0).tolist()
