@@ -95,7 +95,7 @@ class Cloud:
             "ECOGATE_ENV": "development",
             "ECOGATE_BLOB_ROOT": str(self.blob_root),
             "ECOGATE_DATA_DIR": str(workdir),
-            "ECOGATE_LOG_LEVEL": "warning",
+            "ECOGATE_LOG_LEVEL": os.environ.get("BENCH_CLOUD_LOG_LEVEL", "warning"),
         }
         self.proc: subprocess.Popen[bytes] | None = None
 

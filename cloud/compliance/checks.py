@@ -73,8 +73,11 @@ REASONS: Final[dict[str, tuple[str, str]]] = {
 TRIP_FLAGS: Final = frozenset({"cargo_missing", "exit_before_entry", "trip_too_long", "tare_mismatch"})
 #: Re-read margin for vehicle versions, and for passes beyond the commit horizon below.
 _OVERLAP: Final = dt.timedelta(minutes=5)
-#: Re-read margin for passes below the commit horizon (timestamp granularity only).
-_PASS_OVERLAP: Final = dt.timedelta(seconds=1)
+#: Re-read margin for passes below the commit horizon. ``received_at`` is ``now()`` of the inserting
+#: transaction, the very value ``pg_stat_activity.xact_start`` shows for it, so a transaction that began
+#: exactly at the horizon is the only one to re-read: a millisecond covers it. (It was a second: at 2 s
+#: between runs, every run checked half of the previous run's passes again; bench/checks.py.)
+_PASS_OVERLAP: Final = dt.timedelta(milliseconds=1)
 #: The oldest start of a transaction still open in this database (``received_at`` is the inserting
 #: transaction's start): every pass received before it is committed and visible to the next statement.
 _HORIZON_SQL: Final = text(
@@ -187,18 +190,28 @@ async def _ledger(session: AsyncSession) -> _Ledger:
     return _Ledger(verdicts)
 
 
+#: The columns the checks read; of the agent's payload only the two parts they use (decoding the whole
+#: event's JSON was a sixth of a run's Python time).
 _COLUMNS: Final = (
     "id, site_id, agent_id, seq, direction, occurred_at, received_at, plate, decision, trigger, vehicle_id, "
-    "vehicle_version_id, internal_code, cargo_name, anomaly_flags, payload"
+    "vehicle_version_id, internal_code, cargo_name, anomaly_flags, "
+    "payload -> 'vehicle' AS vehicle_snapshot, payload -> 'weighing' AS weighing_link"
 )
 
 
+#: The checked passes come in as arrays: the checks hold their rows already, and joining them back to the
+#: table let a planner with stale statistics read the tenant's whole ledger to find them. The window count
+#: states its range as a row comparison on ``(plate, occurred_at)``, which only
+#: ``ix_pass_event_tenant_plate_time`` can serve: with the plain range, a planner whose statistics predate
+#: a burst of passes walked the tenant's time index over the whole window and filtered the plate (0.6 →
+#: 2.1 ms a pass over 10,000 passes, growing with the ledger; bench/checks.py).
 _NEIGHBOURS_SQL: Final = text(
     """
     SELECT e.id, prev.id AS prev_id, prev.direction AS prev_direction, prev.decision AS prev_decision,
            prev.occurred_at AS prev_occurred_at, cnt.n AS window_count
-    FROM unnest(CAST(:ids AS uuid[])) AS x(id)
-    JOIN pass_event e ON e.tenant_id = :t AND e.id = x.id
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:sites AS uuid[]), CAST(:agents AS uuid[]), CAST(:seqs AS bigint[]),
+                CAST(:plates AS varchar[]), CAST(:ats AS timestamptz[]))
+         AS e(id, site_id, agent_id, seq, plate, occurred_at)
     LEFT JOIN LATERAL (
         SELECT p.id, p.direction, p.decision, p.occurred_at FROM pass_event p
         WHERE p.tenant_id = :t AND p.site_id = e.site_id AND p.plate = e.plate
@@ -209,7 +222,8 @@ _NEIGHBOURS_SQL: Final = text(
     LEFT JOIN LATERAL (
         SELECT count(*) AS n FROM pass_event c
         WHERE c.tenant_id = :t AND c.plate = e.plate
-          AND c.occurred_at > e.occurred_at - make_interval(secs => :window_s) AND c.occurred_at <= e.occurred_at
+          AND (c.plate, c.occurred_at) > (e.plate, e.occurred_at - make_interval(secs => :window_s))
+          AND (c.plate, c.occurred_at) <= (e.plate, e.occurred_at)
     ) cnt ON true
     """
 )
@@ -231,11 +245,21 @@ async def _neighbours(
       agent's lower sequence first, else another agent's earlier time);
     * the number of passes of the plate in the ``pass_window_h`` hours up to it.
     """
-    ids = [r["id"] for r in rows if r["plate"]]
-    if not ids:
+    plated = [r for r in rows if r["plate"]]
+    if not plated:
         return {}
     result = await session.execute(
-        _NEIGHBOURS_SQL, {"ids": ids, "t": tenant_id, "window_s": settings.pass_window_h * 3600.0}
+        _NEIGHBOURS_SQL,
+        {
+            "ids": [r["id"] for r in plated],
+            "sites": [r["site_id"] for r in plated],
+            "agents": [r["agent_id"] for r in plated],
+            "seqs": [r["seq"] for r in plated],
+            "plates": [r["plate"] for r in plated],
+            "ats": [r["occurred_at"] for r in plated],
+            "t": tenant_id,
+            "window_s": settings.pass_window_h * 3600.0,
+        },
     )
     out: dict[uuid.UUID, _Neighbours] = {}
     for r in result.mappings():
@@ -256,7 +280,7 @@ async def _neighbours(
 def _category(event: Mapping[str, Any], vehicle: _Vehicle | None) -> str:
     if vehicle is not None:
         return vehicle.version.category
-    snap = (event["payload"] or {}).get("vehicle") or {}
+    snap = event["vehicle_snapshot"] or {}
     return str(snap.get("category") or "")
 
 
@@ -374,7 +398,7 @@ async def _weighing_flags(  # noqa: C901 - one checklist per weighed pass
         vehicle = ledger.find(row)
         if _category(row, vehicle) in _INTERNAL:
             continue
-        link = (row["payload"] or {}).get("weighing") or {}
+        link = row["weighing_link"] or {}
         net: Decimal | None = None
         if link.get("net_kg") is not None:
             net = Decimal(link["net_kg"])
