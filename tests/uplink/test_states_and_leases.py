@@ -215,6 +215,54 @@ async def test_no_transaction_stays_open_across_a_send(
     assert longest < 1.0, f"a transaction stayed open {longest:.2f} s while the platform took 2 s to answer"
 
 
+async def test_a_first_delivery_after_the_lease_was_lost_is_an_attempt_row(
+    database, superuser_url, make_tenant, seed_passes, regsim, connect_platform, tmp_path
+) -> None:
+    """ADR 0042: the outbox row keeps the answer of the claim that holds it; a late answer of a lost claim
+    (the same record's first send, answered after its lease passed and another worker claimed it) is an
+    attempt row, so the upload history shows both sends."""
+    tenant = await make_tenant()
+    await connect_platform(tenant.tenant_id, regsim, timeout_s=10)
+    ledger = await seed_passes(tenant.tenant_id, [{"plate": "鄂A80002", "occurred_at": START}])
+    record = ledger.pass_ids[0]
+    regsim.faults.record_delay_s = 1.5
+    slow, fast = UplinkWorker(database, BlobStore(tmp_path)), UplinkWorker(database, BlobStore(tmp_path))
+    conn = await asyncpg.connect(superuser_url)
+    try:
+        task = asyncio.create_task(slow.run_tenant(tenant.tenant_id))
+        while not await conn.fetchval(  # noqa: ASYNC110 - polling the database, no event to wait on
+            "SELECT count(*) FROM uplink_outbox WHERE id = $1 AND claimed_by IS NOT NULL", record
+        ):
+            await asyncio.sleep(0.02)
+        # The slow worker's lease passes while its send waits (as if its renewals had failed).
+        await conn.execute("UPDATE uplink_outbox SET lease_until = now() - interval '1 s' WHERE id = $1", record)
+        regsim.faults.record_delay_s = 0.0
+        assert await fast.run_tenant(tenant.tenant_id) == 1  # claimed again, sent and settled first
+        assert await task == 1  # the late answer: the row is no longer this claim's
+    finally:
+        await conn.close()
+        await slow.close()
+        await fast.close()
+    async with database.session(_actor(tenant.tenant_id)) as session, session.begin():
+        row = (
+            await session.execute(
+                text("SELECT state, attempts, first_outcome FROM uplink_outbox WHERE id = :id"), {"id": record}
+            )
+        ).one()
+        logged = list(
+            await session.scalars(text("SELECT outcome FROM uplink_attempt WHERE outbox_id = :id"), {"id": record})
+        )
+        sends = list(
+            await session.scalars(
+                text(f"SELECT outcome FROM {outbox.ATTEMPTS} a WHERE outbox_id = :id"), {"id": record}
+            )
+        )
+    # The platform stored the slow send first (its answer only was late): the re-claim's send is a duplicate.
+    assert (row.state, row.attempts, row.first_outcome) == ("delivered", 1, "duplicate")
+    assert logged == ["delivered"]  # the lost claim's answer
+    assert len(sends) == 2
+
+
 async def test_reconcile_finds_and_fixes_disagreements(
     database, make_tenant, seed_passes, regsim, connect_platform, tmp_path
 ) -> None:
