@@ -452,6 +452,7 @@ async def run(args: argparse.Namespace, admin: str, workdir: Path) -> dict[str, 
                 stderr=subprocess.DEVNULL,
             )
         start = time.perf_counter()
+        result["steady_started_at"] = round(time.time(), 3)  # wall clock: to line up with the cloud's log
         batches = await asyncio.gather(
             *(
                 a.steady(a.events[args.events :], interval_s=interval, offset_s=i * interval / len(agents))
