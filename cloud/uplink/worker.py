@@ -537,6 +537,8 @@ class UplinkWorker:
         over = asyncio.Event()  # every send has answered
         counted, timed = _metric_children(config.profile)
         queue = iter(rows)
+        # Derive a plate type missing from the registry only for a family that sends one.
+        derive = "plate_type" in getattr(adapter, "REGISTRY_FIELDS", {"": "plate_type"}).values()
 
         async def sender() -> None:
             # ``concurrency`` senders take the rows in turn (not one task per row: a task, its scheduling and
@@ -545,7 +547,7 @@ class UplinkWorker:
                 async with gate:
                     started = time.perf_counter()
                     try:
-                        result = await adapter.send(_record(row), self._photo)
+                        result = await adapter.send(_record(row, derive), self._photo)
                     except Exception as exc:  # an adapter bug: the record is not known to be held, retry it
                         log.exception("uplink adapter error", tenant_id=str(tenant_id), record=str(row.id))
                         result = SendResult(Outcome.RETRY, f"内部错误：{type(exc).__name__}")
@@ -746,7 +748,7 @@ def _heartbeat_interval(config: PlatformConfig) -> int:
     return HEARTBEAT_DEFAULT_S.get(config.profile, 0)
 
 
-def _record(row: Any) -> UplinkRecord:
+def _record(row: Any, derive_plate_type: bool = True) -> UplinkRecord:
     photos = tuple(
         PhotoRef(sha, role)  # type: ignore[arg-type]
         for sha, role in ((row.scene_sha256, "scene"), (row.plate_sha256, "plate"))
@@ -772,5 +774,6 @@ def _record(row: Any) -> UplinkRecord:
         network_status=row.network_status,
         cargo_name=row.cargo_name,
         photos=photos,
-        **registry.record_fields(row),  # registry fields, net weight, pre-pass-check serial (adapters/registry.py)
+        # registry fields, net weight, pre-pass-check serial (adapters/registry.py)
+        **registry.record_fields(row, derive_plate_type=derive_plate_type),
     )
