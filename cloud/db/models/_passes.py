@@ -21,6 +21,7 @@ from sqlalchemy import (
     Numeric,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -95,8 +96,33 @@ class Weighing(TenantOwned, Base):
         CheckConstraint("weight_kg >= -100000 AND weight_kg <= 200000", name="weight_range"),
         CheckConstraint("source IN ('agent', 'connector', 'manual')", name="source"),  # migration 0012
         CheckConstraint("direction IS NULL OR direction IN ('in', 'out')", name="direction"),
+        CheckConstraint(  # migration 0012
+            "(gross_kg IS NULL OR (gross_kg >= 0 AND gross_kg <= 200000))"
+            " AND (tare_kg IS NULL OR (tare_kg >= 0 AND tare_kg <= 200000))"
+            " AND (net_kg IS NULL OR (net_kg >= -200000 AND net_kg <= 200000))",
+            name="trip_range",
+        ),
         Index("ix_weighing_tenant_time", "tenant_id", "occurred_at"),
         Index("ix_weighing_tenant_pass", "tenant_id", "pass_event_id"),
+        # migration 0012: a connector's record is stored once per (source, external_ref); an unattributed
+        # row is assigned to a pass at most once (the assignment is a new row naming it).
+        Index(
+            "uq_weighing_tenant_source_ref",
+            "tenant_id",
+            "source",
+            "external_ref",
+            unique=True,
+            postgresql_where=text("external_ref IS NOT NULL"),
+        ),
+        Index(
+            "uq_weighing_tenant_assigned_from",
+            "tenant_id",
+            "assigned_from_id",
+            unique=True,
+            postgresql_where=text("assigned_from_id IS NOT NULL"),
+        ),
+        # migration 0016: reports re-read the days whose passes got a weight since their watermark.
+        Index("ix_weighing_tenant_received", "tenant_id", "received_at"),
     )
 
     site_id: Mapped[uuid.UUID]
