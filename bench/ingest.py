@@ -240,6 +240,29 @@ async def checks_caught_up(dsn: str, limit_s: float) -> float:
     return -1.0
 
 
+async def autovacuum_since(dsn: str, since: float) -> list[str]:
+    """Autovacuum and autoanalyze runs that finished after wall-clock ``since``: "table vacuum|analyze +N s".
+
+    A vacuum of a large, fresh table (the burst's rows) during the steady phase takes a core for seconds;
+    the per-second p99 shows it as a burst, which this tells apart from the checks' runs.
+    """
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT relname, extract(epoch FROM last_autovacuum) AS vacuum, extract(epoch FROM last_autoanalyze) AS analyze"
+            " FROM pg_stat_user_tables"
+        )
+    finally:
+        await conn.close()
+    seen = []
+    for row in rows:
+        for kind in ("vacuum", "analyze"):
+            at = row[kind]
+            if at is not None and float(at) >= since:
+                seen.append((float(at) - since, f"{row['relname']} {kind} +{float(at) - since:.1f} s"))
+    return [text for _, text in sorted(seen)]
+
+
 async def raw_baseline(dsn: str, agent_ids: list[uuid.UUID], conns: int, batch: int) -> tuple[float, int]:
     """COPY the rows the hub stored for ``agent_ids`` into a copy of the table; rows per second."""
     admin = await asyncpg.connect(dsn)
@@ -480,6 +503,7 @@ async def run(args: argparse.Namespace, admin: str, workdir: Path) -> dict[str, 
         for sent, latency in (x for a in agents for x in a.timeline):
             buckets.setdefault(int(sent - start), []).append(latency)
         result["steady_p99_ms_per_second"] = [round(pct(buckets[k], 0.99)) for k in sorted(buckets)]
+        result["steady_autovacuum"] = await autovacuum_since(dsn, result["steady_started_at"])
         mem = memory_kb(pid)
         result["rss_peak_mb"] = round(mem["VmHWM"] / 1024, 1)
         result["rss_after_mb"] = round(mem["VmRSS"] / 1024, 1)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, Final, NamedTuple
@@ -143,6 +143,8 @@ class CheckRun:
     vehicles_checked: int = 0
     flags_added: int = 0
     codes: dict[str, int] = field(default_factory=dict)
+    #: The run stopped at ``max_passes``: passes received since wait for the next run.
+    more: bool = False
 
 
 def _hours(value: float) -> str:
@@ -157,15 +159,16 @@ class _Ledger:
     """The vehicle versions the checked passes name (``pass_event.vehicle_version_id``), with their reviews.
 
     The ledger (``cloud.ledger.passes``) resolved each pass's vehicle and the version in force at the
-    pass time when it stored the pass; the checks judge that version, never today's record.
+    pass time when it stored the pass; the checks judge that version, never today's record. Versions and
+    their reviews are read for the rows at hand only (a run used to read every review of the tenant).
     """
 
-    def __init__(self, reviews: Mapping[uuid.UUID, str]) -> None:
+    def __init__(self) -> None:
         self.versions: dict[uuid.UUID, m.VehicleVersion] = {}
-        self.reviews = reviews
+        self.reviews: dict[uuid.UUID, str] = {}
 
     async def load(self, session: AsyncSession, tenant_id: uuid.UUID, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Read the versions ``rows`` name that are not loaded yet (one query)."""
+        """Read the versions ``rows`` name that are not loaded yet, and their reviews (two queries)."""
         wanted = {r["vehicle_version_id"] for r in rows if r["vehicle_version_id"] is not None} - set(self.versions)
         if not wanted:
             return
@@ -173,6 +176,12 @@ class _Ledger:
             select(m.VehicleVersion).where(m.VehicleVersion.tenant_id == tenant_id, m.VehicleVersion.id.in_(wanted))
         )
         self.versions.update((v.id, v) for v in found)
+        verdicts = await session.execute(
+            select(m.VehicleReview.version_id, m.VehicleReview.decision).where(
+                m.VehicleReview.tenant_id == tenant_id, m.VehicleReview.version_id.in_(wanted)
+            )
+        )
+        self.reviews.update((vid, str(decision)) for vid, decision in verdicts)
 
     def find(self, event: Mapping[str, Any]) -> _Vehicle | None:
         """The registered vehicle of a pass as it stood at the pass time (None: unregistered or retired then)."""
@@ -180,14 +189,6 @@ class _Ledger:
         if version is None or version.status != "active":
             return None
         return _Vehicle(version.vehicle_id, version, self.reviews.get(version.id, version.review))
-
-
-async def _ledger(session: AsyncSession) -> _Ledger:
-    verdicts = {
-        vid: str(decision)
-        for vid, decision in await session.execute(select(m.VehicleReview.version_id, m.VehicleReview.decision))
-    }
-    return _Ledger(verdicts)
 
 
 #: The columns the checks read; of the agent's payload only the two parts they use (decoding the whole
@@ -703,13 +704,78 @@ async def open_pass_flags(
     return run
 
 
-async def run_checks(session: AsyncSession, tenant_id: uuid.UUID, now: dt.datetime | None = None) -> CheckRun:
+class _NewPasses:
+    """The passes received since a watermark, in pages ordered by receipt (``received_at``, id).
+
+    With ``limit``, reading stops once about that many were read, on a whole receipt (the passes one
+    transaction stored share its ``received_at``; the next run starts after the newest receipt time read
+    here, less the re-read margin, so a receipt is never split) below the commit horizon, and
+    :attr:`more` says so.
+    """
+
+    def __init__(
+        self, tenant_id: uuid.UUID, since: dt.datetime | None, limit: int | None, horizon: dt.datetime | None
+    ) -> None:
+        self.tenant_id, self.since, self.limit, self.horizon = tenant_id, since, limit, horizon
+        self.more = False
+
+    def _settled(self, received_at: dt.datetime) -> bool:
+        """Whether every pass received up to ``received_at`` is committed (below the commit horizon)."""
+        return self.horizon is not None and received_at < self.horizon
+
+    async def read(self, session: AsyncSession) -> AsyncIterator[list[dict[str, Any]]]:
+        """Yield the pages (rows as dicts of :data:`_COLUMNS`)."""
+        size = _BATCH if self.limit is None else max(1, min(_BATCH, self.limit))
+        cursor: tuple[dt.datetime, uuid.UUID] | None = None
+        read = 0
+        while True:
+            where, params = "", dict[str, Any]()
+            if self.since is not None:
+                where, params["since"] = " AND received_at > :since", self.since
+            if cursor is not None:
+                where += " AND (received_at, id) > (:c_at, :c_id)"
+                params["c_at"], params["c_id"] = cursor
+            rows = await self._select(session, where, params, size)
+            yield rows
+            read += len(rows)
+            if len(rows) < size:
+                return
+            cursor = (rows[-1]["received_at"], rows[-1]["id"])
+            # Stop only below the commit horizon: the watermark then moves to what was read. Beyond it
+            # the watermark stays at the horizon, and a slice stopping there would read the same passes
+            # again and again while an old transaction holds the horizon back: read on to the end.
+            if self.limit is not None and read >= self.limit and self._settled(cursor[0]):
+                where = " AND received_at = :c_at AND id > :c_id"
+                rest = await self._select(session, where, {"c_at": cursor[0], "c_id": cursor[1]}, None)
+                if rest:
+                    yield rest
+                self.more = True
+                return
+
+    async def _select(
+        self, session: AsyncSession, where: str, params: dict[str, Any], size: int | None
+    ) -> list[dict[str, Any]]:
+        sql = f"SELECT {_COLUMNS} FROM pass_event WHERE tenant_id = :t{where} ORDER BY received_at, id"
+        if size is not None:
+            sql, params = sql + " LIMIT :n", {**params, "n": size}
+        result = await session.execute(text(sql), {"t": self.tenant_id, **params})
+        return [dict(r) for r in result.mappings()]
+
+
+async def run_checks(
+    session: AsyncSession, tenant_id: uuid.UUID, now: dt.datetime | None = None, *, max_passes: int | None = None
+) -> CheckRun:
     """Run every logic check that is due for the tenant (inside the caller's transaction).
 
     Args:
         session: a writer's session scoped to the tenant.
         tenant_id: the tenant.
         now: the moment absences are judged at (tests pass a fixed one; default the database clock).
+        max_passes: check at most about this many new passes (whole receipts: the passes one transaction
+            stored are checked together) and set :attr:`CheckRun.more` when more are waiting; the hub's
+            checks process takes a busy tenant in such slices, each its own short transaction, so its
+            database work comes in short bursts between the acks instead of one long one
+            (``cloud/hub/checks.py``). None: all of them.
     """
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"checks:{tenant_id}", 0))))
     moment = now or dt.datetime.now(dt.UTC)
@@ -721,43 +787,24 @@ async def run_checks(session: AsyncSession, tenant_id: uuid.UUID, now: dt.dateti
         session.add(state)
         await session.flush()
     run = CheckRun()
-    ledger = await _ledger(session)
+    ledger = _Ledger()
     blacklist = await _blacklist(session, tenant_id)
     # Incremental: passes from the last run's horizon on. Passes whose inserting transaction began
     # earlier but had not committed then are below no horizon (the horizon is the oldest open
     # transaction's start), so nothing is skipped and the re-read is a second, not minutes of passes.
     horizon: dt.datetime | None = await session.scalar(_HORIZON_SQL)
     since = (state.passes_until - _PASS_OVERLAP) if state.passes_until is not None else None
-    cursor: tuple[dt.datetime, uuid.UUID] | None = None
     newest = state.passes_until
     flags: list[_Flag] = []
-    while True:
-        params: dict[str, Any] = {"t": tenant_id, "n": _BATCH}
-        where = "tenant_id = :t"
-        if since is not None:
-            where += " AND received_at > :since"
-            params["since"] = since
-        if cursor is not None:
-            where += " AND (received_at, id) > (:c_at, :c_id)"
-            params["c_at"], params["c_id"] = cursor
-        rows = [
-            dict(r)
-            for r in (
-                await session.execute(
-                    text(f"SELECT {_COLUMNS} FROM pass_event WHERE {where} ORDER BY received_at, id LIMIT :n"),
-                    params,
-                )
-            ).mappings()
-        ]
+    pages = _NewPasses(tenant_id, since, max_passes, horizon)
+    async for rows in pages.read(session):
         around = await _neighbours(session, tenant_id, rows, settings)
         await ledger.load(session, tenant_id, rows)
         for row in rows:
             flags.extend(_check_pass(row, around.get(row["id"]), ledger, settings, blacklist))
             newest = row["received_at"] if newest is None else max(newest, row["received_at"])
         run.passes_checked += len(rows)
-        if len(rows) < _BATCH:
-            break
-        cursor = (rows[-1]["received_at"], rows[-1]["id"])
+    run.more = pages.more
     # The absence sweeps scan days of records: at most once a minute unless a moment is given.
     if now is not None or state.swept_at is None or moment - state.swept_at >= _SWEEP_EVERY:
         flags.extend(await _weighing_flags(session, tenant_id, ledger, settings, moment))

@@ -53,3 +53,35 @@ async def test_runs_do_not_reread_old_passes(database: Any, make_tenant: Any, ma
         second = await checks.run_checks(session, tenant.tenant_id)
     assert first.passes_checked == 21
     assert second.passes_checked <= 2  # the new pass and at most the one-second margin, not all 22
+
+
+async def test_slices_check_every_pass_once_and_never_split_a_receipt(
+    database: Any, make_tenant: Any, make_plant: Any
+) -> None:
+    """The hub's checks process takes a busy tenant in slices (``max_passes``): every pass is checked."""
+    tenant = await make_tenant()
+    plant = await make_plant(tenant.tenant_id)
+    now = dt.datetime.now(dt.UTC)
+    plates = [f"鄂B{n:05d}" for n in range(300)]
+    for receipt in range(3):  # three receipts (transactions) of 100 passes: unknown vehicles, stage_missing each
+        await plant.passes(
+            *((p, now - dt.timedelta(minutes=10), "in") for p in plates[receipt * 100 : receipt * 100 + 100])
+        )
+
+    runs = []
+    for _ in range(10):
+        async with database.session(admin(tenant.tenant_id)) as session, session.begin():
+            run = await checks.run_checks(session, tenant.tenant_id, max_passes=150)
+        runs.append(run)
+        if not run.more:
+            break
+    # 150 read, then the rest of the second receipt (a receipt is never split); each next slice re-reads the
+    # last receipt the previous one covered (the re-read margin), then goes on.
+    assert [r.passes_checked for r in runs] == [200, 200, 100]
+    assert [r.more for r in runs] == [True, True, False]
+    async with database.session(admin(tenant.tenant_id)) as session, session.begin():
+        flagged = {
+            f.plate for f in await session.scalars(select(m.CheckFlag).where(m.CheckFlag.code == "stage_missing"))
+        }
+    assert flagged == set(plates)
+    assert sum(r.flags_added for r in runs) == 300  # each pass flagged once, never twice
