@@ -21,6 +21,7 @@ from sqlalchemy import (
     Numeric,
     String,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -74,7 +75,7 @@ class PassEvent(TenantOwned, Base):
     release_channel: Mapped[str | None] = mapped_column(String(8))  # booth / remote
     plate_source: Mapped[str | None] = mapped_column(String(10))  # confirmed / typed / none
     related_event_id: Mapped[uuid.UUID | None]  # e.g. the refused pass a manual release overrides
-    emergency_level: Mapped[str] = mapped_column(String(16), default="none")
+    emergency_level: Mapped[str] = mapped_column(String(16), default="none", server_default="none")  # migration 0013
     scene_sha256: Mapped[str | None] = mapped_column(String(64))
     plate_sha256: Mapped[str | None] = mapped_column(String(64))
     cargo_name: Mapped[str | None] = mapped_column(String(64))
@@ -171,7 +172,7 @@ class PassCorrection(TenantOwned, Base):
     direction: Mapped[str | None] = mapped_column(String(3))
     cargo_name: Mapped[str | None] = mapped_column(String(64))
     net_kg: Mapped[Decimal | None] = mapped_column(Numeric(10, 1))
-    void: Mapped[bool] = mapped_column(default=False)
+    void: Mapped[bool] = mapped_column(default=False, server_default=false())  # migration 0009
     reason: Mapped[str] = mapped_column(String(200))
     created_by: Mapped[uuid.UUID]
     created_by_login: Mapped[str] = mapped_column(String(64))
