@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -28,18 +29,19 @@ class UplinkPlatform(TenantOwned, Base):
     """The regulator platform a tenant reports to (credentials encrypted: cloud/uplink/platforms.py)."""
 
     __tablename__ = "uplink_platform"
+    __table_args__ = (UniqueConstraint("tenant_id"),)  # one regulator platform per tenant (migration 0007)
 
     profile: Mapped[str] = mapped_column(String(32))
     base_url: Mapped[str] = mapped_column(String(300))
     enterprise_code: Mapped[str] = mapped_column(String(64))
-    enterprise_name: Mapped[str] = mapped_column(String(200), default="")
+    enterprise_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     credentials_enc: Mapped[bytes] = mapped_column(LargeBinary)
     #: The master key wrapping ``credentials_dek`` (envelope encryption, migration 0015; "legacy" = none).
-    credentials_key_id: Mapped[str] = mapped_column(String(32), default="legacy")
+    credentials_key_id: Mapped[str] = mapped_column(String(32), default="legacy", server_default="legacy")
     credentials_dek: Mapped[bytes | None] = mapped_column(LargeBinary)
-    enabled: Mapped[bool] = mapped_column(default=True)
-    photo_max_bytes: Mapped[int] = mapped_column(default=300_000)
-    timeout_s: Mapped[float] = mapped_column(Float, default=10.0)
+    enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
+    photo_max_bytes: Mapped[int] = mapped_column(default=300_000, server_default="300000")
+    timeout_s: Mapped[float] = mapped_column(Float, default=10.0, server_default="10")
     heartbeat_s: Mapped[int | None] = mapped_column()  # None = the profile's default, 0 = off
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = utcnow_column()
@@ -80,11 +82,11 @@ class UplinkOutbox(TenantOwned, Base):
         ),
     )
 
-    kind: Mapped[str] = mapped_column(String(16), default="pass")
+    kind: Mapped[str] = mapped_column(String(16), default="pass", server_default="pass")
     occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    state: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(default=0)
-    photo_attempts: Mapped[int] = mapped_column(default=0)
+    state: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    photo_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_at: Mapped[dt.datetime] = utcnow_column()
     claimed_by: Mapped[uuid.UUID | None] = mapped_column()
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -112,7 +114,7 @@ class UplinkAttempt(TenantOwned, Base):
     at: Mapped[dt.datetime] = utcnow_column()
     outcome: Mapped[str] = mapped_column(String(16))
     code: Mapped[str | None] = mapped_column(String(32))
-    message: Mapped[str] = mapped_column(String(400), default="")
+    message: Mapped[str] = mapped_column(String(400), default="", server_default="")
     duration_ms: Mapped[int] = mapped_column()
 
 
@@ -122,12 +124,14 @@ class UplinkDailyReport(TenantOwned, Base):
     __tablename__ = "uplink_daily_report"
     __table_args__ = (
         CheckConstraint("state IN ('pending', 'delivered')", name="state"),
-        UniqueConstraint("tenant_id", "record_date"),
+        UniqueConstraint(
+            "tenant_id", "record_date", name="uq_uplink_daily_report_tenant_id"
+        ),  # as migration 0010 named it
     )
 
     record_date: Mapped[dt.date] = mapped_column(Date)
-    state: Mapped[str] = mapped_column(String(10), default="pending")
-    attempts: Mapped[int] = mapped_column(default=0)
+    state: Mapped[str] = mapped_column(String(10), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_at: Mapped[dt.datetime] = utcnow_column()
     rows: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     last_code: Mapped[str | None] = mapped_column(String(32))
@@ -144,5 +148,5 @@ class UplinkAlarm(TenantOwned, Base):
 
     code: Mapped[str] = mapped_column(String(32))
     raised: Mapped[bool] = mapped_column()
-    message: Mapped[str] = mapped_column(String(400), default="")
+    message: Mapped[str] = mapped_column(String(400), default="", server_default="")
     at: Mapped[dt.datetime] = utcnow_column()

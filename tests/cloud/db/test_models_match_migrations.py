@@ -35,27 +35,9 @@ VERSION_TABLE = alembic_config("").get_main_option("version_table") or "ecogate_
 #: A model would invite ORM reads that the database refuses.
 TABLES_WITHOUT_MODEL = frozenset({"auth_throttle", "user_session"})
 
-#: Known differences being reconciled elsewhere, as (table, object name). Entries that no longer differ
-#: are harmless; remove them when the owner's work lands.
-KNOWN_DIFFERENCES: frozenset[tuple[str, str]] = frozenset(
-    {
-        # helper X / issue 20 in progress (2026-12-07, session 8; cloud/db/models/_uplink.py is theirs): the
-        # model lacks UNIQUE (tenant_id) of migration 0007 and names the (tenant_id, record_date) unique
-        # differently from migration 0010's explicit "uq_uplink_daily_report_tenant_id".
-        ("uplink_platform", "uq_uplink_platform_tenant_id"),
-        ("uplink_daily_report", "uq_uplink_daily_report_tenant_id"),
-        ("uplink_daily_report", "uq_uplink_daily_report_tenant_id_record_date"),
-        # the same, server defaults the uplink migrations set and the uplink models do not state (by column)
-        *(("uplink_alarm", c) for c in ("message",)),
-        *(("uplink_attempt", c) for c in ("message",)),
-        *(("uplink_daily_report", c) for c in ("state", "attempts")),
-        *(("uplink_outbox", c) for c in ("kind", "state", "attempts", "photo_attempts")),
-        *(
-            ("uplink_platform", c)
-            for c in ("enterprise_name", "credentials_key_id", "enabled", "photo_max_bytes", "timeout_s")
-        ),
-    }
-)
+#: Known differences being reconciled elsewhere, as (table, object name): none (the uplink models state the
+#: constraints and server defaults of their migrations since session 8). Add one only with the work that removes it.
+KNOWN_DIFFERENCES: frozenset[tuple[str, str]] = frozenset()
 
 
 def _table_of(item: SchemaItem) -> str:
