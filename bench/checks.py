@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import contextlib
 import json
 import os
 import sys
@@ -45,9 +44,9 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import event  # noqa: E402
 
+from bench.database import admin_url  # noqa: E402
 from bench.ingest import chain  # noqa: E402
 from bench.soak_sync import make_sites  # noqa: E402
-from infra.pg import EmbeddedPostgres  # noqa: E402
 
 
 class _StatementClock:
@@ -164,17 +163,8 @@ def report(result: dict[str, Any]) -> None:
 async def main_async(args: argparse.Namespace) -> int:
     """Start a database (unless DATABASE_URL), run, print."""
     with tempfile.TemporaryDirectory(prefix="ecogate-bench-checks-") as tmp:
-        admin = os.environ.get("DATABASE_URL", "")
-        server = None
-        if not admin:
-            server = await asyncio.to_thread(EmbeddedPostgres(Path(tmp) / "pg").start)
-            admin = server.admin_url
-        try:
+        async with admin_url(Path(tmp)) as admin:
             result = await run(args, admin)
-        finally:
-            if server is not None:
-                with contextlib.suppress(Exception):
-                    server.stop()
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import subprocess
@@ -59,9 +58,9 @@ from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
 from agent_protocol import messages as msg  # noqa: E402
 from agent_protocol.events import GENESIS_HASH, PassEvent, seal_event  # noqa: E402
+from bench.database import admin_url  # noqa: E402
 from bench.metrics_scrape import Scrape, delta, histogram_quantile, scrape, scrape_registry, total, wait_for  # noqa: E402
 from bench.soak_sync import Cloud, Site, draft, make_sites, superuser_dsn  # noqa: E402
-from infra.pg import EmbeddedPostgres  # noqa: E402
 
 
 def chain(site: Site, count: int) -> list[PassEvent]:
@@ -626,17 +625,8 @@ def report(result: dict[str, Any]) -> None:
 async def main_async(args: argparse.Namespace) -> int:
     """Start a database (unless DATABASE_URL), run, print."""
     with tempfile.TemporaryDirectory(prefix="ecogate-bench-ingest-") as tmp:
-        admin = os.environ.get("DATABASE_URL", "")
-        server = None
-        if not admin:
-            server = await asyncio.to_thread(EmbeddedPostgres(Path(tmp) / "pg").start)
-            admin = server.admin_url
-        try:
+        async with admin_url(Path(tmp)) as admin:
             result = await run(args, admin, Path(tmp))
-        finally:
-            if server is not None:
-                with contextlib.suppress(Exception):
-                    server.stop()
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
