@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import subprocess
 import sys
@@ -374,13 +375,17 @@ def _hub_phase(before: Scrape, after: Scrape, *, events: int, batches: int, clie
         "acks": int(total(d, "ecogate_ingest_ack_seconds_count")),
     }
     agree = out["stored"] == events and out["acks"] == batches and not out["duplicate"] and not out["refused"]
+    ordered = sorted(client)
     for name, q in (("p50", 0.5), ("p99", 0.99)):
         hub = histogram_quantile(d, "ecogate_ingest_ack_seconds", q)
-        mine = pct(client, q)
         out[f"hub_ack_{name}"] = hub.ms()
-        out[f"bench_ack_{name}_ms"] = round(mine, 1)
-        # The hub's share of a batch's round trip cannot exceed the round trip the bench measured.
-        agree = agree and hub.low * 1000 <= mine
+        out[f"bench_ack_{name}_ms"] = round(pct(client, q), 1)
+        # The hub's share of a batch's round trip cannot exceed the round trip the bench measured: the bucket
+        # holding the hub's observation of rank ceil(q * n) (how the histogram's quantile counts) starts at or
+        # below the bench's observation of the same rank. (Against ``pct``, whose rank is round(q * (n - 1)) + 1,
+        # a small phase compared the hub's slowest batch with the bench's second slowest.)
+        same_rank = 1000.0 * ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else math.nan
+        agree = agree and hub.low * 1000 <= same_rank
     out["agree"] = agree
     return out
 
